@@ -1,0 +1,1834 @@
+/*
+ * apigw: OpenAPI documents as a front door for serverless web actions.
+ *
+ * This file holds the directives, the configuration lifecycle, the content
+ * handler (route, preflight, map, hand over to the proxy module), the
+ * variables, and the header/body filters that add X-Request-ID and CORS
+ * and turn nginx's own error pages into JSON.  The gateway logic itself
+ * lives in the core (src/, openapi/), which knows nothing of nginx.
+ */
+
+#include "ngx_http_apigw_module.h"
+
+
+#define NGX_HTTP_APIGW_DEFAULT_CA  "/etc/ssl/certs/ca-certificates.crt"
+#define NGX_HTTP_APIGW_CORS_METHODS                                          \
+    "GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS"
+#define NGX_HTTP_APIGW_REQUEST_ID_MAX  200
+
+
+typedef struct {
+    ngx_uint_t   status;
+    const char  *reason;        /* $apigw_reason */
+    const char  *message;
+} ngx_http_apigw_error_t;
+
+
+static ngx_int_t ngx_http_apigw_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_apigw_preflight(ngx_http_request_t *r,
+    ngx_http_apigw_ctx_t *ctx, apigw_match_t *m);
+static ngx_int_t ngx_http_apigw_request_id(ngx_http_request_t *r,
+    ngx_http_apigw_loc_conf_t *alcf, ngx_http_apigw_ctx_t *ctx);
+static ngx_int_t ngx_http_apigw_inject_headers(ngx_http_request_t *r,
+    const apigw_backend_t *b);
+static ngx_table_elt_t *ngx_http_apigw_find_header(ngx_list_t *headers,
+    const char *name, size_t len);
+static ngx_int_t ngx_http_apigw_add_header(ngx_http_request_t *r,
+    const char *name, ngx_str_t *value);
+static ngx_int_t ngx_http_apigw_cors_origin(ngx_http_request_t *r,
+    const apigw_cors_t *cors, ngx_str_t *origin, ngx_uint_t *vary);
+static ngx_int_t ngx_http_apigw_cors_headers(ngx_http_request_t *r,
+    ngx_http_apigw_ctx_t *ctx);
+static void ngx_http_apigw_strip_cors(ngx_http_request_t *r);
+static const ngx_http_apigw_error_t *ngx_http_apigw_error_for(
+    ngx_uint_t status);
+static ngx_buf_t *ngx_http_apigw_error_body(ngx_http_request_t *r,
+    ngx_uint_t status, const char *message, ngx_str_t *request_id);
+
+static ngx_int_t ngx_http_apigw_header_filter(ngx_http_request_t *r);
+static ngx_int_t ngx_http_apigw_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
+
+static ngx_int_t ngx_http_apigw_add_variables(ngx_conf_t *cf);
+static ngx_int_t ngx_http_apigw_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_apigw_init(ngx_conf_t *cf);
+static void *ngx_http_apigw_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_apigw_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_apigw_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_apigw_compile(ngx_conf_t *cf,
+    ngx_http_apigw_loc_conf_t *alcf);
+static char *ngx_http_apigw_compile_op(ngx_conf_t *cf,
+    ngx_http_apigw_loc_conf_t *alcf, apigw_operation_t *op,
+    ngx_array_t *resolved);
+static char *ngx_http_apigw_backend_conf(ngx_conf_t *cf,
+    ngx_http_apigw_loc_conf_t *alcf);
+static void ngx_http_apigw_cleanup(void *data);
+
+static char *ngx_http_apigw(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+static char *ngx_http_apigw_spec(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_apigw_keepalive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+
+/* what the proxy module is told in every apigw location */
+static ngx_str_t  ngx_http_apigw_proxy_conf = ngx_string(
+    "proxy_pass $apigw_backend_url;"
+    "proxy_method $apigw_backend_method;"
+    "proxy_http_version 1.1;"
+    "proxy_request_buffering off;"
+    "proxy_set_header Host $apigw_backend_host;"
+    "proxy_set_header Connection \"\";"
+    "proxy_set_header Proxy-Connection \"\";"
+    "proxy_set_header Proxy-Authorization \"\";"
+    "proxy_set_header Trailer \"\";"
+    "proxy_set_header X-Real-IP $remote_addr;"
+    "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;"
+    "proxy_set_header X-Forwarded-Proto $scheme;"
+    "proxy_set_header X-Forwarded-Host $host;"
+    "proxy_set_header X-Forwarded-Port $server_port;"
+    "proxy_set_header X-Forwarded-Url $apigw_forwarded_url;"
+    "proxy_ssl_server_name on;"
+    "proxy_ssl_name $apigw_backend_sni;"
+);
+
+
+static ngx_http_apigw_error_t  ngx_http_apigw_errors[] = {
+    { 400, "bad_request", "Error: Bad request." },
+    { 403, "forbidden", "Error: Forbidden." },
+    { 404, "not_found", "Error: Not found." },
+    { 405, "method_not_allowed", "Error: Method not allowed." },
+    { 408, "request_timeout", "Error: Request timed out." },
+    { 411, "length_required", "Error: Length required." },
+    { 413, "body_too_large", "Error: Request body too large." },
+    { 414, "uri_too_long", "Error: Request URI too long." },
+    { 431, "headers_too_large", "Error: Request headers too large." },
+    { 494, "headers_too_large", "Error: Request headers too large." },
+    { 500, "internal_error", "Error: Internal server error." },
+    { 501, "no_backend", "Error: The operation has no backend." },
+    { 502, "backend_unavailable", "Error: Backend unavailable." },
+    { 503, "unavailable", "Error: Service unavailable." },
+    { 504, "backend_timeout", "Error: Backend timed out." },
+    { 0, "error", "Error: Request failed." }
+};
+
+
+static ngx_command_t  ngx_http_apigw_commands[] = {
+
+    { ngx_string("apigw"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_apigw,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("apigw_spec"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_apigw_spec,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("apigw_openwhisk_url"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_apigw_loc_conf_t, openwhisk_url),
+      NULL },
+
+    { ngx_string("apigw_backend_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_apigw_loc_conf_t, backend_timeout),
+      NULL },
+
+    { ngx_string("apigw_backend_connect_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_apigw_loc_conf_t, backend_connect_timeout),
+      NULL },
+
+    { ngx_string("apigw_backend_ssl_verify"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_apigw_loc_conf_t, ssl_verify),
+      NULL },
+
+    { ngx_string("apigw_backend_ssl_trusted_certificate"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_apigw_loc_conf_t, ssl_trusted_certificate),
+      NULL },
+
+    { ngx_string("apigw_backend_keepalive"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_apigw_keepalive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("apigw_request_id_header"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_apigw_loc_conf_t, request_id_header),
+      NULL },
+
+    { ngx_string("apigw_balancer"),
+      NGX_HTTP_UPS_CONF|NGX_CONF_NOARGS,
+      ngx_http_apigw_balancer,
+      0,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_apigw_module_ctx = {
+    ngx_http_apigw_add_variables,          /* preconfiguration */
+    ngx_http_apigw_init,                   /* postconfiguration */
+
+    ngx_http_apigw_create_main_conf,       /* create main configuration */
+    NULL,                                  /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_apigw_create_loc_conf,        /* create location configuration */
+    ngx_http_apigw_merge_loc_conf          /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_apigw_module = {
+    NGX_MODULE_V1,
+    &ngx_http_apigw_module_ctx,            /* module context */
+    ngx_http_apigw_commands,               /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    NULL,                                  /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    NULL,                                  /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+enum {
+    NGX_HTTP_APIGW_VAR_BACKEND_URL = 0,
+    NGX_HTTP_APIGW_VAR_BACKEND_HOST,
+    NGX_HTTP_APIGW_VAR_BACKEND_SNI,
+    NGX_HTTP_APIGW_VAR_BACKEND_METHOD,
+    NGX_HTTP_APIGW_VAR_REQUEST_ID,
+    NGX_HTTP_APIGW_VAR_API,
+    NGX_HTTP_APIGW_VAR_OPERATION,
+    NGX_HTTP_APIGW_VAR_REASON,
+    NGX_HTTP_APIGW_VAR_FORWARDED_URL,
+    NGX_HTTP_APIGW_VAR_TENANT,
+    NGX_HTTP_APIGW_VAR_CONSUMER
+};
+
+
+static ngx_http_variable_t  ngx_http_apigw_vars[] = {
+
+    { ngx_string("apigw_backend_url"), NULL, ngx_http_apigw_variable,
+      NGX_HTTP_APIGW_VAR_BACKEND_URL, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("apigw_backend_host"), NULL, ngx_http_apigw_variable,
+      NGX_HTTP_APIGW_VAR_BACKEND_HOST, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("apigw_backend_sni"), NULL, ngx_http_apigw_variable,
+      NGX_HTTP_APIGW_VAR_BACKEND_SNI, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("apigw_backend_method"), NULL, ngx_http_apigw_variable,
+      NGX_HTTP_APIGW_VAR_BACKEND_METHOD, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("apigw_request_id"), NULL, ngx_http_apigw_variable,
+      NGX_HTTP_APIGW_VAR_REQUEST_ID, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("apigw_api"), NULL, ngx_http_apigw_variable,
+      NGX_HTTP_APIGW_VAR_API, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("apigw_operation"), NULL, ngx_http_apigw_variable,
+      NGX_HTTP_APIGW_VAR_OPERATION, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("apigw_reason"), NULL, ngx_http_apigw_variable,
+      NGX_HTTP_APIGW_VAR_REASON, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("apigw_forwarded_url"), NULL, ngx_http_apigw_variable,
+      NGX_HTTP_APIGW_VAR_FORWARDED_URL, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("apigw_tenant"), NULL, ngx_http_apigw_variable,
+      NGX_HTTP_APIGW_VAR_TENANT, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("apigw_consumer"), NULL, ngx_http_apigw_variable,
+      NGX_HTTP_APIGW_VAR_CONSUMER, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+      ngx_http_null_variable
+};
+
+
+/* a built-in module of every nginx that has the proxy_* directives */
+extern ngx_module_t  ngx_http_proxy_module;
+
+
+static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
+static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
+
+
+ngx_http_apigw_ctx_t *
+ngx_http_apigw_get_ctx(ngx_http_request_t *r)
+{
+    return ngx_http_get_module_ctx(r, ngx_http_apigw_module);
+}
+
+
+static ngx_http_apigw_ctx_t *
+ngx_http_apigw_ensure_ctx(ngx_http_request_t *r)
+{
+    ngx_http_apigw_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_apigw_module);
+
+    if (ctx == NULL) {
+        ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_apigw_ctx_t));
+        if (ctx == NULL) {
+            return NULL;
+        }
+
+        ngx_http_set_ctx(r, ctx, ngx_http_apigw_module);
+    }
+
+    return ctx;
+}
+
+
+/* ---- the content handler ---- */
+
+static ngx_int_t
+ngx_http_apigw_handler(ngx_http_request_t *r)
+{
+    u_char                     *raw, *q, *scratch, *p;
+    size_t                      len, n;
+    ngx_int_t                   rc;
+    apigw_path_t                path;
+    apigw_match_t               m;
+    apigw_method_e              method;
+    ngx_http_apigw_ctx_t       *ctx;
+    ngx_http_apigw_op_t        *opx;
+    ngx_http_apigw_loc_conf_t  *alcf;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "apigw handler");
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_apigw_module);
+
+    ctx = ngx_http_apigw_ensure_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_apigw_request_id(r, alcf, ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /*
+     * Match on the path as received: nginx's $uri has %2F decoded into a
+     * separator already, and the core must keep it inside its segment.
+     */
+
+    if (r->valid_unparsed_uri) {
+        raw = r->unparsed_uri.data;
+        len = r->unparsed_uri.len;
+
+        q = ngx_strlchr(raw, raw + len, '?');
+        if (q) {
+            len = q - raw;
+        }
+
+    } else {
+        raw = r->uri.data;
+        len = r->uri.len;
+    }
+
+    scratch = ngx_pnalloc(r->pool, len + 1);
+    if (scratch == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = apigw_path_parse((char *) raw, len, (char *) scratch, &path);
+
+    if (rc == APIGW_PATH_INVALID) {
+        return ngx_http_apigw_send_error(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                         "bad_path");
+    }
+
+    if (rc != APIGW_PATH_OK) {
+        return ngx_http_apigw_send_error(r, ctx, NGX_HTTP_NOT_FOUND, NULL);
+    }
+
+    method = apigw_method_parse((char *) r->method_name.data,
+                                r->method_name.len);
+
+    apigw_router_match(alcf->router, method, &path, 0, &m);
+
+    ctx->api = m.api;
+
+    if ((r->method & NGX_HTTP_OPTIONS)
+        && m.api
+        && m.api->cors.mode == APIGW_CORS_ENABLED
+        && ngx_http_apigw_find_header(&r->headers_in.headers,
+                                  "access-control-request-method", 29))
+    {
+        return ngx_http_apigw_preflight(r, ctx, &m);
+    }
+
+    if (m.status == 404) {
+        return ngx_http_apigw_send_error(r, ctx, NGX_HTTP_NOT_FOUND, NULL);
+    }
+
+    if (m.status == 405) {
+        u_char     buf[128];
+        ngx_str_t  allow;
+
+        allow.data = buf;
+        allow.len = apigw_allow_format(m.allow, (char *) buf, sizeof(buf));
+
+        if (allow.len > sizeof(buf)) {
+            allow.len = 0;
+        }
+
+        allow.data = ngx_pstrdup(r->pool, &allow);
+        if (allow.data == NULL
+            || ngx_http_apigw_add_header(r, "Allow", &allow) != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_apigw_send_error(r, ctx, NGX_HTTP_NOT_ALLOWED, NULL);
+    }
+
+    ctx->op = m.op;
+    ctx->opx = m.op->ext;
+
+    if (ctx->opx == NULL) {
+        return ngx_http_apigw_send_error(r, ctx, NGX_HTTP_NOT_IMPLEMENTED,
+                                         NULL);
+    }
+
+    opx = ctx->opx;
+
+    /* the backend URL: "http://apigw_backend" + path + query */
+
+    n = apigw_backend_uri(m.op, &m, &path, 0, (char *) r->args.data,
+                          r->args.len, NULL, 0);
+
+    p = ngx_pnalloc(r->pool, opx->scheme_host.len + n);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->backend_uri.data = p;
+    p = ngx_cpymem(p, opx->scheme_host.data, opx->scheme_host.len);
+    apigw_backend_uri(m.op, &m, &path, 0, (char *) r->args.data, r->args.len,
+                      (char *) p, n);
+    ctx->backend_uri.len = opx->scheme_host.len + n;
+
+    if (m.op->backend.nheaders
+        && ngx_http_apigw_inject_headers(r, &m.op->backend) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "apigw backend \"%V\"", &ctx->backend_uri);
+
+    return alcf->proxy_handler(r);
+}
+
+
+static ngx_int_t
+ngx_http_apigw_preflight(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
+    apigw_match_t *m)
+{
+    u_char               buf[128];
+    ngx_int_t            rc;
+    ngx_str_t            origin, value;
+    ngx_uint_t           vary;
+    ngx_table_elt_t     *h;
+    const apigw_cors_t  *cors;
+
+    cors = &m->api->cors;
+
+    if (m->status == 404) {
+        return ngx_http_apigw_send_error(r, ctx, NGX_HTTP_NOT_FOUND, NULL);
+    }
+
+    rc = ngx_http_apigw_cors_origin(r, cors, &origin, &vary);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_apigw_send_error(r, ctx, NGX_HTTP_FORBIDDEN,
+                                         "cors_origin");
+    }
+
+    ctx->preflight = 1;
+    ctx->reason.len = 0;
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_apigw_add_header(r, "Access-Control-Allow-Origin", &origin)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (cors->methods) {
+        value.data = (u_char *) cors->methods;
+        value.len = ngx_strlen(cors->methods);
+
+    } else if (m->status == 405) {
+        /* what the path really allows */
+        value.len = apigw_allow_format(m->allow, (char *) buf, sizeof(buf));
+        value.data = ngx_pnalloc(r->pool, sizeof(buf));
+        if (value.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_memcpy(value.data, buf, ngx_min(value.len, sizeof(buf)));
+        value.len = ngx_min(value.len, sizeof(buf));
+
+    } else {
+        ngx_str_set(&value, NGX_HTTP_APIGW_CORS_METHODS);
+    }
+
+    if (ngx_http_apigw_add_header(r, "Access-Control-Allow-Methods", &value)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (cors->headers) {
+        value.data = (u_char *) cors->headers;
+        value.len = ngx_strlen(cors->headers);
+
+    } else {
+        h = ngx_http_apigw_find_header(&r->headers_in.headers,
+                                       "access-control-request-headers", 30);
+        if (h) {
+            value = h->value;
+        } else {
+            value.len = 0;
+        }
+    }
+
+    if (value.len
+        && ngx_http_apigw_add_header(r, "Access-Control-Allow-Headers",
+                                     &value)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (cors->credentials) {
+        ngx_str_set(&value, "true");
+        if (ngx_http_apigw_add_header(r, "Access-Control-Allow-Credentials",
+                                      &value)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    if (cors->max_age >= 0) {
+        value.data = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+        if (value.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        value.len = ngx_sprintf(value.data, "%l", cors->max_age)
+                    - value.data;
+
+        if (ngx_http_apigw_add_header(r, "Access-Control-Max-Age", &value)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    if (vary) {
+        ngx_str_set(&value, "Origin");
+        if (ngx_http_apigw_add_header(r, "Vary", &value) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    ctx->own_response = 1;
+
+    r->headers_out.status = NGX_HTTP_OK;
+    r->headers_out.content_length_n = 0;
+    r->header_only = 1;
+
+    return ngx_http_send_header(r);
+}
+
+
+/*
+ * The client's request id when it is sane, else nginx's $request_id; the
+ * backend gets the same value under the same header name.
+ */
+
+static ngx_int_t
+ngx_http_apigw_request_id(ngx_http_request_t *r,
+    ngx_http_apigw_loc_conf_t *alcf, ngx_http_apigw_ctx_t *ctx)
+{
+    u_char                      *p, *last;
+    ngx_table_elt_t             *h;
+    ngx_http_variable_value_t   *v;
+    ngx_http_apigw_main_conf_t  *amcf;
+
+    if (ctx->request_id.len) {
+        return NGX_OK;
+    }
+
+    h = ngx_http_apigw_find_header(&r->headers_in.headers,
+                                   (char *) alcf->request_id_lc.data,
+                                   alcf->request_id_lc.len);
+
+    if (h && h->value.len && h->value.len <= NGX_HTTP_APIGW_REQUEST_ID_MAX) {
+
+        last = h->value.data + h->value.len;
+
+        for (p = h->value.data; p < last; p++) {
+            if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z')
+                  || (*p >= 'A' && *p <= 'Z') || *p == '-' || *p == '_'
+                  || *p == '.' || *p == ':' || *p == '+' || *p == '/'
+                  || *p == '=' || *p == '@'))
+            {
+                break;
+            }
+        }
+
+        if (p == last) {
+            ctx->request_id = h->value;
+            return NGX_OK;
+        }
+    }
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_apigw_module);
+
+    v = ngx_http_get_indexed_variable(r, amcf->request_id_index);
+    if (v == NULL || v->not_found) {
+        return NGX_ERROR;
+    }
+
+    ctx->request_id.data = v->data;
+    ctx->request_id.len = v->len;
+
+    if (h) {
+        h->value = ctx->request_id;
+        return NGX_OK;
+    }
+
+    if (alcf->enable != 1 || r != r->main) {
+        return NGX_OK;
+    }
+
+    h = ngx_list_push(&r->headers_in.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key = alcf->request_id_header;
+    h->lowcase_key = alcf->request_id_lc.data;
+    h->value = ctx->request_id;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The operation's injected headers replace any the client sent under the
+ * same names; nginx's header list has no removal, so it is rebuilt.
+ */
+
+static ngx_int_t
+ngx_http_apigw_inject_headers(ngx_http_request_t *r, const apigw_backend_t *b)
+{
+    size_t            i, k, len;
+    u_char           *lc;
+    ngx_uint_t        j, n;
+    ngx_list_t        headers;
+    ngx_table_elt_t  *h, *nh;
+    ngx_list_part_t  *part;
+
+    n = 0;
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
+        n += part->nelts;
+    }
+
+    if (ngx_list_init(&headers, r->pool, n + b->nheaders,
+                      sizeof(ngx_table_elt_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
+        h = part->elts;
+
+        for (j = 0; j < part->nelts; j++) {
+
+            for (k = 0; k < b->nheaders; k++) {
+                len = ngx_strlen(b->headers[k].name);
+                if (len == h[j].key.len
+                    && ngx_strncasecmp(h[j].key.data,
+                                       (u_char *) b->headers[k].name, len)
+                       == 0)
+                {
+                    break;
+                }
+            }
+
+            if (k < b->nheaders) {
+                continue;
+            }
+
+            nh = ngx_list_push(&headers);
+            if (nh == NULL) {
+                return NGX_ERROR;
+            }
+
+            *nh = h[j];
+        }
+    }
+
+    for (i = 0; i < b->nheaders; i++) {
+        nh = ngx_list_push(&headers);
+        if (nh == NULL) {
+            return NGX_ERROR;
+        }
+
+        len = ngx_strlen(b->headers[i].name);
+
+        lc = ngx_pnalloc(r->pool, len);
+        if (lc == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_strlow(lc, (u_char *) b->headers[i].name, len);
+
+        nh->hash = 1;
+        nh->key.data = (u_char *) b->headers[i].name;
+        nh->key.len = len;
+        nh->lowcase_key = lc;
+        nh->value.data = (u_char *) b->headers[i].value;
+        nh->value.len = ngx_strlen(b->headers[i].value);
+    }
+
+    r->headers_in.headers = headers;
+
+    return NGX_OK;
+}
+
+
+static ngx_table_elt_t *
+ngx_http_apigw_find_header(ngx_list_t *headers, const char *name, size_t len)
+{
+    ngx_uint_t        i;
+    ngx_table_elt_t  *h;
+    ngx_list_part_t  *part;
+
+    for (part = &headers->part; part; part = part->next) {
+        h = part->elts;
+
+        for (i = 0; i < part->nelts; i++) {
+            if (h[i].hash && h[i].key.len == len
+                && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+            {
+                return &h[i];
+            }
+        }
+    }
+
+    return NULL;
+}
+
+
+static ngx_int_t
+ngx_http_apigw_add_header(ngx_http_request_t *r, const char *name,
+    ngx_str_t *value)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) name;
+    h->key.len = ngx_strlen(name);
+    h->value = *value;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The Access-Control-Allow-Origin value: "*" for any origin without
+ * credentials, else the request's Origin when it is allowed (and then the
+ * response varies by Origin).  NGX_DECLINED: the origin is not allowed.
+ */
+
+static ngx_int_t
+ngx_http_apigw_cors_origin(ngx_http_request_t *r, const apigw_cors_t *cors,
+    ngx_str_t *origin, ngx_uint_t *vary)
+{
+    size_t            i, len;
+    ngx_table_elt_t  *h;
+
+    *vary = 0;
+
+    h = ngx_http_apigw_find_header(&r->headers_in.headers, "origin", 6);
+
+    if (cors->norigins == 0) {
+        if (!cors->credentials || h == NULL) {
+            ngx_str_set(origin, "*");
+            return NGX_OK;
+        }
+
+        *origin = h->value;
+        *vary = 1;
+        return NGX_OK;
+    }
+
+    if (h == NULL) {
+        return NGX_DECLINED;
+    }
+
+    for (i = 0; i < cors->norigins; i++) {
+        len = ngx_strlen(cors->origins[i]);
+
+        if ((len == 1 && cors->origins[i][0] == '*')
+            || (len == h->value.len
+                && ngx_strncasecmp(h->value.data,
+                                   (u_char *) cors->origins[i], len) == 0))
+        {
+            *origin = h->value;
+            *vary = 1;
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/* CORS on a response (not a preflight) of an API that enables it */
+
+static ngx_int_t
+ngx_http_apigw_cors_headers(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx)
+{
+    ngx_int_t            rc;
+    ngx_str_t            origin, value;
+    ngx_uint_t           vary;
+    const apigw_cors_t  *cors;
+
+    cors = &ctx->api->cors;
+
+    ngx_http_apigw_strip_cors(r);
+
+    rc = ngx_http_apigw_cors_origin(r, cors, &origin, &vary);
+
+    if (rc == NGX_DECLINED) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_apigw_add_header(r, "Access-Control-Allow-Origin", &origin)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (cors->credentials) {
+        ngx_str_set(&value, "true");
+        if (ngx_http_apigw_add_header(r, "Access-Control-Allow-Credentials",
+                                      &value)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (cors->expose) {
+        value.data = (u_char *) cors->expose;
+        value.len = ngx_strlen(cors->expose);
+
+        if (ngx_http_apigw_add_header(r, "Access-Control-Expose-Headers",
+                                      &value)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (vary) {
+        ngx_str_set(&value, "Origin");
+        if (ngx_http_apigw_add_header(r, "Vary", &value) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_apigw_strip_cors(ngx_http_request_t *r)
+{
+    ngx_uint_t        i;
+    ngx_table_elt_t  *h;
+    ngx_list_part_t  *part;
+
+    for (part = &r->headers_out.headers.part; part; part = part->next) {
+        h = part->elts;
+
+        for (i = 0; i < part->nelts; i++) {
+            if (h[i].key.len > 15
+                && ngx_strncasecmp(h[i].key.data,
+                                   (u_char *) "access-control-", 15) == 0)
+            {
+                h[i].hash = 0;
+            }
+        }
+    }
+}
+
+
+/* ---- errors: one JSON shape for everything apigw answers itself ---- */
+
+static const ngx_http_apigw_error_t *
+ngx_http_apigw_error_for(ngx_uint_t status)
+{
+    ngx_http_apigw_error_t  *e;
+
+    for (e = ngx_http_apigw_errors; e->status; e++) {
+        if (e->status == status) {
+            return e;
+        }
+    }
+
+    return e;
+}
+
+
+static ngx_buf_t *
+ngx_http_apigw_error_body(ngx_http_request_t *r, ngx_uint_t status,
+    const char *message, ngx_str_t *request_id)
+{
+    size_t      len, ml, il;
+    ngx_buf_t  *b;
+
+    ml = apigw_json_escape(message, ngx_strlen(message), NULL, 0);
+    il = apigw_json_escape((char *) request_id->data, request_id->len,
+                           NULL, 0);
+
+    len = sizeof("{\"status\":,\"message\":\"\",\"request_id\":\"\"}\n") - 1
+          + NGX_INT_T_LEN + ml + il;
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        return NULL;
+    }
+
+    b->last = ngx_sprintf(b->last, "{\"status\":%ui,\"message\":\"", status);
+    b->last += apigw_json_escape(message, ngx_strlen(message),
+                                 (char *) b->last, ml);
+    b->last = ngx_cpymem(b->last, "\",\"request_id\":\"",
+                         sizeof("\",\"request_id\":\"") - 1);
+    b->last += apigw_json_escape((char *) request_id->data, request_id->len,
+                                 (char *) b->last, il);
+    b->last = ngx_cpymem(b->last, "\"}\n", 3);
+
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    return b;
+}
+
+
+ngx_int_t
+ngx_http_apigw_send_error(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
+    ngx_uint_t status, const char *reason)
+{
+    ngx_int_t                      rc;
+    ngx_buf_t                     *b;
+    ngx_chain_t                    out;
+    const ngx_http_apigw_error_t  *e;
+
+    e = ngx_http_apigw_error_for(status);
+
+    if (reason == NULL) {
+        reason = e->reason;
+    }
+
+    ctx->reason.data = (u_char *) reason;
+    ctx->reason.len = ngx_strlen(reason);
+    ctx->own_response = 1;
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        r->keepalive = 0;
+    }
+
+    b = ngx_http_apigw_error_body(r, status,
+                                  ngx_strcmp(reason, "bad_path") == 0
+                                  ? "Error: Invalid request path."
+                                  : ngx_strcmp(reason, "cors_origin") == 0
+                                  ? "Error: Origin not allowed."
+                                  : e->message,
+                                  &ctx->request_id);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = sizeof("application/json") - 1;
+    r->headers_out.content_type_lowcase = NULL;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+/* ---- filters ---- */
+
+static ngx_int_t
+ngx_http_apigw_header_filter(ngx_http_request_t *r)
+{
+    ngx_buf_t                      *b;
+    ngx_http_apigw_ctx_t           *ctx;
+    ngx_http_apigw_loc_conf_t      *alcf;
+    const ngx_http_apigw_error_t   *e;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_apigw_module);
+
+    if (alcf->enable != 1 || r != r->main) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    ctx = ngx_http_apigw_ensure_ctx(r);
+    if (ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_apigw_request_id(r, alcf, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_apigw_add_header(r, (char *) alcf->request_id_header.data,
+                                  &ctx->request_id)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    /* nginx's own error pages (bad gateway, body too large, ...) as JSON */
+
+    if (r->err_status >= NGX_HTTP_BAD_REQUEST && !ctx->own_response) {
+
+        e = ngx_http_apigw_error_for(r->err_status);
+
+        ctx->reason.data = (u_char *) e->reason;
+        ctx->reason.len = ngx_strlen(e->reason);
+
+        b = ngx_http_apigw_error_body(r, r->err_status, e->message,
+                                      &ctx->request_id);
+        if (b == NULL) {
+            return NGX_ERROR;
+        }
+
+        ctx->error_body = b;
+
+        r->headers_out.content_length_n = b->last - b->pos;
+
+        if (r->headers_out.content_length) {
+            r->headers_out.content_length->hash = 0;
+            r->headers_out.content_length = NULL;
+        }
+
+        ngx_str_set(&r->headers_out.content_type, "application/json");
+        r->headers_out.content_type_len = sizeof("application/json") - 1;
+        r->headers_out.content_type_lowcase = NULL;
+        r->headers_out.charset.len = 0;
+    }
+
+    if (ctx->api && !ctx->preflight) {
+
+        if (ctx->api->cors.mode == APIGW_CORS_ENABLED) {
+            if (ngx_http_apigw_cors_headers(r, ctx) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+        } else if (ctx->api->cors.mode == APIGW_CORS_DISABLED) {
+            ngx_http_apigw_strip_cors(r);
+        }
+    }
+
+    return ngx_http_next_header_filter(r);
+}
+
+
+static ngx_int_t
+ngx_http_apigw_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_int_t              rc;
+    ngx_chain_t            out;
+    ngx_http_apigw_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_apigw_module);
+
+    if (ctx == NULL || ctx->error_body == NULL) {
+        return ngx_http_next_body_filter(r, in);
+    }
+
+    /* drop nginx's HTML page; send the JSON body once */
+
+    for ( /* void */ ; in; in = in->next) {
+        in->buf->pos = in->buf->last;
+        in->buf->file_pos = in->buf->file_last;
+    }
+
+    if (ctx->error_sent) {
+        return NGX_OK;
+    }
+
+    ctx->error_sent = 1;
+
+    out.buf = ctx->error_body;
+    out.next = NULL;
+
+    rc = ngx_http_next_body_filter(r, &out);
+
+    return rc;
+}
+
+
+/* ---- variables ---- */
+
+static ngx_int_t
+ngx_http_apigw_add_variables(ngx_conf_t *cf)
+{
+    ngx_http_variable_t  *var, *v;
+
+    for (v = ngx_http_apigw_vars; v->name.len; v++) {
+        var = ngx_http_add_variable(cf, &v->name, v->flags);
+        if (var == NULL) {
+            return NGX_ERROR;
+        }
+
+        var->get_handler = v->get_handler;
+        var->data = v->data;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_apigw_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
+    uintptr_t data)
+{
+    u_char                *p;
+    ngx_str_t              s, host;
+    ngx_http_apigw_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_apigw_module);
+
+    s.len = 0;
+    s.data = NULL;
+
+    if (ctx) {
+        switch (data) {
+
+        case NGX_HTTP_APIGW_VAR_BACKEND_URL:
+            s = ctx->backend_uri;
+            break;
+
+        case NGX_HTTP_APIGW_VAR_BACKEND_HOST:
+            if (ctx->opx) {
+                s = ctx->opx->host;
+            }
+            break;
+
+        case NGX_HTTP_APIGW_VAR_BACKEND_SNI:
+            if (ctx->opx) {
+                s = ctx->opx->sni;
+            }
+            break;
+
+        case NGX_HTTP_APIGW_VAR_BACKEND_METHOD:
+            if (ctx->opx) {
+                s = ctx->opx->method.len ? ctx->opx->method : r->method_name;
+            }
+            break;
+
+        case NGX_HTTP_APIGW_VAR_REQUEST_ID:
+            s = ctx->request_id;
+            break;
+
+        case NGX_HTTP_APIGW_VAR_API:
+            if (ctx->opx) {
+                s = ctx->opx->api_name;
+
+            } else if (ctx->api) {
+                s.data = (u_char *) ctx->api->title;
+                s.len = ngx_strlen(ctx->api->title);
+            }
+            break;
+
+        case NGX_HTTP_APIGW_VAR_OPERATION:
+            if (ctx->opx) {
+                s = ctx->opx->op_name;
+            }
+            break;
+
+        case NGX_HTTP_APIGW_VAR_REASON:
+            s = ctx->reason;
+            break;
+
+        case NGX_HTTP_APIGW_VAR_FORWARDED_URL:
+            if (r->headers_in.host) {
+                host = r->headers_in.host->value;
+            } else {
+                host = r->headers_in.server;
+            }
+
+            s.len = (r->connection->ssl ? 8 : 7) + host.len
+                    + r->unparsed_uri.len;
+            p = ngx_pnalloc(r->pool, s.len);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+
+            s.data = p;
+            p = ngx_cpymem(p, r->connection->ssl ? "https://" : "http://",
+                           r->connection->ssl ? 8 : 7);
+            p = ngx_cpymem(p, host.data, host.len);
+            ngx_memcpy(p, r->unparsed_uri.data, r->unparsed_uri.len);
+            break;
+
+        default:
+            break;
+        }
+    }
+
+    if (s.len == 0 && data == NGX_HTTP_APIGW_VAR_BACKEND_URL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->data = s.data;
+    v->len = s.len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+/* ---- configuration ---- */
+
+static ngx_int_t
+ngx_http_apigw_init(ngx_conf_t *cf)
+{
+    ngx_http_next_header_filter = ngx_http_top_header_filter;
+    ngx_http_top_header_filter = ngx_http_apigw_header_filter;
+
+    ngx_http_next_body_filter = ngx_http_top_body_filter;
+    ngx_http_top_body_filter = ngx_http_apigw_body_filter;
+
+    return NGX_OK;
+}
+
+
+static void *
+ngx_http_apigw_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_apigw_main_conf_t  *amcf;
+
+    amcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_apigw_main_conf_t));
+    if (amcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     amcf->upstream_created = 0;
+     */
+
+    amcf->keepalive = 64;
+    amcf->request_id_index = NGX_CONF_UNSET;
+
+    return amcf;
+}
+
+
+static void *
+ngx_http_apigw_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_apigw_loc_conf_t  *conf;
+
+    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_apigw_loc_conf_t));
+    if (conf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     conf->openwhisk_url = { 0, NULL };
+     *     conf->ssl_trusted_certificate = { 0, NULL };
+     *     conf->request_id_header = { 0, NULL };
+     *     conf->router = NULL;
+     *     conf->apis = NULL;
+     *     conf->proxy_handler = NULL;
+     */
+
+    conf->enable = NGX_CONF_UNSET;
+    conf->specs = NGX_CONF_UNSET_PTR;
+    conf->backend_timeout = NGX_CONF_UNSET_MSEC;
+    conf->backend_connect_timeout = NGX_CONF_UNSET_MSEC;
+    conf->ssl_verify = NGX_CONF_UNSET;
+
+    return conf;
+}
+
+
+static char *
+ngx_http_apigw_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_apigw_loc_conf_t  *prev = parent;
+    ngx_http_apigw_loc_conf_t  *conf = child;
+
+    ngx_conf_merge_value(conf->enable, prev->enable, 0);
+    ngx_conf_merge_ptr_value(conf->specs, prev->specs, NULL);
+    ngx_conf_merge_str_value(conf->openwhisk_url, prev->openwhisk_url, "");
+    ngx_conf_merge_msec_value(conf->backend_timeout, prev->backend_timeout,
+                              70000);
+    ngx_conf_merge_msec_value(conf->backend_connect_timeout,
+                              prev->backend_connect_timeout, 10000);
+    ngx_conf_merge_value(conf->ssl_verify, prev->ssl_verify, 1);
+    ngx_conf_merge_str_value(conf->ssl_trusted_certificate,
+                             prev->ssl_trusted_certificate,
+                             NGX_HTTP_APIGW_DEFAULT_CA);
+    ngx_conf_merge_str_value(conf->request_id_header,
+                             prev->request_id_header, "X-Request-ID");
+
+    if (conf->request_id_lc.data == NULL) {
+        conf->request_id_lc.len = conf->request_id_header.len;
+        conf->request_id_lc.data = ngx_pnalloc(cf->pool,
+                                               conf->request_id_header.len);
+        if (conf->request_id_lc.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_strlow(conf->request_id_lc.data, conf->request_id_header.data,
+                   conf->request_id_header.len);
+    }
+
+    if (conf->enable != 1) {
+        return NGX_CONF_OK;
+    }
+
+    if (conf->proxy_handler == NULL) {
+        /* a location inheriting "apigw" cannot, it sets a content handler */
+        conf->enable = 0;
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_http_apigw_compile(cf, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return ngx_http_apigw_backend_conf(cf, conf);
+}
+
+
+/*
+ * Import every spec of the location and compile the router; every problem
+ * is logged with its file and JSON pointer, so `nginx -t` shows them all.
+ */
+
+static char *
+ngx_http_apigw_compile(ngx_conf_t *cf, ngx_http_apigw_loc_conf_t *alcf)
+{
+    char                 buf[1024], *ow;
+    size_t               n;
+    ngx_str_t           *files;
+    ngx_uint_t           i, failed, level;
+    ngx_array_t          resolved;
+    apigw_api_t         *api, **pa;
+    apigw_problems_t     probs;
+    ngx_pool_cleanup_t  *cln;
+    apigw_import_opts_t  opts;
+
+    alcf->router = apigw_router_create();
+    if (alcf->router == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    alcf->apis = ngx_array_create(cf->pool, 4, sizeof(apigw_api_t *));
+    if (alcf->apis == NULL) {
+        apigw_router_free(alcf->router);
+        return NGX_CONF_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, 0);
+    if (cln == NULL) {
+        apigw_router_free(alcf->router);
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_http_apigw_cleanup;
+    cln->data = alcf;
+
+    if (alcf->specs == NULL) {
+        return NGX_CONF_OK;
+    }
+
+    ow = NULL;
+
+    if (alcf->openwhisk_url.len) {
+        ow = (char *) ngx_pnalloc(cf->temp_pool, alcf->openwhisk_url.len + 1);
+        if (ow == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        (void) ngx_cpystrn((u_char *) ow, alcf->openwhisk_url.data,
+                           alcf->openwhisk_url.len + 1);
+    }
+
+    ngx_memzero(&opts, sizeof(apigw_import_opts_t));
+    opts.openwhisk_url = ow;
+
+    apigw_problems_init(&probs);
+    failed = 0;
+
+    files = alcf->specs->elts;
+
+    for (i = 0; i < alcf->specs->nelts; i++) {
+        opts.file = (char *) files[i].data;
+
+        api = apigw_import_file((char *) files[i].data, &opts, &probs);
+
+        if (api == NULL) {
+            failed = 1;
+            continue;
+        }
+
+        pa = ngx_array_push(alcf->apis);
+        if (pa == NULL) {
+            apigw_api_free(api);
+            apigw_problems_free(&probs);
+            return NGX_CONF_ERROR;
+        }
+
+        *pa = api;
+
+        if (apigw_router_add(alcf->router, api, &probs) != 0) {
+            failed = 1;
+        }
+    }
+
+    for (i = 0; i < probs.n; i++) {
+        n = apigw_problem_format(&probs.items[i], buf, sizeof(buf));
+        if (n >= sizeof(buf)) {
+            n = sizeof(buf) - 1;
+        }
+
+        level = probs.items[i].warning ? NGX_LOG_WARN : NGX_LOG_EMERG;
+        ngx_log_error(level, cf->log, 0, "apigw: %*s", n, buf);
+    }
+
+    apigw_problems_free(&probs);
+
+    if (failed) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "apigw: invalid OpenAPI document(s) in \"apigw_spec\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_array_init(&resolved, cf->temp_pool, 4, sizeof(ngx_url_t))
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    pa = alcf->apis->elts;
+
+    for (i = 0; i < alcf->apis->nelts; i++) {
+        for (n = 0; n < pa[i]->nops; n++) {
+            if (ngx_http_apigw_compile_op(cf, alcf, &pa[i]->ops[n], &resolved)
+                != NGX_CONF_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_apigw_compile_op(ngx_conf_t *cf, ngx_http_apigw_loc_conf_t *alcf,
+    apigw_operation_t *op, ngx_array_t *resolved)
+{
+    u_char               *p;
+    size_t                len;
+    ngx_url_t            *u;
+    ngx_uint_t            i;
+    const char           *title;
+    ngx_http_apigw_op_t  *opx;
+    const apigw_backend_t  *b;
+
+    b = &op->backend;
+
+    if (b->url == NULL) {
+        op->ext = NULL;             /* answered with 501 */
+        return NGX_CONF_OK;
+    }
+
+    opx = ngx_pcalloc(cf->pool, sizeof(ngx_http_apigw_op_t));
+    if (opx == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* resolve each backend authority once per location */
+
+    len = ngx_strlen(b->authority);
+    u = resolved->elts;
+
+    for (i = 0; i < resolved->nelts; i++) {
+        if (u[i].url.len == len
+            && ngx_strncmp(u[i].url.data, b->authority, len) == 0
+            && u[i].default_port == (in_port_t) b->port)
+        {
+            break;
+        }
+    }
+
+    if (i == resolved->nelts) {
+        u = ngx_array_push(resolved);
+        if (u == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(u, sizeof(ngx_url_t));
+
+        u->url.data = (u_char *) b->authority;
+        u->url.len = len;
+        u->default_port = (in_port_t) b->port;
+
+        if (ngx_parse_url(cf->pool, u) != NGX_OK || u->naddrs == 0) {
+            ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                          "apigw: %s: %s: backend \"%s\": %s",
+                          op->api->file ? op->api->file : "", op->pointer,
+                          b->url, u->err ? u->err : "host not found");
+            return NGX_CONF_ERROR;
+        }
+
+    } else {
+        u = &u[i];
+    }
+
+    opx->addrs = u->addrs;
+    opx->naddrs = u->naddrs;
+
+    if (ngx_strcmp(b->scheme, "https") == 0) {
+        ngx_str_set(&opx->scheme_host, "https://" NGX_HTTP_APIGW_UPSTREAM);
+    } else {
+        ngx_str_set(&opx->scheme_host, "http://" NGX_HTTP_APIGW_UPSTREAM);
+    }
+
+    opx->host.data = (u_char *) b->authority;
+    opx->host.len = len;
+    opx->sni.data = (u_char *) b->host;
+    opx->sni.len = ngx_strlen(b->host);
+
+    if (b->method) {
+        opx->method.data = (u_char *) b->method;
+        opx->method.len = ngx_strlen(b->method);
+    }
+
+    title = op->api->title && op->api->title[0] ? op->api->title
+                                                : op->api->base_path;
+    opx->api_name.data = (u_char *) title;
+    opx->api_name.len = ngx_strlen(title);
+
+    if (op->operation_id) {
+        opx->op_name.data = (u_char *) op->operation_id;
+        opx->op_name.len = ngx_strlen(op->operation_id);
+
+    } else {
+        len = ngx_strlen(apigw_method_name(op->method)) + 1
+              + ngx_strlen(op->path);
+        p = ngx_pnalloc(cf->pool, len);
+        if (p == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        opx->op_name.data = p;
+        opx->op_name.len = ngx_sprintf(p, "%s %s",
+                                       apigw_method_name(op->method),
+                                       op->path)
+                           - p;
+    }
+
+    op->ext = opx;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * Timeouts and TLS verification of the location's proxy configuration.
+ * The proxy module has merged this location already (it comes first in
+ * the module list) and its location configuration starts with the public
+ * ngx_http_upstream_conf_t, so apigw's directives apply whatever order
+ * they were written in.
+ */
+
+static char *
+ngx_http_apigw_backend_conf(ngx_conf_t *cf, ngx_http_apigw_loc_conf_t *alcf)
+{
+    ngx_http_upstream_conf_t  *ucf;
+
+    ucf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_proxy_module);
+
+    ucf->connect_timeout = alcf->backend_connect_timeout;
+    ucf->send_timeout = alcf->backend_timeout;
+    ucf->read_timeout = alcf->backend_timeout;
+
+#if (NGX_HTTP_SSL)
+    ucf->ssl_verify = alcf->ssl_verify;
+
+    if (alcf->ssl_verify && ucf->ssl) {
+        if (ngx_ssl_trusted_certificate(cf, ucf->ssl,
+                                        &alcf->ssl_trusted_certificate, 4)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+    }
+#endif
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_apigw_cleanup(void *data)
+{
+    ngx_http_apigw_loc_conf_t  *alcf = data;
+
+    ngx_uint_t     i;
+    apigw_api_t  **pa;
+
+    apigw_router_free(alcf->router);
+    alcf->router = NULL;
+
+    if (alcf->apis) {
+        pa = alcf->apis->elts;
+        for (i = 0; i < alcf->apis->nelts; i++) {
+            apigw_api_free(pa[i]);
+        }
+        alcf->apis->nelts = 0;
+    }
+}
+
+
+/* ---- directives ---- */
+
+static char *
+ngx_http_apigw(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_apigw_loc_conf_t *alcf = conf;
+
+    char                        *rv;
+    ngx_str_t                    name;
+    ngx_http_core_loc_conf_t    *clcf;
+    ngx_http_apigw_main_conf_t  *amcf;
+
+    if (alcf->enable != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    alcf->enable = 1;
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_apigw_module);
+
+    if (amcf->request_id_index == NGX_CONF_UNSET) {
+        ngx_str_set(&name, "request_id");
+        amcf->request_id_index = ngx_http_get_variable_index(cf, &name);
+        if (amcf->request_id_index == NGX_ERROR) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    rv = ngx_http_apigw_create_upstream(cf, amcf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler) {
+        return "conflicts with another content handler (\"proxy_pass\", "
+               "\"return\", ...) in this location";
+    }
+
+    rv = ngx_http_apigw_conf_inject(cf, &ngx_http_apigw_proxy_conf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    /* apigw routes first, then hands the request to the proxy module */
+    alcf->proxy_handler = clcf->handler;
+    clcf->handler = ngx_http_apigw_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_apigw_spec(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_apigw_loc_conf_t *alcf = conf;
+
+    ngx_int_t    n;
+    ngx_str_t   *value, file, *f;
+    ngx_glob_t   gl;
+
+    value = cf->args->elts;
+    file = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &file, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (alcf->specs == NGX_CONF_UNSET_PTR) {
+        alcf->specs = ngx_array_create(cf->pool, 4, sizeof(ngx_str_t));
+        if (alcf->specs == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (strpbrk((char *) file.data, "*?[") == NULL) {
+        f = ngx_array_push(alcf->specs);
+        if (f == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *f = file;
+        return NGX_CONF_OK;
+    }
+
+    ngx_memzero(&gl, sizeof(ngx_glob_t));
+
+    gl.pattern = file.data;
+    gl.log = cf->log;
+    gl.test = 1;
+
+    if (ngx_open_glob(&gl) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_glob_n " \"%s\" failed", file.data);
+        return NGX_CONF_ERROR;
+    }
+
+    n = 0;
+
+    for ( ;; ) {
+        if (ngx_read_glob(&gl, &file) != NGX_OK) {
+            break;
+        }
+
+        f = ngx_array_push(alcf->specs);
+        if (f == NULL) {
+            ngx_close_glob(&gl);
+            return NGX_CONF_ERROR;
+        }
+
+        /* the importer wants C strings */
+        f->len = file.len;
+        f->data = ngx_pnalloc(cf->pool, file.len + 1);
+        if (f->data == NULL) {
+            ngx_close_glob(&gl);
+            return NGX_CONF_ERROR;
+        }
+
+        (void) ngx_cpystrn(f->data, file.data, file.len + 1);
+        n++;
+    }
+
+    ngx_close_glob(&gl);
+
+    if (n == 0) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "no OpenAPI document matches \"%V\"", &value[1]);
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_apigw_keepalive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_apigw_main_conf_t *amcf = conf;
+
+    ngx_int_t   n;
+    ngx_str_t  *value;
+
+    if (amcf->upstream_created) {
+        return "must come before the first \"apigw\" directive";
+    }
+
+    value = cf->args->elts;
+
+    n = ngx_atoi(value[1].data, value[1].len);
+    if (n == NGX_ERROR || n == 0) {
+        return "invalid value";
+    }
+
+    amcf->keepalive = n;
+
+    return NGX_CONF_OK;
+}

@@ -1,0 +1,88 @@
+/*
+ * apigw nginx glue: shared declarations of the module's files.
+ */
+
+#ifndef _NGX_HTTP_APIGW_MODULE_H_INCLUDED_
+#define _NGX_HTTP_APIGW_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "apigw.h"
+
+
+/* the upstream{} apigw creates; its balancer picks the operation's peer */
+#define NGX_HTTP_APIGW_UPSTREAM  "apigw_backend"
+
+
+typedef struct {
+    ngx_flag_t                  upstream_created;
+    ngx_uint_t                  keepalive;
+    ngx_int_t                   request_id_index;   /* $request_id */
+} ngx_http_apigw_main_conf_t;
+
+
+/* per operation, kept in apigw_operation_t.ext */
+typedef struct {
+    ngx_addr_t                 *addrs;       /* resolved at configuration */
+    ngx_uint_t                  naddrs;
+    ngx_str_t                   scheme_host; /* "http://apigw_backend" */
+    ngx_str_t                   host;        /* Host: authority */
+    ngx_str_t                   sni;         /* TLS server name */
+    ngx_str_t                   method;      /* fixed verb, or empty */
+    ngx_str_t                   api_name;    /* $apigw_api */
+    ngx_str_t                   op_name;     /* $apigw_operation */
+} ngx_http_apigw_op_t;
+
+
+typedef struct {
+    ngx_flag_t                  enable;
+    ngx_array_t                *specs;            /* ngx_str_t file names */
+    ngx_str_t                   openwhisk_url;
+    ngx_msec_t                  backend_timeout;
+    ngx_msec_t                  backend_connect_timeout;
+    ngx_flag_t                  ssl_verify;
+    ngx_str_t                   ssl_trusted_certificate;
+    ngx_str_t                   request_id_header;
+    ngx_str_t                   request_id_lc;    /* lower-cased */
+
+    apigw_router_t             *router;
+    ngx_array_t                *apis;             /* apigw_api_t * */
+
+    ngx_http_handler_pt         proxy_handler;
+    ngx_http_complex_value_t   *ssl_name;
+} ngx_http_apigw_loc_conf_t;
+
+
+typedef struct {
+    ngx_str_t                   request_id;
+    ngx_str_t                   backend_uri;      /* path and query */
+    ngx_str_t                   reason;           /* $apigw_reason */
+    ngx_str_t                   origin;           /* request Origin */
+    const apigw_api_t          *api;
+    const apigw_operation_t    *op;
+    ngx_http_apigw_op_t        *opx;
+    ngx_uint_t                  peer;             /* next address to try */
+    ngx_buf_t                  *error_body;       /* replaces nginx's page */
+    unsigned                    own_response:1;
+    unsigned                    error_sent:1;
+    unsigned                    preflight:1;
+} ngx_http_apigw_ctx_t;
+
+
+extern ngx_module_t  ngx_http_apigw_module;
+
+
+char *ngx_http_apigw_create_upstream(ngx_conf_t *cf,
+    ngx_http_apigw_main_conf_t *amcf);
+char *ngx_http_apigw_balancer(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
+char *ngx_http_apigw_conf_inject(ngx_conf_t *cf, ngx_str_t *text);
+
+ngx_int_t ngx_http_apigw_send_error(ngx_http_request_t *r,
+    ngx_http_apigw_ctx_t *ctx, ngx_uint_t status, const char *reason);
+ngx_http_apigw_ctx_t *ngx_http_apigw_get_ctx(ngx_http_request_t *r);
+
+
+#endif /* _NGX_HTTP_APIGW_MODULE_H_INCLUDED_ */

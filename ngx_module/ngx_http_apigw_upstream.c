@@ -1,0 +1,332 @@
+/*
+ * apigw backend wiring.
+ *
+ * Backends are requested through nginx's own proxy module: `apigw;` sets up
+ * `proxy_pass $apigw_backend_url` in its location, and the URL names the
+ * upstream{} block "apigw_backend" that apigw creates once per http{}.
+ * That upstream's balancer takes the peer from the matched operation (its
+ * addresses were resolved at configuration time) and is wrapped by the
+ * stock keepalive module, whose cache is keyed by peer address, so every
+ * backend gets connection reuse without an upstream{} of its own.
+ */
+
+#include "ngx_http_apigw_module.h"
+
+
+typedef struct {
+    ngx_http_apigw_ctx_t  *ctx;
+    ngx_uint_t             tried;
+} ngx_http_apigw_peer_data_t;
+
+
+static ngx_int_t ngx_http_apigw_upstream_init(ngx_conf_t *cf,
+    ngx_http_upstream_srv_conf_t *us);
+static ngx_int_t ngx_http_apigw_upstream_init_peer(ngx_http_request_t *r,
+    ngx_http_upstream_srv_conf_t *us);
+static ngx_int_t ngx_http_apigw_upstream_get_peer(ngx_peer_connection_t *pc,
+    void *data);
+static void ngx_http_apigw_upstream_free_peer(ngx_peer_connection_t *pc,
+    void *data, ngx_uint_t state);
+#if (NGX_HTTP_SSL)
+static ngx_int_t ngx_http_apigw_upstream_set_session(
+    ngx_peer_connection_t *pc, void *data);
+static void ngx_http_apigw_upstream_save_session(ngx_peer_connection_t *pc,
+    void *data);
+#endif
+
+
+/*
+ * Parse directives from a string in the current configuration context, the
+ * way `nginx -g` parameters are parsed, so that apigw configures the proxy
+ * module with the proxy module's own directive handlers.
+ */
+
+char *
+ngx_http_apigw_conf_inject(ngx_conf_t *cf, ngx_str_t *text)
+{
+    char             *rv;
+    ngx_buf_t         b;
+    ngx_array_t      *args;
+    ngx_conf_file_t   conf_file, *prev;
+
+    ngx_memzero(&b, sizeof(ngx_buf_t));
+
+    b.start = text->data;
+    b.pos = text->data;
+    b.last = text->data + text->len;
+    b.end = b.last;
+    b.temporary = 1;
+
+    ngx_memzero(&conf_file, sizeof(ngx_conf_file_t));
+
+    conf_file.file.fd = NGX_INVALID_FILE;
+    conf_file.buffer = &b;
+
+    prev = cf->conf_file;
+    args = cf->args;
+
+    if (prev) {
+        /* errors then name the line of the apigw directive */
+        conf_file.file.name = prev->file.name;
+        conf_file.line = prev->line;
+    }
+
+    cf->args = ngx_array_create(cf->temp_pool, 8, sizeof(ngx_str_t));
+    if (cf->args == NULL) {
+        cf->args = args;
+        return NGX_CONF_ERROR;
+    }
+
+    cf->conf_file = &conf_file;
+
+    rv = ngx_conf_parse(cf, NULL);
+
+    cf->conf_file = prev;
+    cf->args = args;
+
+    return rv;
+}
+
+
+/*
+ * Create `upstream apigw_backend { apigw_balancer; keepalive N; }` with
+ * the upstream module's own block handler, as if it had been written in
+ * the http{} block.
+ */
+
+char *
+ngx_http_apigw_create_upstream(ngx_conf_t *cf,
+    ngx_http_apigw_main_conf_t *amcf)
+{
+    char                 *rv;
+    u_char               *p;
+    ngx_str_t            *value, text;
+    ngx_conf_t            save;
+    ngx_command_t        *cmd;
+    ngx_http_conf_ctx_t   hctx, *lctx;
+
+    if (amcf->upstream_created) {
+        return NGX_CONF_OK;
+    }
+
+    for (cmd = ngx_http_upstream_module.commands; cmd->name.len; cmd++) {
+        if (ngx_strcmp(cmd->name.data, "upstream") == 0) {
+            break;
+        }
+    }
+
+    if (cmd->name.len == 0) {
+        return "cannot find the \"upstream\" directive";
+    }
+
+    p = ngx_pnalloc(cf->pool, 64);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    text.data = p;
+    text.len = ngx_sprintf(p, "apigw_balancer; keepalive %ui;",
+                           amcf->keepalive)
+               - p;
+
+    save = *cf;
+
+    lctx = cf->ctx;
+    hctx.main_conf = lctx->main_conf;
+    hctx.srv_conf = lctx->srv_conf;
+    hctx.loc_conf = lctx->loc_conf;
+
+    cf->ctx = &hctx;
+    cf->cmd_type = NGX_HTTP_MAIN_CONF;
+
+    cf->args = ngx_array_create(cf->temp_pool, 2, sizeof(ngx_str_t));
+    if (cf->args == NULL) {
+        *cf = save;
+        return NGX_CONF_ERROR;
+    }
+
+    value = ngx_array_push_n(cf->args, 2);
+    if (value == NULL) {
+        *cf = save;
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_str_set(&value[0], "upstream");
+    ngx_str_set(&value[1], NGX_HTTP_APIGW_UPSTREAM);
+
+    /* the block handler parses its body from the current conf_file */
+    {
+        ngx_buf_t         b;
+        ngx_conf_file_t   conf_file;
+
+        ngx_memzero(&b, sizeof(ngx_buf_t));
+        b.start = text.data;
+        b.pos = text.data;
+        b.last = text.data + text.len;
+        b.end = b.last;
+        b.temporary = 1;
+
+        ngx_memzero(&conf_file, sizeof(ngx_conf_file_t));
+        conf_file.file.fd = NGX_INVALID_FILE;
+        conf_file.buffer = &b;
+
+        if (save.conf_file) {
+            conf_file.file.name = save.conf_file->file.name;
+            conf_file.line = save.conf_file->line;
+        }
+
+        cf->conf_file = &conf_file;
+
+        rv = cmd->set(cf, cmd, NULL);
+    }
+
+    *cf = save;
+
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    amcf->upstream_created = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+/* `apigw_balancer` inside apigw's upstream{} */
+
+char *
+ngx_http_apigw_balancer(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_upstream_server_t    *us;
+    ngx_http_upstream_srv_conf_t  *uscf;
+
+    uscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_upstream_module);
+
+    if (uscf->peer.init_upstream) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "load balancing method redefined");
+    }
+
+    uscf->peer.init_upstream = ngx_http_apigw_upstream_init;
+
+    /*
+     * upstream{} insists on a server; this placeholder is never used, the
+     * balancer takes its peers from the matched operation
+     */
+
+    us = ngx_array_push(uscf->servers);
+    if (us == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(us, sizeof(ngx_http_upstream_server_t));
+
+    us->weight = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_apigw_upstream_init(ngx_conf_t *cf, ngx_http_upstream_srv_conf_t *us)
+{
+    us->peer.init = ngx_http_apigw_upstream_init_peer;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_apigw_upstream_init_peer(ngx_http_request_t *r,
+    ngx_http_upstream_srv_conf_t *us)
+{
+    ngx_http_apigw_ctx_t        *ctx;
+    ngx_http_apigw_peer_data_t  *pd;
+
+    ctx = ngx_http_apigw_get_ctx(r);
+
+    if (ctx == NULL || ctx->opx == NULL || ctx->opx->naddrs == 0) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "apigw: \"" NGX_HTTP_APIGW_UPSTREAM "\" used outside "
+                      "of an apigw location");
+        return NGX_ERROR;
+    }
+
+    pd = ngx_palloc(r->pool, sizeof(ngx_http_apigw_peer_data_t));
+    if (pd == NULL) {
+        return NGX_ERROR;
+    }
+
+    pd->ctx = ctx;
+    pd->tried = 0;
+
+    r->upstream->peer.data = pd;
+    r->upstream->peer.get = ngx_http_apigw_upstream_get_peer;
+    r->upstream->peer.free = ngx_http_apigw_upstream_free_peer;
+    r->upstream->peer.tries = ctx->opx->naddrs;
+#if (NGX_HTTP_SSL)
+    r->upstream->peer.set_session = ngx_http_apigw_upstream_set_session;
+    r->upstream->peer.save_session = ngx_http_apigw_upstream_save_session;
+#endif
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_apigw_upstream_get_peer(ngx_peer_connection_t *pc, void *data)
+{
+    ngx_http_apigw_peer_data_t  *pd = data;
+
+    ngx_addr_t            *addr;
+    ngx_http_apigw_op_t   *opx;
+
+    opx = pd->ctx->opx;
+
+    /* rotate through the addresses per worker, then fail over in order */
+    if (pd->tried == 0) {
+        pd->ctx->peer = (ngx_uint_t) ngx_random() % opx->naddrs;
+    }
+
+    addr = &opx->addrs[(pd->ctx->peer + pd->tried) % opx->naddrs];
+
+    pc->sockaddr = addr->sockaddr;
+    pc->socklen = addr->socklen;
+    pc->name = &addr->name;
+    pc->cached = 0;
+    pc->connection = NULL;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_apigw_upstream_free_peer(ngx_peer_connection_t *pc, void *data,
+    ngx_uint_t state)
+{
+    ngx_http_apigw_peer_data_t  *pd = data;
+
+    pd->tried++;
+
+    if (pc->tries) {
+        pc->tries--;
+    }
+}
+
+
+#if (NGX_HTTP_SSL)
+
+static ngx_int_t
+ngx_http_apigw_upstream_set_session(ngx_peer_connection_t *pc, void *data)
+{
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_apigw_upstream_save_session(ngx_peer_connection_t *pc, void *data)
+{
+    return;
+}
+
+#endif

@@ -1,0 +1,147 @@
+/*
+ * Request path normalisation: split at "/", percent-decode each segment,
+ * resolve "." and "..".  What comes out is what the router matches and what
+ * the security checks see, so every way of spelling a dot segment must be
+ * resolved here, and nothing may be resolved twice.
+ */
+
+#include <string.h>
+
+#include "apigw.h"
+
+
+static int
+apigw_hex(unsigned char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    c |= 0x20;
+
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+
+    return -1;
+}
+
+
+int
+apigw_path_parse(const char *raw, size_t len, char *scratch,
+    apigw_path_t *out)
+{
+    int            hi, lo;
+    char          *d;
+    size_t         i, start, w, dlen, over;
+    unsigned char  c;
+
+    out->n = 0;
+    out->trailing_slash = 0;
+
+    if (len == 0 || raw[0] != '/') {
+        return APIGW_PATH_INVALID;
+    }
+
+    /*
+     * `w` is where the next decoded segment goes in scratch.  A decoded
+     * segment is never longer than its raw text, so scratch (len bytes)
+     * always has room.  `over` counts segments beyond APIGW_MAX_SEGMENTS
+     * that were not stored: ".." can still pop them, so "/a/.../x/.." of
+     * 65 segments normalises to 64 and is fine.
+     */
+
+    w = 0;
+    over = 0;
+    i = 1;
+
+    while (i <= len) {
+        start = i;
+
+        while (i < len && raw[i] != '/') {
+            i++;
+        }
+
+        /* raw[start .. i) is one segment; raw[i] is "/" or the end */
+
+        if (i == start) {
+            i++;
+            continue;
+        }
+
+        d = scratch + w;
+        dlen = 0;
+
+        for ( /* void */ ; start < i; start++) {
+            c = (unsigned char) raw[start];
+
+            if (c == '%') {
+                if (i - start < 3) {
+                    goto invalid;
+                }
+
+                hi = apigw_hex((unsigned char) raw[start + 1]);
+                lo = apigw_hex((unsigned char) raw[start + 2]);
+
+                if (hi < 0 || lo < 0) {
+                    goto invalid;
+                }
+
+                c = (unsigned char) (hi << 4 | lo);
+                start += 2;
+            }
+
+            if (c == '\0') {
+                goto invalid;
+            }
+
+            d[dlen++] = (char) c;
+        }
+
+        i++;
+
+        if (dlen == 1 && d[0] == '.') {
+            continue;
+        }
+
+        if (dlen == 2 && d[0] == '.' && d[1] == '.') {
+            if (over) {
+                over--;
+
+            } else if (out->n) {
+                out->n--;
+                w = (size_t) (out->seg[out->n] - scratch);
+
+            } else {
+                goto invalid;       /* above the root */
+            }
+
+            continue;
+        }
+
+        if (over || out->n == APIGW_MAX_SEGMENTS) {
+            over++;
+            continue;
+        }
+
+        out->seg[out->n] = d;
+        out->len[out->n] = dlen;
+        out->n++;
+        w += dlen;
+    }
+
+    if (over) {
+        out->n = 0;
+        return APIGW_PATH_TOO_DEEP;
+    }
+
+    out->trailing_slash = (out->n > 0 && raw[len - 1] == '/');
+
+    return APIGW_PATH_OK;
+
+invalid:
+
+    out->n = 0;
+
+    return APIGW_PATH_INVALID;
+}

@@ -1,0 +1,33 @@
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from harness import Nginx, Whisk  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def whisk():
+    w = Whisk()
+    yield w
+    w.stop()
+
+
+@pytest.fixture
+def nginx_factory():
+    """Start nginx instances; each is stopped after the test, and a worker
+    crash (signal) in its error log fails the test."""
+    started = []
+
+    def make(http_conf, **kw):
+        n = Nginx(http_conf, **kw)
+        started.append(n)
+        return n
+
+    yield make
+    for n in started:
+        log = n.stop()
+        assert "exited on signal" not in log, log
+        assert "[alert]" not in log, log
