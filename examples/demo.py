@@ -70,7 +70,7 @@ examples/nginx.conf, access log: build/demo/access.log.
 Try:
   curl -i {g}/club/hello?name=Ada
   curl -i {g}/club/books
-  curl -i {g}/club/books/978-0134685991
+  curl -i {g}/club/books/2
   curl -i -X POST -H 'Content-Type: application/json' \\
        -d '{{"title": "SICP"}}' {g}/club/books
   curl -s {g}/club/cover.png | file -

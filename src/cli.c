@@ -361,7 +361,12 @@ cli_routes(int argc, char **argv)
         } else {
             rows[i].col[2] = strdup(op->backend.method ? op->backend.method
                                                        : "keep");
-            rows[i].col[3] = strdup(op->backend.url);
+            /* show where the request path goes, however it was asked */
+            rows[i].col[3] = cli_strcat3(op->backend.url,
+                                 op->backend.append_path
+                                 && strstr(op->backend.url, "request.path")
+                                    == NULL
+                                 ? "$(request.path)" : "", "");
             rows[i].headers = cli_headers(&op->backend);
         }
 

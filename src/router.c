@@ -910,7 +910,9 @@ rt_search(rt_ctx_t *ctx, const rt_node_t *node, size_t i)
     path = ctx->path;
 
     if (i == path->n) {
-        r = node->route[ctx->method];
+        /* an unknown method (APIGW_M_NONE) has no route anywhere: 405 */
+        r = (unsigned) ctx->method < APIGW_M_COUNT
+            ? node->route[ctx->method] : NULL;
 
         if (r == NULL && ctx->method == APIGW_M_HEAD) {
             r = node->route[APIGW_M_GET];
@@ -990,8 +992,7 @@ apigw_router_match(const apigw_router_t *rt, apigw_method_e method,
     m->allow = 0;
     m->nparams = 0;
 
-    if (rt == NULL || first > path->n || (unsigned) method >= APIGW_M_COUNT)
-    {
+    if (rt == NULL || first > path->n || (unsigned) method > APIGW_M_NONE) {
         return;
     }
 

@@ -368,6 +368,10 @@ TEST(test_head_and_405)
 
     CHECK_STR(rmatch(rt, GET, "/z", 0), "404");    /* inner node */
 
+    /* a method apigw does not know: 405 on a known path, 404 elsewhere */
+    CHECK_STR(rmatch(rt, APIGW_M_NONE, "/r", 0), "405 GET, HEAD, POST");
+    CHECK_STR(rmatch(rt, APIGW_M_NONE, "/nope", 0), "404");
+
     /* allow_format adds HEAD to GET even when the mask lacks it */
     apigw_allow_format(1u << GET, buf, sizeof(buf));
     CHECK_STR(buf, "GET, HEAD");
@@ -979,45 +983,14 @@ TEST(test_rollback_many)
 }
 
 
-static double
-now(void)
-{
-    struct timespec  ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 
-static double
-time_matches(apigw_router_t *rt, const char *raw, int iters)
-{
-    int            i;
-    char           scratch[256];
-    double         t;
-    apigw_path_t   p;
-    apigw_match_t  m;
-
-    apigw_path_parse(raw, strlen(raw), scratch, &p);
-    t = now();
-
-    for (i = 0; i < iters; i++) {
-        apigw_router_match(rt, GET, &p, 0, &m);
-    }
-
-    t = now() - t;
-    CHECK_INT(m.status, 0);
-
-    return t;
-}
 
 
 TEST(test_many_apis)
 {
     size_t            i, n;
     char              base[64], raw[128], want[64];
-    double            t_small, t_big;
     apigw_api_t     **apis;
     apigw_router_t   *small, *big;
     apigw_problems_t  probs;
@@ -1065,16 +1038,6 @@ TEST(test_many_apis)
     CHECK_STR(rmatch(big, GET, "/api10000/items", 0), "404");
     CHECK_STR(rmatch(big, GET, "/api/items", 0), "404");
 
-    /*
-     * Flat in the number of APIs: 10,000 siblings cost a binary search,
-     * not a scan.  The bound is loose so a busy machine does not fail it.
-     */
-    snprintf(raw, sizeof(raw), "/api%zu/items/7", (size_t) 0);
-    t_small = time_matches(small, raw, 200000);
-    t_big = time_matches(big, raw, 200000);
-    printf("match: 10 APIs %.0f ns, 10,000 APIs %.0f ns\n",
-           t_small / 200000 * 1e9, t_big / 200000 * 1e9);
-    CHECK(t_big < t_small * 8 + 0.05);
 
     apigw_problems_free(&probs);
     apigw_router_free(big);

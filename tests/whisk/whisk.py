@@ -469,8 +469,21 @@ def a_hello(p):
     return {"greeting": f"Hello, {p.get('name', 'stranger')}!"}
 
 
+def a_greet(p):
+    # the name is the last segment of the path the gateway appended
+    name = p.get("__ow_path", "").rstrip("/").rsplit("/", 1)[-1] or "stranger"
+    return {"statusCode": 200,
+            "headers": {"content-type": "application/json"},
+            "body": {"greeting": f"Hello, {name}!",
+                     "__ow_path": p.get("__ow_path", "")}}
+
+
 def a_books(p):
-    key = p.get("__ow_path", "").strip("/")
+    # the book id is the last segment of __ow_path (`.http` actions behind a
+    # gateway see the whole request path, base path included)
+    key = p.get("__ow_path", "").rstrip("/").rsplit("/", 1)[-1]
+    if key == "books":
+        key = ""
     if not key:
         return {"library": p.get("library"), "books": list(BOOKS.values())}
     if key in BOOKS:
@@ -526,6 +539,8 @@ _ACTION_LIST = [
     Action("guest", "default", "echo-http", a_echo_http),
     Action("guest", "default", "raw-echo", a_echo, _web(**{"raw-http": True})),
     Action("guest", "default", "secure-echo", a_echo,
+           _web(**{"require-whisk-auth": "s3cr3t-token"})),
+    Action("guest", "default", "secure-greet", a_greet,
            _web(**{"require-whisk-auth": "s3cr3t-token"})),
     Action("guest", "default", "secure-num", a_echo,
            _web(**{"require-whisk-auth": 12345})),
