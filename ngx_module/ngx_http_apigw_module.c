@@ -29,8 +29,10 @@ static ngx_int_t ngx_http_apigw_preflight(ngx_http_request_t *r,
     ngx_http_apigw_ctx_t *ctx, apigw_match_t *m);
 static ngx_int_t ngx_http_apigw_request_id(ngx_http_request_t *r,
     ngx_http_apigw_loc_conf_t *alcf, ngx_http_apigw_ctx_t *ctx);
-static ngx_int_t ngx_http_apigw_inject_headers(ngx_http_request_t *r,
-    const apigw_backend_t *b);
+static ngx_int_t ngx_http_apigw_backend_headers(ngx_http_request_t *r,
+    ngx_http_apigw_loc_conf_t *alcf, const apigw_backend_t *b);
+static ngx_uint_t ngx_http_apigw_hop_by_hop(ngx_http_request_t *r,
+    ngx_http_apigw_loc_conf_t *alcf, ngx_table_elt_t *h);
 static ngx_table_elt_t *ngx_http_apigw_find_header(ngx_list_t *headers,
     const char *name, size_t len);
 static ngx_int_t ngx_http_apigw_add_header(ngx_http_request_t *r,
@@ -54,6 +56,7 @@ static ngx_int_t ngx_http_apigw_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_apigw_init(ngx_conf_t *cf);
 static void *ngx_http_apigw_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_apigw_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_apigw_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_apigw_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
@@ -196,7 +199,7 @@ static ngx_http_module_t  ngx_http_apigw_module_ctx = {
     ngx_http_apigw_init,                   /* postconfiguration */
 
     ngx_http_apigw_create_main_conf,       /* create main configuration */
-    NULL,                                  /* init main configuration */
+    ngx_http_apigw_init_main_conf,         /* init main configuration */
 
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
@@ -442,9 +445,7 @@ ngx_http_apigw_handler(ngx_http_request_t *r)
                       (char *) p, n);
     ctx->backend_uri.len = opx->scheme_host.len + n;
 
-    if (m.op->backend.nheaders
-        && ngx_http_apigw_inject_headers(r, &m.op->backend) != NGX_OK)
-    {
+    if (ngx_http_apigw_backend_headers(r, alcf, &m.op->backend) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -662,23 +663,76 @@ ngx_http_apigw_request_id(ngx_http_request_t *r,
 
 
 /*
- * The operation's injected headers replace any the client sent under the
- * same names; nginx's header list has no removal, so it is rebuilt.
+ * The headers the backend gets from the client's: the operation's injected
+ * headers replace any the client sent under the same names, and headers
+ * that the client's Connection header names are hop-by-hop (RFC 9110,
+ * 7.6.1) and are dropped; the proxy module itself drops only the standard
+ * hop-by-hop headers.  nginx's header list has no removal, so it is rebuilt
+ * when there is anything to replace or drop.
  */
 
 static ngx_int_t
-ngx_http_apigw_inject_headers(ngx_http_request_t *r, const apigw_backend_t *b)
+ngx_http_apigw_backend_headers(ngx_http_request_t *r,
+    ngx_http_apigw_loc_conf_t *alcf, const apigw_backend_t *b)
 {
     size_t            i, k, len;
     u_char           *lc;
-    ngx_uint_t        j, n;
+    ngx_uint_t        j, n, drop;
     ngx_list_t        headers;
     ngx_table_elt_t  *h, *nh;
     ngx_list_part_t  *part;
 
     n = 0;
+    drop = 0;
+
+    /*
+     * nginx 1.22 does not keep r->headers_in.connection: look for a
+     * Connection header that names more than "close" and "keep-alive"
+     * (the proxy module drops Keep-Alive itself), the usual case being
+     * that there is none
+     */
+
     for (part = &r->headers_in.headers.part; part; part = part->next) {
         n += part->nelts;
+        h = part->elts;
+
+        for (j = 0; j < part->nelts; j++) {
+            if (h[j].key.len == sizeof("connection") - 1
+                && ngx_strncasecmp(h[j].key.data, (u_char *) "connection",
+                                   sizeof("connection") - 1) == 0
+                && !(h[j].value.len == sizeof("close") - 1
+                     && ngx_strncasecmp(h[j].value.data, (u_char *) "close",
+                                        sizeof("close") - 1) == 0)
+                && !(h[j].value.len == sizeof("keep-alive") - 1
+                     && ngx_strncasecmp(h[j].value.data,
+                                        (u_char *) "keep-alive",
+                                        sizeof("keep-alive") - 1) == 0))
+            {
+                drop = 1;
+            }
+        }
+    }
+
+    if (drop) {
+        drop = 0;
+
+        for (part = &r->headers_in.headers.part;
+             part && !drop;
+             part = part->next)
+        {
+            h = part->elts;
+
+            for (j = 0; j < part->nelts; j++) {
+                if (ngx_http_apigw_hop_by_hop(r, alcf, &h[j])) {
+                    drop = 1;
+                    break;
+                }
+            }
+        }
+    }
+
+    if (b->nheaders == 0 && !drop) {
+        return NGX_OK;
     }
 
     if (ngx_list_init(&headers, r->pool, n + b->nheaders,
@@ -704,7 +758,9 @@ ngx_http_apigw_inject_headers(ngx_http_request_t *r, const apigw_backend_t *b)
                 }
             }
 
-            if (k < b->nheaders) {
+            if (k < b->nheaders
+                || (drop && ngx_http_apigw_hop_by_hop(r, alcf, &h[j])))
+            {
                 continue;
             }
 
@@ -743,6 +799,78 @@ ngx_http_apigw_inject_headers(ngx_http_request_t *r, const apigw_backend_t *b)
     r->headers_in.headers = headers;
 
     return NGX_OK;
+}
+
+
+/*
+ * Whether the client's Connection header(s) name the request header `h`.
+ * The Connection header itself (the proxy module replaces it) and the
+ * request-id header (the backend always gets it) are never dropped.
+ */
+
+static ngx_uint_t
+ngx_http_apigw_hop_by_hop(ngx_http_request_t *r,
+    ngx_http_apigw_loc_conf_t *alcf, ngx_table_elt_t *h)
+{
+    u_char           *p, *last, *start, *end;
+    ngx_uint_t        i;
+    ngx_table_elt_t  *c;
+    ngx_list_part_t  *part;
+
+    if (h->key.len == 0
+        || (h->key.len == sizeof("connection") - 1
+            && ngx_strncasecmp(h->key.data, (u_char *) "connection",
+                               sizeof("connection") - 1) == 0)
+        || (h->key.len == alcf->request_id_lc.len
+            && ngx_strncasecmp(h->key.data, alcf->request_id_lc.data,
+                               h->key.len) == 0))
+    {
+        return 0;
+    }
+
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
+        c = part->elts;
+
+        for (i = 0; i < part->nelts; i++) {
+            if (c[i].key.len != sizeof("connection") - 1
+                || ngx_strncasecmp(c[i].key.data, (u_char *) "connection",
+                                   sizeof("connection") - 1) != 0)
+            {
+                continue;
+            }
+
+            /* a comma-separated list of header names */
+
+            p = c[i].value.data;
+            last = p + c[i].value.len;
+
+            while (p < last) {
+                while (p < last && (*p == ' ' || *p == '\t' || *p == ',')) {
+                    p++;
+                }
+
+                start = p;
+
+                while (p < last && *p != ',') {
+                    p++;
+                }
+
+                end = p;
+
+                while (end > start && (end[-1] == ' ' || end[-1] == '\t')) {
+                    end--;
+                }
+
+                if ((size_t) (end - start) == h->key.len
+                    && ngx_strncasecmp(start, h->key.data, h->key.len) == 0)
+                {
+                    return 1;
+                }
+            }
+        }
+    }
+
+    return 0;
 }
 
 
@@ -1037,7 +1165,20 @@ ngx_http_apigw_header_filter(ngx_http_request_t *r)
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_apigw_module);
 
-    if (alcf->enable != 1 || r != r->main) {
+    if (r != r->main) {
+        return ngx_http_next_header_filter(r);
+    }
+
+    /*
+     * A request that failed before a location was matched (an invalid
+     * URI such as "/..", "%00" or "%zz", a bad request line, headers too
+     * large) still has its server's own location configuration: in a
+     * server with apigw locations its error is made JSON as well.
+     */
+
+    if (alcf->enable != 1
+        && !(alcf->server_errors && r->err_status >= NGX_HTTP_BAD_REQUEST))
+    {
         return ngx_http_next_header_filter(r);
     }
 
@@ -1291,12 +1432,31 @@ ngx_http_apigw_create_main_conf(ngx_conf_t *cf)
      * set by ngx_pcalloc():
      *
      *     amcf->upstream_created = 0;
+     *     amcf->upstream = NULL;
+     *     amcf->keepalive_init_peer = NULL;
      */
 
     amcf->keepalive = 64;
     amcf->request_id_index = NGX_CONF_UNSET;
 
     return amcf;
+}
+
+
+/*
+ * The upstream module has initialised apigw's upstream{} by now (it comes
+ * before apigw in the module list): wrap the keepalive cache so that a
+ * cached connection is only reused where it is good enough.
+ */
+
+static char *
+ngx_http_apigw_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_apigw_main_conf_t *amcf = conf;
+
+    ngx_http_apigw_upstream_wrap(amcf);
+
+    return NGX_CONF_OK;
 }
 
 
@@ -1313,6 +1473,7 @@ ngx_http_apigw_create_loc_conf(ngx_conf_t *cf)
     /*
      * set by ngx_pcalloc():
      *
+     *     conf->server_errors = 0;
      *     conf->openwhisk_url = { 0, NULL };
      *     conf->ssl_trusted_certificate = { 0, NULL };
      *     conf->request_id_header = { 0, NULL };
@@ -1685,6 +1846,8 @@ ngx_http_apigw(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     char                        *rv;
     ngx_str_t                    name;
     ngx_http_core_loc_conf_t    *clcf;
+    ngx_http_core_srv_conf_t    *cscf;
+    ngx_http_apigw_loc_conf_t   *slcf;
     ngx_http_apigw_main_conf_t  *amcf;
 
     if (alcf->enable != NGX_CONF_UNSET) {
@@ -1692,6 +1855,11 @@ ngx_http_apigw(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     alcf->enable = 1;
+
+    /* the server's errors before location matching are JSON too */
+    cscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_core_module);
+    slcf = cscf->ctx->loc_conf[ngx_http_apigw_module.ctx_index];
+    slcf->server_errors = 1;
 
     amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_apigw_module);
 

@@ -21,6 +21,9 @@ typedef struct {
     ngx_flag_t                  upstream_created;
     ngx_uint_t                  keepalive;
     ngx_int_t                   request_id_index;   /* $request_id */
+    /* apigw's upstream{}, and its peer init as the keepalive module left it */
+    ngx_http_upstream_srv_conf_t    *upstream;
+    ngx_http_upstream_init_peer_pt   keepalive_init_peer;
 } ngx_http_apigw_main_conf_t;
 
 
@@ -39,6 +42,12 @@ typedef struct {
 
 typedef struct {
     ngx_flag_t                  enable;
+    /*
+     * set in a server{}'s own location configuration when one of its
+     * locations has "apigw": errors nginx answers before any location is
+     * matched (bad request line or URI, headers too large, ...) are JSON
+     */
+    ngx_flag_t                  server_errors;
     ngx_array_t                *specs;            /* ngx_str_t file names */
     ngx_str_t                   openwhisk_url;
     ngx_msec_t                  backend_timeout;
@@ -79,6 +88,7 @@ char *ngx_http_apigw_create_upstream(ngx_conf_t *cf,
     ngx_http_apigw_main_conf_t *amcf);
 char *ngx_http_apigw_balancer(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_apigw_conf_inject(ngx_conf_t *cf, ngx_str_t *text);
+void ngx_http_apigw_upstream_wrap(ngx_http_apigw_main_conf_t *amcf);
 
 ngx_int_t ngx_http_apigw_send_error(ngx_http_request_t *r,
     ngx_http_apigw_ctx_t *ctx, ngx_uint_t status, const char *reason);

@@ -19,6 +19,19 @@ typedef struct {
 } ngx_http_apigw_peer_data_t;
 
 
+/* around the keepalive module's peer functions */
+typedef struct {
+    ngx_http_request_t              *request;
+    void                            *data;
+    ngx_event_get_peer_pt            get;
+    ngx_event_free_peer_pt           free;
+#if (NGX_HTTP_SSL)
+    ngx_event_set_peer_session_pt    set_session;
+    ngx_event_save_peer_session_pt   save_session;
+#endif
+} ngx_http_apigw_cache_peer_data_t;
+
+
 static ngx_int_t ngx_http_apigw_upstream_init(ngx_conf_t *cf,
     ngx_http_upstream_srv_conf_t *us);
 static ngx_int_t ngx_http_apigw_upstream_init_peer(ngx_http_request_t *r,
@@ -31,6 +44,22 @@ static void ngx_http_apigw_upstream_free_peer(ngx_peer_connection_t *pc,
 static ngx_int_t ngx_http_apigw_upstream_set_session(
     ngx_peer_connection_t *pc, void *data);
 static void ngx_http_apigw_upstream_save_session(ngx_peer_connection_t *pc,
+    void *data);
+#endif
+
+static ngx_int_t ngx_http_apigw_cache_init_peer(ngx_http_request_t *r,
+    ngx_http_upstream_srv_conf_t *us);
+static ngx_int_t ngx_http_apigw_cache_get_peer(ngx_peer_connection_t *pc,
+    void *data);
+static void ngx_http_apigw_cache_free_peer(ngx_peer_connection_t *pc,
+    void *data, ngx_uint_t state);
+static ngx_uint_t ngx_http_apigw_cache_usable(ngx_http_request_t *r,
+    ngx_connection_t *c);
+static void ngx_http_apigw_cache_close(ngx_connection_t *c);
+#if (NGX_HTTP_SSL)
+static ngx_int_t ngx_http_apigw_cache_set_session(ngx_peer_connection_t *pc,
+    void *data);
+static void ngx_http_apigw_cache_save_session(ngx_peer_connection_t *pc,
     void *data);
 #endif
 
@@ -200,7 +229,12 @@ ngx_http_apigw_balancer(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_upstream_server_t    *us;
     ngx_http_upstream_srv_conf_t  *uscf;
 
+    ngx_http_apigw_main_conf_t    *amcf;
+
     uscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_upstream_module);
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_apigw_module);
+    amcf->upstream = uscf;
 
     if (uscf->peer.init_upstream) {
         ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
@@ -327,6 +361,238 @@ static void
 ngx_http_apigw_upstream_save_session(ngx_peer_connection_t *pc, void *data)
 {
     return;
+}
+
+#endif
+
+
+/*
+ * The keepalive module's cache is keyed by peer address alone, and apigw
+ * has one upstream{} for every backend of every location.  A connection
+ * made for one location could then be reused by another: an https
+ * connection made without certificate verification (or verified against
+ * another location's CA certificates, or with another server name) would
+ * serve a location that requires verification.  So the keepalive module's
+ * peer functions are wrapped once more, and a cached connection is used
+ * only if this request could have made it; else it is closed and a new
+ * connection is made to the same peer.
+ */
+
+void
+ngx_http_apigw_upstream_wrap(ngx_http_apigw_main_conf_t *amcf)
+{
+    if (amcf->upstream == NULL || amcf->keepalive_init_peer) {
+        return;
+    }
+
+    amcf->keepalive_init_peer = amcf->upstream->peer.init;
+    amcf->upstream->peer.init = ngx_http_apigw_cache_init_peer;
+}
+
+
+static ngx_int_t
+ngx_http_apigw_cache_init_peer(ngx_http_request_t *r,
+    ngx_http_upstream_srv_conf_t *us)
+{
+    ngx_peer_connection_t             *peer;
+    ngx_http_apigw_main_conf_t        *amcf;
+    ngx_http_apigw_cache_peer_data_t  *cp;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_apigw_module);
+
+    if (amcf->keepalive_init_peer(r, us) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    cp = ngx_palloc(r->pool, sizeof(ngx_http_apigw_cache_peer_data_t));
+    if (cp == NULL) {
+        return NGX_ERROR;
+    }
+
+    peer = &r->upstream->peer;
+
+    cp->request = r;
+    cp->data = peer->data;
+    cp->get = peer->get;
+    cp->free = peer->free;
+
+    peer->data = cp;
+    peer->get = ngx_http_apigw_cache_get_peer;
+    peer->free = ngx_http_apigw_cache_free_peer;
+
+#if (NGX_HTTP_SSL)
+    cp->set_session = peer->set_session;
+    cp->save_session = peer->save_session;
+
+    peer->set_session = ngx_http_apigw_cache_set_session;
+    peer->save_session = ngx_http_apigw_cache_save_session;
+#endif
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_apigw_cache_get_peer(ngx_peer_connection_t *pc, void *data)
+{
+    ngx_http_apigw_cache_peer_data_t  *cp = data;
+
+    ngx_int_t          rc;
+    ngx_connection_t  *c;
+
+    rc = cp->get(pc, cp->data);
+
+    if (rc != NGX_DONE) {
+        return rc;
+    }
+
+    /* a cached connection */
+
+    c = pc->connection;
+
+    if (ngx_http_apigw_cache_usable(cp->request, c)) {
+        return NGX_DONE;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, pc->log, 0,
+                   "apigw: cached connection %p not reused", c);
+
+    ngx_http_apigw_cache_close(c);
+
+    pc->connection = NULL;
+    pc->cached = 0;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_apigw_cache_free_peer(ngx_peer_connection_t *pc, void *data,
+    ngx_uint_t state)
+{
+    ngx_http_apigw_cache_peer_data_t  *cp = data;
+
+    cp->free(pc, cp->data, state);
+}
+
+
+/*
+ * Plain connections for plain backends.  An https connection must have
+ * been made with this location's SSL context (its CA certificates) for
+ * this backend's server name, and when this location verifies backends,
+ * its certificate must have verified and must match that name.
+ */
+
+static ngx_uint_t
+ngx_http_apigw_cache_usable(ngx_http_request_t *r, ngx_connection_t *c)
+{
+#if (NGX_HTTP_SSL)
+    SSL                   *ssl;
+    ngx_str_t             *sni;
+    const char            *name;
+    ngx_http_upstream_t   *u;
+    ngx_http_apigw_ctx_t  *ctx;
+
+    u = r->upstream;
+
+    if (!u->ssl) {
+        return c->ssl == NULL;
+    }
+
+    ctx = ngx_http_apigw_get_ctx(r);
+
+    if (c->ssl == NULL || u->conf->ssl == NULL || ctx == NULL
+        || ctx->opx == NULL)
+    {
+        return 0;
+    }
+
+    ssl = c->ssl->connection;
+
+    if (SSL_get_SSL_CTX(ssl) != u->conf->ssl->ctx) {
+        return 0;
+    }
+
+    /* nginx sends no SNI for an address */
+
+    sni = &ctx->opx->sni;
+    name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+
+    if (name == NULL) {
+        if (ngx_inet_addr(sni->data, sni->len) == INADDR_NONE
+            && !(sni->len && sni->data[0] == '['))
+        {
+            return 0;
+        }
+
+    } else if (ngx_strlen(name) != sni->len
+               || ngx_strncasecmp((u_char *) name, sni->data, sni->len) != 0)
+    {
+        return 0;
+    }
+
+    if (u->conf->ssl_verify) {
+        if (SSL_get_verify_result(ssl) != X509_V_OK) {
+            return 0;
+        }
+
+        if (ngx_ssl_check_host(c, sni) != NGX_OK) {
+            return 0;
+        }
+    }
+
+    return 1;
+
+#else
+
+    return 1;
+
+#endif
+}
+
+
+static void
+ngx_http_apigw_cache_close(ngx_connection_t *c)
+{
+#if (NGX_HTTP_SSL)
+
+    if (c->ssl) {
+        c->ssl->no_wait_shutdown = 1;
+        c->ssl->no_send_shutdown = 1;
+
+        if (ngx_ssl_shutdown(c) == NGX_AGAIN) {
+            c->ssl->handler = ngx_http_apigw_cache_close;
+            return;
+        }
+    }
+
+#endif
+
+    if (c->pool) {
+        ngx_destroy_pool(c->pool);
+    }
+
+    ngx_close_connection(c);
+}
+
+
+#if (NGX_HTTP_SSL)
+
+static ngx_int_t
+ngx_http_apigw_cache_set_session(ngx_peer_connection_t *pc, void *data)
+{
+    ngx_http_apigw_cache_peer_data_t  *cp = data;
+
+    return cp->set_session(pc, cp->data);
+}
+
+
+static void
+ngx_http_apigw_cache_save_session(ngx_peer_connection_t *pc, void *data)
+{
+    ngx_http_apigw_cache_peer_data_t  *cp = data;
+
+    cp->save_session(pc, cp->data);
 }
 
 #endif

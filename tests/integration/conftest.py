@@ -31,3 +31,20 @@ def nginx_factory():
         log = n.stop()
         assert "exited on signal" not in log, log
         assert "[alert]" not in log, log
+
+
+@pytest.fixture(scope="module")
+def module_nginx_factory():
+    """Like nginx_factory, for instances shared by the tests of a module."""
+    started = []
+
+    def make(http_conf, **kw):
+        n = Nginx(http_conf, **kw)
+        started.append(n)
+        return n
+
+    yield make
+    for n in started:
+        log = n.stop()
+        assert "exited on signal" not in log, log
+        assert "[alert]" not in log, log

@@ -1058,7 +1058,8 @@ def test_raw_status_and_slow(wsk):
 
 
 def test_stats_count_rejected_requests(wsk):
-    assert wsk.stats() == {"calls": 0, "raw_calls": 0, "by_action": {}}
+    assert wsk.stats() == {"calls": 0, "raw_calls": 0, "connections": 0,
+                           "by_action": {}}
     wsk.get("default/secure-echo.json")                      # 401
     wsk.get("default/nope")                                  # 404
     wsk.get("default/echo.json?__ow_path=x")                 # 400
@@ -1072,6 +1073,24 @@ def test_stats_count_rejected_requests(wsk):
                               "guest/default/echo": 2, "_/default/echo": 1}
     wsk.invoke("_/actions/echo")               # `_` resolves once the key is valid
     assert wsk.stats()["by_action"]["guest/default/echo"] == 3
+
+
+def test_stats_count_connections(wsk):
+    """`connections`: TCP connections that carried counted requests since the
+    last reset; introspection requests are not counted."""
+    c = wsk.conn()
+    for _ in range(3):                                       # one keep-alive connection
+        wsk.request("GET", "/api/v1/web/guest/default/echo.json", conn=c)
+    wsk.request("POST", "/raw/x", b"r", conn=c)
+    assert wsk.stats()["connections"] == 1
+    wsk.get("default/echo.json")                             # a new connection each
+    wsk.request("GET", "/raw/y")
+    s = wsk.stats()
+    assert s["connections"] == 3 and s["calls"] == 4 and s["raw_calls"] == 2
+    wsk.request("POST", "/_whisk/reset")
+    wsk.request("GET", "/api/v1/web/guest/default/echo.json", conn=c)   # counted again
+    assert wsk.stats()["connections"] == 1
+    c.close()
 
 
 def test_last_request_as_received(wsk):
@@ -1106,7 +1125,8 @@ def test_last_log_reset(wsk):
     log = wsk.request("GET", "/_whisk/log?kind=any").json()
     assert [e["kind"] for e in log] == ["web", "raw"]
     assert wsk.request("POST", "/_whisk/reset").status == 200
-    assert wsk.stats() == {"calls": 0, "raw_calls": 0, "by_action": {}}
+    assert wsk.stats() == {"calls": 0, "raw_calls": 0, "connections": 0,
+                           "by_action": {}}
     assert wsk.last() is None and wsk.request("GET", "/_whisk/log").json() == []
     assert wsk.request("GET", "/_whisk/nope").status == 404
     actions = wsk.request("GET", "/_whisk/actions").json()

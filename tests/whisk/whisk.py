@@ -662,6 +662,8 @@ class State:
         with self.lock:
             self.calls = 0
             self.raw_calls = 0
+            self.connections = 0
+            self.generation = getattr(self, "generation", 0) + 1
             self.by_action: dict = {}
             self.seq = 0
             self.log.clear()
@@ -678,6 +680,15 @@ class State:
             self.log.append(entry)
         return entry
 
+    def count_connection(self, handler) -> None:
+        """Count the TCP connection of `handler` once per reset, on its first
+        counted (non-introspection) request: `connections` tells a client
+        that reuses connections (keep-alive) from one that does not."""
+        with self.lock:
+            if getattr(handler, "counted_generation", None) != self.generation:
+                handler.counted_generation = self.generation
+                self.connections += 1
+
     def count_action(self, entry: dict, key: str) -> None:
         with self.lock:
             entry["action"] = key
@@ -686,6 +697,7 @@ class State:
     def stats(self) -> dict:
         with self.lock:
             return {"calls": self.calls, "raw_calls": self.raw_calls,
+                    "connections": self.connections,
                     "by_action": dict(self.by_action)}
 
     def entries(self, kinds) -> list:
@@ -1436,6 +1448,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             kind = "invoke"
         else:
             kind = "api"
+        state.count_connection(self)
         entry = state.record(kind, {
             "time": time.time(), "method": self.command, "target": target,
             "path": path, "query": query, "http_version": self.request_version,

@@ -1,0 +1,214 @@
+"""Configuration time: `nginx -t` on broken and valid specs, the demo
+configuration, and the `apigw` command-line tool."""
+
+import os
+import re
+import subprocess
+
+import pytest
+
+import harness
+
+SPECS = harness.SPECS
+CLI = os.path.join(harness.BUILD, "apigw")
+
+
+def nginx_t(nginx_factory, specs, openwhisk_url=None):
+    lines = "".join(" apigw_spec %s;" % os.path.join(SPECS, s) for s in specs)
+    if openwhisk_url:
+        lines += " apigw_openwhisk_url %s;" % openwhisk_url
+    n = nginx_factory("server { listen 127.0.0.1:{port}; "
+                      "location / { apigw;%s } }" % lines)
+    return n.test()
+
+
+# ---- nginx -t ----
+
+def test_invalid_yaml(nginx_factory):
+    rc, out = nginx_t(nginx_factory, ["bad-yaml.yaml"])
+    assert rc == 1, out
+    assert "[emerg]" in out
+    assert ("apigw: %s/bad-yaml.yaml: /: YAML error at line 3, column 6: "
+            % SPECS) in out
+    assert 'invalid OpenAPI document(s) in "apigw_spec"' in out
+    assert "test failed" in out
+
+
+def test_wrong_type_and_missing_field_all_listed(nginx_factory):
+    rc, out = nginx_t(nginx_factory, ["bad-type.yaml", "bad-missing.yaml"])
+    assert rc == 1, out
+    assert ("apigw: %s/bad-type.yaml: /paths/~1books/get/x-apigw-backend/"
+            "method: must be a string, not a number" % SPECS) in out
+    assert ('apigw: %s/bad-missing.yaml: /paths/~1books/get/x-openwhisk: '
+            'missing required field "action"' % SPECS) in out
+
+
+def test_openwhisk_without_apigw_openwhisk_url(nginx_factory):
+    rc, out = nginx_t(nginx_factory, ["ow-nourl.yaml"])
+    assert rc == 1, out
+    assert ("apigw: %s/ow-nourl.yaml: /paths/~1hello/get/x-openwhisk: "
+            % SPECS) in out
+    assert "set the apigw_openwhisk_url directive" in out
+    # with the directive the same spec is fine
+    rc, out = nginx_t(nginx_factory, ["ow-nourl.yaml"],
+                      openwhisk_url="http://127.0.0.1:9")
+    assert rc == 0, out
+
+
+def test_same_route_in_two_specs(nginx_factory):
+    rc, out = nginx_t(nginx_factory, ["dup-a.yaml", "dup-b.json"])
+    assert rc == 1, out
+    assert ('apigw: %s/dup-b.json: /paths/~1{item}/get: GET '
+            '"/dup/items/{item}" is the same path template as GET '
+            '"/dup/items/{id}" (%s/dup-a.yaml: /paths/~1items~1{id}/get)'
+            % (SPECS, SPECS)) in out
+
+
+def test_missing_spec_file(nginx_factory):
+    rc, out = nginx_t(nginx_factory, ["does-not-exist.yaml"])
+    assert rc == 1, out
+    assert "%s/does-not-exist.yaml: /: cannot open" % SPECS in out
+
+
+def test_valid_config(nginx_factory, whisk, tmp_path):
+    specs = [harness.render_spec(s, str(tmp_path), WHISK=whisk.url)
+             for s in ("wsk.json", "oas3.yaml", "cors-apigw.yaml")]
+    n = nginx_factory("server { listen 127.0.0.1:{port}; location / { apigw; "
+                      "apigw_openwhisk_url %s; %s } }"
+                      % (whisk.url,
+                         " ".join("apigw_spec %s;" % s for s in specs)))
+    rc, out = n.test()
+    assert rc == 0, out
+    assert "test is successful" in out
+    # the operation without a backend is a warning, not an error
+    assert ("[warn]" in out and "/paths/~1nobackend/get: no backend; "
+            "requests get 501" in out)
+
+
+# ---- the demo configuration ----
+
+@pytest.mark.skipif(harness.STATIC, reason="the demo config loads the .so")
+def test_demo_config_parses():
+    root = harness.ROOT
+    for d in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        os.makedirs(os.path.join(root, "build", "demo", "tmp", d),
+                    exist_ok=True)
+    p = subprocess.run([harness.NGINX, "-p", root + "/",
+                        "-c", os.path.join(root, "examples", "nginx.conf"),
+                        "-t"], capture_output=True, text=True)
+    out = p.stdout + p.stderr
+    assert p.returncode == 0, out
+    assert "test is successful" in out
+
+
+# ---- the apigw command-line tool ----
+
+def cli(*args):
+    p = subprocess.run([CLI] + list(args), capture_output=True, text=True,
+                       cwd=SPECS)
+    return p.returncode, p.stdout, p.stderr
+
+
+def test_cli_check_good():
+    rc, out, err = cli("check", "dup-a.yaml", "ow-nourl.yaml")
+    assert rc == 0, (out, err)
+    assert out == "ok: 2 operations in 2 files\n"
+    rc, out, err = cli("check", "--openwhisk-url", "https://ow.example",
+                       "ow-nourl.yaml")
+    assert (rc, out) == (0, "ok: 1 operation in 1 file\n")
+
+
+def test_cli_check_rendered_examples():
+    root = harness.ROOT
+    p = subprocess.run([CLI, "check"] + sorted(
+        os.path.join(root, "examples", "specs", f)
+        for f in os.listdir(os.path.join(root, "examples", "specs"))),
+        capture_output=True, text=True)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert re.fullmatch(r"ok: \d+ operations in 2 files\n", p.stdout)
+
+
+def test_cli_check_bad():
+    rc, out, err = cli("check", "bad-type.yaml", "bad-missing.yaml",
+                       "bad-yaml.yaml")
+    assert rc == 1
+    lines = out.splitlines()
+    assert lines[:2] == [
+        "bad-type.yaml: /paths/~1books/get/x-apigw-backend/method: must be "
+        "a string, not a number",
+        'bad-missing.yaml: /paths/~1books/get/x-openwhisk: missing required '
+        'field "action"']
+    assert lines[2].startswith("bad-yaml.yaml: /: YAML error at line 3, "
+                               "column 6: ")
+    assert lines[3:] == ["failed: 3 errors"]
+    for line in lines[:3]:
+        assert re.match(r"^[^:]+\.(yaml|json): /[^:]*: .+", line), line
+
+
+def test_cli_check_conflict_across_files():
+    rc, out, err = cli("check", "dup-a.yaml", "dup-b.json")
+    assert rc == 1
+    assert out.splitlines() == [
+        'dup-b.json: /paths/~1{item}/get: GET "/dup/items/{item}" is the same '
+        'path template as GET "/dup/items/{id}" (dup-a.yaml: '
+        '/paths/~1items~1{id}/get)',
+        "failed: 1 error"]
+
+
+def test_cli_routes_columns(tmp_path):
+    spec = harness.render_spec("wsk.json", str(tmp_path),
+                               WHISK="http://127.0.0.1:3233")
+    p = subprocess.run([CLI, "routes", spec], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    rows = [line.split() for line in p.stdout.splitlines()]
+    w = "http://127.0.0.1:3233/api/v1/web/guest/default/"
+    assert rows == [
+        ["GET", "/wsk/echo", "keep", w + "echo-http.http$(request.path)"],
+        ["POST", "/wsk/echo", "keep", w + "echo-http.http$(request.path)"],
+        ["GET", "/wsk/greet/{name}", "keep",
+         w + "secure-greet.http$(request.path)",
+         "[X-Require-Whisk-Auth:", "***]"],
+        ["GET", "/wsk/secure", "keep", w + "secure-echo.json",
+         "[X-Require-Whisk-Auth:", "***]"],
+        ["GET", "/wsk/cors", "keep", w + "cors.http$(request.path)"],
+    ]
+    assert "s3cr3t-token" not in p.stdout
+    # the columns line up
+    lines = p.stdout.splitlines()
+    assert len({line.index("/wsk") for line in lines}) == 1
+    assert len({line.index(" keep ") for line in lines}) == 1
+
+
+def test_cli_routes_fixed_method_and_no_backend(tmp_path):
+    spec = harness.render_spec("oas3.yaml", str(tmp_path),
+                               WHISK="http://127.0.0.1:3233")
+    p = subprocess.run([CLI, "routes", "--openwhisk-url", "http://ow:1",
+                        spec], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    rows = {(r[0], r[1]): r[2:] for r in
+            (line.split() for line in p.stdout.splitlines())}
+    assert rows[("PUT", "/v3/books/{isbn}")] == [
+        "POST", "http://127.0.0.1:3233/raw/store/{isbn}?src=spec"]
+    assert rows[("GET", "/v3/nobackend")] == ["-", "-"]
+    assert rows[("GET", "/v3/echo")] == [
+        "keep", "http://ow:1/api/v1/web/guest/default/echo.json"]
+    assert "no backend; requests get 501" in p.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    ((), None),
+    (("bogus",), 'apigw: unknown command "bogus"'),
+    (("check",), "apigw: check needs at least one FILE"),
+    (("routes",), "apigw: routes needs exactly one FILE"),
+    (("routes", "dup-a.yaml", "corr.yaml"),
+     "apigw: routes needs exactly one FILE"),
+    (("check", "--openwhisk-url"), "apigw: --openwhisk-url needs a URL"),
+    (("check", "--bogus", "dup-a.yaml"), 'apigw: unknown option "--bogus"'),
+])
+def test_cli_usage_errors(args, message):
+    rc, out, err = cli(*args)
+    assert rc == 2
+    assert out == ""
+    assert "usage: apigw check [--openwhisk-url URL] FILE..." in err
+    if message:
+        assert err.splitlines()[0] == message

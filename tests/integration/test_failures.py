@@ -1,0 +1,100 @@
+"""Backend failures become JSON errors; $apigw_reason and friends in the
+access log."""
+
+import os
+import time
+
+import pytest
+
+import harness
+from apigw_checks import assert_error, gateway
+
+
+@pytest.fixture(scope="module")
+def gw(module_nginx_factory, whisk, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("failures")
+    spec = harness.render_spec("failing.yaml", str(tmp), WHISK=whisk.url,
+                               DEAD=harness.free_port())
+    n = module_nginx_factory(gateway(
+        "apigw_openwhisk_url %s; apigw_spec %s; apigw_backend_timeout 1s;"
+        % (whisk.url, spec),
+        extra_http="log_format gw '$status|$apigw_api|$apigw_operation|"
+                   "$apigw_reason|$apigw_request_id';",
+        extra_server="access_log {dir}/gw.log gw; client_max_body_size 1k;"))
+    n.access = os.path.join(n.dir, "gw.log")
+    with open(n.conf) as f:
+        conf = f.read().replace("{dir}", n.dir)
+    with open(n.conf, "w") as f:
+        f.write(conf)
+    return n.start()
+
+
+def log_line(gw, rid):
+    """The access-log line of the request with id `rid` (written when the
+    request is finalised, which may be just after the response)."""
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        with open(gw.access) as f:
+            for line in f:
+                if line.rstrip("\n").endswith("|" + rid):
+                    return line.rstrip("\n").split("|")
+        time.sleep(0.02)
+    raise AssertionError("no access-log line for " + rid)
+
+
+def test_unreachable_backend_502(gw, whisk):
+    r = gw.request("GET", "/f/down")
+    rid = assert_error(r, 502, "Error: Backend unavailable.")
+    assert log_line(gw, rid) == ["502", "Failing API", "down",
+                                 "backend_unavailable", rid]
+    assert "connect() failed" in gw.log()
+
+
+def test_backend_timeout_504(gw, whisk):
+    whisk.reset()
+    r = gw.request("GET", "/f/slow?ms=3000", [("X-Request-ID", "slow-1")])
+    assert assert_error(r, 504, "Error: Backend timed out.") == "slow-1"
+    assert log_line(gw, "slow-1") == ["504", "Failing API", "slowAction",
+                                      "backend_timeout", "slow-1"]
+    assert whisk.stats()["by_action"] == {"guest/default/slow": 1}
+
+
+def test_success_logs_api_and_operation(gw, whisk):
+    r = gw.request("GET", "/f/ok", [("X-Request-ID", "ok-1")])
+    assert r.status == 200
+    assert log_line(gw, "ok-1") == ["200", "Failing API", "fine", "", "ok-1"]
+    # no operationId: "METHOD /path"
+    r = gw.request("POST", "/f/ok", [("X-Request-ID", "ok-2")], b"x")
+    assert r.status == 200
+    assert log_line(gw, "ok-2") == ["200", "Failing API", "POST /ok", "",
+                                    "ok-2"]
+
+
+@pytest.mark.parametrize("method,target,status,message,reason", [
+    ("GET", "/f/nope", 404, "Error: Not found.", "not_found"),
+    ("DELETE", "/f/ok", 405, "Error: Method not allowed.",
+     "method_not_allowed"),
+    ("GET", "/f/none", 501, "Error: The operation has no backend.",
+     "no_backend"),
+])
+def test_edge_errors_logged_with_reason(gw, whisk, method, target, status,
+                                        message, reason):
+    whisk.reset()
+    r = gw.request(method, target)
+    rid = assert_error(r, status, message)
+    line = log_line(gw, rid)
+    assert line[0] == str(status) and line[3] == reason
+    assert whisk.stats()["calls"] == 0 and whisk.stats()["raw_calls"] == 0
+
+
+def test_body_too_large_logged(gw, whisk):
+    r = gw.request("POST", "/f/ok", body=b"x" * 2000)
+    rid = assert_error(r, 413, "Error: Request body too large.")
+    assert log_line(gw, rid)[3] == "body_too_large"
+
+
+def test_gateway_still_serves_after_failures(gw, whisk):
+    for _ in range(3):
+        assert gw.request("GET", "/f/down").status == 502
+    r = gw.request("GET", "/f/ok")
+    assert r.status == 200 and r.json()["__ow_method"] == "get"
