@@ -10,6 +10,8 @@
 
 #include "ngx_http_apigw_module.h"
 
+#include <openssl/rand.h>
+
 
 #define NGX_HTTP_APIGW_DEFAULT_CA  "/etc/ssl/certs/ca-certificates.crt"
 #define NGX_HTTP_APIGW_CORS_METHODS                                          \
@@ -25,6 +27,8 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_apigw_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_apigw_init_process(ngx_cycle_t *cycle);
+static void ngx_http_apigw_new_request_id(u_char *p);
 static ngx_int_t ngx_http_apigw_preflight(ngx_http_request_t *r,
     ngx_http_apigw_ctx_t *ctx, apigw_match_t *m);
 static ngx_int_t ngx_http_apigw_request_id(ngx_http_request_t *r,
@@ -216,7 +220,7 @@ ngx_module_t  ngx_http_apigw_module = {
     NGX_HTTP_MODULE,                       /* module type */
     NULL,                                  /* init master */
     NULL,                                  /* init module */
-    NULL,                                  /* init process */
+    ngx_http_apigw_init_process,           /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
     NULL,                                  /* exit process */
@@ -588,6 +592,51 @@ ngx_http_apigw_preflight(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
 
 
 /*
+ * Request ids: 32 hex digits, a per-worker random half and a bijective mix
+ * of a per-worker counter, so ids are unique without a call into the
+ * CSPRNG per request (as $request_id makes); they are identifiers, not
+ * secrets.
+ */
+
+static uint64_t  ngx_http_apigw_rid_worker;
+static uint64_t  ngx_http_apigw_rid_key;
+static uint64_t  ngx_http_apigw_rid_seq;
+
+
+static ngx_int_t
+ngx_http_apigw_init_process(ngx_cycle_t *cycle)
+{
+    uint64_t  seed[2];
+
+    if (RAND_bytes((u_char *) seed, sizeof(seed)) != 1) {
+        seed[0] = (uint64_t) ngx_random() << 32 ^ (uint64_t) ngx_pid
+                  ^ (uint64_t) ngx_time();
+        seed[1] = (uint64_t) ngx_random() << 31 ^ (uintptr_t) cycle;
+    }
+
+    ngx_http_apigw_rid_worker = seed[0];
+    ngx_http_apigw_rid_key = seed[1];
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_apigw_new_request_id(u_char *p)
+{
+    uint64_t  z;
+
+    z = ++ngx_http_apigw_rid_seq ^ ngx_http_apigw_rid_key;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+
+    ngx_sprintf(p, "%016uxL%016uxL", ngx_http_apigw_rid_worker, z);
+}
+
+
+
+/*
  * The client's request id when it is sane, else nginx's $request_id; the
  * backend gets the same value under the same header name.
  */
@@ -598,9 +647,6 @@ ngx_http_apigw_request_id(ngx_http_request_t *r,
 {
     u_char                      *p, *last;
     ngx_table_elt_t             *h;
-    ngx_http_variable_value_t   *v;
-    ngx_http_apigw_main_conf_t  *amcf;
-
     if (ctx->request_id.len) {
         return NGX_OK;
     }
@@ -629,15 +675,13 @@ ngx_http_apigw_request_id(ngx_http_request_t *r,
         }
     }
 
-    amcf = ngx_http_get_module_main_conf(r, ngx_http_apigw_module);
-
-    v = ngx_http_get_indexed_variable(r, amcf->request_id_index);
-    if (v == NULL || v->not_found) {
+    ctx->request_id.data = ngx_pnalloc(r->pool, 32);
+    if (ctx->request_id.data == NULL) {
         return NGX_ERROR;
     }
 
-    ctx->request_id.data = v->data;
-    ctx->request_id.len = v->len;
+    ctx->request_id.len = 32;
+    ngx_http_apigw_new_request_id(ctx->request_id.data);
 
     if (h) {
         h->value = ctx->request_id;
@@ -1437,7 +1481,6 @@ ngx_http_apigw_create_main_conf(ngx_conf_t *cf)
      */
 
     amcf->keepalive = 64;
-    amcf->request_id_index = NGX_CONF_UNSET;
 
     return amcf;
 }
@@ -1844,7 +1887,6 @@ ngx_http_apigw(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_http_apigw_loc_conf_t *alcf = conf;
 
     char                        *rv;
-    ngx_str_t                    name;
     ngx_http_core_loc_conf_t    *clcf;
     ngx_http_core_srv_conf_t    *cscf;
     ngx_http_apigw_loc_conf_t   *slcf;
@@ -1862,14 +1904,6 @@ ngx_http_apigw(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     slcf->server_errors = 1;
 
     amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_apigw_module);
-
-    if (amcf->request_id_index == NGX_CONF_UNSET) {
-        ngx_str_set(&name, "request_id");
-        amcf->request_id_index = ngx_http_get_variable_index(cf, &name);
-        if (amcf->request_id_index == NGX_ERROR) {
-            return NGX_CONF_ERROR;
-        }
-    }
 
     rv = ngx_http_apigw_create_upstream(cf, amcf);
     if (rv != NGX_CONF_OK) {

@@ -20,7 +20,6 @@
 typedef struct {
     ngx_flag_t                  upstream_created;
     ngx_uint_t                  keepalive;
-    ngx_int_t                   request_id_index;   /* $request_id */
     /* apigw's upstream{}, and its peer init as the keepalive module left it */
     ngx_http_upstream_srv_conf_t    *upstream;
     ngx_http_upstream_init_peer_pt   keepalive_init_peer;
