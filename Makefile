@@ -8,6 +8,7 @@
 #   make test SAN=1 nginx itself built with the module under ASan/UBSan
 
 SHELL       := /bin/bash
+MAKEFLAGS   += --no-print-directory
 BUILD       := $(CURDIR)/build
 NGX_SRC     := /usr/share/nginx/src
 PKGS        := jansson yaml-0.1 libpcre2-8 libcrypto

@@ -48,31 +48,9 @@ typedef struct {
 
 
 static void
-oa_backend_clear(apigw_backend_t *b)
-{
-    size_t  i;
-
-    free(b->url);
-    free(b->scheme);
-    free(b->host);
-    free(b->authority);
-    free(b->path);
-    free(b->method);
-
-    for (i = 0; i < b->nheaders; i++) {
-        free(b->headers[i].name);
-        free(b->headers[i].value);
-    }
-
-    free(b->headers);
-    memset(b, 0, sizeof(*b));
-}
-
-
-static void
 oa_target_free(oa_target_t *t)
 {
-    oa_backend_clear(&t->b);
+    apigw_backend_clear(&t->b);
     free(t->ptr);
     memset(t, 0, sizeof(*t));
 }
@@ -920,7 +898,7 @@ oa_ow_base_ok(oa_ctx_t *c, const char *base)
 
     memset(&b, 0, sizeof(b));
     err = oa_url_split(base, strlen(base), &b);
-    oa_backend_clear(&b);
+    apigw_backend_clear(&b);
 
     if (err != NULL) {
         apigw_problem_add(c->probs, 0, c->file, "", "bad OpenWhisk URL "

@@ -160,6 +160,8 @@ apigw_api_t *apigw_import_buffer(const char *buf, size_t len,
 apigw_api_t *apigw_import_file(const char *path,
     const apigw_import_opts_t *opts, apigw_problems_t *probs);
 void apigw_api_free(apigw_api_t *api);
+/* frees what a backend owns and zeroes it */
+void apigw_backend_clear(apigw_backend_t *b);
 
 
 /* ---- request paths ---- */

@@ -141,8 +141,8 @@ apigw_problem_format(const apigw_problem_t *pr, char *buf, size_t size)
 }
 
 
-static void
-apigw_backend_free(apigw_backend_t *b)
+void
+apigw_backend_clear(apigw_backend_t *b)
 {
     size_t  i;
 
@@ -159,6 +159,7 @@ apigw_backend_free(apigw_backend_t *b)
     }
 
     free(b->headers);
+    memset(b, 0, sizeof(*b));
 }
 
 
@@ -175,7 +176,7 @@ apigw_api_free(apigw_api_t *api)
         free(api->ops[i].path);
         free(api->ops[i].operation_id);
         free(api->ops[i].pointer);
-        apigw_backend_free(&api->ops[i].backend);
+        apigw_backend_clear(&api->ops[i].backend);
     }
 
     for (i = 0; i < api->cors.norigins; i++) {
