@@ -104,7 +104,7 @@ typedef struct {
     char           **origins;      /* NULL: any origin ("*") */
     size_t           norigins;
     char            *methods;      /* NULL: the default list */
-    char            *headers;      /* NULL: echo Access-Control-Request-Headers */
+    char            *headers;      /* NULL: echo the request's headers */
     char            *expose;       /* NULL: none */
     int              credentials;  /* Access-Control-Allow-Credentials: true */
     long             max_age;      /* -1: not sent */

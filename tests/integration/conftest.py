@@ -15,10 +15,9 @@ def whisk():
     w.stop()
 
 
-@pytest.fixture
-def nginx_factory():
-    """Start nginx instances; each is stopped after the test, and a worker
-    crash (signal) in its error log fails the test."""
+def _factory():
+    """Start nginx instances; each is stopped at teardown, and a worker
+    crash (signal) or an [alert] in its error log fails the test."""
     started = []
 
     def make(http_conf, **kw):
@@ -31,20 +30,14 @@ def nginx_factory():
         log = n.stop()
         assert "exited on signal" not in log, log
         assert "[alert]" not in log, log
+
+
+@pytest.fixture
+def nginx_factory():
+    yield from _factory()
 
 
 @pytest.fixture(scope="module")
 def module_nginx_factory():
     """Like nginx_factory, for instances shared by the tests of a module."""
-    started = []
-
-    def make(http_conf, **kw):
-        n = Nginx(http_conf, **kw)
-        started.append(n)
-        return n
-
-    yield make
-    for n in started:
-        log = n.stop()
-        assert "exited on signal" not in log, log
-        assert "[alert]" not in log, log
+    yield from _factory()
