@@ -91,7 +91,7 @@ static ngx_str_t  ngx_http_apigw_proxy_conf = ngx_string(
     "proxy_set_header Proxy-Connection \"\";"
     "proxy_set_header Proxy-Authorization \"\";"
     "proxy_set_header Trailer \"\";"
-    "proxy_set_header X-Real-IP $remote_addr;"
+    "proxy_set_header X-Real-IP \"\";"
     "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;"
     "proxy_set_header X-Forwarded-Proto $scheme;"
     "proxy_set_header X-Forwarded-Host $host;"

@@ -102,7 +102,8 @@ def test_forwarded_headers(gw, whisk):
     assert header_values(last, "X-Forwarded-Port") == [str(gw.port)]
     assert header_values(last, "X-Forwarded-Url") == \
         ["http://api.example.com/v3/headers?a=1&b=%20"]
-    assert header_values(last, "X-Real-IP") == ["127.0.0.1"]
+    # a client's X-Real-IP is not passed on (X-Forwarded-For carries it)
+    assert header_values(last, "X-Real-IP") == []
     assert header_values(last, "Host") == ["127.0.0.1:%d" % whisk.port]
 
 
