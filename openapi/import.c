@@ -906,6 +906,7 @@ apigw_import_buffer(const char *buf, size_t len,
             oa_paths(&c);
             oa_security(&c);
             oa_backends(&c);
+            oa_rate_limits(&c);
         }
     }
 

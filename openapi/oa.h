@@ -124,4 +124,9 @@ const char *oa_template_scan(const char *s, size_t len, const char **names,
 void oa_cors(oa_ctx_t *c);
 void oa_backends(oa_ctx_t *c);
 
+
+/* limits.c */
+
+void oa_rate_limits(oa_ctx_t *c);
+
 #endif /* APIGW_OA_H */
