@@ -575,10 +575,14 @@ ngx_http_apigw_redis_auth(redisAsyncContext *ac, void *r, void *privdata)
 
     if (reply->type == REDIS_REPLY_ERROR) {
         /* wrong password or database: the PING after fails as well */
-        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
-                      "apigw redis %s \"%V\": %*s", rd->purpose,
-                      &rd->conf->url, (size_t) reply->len, reply->str);
-        rd->failing = 1;
+        if (!rd->failing) {
+            ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                          "apigw redis %s \"%V\": %*s, retrying",
+                          rd->purpose, &rd->conf->url, (size_t) reply->len,
+                          reply->str);
+            rd->failing = 1;
+        }
+
         redisAsyncDisconnect(ac);
     }
 }
@@ -845,7 +849,7 @@ ngx_http_apigw_redis_cmd_timeout(ngx_event_t *ev)
         && (ngx_msec_int_t) (rd->last_reply - sent) < 0
         && ngx_current_msec - sent >= rd->conf->command_timeout)
     {
-        ngx_http_apigw_redis_fail(rd, "no reply, reconnecting");
+        ngx_http_apigw_redis_fail(rd, "no reply");
         redisAsyncFree(rd->ac);
     }
 }
