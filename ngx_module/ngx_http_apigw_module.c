@@ -9,6 +9,7 @@
  */
 
 #include "ngx_http_apigw_module.h"
+#include "ngx_http_apigw_ratelimit.h"
 
 #include <openssl/rand.h>
 
@@ -107,6 +108,7 @@ static ngx_http_apigw_error_t  ngx_http_apigw_errors[] = {
     { 408, "request_timeout", "Error: Request timed out." },
     { 411, "length_required", "Error: Length required." },
     { 413, "body_too_large", "Error: Request body too large." },
+    { 429, "rate_limited", "Error: Rate limit exceeded" },
     { 414, "uri_too_long", "Error: Request URI too long." },
     { 431, "headers_too_large", "Error: Request headers too large." },
     { 494, "headers_too_large", "Error: Request headers too large." },
@@ -195,6 +197,34 @@ static ngx_command_t  ngx_http_apigw_commands[] = {
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_apigw_vanity_domain,
       NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("apigw_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_apigw_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("apigw_rate_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_apigw_rate_limit,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("apigw_rate_limit_headers"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_apigw_rate_limit_headers,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("apigw_limit_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_apigw_limit_redis,
+      NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
 
@@ -334,14 +364,13 @@ ngx_http_apigw_ensure_ctx(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_apigw_handler(ngx_http_request_t *r)
 {
-    u_char                     *raw, *q, *scratch, *p;
-    size_t                      len, n, first;
+    u_char                     *raw, *q, *scratch;
+    size_t                      len, first;
     ngx_int_t                   rc;
     apigw_path_t                path;
     apigw_match_t               m;
     apigw_method_e              method;
     ngx_http_apigw_ctx_t       *ctx;
-    ngx_http_apigw_op_t        *opx;
     ngx_http_apigw_loc_conf_t  *alcf;
 
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -463,12 +492,47 @@ matched:
                                          NULL);
     }
 
+    ctx->match = &m;
+    ctx->path = &path;
+    ctx->path_first = first;
+
+    rc = ngx_http_apigw_ratelimit(r, ctx);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    return ngx_http_apigw_invoke(r);
+}
+
+
+/*
+ * The rest of the pipeline: map the request (backend URL and headers) and
+ * hand it to the proxy module.  Called by the handler, or by a stage that
+ * waited (the route is then in the request pool).
+ */
+
+ngx_int_t
+ngx_http_apigw_invoke(ngx_http_request_t *r)
+{
+    u_char                     *p;
+    size_t                      n;
+    apigw_path_t               *path;
+    apigw_match_t              *m;
+    ngx_http_apigw_ctx_t       *ctx;
+    ngx_http_apigw_op_t        *opx;
+    ngx_http_apigw_loc_conf_t  *alcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_apigw_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_apigw_module);
+
     opx = ctx->opx;
+    m = ctx->match;
+    path = ctx->path;
 
     /* the backend URL: "http://apigw_backend" + path + query */
 
-    n = apigw_backend_uri(m.op, &m, &path, first, (char *) r->args.data,
-                          r->args.len, NULL, 0);
+    n = apigw_backend_uri(m->op, m, path, ctx->path_first,
+                          (char *) r->args.data, r->args.len, NULL, 0);
 
     p = ngx_pnalloc(r->pool, opx->scheme_host.len + n);
     if (p == NULL) {
@@ -477,11 +541,11 @@ matched:
 
     ctx->backend_uri.data = p;
     p = ngx_cpymem(p, opx->scheme_host.data, opx->scheme_host.len);
-    apigw_backend_uri(m.op, &m, &path, first, (char *) r->args.data,
+    apigw_backend_uri(m->op, m, path, ctx->path_first, (char *) r->args.data,
                       r->args.len, (char *) p, n);
     ctx->backend_uri.len = opx->scheme_host.len + n;
 
-    if (ngx_http_apigw_backend_headers(r, alcf, &m.op->backend) != NGX_OK) {
+    if (ngx_http_apigw_backend_headers(r, alcf, &m->op->backend) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -649,7 +713,7 @@ ngx_http_apigw_init_process(ngx_cycle_t *cycle)
     ngx_http_apigw_rid_worker = seed[0];
     ngx_http_apigw_rid_key = seed[1];
 
-    return NGX_OK;
+    return ngx_http_apigw_ratelimit_init_process(cycle);
 }
 
 
@@ -1274,6 +1338,10 @@ ngx_http_apigw_header_filter(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
+    if (ctx->rl && ngx_http_apigw_ratelimit_headers(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     /* nginx's own error pages (bad gateway, body too large, ...) as JSON */
 
     if (r->err_status >= NGX_HTTP_BAD_REQUEST && !ctx->own_response) {
@@ -1592,6 +1660,7 @@ ngx_http_apigw_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->request_id_header,
                              prev->request_id_header, "X-Request-ID");
     ngx_conf_merge_value(conf->web_actions, prev->web_actions, 0);
+    ngx_http_apigw_ratelimit_merge(prev, conf);
 
     if (conf->vanity_domains == NULL) {
         conf->vanity_domains = prev->vanity_domains;
@@ -1625,7 +1694,8 @@ ngx_http_apigw_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (ngx_array_init(&resolved, cf->temp_pool, 1, sizeof(ngx_url_t))
         != NGX_OK
-        || ngx_http_apigw_webaction_conf(cf, conf, &resolved) != NGX_CONF_OK)
+        || ngx_http_apigw_webaction_conf(cf, conf, &resolved) != NGX_CONF_OK
+        || ngx_http_apigw_ratelimit_conf(cf, conf) != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;
     }

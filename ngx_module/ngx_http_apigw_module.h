@@ -23,6 +23,8 @@ typedef struct {
     /* apigw's upstream{}, and its peer init as the keepalive module left it */
     ngx_http_upstream_srv_conf_t    *upstream;
     ngx_http_upstream_init_peer_pt   keepalive_init_peer;
+    ngx_shm_zone_t             *zone;       /* apigw_zone: shared state */
+    void                       *rl;         /* ngx_http_apigw_ratelimit.c */
 } ngx_http_apigw_main_conf_t;
 
 
@@ -65,6 +67,7 @@ typedef struct {
 
     ngx_http_handler_pt         proxy_handler;
     ngx_http_complex_value_t   *ssl_name;
+    void                       *rl;       /* ngx_http_apigw_ratelimit.c */
 } ngx_http_apigw_loc_conf_t;
 
 
@@ -81,6 +84,14 @@ typedef struct {
     unsigned                    own_response:1;
     unsigned                    error_sent:1;
     unsigned                    preflight:1;
+    /*
+     * the route for ngx_http_apigw_invoke(): on the handler's stack; a
+     * stage that waits copies them to the request pool first
+     */
+    apigw_match_t              *match;
+    apigw_path_t               *path;
+    size_t                      path_first;
+    void                       *rl;         /* rate limits of the request */
 } ngx_http_apigw_ctx_t;
 
 
@@ -96,6 +107,8 @@ void ngx_http_apigw_upstream_wrap(ngx_http_apigw_main_conf_t *amcf);
 ngx_int_t ngx_http_apigw_send_error(ngx_http_request_t *r,
     ngx_http_apigw_ctx_t *ctx, ngx_uint_t status, const char *reason);
 ngx_http_apigw_ctx_t *ngx_http_apigw_get_ctx(ngx_http_request_t *r);
+/* the rest of the pipeline after the rate limits: map and invoke */
+ngx_int_t ngx_http_apigw_invoke(ngx_http_request_t *r);
 char *ngx_http_apigw_compile_op(ngx_conf_t *cf,
     ngx_http_apigw_loc_conf_t *alcf, apigw_operation_t *op,
     ngx_array_t *resolved);
