@@ -6,6 +6,9 @@ gateway with a bare `proxy_pass` (upstream keepalive), and a gateway with
 apigw routing one spec of 100 operations (the request matches one in the
 middle).  Rounds alternate bare/apigw so drift on a noisy machine hits both;
 the report gives the median of the rounds and the ratio apigw/bare.
+Two more apigw gateways add a rate limit to the same routing: a local one
+(shared memory; high enough never to reject) and a global one on a
+redis-server started for the run (one pipelined round trip per request).
 """
 
 import argparse
@@ -142,24 +145,60 @@ def main():
     }""" % aport, load=True)
         procs.append(start(conf, aport))
 
+        # the same routing with a local limit, and with a Redis limit
+        rdport, lport, gport = free_port(), free_port(), free_port()
+        rd = subprocess.Popen(["redis-server", "--port", str(rdport),
+                               "--bind", "127.0.0.1", "--save", "",
+                               "--appendonly", "no"],
+                              stdout=subprocess.DEVNULL)
+        procs.append(rd)
+        if not wait_port(rdport, rd):
+            sys.exit("bench: redis-server failed")
+
+        for name, port, limit in (
+                ("local", lport, "apigw_rate_limit rate=1000000000r/s "
+                                 "key=address;"),
+                ("redis", gport, "apigw_rate_limit rate=1000000000r/s "
+                                 "key=address store=redis "
+                                 "on_redis_failure=closed;")):
+            conf = os.path.join(OUT, name, "nginx.conf")
+            os.makedirs(os.path.dirname(conf))
+            spec(os.path.join(OUT, name, "bench.yaml"), bport)
+            nginx_conf(conf, """
+    apigw_limit_redis redis://127.0.0.1:%d;
+    server {
+        listen 127.0.0.1:%d backlog=4096;
+        location / {
+            apigw;
+            apigw_spec bench.yaml;
+            %s
+        }
+    }""" % (rdport, port, limit), load=True)
+            procs.append(start(conf, port))
+
         path = "/bench/res50/12345?q=1"
-        bare, gw = [], []
+        ports = (pport, aport, lport, gport)
+        runs = [[] for _ in ports]
         cmd = None
-        # warm up both
-        wrk("http://127.0.0.1:%d%s" % (pport, path),
-            argparse.Namespace(**{**vars(args), "duration": 2}))
-        wrk("http://127.0.0.1:%d%s" % (aport, path),
-            argparse.Namespace(**{**vars(args), "duration": 2}))
+        # warm up all
+        for port in ports:
+            wrk("http://127.0.0.1:%d%s" % (port, path),
+                argparse.Namespace(**{**vars(args), "duration": 2}))
         for _ in range(args.rounds):
-            bare.append(wrk("http://127.0.0.1:%d%s" % (pport, path), args))
-            r = wrk("http://127.0.0.1:%d%s" % (aport, path), args)
-            gw.append(r)
+            for i, port in enumerate(ports):
+                r = wrk("http://127.0.0.1:%d%s" % (port, path), args)
+                runs[i].append(r)
             cmd = r[2]
+        bare, gw, loc, glob = runs
 
         b_rps = statistics.median(r[0] for r in bare)
         b_p99 = statistics.median(r[1] for r in bare)
         g_rps = statistics.median(r[0] for r in gw)
         g_p99 = statistics.median(r[1] for r in gw)
+        l_rps = statistics.median(r[0] for r in loc)
+        l_p99 = statistics.median(r[1] for r in loc)
+        r_rps = statistics.median(r[0] for r in glob)
+        r_p99 = statistics.median(r[1] for r in glob)
 
         table = [
             "| scenario | requests/s | p99 (ms) | ratio to bare |",
@@ -168,10 +207,14 @@ def main():
             % (b_rps, b_p99),
             "| apigw routing (100 operations, match in the middle) "
             "| %.0f | %.2f | %.2f |" % (g_rps, g_p99, g_rps / b_rps),
+            "| apigw routing + local rate limit (shared memory) "
+            "| %.0f | %.2f | %.2f |" % (l_rps, l_p99, l_rps / b_rps),
+            "| apigw routing + Redis rate limit (one round trip) "
+            "| %.0f | %.2f | %.2f |" % (r_rps, r_p99, r_rps / b_rps),
         ]
         report = "\n".join(table) + "\n\n" + \
             "Medians of %d alternating rounds of `%s` (path `%s`), %s, " \
-            "nproc=%d.\n" % (args.rounds, cmd.replace(str(aport), "PORT"),
+            "nproc=%d.\n" % (args.rounds, cmd.replace(str(gport), "PORT"),
                              path, time.strftime("%Y-%m-%d"),
                              os.cpu_count())
         print(report)
