@@ -317,6 +317,7 @@ ngx_http_apigw_rl_delete(ngx_http_apigw_zone_t *zone,
     ngx_queue_remove(&lr->queue);
     ngx_rbtree_delete(&zone->sh->rl_rbtree, &lr->node);
     ngx_slab_free_locked(zone->shpool, lr);
+    zone->sh->rl_nodes--;
 }
 
 
@@ -362,9 +363,13 @@ ngx_http_apigw_rl_lookup(void *data, const char *key, size_t len,
         node = (rc < 0) ? node->left : node->right;
     }
 
-    /* new: first let up to two idle states at the LRU tail go */
+    /*
+     * New: first let up to two idle states at the LRU tail go.  The states
+     * this request already holds (at most APIGW_RL_MAX_LIMITS, at the LRU
+     * head) are never the tail while more nodes than that exist.
+     */
 
-    for (i = 0; i < 2 && !ngx_queue_empty(&zone->sh->rl_queue); i++) {
+    for (i = 0; i < 2 && zone->sh->rl_nodes > APIGW_RL_MAX_LIMITS; i++) {
         q = ngx_queue_last(&zone->sh->rl_queue);
         lr = ngx_queue_data(q, ngx_http_apigw_rl_node_t, queue);
 
@@ -382,7 +387,7 @@ ngx_http_apigw_rl_lookup(void *data, const char *key, size_t len,
     /* memory pressure: evict the least recently used, live or not */
 
     for (i = 0; lr == NULL && i < 8; i++) {
-        if (ngx_queue_empty(&zone->sh->rl_queue)) {
+        if (zone->sh->rl_nodes <= APIGW_RL_MAX_LIMITS) {
             break;
         }
 
@@ -404,6 +409,7 @@ ngx_http_apigw_rl_lookup(void *data, const char *key, size_t len,
 
     ngx_rbtree_insert(&zone->sh->rl_rbtree, &lr->node);
     ngx_queue_insert_head(&zone->sh->rl_queue, &lr->queue);
+    zone->sh->rl_nodes++;
 
     return &lr->st;
 }

@@ -23,6 +23,7 @@ typedef struct {
     ngx_rbtree_t                rl_rbtree;      /* rate-limit states */
     ngx_rbtree_node_t           rl_sentinel;
     ngx_queue_t                 rl_queue;       /* LRU, most recent first */
+    ngx_uint_t                  rl_nodes;
     void                       *slots[NGX_HTTP_APIGW_ZONE_SLOTS];
 } ngx_http_apigw_zone_sh_t;
 

@@ -195,3 +195,20 @@ paths:
         "apigw_spec %s;" % spec(tmp_path, whisk),
         extra_http="apigw_zone apigw 1k;")).test()
     assert rc != 0 and "invalid apigw_zone size" in out, out
+
+
+def test_full_zone_evicts_least_recently_used(nginx_factory, whisk,
+                                              tmp_path):
+    """A zone of 8 pages holds a few dozen counters: new clients evict the
+    least recently used ones (which start afresh), nothing fails."""
+    n = nginx_factory(gateway("apigw_spec %s;" % spec(tmp_path, whisk),
+                              extra_http="apigw_zone apigw 32k;")).start()
+    old = [("X-Client", "old")]
+    assert [n.request("GET", "/rl/client", old).status
+            for _ in range(6)] == [200] * 5 + [429]
+    rs = [n.request("GET", "/rl/client", [("X-Client", "c%d" % i)])
+          for i in range(400)]
+    assert statuses(rs) == {200: 400}
+    # "old" was evicted long ago: its counter starts afresh
+    assert n.request("GET", "/rl/client", old).status == 200
+    assert "no memory" not in n.log()
