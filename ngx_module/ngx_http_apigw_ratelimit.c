@@ -1196,6 +1196,13 @@ ngx_http_apigw_rl_reply(redisReply *reply, void *data)
     }
 
     if (rc < 0) {
+        /*
+         * No reply (a timeout): Redis may still run the transaction.  A
+         * refund sent on the same connection would run after it, so the
+         * request can be given back like a counted one when refused.
+         */
+        rq->counted[i] = (reply == NULL);
+
         ngx_http_apigw_rl_fail(rq, i, reply ? "unexpected reply"
                                             : "no reply in time");
     } else {

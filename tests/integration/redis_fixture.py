@@ -34,7 +34,13 @@ class Redis:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait()
 
+    def pause(self, on=True):
+        """SIGSTOP / SIGCONT: a Redis that accepts but does not answer."""
+        self.proc.send_signal(signal.SIGSTOP if on else signal.SIGCONT)
+
     def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
         self.kill()
         shutil.rmtree(self.dir, ignore_errors=True)
 

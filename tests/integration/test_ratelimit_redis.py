@@ -162,3 +162,22 @@ def outage(n, redis_server, mode):
         assert time.time() - up < 1.0, (r, n.log()[-2000:])
         time.sleep(0.02)
     time.sleep(0.2)
+
+
+def test_redis_not_answering_times_out(nginx_factory, whisk, tmp_path,
+                                       redis_server):
+    """A Redis that stops answering: the decision waits at most the
+    command timeout (300 ms here), then on-redis-failure decides."""
+    n = node(nginx_factory, whisk, tmp_path, redis_server, fail="closed")
+    wait_connected(n)
+    redis_server.pause()
+    try:
+        r = n.request("GET", "/rl/client", [("X-Client", "paused")])
+        assert_error(r, 503, "Error: Service unavailable.")
+    finally:
+        redis_server.pause(False)
+    wait_connected(n)
+    # decided by Redis again; the timed-out transaction had left already
+    # and Redis may have run it once it woke up (README: error bound)
+    r = n.request("GET", "/rl/client", [("X-Client", "paused")])
+    assert r.status == 200 and r.header("RateLimit-Remaining") in ("3", "4")
