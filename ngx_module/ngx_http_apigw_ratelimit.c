@@ -487,6 +487,7 @@ ngx_http_apigw_rate_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_apigw_loc_conf_t  *alcf = conf;
 
+    int                       rc;
     char                      err[256], **argv;
     ngx_str_t                *value;
     ngx_uint_t                i;
@@ -533,11 +534,15 @@ ngx_http_apigw_rate_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         cln->data = rll->defaults;
     }
 
-    if (apigw_rl_set_add(rll->defaults, &l) != 0) {
-        apigw_rl_limit_clear(&l);
+    rc = apigw_rl_set_add(rll->defaults, &l);
+
+    if (rc != 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "apigw_rate_limit: more than %d limits",
-                           APIGW_RL_MAX_LIMITS);
+                           rc == -2 ? "apigw_rate_limit: id \"%s\" names "
+                                      "another limit too"
+                                    : "apigw_rate_limit: more than 16 "
+                                      "limits (%s)", l.id);
+        apigw_rl_limit_clear(&l);
         return NGX_CONF_ERROR;
     }
 

@@ -76,13 +76,28 @@ apigw_rl_set_add(apigw_rl_set_t *s, const apigw_rl_limit_t *l)
     size_t             i;
     apigw_rl_limit_t  *items, *d;
 
-    /* the same limit twice would charge its counter twice */
+    /*
+     * The same limit twice would charge its counter twice: kept once.  One
+     * id for two different limits would mix their counters: refused.
+     */
     for (i = 0; i < s->n; i++) {
-        if (strcmp(s->items[i].id, l->id) == 0
-            && s->items[i].scope == l->scope)
+        d = &s->items[i];
+
+        if (strcmp(d->id, l->id) != 0) {
+            continue;
+        }
+
+        if (d->kind == l->kind && d->n == l->n && d->period == l->period
+            && d->burst == l->burst && d->calendar == l->calendar
+            && d->scope == l->scope && d->key == l->key
+            && d->store == l->store && d->on_failure == l->on_failure
+            && (d->header == NULL) == (l->header == NULL)
+            && (d->header == NULL || strcmp(d->header, l->header) == 0))
         {
             return 0;
         }
+
+        return -2;
     }
 
     if (s->n >= APIGW_RL_MAX_LIMITS) {
@@ -233,7 +248,8 @@ rl_id_ok(const char *s, size_t len)
 int
 apigw_rl_finish(apigw_rl_limit_t *l)
 {
-    char  buf[256];
+    char    buf[256];
+    size_t  n;
 
     if (l->kind == APIGW_RL_RATE) {
         /* µs per emission, rounded to nearest (error < 0.5 µs each) */
@@ -250,16 +266,19 @@ apigw_rl_finish(apigw_rl_limit_t *l)
          * sharing a root limit) finds the same counters.
          */
         if (l->kind == APIGW_RL_RATE) {
-            snprintf(buf, sizeof(buf), "r%lld/%llds+%lld:%d%s%s",
+            snprintf(buf, sizeof(buf), "r%lld/%llds+%lld",
                      (long long) l->n,
                      (long long) (l->period / APIGW_RL_SECOND),
-                     (long long) l->burst, l->key,
-                     l->header ? ":" : "", l->header ? l->header : "");
+                     (long long) l->burst);
         } else {
-            snprintf(buf, sizeof(buf), "q%lld/%s:%d%s%s", (long long) l->n,
-                     l->calendar == APIGW_RL_DAY ? "d" : "m", l->key,
-                     l->header ? ":" : "", l->header ? l->header : "");
+            snprintf(buf, sizeof(buf), "q%lld/%s", (long long) l->n,
+                     l->calendar == APIGW_RL_DAY ? "d" : "m");
         }
+
+        n = strlen(buf);
+        snprintf(buf + n, sizeof(buf) - n, ":k%ds%dr%df%d%s%s", l->key,
+                 l->scope, l->store, l->on_failure, l->header ? ":" : "",
+                 l->header ? l->header : "");
 
         l->id = strdup(buf);
         if (l->id == NULL) {
@@ -528,12 +547,17 @@ rl_parse_item(rl_pctx_t *pp, const json_t *v, int op_level,
         return -1;
     }
 
-    if (apigw_rl_finish(&l) != 0 || apigw_rl_set_add(out, &l) != 0) {
-        if (out->n >= APIGW_RL_MAX_LIMITS) {
-            rl_problem(&p, "", "more than 16 limits for one operation",
-                       NULL);
-            pp->errors++;
+    w = apigw_rl_finish(&l) != 0 ? -1 : apigw_rl_set_add(out, &l);
+
+    if (w != 0) {
+        if (w == -2) {
+            rl_problem(&p, "/id", "\"%s\" names another limit too", l.id);
+        } else {
+            rl_problem(&p, "", out->n >= APIGW_RL_MAX_LIMITS
+                               ? "more than 16 limits for one operation"
+                               : "out of memory", NULL);
         }
+        pp->errors++;
         apigw_rl_limit_clear(&l);
         return -1;
     }

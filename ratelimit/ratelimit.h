@@ -70,7 +70,10 @@ typedef struct apigw_rl_set_s {
 } apigw_rl_set_t;
 
 void apigw_rl_set_free(apigw_rl_set_t *s);
-/* appends a copy (strings duplicated); -1 on OOM or too many */
+/*
+ * Appends a copy (strings duplicated); an identical limit is kept once.
+ * -1 on OOM or too many, -2 when another limit has the same id.
+ */
 int apigw_rl_set_add(apigw_rl_set_t *s, const apigw_rl_limit_t *l);
 void apigw_rl_limit_clear(apigw_rl_limit_t *l);
 

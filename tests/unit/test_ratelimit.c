@@ -429,6 +429,31 @@ TEST(parse_apigw_errors)
                       &p) == NULL);
     CHECK_INT(p.nerrors, 7);
 
+    /* one id, two limits: refused; the same limit twice: kept once */
+    CHECK(parse_apigw("[{\"rate\": 1, \"per\": \"day\", \"id\": \"x\"},"
+                      " {\"rate\": 2, \"per\": \"day\", \"id\": \"x\"}]",
+                      0, &p) == NULL);
+    CHECK_INT(p.nerrors, 8);
+    CHECK_STR(p.items[7].pointer, "/x/1/id");
+
+    apigw_problems_free(&p);
+    apigw_problems_init(&p);
+
+    {
+        apigw_rl_set_t  *s;
+
+        s = parse_apigw("[{\"rate\": 1, \"per\": \"day\"},"
+                        " {\"rate\": 1, \"per\": \"day\"},"
+                        " {\"rate\": 1, \"per\": \"day\", "
+                        "\"key\": \"address\"}]", 0, &p);
+        CHECK(s != NULL);
+        if (s) {
+            CHECK_INT(s->n, 2);
+            apigw_rl_set_free(s);
+        }
+    }
+
+    CHECK_INT(p.nerrors, 0);
     apigw_problems_free(&p);
 }
 
