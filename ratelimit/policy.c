@@ -245,6 +245,28 @@ rl_id_ok(const char *s, size_t len)
 }
 
 
+/*
+ * GCRA's tolerance, T × (burst + 1), must stay well inside a Redis score
+ * (2^53 µs from 1970): at most 10^15 µs, about 31 years.
+ */
+static int
+rl_span_ok(int64_t n, int64_t period, int64_t burst)
+{
+    int64_t  t;
+
+    if (n < 1 || period < 1) {
+        return 1;                   /* reported elsewhere */
+    }
+
+    t = (period + n / 2) / n;
+    if (t < 1) {
+        t = 1;
+    }
+
+    return burst + 1 <= 1000000000000000LL / t;
+}
+
+
 int
 apigw_rl_finish(apigw_rl_limit_t *l)
 {
@@ -452,6 +474,11 @@ rl_parse_item(rl_pctx_t *pp, const json_t *v, int op_level,
         } else if (l.n > 0) {
             /* "N per period" lets an idle client use the period's N */
             l.burst = l.n - 1;
+        }
+
+        if (p.errors == 0 && !rl_span_ok(l.n, l.period, l.burst)) {
+            rl_problem(&p, "/burst", "burst × per / rate is over 31 years",
+                       NULL);
         }
 
     } else {
@@ -702,6 +729,13 @@ apigw_rl_parse_compat(const void *json, apigw_problems_t *probs,
                            NULL);
                 continue;
             }
+        }
+
+        if (rl_unit_secs[w] * units > 366 * 86400) {
+            snprintf(sub, sizeof(sub), "/%zu/units", i);
+            rl_problem(&p, sub, "the interval is longer than 366 days",
+                       NULL);
+            continue;
         }
 
         (void) rl_compat_limit(&p, rate, rl_unit_secs[w] * units, 1,
@@ -956,6 +990,13 @@ apigw_rl_parse_args(int argc, const char **argv, apigw_rl_limit_t *out,
 
     if (out->kind == APIGW_RL_RATE && !have_burst) {
         out->burst = out->n - 1;
+    }
+
+    if (out->kind == APIGW_RL_RATE
+        && !rl_span_ok(out->n, out->period, out->burst))
+    {
+        snprintf(err, errlen, "burst × period / rate is over 31 years");
+        goto failed;
     }
 
     if (apigw_rl_finish(out) != 0) {

@@ -529,6 +529,7 @@ TEST(parse_args)
     const char        *bad2[] = { "quota=5/day", "burst=1" };
     const char        *bad3[] = { "burst=1" };
     const char        *bad4[] = { "rate=1r/m", "color=red" };
+    const char        *bad5[] = { "rate=1r/d", "burst=1000000000" };
 
     CHECK_INT(apigw_rl_parse_args(6, a1, &l, err, sizeof(err)), 0);
     CHECK_INT(l.n, 100);
@@ -556,6 +557,8 @@ TEST(parse_args)
     CHECK_INT(apigw_rl_parse_args(1, bad3, &l, err, sizeof(err)), -1);
     CHECK_INT(apigw_rl_parse_args(2, bad4, &l, err, sizeof(err)), -1);
     CHECK_STR(err, "invalid parameter \"color=red\"");
+    CHECK_INT(apigw_rl_parse_args(2, bad5, &l, err, sizeof(err)), -1);
+    CHECK_STR(err, "burst × period / rate is over 31 years");
 }
 
 
