@@ -96,6 +96,7 @@ void ngx_http_apigw_upstream_wrap(ngx_http_apigw_main_conf_t *amcf);
 ngx_int_t ngx_http_apigw_send_error(ngx_http_request_t *r,
     ngx_http_apigw_ctx_t *ctx, ngx_uint_t status, const char *reason);
 ngx_http_apigw_ctx_t *ngx_http_apigw_get_ctx(ngx_http_request_t *r);
+ngx_int_t ngx_http_apigw_forwarded_url(ngx_http_request_t *r, ngx_str_t *url);
 char *ngx_http_apigw_compile_op(ngx_conf_t *cf,
     ngx_http_apigw_loc_conf_t *alcf, apigw_operation_t *op,
     ngx_array_t *resolved);
