@@ -61,6 +61,9 @@ typedef struct {
 
     ngx_http_handler_pt         proxy_handler;
     ngx_http_complex_value_t   *ssl_name;
+
+    ngx_flag_t                  validate;         /* apigw_validate */
+    size_t                      validate_body_max;
 } ngx_http_apigw_loc_conf_t;
 
 
@@ -77,6 +80,11 @@ typedef struct {
     unsigned                    own_response:1;
     unsigned                    error_sent:1;
     unsigned                    preflight:1;
+
+    /* the router's result, for ngx_http_apigw_invoke() */
+    apigw_match_t              *match;
+    apigw_path_t               *path;
+    void                       *validate;         /* validation state */
 } ngx_http_apigw_ctx_t;
 
 
@@ -92,6 +100,12 @@ void ngx_http_apigw_upstream_wrap(ngx_http_apigw_main_conf_t *amcf);
 ngx_int_t ngx_http_apigw_send_error(ngx_http_request_t *r,
     ngx_http_apigw_ctx_t *ctx, ngx_uint_t status, const char *reason);
 ngx_http_apigw_ctx_t *ngx_http_apigw_get_ctx(ngx_http_request_t *r);
+ngx_int_t ngx_http_apigw_invoke(ngx_http_request_t *r);
+
+/* ngx_http_apigw_validate.c */
+ngx_int_t ngx_http_apigw_validate(ngx_http_request_t *r,
+    ngx_http_apigw_ctx_t *ctx);
+void ngx_http_apigw_validate_init(ngx_conf_t *cf);
 
 
 #endif /* _NGX_HTTP_APIGW_MODULE_H_INCLUDED_ */

@@ -1085,16 +1085,21 @@ p_is_number(const char *s, size_t len)
 }
 
 
-/* A value as the JSON it stands for, by the schema's types. */
+/*
+ * A value as the JSON it stands for, by the schema's types.  Integer
+ * syntax beyond 64 bits becomes a double (checked with int_as_real, as
+ * for bodies); a fraction is a number only where the schema allows one.
+ */
 static json_t *
 p_scalar(unsigned types, const char *v, size_t len)
 {
-    char      buf[64], *end;
+    char      buf[512], *end;
     double    d;
     long long n;
 
     if ((types & (APIGW_T_INTEGER | APIGW_T_NUMBER))
-        && len < sizeof(buf) && p_is_number(v, len))
+        && len < sizeof(buf) && p_is_number(v, len)
+        && (p_is_int(v, len) || (types & APIGW_T_NUMBER)))
     {
         memcpy(buf, v, len);
         buf[len] = '\0';
@@ -1376,6 +1381,7 @@ p_check(const apigw_vparam_t *p, const char *v, size_t len,
     v_init(&vc, res, p->in, len);
     vc.name = p->name;
     vc.name_len = p->len;
+    vc.int_as_real = 1;           /* see p_scalar() */
 
     if (multi) {
         for (i = 0; i < multi->n; i++) {
@@ -1454,13 +1460,37 @@ m_is_json(const char *t, size_t n)
 }
 
 
+/* "application/\*" or "application/\*+json": one "*" in the subtype */
+static int
+m_glob(const char *pat, const char *t, size_t n)
+{
+    size_t       pl, pre, suf;
+    const char  *star;
+
+    star = strchr(pat, '*');
+    if (star == NULL) {
+        return 0;
+    }
+
+    pl = strlen(pat);
+    pre = (size_t) (star - pat);
+    suf = pl - pre - 1;
+
+    return memchr(pat, '/', pre) != NULL
+           && n >= pre + suf
+           && memcmp(pat, t, pre) == 0
+           && memcmp(star + 1, t + n - suf, suf) == 0
+           && memchr(t + pre, '/', n - pre - suf) == NULL;
+}
+
+
 /* the best declared media type for a request's; NULL: none */
 static const apigw_vmedia_t *
 m_match(const apigw_validation_t *v, const char *ct, size_t ctlen,
     char *base, size_t size)
 {
     int                    score, best_score;
-    size_t                 i, n, tl;
+    size_t                 i, n;
     const char            *slash;
     const apigw_vmedia_t  *m, *best;
 
@@ -1471,7 +1501,6 @@ m_match(const apigw_validation_t *v, const char *ct, size_t ctlen,
 
     n = m_base(ct, ctlen, base, size);
     slash = memchr(base, '/', n);
-    tl = slash ? (size_t) (slash - base) : n;
 
     best = NULL;
     best_score = 0;
@@ -1483,10 +1512,7 @@ m_match(const apigw_validation_t *v, const char *ct, size_t ctlen,
             score = 3;
         } else if (strcmp(m->type, "*/*") == 0) {
             score = 1;
-        } else if (strlen(m->type) == tl + 2 && slash
-                   && memcmp(m->type, base, tl + 1) == 0
-                   && m->type[tl + 1] == '*')
-        {
+        } else if (slash && m_glob(m->type, base, n)) {
             score = 2;
         } else {
             score = 0;
@@ -1670,8 +1696,9 @@ apigw_validate_body(const apigw_validation_t *v, const char *content_type,
             return APIGW_V_REJECT;
         }
 
-        v_fail(&vc, "malformed JSON at byte %d: %s", err.position,
-               err.text);
+        /* jansson counts the bytes read, the offending one included */
+        v_fail(&vc, "malformed JSON at byte offset %d: %s",
+               err.position > 0 ? err.position - 1 : 0, err.text);
         res->status = 400;
         return APIGW_V_REJECT;
     }
