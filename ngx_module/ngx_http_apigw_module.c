@@ -194,6 +194,20 @@ static ngx_command_t  ngx_http_apigw_commands[] = {
       0,
       NULL },
 
+    { ngx_string("apigw_validate"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_apigw_loc_conf_t, validate),
+      NULL },
+
+    { ngx_string("apigw_validate_body_max"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_apigw_loc_conf_t, validate_body_max),
+      NULL },
+
     { ngx_string("apigw_balancer"),
       NGX_HTTP_UPS_CONF|NGX_CONF_NOARGS,
       ngx_http_apigw_balancer,
@@ -330,14 +344,13 @@ ngx_http_apigw_ensure_ctx(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_apigw_handler(ngx_http_request_t *r)
 {
-    u_char                     *raw, *q, *scratch, *p;
-    size_t                      len, n, first;
+    u_char                     *raw, *q, *scratch;
+    size_t                      len, first;
     ngx_int_t                   rc;
     apigw_path_t                path;
     apigw_match_t               m;
     apigw_method_e              method;
     ngx_http_apigw_ctx_t       *ctx;
-    ngx_http_apigw_op_t        *opx;
     ngx_http_apigw_loc_conf_t  *alcf;
 
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -459,11 +472,48 @@ matched:
                                          NULL);
     }
 
+    ctx->match = &m;
+    ctx->path = &path;
+    ctx->path_first = first;
+
+    rc = ngx_http_apigw_validate(r, ctx);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    return ngx_http_apigw_invoke(r);
+}
+
+
+/*
+ * The rest of the pipeline: the backend URL and headers, then the proxy.
+ * Called by the handler, or later by a stage that had to wait (the body
+ * being read for validation); ctx->match and ctx->path must then point to
+ * memory that outlives the handler's stack.
+ */
+
+ngx_int_t
+ngx_http_apigw_invoke(ngx_http_request_t *r)
+{
+    u_char                     *p;
+    size_t                      n;
+    apigw_path_t               *path;
+    apigw_match_t              *m;
+    ngx_http_apigw_ctx_t       *ctx;
+    ngx_http_apigw_op_t        *opx;
+    ngx_http_apigw_loc_conf_t  *alcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_apigw_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_apigw_module);
+
+    m = ctx->match;
+    path = ctx->path;
     opx = ctx->opx;
 
     /* the backend URL: "http://apigw_backend" + path + query */
 
-    n = apigw_backend_uri(m.op, &m, &path, first, (char *) r->args.data,
+    n = apigw_backend_uri(m->op, m, path, ctx->path_first,
+                          (char *) r->args.data,
                           r->args.len, NULL, 0);
 
     p = ngx_pnalloc(r->pool, opx->scheme_host.len + n);
@@ -473,11 +523,11 @@ matched:
 
     ctx->backend_uri.data = p;
     p = ngx_cpymem(p, opx->scheme_host.data, opx->scheme_host.len);
-    apigw_backend_uri(m.op, &m, &path, first, (char *) r->args.data,
-                      r->args.len, (char *) p, n);
+    apigw_backend_uri(m->op, m, path, ctx->path_first,
+                      (char *) r->args.data, r->args.len, (char *) p, n);
     ctx->backend_uri.len = opx->scheme_host.len + n;
 
-    if (ngx_http_apigw_backend_headers(r, alcf, &m.op->backend) != NGX_OK) {
+    if (ngx_http_apigw_backend_headers(r, alcf, &m->op->backend) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -1681,6 +1731,8 @@ ngx_http_apigw_init(ngx_conf_t *cf)
     ngx_http_next_body_filter = ngx_http_top_body_filter;
     ngx_http_top_body_filter = ngx_http_apigw_body_filter;
 
+    ngx_http_apigw_validate_init(cf);
+
     return NGX_OK;
 }
 
@@ -1756,6 +1808,8 @@ ngx_http_apigw_create_loc_conf(ngx_conf_t *cf)
     conf->backend_connect_timeout = NGX_CONF_UNSET_MSEC;
     conf->ssl_verify = NGX_CONF_UNSET;
     conf->web_actions = NGX_CONF_UNSET;
+    conf->validate = NGX_CONF_UNSET;
+    conf->validate_body_max = NGX_CONF_UNSET_SIZE;
 
     return conf;
 }
@@ -1787,6 +1841,9 @@ ngx_http_apigw_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (conf->vanity_domains == NULL) {
         conf->vanity_domains = prev->vanity_domains;
     }
+    ngx_conf_merge_value(conf->validate, prev->validate, 0);
+    ngx_conf_merge_size_value(conf->validate_body_max,
+                              prev->validate_body_max, 1024 * 1024);
 
     if (conf->request_id_lc.data == NULL) {
         conf->request_id_lc.len = conf->request_id_header.len;
