@@ -1225,7 +1225,13 @@ ngx_http_apigw_rl_reply(redisReply *reply, void *data)
     r = rq->request;
     c = r->connection;
 
+    /* the rest of the pipeline: validate, then map and invoke */
+
     rc = ngx_http_apigw_rl_conclude(rq);
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_apigw_validate(r, rq->ctx);
+    }
 
     if (rc == NGX_DECLINED) {
         rc = ngx_http_apigw_invoke(r);

@@ -124,6 +124,8 @@ typedef struct {
     apigw_backend_t  backend;      /* backend.url == NULL: none (501) */
     apigw_api_t     *api;          /* back pointer */
     void            *ext;          /* the embedding's data (nginx module) */
+    void            *validation;   /* apigw_validation_t (validate.h), or
+                                      NULL: the document declares nothing */
     /* rate limits and quotas (root ones included), ratelimit/ratelimit.h;
        NULL: none */
     struct apigw_rl_set_s  *limits;
