@@ -99,7 +99,7 @@ EXPECTED = {
 def test_redis_killed_and_restarted_under_load(nginx_factory, whisk,
                                                tmp_path, redis_server, mode):
     n = node(nginx_factory, whisk, tmp_path, redis_server, fail=mode,
-             burst=1000000, workers=2)
+             burst=100000, workers=2)
     wait_connected(n)
 
     stop = threading.Event()
@@ -181,3 +181,29 @@ def test_redis_not_answering_times_out(nginx_factory, whisk, tmp_path,
     # and Redis may have run it once it woke up (README: error bound)
     r = n.request("GET", "/rl/client", [("X-Client", "paused")])
     assert r.status == 200 and r.header("RateLimit-Remaining") in ("3", "4")
+
+
+def test_validation_runs_after_a_redis_decision(nginx_factory, whisk,
+                                                tmp_path, redis_server):
+    """The pipeline goes on after the wait: rate limit, then validation,
+    then the backend; a refused request is not validated at all."""
+    spec = harness.render_spec("ratelimit.yaml", str(tmp_path),
+                               WHISK=whisk.url, STORE="redis", FAIL="closed",
+                               BURST=9)
+    n = nginx_factory(gateway("apigw_spec %s; apigw_validate on;" % spec,
+                              extra_http="apigw_limit_redis %s;"
+                              % redis_server.url)).start()
+    wait_connected(n)
+    h = [("X-Client", "v"), ("Content-Type", "application/json")]
+    whisk.reset()
+    r = n.request("POST", "/rl/checked", h, body='{"n": "one"}')
+    assert r.status == 400, r
+    assert r.header("RateLimit-Remaining") == "2"
+    r = n.request("POST", "/rl/checked", h, body='{"n": 1}')
+    assert r.status == 200, r
+    assert whisk.stats()["raw_calls"] == 1
+    assert n.request("POST", "/rl/checked", h, body='{"n": 2}').status == 200
+    # over the limit: 429 before the body is looked at
+    r = n.request("POST", "/rl/checked", h, body='{"n": "bad"}')
+    assert_error(r, 429, "Error: Rate limit exceeded")
+    assert whisk.stats()["raw_calls"] == 2
