@@ -104,6 +104,7 @@ static ngx_str_t  ngx_http_apigw_proxy_conf = ngx_string(
 
 static ngx_http_apigw_error_t  ngx_http_apigw_errors[] = {
     { 400, "bad_request", "Error: Bad request." },
+    { 401, "unauthorized", "Error: Unauthorized." },
     { 403, "forbidden", "Error: Forbidden." },
     { 404, "not_found", "Error: Not found." },
     { 405, "method_not_allowed", "Error: Method not allowed." },
@@ -185,6 +186,27 @@ static ngx_command_t  ngx_http_apigw_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_apigw_loc_conf_t, request_id_header),
+      NULL },
+
+    { ngx_string("apigw_keys_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_apigw_keys_file,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("apigw_strip_credentials"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_apigw_loc_conf_t, strip_credentials),
+      NULL },
+
+    { ngx_string("apigw_identity_header"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_apigw_identity_header,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("apigw_balancer"),
@@ -429,6 +451,11 @@ ngx_http_apigw_handler(ngx_http_request_t *r)
     if (ctx->opx == NULL) {
         return ngx_http_apigw_send_error(r, ctx, NGX_HTTP_NOT_IMPLEMENTED,
                                          NULL);
+    }
+
+    rc = ngx_http_apigw_auth(r, ctx, alcf);
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
     opx = ctx->opx;
@@ -1406,6 +1433,10 @@ ngx_http_apigw_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
             s = ctx->reason;
             break;
 
+        case NGX_HTTP_APIGW_VAR_CONSUMER:
+            s = ctx->consumer;
+            break;
+
         case NGX_HTTP_APIGW_VAR_FORWARDED_URL:
             if (r->headers_in.host) {
                 host = r->headers_in.host->value;
@@ -1530,6 +1561,8 @@ ngx_http_apigw_create_loc_conf(ngx_conf_t *cf)
     conf->backend_timeout = NGX_CONF_UNSET_MSEC;
     conf->backend_connect_timeout = NGX_CONF_UNSET_MSEC;
     conf->ssl_verify = NGX_CONF_UNSET;
+    conf->strip_credentials = NGX_CONF_UNSET;
+    conf->identity = NGX_CONF_UNSET_PTR;
 
     return conf;
 }
@@ -1567,6 +1600,10 @@ ngx_http_apigw_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                    conf->request_id_header.len);
     }
 
+    if (ngx_http_apigw_auth_merge(cf, prev, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     if (conf->enable != 1) {
         return NGX_CONF_OK;
     }
@@ -1578,6 +1615,10 @@ ngx_http_apigw_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     if (ngx_http_apigw_compile(cf, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_apigw_auth_compile(cf, conf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
 

@@ -23,6 +23,8 @@ typedef struct {
     /* apigw's upstream{}, and its peer init as the keepalive module left it */
     ngx_http_upstream_srv_conf_t    *upstream;
     ngx_http_upstream_init_peer_pt   keepalive_init_peer;
+    /* apigw_keytab_t * from apigw_keys_file (ngx_http_apigw_auth.c) */
+    void                       *keytab;
 } ngx_http_apigw_main_conf_t;
 
 
@@ -61,6 +63,10 @@ typedef struct {
 
     ngx_http_handler_pt         proxy_handler;
     ngx_http_complex_value_t   *ssl_name;
+
+    /* credentials (ngx_http_apigw_auth.c) */
+    ngx_flag_t                  strip_credentials;
+    ngx_array_t                *identity;     /* identity headers */
 } ngx_http_apigw_loc_conf_t;
 
 
@@ -77,6 +83,7 @@ typedef struct {
     unsigned                    own_response:1;
     unsigned                    error_sent:1;
     unsigned                    preflight:1;
+    ngx_str_t                   consumer;         /* $apigw_consumer */
 } ngx_http_apigw_ctx_t;
 
 
@@ -92,6 +99,21 @@ void ngx_http_apigw_upstream_wrap(ngx_http_apigw_main_conf_t *amcf);
 ngx_int_t ngx_http_apigw_send_error(ngx_http_request_t *r,
     ngx_http_apigw_ctx_t *ctx, ngx_uint_t status, const char *reason);
 ngx_http_apigw_ctx_t *ngx_http_apigw_get_ctx(ngx_http_request_t *r);
+
+/* credentials (ngx_http_apigw_auth.c) */
+ngx_int_t ngx_http_apigw_auth(ngx_http_request_t *r,
+    ngx_http_apigw_ctx_t *ctx, ngx_http_apigw_loc_conf_t *alcf);
+char *ngx_http_apigw_auth_merge(ngx_conf_t *cf,
+    ngx_http_apigw_loc_conf_t *prev, ngx_http_apigw_loc_conf_t *conf);
+/* installs a new key table (apigw_keytab_build()) in this worker */
+struct apigw_keytab_s;
+void ngx_http_apigw_auth_set_keytab(struct apigw_keytab_s *t);
+char *ngx_http_apigw_auth_compile(ngx_conf_t *cf,
+    ngx_http_apigw_loc_conf_t *conf);
+char *ngx_http_apigw_keys_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_apigw_identity_header(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 
 #endif /* _NGX_HTTP_APIGW_MODULE_H_INCLUDED_ */

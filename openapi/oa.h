@@ -124,4 +124,9 @@ const char *oa_template_scan(const char *s, size_t len, const char **names,
 void oa_cors(oa_ctx_t *c);
 void oa_backends(oa_ctx_t *c);
 
+
+/* security.c: schemes and requirements into api->auth, op->security */
+
+void oa_security_model(oa_ctx_t *c, json_t *schemes);
+
 #endif /* APIGW_OA_H */

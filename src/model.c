@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "apigw.h"
+#include "auth.h"
 
 
 #define APIGW_PROBLEMS_MAX  10000
@@ -187,6 +188,7 @@ apigw_api_free(apigw_api_t *api)
     free(api->cors.methods);
     free(api->cors.headers);
     free(api->cors.expose);
+    apigw_auth_free(api->auth);
     free(api->ops);
     free(api->file);
     free(api->title);
