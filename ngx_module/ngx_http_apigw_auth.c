@@ -809,6 +809,30 @@ ngx_http_apigw_strip_arg(ngx_http_request_t *r, const char *name)
     r->args.data = np;
     r->args.len = dst - np;
 
+    /* X-Forwarded-Url is made of the unparsed URI: drop it there too */
+
+    p = ngx_strlchr(r->unparsed_uri.data,
+                    r->unparsed_uri.data + r->unparsed_uri.len, '?');
+
+    if (p) {
+        len = p - r->unparsed_uri.data;
+
+        np = ngx_pnalloc(r->pool, len + 1 + r->args.len);
+        if (np == NULL) {
+            return NGX_ERROR;
+        }
+
+        dst = ngx_cpymem(np, r->unparsed_uri.data, len);
+
+        if (r->args.len) {
+            *dst++ = '?';
+            dst = ngx_cpymem(dst, r->args.data, r->args.len);
+        }
+
+        r->unparsed_uri.data = np;
+        r->unparsed_uri.len = dst - np;
+    }
+
     return NGX_OK;
 }
 

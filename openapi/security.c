@@ -285,6 +285,12 @@ oa_scheme(oa_ctx_t *c, const char *key, json_t *t, apigw_scheme_t *s)
         return;
     }
 
+    if (c->api->spec_version == APIGW_SPEC_SWAGGER2
+        && strcmp(type, "http") == 0)
+    {
+        return;                  /* not a Swagger 2 type: reported */
+    }
+
     if (strcmp(type, "apiKey") == 0) {
         s->type = APIGW_SCHEME_APIKEY;
         oa_in(c, t, &s->in);
@@ -520,6 +526,7 @@ oa_security_model(oa_ctx_t *c, json_t *schemes)
     apigw_auth_t       *auth;
     apigw_scheme_t     *s;
     apigw_security_t   *root;
+    apigw_problems_t   *quiet, scratch;
 
     auth = calloc(1, sizeof(apigw_auth_t));
     if (auth == NULL) {
@@ -565,8 +572,14 @@ oa_security_model(oa_ctx_t *c, json_t *schemes)
                 continue;
             }
 
+            /* the importer reported bad references already: quietly */
             old2 = oa_ptr_push(c, k);
+            quiet = c->probs;
+            apigw_problems_init(&scratch);
+            c->probs = &scratch;
             t = oa_deref(c, v, &saved);
+            c->probs = quiet;
+            apigw_problems_free(&scratch);
 
             if (t != NULL && json_is_object(t)) {
                 s = &auth->schemes[auth->nschemes++];

@@ -462,9 +462,12 @@ apigw_keytab_parse(const char *buf, size_t len, const char *file,
             *next++ = '\0';
         }
 
-        p = strchr(line, '#');
-        if (p) {
-            *p = '\0';
+        /* a comment starts a word: "#" inside a scope value is kept */
+        for (p = line; *p; p++) {
+            if (*p == '#' && (p == line || p[-1] == ' ' || p[-1] == '\t')) {
+                *p = '\0';
+                break;
+            }
         }
 
         if (strlen(line) != strcspn(line, "\r")) {
