@@ -14,7 +14,7 @@
  */
 
 #include "ngx_http_apigw_module.h"
-#include "auth.h"
+#include "ngx_http_apigw_jwks.h"
 
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -39,7 +39,8 @@ typedef struct {
 
 /* a bearer scheme's run-time data, in apigw_scheme_t.ext */
 typedef struct {
-    apigw_jwks_t               *keys;
+    apigw_jwks_t               *keys;         /* static: file or secret */
+    ngx_http_apigw_jwks_src_t  *src;          /* fetched: jwks_uri, OIDC */
     apigw_jwt_policy_t          pol;
 } ngx_http_apigw_bearer_t;
 
@@ -486,6 +487,7 @@ ngx_http_apigw_auth_bearer(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
     ngx_str_t                 v;
     apigw_jwt_status_e        st;
     apigw_jwt_result_t        res;
+    apigw_jwt_policy_t        pol;
     ngx_http_apigw_tok_t     *c;
     const apigw_scheme_t     *s;
     ngx_http_apigw_bearer_t  *b;
@@ -530,6 +532,22 @@ ngx_http_apigw_auth_bearer(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
     {
         if (b == NULL) {
             st = APIGW_JWT_NO_KEYS;
+
+        } else if (b->src) {
+            pol = b->pol;
+
+            if (pol.issuer == NULL) {
+                /* from discovery; none yet means no keys either */
+                pol.issuer = ngx_http_apigw_jwks_issuer(b->src);
+            }
+
+            st = apigw_jwt_verify((char *) v.data, v.len,
+                                  ngx_http_apigw_jwks_keys(b->src), &pol,
+                                  (long) ngx_time(), &res);
+
+            if (st == APIGW_JWT_KID_UNKNOWN) {
+                ngx_http_apigw_jwks_unknown_kid(b->src);
+            }
 
         } else {
             st = apigw_jwt_verify((char *) v.data, v.len, b->keys, &b->pol,
@@ -1351,6 +1369,15 @@ ngx_http_apigw_bearer_conf(ngx_conf_t *cf, apigw_api_t *api,
 
         if (b->pol.algorithms == 0) {
             b->pol.algorithms = APIGW_JWA_HS_MASK;
+        }
+
+    } else if (j->jwks_uri || j->discovery_url) {
+        b->src = ngx_http_apigw_jwks_source(cf, j->jwks_uri
+                                                ? j->jwks_uri
+                                                : j->discovery_url,
+                                            j->jwks_uri == NULL);
+        if (b->src == NULL) {
+            return NGX_CONF_ERROR;
         }
 
     } else {

@@ -209,6 +209,13 @@ static ngx_command_t  ngx_http_apigw_commands[] = {
       0,
       NULL },
 
+    { ngx_string("apigw_jwks_refresh"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_apigw_jwks_refresh,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("apigw_balancer"),
       NGX_HTTP_UPS_CONF|NGX_CONF_NOARGS,
       ngx_http_apigw_balancer,
@@ -644,7 +651,7 @@ ngx_http_apigw_init_process(ngx_cycle_t *cycle)
     ngx_http_apigw_rid_worker = seed[0];
     ngx_http_apigw_rid_key = seed[1];
 
-    return NGX_OK;
+    return ngx_http_apigw_jwks_init_process(cycle);
 }
 
 

@@ -25,6 +25,12 @@ typedef struct {
     ngx_http_upstream_init_peer_pt   keepalive_init_peer;
     /* apigw_keytab_t * from apigw_keys_file (ngx_http_apigw_auth.c) */
     void                       *keytab;
+    /* JWKS / discovery sources, their zone (ngx_http_apigw_jwks.c) */
+    ngx_array_t                *jwks_sources;
+    ngx_shm_zone_t             *jwks_zone;
+    void                       *http_ssl;     /* ngx_ssl_t *, outbound */
+    time_t                      jwks_refresh;
+    time_t                      jwks_min_refresh;
 } ngx_http_apigw_main_conf_t;
 
 
@@ -111,6 +117,9 @@ void ngx_http_apigw_auth_set_keytab(struct apigw_keytab_s *t);
 char *ngx_http_apigw_auth_compile(ngx_conf_t *cf,
     ngx_http_apigw_loc_conf_t *conf);
 char *ngx_http_apigw_keys_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_apigw_jwks_init_process(ngx_cycle_t *cycle);
+char *ngx_http_apigw_jwks_refresh(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_apigw_identity_header(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

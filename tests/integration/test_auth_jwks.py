@@ -1,0 +1,140 @@
+"""Keys fetched by apigw itself: jwks_uri and OIDC discovery from a local
+identity provider, shared by the workers, refreshed on an unknown kid (at
+most once per minimum interval), rotation picked up without a reload."""
+
+import json
+import time
+
+import pytest
+
+import harness
+from apigw_checks import gateway
+from idp import Idp, make_token
+
+
+@pytest.fixture(scope="module")
+def idp():
+    i = Idp()
+    yield i
+    i.stop()
+
+
+def spec(whisk, idp, dead_port):
+    def op(oid, sec):
+        return {"get": {"operationId": oid, "security": sec,
+                        "responses": {"200": {"description": "ok"}}}}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "jwks", "version": "1"},
+        "servers": [{"url": "/j"}],
+        "x-apigw-backend": {"url": whisk.url + "/raw/jwks"},
+        "components": {"securitySchemes": {
+            "remote": {"type": "http", "scheme": "bearer", "x-apigw-jwt": {
+                "issuer": idp.issuer, "audiences": ["apigw-tests"],
+                "jwks_uri": idp.issuer + "/certs"}},
+            "oidc": {"type": "openIdConnect", "openIdConnectUrl":
+                     idp.issuer + "/.well-known/openid-configuration",
+                     "x-apigw-jwt": {"audiences": ["apigw-tests"]}},
+            "dead": {"type": "http", "scheme": "bearer", "x-apigw-jwt": {
+                "jwks_uri": "http://127.0.0.1:%d/certs" % dead_port}},
+        }},
+        "paths": {
+            "/remote": op("remote", [{"remote": ["read"]}]),
+            "/oidc": op("oidc", [{"oidc": []}]),
+            "/dead": op("dead", [{"dead": []}]),
+        },
+    }
+
+
+@pytest.fixture(scope="module")
+def gw(module_nginx_factory, whisk, idp, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("jwks")
+    s = tmp / "jwks.json"
+    s.write_text(json.dumps(spec(whisk, idp, harness.free_port())))
+    n = module_nginx_factory(gateway(
+        "apigw_spec %s;" % s,
+        extra_http="apigw_jwks_refresh 300s 1s;",
+        extra_location="add_header X-T-Reason $apigw_reason always;"),
+        workers=2).start()
+    # the first fetch happens in the background right after start
+    assert eventually(lambda: all_ok(n, "/j/remote", idp.token()) and
+                      all_ok(n, "/j/oidc", idp.token()))
+    return n
+
+
+def all_ok(n, target, tok, times=10):
+    """Every one of several requests (so: on every worker) succeeds."""
+    return all(n.request("GET", target, bearer(tok)).status == 200
+               for _ in range(times))
+
+
+def bearer(tok):
+    return [("Authorization", "Bearer " + tok)]
+
+
+def stats(idp):
+    return json.loads(harness.request(idp.port, "GET", "/_idp/stats").body)
+
+
+def eventually(f, timeout=8.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if f():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_jwks_uri_and_discovery(gw, whisk, idp):
+    for _ in range(20):
+        assert gw.request("GET", "/j/remote",
+                          bearer(idp.token())).status == 200
+        assert gw.request("GET", "/j/oidc",
+                          bearer(idp.token(kid="ec-1"))).status == 200
+    # one fetch per source, shared by both workers
+    assert stats(idp)["fetches"] <= 3
+
+
+def test_discovered_issuer_is_enforced(gw, whisk, idp):
+    r = gw.request("GET", "/j/oidc", bearer(idp.token(iss="http://evil")))
+    assert r.status == 401 and r.header("X-T-Reason") == "token_issuer"
+
+
+def test_scopes_with_fetched_keys(gw, whisk, idp):
+    r = gw.request("GET", "/j/remote", bearer(idp.token(scope="write")))
+    assert r.status == 403
+
+
+def test_not_loaded_yet_is_401(gw, whisk, idp):
+    before = whisk.calls()
+    r = gw.request("GET", "/j/dead", bearer(idp.token()))
+    assert r.status == 401
+    assert r.header("X-T-Reason") == "token_no_keys"
+    assert r.header("WWW-Authenticate") == 'Bearer error="invalid_token"'
+    assert whisk.calls() == before
+
+
+def test_unknown_kid_flood_is_bounded(gw, whisk, idp):
+    before = stats(idp)["fetches"]
+    calls = whisk.calls()
+    for i in range(100):
+        tok = make_token(idp.key("rsa-1"), idp.claims(),
+                         header={"kid": "junk-%d" % i})
+        assert gw.request("GET", "/j/remote", bearer(tok)).status == 401
+    time.sleep(1.5)
+    # at most one refresh per second per source
+    assert stats(idp)["fetches"] - before <= 4
+    assert whisk.calls() == calls
+
+
+def test_rotation_without_reload(gw, whisk, idp):
+    new = idp.rotate("RSA", "rsa-2")
+    tok = make_token(new, idp.claims())
+    assert eventually(lambda: all_ok(gw, "/j/remote", tok))
+    # both workers have the new key
+    for _ in range(10):
+        assert gw.request("GET", "/j/remote", bearer(tok)).status == 200
+    # the old key is gone: a token signed with it (not cached) is refused
+    old = make_token(idp.key("ec-1"), idp.claims(), header={"kid": "rsa-1"},
+                     alg="ES256")
+    assert gw.request("GET", "/j/remote", bearer(old)).status == 401
