@@ -15,6 +15,7 @@
 
 #include "ngx_http_apigw_module.h"
 #include "ngx_http_apigw_jwks.h"
+#include "ngx_http_apigw_http.h"
 
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -27,6 +28,8 @@
 
 #define NGX_HTTP_APIGW_TOKCACHE     4096     /* entries per worker */
 #define NGX_HTTP_APIGW_MAX_TERMS    8        /* terms per alternative */
+#define NGX_HTTP_APIGW_ACTIVE_MAX   300      /* introspection: positive */
+#define NGX_HTTP_APIGW_INACTIVE     10       /* and negative cache, s */
 
 
 typedef struct {
@@ -42,7 +45,22 @@ typedef struct {
     apigw_jwks_t               *keys;         /* static: file or secret */
     ngx_http_apigw_jwks_src_t  *src;          /* fetched: jwks_uri, OIDC */
     apigw_jwt_policy_t          pol;
+    ngx_http_apigw_url_t       *introspect;   /* RFC 7662 endpoint */
+    ngx_str_t                   basic;        /* its client credentials */
+    ngx_ssl_t                  *ssl;
 } ngx_http_apigw_bearer_t;
+
+
+/* a request waiting for an introspection answer (ctx->auth) */
+typedef struct {
+    ngx_http_request_t         *r;
+    ngx_http_apigw_http_t      *h;
+    const apigw_scheme_t       *scheme;
+    u_char                      hash[32];
+    ngx_uint_t                  failed;       /* no answer: 503 */
+    unsigned                    starting:1;
+    unsigned                    answered:1;
+} ngx_http_apigw_wait_t;
 
 
 /* a verified token remembered until it expires */
@@ -53,6 +71,7 @@ typedef struct {
     char                       *sub;
     char                       *scopes;
     char                       *payload;
+    ngx_uint_t                  inactive;     /* introspection said no */
 } ngx_http_apigw_tok_t;
 
 
@@ -167,6 +186,18 @@ ngx_http_apigw_auth(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
                                           &fail);
             if (rc == NGX_ERROR) {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            if (rc == NGX_AGAIN) {
+                /* introspection: the handler runs again with the answer */
+                r->main->count++;
+                return NGX_DONE;
+            }
+
+            if (rc == NGX_HTTP_SERVICE_UNAVAILABLE) {
+                return ngx_http_apigw_send_error(r, ctx,
+                                               NGX_HTTP_SERVICE_UNAVAILABLE,
+                                               "introspection_failed");
             }
 
             if (rc != NGX_OK) {
@@ -477,6 +508,210 @@ ngx_http_apigw_jwt_reason(apigw_jwt_status_e st)
 }
 
 
+static void
+ngx_http_apigw_introspect_cleanup(void *data)
+{
+    ngx_http_apigw_wait_t  *w = data;
+
+    if (w->h) {
+        w->h->data = NULL;          /* the request is gone */
+    }
+}
+
+
+/* an introspection answer into the token cache */
+static void
+ngx_http_apigw_introspect_store(ngx_http_apigw_wait_t *w,
+    ngx_http_apigw_http_t *h)
+{
+    time_t                 now, exp;
+    json_t                *doc, *v;
+    const char            *str;
+    ngx_http_apigw_tok_t  *c;
+
+    c = ngx_http_apigw_tokcache_slot(w->hash);
+    if (c == NULL) {
+        w->failed = 1;
+        return;
+    }
+
+    doc = json_loadb((char *) h->rbody, h->rlen, JSON_REJECT_DUPLICATES,
+                     NULL);
+
+    if (!json_is_object(doc)) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "apigw: introspection of scheme \"%s\": not a JSON "
+                      "object", w->scheme->name);
+        json_decref(doc);
+        w->failed = 1;
+        return;
+    }
+
+    now = ngx_time();
+    ngx_http_apigw_tok_clear(c);
+    ngx_memcpy(c->hash, w->hash, 32);
+    c->scheme = w->scheme;
+
+    v = json_object_get(doc, "exp");
+    exp = json_is_number(v) ? (time_t) json_number_value(v) : 0;
+
+    if (!json_is_true(json_object_get(doc, "active"))
+        || (exp && exp < now))
+    {
+        c->inactive = 1;
+        c->exp = now + NGX_HTTP_APIGW_INACTIVE;
+        json_decref(doc);
+        return;
+    }
+
+    /* positive answers until exp, and never longer than the cap */
+    c->exp = now + NGX_HTTP_APIGW_ACTIVE_MAX;
+    if (exp && exp < c->exp) {
+        c->exp = exp;
+    }
+
+    str = json_string_value(json_object_get(doc, "sub"));
+    if (str == NULL) {
+        str = json_string_value(json_object_get(doc, "client_id"));
+    }
+
+    c->sub = str ? strdup(str) : NULL;
+    str = json_string_value(json_object_get(doc, "scope"));
+    c->scopes = str ? strdup(str) : NULL;
+    c->payload = json_dumps(doc, JSON_COMPACT);
+
+    json_decref(doc);
+}
+
+
+static void
+ngx_http_apigw_introspect_done(ngx_http_apigw_http_t *h)
+{
+    ngx_connection_t       *c;
+    ngx_http_request_t     *r;
+    ngx_http_apigw_wait_t  *w;
+
+    w = h->data;
+
+    if (w == NULL) {
+        ngx_http_apigw_http_free(h);
+        return;
+    }
+
+    w->h = NULL;
+
+    if (h->status == 200) {
+        ngx_http_apigw_introspect_store(w, h);
+
+    } else {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "apigw: introspection of scheme \"%s\" failed "
+                      "(status %ui)", w->scheme->name, h->status);
+        w->failed = 1;
+    }
+
+    ngx_http_apigw_http_free(h);
+
+    if (w->starting) {
+        w->answered = 1;              /* ngx_http_apigw_introspect() goes on */
+        return;
+    }
+
+    /* the content handler runs again and finds the answer in the cache */
+
+    r = w->r;
+    c = r->connection;
+
+    ngx_http_core_run_phases(r);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/*
+ * NGX_OK: the answer is in the cache; NGX_AGAIN: asked, the handler will
+ * run again; NGX_HTTP_SERVICE_UNAVAILABLE: no answer.
+ */
+static ngx_int_t
+ngx_http_apigw_introspect(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
+    const apigw_scheme_t *s, ngx_http_apigw_bearer_t *b, ngx_str_t *tok,
+    u_char *hash)
+{
+    u_char                 *p;
+    size_t                  len;
+    ngx_pool_cleanup_t     *cln;
+    ngx_http_apigw_http_t  *h;
+    ngx_http_apigw_wait_t  *w;
+
+    w = ctx->auth;
+
+    if (w && w->scheme == s && ngx_memcmp(w->hash, hash, 32) == 0) {
+        /* asked already for this request */
+        return w->failed ? NGX_HTTP_SERVICE_UNAVAILABLE : NGX_OK;
+    }
+
+    w = ngx_pcalloc(r->pool, sizeof(ngx_http_apigw_wait_t));
+    if (w == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    w->r = r;
+    w->scheme = s;
+    ngx_memcpy(w->hash, hash, 32);
+    ctx->auth = w;
+
+    h = ngx_http_apigw_http_create(ngx_cycle->log);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = sizeof("token=&token_type_hint=access_token") - 1
+          + tok->len + 2 * ngx_escape_uri(NULL, tok->data, tok->len,
+                                          NGX_ESCAPE_ARGS);
+
+    p = ngx_pnalloc(h->pool, len);
+    if (p == NULL) {
+        ngx_http_apigw_http_free(h);
+        return NGX_ERROR;
+    }
+
+    h->body.data = p;
+    p = ngx_cpymem(p, "token=", 6);
+    p = (u_char *) ngx_escape_uri(p, tok->data, tok->len, NGX_ESCAPE_ARGS);
+    p = ngx_cpymem(p, "&token_type_hint=access_token",
+                   sizeof("&token_type_hint=access_token") - 1);
+    h->body.len = p - h->body.data;
+
+    ngx_str_set(&h->method, "POST");
+    ngx_str_set(&h->content_type, "application/x-www-form-urlencoded");
+    h->authorization = b->basic;
+    h->url = b->introspect;
+    h->ssl = b->ssl;
+    h->max_body = 64 * 1024;
+    h->timeout = 5000;
+    h->handler = ngx_http_apigw_introspect_done;
+    h->data = w;
+
+    w->h = h;
+    cln->handler = ngx_http_apigw_introspect_cleanup;
+    cln->data = w;
+
+    w->starting = 1;
+    ngx_http_apigw_http_start(h);
+    w->starting = 0;
+
+    if (w->answered) {
+        return w->failed ? NGX_HTTP_SERVICE_UNAVAILABLE : NGX_OK;
+    }
+
+    return NGX_AGAIN;
+}
+
+
 static ngx_int_t
 ngx_http_apigw_auth_bearer(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
     const apigw_sec_term_t *t, ngx_http_apigw_found_t *f,
@@ -487,6 +722,8 @@ ngx_http_apigw_auth_bearer(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
     ngx_str_t                 v;
     apigw_jwt_status_e        st;
     apigw_jwt_result_t        res;
+    ngx_int_t                 rc;
+    ngx_uint_t                hit;
     apigw_jwt_policy_t        pol;
     ngx_http_apigw_tok_t     *c;
     const apigw_scheme_t     *s;
@@ -527,9 +764,40 @@ ngx_http_apigw_auth_bearer(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
 
     c = ngx_http_apigw_tokcache_slot(hash);
 
-    if (c == NULL || c->scheme != s || ngx_time() > c->exp
-        || CRYPTO_memcmp(c->hash, hash, 32) != 0)
+    hit = c && c->scheme == s && ngx_time() <= c->exp
+          && CRYPTO_memcmp(c->hash, hash, 32) == 0;
+
+    if (hit && c->inactive) {
+        return ngx_http_apigw_fail(fail, NGX_HTTP_UNAUTHORIZED,
+                                   "token_inactive", s, NULL);
+    }
+
+    /* opaque tokens (or every token, without keys): RFC 7662 */
+
+    if (!hit && c && b && b->introspect
+        && ((b->keys == NULL && b->src == NULL)
+            || ngx_strlchr(v.data, v.data + v.len, '.') == NULL))
     {
+        rc = ngx_http_apigw_introspect(r, ctx, s, b, &v, hash);
+
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        hit = c->scheme == s && ngx_time() <= c->exp
+              && CRYPTO_memcmp(c->hash, hash, 32) == 0;
+
+        if (!hit) {
+            return NGX_HTTP_SERVICE_UNAVAILABLE;
+        }
+
+        if (c->inactive) {
+            return ngx_http_apigw_fail(fail, NGX_HTTP_UNAUTHORIZED,
+                                       "token_inactive", s, NULL);
+        }
+    }
+
+    if (!hit) {
         if (b == NULL) {
             st = APIGW_JWT_NO_KEYS;
 
@@ -1300,6 +1568,93 @@ done:
 
 
 static char *
+ngx_http_apigw_introspect_conf(ngx_conf_t *cf, apigw_api_t *api,
+    apigw_scheme_t *s, ngx_http_apigw_bearer_t *b)
+{
+    char              *rv;
+    u_char            *buf, *p;
+    size_t             len, idl;
+    ngx_str_t          url, plain;
+    apigw_jwt_conf_t  *j;
+
+    j = &s->jwt;
+
+    b->introspect = ngx_pcalloc(cf->pool, sizeof(ngx_http_apigw_url_t));
+    if (b->introspect == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    url.data = (u_char *) j->introspection_endpoint;
+    url.len = ngx_strlen(j->introspection_endpoint);
+
+    rv = ngx_http_apigw_url_parse(cf, &url, b->introspect);
+    if (rv != NGX_CONF_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "apigw: %s: security scheme \"%s\": "
+                           "introspection_endpoint \"%V\" %s",
+                           api->file ? api->file : "", s->name, &url, rv);
+        return NGX_CONF_ERROR;
+    }
+
+    if (b->introspect->tls) {
+        b->ssl = ngx_http_apigw_http_ssl(cf);
+        if (b->ssl == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    if (j->client_id == NULL) {
+        return NGX_CONF_OK;
+    }
+
+    len = 0;
+    buf = NULL;
+
+    if (j->client_secret_file) {
+        buf = ngx_http_apigw_read_file(cf, j->client_secret_file, 4096, &len);
+        if (buf == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r')) {
+            len--;
+        }
+    }
+
+    /* Authorization: Basic base64(client_id ":" secret) */
+
+    idl = ngx_strlen(j->client_id);
+    plain.len = idl + 1 + len;
+    plain.data = ngx_pnalloc(cf->temp_pool, plain.len);
+    if (plain.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_cpymem(plain.data, j->client_id, idl);
+    *p++ = ':';
+    if (len) {
+        ngx_memcpy(p, buf, len);
+        ngx_explicit_memzero(buf, len);
+    }
+
+    b->basic.len = sizeof("Basic ") - 1 + ngx_base64_encoded_length(plain.len);
+    b->basic.data = ngx_pnalloc(cf->pool, b->basic.len);
+    if (b->basic.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_cpymem(b->basic.data, "Basic ", sizeof("Basic ") - 1);
+    url.data = p;
+    ngx_encode_base64(&url, &plain);
+    b->basic.len = sizeof("Basic ") - 1 + url.len;
+
+    ngx_explicit_memzero(plain.data, plain.len);
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
 ngx_http_apigw_bearer_conf(ngx_conf_t *cf, apigw_api_t *api,
     apigw_scheme_t *s)
 {
@@ -1380,11 +1735,17 @@ ngx_http_apigw_bearer_conf(ngx_conf_t *cf, apigw_api_t *api,
             return NGX_CONF_ERROR;
         }
 
-    } else {
+    } else if (j->introspection_endpoint == NULL) {
         ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
                            "apigw: %s: security scheme \"%s\" has no key "
                            "source apigw can use: its tokens are refused",
                            api->file ? api->file : "", s->name);
+    }
+
+    if (j->introspection_endpoint) {
+        if (ngx_http_apigw_introspect_conf(cf, api, s, b) != NGX_CONF_OK) {
+            return NGX_CONF_ERROR;
+        }
     }
 
     if (ks) {

@@ -90,6 +90,7 @@ typedef struct {
     unsigned                    error_sent:1;
     unsigned                    preflight:1;
     ngx_str_t                   consumer;         /* $apigw_consumer */
+    void                       *auth;     /* ngx_http_apigw_auth.c state */
 } ngx_http_apigw_ctx_t;
 
 

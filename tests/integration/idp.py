@@ -129,6 +129,8 @@ class Idp:
         self.fetches = 0
         self.introspections = 0
         self.tokens = {}           # opaque token -> introspection answer
+        self.last_auth = None
+        self.last_form = None
         self.lock = threading.Lock()
         self.issuer_path = issuer_path
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -208,6 +210,8 @@ class Idp:
                 if p == idp.issuer_path + "/introspect":
                     with idp.lock:
                         idp.introspections += 1
+                        idp.last_auth = self.headers.get("Authorization")
+                        idp.last_form = body
                     form = dict(x.split("=", 1) for x in body.split("&")
                                 if "=" in x)
                     self._send(200, idp.tokens.get(form.get("token"),
