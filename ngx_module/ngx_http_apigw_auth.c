@@ -72,6 +72,7 @@ typedef struct {
     char                       *scopes;
     char                       *payload;
     ngx_uint_t                  inactive;     /* introspection said no */
+    ngx_uint_t                  introspected;
 } ngx_http_apigw_tok_t;
 
 
@@ -551,6 +552,7 @@ ngx_http_apigw_introspect_store(ngx_http_apigw_wait_t *w,
     ngx_http_apigw_tok_clear(c);
     ngx_memcpy(c->hash, w->hash, 32);
     c->scheme = w->scheme;
+    c->introspected = 1;
 
     v = json_object_get(doc, "exp");
     exp = json_is_number(v) ? (time_t) json_number_value(v) : 0;
@@ -713,21 +715,73 @@ ngx_http_apigw_introspect(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
 
 
 static ngx_int_t
+ngx_http_apigw_bearer_found(ngx_http_request_t *r, const apigw_sec_term_t *t,
+    ngx_http_apigw_tok_t *c, ngx_http_apigw_found_t *f,
+    ngx_http_apigw_fail_t *fail)
+{
+    size_t  i, len;
+
+    for (i = 0; i < t->nscopes; i++) {
+        if (!apigw_scope_has(c->scopes, t->scopes[i])) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "apigw: token lacks scope \"%s\"", t->scopes[i]);
+            return ngx_http_apigw_fail(fail, NGX_HTTP_FORBIDDEN,
+                                       "insufficient_scope", t->scheme,
+                                       t->scopes[i]);
+        }
+    }
+
+    /* the cache slot may be reused by a later token: copy */
+
+    if (f->subject.len == 0 && c->sub) {
+        len = ngx_strlen(c->sub);
+        f->subject.data = ngx_pnalloc(r->pool, len);
+        if (f->subject.data == NULL) {
+            return NGX_ERROR;
+        }
+        ngx_memcpy(f->subject.data, c->sub, len);
+        f->subject.len = len;
+    }
+
+    if (f->scopes.len == 0 && c->scopes) {
+        len = ngx_strlen(c->scopes);
+        f->scopes.data = ngx_pnalloc(r->pool, len);
+        if (f->scopes.data == NULL) {
+            return NGX_ERROR;
+        }
+        ngx_memcpy(f->scopes.data, c->scopes, len);
+        f->scopes.len = len;
+    }
+
+    if (f->payload == NULL && c->payload) {
+        len = ngx_strlen(c->payload) + 1;
+        f->payload = ngx_pnalloc(r->pool, len);
+        if (f->payload == NULL) {
+            return NGX_ERROR;
+        }
+        ngx_memcpy((u_char *) f->payload, c->payload, len);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
 ngx_http_apigw_auth_bearer(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
     const apigw_sec_term_t *t, ngx_http_apigw_found_t *f,
     ngx_http_apigw_fail_t *fail)
 {
     u_char                    hash[32];
-    size_t                    i, len;
     ngx_str_t                 v;
     apigw_jwt_status_e        st;
     apigw_jwt_result_t        res;
     ngx_int_t                 rc;
     ngx_uint_t                hit;
     apigw_jwt_policy_t        pol;
-    ngx_http_apigw_tok_t     *c;
+    ngx_http_apigw_tok_t     *c, tmp;
     const apigw_scheme_t     *s;
     ngx_http_apigw_bearer_t  *b;
+    ngx_http_apigw_loc_conf_t  *alcf;
 
     s = t->scheme;
     b = s->ext;
@@ -764,8 +818,11 @@ ngx_http_apigw_auth_bearer(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
 
     c = ngx_http_apigw_tokcache_slot(hash);
 
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_apigw_module);
+
     hit = c && c->scheme == s && ngx_time() <= c->exp
-          && CRYPTO_memcmp(c->hash, hash, 32) == 0;
+          && CRYPTO_memcmp(c->hash, hash, 32) == 0
+          && (alcf->token_cache || c->inactive || c->introspected);
 
     if (hit && c->inactive) {
         return ngx_http_apigw_fail(fail, NGX_HTTP_UNAUTHORIZED,
@@ -831,68 +888,32 @@ ngx_http_apigw_auth_bearer(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
                                        NULL);
         }
 
-        if (c) {
-            ngx_http_apigw_tok_clear(c);
-            ngx_memcpy(c->hash, hash, 32);
-            c->scheme = s;
-            c->exp = (time_t) res.exp;
-            c->sub = res.sub;
-            c->scopes = res.scopes;
-            c->payload = res.payload;
-            res.sub = NULL;
-            res.scopes = NULL;
-            res.payload = NULL;
+        if (c == NULL || !alcf->token_cache) {
+            c = &tmp;
+            ngx_memzero(&tmp, sizeof(ngx_http_apigw_tok_t));
         }
+
+        ngx_http_apigw_tok_clear(c);
+        ngx_memcpy(c->hash, hash, 32);
+        c->scheme = s;
+        c->exp = (time_t) res.exp;
+        c->sub = res.sub;
+        c->scopes = res.scopes;
+        c->payload = res.payload;
+        res.sub = NULL;
+        res.scopes = NULL;
+        res.payload = NULL;
 
         apigw_jwt_result_free(&res);
-
-        if (c == NULL) {
-            return NGX_ERROR;
-        }
     }
 
-    for (i = 0; i < t->nscopes; i++) {
-        if (!apigw_scope_has(c->scopes, t->scopes[i])) {
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "apigw: token lacks scope \"%s\"", t->scopes[i]);
-            return ngx_http_apigw_fail(fail, NGX_HTTP_FORBIDDEN,
-                                       "insufficient_scope", s,
-                                       t->scopes[i]);
-        }
+    rc = ngx_http_apigw_bearer_found(r, t, c, f, fail);
+
+    if (c == &tmp) {
+        ngx_http_apigw_tok_clear(&tmp);
     }
 
-    /* the cache slot may be reused by a later token: copy */
-
-    if (f->subject.len == 0 && c->sub) {
-        len = ngx_strlen(c->sub);
-        f->subject.data = ngx_pnalloc(r->pool, len);
-        if (f->subject.data == NULL) {
-            return NGX_ERROR;
-        }
-        ngx_memcpy(f->subject.data, c->sub, len);
-        f->subject.len = len;
-    }
-
-    if (f->scopes.len == 0 && c->scopes) {
-        len = ngx_strlen(c->scopes);
-        f->scopes.data = ngx_pnalloc(r->pool, len);
-        if (f->scopes.data == NULL) {
-            return NGX_ERROR;
-        }
-        ngx_memcpy(f->scopes.data, c->scopes, len);
-        f->scopes.len = len;
-    }
-
-    if (f->payload == NULL && c->payload) {
-        len = ngx_strlen(c->payload) + 1;
-        f->payload = ngx_pnalloc(r->pool, len);
-        if (f->payload == NULL) {
-            return NGX_ERROR;
-        }
-        ngx_memcpy((u_char *) f->payload, c->payload, len);
-    }
-
-    return NGX_OK;
+    return rc;
 }
 
 
@@ -1495,6 +1516,7 @@ ngx_http_apigw_auth_merge(ngx_conf_t *cf, ngx_http_apigw_loc_conf_t *prev,
     ngx_conf_merge_value(conf->strip_credentials, prev->strip_credentials,
                          0);
     ngx_conf_merge_ptr_value(conf->identity, prev->identity, NULL);
+    ngx_conf_merge_value(conf->token_cache, prev->token_cache, 1);
 
     return NGX_CONF_OK;
 }

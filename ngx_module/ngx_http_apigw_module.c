@@ -202,6 +202,13 @@ static ngx_command_t  ngx_http_apigw_commands[] = {
       offsetof(ngx_http_apigw_loc_conf_t, strip_credentials),
       NULL },
 
+    { ngx_string("apigw_token_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_apigw_loc_conf_t, token_cache),
+      NULL },
+
     { ngx_string("apigw_identity_header"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
       ngx_http_apigw_identity_header,
@@ -1570,6 +1577,7 @@ ngx_http_apigw_create_loc_conf(ngx_conf_t *cf)
     conf->ssl_verify = NGX_CONF_UNSET;
     conf->strip_credentials = NGX_CONF_UNSET;
     conf->identity = NGX_CONF_UNSET_PTR;
+    conf->token_cache = NGX_CONF_UNSET;
 
     return conf;
 }

@@ -73,6 +73,7 @@ typedef struct {
     /* credentials (ngx_http_apigw_auth.c) */
     ngx_flag_t                  strip_credentials;
     ngx_array_t                *identity;     /* identity headers */
+    ngx_flag_t                  token_cache;  /* verified JWTs cached */
 } ngx_http_apigw_loc_conf_t;
 
 
