@@ -16,9 +16,11 @@
 #include "ngx_http_apigw_module.h"
 #include "ngx_http_apigw_jwks.h"
 #include "ngx_http_apigw_http.h"
+#include "ngx_http_apigw_tokcache.h"
 
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 
 #define NGX_HTTP_APIGW_ID_CONSUMER  0
@@ -48,6 +50,8 @@ typedef struct {
     ngx_http_apigw_url_t       *introspect;   /* RFC 7662 endpoint */
     ngx_str_t                   basic;        /* its client credentials */
     ngx_ssl_t                  *ssl;
+    ngx_shm_zone_t             *cache;        /* "apigw_tokens" */
+    uint64_t                    id;           /* the scheme, in the cache */
 } ngx_http_apigw_bearer_t;
 
 
@@ -55,25 +59,13 @@ typedef struct {
 typedef struct {
     ngx_http_request_t         *r;
     ngx_http_apigw_http_t      *h;
+    ngx_http_apigw_bearer_t    *bearer;
     const apigw_scheme_t       *scheme;
     u_char                      hash[32];
     ngx_uint_t                  failed;       /* no answer: 503 */
     unsigned                    starting:1;
     unsigned                    answered:1;
 } ngx_http_apigw_wait_t;
-
-
-/* a verified token remembered until it expires */
-typedef struct {
-    u_char                      hash[32];
-    const apigw_scheme_t       *scheme;
-    time_t                      exp;
-    char                       *sub;
-    char                       *scopes;
-    char                       *payload;
-    ngx_uint_t                  inactive;     /* introspection said no */
-    ngx_uint_t                  introspected;
-} ngx_http_apigw_tok_t;
 
 
 /* what the checks of one alternative found */
@@ -105,7 +97,6 @@ static ngx_int_t ngx_http_apigw_auth_headers(ngx_http_request_t *r,
 
 
 static apigw_keytab_t        *ngx_http_apigw_keytab_runtime;
-static ngx_http_apigw_tok_t  *ngx_http_apigw_tokcache;
 
 static ngx_http_apigw_identity_t  ngx_http_apigw_identity_default[] = {
     { ngx_string("X-Apigw-Consumer"), ngx_string("x-apigw-consumer"),
@@ -460,35 +451,6 @@ ngx_http_apigw_auth_client(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
 }
 
 
-static ngx_http_apigw_tok_t *
-ngx_http_apigw_tokcache_slot(const u_char *hash)
-{
-    uint32_t  i;
-
-    if (ngx_http_apigw_tokcache == NULL) {
-        ngx_http_apigw_tokcache = calloc(NGX_HTTP_APIGW_TOKCACHE,
-                                         sizeof(ngx_http_apigw_tok_t));
-        if (ngx_http_apigw_tokcache == NULL) {
-            return NULL;
-        }
-    }
-
-    ngx_memcpy(&i, hash, sizeof(i));
-
-    return &ngx_http_apigw_tokcache[i % NGX_HTTP_APIGW_TOKCACHE];
-}
-
-
-static void
-ngx_http_apigw_tok_clear(ngx_http_apigw_tok_t *t)
-{
-    free(t->sub);
-    free(t->scopes);
-    free(t->payload);
-    ngx_memzero(t, sizeof(ngx_http_apigw_tok_t));
-}
-
-
 static const char *
 ngx_http_apigw_jwt_reason(apigw_jwt_status_e st)
 {
@@ -525,16 +487,11 @@ static void
 ngx_http_apigw_introspect_store(ngx_http_apigw_wait_t *w,
     ngx_http_apigw_http_t *h)
 {
-    time_t                 now, exp;
-    json_t                *doc, *v;
-    const char            *str;
-    ngx_http_apigw_tok_t  *c;
-
-    c = ngx_http_apigw_tokcache_slot(w->hash);
-    if (c == NULL) {
-        w->failed = 1;
-        return;
-    }
+    char                     *payload;
+    time_t                    now, exp;
+    json_t                   *doc, *v;
+    const char               *str;
+    ngx_http_apigw_tokval_t   val;
 
     doc = json_loadb((char *) h->rbody, h->rlen, JSON_REJECT_DUPLICATES,
                      NULL);
@@ -549,10 +506,8 @@ ngx_http_apigw_introspect_store(ngx_http_apigw_wait_t *w,
     }
 
     now = ngx_time();
-    ngx_http_apigw_tok_clear(c);
-    ngx_memcpy(c->hash, w->hash, 32);
-    c->scheme = w->scheme;
-    c->introspected = 1;
+    ngx_memzero(&val, sizeof(ngx_http_apigw_tokval_t));
+    val.introspected = 1;
 
     v = json_object_get(doc, "exp");
     exp = json_is_number(v) ? (time_t) json_number_value(v) : 0;
@@ -560,16 +515,18 @@ ngx_http_apigw_introspect_store(ngx_http_apigw_wait_t *w,
     if (!json_is_true(json_object_get(doc, "active"))
         || (exp && exp < now))
     {
-        c->inactive = 1;
-        c->exp = now + NGX_HTTP_APIGW_INACTIVE;
+        val.inactive = 1;
+        val.exp = now + NGX_HTTP_APIGW_INACTIVE;
+        ngx_http_apigw_tokcache_put(w->bearer->cache, w->bearer->id,
+                                    w->hash, &val);
         json_decref(doc);
         return;
     }
 
     /* positive answers until exp, and never longer than the cap */
-    c->exp = now + NGX_HTTP_APIGW_ACTIVE_MAX;
-    if (exp && exp < c->exp) {
-        c->exp = exp;
+    val.exp = now + NGX_HTTP_APIGW_ACTIVE_MAX;
+    if (exp && exp < val.exp) {
+        val.exp = exp;
     }
 
     str = json_string_value(json_object_get(doc, "sub"));
@@ -577,11 +534,27 @@ ngx_http_apigw_introspect_store(ngx_http_apigw_wait_t *w,
         str = json_string_value(json_object_get(doc, "client_id"));
     }
 
-    c->sub = str ? strdup(str) : NULL;
-    str = json_string_value(json_object_get(doc, "scope"));
-    c->scopes = str ? strdup(str) : NULL;
-    c->payload = json_dumps(doc, JSON_COMPACT);
+    if (str) {
+        val.sub.data = (u_char *) str;
+        val.sub.len = ngx_strlen(str);
+    }
 
+    str = json_string_value(json_object_get(doc, "scope"));
+    if (str) {
+        val.scopes.data = (u_char *) str;
+        val.scopes.len = ngx_strlen(str);
+    }
+
+    payload = json_dumps(doc, JSON_COMPACT);
+    if (payload) {
+        val.payload.data = (u_char *) payload;
+        val.payload.len = ngx_strlen(payload);
+    }
+
+    ngx_http_apigw_tokcache_put(w->bearer->cache, w->bearer->id, w->hash,
+                                &val);
+
+    free(payload);
     json_decref(doc);
 }
 
@@ -663,6 +636,7 @@ ngx_http_apigw_introspect(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
 
     w->r = r;
     w->scheme = s;
+    w->bearer = b;
     ngx_memcpy(w->hash, hash, 32);
     ctx->auth = w;
 
@@ -716,13 +690,13 @@ ngx_http_apigw_introspect(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
 
 static ngx_int_t
 ngx_http_apigw_bearer_found(ngx_http_request_t *r, const apigw_sec_term_t *t,
-    ngx_http_apigw_tok_t *c, ngx_http_apigw_found_t *f,
+    ngx_http_apigw_tokval_t *val, ngx_http_apigw_found_t *f,
     ngx_http_apigw_fail_t *fail)
 {
-    size_t  i, len;
+    size_t  i;
 
     for (i = 0; i < t->nscopes; i++) {
-        if (!apigw_scope_has(c->scopes, t->scopes[i])) {
+        if (!apigw_scope_has((char *) val->scopes.data, t->scopes[i])) {
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                           "apigw: token lacks scope \"%s\"", t->scopes[i]);
             return ngx_http_apigw_fail(fail, NGX_HTTP_FORBIDDEN,
@@ -731,36 +705,42 @@ ngx_http_apigw_bearer_found(ngx_http_request_t *r, const apigw_sec_term_t *t,
         }
     }
 
-    /* the cache slot may be reused by a later token: copy */
+    /* the strings are the request's (copied from the cache or the JWT) */
 
-    if (f->subject.len == 0 && c->sub) {
-        len = ngx_strlen(c->sub);
-        f->subject.data = ngx_pnalloc(r->pool, len);
-        if (f->subject.data == NULL) {
-            return NGX_ERROR;
-        }
-        ngx_memcpy(f->subject.data, c->sub, len);
-        f->subject.len = len;
+    if (f->subject.len == 0) {
+        f->subject = val->sub;
     }
 
-    if (f->scopes.len == 0 && c->scopes) {
-        len = ngx_strlen(c->scopes);
-        f->scopes.data = ngx_pnalloc(r->pool, len);
-        if (f->scopes.data == NULL) {
-            return NGX_ERROR;
-        }
-        ngx_memcpy(f->scopes.data, c->scopes, len);
-        f->scopes.len = len;
+    if (f->scopes.len == 0) {
+        f->scopes = val->scopes;
     }
 
-    if (f->payload == NULL && c->payload) {
-        len = ngx_strlen(c->payload) + 1;
-        f->payload = ngx_pnalloc(r->pool, len);
-        if (f->payload == NULL) {
-            return NGX_ERROR;
-        }
-        ngx_memcpy((u_char *) f->payload, c->payload, len);
+    if (f->payload == NULL && val->payload.len) {
+        f->payload = (char *) val->payload.data;
     }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_apigw_pstr(ngx_pool_t *pool, ngx_str_t *dst, const char *src)
+{
+    size_t  len;
+
+    if (src == NULL) {
+        return NGX_OK;
+    }
+
+    len = ngx_strlen(src);
+
+    dst->data = ngx_pnalloc(pool, len + 1);
+    if (dst->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(dst->data, src, len + 1);
+    dst->len = len;
 
     return NGX_OK;
 }
@@ -771,16 +751,15 @@ ngx_http_apigw_auth_bearer(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
     const apigw_sec_term_t *t, ngx_http_apigw_found_t *f,
     ngx_http_apigw_fail_t *fail)
 {
-    u_char                    hash[32];
-    ngx_str_t                 v;
-    apigw_jwt_status_e        st;
-    apigw_jwt_result_t        res;
-    ngx_int_t                 rc;
-    ngx_uint_t                hit;
-    apigw_jwt_policy_t        pol;
-    ngx_http_apigw_tok_t     *c, tmp;
-    const apigw_scheme_t     *s;
-    ngx_http_apigw_bearer_t  *b;
+    u_char                      hash[32];
+    ngx_str_t                   v;
+    ngx_int_t                   rc;
+    apigw_jwt_status_e          st;
+    apigw_jwt_result_t          res;
+    apigw_jwt_policy_t          pol;
+    const apigw_scheme_t       *s;
+    ngx_http_apigw_tokval_t     val;
+    ngx_http_apigw_bearer_t    *b;
     ngx_http_apigw_loc_conf_t  *alcf;
 
     s = t->scheme;
@@ -814,24 +793,33 @@ ngx_http_apigw_auth_bearer(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
                                    "token_too_large", s, NULL);
     }
 
-    apigw_sha256(v.data, v.len, hash);
-
-    c = ngx_http_apigw_tokcache_slot(hash);
+    if (b == NULL) {
+        return ngx_http_apigw_fail(fail, NGX_HTTP_UNAUTHORIZED,
+                                   "token_no_keys", s, NULL);
+    }
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_apigw_module);
 
-    hit = c && c->scheme == s && ngx_time() <= c->exp
-          && CRYPTO_memcmp(c->hash, hash, 32) == 0
-          && (alcf->token_cache || c->inactive || c->introspected);
+    apigw_sha256(v.data, v.len, hash);
+    ngx_memzero(&val, sizeof(ngx_http_apigw_tokval_t));
 
-    if (hit && c->inactive) {
-        return ngx_http_apigw_fail(fail, NGX_HTTP_UNAUTHORIZED,
-                                   "token_inactive", s, NULL);
+    rc = NGX_DECLINED;
+
+    if (alcf->token_cache || b->introspect) {
+        rc = ngx_http_apigw_tokcache_get(b->cache, r->pool, b->id, hash,
+                                         &val);
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_OK && !alcf->token_cache && !val.introspected) {
+            rc = NGX_DECLINED;
+        }
     }
 
     /* opaque tokens (or every token, without keys): RFC 7662 */
 
-    if (!hit && c && b && b->introspect
+    if (rc != NGX_OK && b->introspect
         && ((b->keys == NULL && b->src == NULL)
             || ngx_strlchr(v.data, v.data + v.len, '.') == NULL))
     {
@@ -841,79 +829,68 @@ ngx_http_apigw_auth_bearer(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
             return rc;
         }
 
-        hit = c->scheme == s && ngx_time() <= c->exp
-              && CRYPTO_memcmp(c->hash, hash, 32) == 0;
-
-        if (!hit) {
+        rc = ngx_http_apigw_tokcache_get(b->cache, r->pool, b->id, hash,
+                                         &val);
+        if (rc != NGX_OK) {
             return NGX_HTTP_SERVICE_UNAVAILABLE;
         }
+    }
 
-        if (c->inactive) {
+    if (rc == NGX_OK) {
+        if (val.inactive) {
             return ngx_http_apigw_fail(fail, NGX_HTTP_UNAUTHORIZED,
                                        "token_inactive", s, NULL);
         }
+
+        return ngx_http_apigw_bearer_found(r, t, &val, f, fail);
     }
 
-    if (!hit) {
-        if (b == NULL) {
-            st = APIGW_JWT_NO_KEYS;
+    if (b->src) {
+        pol = b->pol;
 
-        } else if (b->src) {
-            pol = b->pol;
-
-            if (pol.issuer == NULL) {
-                /* from discovery; none yet means no keys either */
-                pol.issuer = ngx_http_apigw_jwks_issuer(b->src);
-            }
-
-            st = apigw_jwt_verify((char *) v.data, v.len,
-                                  ngx_http_apigw_jwks_keys(b->src), &pol,
-                                  (long) ngx_time(), &res);
-
-            if (st == APIGW_JWT_KID_UNKNOWN) {
-                ngx_http_apigw_jwks_unknown_kid(b->src);
-            }
-
-        } else {
-            st = apigw_jwt_verify((char *) v.data, v.len, b->keys, &b->pol,
-                                  (long) ngx_time(), &res);
+        if (pol.issuer == NULL) {
+            /* from discovery; none yet means no keys either */
+            pol.issuer = ngx_http_apigw_jwks_issuer(b->src);
         }
 
-        if (st != APIGW_JWT_OK) {
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "apigw: bearer token refused for scheme \"%s\": %s",
-                          s->name, apigw_jwt_status_name(st));
-            return ngx_http_apigw_fail(fail, NGX_HTTP_UNAUTHORIZED,
-                                       ngx_http_apigw_jwt_reason(st), s,
-                                       NULL);
+        st = apigw_jwt_verify((char *) v.data, v.len,
+                              ngx_http_apigw_jwks_keys(b->src), &pol,
+                              (long) ngx_time(), &res);
+
+        if (st == APIGW_JWT_KID_UNKNOWN) {
+            ngx_http_apigw_jwks_unknown_kid(b->src);
         }
 
-        if (c == NULL || !alcf->token_cache) {
-            c = &tmp;
-            ngx_memzero(&tmp, sizeof(ngx_http_apigw_tok_t));
-        }
+    } else {
+        st = apigw_jwt_verify((char *) v.data, v.len, b->keys, &b->pol,
+                              (long) ngx_time(), &res);
+    }
 
-        ngx_http_apigw_tok_clear(c);
-        ngx_memcpy(c->hash, hash, 32);
-        c->scheme = s;
-        c->exp = (time_t) res.exp;
-        c->sub = res.sub;
-        c->scopes = res.scopes;
-        c->payload = res.payload;
-        res.sub = NULL;
-        res.scopes = NULL;
-        res.payload = NULL;
+    if (st != APIGW_JWT_OK) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "apigw: bearer token refused for scheme \"%s\": %s",
+                      s->name, apigw_jwt_status_name(st));
+        return ngx_http_apigw_fail(fail, NGX_HTTP_UNAUTHORIZED,
+                                   ngx_http_apigw_jwt_reason(st), s, NULL);
+    }
 
+    val.exp = (time_t) res.exp;
+
+    if (ngx_http_apigw_pstr(r->pool, &val.sub, res.sub) != NGX_OK
+        || ngx_http_apigw_pstr(r->pool, &val.scopes, res.scopes) != NGX_OK
+        || ngx_http_apigw_pstr(r->pool, &val.payload, res.payload) != NGX_OK)
+    {
         apigw_jwt_result_free(&res);
+        return NGX_ERROR;
     }
 
-    rc = ngx_http_apigw_bearer_found(r, t, c, f, fail);
+    apigw_jwt_result_free(&res);
 
-    if (c == &tmp) {
-        ngx_http_apigw_tok_clear(&tmp);
+    if (alcf->token_cache) {
+        ngx_http_apigw_tokcache_put(b->cache, b->id, hash, &val);
     }
 
-    return rc;
+    return ngx_http_apigw_bearer_found(r, t, &val, f, fail);
 }
 
 
@@ -1783,6 +1760,16 @@ ngx_http_apigw_bearer_conf(ngx_conf_t *cf, apigw_api_t *api,
 
     b->keys = ks;
     s->ext = b;
+
+    /* cache entries of an earlier configuration never match this one */
+    if (RAND_bytes((u_char *) &b->id, sizeof(b->id)) != 1) {
+        b->id = (uint64_t) ngx_random() << 32 ^ (uintptr_t) b;
+    }
+
+    b->cache = ngx_http_apigw_tokcache_zone(cf);
+    if (b->cache == NULL) {
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }

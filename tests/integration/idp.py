@@ -156,8 +156,10 @@ class Idp:
 
     def claims(self, **kw):
         now = int(time.time())
+        self.serial = getattr(self, "serial", 0) + 1
         c = {"iss": self.issuer, "aud": "apigw-tests", "sub": "alice",
-             "iat": now, "exp": now + 300, "scope": "read write"}
+             "iat": now, "exp": now + 300, "scope": "read write",
+             "jti": "t-%d" % self.serial}
         c.update(kw)
         return {k: v for k, v in c.items() if v is not None}
 

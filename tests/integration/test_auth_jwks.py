@@ -57,15 +57,19 @@ def gw(module_nginx_factory, whisk, idp, tmp_path_factory):
         extra_location="add_header X-T-Reason $apigw_reason always;"),
         workers=2).start()
     # the first fetch happens in the background right after start
-    assert eventually(lambda: all_ok(n, "/j/remote", idp.token()) and
-                      all_ok(n, "/j/oidc", idp.token()))
+    assert eventually(lambda: all_ok(n, "/j/remote", idp.token) and
+                      all_ok(n, "/j/oidc", idp.token))
+    # the other worker takes the shared keys on its next tick (0.5 s)
+    time.sleep(1.0)
     return n
 
 
 def all_ok(n, target, tok, times=10):
-    """Every one of several requests (so: on every worker) succeeds."""
-    return all(n.request("GET", target, bearer(tok)).status == 200
-               for _ in range(times))
+    """Every one of several requests (so: on every worker) succeeds; fresh
+    tokens (a callable) miss the shared verified-token cache."""
+    return all(n.request("GET", target, bearer(
+        tok() if callable(tok) else tok)).status == 200
+        for _ in range(times))
 
 
 def bearer(tok):
@@ -130,7 +134,9 @@ def test_unknown_kid_flood_is_bounded(gw, whisk, idp):
 def test_rotation_without_reload(gw, whisk, idp):
     new = idp.rotate("RSA", "rsa-2")
     tok = make_token(new, idp.claims())
-    assert eventually(lambda: all_ok(gw, "/j/remote", tok))
+    assert eventually(lambda: all_ok(
+        gw, "/j/remote", lambda: make_token(new, idp.claims())))
+    time.sleep(1.0)
     # both workers have the new key
     for _ in range(10):
         assert gw.request("GET", "/j/remote", bearer(tok)).status == 200
