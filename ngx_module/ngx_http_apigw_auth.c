@@ -1568,15 +1568,12 @@ done:
 
 static char *
 ngx_http_apigw_introspect_conf(ngx_conf_t *cf, apigw_api_t *api,
-    apigw_scheme_t *s, ngx_http_apigw_bearer_t *b)
+    apigw_scheme_t *s, apigw_jwt_conf_t *j, ngx_http_apigw_bearer_t *b)
 {
     char              *rv;
     u_char            *buf, *p;
     size_t             len, idl;
     ngx_str_t          url, plain;
-    apigw_jwt_conf_t  *j;
-
-    j = &s->jwt;
 
     b->introspect = ngx_pcalloc(cf->pool, sizeof(ngx_http_apigw_url_t));
     if (b->introspect == NULL) {
@@ -1653,6 +1650,217 @@ ngx_http_apigw_introspect_conf(ngx_conf_t *cf, apigw_api_t *api,
 }
 
 
+/*
+ * apigw_oauth2_provider NAME key=value...: key sources and checks for
+ * bearer schemes that name none themselves (the openwhisk-apigateway
+ * oauth2 providers, by definition name, and "default" for the rest).
+ */
+
+char *
+ngx_http_apigw_oauth2_provider(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_apigw_main_conf_t *amcf = conf;
+
+    u_char                     *v;
+    ngx_str_t                  *value, *p;
+    ngx_uint_t                  i, k;
+    static const char          *keys[] = {
+        "issuer=", "audience=", "jwks_uri=", "jwks_file=", "discovery=",
+        "introspection_endpoint=", "client_id=", "client_secret_file=",
+        "algorithms=", "leeway=", NULL
+    };
+
+    value = cf->args->elts;
+
+    if (amcf->providers == NULL) {
+        amcf->providers = ngx_array_create(cf->pool, 4, sizeof(ngx_str_t));
+        if (amcf->providers == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    p = amcf->providers->elts;
+
+    for (i = 0; i + 1 < amcf->providers->nelts; i++) {
+        if (p[i].len == 0 && p[i + 1].len == value[1].len
+            && ngx_strncmp(p[i + 1].data, value[1].data, value[1].len) == 0)
+        {
+            return "names a provider twice";
+        }
+    }
+
+    for (i = 2; i < cf->args->nelts; i++) {
+        for (k = 0; keys[k]; k++) {
+            if (ngx_strncmp(value[i].data, keys[k], ngx_strlen(keys[k])) == 0)
+            {
+                break;
+            }
+        }
+
+        v = (u_char *) ngx_strchr(value[i].data, '=');
+
+        if (keys[k] == NULL || v == NULL || v[1] == '\0') {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid parameter "
+                               "\"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    /* kept as: an empty separator, the name, then the parameters */
+
+    p = ngx_array_push_n(amcf->providers, cf->args->nelts);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p[0].len = 0;
+    p[0].data = NULL;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        p[i] = value[i];
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* the scheme's own settings, or those of its provider */
+static apigw_jwt_conf_t *
+ngx_http_apigw_provider_conf(ngx_conf_t *cf, apigw_scheme_t *s)
+{
+    char                        *v, **dst;
+    ngx_str_t                   *p, name;
+    ngx_uint_t                   i, k, n, found;
+    apigw_jwa_e                  a;
+    apigw_jwt_conf_t            *j, *src;
+    ngx_http_apigw_main_conf_t  *amcf;
+
+    src = &s->jwt;
+
+    if (src->jwks_uri || src->jwks_file || src->secret_file
+        || src->discovery_url || src->introspection_endpoint)
+    {
+        return src;
+    }
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_apigw_module);
+
+    if (amcf->providers == NULL) {
+        return src;
+    }
+
+    p = amcf->providers->elts;
+    n = amcf->providers->nelts;
+
+    for (found = 0; found < 2; found++) {
+        if (found == 0 && src->provider == NULL) {
+            continue;
+        }
+
+        name.data = (u_char *) (found == 0 ? src->provider : "default");
+        name.len = ngx_strlen(name.data);
+
+        for (i = 0; i + 1 < n; i++) {
+            if (p[i].len == 0 && p[i + 1].len == name.len
+                && ngx_strncmp(p[i + 1].data, name.data, name.len) == 0)
+            {
+                goto use;
+            }
+        }
+    }
+
+    return src;
+
+use:
+
+    j = ngx_palloc(cf->pool, sizeof(apigw_jwt_conf_t));
+    if (j == NULL) {
+        return NULL;
+    }
+
+    *j = *src;
+
+    for (k = i + 2; k < n && p[k].len; k++) {
+        v = ngx_strchr(p[k].data, '=') + 1;
+        dst = NULL;
+
+        if (ngx_strncmp(p[k].data, "issuer=", 7) == 0) {
+            dst = src->issuer ? NULL : &j->issuer;
+
+        } else if (ngx_strncmp(p[k].data, "audience=", 9) == 0) {
+            if (src->naudiences == 0) {
+                j->audiences = ngx_palloc(cf->pool, sizeof(char *));
+                if (j->audiences == NULL) {
+                    return NULL;
+                }
+                j->audiences[0] = v;
+                j->naudiences = 1;
+            }
+
+        } else if (ngx_strncmp(p[k].data, "jwks_uri=", 9) == 0) {
+            dst = &j->jwks_uri;
+
+        } else if (ngx_strncmp(p[k].data, "jwks_file=", 10) == 0) {
+            dst = &j->jwks_file;
+
+        } else if (ngx_strncmp(p[k].data, "discovery=", 10) == 0) {
+            dst = &j->discovery_url;
+
+        } else if (ngx_strncmp(p[k].data, "introspection_endpoint=", 23)
+                   == 0)
+        {
+            dst = &j->introspection_endpoint;
+
+        } else if (ngx_strncmp(p[k].data, "client_id=", 10) == 0) {
+            dst = &j->client_id;
+
+        } else if (ngx_strncmp(p[k].data, "client_secret_file=", 19) == 0) {
+            dst = &j->client_secret_file;
+
+        } else if (ngx_strncmp(p[k].data, "algorithms=", 11) == 0) {
+            if (src->algorithms == 0) {
+                while (*v) {
+                    name.data = (u_char *) v;
+                    v += strcspn(v, ",");
+                    name.len = (u_char *) v - name.data;
+                    a = apigw_jwa_parse((char *) name.data, name.len);
+
+                    if (a == APIGW_JWA_NONE) {
+                        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                           "apigw_oauth2_provider: unknown "
+                                           "algorithm \"%V\"", &name);
+                        return NULL;
+                    }
+
+                    j->algorithms |= 1u << a;
+
+                    if (*v == ',') {
+                        v++;
+                    }
+                }
+            }
+
+        } else if (ngx_strncmp(p[k].data, "leeway=", 7) == 0) {
+            j->leeway = ngx_atoi((u_char *) v, ngx_strlen(v));
+
+            if (j->leeway < 0 || j->leeway > APIGW_LEEWAY_MAX) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "apigw_oauth2_provider: leeway must be "
+                                   "0 to %d seconds", APIGW_LEEWAY_MAX);
+                return NULL;
+            }
+        }
+
+        if (dst) {
+            *dst = v;
+        }
+    }
+
+    return j;
+}
+
+
 static char *
 ngx_http_apigw_bearer_conf(ngx_conf_t *cf, apigw_api_t *api,
     apigw_scheme_t *s)
@@ -1665,7 +1873,10 @@ ngx_http_apigw_bearer_conf(ngx_conf_t *cf, apigw_api_t *api,
     apigw_jwt_conf_t        *j;
     ngx_http_apigw_bearer_t *b;
 
-    j = &s->jwt;
+    j = ngx_http_apigw_provider_conf(cf, s);
+    if (j == NULL) {
+        return NGX_CONF_ERROR;
+    }
 
     b = ngx_pcalloc(cf->pool, sizeof(ngx_http_apigw_bearer_t));
     if (b == NULL) {
@@ -1742,7 +1953,8 @@ ngx_http_apigw_bearer_conf(ngx_conf_t *cf, apigw_api_t *api,
     }
 
     if (j->introspection_endpoint) {
-        if (ngx_http_apigw_introspect_conf(cf, api, s, b) != NGX_CONF_OK) {
+        if (ngx_http_apigw_introspect_conf(cf, api, s, j, b) != NGX_CONF_OK)
+        {
             return NGX_CONF_ERROR;
         }
     }

@@ -216,6 +216,13 @@ static ngx_command_t  ngx_http_apigw_commands[] = {
       0,
       NULL },
 
+    { ngx_string("apigw_oauth2_provider"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_apigw_oauth2_provider,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("apigw_jwks_refresh"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
       ngx_http_apigw_jwks_refresh,

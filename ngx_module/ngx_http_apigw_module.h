@@ -31,6 +31,7 @@ typedef struct {
     void                       *http_ssl;     /* ngx_ssl_t *, outbound */
     time_t                      jwks_refresh;
     time_t                      jwks_min_refresh;
+    ngx_array_t                *providers;    /* apigw_oauth2_provider */
 } ngx_http_apigw_main_conf_t;
 
 
@@ -119,6 +120,8 @@ void ngx_http_apigw_auth_set_keytab(struct apigw_keytab_s *t);
 char *ngx_http_apigw_auth_compile(ngx_conf_t *cf,
     ngx_http_apigw_loc_conf_t *conf);
 char *ngx_http_apigw_keys_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_apigw_oauth2_provider(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_apigw_jwks_init_process(ngx_cycle_t *cycle);
 char *ngx_http_apigw_jwks_refresh(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -46,14 +46,49 @@ def spec(whisk, idp, dead_port):
     }
 
 
+# openwhisk-apigateway: an oauth2 definition names its provider
+COMPAT = {
+    "swagger": "2.0",
+    "info": {"title": "compat-oauth", "version": "1"},
+    "basePath": "/compat",
+    "securityDefinitions": {"app-id": {
+        "type": "oauth2", "flow": "implicit",
+        "authorizationUrl": "https://example.com/auth"}},
+    "x-gateway-configuration": {"assembly": {"execute": [{"invoke": {
+        "target-url": "WHISK/raw/compat-oauth", "verb": "keep"}}]}},
+    "paths": {"/hello": {"get": {"responses": {}}}},
+}
+
+# a bearer scheme with no keys of its own uses the "default" provider
+DEFAULT = {
+    "openapi": "3.0.3",
+    "info": {"title": "default", "version": "1"},
+    "servers": [{"url": "/dflt"}],
+    "x-apigw-backend": {"url": "WHISK/raw/dflt"},
+    "components": {"securitySchemes": {
+        "b": {"type": "http", "scheme": "bearer"}}},
+    "security": [{"b": []}],
+    "paths": {"/x": {"get": {"responses": {}}}},
+}
+
+
 @pytest.fixture(scope="module")
 def gw(module_nginx_factory, whisk, idp, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("jwks")
     s = tmp / "jwks.json"
     s.write_text(json.dumps(spec(whisk, idp, harness.free_port())))
+    c = tmp / "compat.json"
+    c.write_text(json.dumps(COMPAT).replace("WHISK", whisk.url))
+    d = tmp / "default.json"
+    d.write_text(json.dumps(DEFAULT).replace("WHISK", whisk.url))
     n = module_nginx_factory(gateway(
-        "apigw_spec %s;" % s,
-        extra_http="apigw_jwks_refresh 300s 1s;",
+        "apigw_spec %s; apigw_spec %s; apigw_spec %s;" % (s, c, d),
+        extra_http="apigw_jwks_refresh 300s 1s;"
+                   "apigw_oauth2_provider app-id jwks_uri=%s/certs "
+                   "issuer=%s audience=apigw-tests;"
+                   "apigw_oauth2_provider default "
+                   "introspection_endpoint=%s/introspect client_id=gw;"
+                   % (idp.issuer, idp.issuer, idp.issuer),
         extra_location="add_header X-T-Reason $apigw_reason always;"),
         workers=2).start()
     # the first fetch happens in the background right after start
@@ -144,3 +179,21 @@ def test_rotation_without_reload(gw, whisk, idp):
     old = make_token(idp.key("ec-1"), idp.claims(), header={"kid": "rsa-1"},
                      alg="ES256")
     assert gw.request("GET", "/j/remote", bearer(old)).status == 401
+
+
+def test_compat_oauth2_provider_jwt(gw, whisk, idp):
+    assert eventually(lambda: gw.request(
+        "GET", "/compat/hello", bearer(idp.token("ec-1"))).status == 200)
+    calls = whisk.calls()
+    r = gw.request("GET", "/compat/hello", [])
+    assert r.status == 401 and r.header("X-T-Reason") == "token_missing"
+    r = gw.request("GET", "/compat/hello",
+                   bearer(idp.token("ec-1", aud="x")))
+    assert r.status == 401 and r.header("X-T-Reason") == "token_audience"
+    assert whisk.calls() == calls
+
+
+def test_default_provider_introspection(gw, whisk, idp):
+    idp.tokens["dflt-1"] = {"active": True, "sub": "svc"}
+    assert gw.request("GET", "/dflt/x", bearer("dflt-1")).status == 200
+    assert gw.request("GET", "/dflt/x", bearer("nope")).status == 401
