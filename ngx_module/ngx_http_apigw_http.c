@@ -174,7 +174,12 @@ ngx_http_apigw_http_ssl(ngx_conf_t *cf)
     cln->handler = ngx_ssl_cleanup_ctx;
     cln->data = ssl;
 
-    ngx_str_set(&ca, NGX_HTTP_APIGW_HTTP_CA);
+    if (amcf->http_trusted.len) {
+        ca = amcf->http_trusted;
+
+    } else {
+        ngx_str_set(&ca, NGX_HTTP_APIGW_HTTP_CA);
+    }
 
     if (ngx_ssl_trusted_certificate(cf, ssl, &ca, 9) != NGX_OK) {
         return NULL;

@@ -223,6 +223,13 @@ static ngx_command_t  ngx_http_apigw_commands[] = {
       0,
       NULL },
 
+    { ngx_string("apigw_auth_ssl_trusted_certificate"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_apigw_main_conf_t, http_trusted),
+      NULL },
+
     { ngx_string("apigw_jwks_refresh"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
       ngx_http_apigw_jwks_refresh,

@@ -32,6 +32,7 @@ typedef struct {
     time_t                      jwks_refresh;
     time_t                      jwks_min_refresh;
     ngx_array_t                *providers;    /* apigw_oauth2_provider */
+    ngx_str_t                   http_trusted; /* CAs for outbound calls */
 } ngx_http_apigw_main_conf_t;
 
 

@@ -123,7 +123,7 @@ def make_token(key, claims, alg=None, header=None, kid=True, der=False,
 class Idp:
     """Keys, tokens and the HTTP endpoints."""
 
-    def __init__(self, issuer_path="/realms/test"):
+    def __init__(self, issuer_path="/realms/test", tls=None, host=None):
         self.keys = [Key("RSA", "rsa-1"), Key("ES256", "ec-1"),
                      Key("EdDSA", "ed-1")]
         self.fetches = 0
@@ -135,7 +135,14 @@ class Idp:
         self.issuer_path = issuer_path
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.port = self.server.server_address[1]
-        self.url = "http://127.0.0.1:%d" % self.port
+        if tls:
+            import ssl
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.server.socket = ctx.wrap_socket(self.server.socket,
+                                                 server_side=True)
+        self.url = "%s://%s:%d" % ("https" if tls else "http",
+                                   host or "127.0.0.1", self.port)
         self.issuer = self.url + issuer_path
         self.thread = threading.Thread(target=self.server.serve_forever,
                                        daemon=True)
