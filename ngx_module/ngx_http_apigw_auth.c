@@ -1121,6 +1121,76 @@ ngx_http_apigw_strip_arg(ngx_http_request_t *r, const char *name)
 }
 
 
+/* a Cookie header value without the named cookies ("a=1; b=2") */
+static ngx_int_t
+ngx_http_apigw_strip_cookies(ngx_http_request_t *r, ngx_str_t *value,
+    const char **names, ngx_uint_t n)
+{
+    u_char      *p, *last, *start, *end, *name_end, *dst, *np;
+    size_t       len;
+    ngx_uint_t   k;
+
+    /* "a=1;b=2" comes out as "a=1; b=2": room for the added spaces */
+    np = ngx_pnalloc(r->pool, 2 * value->len);
+    if (np == NULL) {
+        return NGX_ERROR;
+    }
+
+    dst = np;
+    p = value->data;
+    last = p + value->len;
+
+    while (p < last) {
+        while (p < last && (*p == ' ' || *p == ';')) {
+            p++;
+        }
+
+        start = p;
+        end = ngx_strlchr(p, last, ';');
+        if (end == NULL) {
+            end = last;
+        }
+
+        p = end;
+
+        if (start == end) {
+            continue;
+        }
+
+        name_end = ngx_strlchr(start, end, '=');
+        if (name_end == NULL) {
+            name_end = end;
+        }
+
+        for (k = 0; k < n; k++) {
+            len = ngx_strlen(names[k]);
+
+            if ((size_t) (name_end - start) == len
+                && ngx_strncmp(start, names[k], len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (k < n) {
+            continue;
+        }
+
+        if (dst != np) {
+            *dst++ = ';';
+            *dst++ = ' ';
+        }
+
+        dst = ngx_cpymem(dst, start, end - start);
+    }
+
+    value->data = np;
+    value->len = dst - np;
+
+    return NGX_OK;
+}
+
+
 static ngx_uint_t
 ngx_http_apigw_named(ngx_table_elt_t *h, const char **names, ngx_uint_t n)
 {
@@ -1153,6 +1223,8 @@ ngx_http_apigw_auth_headers(ngx_http_request_t *r,
     ngx_table_elt_t            *h, *nh;
     ngx_list_part_t            *part;
     const char                 *strip[2 * NGX_HTTP_APIGW_MAX_TERMS + 1];
+    const char                 *cookies[NGX_HTTP_APIGW_MAX_TERMS];
+    ngx_uint_t                  ncookies;
     const apigw_scheme_t       *s;
     ngx_http_apigw_identity_t  *id;
 
@@ -1169,6 +1241,7 @@ ngx_http_apigw_auth_headers(ngx_http_request_t *r,
     /* the credentials that were used, when they are not to be forwarded */
 
     nstrip = 0;
+    ncookies = 0;
 
     if (alt && alcf->strip_credentials == 1) {
         for (k = 0; k < alt->nterms && k < NGX_HTTP_APIGW_MAX_TERMS; k++) {
@@ -1192,11 +1265,14 @@ ngx_http_apigw_auth_headers(ngx_http_request_t *r,
                 if (s->param2) {
                     strip[nstrip++] = s->param2;
                 }
+
+            } else {
+                cookies[ncookies++] = s->param;
             }
         }
     }
 
-    if (nid == 0 && nstrip == 0) {
+    if (nid == 0 && nstrip == 0 && ncookies == 0) {
         return NGX_OK;
     }
 
@@ -1218,6 +1294,22 @@ ngx_http_apigw_auth_headers(ngx_http_request_t *r,
         for (i = 0; i < part->nelts; i++) {
             if (ngx_http_apigw_named(&h[i], strip, nstrip)) {
                 continue;
+            }
+
+            if (ncookies && h[i].key.len == sizeof("Cookie") - 1
+                && ngx_strncasecmp(h[i].key.data, (u_char *) "Cookie",
+                                   sizeof("Cookie") - 1) == 0)
+            {
+                if (ngx_http_apigw_strip_cookies(r, &h[i].value, cookies,
+                                                 ncookies)
+                    != NGX_OK)
+                {
+                    return NGX_ERROR;
+                }
+
+                if (h[i].value.len == 0) {
+                    continue;
+                }
             }
 
             for (k = 0; k < nid; k++) {

@@ -460,6 +460,13 @@ def test_strip_credentials(strip_gw, whisk, idp):
     assert r.status == 200
     last = last_raw(whisk)
     assert "k-good" not in json.dumps(last)
+    r = strip_gw.request("GET", "/auth/ckey",
+                         [("Cookie", "a=1; apikey=k-good; b=2")])
+    assert r.status == 200
+    assert header_values(last_raw(whisk), "Cookie") == ["a=1; b=2"]
+    r = strip_gw.request("GET", "/auth/ckey", [("Cookie", "apikey=k-good")])
+    assert r.status == 200
+    assert header_values(last_raw(whisk), "Cookie") == []
     r = strip_gw.request("GET", "/auth/both",
                          [("X-Api-Key", "k-good"), ("X-Consumer", "evil")]
                          + bearer(idp.token(email="a@example.com")))
