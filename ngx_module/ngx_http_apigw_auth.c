@@ -1219,12 +1219,12 @@ ngx_http_apigw_auth_headers(ngx_http_request_t *r,
     json_t                     *payload, *v;
     ngx_str_t                   value;
     ngx_uint_t                  i, k, nid, nstrip, total;
-    ngx_list_t                  headers;
+    ngx_list_t                  headers, *list;
     ngx_table_elt_t            *h, *nh;
     ngx_list_part_t            *part;
     const char                 *strip[2 * NGX_HTTP_APIGW_MAX_TERMS + 1];
     const char                 *cookies[NGX_HTTP_APIGW_MAX_TERMS];
-    ngx_uint_t                  ncookies;
+    ngx_uint_t                  ncookies, rebuild;
     const apigw_scheme_t       *s;
     ngx_http_apigw_identity_t  *id;
 
@@ -1276,10 +1276,38 @@ ngx_http_apigw_auth_headers(ngx_http_request_t *r,
         return NGX_OK;
     }
 
+    /*
+     * The usual case has nothing to remove: the identity headers are then
+     * appended to the request's own list, which is not copied.
+     */
+
     total = nid;
+    rebuild = nstrip || ncookies;
 
     for (part = &r->headers_in.headers.part; part; part = part->next) {
         total += part->nelts;
+        h = part->elts;
+
+        for (i = 0; i < part->nelts && !rebuild; i++) {
+            for (k = 0; k < nid; k++) {
+                if (h[i].key.len == id[k].lc.len
+                    && ngx_strncasecmp(h[i].key.data, id[k].lc.data,
+                                       h[i].key.len) == 0)
+                {
+                    rebuild = 1;
+                    break;
+                }
+            }
+        }
+    }
+
+    if (!rebuild) {
+        if (alt == NULL) {
+            return NGX_OK;
+        }
+
+        list = &r->headers_in.headers;
+        goto add;
     }
 
     if (ngx_list_init(&headers, r->pool, total, sizeof(ngx_table_elt_t))
@@ -1287,6 +1315,8 @@ ngx_http_apigw_auth_headers(ngx_http_request_t *r,
     {
         return NGX_ERROR;
     }
+
+    list = &headers;
 
     for (part = &r->headers_in.headers.part; part; part = part->next) {
         h = part->elts;
@@ -1333,6 +1363,8 @@ ngx_http_apigw_auth_headers(ngx_http_request_t *r,
             *nh = h[i];
         }
     }
+
+add:
 
     payload = NULL;
 
@@ -1418,7 +1450,7 @@ ngx_http_apigw_auth_headers(ngx_http_request_t *r,
 
         ngx_memcpy(p, value.data, len);
 
-        nh = ngx_list_push(&headers);
+        nh = ngx_list_push(list);
         if (nh == NULL) {
             json_decref(payload);
             return NGX_ERROR;
@@ -1433,7 +1465,9 @@ ngx_http_apigw_auth_headers(ngx_http_request_t *r,
 
     json_decref(payload);
 
-    r->headers_in.headers = headers;
+    if (list == &headers) {
+        r->headers_in.headers = headers;
+    }
 
     return NGX_OK;
 }
