@@ -390,6 +390,7 @@ ngx_http_apigw_http_finish(ngx_http_apigw_http_t *h, ngx_uint_t ok)
 static void
 ngx_http_apigw_http_write(ngx_event_t *wev)
 {
+    u_char                 *sni;
     ngx_connection_t       *c;
     ngx_http_apigw_http_t  *h;
 
@@ -414,10 +415,16 @@ ngx_http_apigw_http_write(ngx_event_t *wev)
             return;
         }
 
-        if (SSL_set_tlsext_host_name(c->ssl->connection,
-                                     (char *) ngx_pstrdup(h->pool,
-                                                          &h->url->sni))
-            == 0)
+        /* SNI needs a NUL-terminated name */
+        sni = ngx_pnalloc(h->pool, h->url->sni.len + 1);
+        if (sni == NULL) {
+            ngx_http_apigw_http_finish(h, 0);
+            return;
+        }
+
+        (void) ngx_cpystrn(sni, h->url->sni.data, h->url->sni.len + 1);
+
+        if (SSL_set_tlsext_host_name(c->ssl->connection, (char *) sni) == 0)
         {
             ngx_http_apigw_http_finish(h, 0);
             return;
