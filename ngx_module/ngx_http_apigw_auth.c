@@ -292,6 +292,7 @@ ngx_http_apigw_credential(ngx_http_request_t *r, int in, const char *name,
 
     default:
         value->len = 0;
+        value->data = NULL;
 
         for (part = &r->headers_in.headers.part; part; part = part->next) {
             h = part->elts;
@@ -301,16 +302,20 @@ ngx_http_apigw_credential(ngx_http_request_t *r, int in, const char *name,
                     && ngx_strncasecmp(h[i].key.data, (u_char *) name, len)
                        == 0)
                 {
+                    if (value->data) {
+                        /* which one would the backend read? neither */
+                        return NGX_ABORT;
+                    }
+
                     *value = h[i].value;
-                    goto found;
                 }
             }
         }
 
-        return NGX_DECLINED;
+        if (value->data == NULL) {
+            return NGX_DECLINED;
+        }
     }
-
-found:
 
     return value->len ? NGX_OK : NGX_DECLINED;
 }
@@ -353,6 +358,11 @@ ngx_http_apigw_auth_apikey(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
     rc = ngx_http_apigw_credential(r, s->in, s->param, &v);
     if (rc == NGX_ERROR) {
         return NGX_ERROR;
+    }
+
+    if (rc == NGX_ABORT) {
+        return ngx_http_apigw_fail(fail, NGX_HTTP_UNAUTHORIZED,
+                                   "credential_duplicate", s, NULL);
     }
 
     if (rc == NGX_DECLINED) {
@@ -411,6 +421,11 @@ ngx_http_apigw_auth_client(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
         return NGX_ERROR;
     }
 
+    if (rc == NGX_ABORT) {
+        return ngx_http_apigw_fail(fail, NGX_HTTP_UNAUTHORIZED,
+                                   "credential_duplicate", s, NULL);
+    }
+
     if (rc == NGX_DECLINED) {
         return ngx_http_apigw_fail(fail, NGX_HTTP_UNAUTHORIZED,
                                    "client_id_missing", s, NULL);
@@ -419,6 +434,11 @@ ngx_http_apigw_auth_client(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
     rc = ngx_http_apigw_credential(r, s->in, s->param2, &secret);
     if (rc == NGX_ERROR) {
         return NGX_ERROR;
+    }
+
+    if (rc == NGX_ABORT) {
+        return ngx_http_apigw_fail(fail, NGX_HTTP_UNAUTHORIZED,
+                                   "credential_duplicate", s, NULL);
     }
 
     if (rc == NGX_DECLINED) {
@@ -765,8 +785,15 @@ ngx_http_apigw_auth_bearer(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
     s = t->scheme;
     b = s->ext;
 
-    if (ngx_http_apigw_credential(r, APIGW_IN_HEADER, "Authorization", &v)
-        != NGX_OK
+    rc = ngx_http_apigw_credential(r, APIGW_IN_HEADER, "Authorization",
+                                   &v);
+
+    if (rc == NGX_ABORT) {
+        return ngx_http_apigw_fail(fail, NGX_HTTP_UNAUTHORIZED,
+                                   "credential_duplicate", s, NULL);
+    }
+
+    if (rc != NGX_OK
         || v.len < sizeof("Bearer ") - 1
         || ngx_strncasecmp(v.data, (u_char *) "Bearer ",
                            sizeof("Bearer ") - 1) != 0)

@@ -193,6 +193,18 @@ def test_api_key_unknown_and_revoked(gw, whisk):
              "key_invalid")
 
 
+def test_duplicate_credentials_are_refused(gw, whisk, idp):
+    rejected(gw, whisk, "/auth/key",
+             [("X-Api-Key", "k-good"), ("X-Api-Key", "k-bad")], 401,
+             "credential_duplicate")
+    # nginx itself refuses a second Authorization header
+    calls = whisk.calls()
+    r = gw.request("GET", "/auth/jwt",
+                   bearer(idp.token()) + bearer(idp.token()))
+    assert_error(r, 400, "Error: Bad request.")
+    assert whisk.calls() == calls
+
+
 def test_api_key_in_query(gw, whisk):
     assert gw.request("GET", "/auth/qkey?api_key=k-good&x=1").status == 200
     assert last_raw(whisk)["query"] in ("api_key=k-good&x=1",) \
