@@ -387,6 +387,16 @@ ngx_http_apigw_handler(ngx_http_request_t *r)
 
     apigw_router_match(alcf->router, method, &path, 0, &m);
 
+    /* /api/{tenant}/...: the dynamic APIs of the store */
+    ctx->path_first = 0;
+
+    if (m.status == 404
+        && ngx_http_apigw_dyn_match(r, method, &path, &m, &ctx->path_first)
+           == NGX_ERROR)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     ctx->api = m.api;
 
     if ((r->method & NGX_HTTP_OPTIONS)
@@ -435,7 +445,8 @@ ngx_http_apigw_handler(ngx_http_request_t *r)
 
     /* the backend URL: "http://apigw_backend" + path + query */
 
-    n = apigw_backend_uri(m.op, &m, &path, 0, (char *) r->args.data,
+    n = apigw_backend_uri(m.op, &m, &path, ctx->path_first,
+                          (char *) r->args.data,
                           r->args.len, NULL, 0);
 
     p = ngx_pnalloc(r->pool, opx->scheme_host.len + n);
@@ -445,8 +456,8 @@ ngx_http_apigw_handler(ngx_http_request_t *r)
 
     ctx->backend_uri.data = p;
     p = ngx_cpymem(p, opx->scheme_host.data, opx->scheme_host.len);
-    apigw_backend_uri(m.op, &m, &path, 0, (char *) r->args.data, r->args.len,
-                      (char *) p, n);
+    apigw_backend_uri(m.op, &m, &path, ctx->path_first,
+                      (char *) r->args.data, r->args.len, (char *) p, n);
     ctx->backend_uri.len = opx->scheme_host.len + n;
 
     if (ngx_http_apigw_backend_headers(r, alcf, &m.op->backend) != NGX_OK) {

@@ -77,6 +77,7 @@ typedef struct {
     unsigned                    own_response:1;
     unsigned                    error_sent:1;
     unsigned                    preflight:1;
+    ngx_uint_t                  path_first;       /* 2: /api/{tenant}/ */
 } ngx_http_apigw_ctx_t;
 
 
@@ -92,6 +93,11 @@ void ngx_http_apigw_upstream_wrap(ngx_http_apigw_main_conf_t *amcf);
 ngx_int_t ngx_http_apigw_send_error(ngx_http_request_t *r,
     ngx_http_apigw_ctx_t *ctx, ngx_uint_t status, const char *reason);
 ngx_http_apigw_ctx_t *ngx_http_apigw_get_ctx(ngx_http_request_t *r);
+
+/* ngx_http_apigw_store.c: the dynamic APIs under /api/{tenant}/ */
+ngx_int_t ngx_http_apigw_dyn_match(ngx_http_request_t *r,
+    apigw_method_e method, const apigw_path_t *path, apigw_match_t *m,
+    ngx_uint_t *first);
 
 
 #endif /* _NGX_HTTP_APIGW_MODULE_H_INCLUDED_ */
