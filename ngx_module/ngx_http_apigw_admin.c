@@ -547,7 +547,8 @@ ngx_http_apigw_admin_header_filter(ngx_http_request_t *r)
 
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_apigw_admin_module);
 
-    if (r != r->main || alcf->enable != 1
+    if (r != r->main
+        || (alcf->enable != 1 && !alcf->server_errors)
         || r->headers_out.status < NGX_HTTP_BAD_REQUEST)
     {
         return ngx_http_next_header_filter(r);
@@ -761,13 +762,20 @@ ngx_http_apigw_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_apigw_admin_loc_conf_t *alcf = conf;
 
-    ngx_http_core_loc_conf_t  *clcf;
+    ngx_http_core_loc_conf_t         *clcf;
+    ngx_http_core_srv_conf_t         *cscf;
+    ngx_http_apigw_admin_loc_conf_t  *slcf;
 
     if (alcf->enable != NGX_CONF_UNSET) {
         return "is duplicate";
     }
 
     alcf->enable = 1;
+
+    /* errors nginx answers before a location is matched: JSON too */
+    cscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_core_module);
+    slcf = cscf->ctx->loc_conf[ngx_http_apigw_admin_module.ctx_index];
+    slcf->server_errors = 1;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 

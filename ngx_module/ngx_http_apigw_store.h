@@ -37,6 +37,7 @@ typedef struct {
 
 typedef struct {
     ngx_flag_t                  enable;
+    ngx_flag_t                  server_errors;  /* in the server's conf */
     ngx_array_t                *tokens;       /* u_char[65] sha-256 hex */
     size_t                      max_body;
 } ngx_http_apigw_admin_loc_conf_t;

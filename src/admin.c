@@ -71,6 +71,17 @@ admin_verror(apigw_admin_resp_t *resp, const char *rid, int status,
 
     o = json_pack("{s:i,s:s}", "status", status, "message", msg);
 
+    if (o == NULL) {
+        /* not UTF-8 (a name from the URL): without the odd bytes */
+        for (body = msg; *body; body++) {
+            if ((unsigned char) *body >= 0x80) {
+                *body = '?';
+            }
+        }
+
+        o = json_pack("{s:i,s:s}", "status", status, "message", msg);
+    }
+
     if (o && rid) {
         json_object_set_new(o, "request_id", json_string(rid));
     }
@@ -1007,8 +1018,9 @@ admin_v2_subs(admin_t *a, const char *tenant)
         }
 
         if (admin_api(a, tenant, artifact) == NULL) {
+            admin_err(a, 404, "Unknown API id %s", artifact);
             json_decref(body);
-            return admin_err(a, 404, "Unknown API id %s", artifact);
+            return -1;
         }
 
         rec = json_pack("{s:s,s:s,s:s}", "tenant", tenant, "artifact_id",
@@ -1161,8 +1173,9 @@ admin_v2_keys(admin_t *a, const char *tenant)
         }
 
         if (api && admin_api(a, tenant, api) == NULL) {
+            admin_err(a, 404, "Unknown API id %s", api);
             json_decref(body);
-            return admin_err(a, 404, "Unknown API id %s", api);
+            return -1;
         }
 
         if (apigw_uuid4(id) != 0 || apigw_random_hex(secret, 20) != 0) {
@@ -1552,7 +1565,7 @@ admin_v1(admin_t *a)
             return admin_err(a, 405, "Invalid verb.");
         }
 
-        return admin_text(a, 200, "Status: Gateway ready.\n");
+        return admin_text(a, 200, "Status: Gateway ready.");
     }
 
     return admin_err(a, 404, "Not found.");

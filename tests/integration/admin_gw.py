@@ -3,6 +3,7 @@ and an admin server on an embedded (file) store, and a small client."""
 
 import json
 import os
+import tempfile
 import time
 
 import harness
@@ -35,12 +36,20 @@ server {
 """ % (store, extra_http, aport, tok, admin_extra)
 
 
+def new_store_dir():
+    """A store directory the workers can write when nginx runs as root
+    (pytest's tmp_path sits below a 0700 directory)."""
+    d = tempfile.mkdtemp(prefix="apigw-store-")
+    os.chmod(d, 0o777)
+    return d
+
+
 class Gateway:
     """An nginx with apigw's data plane on .port and the admin API on
     .aport; the store lives in store_dir (kept across restarts)."""
 
     def __init__(self, factory, store_dir, workers=1, token=True,
-                 extra_http="", store=None):
+                 extra_http="", store=None, admin_extra=""):
         self.store_dir = store_dir
         os.chmod(store_dir, 0o777)   # the workers write (nginx as root)
         self.aport = harness.free_port()
@@ -50,7 +59,8 @@ class Gateway:
             with open(self.token_file, "w") as f:
                 f.write("# admin tokens\n%s\nsecond-token\n" % TOKEN)
         self.nginx = factory(admin_conf(store_dir, self.aport,
-                                        self.token_file, extra_http, store),
+                                        self.token_file, extra_http, store,
+                                        admin_extra),
                              workers=workers)
         self.port = self.nginx.port
 
