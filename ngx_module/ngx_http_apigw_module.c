@@ -66,9 +66,6 @@ static char *ngx_http_apigw_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_http_apigw_compile(ngx_conf_t *cf,
     ngx_http_apigw_loc_conf_t *alcf);
-static char *ngx_http_apigw_compile_op(ngx_conf_t *cf,
-    ngx_http_apigw_loc_conf_t *alcf, apigw_operation_t *op,
-    ngx_array_t *resolved);
 static char *ngx_http_apigw_backend_conf(ngx_conf_t *cf,
     ngx_http_apigw_loc_conf_t *alcf);
 static void ngx_http_apigw_cleanup(void *data);
@@ -185,6 +182,20 @@ static ngx_command_t  ngx_http_apigw_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_apigw_loc_conf_t, request_id_header),
+      NULL },
+
+    { ngx_string("apigw_web_actions"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_apigw_loc_conf_t, web_actions),
+      NULL },
+
+    { ngx_string("apigw_vanity_domain"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_apigw_vanity_domain,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("apigw_balancer"),
@@ -324,7 +335,7 @@ static ngx_int_t
 ngx_http_apigw_handler(ngx_http_request_t *r)
 {
     u_char                     *raw, *q, *scratch, *p;
-    size_t                      len, n;
+    size_t                      len, n, first;
     ngx_int_t                   rc;
     apigw_path_t                path;
     apigw_match_t               m;
@@ -385,17 +396,36 @@ ngx_http_apigw_handler(ngx_http_request_t *r)
     method = apigw_method_parse((char *) r->method_name.data,
                                 r->method_name.len);
 
+    first = 0;
+
+    if (alcf->vanity_domains
+        && ngx_http_apigw_vanity(r, alcf, &path, &m) == NGX_OK)
+    {
+        goto matched;
+    }
+
     apigw_router_match(alcf->router, method, &path, 0, &m);
 
     /* /api/{tenant}/...: the dynamic APIs of the store */
-    ctx->path_first = 0;
-
     if (m.status == 404
-        && ngx_http_apigw_dyn_match(r, method, &path, &m, &ctx->path_first)
+        && ngx_http_apigw_dyn_match(r, method, &path, &m, &first)
            == NGX_ERROR)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    if (m.status == 404 && alcf->web_actions == 1
+        && apigw_webaction_path(&path))
+    {
+        /* /api/v1/web/... that no API claims: the plain web action */
+        m.status = 0;
+        m.api = alcf->webaction_api;
+        m.op = apigw_webaction_op(alcf->webaction_api, APIGW_WEBACTION_WEB);
+        m.nparams = 0;
+        first = 3;
+    }
+
+matched:
 
     ctx->api = m.api;
 
@@ -445,8 +475,7 @@ ngx_http_apigw_handler(ngx_http_request_t *r)
 
     /* the backend URL: "http://apigw_backend" + path + query */
 
-    n = apigw_backend_uri(m.op, &m, &path, ctx->path_first,
-                          (char *) r->args.data,
+    n = apigw_backend_uri(m.op, &m, &path, first, (char *) r->args.data,
                           r->args.len, NULL, 0);
 
     p = ngx_pnalloc(r->pool, opx->scheme_host.len + n);
@@ -456,8 +485,8 @@ ngx_http_apigw_handler(ngx_http_request_t *r)
 
     ctx->backend_uri.data = p;
     p = ngx_cpymem(p, opx->scheme_host.data, opx->scheme_host.len);
-    apigw_backend_uri(m.op, &m, &path, ctx->path_first,
-                      (char *) r->args.data, r->args.len, (char *) p, n);
+    apigw_backend_uri(m.op, &m, &path, first, (char *) r->args.data,
+                      r->args.len, (char *) p, n);
     ctx->backend_uri.len = opx->scheme_host.len + n;
 
     if (ngx_http_apigw_backend_headers(r, alcf, &m.op->backend) != NGX_OK) {
@@ -1534,6 +1563,8 @@ ngx_http_apigw_create_loc_conf(ngx_conf_t *cf)
      *     conf->router = NULL;
      *     conf->apis = NULL;
      *     conf->proxy_handler = NULL;
+     *     conf->vanity_domains = NULL;
+     *     conf->webaction_api = NULL;
      */
 
     conf->enable = NGX_CONF_UNSET;
@@ -1541,6 +1572,7 @@ ngx_http_apigw_create_loc_conf(ngx_conf_t *cf)
     conf->backend_timeout = NGX_CONF_UNSET_MSEC;
     conf->backend_connect_timeout = NGX_CONF_UNSET_MSEC;
     conf->ssl_verify = NGX_CONF_UNSET;
+    conf->web_actions = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -1551,6 +1583,8 @@ ngx_http_apigw_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 {
     ngx_http_apigw_loc_conf_t  *prev = parent;
     ngx_http_apigw_loc_conf_t  *conf = child;
+
+    ngx_array_t  resolved;
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_ptr_value(conf->specs, prev->specs, NULL);
@@ -1565,6 +1599,11 @@ ngx_http_apigw_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                              NGX_HTTP_APIGW_DEFAULT_CA);
     ngx_conf_merge_str_value(conf->request_id_header,
                              prev->request_id_header, "X-Request-ID");
+    ngx_conf_merge_value(conf->web_actions, prev->web_actions, 0);
+
+    if (conf->vanity_domains == NULL) {
+        conf->vanity_domains = prev->vanity_domains;
+    }
 
     if (conf->request_id_lc.data == NULL) {
         conf->request_id_lc.len = conf->request_id_header.len;
@@ -1589,6 +1628,13 @@ ngx_http_apigw_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     if (ngx_http_apigw_compile(cf, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_array_init(&resolved, cf->temp_pool, 1, sizeof(ngx_url_t))
+        != NGX_OK
+        || ngx_http_apigw_webaction_conf(cf, conf, &resolved) != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -1722,7 +1768,7 @@ ngx_http_apigw_compile(ngx_conf_t *cf, ngx_http_apigw_loc_conf_t *alcf)
 }
 
 
-static char *
+char *
 ngx_http_apigw_compile_op(ngx_conf_t *cf, ngx_http_apigw_loc_conf_t *alcf,
     apigw_operation_t *op, ngx_array_t *resolved)
 {

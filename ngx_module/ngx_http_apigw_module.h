@@ -59,6 +59,10 @@ typedef struct {
     apigw_router_t             *router;
     ngx_array_t                *apis;             /* apigw_api_t * */
 
+    ngx_flag_t                  web_actions;
+    ngx_array_t                *vanity_domains;   /* ngx_str_t, lower case */
+    apigw_api_t                *webaction_api;
+
     ngx_http_handler_pt         proxy_handler;
     ngx_http_complex_value_t   *ssl_name;
 } ngx_http_apigw_loc_conf_t;
@@ -77,7 +81,6 @@ typedef struct {
     unsigned                    own_response:1;
     unsigned                    error_sent:1;
     unsigned                    preflight:1;
-    ngx_uint_t                  path_first;       /* 2: /api/{tenant}/ */
 } ngx_http_apigw_ctx_t;
 
 
@@ -93,11 +96,21 @@ void ngx_http_apigw_upstream_wrap(ngx_http_apigw_main_conf_t *amcf);
 ngx_int_t ngx_http_apigw_send_error(ngx_http_request_t *r,
     ngx_http_apigw_ctx_t *ctx, ngx_uint_t status, const char *reason);
 ngx_http_apigw_ctx_t *ngx_http_apigw_get_ctx(ngx_http_request_t *r);
+char *ngx_http_apigw_compile_op(ngx_conf_t *cf,
+    ngx_http_apigw_loc_conf_t *alcf, apigw_operation_t *op,
+    ngx_array_t *resolved);
+
+char *ngx_http_apigw_vanity_domain(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_apigw_webaction_conf(ngx_conf_t *cf,
+    ngx_http_apigw_loc_conf_t *alcf, ngx_array_t *resolved);
+ngx_int_t ngx_http_apigw_vanity(ngx_http_request_t *r,
+    ngx_http_apigw_loc_conf_t *alcf, apigw_path_t *path, apigw_match_t *m);
 
 /* ngx_http_apigw_store.c: the dynamic APIs under /api/{tenant}/ */
 ngx_int_t ngx_http_apigw_dyn_match(ngx_http_request_t *r,
     apigw_method_e method, const apigw_path_t *path, apigw_match_t *m,
-    ngx_uint_t *first);
+    size_t *first);
 
 
 #endif /* _NGX_HTTP_APIGW_MODULE_H_INCLUDED_ */

@@ -32,6 +32,7 @@ typedef struct {
     ngx_str_t                   host;        /* numeric text, for hiredis */
     in_port_t                   port;
     ngx_str_t                   unix_path;   /* or a unix socket */
+    ngx_str_t                   user;        /* Redis 6 ACL user */
     ngx_str_t                   password;    /* empty: no AUTH */
     ngx_uint_t                  db;
     ngx_msec_t                  connect_timeout;

@@ -1367,7 +1367,7 @@ ngx_http_apigw_dyn_compile(ngx_log_t *log)
 
 ngx_int_t
 ngx_http_apigw_dyn_match(ngx_http_request_t *r, apigw_method_e method,
-    const apigw_path_t *path, apigw_match_t *m, ngx_uint_t *first)
+    const apigw_path_t *path, apigw_match_t *m, size_t *first)
 {
     json_t                    *v;
     apigw_match_t              tm;

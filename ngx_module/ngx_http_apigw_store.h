@@ -67,7 +67,7 @@ ngx_int_t ngx_http_apigw_store_on_change(ngx_http_apigw_store_change_pt h,
  */
 ngx_int_t ngx_http_apigw_dyn_match(ngx_http_request_t *r,
     apigw_method_e method, const apigw_path_t *path, apigw_match_t *m,
-    ngx_uint_t *first);
+    size_t *first);
 
 /* store internals shared by the admin handler */
 ngx_int_t ngx_http_apigw_store_sync(ngx_log_t *log);
