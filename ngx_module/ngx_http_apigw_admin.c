@@ -210,7 +210,9 @@ ngx_http_apigw_admin_handler(ngx_http_request_t *r)
                                        "Error: Request body too large.");
     }
 
-    if (r->method & (NGX_HTTP_POST|NGX_HTTP_PUT|NGX_HTTP_PATCH)) {
+    if (r->method & (NGX_HTTP_POST|NGX_HTTP_PUT|NGX_HTTP_PATCH
+                     |NGX_HTTP_DELETE))
+    {
         r->request_body_in_single_buf = 1;
 
         rc = ngx_http_read_client_request_body(r,

@@ -1557,10 +1557,805 @@ apigw_admin_resp_free(apigw_admin_resp_t *resp)
 
 /* ---- v1 ---- */
 
+static const char *admin_v1_verbs[] = {
+    "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", NULL
+};
+
+
+static int
+admin_v1_verb(const char *v)
+{
+    size_t  i;
+
+    for (i = 0; admin_v1_verbs[i]; i++) {
+        if (strcasecmp(v, admin_v1_verbs[i]) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static json_t *
+admin_v1_tenant_view(json_t *t)
+{
+    return json_pack("{s:s,s:s,s:s}", "id", admin_str(t, "id"),
+                     "namespace", admin_str(t, "namespace")
+                                  ? admin_str(t, "namespace") : "",
+                     "instance", admin_str(t, "instance")
+                                 ? admin_str(t, "instance") : "");
+}
+
+
+static json_t *
+admin_tenant(admin_t *a, const char *id)
+{
+    char  key[ADMIN_MAX_ID + 8];
+
+    if (strlen(id) > ADMIN_MAX_ID) {
+        return NULL;
+    }
+
+    snprintf(key, sizeof(key), "tenant:%s", id);
+
+    return apigw_store_get(a->s, key);
+}
+
+
+/* validation.lua, in its order; 0 or an error response */
+static int
+admin_v1_validate(admin_t *a, json_t *body)
+{
+    size_t       i;
+    json_t      *res, *r, *ops, *op, *pol, *p, *sec;
+    const char  *path, *verb, *s, *type, *scope;
+
+    if (admin_str(body, "name") == NULL) {
+        return admin_err(a, 400, "Missing field 'name' in request body.");
+    }
+
+    s = admin_str(body, "basePath");
+    if (s == NULL) {
+        return admin_err(a, 400,
+                         "Missing field 'basePath' in request body.");
+    }
+
+    if (strchr(s, '\'')) {
+        return admin_err(a, 400, "basePath contains illegal character \"'\".");
+    }
+
+    s = admin_str(body, "tenantId");
+    if (s == NULL) {
+        return admin_err(a, 400,
+                         "Missing field 'tenantId' in request body.");
+    }
+
+    if (admin_tenant(a, s) == NULL) {
+        return admin_err(a, 404, "Unknown tenant id %s", s);
+    }
+
+    res = json_object_get(body, "resources");
+    if (res == NULL) {
+        return admin_err(a, 400,
+                         "Missing field 'resources' in request body.");
+    }
+
+    if (!json_is_object(res) || json_object_size(res) == 0) {
+        return admin_err(a, 400, "Empty resources object.");
+    }
+
+    json_object_foreach(res, path, r) {
+        if (strchr(path, '\'')) {
+            return admin_err(a, 400, "resource path contains illegal "
+                             "character \"'\".");
+        }
+
+        if (path[0] != '/') {
+            return admin_err(a, 400, "Resource path must begin with '/'.");
+        }
+
+        ops = json_object_get(r, "operations");
+        if (!json_is_object(ops) || json_object_size(ops) == 0) {
+            return admin_err(a, 400, "Missing or empty field 'operations' "
+                             "or in resource path object.");
+        }
+
+        json_object_foreach(ops, verb, op) {
+            if (!admin_v1_verb(verb)) {
+                return admin_err(a, 400, "Resource verb '%s' not "
+                                 "supported.", verb);
+            }
+
+            s = admin_str(op, "backendMethod");
+            if (s == NULL) {
+                return admin_err(a, 400, "Missing field 'backendMethod' "
+                                 "for '%s' operation.", verb);
+            }
+
+            if (!admin_v1_verb(s)) {
+                return admin_err(a, 400, "backendMethod '%s' not "
+                                 "supported.", s);
+            }
+
+            if (admin_str(op, "backendUrl") == NULL) {
+                return admin_err(a, 400, "Missing field 'backendUrl' "
+                                 "for '%s' operation.", verb);
+            }
+
+            pol = json_object_get(op, "policies");
+
+            json_array_foreach(pol, i, p) {
+                type = admin_str(p, "type");
+
+                if (type == NULL || json_object_get(p, "value") == NULL) {
+                    return admin_err(a, 400, "Missing field in policy "
+                                     "object. Need \"type\" and \"value\".");
+                }
+
+                if (strcmp(type, "reqMapping") && strcmp(type, "rateLimit")
+                    && strcmp(type, "backendRouting"))
+                {
+                    return admin_err(a, 400, "Invalid type in policy object. "
+                                     "Valid: [\"reqMapping\",\"rateLimit\","
+                                     "\"backendRouting\"]");
+                }
+            }
+
+            sec = json_object_get(op, "security");
+
+            json_array_foreach(sec, i, p) {
+                type = admin_str(p, "type");
+                scope = admin_str(p, "scope");
+
+                if (type == NULL || scope == NULL) {
+                    return admin_err(a, 400, "Missing field in security "
+                                     "object. Need \"type\" and \"scope\".");
+                }
+
+                if (strcmp(scope, "tenant") && strcmp(scope, "api")
+                    && strcmp(scope, "resource"))
+                {
+                    return admin_err(a, 400, "Invalid scope in security "
+                                     "object. Valid: [\"tenant\",\"api\","
+                                     "\"resource\"]");
+                }
+            }
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * The v1 model as a Swagger 2.0 document the importer understands: one
+ * operation-switch case per operation (invoke + reqMapping header
+ * inserts as set-variable), CORS from the first resource that sets it.
+ */
+
+json_t *
+apigw_admin_v1_to_swagger(json_t *v1)
+{
+    char         id[32];
+    size_t       n, i;
+    json_t      *doc, *paths, *cases, *res, *r, *ops, *op, *pm, *o, *ex;
+    json_t      *acts, *p, *m, *cors;
+    const char  *path, *verb, *url, *origin;
+    char         lc[16];
+
+    doc = json_pack("{s:s,s:{s:s,s:s},s:s,s:{}}", "swagger", "2.0",
+                    "info", "title", admin_str(v1, "name")
+                                     ? admin_str(v1, "name") : "",
+                    "version", "1.0.0",
+                    "basePath", admin_str(v1, "basePath")
+                                ? admin_str(v1, "basePath") : "/",
+                    "paths");
+    cases = json_array();
+
+    if (doc == NULL || cases == NULL) {
+        json_decref(doc);
+        json_decref(cases);
+        return NULL;
+    }
+
+    paths = json_object_get(doc, "paths");
+    res = json_object_get(v1, "resources");
+    cors = NULL;
+    n = 0;
+
+    json_object_foreach(res, path, r) {
+        origin = admin_str(json_object_get(r, "cors"), "origin");
+
+        if (cors == NULL && origin) {
+            cors = json_pack("{s:b}", "enabled", strcmp(origin, "false"));
+        }
+
+        pm = json_object();
+        json_object_set_new(paths, path, pm);
+
+        ops = json_object_get(r, "operations");
+
+        json_object_foreach(ops, verb, op) {
+            snprintf(id, sizeof(id), "v1op%zu", n++);
+
+            for (i = 0; verb[i] && i < sizeof(lc) - 1; i++) {
+                lc[i] = (char) tolower((unsigned char) verb[i]);
+            }
+
+            lc[i] = '\0';
+
+            o = json_pack("{s:s,s:{s:{s:s}}}", "operationId", id,
+                          "responses", "default", "description", "ok");
+            json_object_set_new(pm, lc, o);
+
+            url = admin_str(op, "backendUrl");
+
+            if (url == NULL || url[0] == '\0') {
+                continue;
+            }
+
+            ex = json_pack("[{s:{s:s,s:s}}]", "invoke", "target-url", url,
+                           "verb", admin_str(op, "backendMethod")
+                                   ? admin_str(op, "backendMethod")
+                                   : "keep");
+
+            acts = json_array();
+
+            json_array_foreach(json_object_get(op, "policies"), i, p) {
+                if (strcmp(admin_str(p, "type") ? admin_str(p, "type") : "",
+                           "reqMapping") != 0)
+                {
+                    continue;
+                }
+
+                {
+                    size_t   j;
+                    json_t  *to, *from;
+                    char     set[300];
+
+                    json_array_foreach(json_object_get(p, "value"), j, m) {
+                        to = json_object_get(m, "to");
+                        from = json_object_get(m, "from");
+
+                        if (strcmp(admin_str(m, "action")
+                                   ? admin_str(m, "action") : "", "insert")
+                            || strcmp(admin_str(to, "location")
+                                      ? admin_str(to, "location") : "",
+                                      "header")
+                            || admin_str(to, "name") == NULL
+                            || !json_is_string(json_object_get(from,
+                                                               "value")))
+                        {
+                            continue;
+                        }
+
+                        snprintf(set, sizeof(set), "message.headers.%s",
+                                 admin_str(to, "name"));
+                        json_array_append_new(acts, json_pack("{s:s,s:O}",
+                                              "set", set, "value",
+                                              json_object_get(from,
+                                                              "value")));
+                    }
+                }
+            }
+
+            if (json_array_size(acts)) {
+                json_array_append_new(ex, json_pack("{s:{s:o}}",
+                                      "set-variable", "actions", acts));
+            } else {
+                json_decref(acts);
+            }
+
+            json_array_append_new(cases, json_pack("{s:[s],s:o}",
+                                  "operations", id, "execute", ex));
+        }
+    }
+
+    o = json_pack("{s:{s:[{s:{s:o}}]}}", "assembly", "execute",
+                  "operation-switch", "case", cases);
+
+    if (o && cors) {
+        json_object_set_new(o, "cors", cors);
+    } else {
+        json_decref(cors);
+    }
+
+    if (o == NULL) {
+        json_decref(doc);
+        return NULL;
+    }
+
+    json_object_set_new(doc, "x-gateway-configuration", o);
+
+    return doc;
+}
+
+
+/* basePath as stored: "/" + trimmed of leading and one trailing "/" */
+static void
+admin_v1_base(const char *in, char *out, size_t size)
+{
+    size_t  n;
+
+    while (*in == '/') {
+        in++;
+    }
+
+    n = strlen(in);
+
+    if (n && in[n - 1] == '/') {
+        n--;
+    }
+
+    snprintf(out, size, "/%.*s", (int) n, in);
+}
+
+
+static int
+admin_v1_api_put(admin_t *a, const char *id)
+{
+    char          uuid[37], key[ADMIN_MAX_ID + 8], base[1024], *text, *url;
+    json_t       *body, *doc, *rec, *t, *old;
+    const char   *tenant;
+    admin_doc_t   d;
+
+    body = admin_body_json(a);
+    if (body == NULL) {
+        return -1;
+    }
+
+    if (id == NULL) {
+        id = admin_str(body, "id");
+    }
+
+    if (id) {
+        old = admin_api(a, NULL, id);
+        if (old == NULL) {
+            admin_err(a, 404, "Unknown API id %s", id);
+            json_decref(body);
+            return -1;
+        }
+
+        snprintf(uuid, sizeof(uuid), "%.36s", id);
+        if (strlen(id) > 36) {
+            json_decref(body);
+            return admin_err(a, 404, "Unknown API id");
+        }
+
+    } else if (apigw_uuid4(uuid) != 0) {
+        json_decref(body);
+        return admin_oom(a);
+    }
+
+    if (admin_v1_validate(a, body) != 0) {
+        json_decref(body);
+        return -1;
+    }
+
+    tenant = admin_str(body, "tenantId");
+    t = admin_tenant(a, tenant);
+
+    admin_v1_base(admin_str(body, "basePath"), base, sizeof(base));
+
+    if (admin_base_taken(a, tenant, base, uuid)) {
+        json_decref(body);
+        return admin_err(a, 409, "basePath not unique for given tenant.");
+    }
+
+    doc = apigw_admin_v1_to_swagger(body);
+    text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+
+    if (text == NULL) {
+        json_decref(body);
+        return admin_oom(a);
+    }
+
+    if (admin_import(a, text, strlen(text), &d) != 0) {
+        free(text);
+        json_decref(body);
+        return -1;
+    }
+
+    free(text);
+
+    url = admin_managed_url(a, tenant, base);
+
+    json_object_set_new(body, "id", json_string(uuid));
+    json_object_set_new(body, "basePath", json_string(base));
+    json_object_set_new(body, "tenantNamespace",
+                        json_string(admin_str(t, "namespace")
+                                    ? admin_str(t, "namespace") : ""));
+    json_object_set_new(body, "tenantInstance",
+                        json_string(admin_str(t, "instance")
+                                    ? admin_str(t, "instance") : ""));
+    json_object_set_new(body, "managedUrl", url ? json_string(url) : NULL);
+    free(url);
+
+    rec = admin_api_record(uuid, tenant, &d);
+    if (rec == NULL) {
+        json_decref(body);
+        return admin_oom(a);
+    }
+
+    json_object_set(rec, "v1", body);
+    snprintf(key, sizeof(key), "api:%s", uuid);
+
+    if (admin_write(a, key, rec) != 0) {
+        json_decref(body);
+        return -1;
+    }
+
+    return admin_json(a, 200, body);
+}
+
+
+/* v1 objects of a tenant (or all), filtered as tenants.lua does */
+static json_t *
+admin_v1_list(admin_t *a, const char *tenant)
+{
+    json_t      *all, *v, *o;
+    const char  *k, *base, *title;
+
+    base = admin_arg(a, "filter[where][basePath]");
+    if (base == NULL) {
+        base = admin_arg(a, "basePath");
+    }
+
+    title = admin_arg(a, "filter[where][name]");
+    if (title == NULL) {
+        title = admin_arg(a, "title");
+    }
+
+    all = json_array();
+
+    json_object_foreach(apigw_store_records(a->s), k, v) {
+        o = json_object_get(v, "v1");
+
+        if (strncmp(k, "api:", 4) != 0 || o == NULL || all == NULL
+            || (tenant && strcmp(admin_str(v, "tenant"), tenant) != 0)
+            || (base && strcmp(admin_str(v, "basePath"), base) != 0)
+            || (title && strcmp(admin_str(v, "name"), title) != 0))
+        {
+            continue;
+        }
+
+        json_array_append(all, o);
+    }
+
+    return all;
+}
+
+
+static int
+admin_v1_apis(admin_t *a)
+{
+    json_t      *rec;
+    const char  *id;
+
+    id = a->nseg > 2 ? a->seg[2] : NULL;
+
+    if (admin_is(a, "PUT") || admin_is(a, "POST")) {
+        if (a->nseg > 3) {
+            return admin_err(a, 400, "Invalid request");
+        }
+
+        return admin_v1_api_put(a, id);
+    }
+
+    if (admin_is(a, "GET")) {
+        if (id == NULL) {
+            return admin_json(a, 200, admin_v1_list(a, NULL));
+        }
+
+        rec = admin_api(a, NULL, id);
+
+        if (rec == NULL || json_object_get(rec, "v1") == NULL) {
+            return admin_err(a, 404, "Unknown api id %s", id);
+        }
+
+        if (a->nseg == 3) {
+            return admin_json(a, 200,
+                              json_incref(json_object_get(rec, "v1")));
+        }
+
+        if (a->nseg == 4 && strcmp(a->seg[3], "tenant") == 0) {
+            rec = admin_tenant(a, admin_str(rec, "tenant"));
+            if (rec == NULL) {
+                return admin_err(a, 404, "Unknown tenant id");
+            }
+
+            return admin_json(a, 200, admin_v1_tenant_view(rec));
+        }
+
+        return admin_err(a, 400, "Invalid request");
+    }
+
+    if (admin_is(a, "DELETE")) {
+        if (id == NULL) {
+            return admin_err(a, 400, "No id specified.");
+        }
+
+        rec = admin_api(a, NULL, id);
+        if (rec == NULL) {
+            return admin_err(a, 404, "Unknown API id %s", id);
+        }
+
+        if (admin_delete_api(a, admin_str(rec, "tenant"), id) != 0) {
+            return -1;
+        }
+
+        return admin_json(a, 200, json_object());
+    }
+
+    return admin_err(a, 405, "Invalid verb.");
+}
+
+
+static int
+admin_v1_tenants(admin_t *a)
+{
+    char         uuid[37], key[ADMIN_MAX_ID + 8];
+    json_t      *body, *v, *out, *rec;
+    const char  *k, *ns, *in, *id, *fns, *fin;
+
+    id = a->nseg > 2 ? a->seg[2] : NULL;
+
+    if ((admin_is(a, "PUT") || admin_is(a, "POST")) && a->nseg <= 3) {
+        body = admin_body_json(a);
+        if (body == NULL) {
+            return -1;
+        }
+
+        ns = admin_str(body, "namespace");
+        in = admin_str(body, "instance");
+
+        if (ns == NULL) {
+            json_decref(body);
+            return admin_err(a, 400,
+                             "\"namespace\" missing from request body.");
+        }
+
+        if (in == NULL) {
+            json_decref(body);
+            return admin_err(a, 400,
+                             "\"instance\" missing from request body.");
+        }
+
+        if (id) {
+            rec = admin_tenant(a, id);
+            if (rec == NULL) {
+                admin_err(a, 404, "Unknown Tenant id %s", id);
+                json_decref(body);
+                return -1;
+            }
+
+            rec = json_deep_copy(rec);
+
+        } else {
+            /* idempotent: an existing namespace + instance is returned */
+            json_object_foreach(apigw_store_records(a->s), k, v) {
+                if (strncmp(k, "tenant:", 7) == 0
+                    && admin_str(v, "namespace")
+                    && strcmp(admin_str(v, "namespace"), ns) == 0
+                    && strcmp(admin_str(v, "instance")
+                              ? admin_str(v, "instance") : "", in) == 0)
+                {
+                    json_decref(body);
+                    return admin_json(a, 200, admin_v1_tenant_view(v));
+                }
+            }
+
+            if (apigw_uuid4(uuid) != 0) {
+                json_decref(body);
+                return admin_oom(a);
+            }
+
+            id = uuid;
+            rec = json_pack("{s:s,s:[]}", "id", id, "domains");
+        }
+
+        if (rec == NULL) {
+            json_decref(body);
+            return admin_oom(a);
+        }
+
+        json_object_set_new(rec, "namespace", json_string(ns));
+        json_object_set_new(rec, "instance", json_string(in));
+        json_decref(body);
+
+        snprintf(key, sizeof(key), "tenant:%s", id);
+
+        if (admin_write(a, key, json_incref(rec)) != 0) {
+            json_decref(rec);
+            return -1;
+        }
+
+        v = admin_v1_tenant_view(rec);
+        json_decref(rec);
+
+        return admin_json(a, 200, v);
+    }
+
+    if (admin_is(a, "GET") && id == NULL) {
+        fns = admin_arg(a, "filter[where][namespace]");
+        fin = admin_arg(a, "filter[where][instance]");
+
+        out = json_array();
+        if (out == NULL) {
+            return admin_oom(a);
+        }
+
+        json_object_foreach(apigw_store_records(a->s), k, v) {
+            if (strncmp(k, "tenant:", 7) != 0
+                || (fns && strcmp(admin_str(v, "namespace")
+                                  ? admin_str(v, "namespace") : "", fns))
+                || (fns && fin && strcmp(admin_str(v, "instance")
+                                         ? admin_str(v, "instance") : "",
+                                         fin)))
+            {
+                continue;
+            }
+
+            json_array_append_new(out, admin_v1_tenant_view(v));
+        }
+
+        return admin_json(a, 200, out);
+    }
+
+    if (id == NULL) {
+        return admin_err(a, 405, "Invalid verb.");
+    }
+
+    rec = admin_tenant(a, id);
+
+    if (admin_is(a, "GET")) {
+        if (rec == NULL) {
+            return admin_err(a, 404, "Unknown tenant id %s", id);
+        }
+
+        if (a->nseg == 3) {
+            return admin_json(a, 200, admin_v1_tenant_view(rec));
+        }
+
+        if (a->nseg == 4 && strcmp(a->seg[3], "apis") == 0) {
+            return admin_page(a, admin_v1_list(a, id));
+        }
+
+        return admin_err(a, 400, "Invalid request");
+    }
+
+    if (admin_is(a, "DELETE") && a->nseg == 3) {
+        if (rec == NULL) {
+            return admin_err(a, 404, "Unknown tenant id %s", id);
+        }
+
+        snprintf(key, sizeof(key), "tenant:%s", id);
+
+        json_object_foreach(apigw_store_records(a->s), k, v) {
+            ns = admin_str(v, "tenant");
+
+            if (strcmp(k, key) == 0 || (ns && strcmp(ns, id) == 0)) {
+                if (admin_write(a, k, NULL) != 0) {
+                    return -1;
+                }
+            }
+        }
+
+        return admin_json(a, 200, json_object());
+    }
+
+    return admin_err(a, 405, "Invalid verb.");
+}
+
+
+/* v1 subscriptions: API keys by scope, stored hashed */
+static int
+admin_v1_subs(admin_t *a)
+{
+    char         key[1024], hash[65], prefix[9];
+    json_t      *body, *rec;
+    const char  *k, *scope, *tenant, *res, *api, *target;
+
+    if (!(admin_is(a, "PUT") || admin_is(a, "POST")
+          || admin_is(a, "DELETE")) || a->nseg != 2)
+    {
+        return admin_err(a, 405, "Invalid verb.");
+    }
+
+    body = admin_body_json(a);
+    if (body == NULL) {
+        return -1;
+    }
+
+    k = admin_str(body, "key");
+    scope = admin_str(body, "scope");
+    tenant = admin_str(body, "tenantId");
+    res = admin_str(body, "resource");
+    api = admin_str(body, "apiId");
+
+    if (k == NULL || k[0] == '\0') {
+        json_decref(body);
+        return admin_err(a, 400, "\"key\" missing from request body.");
+    }
+
+    if (tenant == NULL || !admin_valid_id(tenant, 0)) {
+        json_decref(body);
+        return admin_err(a, 400, "\"tenantId\" missing from request body.");
+    }
+
+    if (scope == NULL
+        || (strcmp(scope, "tenant") && strcmp(scope, "resource")
+            && strcmp(scope, "api")))
+    {
+        json_decref(body);
+        return admin_err(a, 400, "Invalid scope");
+    }
+
+    target = "";
+
+    if (strcmp(scope, "resource") == 0) {
+        if (res == NULL) {
+            json_decref(body);
+            return admin_err(a, 400,
+                             "\"resource\" missing from request body.");
+        }
+        target = res;
+
+    } else if (strcmp(scope, "api") == 0) {
+        if (api == NULL) {
+            json_decref(body);
+            return admin_err(a, 400, "\"apiId\" missing from request body.");
+        }
+        target = api;
+    }
+
+    apigw_sha256_hex(NULL, 0, k, strlen(k), hash);
+    snprintf(prefix, sizeof(prefix), "%.8s", k);
+    snprintf(key, sizeof(key), "v1sub:%s:%s:%.600s:%s", tenant, scope, target,
+             hash);
+
+    if (admin_is(a, "DELETE")) {
+        json_decref(body);
+
+        if (apigw_store_get(a->s, key) == NULL) {
+            return admin_err(a, 404, "Subscription doesn't exist");
+        }
+
+        if (admin_write(a, key, NULL) != 0) {
+            return -1;
+        }
+
+        return admin_text(a, 200, "Subscription deleted.");
+    }
+
+    rec = json_pack("{s:s,s:s,s:s,s:s}", "tenant", tenant, "scope", scope,
+                    "sha256", hash, "prefix", prefix);
+    if (rec && *target) {
+        json_object_set_new(rec, strcmp(scope, "api") == 0 ? "api_id"
+                                                           : "resource",
+                            json_string(target));
+    }
+
+    json_decref(body);
+
+    if (rec == NULL) {
+        return admin_oom(a);
+    }
+
+    if (admin_write(a, key, rec) != 0) {
+        return -1;
+    }
+
+    return admin_text(a, 200, "Subscription created.");
+}
+
+
 static int
 admin_v1(admin_t *a)
 {
-    if (a->nseg == 2 && strcmp(a->seg[1], "health-check") == 0) {
+    if (strcmp(a->seg[1], "health-check") == 0 && a->nseg == 2) {
         if (!admin_is(a, "GET")) {
             return admin_err(a, 405, "Invalid verb.");
         }
@@ -1568,13 +2363,17 @@ admin_v1(admin_t *a)
         return admin_text(a, 200, "Status: Gateway ready.");
     }
 
+    if (strcmp(a->seg[1], "apis") == 0 && a->nseg <= 4) {
+        return admin_v1_apis(a);
+    }
+
+    if (strcmp(a->seg[1], "tenants") == 0 && a->nseg <= 4) {
+        return admin_v1_tenants(a);
+    }
+
+    if (strcmp(a->seg[1], "subscriptions") == 0) {
+        return admin_v1_subs(a);
+    }
+
     return admin_err(a, 404, "Not found.");
-}
-
-
-json_t *
-apigw_admin_v1_to_swagger(json_t *v1)
-{
-    (void) v1;
-    return NULL;
 }
