@@ -14,10 +14,14 @@
 
 
 typedef struct {
-    ngx_str_t    request_id;
-    unsigned     own_response:1;
-    unsigned     error_sent:1;
-    ngx_buf_t   *error_body;
+    ngx_str_t            request_id;
+    unsigned             own_response:1;
+    unsigned             error_sent:1;
+    ngx_buf_t           *error_body;
+    ngx_http_request_t  *request;
+    apigw_admin_req_t    req;
+    apigw_admin_resp_t   resp;
+    ngx_uint_t           tries;
 } ngx_http_apigw_admin_ctx_t;
 
 
@@ -25,6 +29,9 @@ static ngx_int_t ngx_http_apigw_admin_handler(ngx_http_request_t *r);
 static void ngx_http_apigw_admin_body(ngx_http_request_t *r);
 static ngx_int_t ngx_http_apigw_admin_run(ngx_http_request_t *r,
     u_char *body, size_t len);
+static ngx_int_t ngx_http_apigw_admin_attempt(ngx_http_request_t *r);
+static void ngx_http_apigw_admin_committed(void *data, ngx_int_t rc);
+static void ngx_http_apigw_admin_resp_cleanup(void *data);
 static ngx_int_t ngx_http_apigw_admin_send(ngx_http_request_t *r,
     ngx_uint_t status, const char *type, u_char *body, size_t len);
 static ngx_int_t ngx_http_apigw_admin_error(ngx_http_request_t *r,
@@ -293,11 +300,8 @@ ngx_http_apigw_admin_run(ngx_http_request_t *r, u_char *body, size_t len)
 {
     u_char                            *url, *rid, *ow;
     size_t                             i;
-    ngx_int_t                          rc;
-    ngx_str_t                          err;
-    ngx_uint_t                         tries, conflict;
-    apigw_admin_req_t                  req;
-    apigw_admin_resp_t                 resp;
+    apigw_admin_req_t                 *req;
+    ngx_pool_cleanup_t                *cln;
     ngx_http_apigw_admin_ctx_t        *ctx;
     ngx_http_apigw_admin_main_conf_t  *amcf;
 
@@ -312,43 +316,74 @@ ngx_http_apigw_admin_run(ngx_http_request_t *r, u_char *body, size_t len)
     url = ngx_pnalloc(r->pool, amcf->public_url.len + 1);
     rid = ngx_pnalloc(r->pool, ctx->request_id.len + 1);
     ow = ngx_pnalloc(r->pool, amcf->openwhisk_url.len + 1);
-    if (url == NULL || rid == NULL || ow == NULL) {
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (url == NULL || rid == NULL || ow == NULL || cln == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    cln->handler = ngx_http_apigw_admin_resp_cleanup;
+    cln->data = ctx;
 
     (void) ngx_cpystrn(url, amcf->public_url.data, amcf->public_url.len + 1);
     (void) ngx_cpystrn(rid, ctx->request_id.data, ctx->request_id.len + 1);
     (void) ngx_cpystrn(ow, amcf->openwhisk_url.data,
                        amcf->openwhisk_url.len + 1);
 
-    ngx_memzero(&req, sizeof(apigw_admin_req_t));
-    req.method = (char *) r->method_name.data;
-    req.method_len = r->method_name.len;
-    req.path = (char *) r->uri.data;
-    req.path_len = r->uri.len;
+    req = &ctx->req;
+    ctx->request = r;
+
+    req->method = (char *) r->method_name.data;
+    req->method_len = r->method_name.len;
+    req->path = (char *) r->uri.data;
+    req->path_len = r->uri.len;
 
     if (r->valid_unparsed_uri) {
         /* percent-encoded ids stay intact */
-        req.path = (char *) r->unparsed_uri.data;
-        req.path_len = r->unparsed_uri.len;
+        req->path = (char *) r->unparsed_uri.data;
+        req->path_len = r->unparsed_uri.len;
 
-        for (i = 0; i < req.path_len; i++) {
-            if (req.path[i] == '?') {
-                req.path_len = i;
+        for (i = 0; i < req->path_len; i++) {
+            if (req->path[i] == '?') {
+                req->path_len = i;
                 break;
             }
         }
     }
 
-    req.query = (char *) r->args.data;
-    req.query_len = r->args.len;
-    req.body = (char *) body;
-    req.body_len = len;
-    req.public_url = (char *) url;
-    req.openwhisk_url = amcf->openwhisk_url.len ? (char *) ow : NULL;
-    req.request_id = (char *) rid;
+    req->query = (char *) r->args.data;
+    req->query_len = r->args.len;
+    req->body = (char *) body;
+    req->body_len = len;
+    req->public_url = (char *) url;
+    req->openwhisk_url = amcf->openwhisk_url.len ? (char *) ow : NULL;
+    req->request_id = (char *) rid;
 
-    for (tries = 0; /* void */; tries++) {
+    return ngx_http_apigw_admin_attempt(r);
+}
+
+
+/*
+ * Answer the request against this worker's copy of the store and commit
+ * its changes: at once (embedded store) or asynchronously (Redis).  On a
+ * conflict with another writer it is answered again on the newer copy.
+ */
+
+static ngx_int_t
+ngx_http_apigw_admin_attempt(ngx_http_request_t *r)
+{
+    size_t                       i;
+    ngx_int_t                    rc;
+    ngx_str_t                    err;
+    ngx_uint_t                   conflict;
+    apigw_admin_resp_t          *resp;
+    ngx_http_apigw_admin_ctx_t  *ctx;
+
+    ctx = ngx_http_apigw_admin_ctx(r);
+    resp = &ctx->resp;
+
+    for ( /* void */ ; /* void */ ; ctx->tries++) {
+
+        apigw_admin_resp_free(resp);
 
         if (ngx_http_apigw_store_sync(r->connection->log) != NGX_OK) {
             return ngx_http_apigw_admin_error(r,
@@ -356,58 +391,109 @@ ngx_http_apigw_admin_run(ngx_http_request_t *r, u_char *body, size_t len)
                                           "Error: The store is unavailable.");
         }
 
-        apigw_admin_handle(ngx_http_apigw_store_current(), &req, &resp);
+        apigw_admin_handle(ngx_http_apigw_store_current(), &ctx->req, resp);
 
-        if (resp.muts.n == 0) {
-            break;
-        }
-
-        for (i = 0; i < resp.muts.n; i++) {
-            if (resp.muts.items[i].value == NULL
-                || ngx_strncmp(resp.muts.items[i].key, "api:", 4) != 0)
+        for (i = 0; i < resp->muts.n; i++) {
+            if (resp->muts.items[i].value == NULL
+                || ngx_strncmp(resp->muts.items[i].key, "api:", 4) != 0)
             {
                 continue;
             }
 
-            rc = ngx_http_apigw_resolve_hosts(r, resp.muts.items[i].value,
+            rc = ngx_http_apigw_resolve_hosts(r, resp->muts.items[i].value,
                                               &err);
             if (rc == NGX_ERROR) {
-                apigw_admin_resp_free(&resp);
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
 
             if (rc == NGX_DECLINED) {
-                apigw_admin_error(&resp, (char *) rid, 400, "%.*s",
-                                  (int) err.len, err.data + 7);
+                apigw_admin_error(resp, ctx->req.request_id, 400, "%.*s",
+                                  (int) err.len, err.data);
                 break;
             }
         }
 
-        if (resp.muts.n == 0) {
+        if (resp->muts.n == 0) {
             break;
         }
 
-        rc = ngx_http_apigw_store_commit(r->connection->log, &resp.muts,
+        if (ngx_http_apigw_store_redis()) {
+            rc = ngx_http_apigw_rstore_commit(&resp->muts,
+                     apigw_store_version(ngx_http_apigw_store_current()),
+                     ngx_http_apigw_admin_committed, ctx);
+
+            if (rc != NGX_OK) {
+                return ngx_http_apigw_admin_error(r,
+                                          NGX_HTTP_SERVICE_UNAVAILABLE,
+                                          "Error: The store is unavailable.");
+            }
+
+            r->main->count++;
+            return NGX_DONE;
+        }
+
+        rc = ngx_http_apigw_store_commit(r->connection->log, &resp->muts,
                                          &conflict);
 
         if (rc == NGX_OK) {
+            /* this worker serves the change at once */
+            ngx_http_apigw_dyn_refresh(r->connection->log);
             break;
         }
 
-        apigw_admin_resp_free(&resp);
-
-        if (rc == NGX_ERROR || tries == NGX_HTTP_APIGW_ADMIN_RETRIES) {
+        if (rc == NGX_ERROR || ctx->tries == NGX_HTTP_APIGW_ADMIN_RETRIES) {
             return ngx_http_apigw_admin_error(r,
                                           NGX_HTTP_SERVICE_UNAVAILABLE,
                                           "Error: The store is unavailable.");
         }
     }
 
-    rc = ngx_http_apigw_admin_send(r, resp.status, resp.content_type,
-                                   (u_char *) resp.body, resp.body_len);
-    apigw_admin_resp_free(&resp);
+    return ngx_http_apigw_admin_send(r, resp->status, resp->content_type,
+                                     (u_char *) resp->body, resp->body_len);
+}
 
-    return rc;
+
+static void
+ngx_http_apigw_admin_committed(void *data, ngx_int_t rc)
+{
+    ngx_http_apigw_admin_ctx_t *ctx = data;
+
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_apigw_admin_send(r, ctx->resp.status,
+                                       ctx->resp.content_type,
+                                       (u_char *) ctx->resp.body,
+                                       ctx->resp.body_len);
+
+    } else if (rc == NGX_DECLINED
+               && ++ctx->tries <= NGX_HTTP_APIGW_ADMIN_RETRIES)
+    {
+        rc = ngx_http_apigw_admin_attempt(r);
+
+        if (rc == NGX_DONE) {
+            /* waiting again: the earlier reference goes */
+            ngx_http_finalize_request(r, NGX_DONE);
+            return;
+        }
+
+    } else {
+        rc = ngx_http_apigw_admin_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                        "Error: The store is unavailable.");
+    }
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+static void
+ngx_http_apigw_admin_resp_cleanup(void *data)
+{
+    ngx_http_apigw_admin_ctx_t *ctx = data;
+
+    apigw_admin_resp_free(&ctx->resp);
 }
 
 
@@ -731,7 +817,7 @@ ngx_http_apigw_admin_merge_loc_conf(ngx_conf_t *cf, void *parent,
 
     amcf = ngx_http_conf_get_module_main_conf(cf,
                                               ngx_http_apigw_admin_module);
-    if (amcf->zone == NULL) {
+    if (amcf->store.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"apigw_admin\" needs \"apigw_store\" in http{}");
         return NGX_CONF_ERROR;
@@ -833,10 +919,19 @@ ngx_http_apigw_admin_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_ERROR;
         }
 
-    } else if (value[1].len > 8
-               && ngx_strncmp(value[1].data, "redis://", 8) == 0)
+    } else if ((value[1].len > 8
+                && ngx_strncmp(value[1].data, "redis://", 8) == 0)
+               || (value[1].len > 5
+                   && ngx_strncmp(value[1].data, "unix:", 5) == 0))
     {
-        return "redis:// stores are not available in this build yet";
+        amcf->use_redis = 1;
+        amcf->cycle = cf->cycle;
+
+        if (cf->args->nelts == 3) {
+            return "zone_size= is for file: stores";
+        }
+
+        return ngx_http_apigw_redis_parse(cf, &value[1], &amcf->redis);
 
     } else {
         return "must be \"file:PATH\" or \"redis://...\"";

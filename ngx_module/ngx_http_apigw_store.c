@@ -487,13 +487,16 @@ ngx_http_apigw_store_init_process(ngx_cycle_t *cycle)
     amcf = ngx_http_cycle_get_module_main_conf(cycle,
                                                ngx_http_apigw_admin_module);
 
-    if (amcf == NULL || amcf->zone == NULL) {
+    if (amcf == NULL || amcf->store.len == 0) {
         return NGX_OK;
     }
 
     ngx_http_apigw_amcf = amcf;
-    ngx_http_apigw_shpool = (ngx_slab_pool_t *) amcf->zone->shm.addr;
-    ngx_http_apigw_sh = ngx_http_apigw_shpool->data;
+
+    if (amcf->zone) {
+        ngx_http_apigw_shpool = (ngx_slab_pool_t *) amcf->zone->shm.addr;
+        ngx_http_apigw_sh = ngx_http_apigw_shpool->data;
+    }
 
     ngx_http_apigw_local = apigw_store_create();
     ngx_http_apigw_pending = json_object();
@@ -507,6 +510,14 @@ ngx_http_apigw_store_init_process(ngx_cycle_t *cycle)
         || ngx_http_apigw_dyn_tenants == NULL)
     {
         return NGX_ERROR;
+    }
+
+    if (amcf->use_redis) {
+        if (ngx_http_apigw_rstore_init(cycle, amcf) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        goto timer;
     }
 
     ngx_http_apigw_journal_fd = ngx_open_file(amcf->journal.data,
@@ -529,6 +540,8 @@ ngx_http_apigw_store_init_process(ngx_cycle_t *cycle)
 
     ngx_http_apigw_dyn_compile(cycle->log);
 
+timer:
+
     ngx_http_apigw_poll_ev.handler = ngx_http_apigw_store_poll;
     ngx_http_apigw_poll_ev.log = cycle->log;
     ngx_http_apigw_poll_ev.data = amcf;
@@ -543,6 +556,10 @@ ngx_http_apigw_store_init_process(ngx_cycle_t *cycle)
 void
 ngx_http_apigw_store_exit_process(ngx_cycle_t *cycle)
 {
+    if (ngx_http_apigw_amcf && ngx_http_apigw_amcf->use_redis) {
+        ngx_http_apigw_rstore_exit();
+    }
+
     if (ngx_http_apigw_journal_fd != NGX_INVALID_FILE) {
         (void) ngx_close_file(ngx_http_apigw_journal_fd);
         ngx_http_apigw_journal_fd = NGX_INVALID_FILE;
@@ -559,8 +576,9 @@ ngx_http_apigw_store_poll(ngx_event_t *ev)
         return;
     }
 
-    if (ngx_http_apigw_sh->version
-        != apigw_store_version(ngx_http_apigw_local))
+    if (!amcf->use_redis
+        && ngx_http_apigw_sh->version
+           != apigw_store_version(ngx_http_apigw_local))
     {
         (void) ngx_http_apigw_store_sync(ev->log);
     }
@@ -614,6 +632,37 @@ typedef struct {
 } ngx_http_apigw_copy_t;
 
 
+static void ngx_http_apigw_local_set(const char *key, json_t *v);
+
+
+void
+ngx_http_apigw_local_apply(const char *key, json_t *value)
+{
+    ngx_http_apigw_local_set(key, value);
+}
+
+
+void
+ngx_http_apigw_local_set_version(uint64_t version)
+{
+    apigw_store_set_version(ngx_http_apigw_local, version);
+}
+
+
+void
+ngx_http_apigw_dyn_refresh(ngx_log_t *log)
+{
+    ngx_http_apigw_dyn_compile(log);
+}
+
+
+ngx_uint_t
+ngx_http_apigw_store_redis(void)
+{
+    return ngx_http_apigw_amcf && ngx_http_apigw_amcf->use_redis;
+}
+
+
 static void
 ngx_http_apigw_local_set(const char *key, json_t *v)
 {
@@ -643,6 +692,11 @@ ngx_http_apigw_store_sync(ngx_log_t *log)
     json_error_t            je;
     ngx_http_apigw_rec_t   *rec;
     ngx_http_apigw_copy_t  *c, *nc;
+
+    if (ngx_http_apigw_amcf->use_redis) {
+        /* kept current by the change notifications */
+        return NGX_OK;
+    }
 
     mine = apigw_store_version(ngx_http_apigw_local);
 
@@ -1084,7 +1138,8 @@ ngx_http_apigw_dyn_api_create(ngx_log_t *log, const char *id, json_t *rec)
         return NULL;
     }
 
-    d->pool = ngx_create_pool(1024, log);
+    /* the pool outlives the request that may have compiled it */
+    d->pool = ngx_create_pool(1024, ngx_cycle->log);
     d->id = strdup(id);
     d->tenant = strdup(tenant);
     d->api = api;

@@ -17,6 +17,7 @@
 #include "store.h"
 #include "admin.h"
 #include "ngx_http_apigw_module.h"
+#include "ngx_http_apigw_redis.h"
 
 
 typedef struct ngx_http_apigw_shm_s  ngx_http_apigw_shm_t;
@@ -32,6 +33,8 @@ typedef struct {
     ngx_msec_t                  poll;
     ngx_str_t                   openwhisk_url;
     ngx_cycle_t                *cycle;
+    ngx_flag_t                  use_redis;
+    ngx_http_apigw_redis_conf_t redis;
 } ngx_http_apigw_admin_main_conf_t;
 
 
@@ -78,6 +81,28 @@ ngx_int_t ngx_http_apigw_store_init_process(ngx_cycle_t *cycle);
 void ngx_http_apigw_store_exit_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_apigw_resolve_hosts(ngx_http_request_t *r, json_t *rec,
     ngx_str_t *err);
+
+
+/* the worker's copy of the store, for the Redis store */
+void ngx_http_apigw_local_apply(const char *key, json_t *value);
+void ngx_http_apigw_local_set_version(uint64_t version);
+void ngx_http_apigw_dyn_refresh(ngx_log_t *log);
+ngx_uint_t ngx_http_apigw_store_redis(void);
+
+/* ngx_http_apigw_store_redis.c */
+typedef void (*ngx_http_apigw_rstore_done_pt)(void *data, ngx_int_t rc);
+ngx_int_t ngx_http_apigw_rstore_init(ngx_cycle_t *cycle,
+    ngx_http_apigw_admin_main_conf_t *amcf);
+void ngx_http_apigw_rstore_exit(void);
+/*
+ * Commits muts made against `base` with WATCH/MULTI/EXEC; done() gets
+ * NGX_OK (committed and applied locally), NGX_DECLINED (another writer
+ * got in first; the local copy has been brought up to date: run the
+ * request again) or NGX_ERROR (Redis unavailable).  NGX_ERROR returned
+ * at once: not connected.
+ */
+ngx_int_t ngx_http_apigw_rstore_commit(apigw_muts_t *muts, uint64_t base,
+    ngx_http_apigw_rstore_done_pt done, void *data);
 
 
 #endif /* _NGX_HTTP_APIGW_STORE_H_INCLUDED_ */
