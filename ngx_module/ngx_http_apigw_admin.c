@@ -10,7 +10,7 @@
 #include "ngx_http_apigw_store.h"
 
 
-#define NGX_HTTP_APIGW_ADMIN_RETRIES  16
+#define NGX_HTTP_APIGW_ADMIN_RETRIES  64
 
 
 typedef struct {
@@ -21,7 +21,8 @@ typedef struct {
     ngx_http_request_t  *request;
     apigw_admin_req_t    req;
     apigw_admin_resp_t   resp;
-    ngx_uint_t           tries;
+    ngx_uint_t           tries;     /* lost races */
+    ngx_uint_t           stale;     /* answered on an outdated copy */
 } ngx_http_apigw_admin_ctx_t;
 
 
@@ -358,6 +359,15 @@ ngx_http_apigw_admin_run(ngx_http_request_t *r, u_char *body, size_t len)
     req->openwhisk_url = amcf->openwhisk_url.len ? (char *) ow : NULL;
     req->request_id = (char *) rid;
 
+    if (ngx_http_apigw_store_redis()) {
+        req->store = "redis";
+        req->store_up = ngx_http_apigw_rstore_ready() ? 1 : 0;
+
+    } else {
+        req->store = "file";
+        req->store_up = 1;
+    }
+
     return ngx_http_apigw_admin_attempt(r);
 }
 
@@ -468,8 +478,9 @@ ngx_http_apigw_admin_committed(void *data, ngx_int_t rc)
                                        (u_char *) ctx->resp.body,
                                        ctx->resp.body_len);
 
-    } else if (rc == NGX_DECLINED
-               && ++ctx->tries <= NGX_HTTP_APIGW_ADMIN_RETRIES)
+    } else if ((rc == NGX_DECLINED
+                && ++ctx->tries <= NGX_HTTP_APIGW_ADMIN_RETRIES)
+               || (rc == NGX_AGAIN && ++ctx->stale < 1000))
     {
         rc = ngx_http_apigw_admin_attempt(r);
 
@@ -480,6 +491,9 @@ ngx_http_apigw_admin_committed(void *data, ngx_int_t rc)
         }
 
     } else {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "apigw: store write failed after %ui attempts",
+                      ctx->tries + 1);
         rc = ngx_http_apigw_admin_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                         "Error: The store is unavailable.");
     }

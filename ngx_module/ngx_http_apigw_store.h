@@ -94,11 +94,13 @@ typedef void (*ngx_http_apigw_rstore_done_pt)(void *data, ngx_int_t rc);
 ngx_int_t ngx_http_apigw_rstore_init(ngx_cycle_t *cycle,
     ngx_http_apigw_admin_main_conf_t *amcf);
 void ngx_http_apigw_rstore_exit(void);
+ngx_uint_t ngx_http_apigw_rstore_ready(void);
 /*
  * Commits muts made against `base` with WATCH/MULTI/EXEC; done() gets
  * NGX_OK (committed and applied locally), NGX_DECLINED (another writer
  * got in first; the local copy has been brought up to date: run the
- * request again) or NGX_ERROR (Redis unavailable).  NGX_ERROR returned
+ * request again), NGX_AGAIN (the local copy changed before the write
+ * was tried: run it again) or NGX_ERROR (Redis unavailable).  NGX_ERROR returned
  * at once: not connected.
  */
 ngx_int_t ngx_http_apigw_rstore_commit(apigw_muts_t *muts, uint64_t base,

@@ -48,6 +48,7 @@ static void ngx_http_apigw_rs_state(ngx_http_apigw_redis_t *rd,
 static void ngx_http_apigw_rs_message(ngx_str_t *channel,
     ngx_str_t *message, void *data);
 static void ngx_http_apigw_rs_sync(void);
+static void ngx_http_apigw_rs_sync_start(void);
 static void ngx_http_apigw_rs_changes(redisReply *reply, void *data);
 static void ngx_http_apigw_rs_values(redisReply *reply, void *data);
 static void ngx_http_apigw_rs_sync_done(ngx_int_t ok);
@@ -71,6 +72,9 @@ static size_t                    ngx_http_apigw_rs_nkeys;
 static ngx_http_apigw_rs_job_t  *ngx_http_apigw_rs_jobs;
 static ngx_http_apigw_rs_job_t  *ngx_http_apigw_rs_active;
 static ngx_uint_t                ngx_http_apigw_rs_conflict;
+
+/* where the last failure was noticed, for the log */
+static ngx_uint_t                ngx_http_apigw_rs_where;
 
 static ngx_str_t  ngx_http_apigw_rs_channel = ngx_string("apigw:events");
 
@@ -98,6 +102,14 @@ ngx_http_apigw_rstore_init(ngx_cycle_t *cycle,
     return ngx_http_apigw_redis_subscribe(ngx_http_apigw_rs_sub,
                                           &ngx_http_apigw_rs_channel,
                                           ngx_http_apigw_rs_message, NULL);
+}
+
+
+ngx_uint_t
+ngx_http_apigw_rstore_ready(void)
+{
+    return ngx_http_apigw_rs_cmd
+           && ngx_http_apigw_redis_ready(ngx_http_apigw_rs_cmd);
 }
 
 
@@ -148,17 +160,30 @@ ngx_http_apigw_rs_message(ngx_str_t *channel, ngx_str_t *message,
 
 /* ---- reading changes ---- */
 
+/*
+ * One thing at a time on the command connection: a sync's MULTI/EXEC
+ * inside a write's WATCH would end the WATCH, so a sync waits for the
+ * write and a write for the sync.
+ */
+
 static void
 ngx_http_apigw_rs_sync(void)
+{
+    if (ngx_http_apigw_rs_syncing || ngx_http_apigw_rs_active) {
+        ngx_http_apigw_rs_resync = 1;
+        return;
+    }
+
+    ngx_http_apigw_rs_sync_start();
+}
+
+
+static void
+ngx_http_apigw_rs_sync_start(void)
 {
     u_char         since[NGX_INT64_LEN + 2];
     size_t         lens[5];
     const char    *argv[5];
-
-    if (ngx_http_apigw_rs_syncing) {
-        ngx_http_apigw_rs_resync = 1;
-        return;
-    }
 
     if (!ngx_http_apigw_redis_ready(ngx_http_apigw_rs_cmd)) {
         return;                 /* the "up" state handler comes back */
@@ -175,6 +200,7 @@ ngx_http_apigw_rs_sync(void)
                                      1, argv, lens)
         == NULL)
     {
+        ngx_http_apigw_rs_where = 192;
         ngx_http_apigw_rs_sync_done(0);
         return;
     }
@@ -210,6 +236,7 @@ ngx_http_apigw_rs_sync(void)
                                      lens)
         == NULL)
     {
+        ngx_http_apigw_rs_where = 227;
         ngx_http_apigw_rs_sync_done(0);
     }
 }
@@ -227,6 +254,7 @@ ngx_http_apigw_rs_changes(redisReply *reply, void *data)
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements != 2)
     {
+        ngx_http_apigw_rs_where = 244;
         ngx_http_apigw_rs_sync_done(0);
         return;
     }
@@ -241,6 +269,7 @@ ngx_http_apigw_rs_changes(redisReply *reply, void *data)
         if (v == NGX_ERROR) {
             ngx_log_error(NGX_LOG_ERR, ngx_http_apigw_rs_log, 0,
                           "apigw: bad apigw:version in Redis");
+            ngx_http_apigw_rs_where = 258;
             ngx_http_apigw_rs_sync_done(0);
             return;
         }
@@ -315,6 +344,7 @@ failed:
         ngx_free(lens);
     }
 
+    ngx_http_apigw_rs_where = 332;
     ngx_http_apigw_rs_sync_done(0);
 }
 
@@ -330,6 +360,7 @@ ngx_http_apigw_rs_values(redisReply *reply, void *data)
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements != ngx_http_apigw_rs_nkeys)
     {
+        ngx_http_apigw_rs_where = 347;
         ngx_http_apigw_rs_sync_done(0);
         return;
     }
@@ -390,11 +421,15 @@ ngx_http_apigw_rs_sync_done(ngx_int_t ok)
         /* the write that lost can be answered again now */
         ngx_http_apigw_rs_conflict = 0;
         ngx_http_apigw_rs_finish(ok ? NGX_DECLINED : NGX_ERROR);
+        return;
     }
 
     if (ngx_http_apigw_rs_resync) {
         ngx_http_apigw_rs_sync();
+        return;
     }
+
+    ngx_http_apigw_rs_next();
 }
 
 
@@ -438,7 +473,9 @@ ngx_http_apigw_rs_next(void)
     size_t        lens[2];
     const char   *argv[2];
 
-    if (ngx_http_apigw_rs_active || ngx_http_apigw_rs_jobs == NULL) {
+    if (ngx_http_apigw_rs_active || ngx_http_apigw_rs_syncing
+        || ngx_http_apigw_rs_jobs == NULL)
+    {
         return;
     }
 
@@ -448,8 +485,8 @@ ngx_http_apigw_rs_next(void)
     if (ngx_http_apigw_rs_active->base
         != apigw_store_version(ngx_http_apigw_store_current()))
     {
-        /* answered against an older copy: answer it again */
-        ngx_http_apigw_rs_finish(NGX_DECLINED);
+        /* answered against an older copy: answer it again (not a lost race) */
+        ngx_http_apigw_rs_finish(NGX_AGAIN);
         return;
     }
 
@@ -462,6 +499,7 @@ ngx_http_apigw_rs_next(void)
                                      argv, lens)
         == NULL)
     {
+        ngx_http_apigw_rs_where = 485;
         ngx_http_apigw_rs_finish(NGX_ERROR);
         return;
     }
@@ -474,6 +512,7 @@ ngx_http_apigw_rs_next(void)
                                      argv, lens)
         == NULL)
     {
+        ngx_http_apigw_rs_where = 497;
         ngx_http_apigw_rs_finish(NGX_ERROR);
     }
 }
@@ -505,6 +544,7 @@ ngx_http_apigw_rs_version(redisReply *reply, void *data)
         || (reply->type != REDIS_REPLY_STRING
             && reply->type != REDIS_REPLY_NIL))
     {
+        ngx_http_apigw_rs_where = 528;
         ngx_http_apigw_rs_finish(NGX_ERROR);
         return;
     }
@@ -523,11 +563,12 @@ ngx_http_apigw_rs_version(redisReply *reply, void *data)
                                             NULL, 0, 1, argv, lens);
 
         ngx_http_apigw_rs_conflict = 1;
-        ngx_http_apigw_rs_sync();
+        ngx_http_apigw_rs_sync_start();
 
         if (!ngx_http_apigw_rs_syncing) {
             /* could not even start */
             ngx_http_apigw_rs_conflict = 0;
+            ngx_http_apigw_rs_where = 551;
             ngx_http_apigw_rs_finish(NGX_ERROR);
         }
 
@@ -692,6 +733,7 @@ failed:
         ngx_free(lens);
     }
 
+    ngx_http_apigw_rs_where = 715;
     ngx_http_apigw_rs_finish(NGX_ERROR);
 }
 
@@ -707,6 +749,7 @@ ngx_http_apigw_rs_exec(redisReply *reply, void *data)
 
     if (reply == NULL) {
         /* connection lost or timed out: the outcome is unknown */
+        ngx_http_apigw_rs_where = 730;
         ngx_http_apigw_rs_finish(NGX_ERROR);
         return;
     }
@@ -714,10 +757,11 @@ ngx_http_apigw_rs_exec(redisReply *reply, void *data)
     if (reply->type == REDIS_REPLY_NIL) {
         /* the WATCHed version changed: another writer got in first */
         ngx_http_apigw_rs_conflict = 1;
-        ngx_http_apigw_rs_sync();
+        ngx_http_apigw_rs_sync_start();
 
         if (!ngx_http_apigw_rs_syncing) {
             ngx_http_apigw_rs_conflict = 0;
+            ngx_http_apigw_rs_where = 741;
             ngx_http_apigw_rs_finish(NGX_ERROR);
         }
 
@@ -725,6 +769,7 @@ ngx_http_apigw_rs_exec(redisReply *reply, void *data)
     }
 
     if (reply->type != REDIS_REPLY_ARRAY) {
+        ngx_http_apigw_rs_where = 748;
         ngx_http_apigw_rs_finish(NGX_ERROR);
         return;
     }
@@ -734,6 +779,7 @@ ngx_http_apigw_rs_exec(redisReply *reply, void *data)
             ngx_log_error(NGX_LOG_ERR, ngx_http_apigw_rs_log, 0,
                           "apigw: Redis store write: %*s",
                           reply->element[i]->len, reply->element[i]->str);
+            ngx_http_apigw_rs_where = 757;
             ngx_http_apigw_rs_finish(NGX_ERROR);
             return;
         }
@@ -763,9 +809,20 @@ ngx_http_apigw_rs_finish(ngx_int_t rc)
     job = ngx_http_apigw_rs_active;
     ngx_http_apigw_rs_active = NULL;
 
+    if (rc == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_WARN, ngx_http_apigw_rs_log, 0,
+                      "apigw: Redis store write failed (%ui)",
+                      ngx_http_apigw_rs_where);
+    }
+
     if (job) {
         job->done(job->data, rc);
         ngx_free(job);
+    }
+
+    if (ngx_http_apigw_rs_resync) {
+        ngx_http_apigw_rs_sync();
+        return;
     }
 
     ngx_http_apigw_rs_next();

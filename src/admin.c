@@ -1474,7 +1474,11 @@ admin_route(admin_t *a)
             return admin_err(a, 405, "Invalid verb.");
         }
 
-        return admin_json(a, 200, json_pack("{s:s,s:I,s:I}", "status", "ok",
+        /* 200 while the data plane serves, even when writes cannot go */
+        return admin_json(a, 200, json_pack("{s:s,s:s,s:b,s:I,s:I}",
+                          "status", "ok",
+                          "store", a->req->store ? a->req->store : "memory",
+                          "store_writable", a->req->store_up,
                           "version", (json_int_t) apigw_store_version(a->s),
                           "records", (json_int_t) apigw_store_count(a->s)));
     }

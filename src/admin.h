@@ -31,6 +31,8 @@ typedef struct {
     const char  *public_url;    /* managed URLs start with it; no "/" end */
     const char  *openwhisk_url; /* for x-openwhisk without "url"; or NULL */
     const char  *request_id;    /* for error bodies; may be NULL */
+    const char  *store;         /* "file", "redis"; for /health */
+    int          store_up;      /* the store takes writes */
 } apigw_admin_req_t;
 
 typedef struct {
