@@ -6,9 +6,15 @@ gateway with a bare `proxy_pass` (upstream keepalive), and a gateway with
 apigw routing one spec of 100 operations (the request matches one in the
 middle).  Rounds alternate bare/apigw so drift on a noisy machine hits both;
 the report gives the median of the rounds and the ratio apigw/bare.
+
+The validation scenario: a POST of a 1 KB JSON body to an operation whose
+request body schema has 20 properties, through bare proxy_pass, through apigw
+with validation off and through apigw with `apigw_validate on` (a second
+server of the same apigw nginx), in the same alternating rounds.
 """
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -75,13 +81,81 @@ def spec(path, backend_port, n=100):
             "      x-apigw-backend: {url: 'http://127.0.0.1:%d/res%d'}"
             % (backend_port, i),
         ]
+    lines += [
+        "  /body:",
+        "    post:",
+        "      operationId: postBody",
+        "      x-apigw-backend: {url: 'http://127.0.0.1:%d/body'}"
+        % backend_port,
+        "      requestBody:",
+        "        required: true",
+        "        content:",
+        "          application/json:",
+        "            schema: " + json.dumps(BODY_SCHEMA),
+    ]
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
 
 
-def wrk(url, args):
+# ~20 properties of the common kinds, and a 1 KB body that satisfies them
+BODY_SCHEMA = {
+    "type": "object",
+    "required": ["id", "name", "email", "age", "active"],
+    "additionalProperties": False,
+    "properties": dict(
+        [("id", {"type": "string", "format": "uuid"}),
+         ("name", {"type": "string", "minLength": 1, "maxLength": 64}),
+         ("email", {"type": "string", "pattern": "^[^@ ]+@[^@ ]+$"}),
+         ("age", {"type": "integer", "minimum": 0, "maximum": 150}),
+         ("active", {"type": "boolean"}),
+         ("score", {"type": "number", "minimum": 0, "maximum": 100}),
+         ("role", {"type": "string", "enum": ["admin", "user", "guest"]}),
+         ("born", {"type": "string", "format": "date"}),
+         ("seen", {"type": "string", "format": "date-time"}),
+         ("tags", {"type": "array", "maxItems": 10,
+                   "items": {"type": "string", "maxLength": 32}}),
+         ("address", {"type": "object", "required": ["city"],
+                      "properties": {"street": {"type": "string"},
+                                     "city": {"type": "string"},
+                                     "zip": {"type": "string",
+                                             "pattern": "^[0-9]{5}$"}}})]
+        + [("field%d" % i, {"type": "string", "maxLength": 200})
+           for i in range(9)]),
+}
+
+
+def body_1k():
+    doc = {"id": "123e4567-e89b-12d3-a456-426614174000", "name": "Ada",
+           "email": "ada@example.com", "age": 36, "active": True,
+           "score": 97.5, "role": "admin", "born": "1815-12-10",
+           "seen": "2026-11-26T10:00:00Z", "tags": ["math", "engines"],
+           "address": {"street": "St James's Square", "city": "London",
+                       "zip": "12345"}}
+    for i in range(9):
+        doc["field%d" % i] = "x" * 60
+    text = json.dumps(doc)
+    pad = 1024 - len(text)
+    doc["field8"] = "x" * (60 + pad)
+    text = json.dumps(doc)
+    assert len(text) == 1024, len(text)
+    return text
+
+
+def post_script(path, body):
+    with open(path, "w") as f:
+        f.write('wrk.method = "POST"\n'
+                'wrk.body = %s\n'
+                'wrk.headers["Content-Type"] = "application/json"\n'
+                % json.dumps(body))
+    return path
+
+
+def wrk(url, args, script=None):
     cmd = ["wrk", "-t", str(args.threads), "-c", str(args.connections),
-           "-d", "%ds" % args.duration, "--latency", url]
+           "-d", "%ds" % args.duration, "--latency"]
+    if script:
+        cmd += ["-s", script]
+    cmd.append(url)
     out = subprocess.run(cmd, capture_output=True, text=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     m = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
@@ -105,6 +179,7 @@ def main():
     procs = []
     try:
         bport, pport, aport = free_port(), free_port(), free_port()
+        vport = free_port()
 
         conf = os.path.join(OUT, "backend", "nginx.conf")
         os.makedirs(os.path.dirname(conf))
@@ -139,27 +214,50 @@ def main():
             apigw;
             apigw_spec bench.yaml;
         }
-    }""" % aport, load=True)
+    }
+    server {
+        listen 127.0.0.1:%d backlog=4096;
+        location / {
+            apigw;
+            apigw_spec bench.yaml;
+            apigw_validate on;
+        }
+    }""" % (aport, vport), load=True)
         procs.append(start(conf, aport))
 
         path = "/bench/res50/12345?q=1"
+        bpath = "/bench/body"
+        script = post_script(os.path.join(OUT, "post.lua"), body_1k())
         bare, gw = [], []
+        pbare, pgw, pval = [], [], []
         cmd = None
-        # warm up both
-        wrk("http://127.0.0.1:%d%s" % (pport, path),
-            argparse.Namespace(**{**vars(args), "duration": 2}))
-        wrk("http://127.0.0.1:%d%s" % (aport, path),
-            argparse.Namespace(**{**vars(args), "duration": 2}))
+        runs = [
+            (bare, pport, path, None), (gw, aport, path, None),
+            (pbare, pport, bpath, script), (pgw, aport, bpath, script),
+            (pval, vport, bpath, script),
+        ]
+        # warm up each
+        short = argparse.Namespace(**{**vars(args), "duration": 2})
+        for _, port, p, sc in runs:
+            wrk("http://127.0.0.1:%d%s" % (port, p), short, sc)
         for _ in range(args.rounds):
-            bare.append(wrk("http://127.0.0.1:%d%s" % (pport, path), args))
-            r = wrk("http://127.0.0.1:%d%s" % (aport, path), args)
-            gw.append(r)
-            cmd = r[2]
+            for res, port, p, sc in runs:
+                r = wrk("http://127.0.0.1:%d%s" % (port, p), args, sc)
+                res.append(r)
+                if res is gw:
+                    cmd = r[2]
 
         b_rps = statistics.median(r[0] for r in bare)
         b_p99 = statistics.median(r[1] for r in bare)
         g_rps = statistics.median(r[0] for r in gw)
         g_p99 = statistics.median(r[1] for r in gw)
+
+        pb_rps = statistics.median(r[0] for r in pbare)
+        pb_p99 = statistics.median(r[1] for r in pbare)
+        pg_rps = statistics.median(r[0] for r in pgw)
+        pg_p99 = statistics.median(r[1] for r in pgw)
+        pv_rps = statistics.median(r[0] for r in pval)
+        pv_p99 = statistics.median(r[1] for r in pval)
 
         table = [
             "| scenario | requests/s | p99 (ms) | ratio to bare |",
@@ -168,12 +266,20 @@ def main():
             % (b_rps, b_p99),
             "| apigw routing (100 operations, match in the middle) "
             "| %.0f | %.2f | %.2f |" % (g_rps, g_p99, g_rps / b_rps),
+            "| bare `proxy_pass`, POST 1 KB JSON | %.0f | %.2f | 1.00 |"
+            % (pb_rps, pb_p99),
+            "| apigw, POST 1 KB JSON, not validated | %.0f | %.2f | %.2f |"
+            % (pg_rps, pg_p99, pg_rps / pb_rps),
+            "| apigw, POST 1 KB JSON validated (20 properties) "
+            "| %.0f | %.2f | %.2f |" % (pv_rps, pv_p99, pv_rps / pb_rps),
         ]
         report = "\n".join(table) + "\n\n" + \
             "Medians of %d alternating rounds of `%s` (path `%s`), %s, " \
             "nproc=%d.\n" % (args.rounds, cmd.replace(str(aport), "PORT"),
                              path, time.strftime("%Y-%m-%d"),
                              os.cpu_count())
+        report += "Validated / not validated: %.2f (POST rows: `-s post.lua`" \
+            ", path `%s`).\n" % (pv_rps / pg_rps, bpath)
         print(report)
         with open(os.path.join(OUT, "results.md"), "w") as f:
             f.write(report)

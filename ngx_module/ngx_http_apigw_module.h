@@ -65,6 +65,9 @@ typedef struct {
 
     ngx_http_handler_pt         proxy_handler;
     ngx_http_complex_value_t   *ssl_name;
+
+    ngx_flag_t                  validate;         /* apigw_validate */
+    size_t                      validate_body_max;
 } ngx_http_apigw_loc_conf_t;
 
 
@@ -81,6 +84,12 @@ typedef struct {
     unsigned                    own_response:1;
     unsigned                    error_sent:1;
     unsigned                    preflight:1;
+
+    /* the router's result, for ngx_http_apigw_invoke() */
+    apigw_match_t              *match;
+    apigw_path_t               *path;
+    size_t                      path_first;       /* segments not appended */
+    void                       *validate;         /* validation state */
 } ngx_http_apigw_ctx_t;
 
 
@@ -96,6 +105,7 @@ void ngx_http_apigw_upstream_wrap(ngx_http_apigw_main_conf_t *amcf);
 ngx_int_t ngx_http_apigw_send_error(ngx_http_request_t *r,
     ngx_http_apigw_ctx_t *ctx, ngx_uint_t status, const char *reason);
 ngx_http_apigw_ctx_t *ngx_http_apigw_get_ctx(ngx_http_request_t *r);
+ngx_int_t ngx_http_apigw_forwarded_url(ngx_http_request_t *r, ngx_str_t *url);
 char *ngx_http_apigw_compile_op(ngx_conf_t *cf,
     ngx_http_apigw_loc_conf_t *alcf, apigw_operation_t *op,
     ngx_array_t *resolved);
@@ -106,6 +116,12 @@ char *ngx_http_apigw_webaction_conf(ngx_conf_t *cf,
     ngx_http_apigw_loc_conf_t *alcf, ngx_array_t *resolved);
 ngx_int_t ngx_http_apigw_vanity(ngx_http_request_t *r,
     ngx_http_apigw_loc_conf_t *alcf, apigw_path_t *path, apigw_match_t *m);
+ngx_int_t ngx_http_apigw_invoke(ngx_http_request_t *r);
+
+/* ngx_http_apigw_validate.c */
+ngx_int_t ngx_http_apigw_validate(ngx_http_request_t *r,
+    ngx_http_apigw_ctx_t *ctx);
+void ngx_http_apigw_validate_init(ngx_conf_t *cf);
 
 /* ngx_http_apigw_store.c: the dynamic APIs under /api/{tenant}/ */
 ngx_int_t ngx_http_apigw_dyn_match(ngx_http_request_t *r,

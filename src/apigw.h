@@ -124,6 +124,8 @@ typedef struct {
     apigw_backend_t  backend;      /* backend.url == NULL: none (501) */
     apigw_api_t     *api;          /* back pointer */
     void            *ext;          /* the embedding's data (nginx module) */
+    void            *validation;   /* apigw_validation_t (validate.h), or
+                                      NULL: the document declares nothing */
 } apigw_operation_t;
 
 struct apigw_api_s {

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "apigw.h"
+#include "validate.h"
 
 
 #define APIGW_PROBLEMS_MAX  10000
@@ -177,6 +178,7 @@ apigw_api_free(apigw_api_t *api)
         free(api->ops[i].operation_id);
         free(api->ops[i].pointer);
         apigw_backend_clear(&api->ops[i].backend);
+        apigw_validation_free(api->ops[i].validation);
     }
 
     for (i = 0; i < api->cors.norigins; i++) {
