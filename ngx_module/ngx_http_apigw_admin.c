@@ -28,6 +28,7 @@ typedef struct {
 
 static ngx_int_t ngx_http_apigw_admin_handler(ngx_http_request_t *r);
 static void ngx_http_apigw_admin_body(ngx_http_request_t *r);
+static ngx_int_t ngx_http_apigw_admin_metrics(ngx_http_request_t *r);
 static ngx_int_t ngx_http_apigw_admin_run(ngx_http_request_t *r,
     u_char *body, size_t len);
 static ngx_int_t ngx_http_apigw_admin_attempt(ngx_http_request_t *r);
@@ -212,6 +213,12 @@ ngx_http_apigw_admin_handler(ngx_http_request_t *r)
         }
     }
 
+    if (r->uri.len == 8 && ngx_strncmp(r->uri.data, "/metrics", 8) == 0
+        && (r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD)))
+    {
+        return ngx_http_apigw_admin_metrics(r);
+    }
+
     if (r->headers_in.content_length_n > (off_t) alcf->max_body) {
         return ngx_http_apigw_admin_error(r,
                                        NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
@@ -238,6 +245,34 @@ ngx_http_apigw_admin_handler(ngx_http_request_t *r)
     }
 
     return ngx_http_apigw_admin_run(r, NULL, 0);
+}
+
+
+static ngx_int_t
+ngx_http_apigw_admin_metrics(ngx_http_request_t *r)
+{
+    ngx_buf_t                   *b;
+    const apigw_store_t         *st;
+    ngx_http_apigw_admin_ctx_t  *ctx;
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    st = ngx_http_apigw_store_current();
+
+    b = ngx_http_apigw_metrics_text(r, st ? apigw_store_version(st) : 0);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx = ngx_http_apigw_admin_ctx(r);
+    ctx->own_response = 1;
+
+    /* send() adds a newline: the text has its own */
+    return ngx_http_apigw_admin_send(r, NGX_HTTP_OK,
+                                     "text/plain; version=0.0.4",
+                                     b->pos, b->last - b->pos - 1);
 }
 
 
@@ -445,6 +480,10 @@ ngx_http_apigw_admin_attempt(ngx_http_request_t *r)
         rc = ngx_http_apigw_store_commit(r->connection->log, &resp->muts,
                                          &conflict);
 
+        if (rc != NGX_DECLINED) {
+            ngx_http_apigw_metrics_store(rc == NGX_OK);
+        }
+
         if (rc == NGX_OK) {
             /* this worker serves the change at once */
             ngx_http_apigw_dyn_refresh(r->connection->log);
@@ -471,6 +510,10 @@ ngx_http_apigw_admin_committed(void *data, ngx_int_t rc)
     ngx_http_request_t  *r;
 
     r = ctx->request;
+
+    if (rc == NGX_OK || rc == NGX_ERROR) {
+        ngx_http_apigw_metrics_store(rc == NGX_OK);
+    }
 
     if (rc == NGX_OK) {
         rc = ngx_http_apigw_admin_send(r, ctx->resp.status,
@@ -744,6 +787,18 @@ ngx_http_apigw_admin_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
 static ngx_int_t
 ngx_http_apigw_admin_init(ngx_conf_t *cf)
 {
+    ngx_http_handler_pt        *h;
+    ngx_http_core_main_conf_t  *cmcf;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_apigw_metrics_log;
+
     ngx_http_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_apigw_admin_header_filter;
 
@@ -941,6 +996,10 @@ ngx_http_apigw_admin_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         amcf->use_redis = 1;
         amcf->cycle = cf->cycle;
 
+        if (ngx_http_apigw_metrics_zone(cf) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
         if (cf->args->nelts == 3) {
             return "zone_size= is for file: stores";
         }
@@ -960,6 +1019,10 @@ ngx_http_apigw_admin_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_sprintf(amcf->journal.data, "%V.journal%Z", &amcf->path);
 
     ngx_str_set(&name, "apigw_store");
+
+    if (ngx_http_apigw_metrics_zone(cf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     amcf->zone = ngx_shared_memory_add(cf, &name, size,
                                        &ngx_http_apigw_admin_module);

@@ -107,4 +107,12 @@ ngx_int_t ngx_http_apigw_rstore_commit(apigw_muts_t *muts, uint64_t base,
     ngx_http_apigw_rstore_done_pt done, void *data);
 
 
+/* ngx_http_apigw_metrics.c */
+ngx_int_t ngx_http_apigw_metrics_zone(ngx_conf_t *cf);
+ngx_int_t ngx_http_apigw_metrics_log(ngx_http_request_t *r);
+void ngx_http_apigw_metrics_store(ngx_uint_t ok);
+ngx_buf_t *ngx_http_apigw_metrics_text(ngx_http_request_t *r,
+    uint64_t version);
+
+
 #endif /* _NGX_HTTP_APIGW_STORE_H_INCLUDED_ */

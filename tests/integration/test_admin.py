@@ -465,3 +465,32 @@ def test_concurrent_writers(nginx_factory, whisk):
     # both workers serve the final state
     for _ in range(6):
         assert g.wait_status("GET", "/api/cc/cc/w%s" % n, 200).status == 200
+
+
+def test_metrics(gw, whisk):
+    t = "tenant-metrics"
+    gw.admin("POST", "/v2/%s/apis" % t, simple_doc(whisk, "/m", "Metered"))
+    assert gw.wait_status("GET", "/api/%s/m/hello" % t, 200).status == 200
+    for _ in range(3):
+        assert gw.get("/api/%s/m/hello" % t).status == 200
+    assert gw.get("/api/%s/m/nothing" % t).status == 404
+    r = gw.admin("GET", "/metrics")
+    assert r.status == 200
+    assert r.header("Content-Type").startswith("text/plain")
+    text = r.body.decode()
+    lines = text.splitlines()
+
+    def value(prefix):
+        got = [l for l in lines if l.startswith(prefix)]
+        assert got, (prefix, text)
+        return float(got[0].rsplit(" ", 1)[1])
+
+    assert value('apigw_requests_total{api="Metered",operation="getHello",'
+                 'class="2xx"}') >= 4
+    assert value('apigw_denials_total{reason="not_found"}') >= 1
+    assert value('apigw_backend_latency_seconds_count') >= 4
+    assert value('apigw_backend_latency_seconds_bucket{le="+Inf"}') >= 4
+    assert value('apigw_store_operations_total{result="ok"}') >= 1
+    assert value("apigw_config_version") >= 1
+    assert "# TYPE apigw_backend_latency_seconds histogram" in text
+    err(gw.admin("GET", "/metrics", token=None), 401)
