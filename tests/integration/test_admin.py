@@ -494,3 +494,23 @@ def test_metrics(gw, whisk):
     assert value("apigw_config_version") >= 1
     assert "# TYPE apigw_backend_latency_seconds histogram" in text
     err(gw.admin("GET", "/metrics", token=None), 401)
+
+
+def test_config_errors(nginx_factory):
+    d = new_store_dir()
+    n = nginx_factory("server { listen 127.0.0.1:{port}; "
+                      "location / { apigw_admin; } }")
+    rc, out = n.test()
+    assert rc != 0 and "needs \"apigw_store\"" in out
+    n = nginx_factory("apigw_store nothing:%s/x;" % d)
+    rc, out = n.test()
+    assert rc != 0 and "file:PATH" in out
+    open(d + "/empty", "w").write("# only a comment\n")
+    n = nginx_factory("apigw_store file:%s/s.json; server { listen "
+                      "127.0.0.1:{port}; location / { apigw_admin; "
+                      "apigw_admin_token_file %s/empty; } }" % (d, d))
+    rc, out = n.test()
+    assert rc != 0 and "no token" in out
+    n = nginx_factory("apigw_store redis://127.0.0.1:1/0?bogus=1;")
+    rc, out = n.test()
+    assert rc != 0
