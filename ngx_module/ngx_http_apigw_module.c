@@ -485,11 +485,18 @@ matched:
     ctx->path_first = first;
 
     rc = ngx_http_apigw_validate(r, ctx);
-    if (rc != NGX_DECLINED) {
-        return rc;
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_apigw_invoke(r);
     }
 
-    return ngx_http_apigw_invoke(r);
+    if (ctx->match == &m) {
+        /* not kept by a stage that waits: do not leave stack pointers */
+        ctx->match = NULL;
+        ctx->path = NULL;
+    }
+
+    return rc;
 }
 
 

@@ -1,17 +1,17 @@
 /*
  * Request validation at run time: parameter values (path, query, header,
  * cookie, with their styles) and JSON bodies checked against compiled
- * schemas (validate.h).  A check allocates nothing per keyword; a JSON
- * body is parsed once with jansson.  Work is bounded: every schema node
+ * schemas (validate.h).  A check allocates nothing per keyword.  Work is
+ * bounded: every schema node
  * visited costs a step from a budget proportional to the input size, and
  * recursion is capped, so hostile schemas or bodies cannot make it
  * superlinear or exhaust the stack.
  *
- * Integers beyond the 64-bit range: jansson refuses them, so such a body
- * is parsed again with every integer as a double.  A huge integer is then
- * still an integer for "type" (it is integral), compares by value against
- * bounds, and fails format int32 / int64; it never produces an error of
- * the gateway itself.
+ * Bodies are parsed by src/vjson.c into a flat node array (no allocation
+ * per value).  Integers beyond the 64-bit range are valid JSON: they are
+ * kept as doubles marked `big`, are still integers for "type", compare by
+ * value against bounds, and fail format int32 / int64; they never produce
+ * an error of the gateway itself.
  */
 
 #include <errno.h>
@@ -44,7 +44,7 @@ typedef struct {
     unsigned          quiet;      /* inside anyOf / oneOf / not */
     unsigned          depth;
     int               stop;       /* cap or budget reached */
-    int               int_as_real;
+    const apigw_jnode_t  *nodes;
     size_t            steps;
     size_t            budget;
 } vc_t;
@@ -276,25 +276,19 @@ v_utf8_valid(const char *s, size_t len)
 
 
 static unsigned
-v_type_of(vc_t *vc, const json_t *j)
+v_type_of(const apigw_jnode_t *j)
 {
-    double  d;
-
-    switch (json_typeof(j)) {
-    case JSON_OBJECT:  return APIGW_T_OBJECT;
-    case JSON_ARRAY:   return APIGW_T_ARRAY;
-    case JSON_STRING:  return APIGW_T_STRING;
-    case JSON_INTEGER: return APIGW_T_INTEGER | APIGW_T_NUMBER;
-    case JSON_TRUE:
-    case JSON_FALSE:   return APIGW_T_BOOLEAN;
-    case JSON_NULL:    return APIGW_T_NULL;
-    case JSON_REAL:
-        d = json_real_value(j);
-        /* huge integers parsed as doubles (see the top of the file) */
-        if (vc->int_as_real && v_integral(d)) {
-            return APIGW_T_INTEGER | APIGW_T_NUMBER;
-        }
-        return APIGW_T_NUMBER;
+    switch (j->type) {
+    case APIGW_J_OBJECT: return APIGW_T_OBJECT;
+    case APIGW_J_ARRAY:  return APIGW_T_ARRAY;
+    case APIGW_J_STRING: return APIGW_T_STRING;
+    case APIGW_J_INT:    return APIGW_T_INTEGER | APIGW_T_NUMBER;
+    case APIGW_J_TRUE:
+    case APIGW_J_FALSE:  return APIGW_T_BOOLEAN;
+    case APIGW_J_NULL:   return APIGW_T_NULL;
+    case APIGW_J_REAL:
+        /* integers beyond 64 bits (see the top of the file) */
+        return j->big ? APIGW_T_INTEGER | APIGW_T_NUMBER : APIGW_T_NUMBER;
     }
 
     return 0;
@@ -332,66 +326,71 @@ v_types_text(unsigned types, char *buf, size_t size)
 }
 
 
-static int v_equal(const json_t *a, const json_t *b, unsigned depth);
-
-
+/* a schema's enum / const value (jansson) against an instance node */
 static int
-v_equal(const json_t *a, const json_t *b, unsigned depth)
+v_equal(const json_t *a, const apigw_jnode_t *b, unsigned depth)
 {
-    size_t       i, n;
-    json_t      *x, *y;
-    const char  *k;
+    size_t                i, n;
+    json_t               *x;
+    const apigw_jnode_t  *c;
 
     if (depth > APIGW_VDEPTH_MAX) {
         return 0;
     }
 
-    if (json_is_number(a) && json_is_number(b)) {
-        if (json_is_integer(a) && json_is_integer(b)) {
-            return json_integer_value(a) == json_integer_value(b);
-        }
-        return json_number_value(a) == json_number_value(b);
-    }
-
-    if (json_typeof(a) != json_typeof(b)) {
-        return 0;
-    }
-
     switch (json_typeof(a)) {
+    case JSON_INTEGER:
+        if (b->type == APIGW_J_INT) {
+            return json_integer_value(a) == b->i;
+        }
+        return b->type == APIGW_J_REAL
+               && (double) json_integer_value(a) == b->d;
+
+    case JSON_REAL:
+        return (b->type == APIGW_J_REAL && json_real_value(a) == b->d)
+               || (b->type == APIGW_J_INT
+                   && json_real_value(a) == (double) b->i);
+
     case JSON_STRING:
-        return json_string_length(a) == json_string_length(b)
-               && memcmp(json_string_value(a), json_string_value(b),
-                         json_string_length(a)) == 0;
+        return b->type == APIGW_J_STRING
+               && json_string_length(a) == b->len
+               && memcmp(json_string_value(a), b->s, b->len) == 0;
+
+    case JSON_TRUE:
+        return b->type == APIGW_J_TRUE;
+
+    case JSON_FALSE:
+        return b->type == APIGW_J_FALSE;
+
+    case JSON_NULL:
+        return b->type == APIGW_J_NULL;
 
     case JSON_ARRAY:
         n = json_array_size(a);
-        if (n != json_array_size(b)) {
+        if (b->type != APIGW_J_ARRAY || b->count != n) {
             return 0;
         }
-        for (i = 0; i < n; i++) {
-            if (!v_equal(json_array_get(a, i), json_array_get(b, i),
-                         depth + 1))
-            {
+        for (c = b + 1, i = 0; i < n; i++, c += c->size) {
+            if (!v_equal(json_array_get(a, i), c, depth + 1)) {
                 return 0;
             }
         }
         return 1;
 
     case JSON_OBJECT:
-        if (json_object_size(a) != json_object_size(b)) {
+        if (b->type != APIGW_J_OBJECT || b->count != json_object_size(a)) {
             return 0;
         }
-        json_object_foreach((json_t *) a, k, x) {
-            y = json_object_get(b, k);
-            if (y == NULL || !v_equal(x, y, depth + 1)) {
+        for (c = b + 1, i = 0; i < b->count; i++, c += 1 + c[1].size) {
+            x = json_object_getn(a, c->s, c->len);
+            if (x == NULL || !v_equal(x, c + 1, depth + 1)) {
                 return 0;
             }
         }
         return 1;
-
-    default:
-        return 1;           /* true, false, null */
     }
+
+    return 0;
 }
 
 
@@ -580,7 +579,8 @@ v_prop(const apigw_schema_t *s, const char *k, size_t len)
 
 /* ---- the checker ---- */
 
-static size_t v_check(vc_t *vc, const apigw_schema_t *s, const json_t *j);
+static size_t v_check(vc_t *vc, const apigw_schema_t *s,
+    const apigw_jnode_t *j);
 
 
 #define V_FAIL(...)                                                          \
@@ -645,17 +645,15 @@ done:
 
 
 static size_t
-v_number(vc_t *vc, const apigw_schema_t *s, const json_t *j)
+v_number(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
 {
     size_t       e;
     double       q;
     long double  d;
-    json_int_t   i;
 
     e = 0;
 
-    d = json_is_integer(j) ? (long double) json_integer_value(j)
-                           : (long double) json_real_value(j);
+    d = j->type == APIGW_J_INT ? (long double) j->i : (long double) j->d;
 
     if (s->flags & APIGW_S_MIN) {
         if ((s->flags & APIGW_S_XMIN) ? d <= s->minimum : d < s->minimum) {
@@ -680,10 +678,10 @@ v_number(vc_t *vc, const apigw_schema_t *s, const json_t *j)
     }
 
     if (s->flags & APIGW_S_MULTIPLE) {
-        if (json_is_integer(j) && v_integral(s->multiple_of)
+        if (j->type == APIGW_J_INT && v_integral(s->multiple_of)
             && s->multiple_of < 9e18)
         {
-            if (json_integer_value(j) % (json_int_t) s->multiple_of != 0) {
+            if (j->i % (long long) s->multiple_of != 0) {
                 V_FAIL("must be a multiple of %.15g", s->multiple_of);
             }
 
@@ -700,10 +698,9 @@ v_number(vc_t *vc, const apigw_schema_t *s, const json_t *j)
     }
 
     if (s->format == APIGW_FMT_INT32 || s->format == APIGW_FMT_INT64) {
-        if (json_is_integer(j)) {
-            i = json_integer_value(j);
+        if (j->type == APIGW_J_INT) {
             if (s->format == APIGW_FMT_INT32
-                && (i < -2147483648LL || i > 2147483647LL))
+                && (j->i < -2147483648LL || j->i > 2147483647LL))
             {
                 V_FAIL("is not a valid int32");
             }
@@ -721,16 +718,15 @@ done:
 
 
 static size_t
-v_object(vc_t *vc, const apigw_schema_t *s, const json_t *j)
+v_object(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
 {
     int                   matched;
-    size_t                e, i, old, n, klen;
-    json_t               *v;
-    const char           *k;
+    size_t                e, i, k, old, n;
+    const apigw_jnode_t  *c, *key, *val;
     const apigw_sprop_t  *p;
 
     e = 0;
-    n = json_object_size(j);
+    n = j->count;
 
     if (n < s->min_props) {
         V_FAIL("must have at least %zu properties", s->min_props);
@@ -741,8 +737,16 @@ v_object(vc_t *vc, const apigw_schema_t *s, const json_t *j)
     }
 
     for (i = 0; i < s->nrequired; i++) {
-        if (json_object_get(j, s->required[i]) == NULL) {
-            old = v_push(vc, s->required[i], strlen(s->required[i]));
+        size_t  rl = strlen(s->required[i]);
+
+        for (c = j + 1, k = 0; k < n; k++, c += 1 + c[1].size) {
+            if (c->len == rl && memcmp(c->s, s->required[i], rl) == 0) {
+                break;
+            }
+        }
+
+        if (k == n) {
+            old = v_push(vc, s->required[i], rl);
             e += v_fail(vc, "is required");
             v_pop(vc, old);
 
@@ -758,20 +762,22 @@ v_object(vc_t *vc, const apigw_schema_t *s, const json_t *j)
         goto done;
     }
 
-    json_object_keylen_foreach((json_t *) j, k, klen, v) {
-        old = v_push(vc, k, klen);
+    for (c = j + 1, k = 0; k < n; k++, c = val + val->size) {
+        key = c;
+        val = c + 1;
+        old = v_push(vc, key->s, key->len);
         matched = 0;
 
-        p = v_prop(s, k, klen);
+        p = v_prop(s, key->s, key->len);
         if (p != NULL) {
             matched = 1;
-            e += v_check(vc, p->schema, v);
+            e += v_check(vc, p->schema, val);
         }
 
         for (i = 0; i < s->npprops && !(e && vc->quiet) && !vc->stop; i++) {
-            if (v_regex(&s->pprops[i].re, k, klen) == 1) {
+            if (v_regex(&s->pprops[i].re, key->s, key->len) == 1) {
                 matched = 1;
-                e += v_check(vc, s->pprops[i].schema, v);
+                e += v_check(vc, s->pprops[i].schema, val);
             }
         }
 
@@ -780,7 +786,7 @@ v_object(vc_t *vc, const apigw_schema_t *s, const json_t *j)
                 e += v_fail(vc, "is not allowed (additionalProperties)");
 
             } else if (s->additional) {
-                e += v_check(vc, s->additional, v);
+                e += v_check(vc, s->additional, val);
             }
         }
 
@@ -798,13 +804,13 @@ done:
 
 
 static size_t
-v_array(vc_t *vc, const apigw_schema_t *s, const json_t *j)
+v_array(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
 {
-    size_t   e, i, n, old;
-    json_t  *v;
+    size_t                e, i, n, old;
+    const apigw_jnode_t  *c;
 
     e = 0;
-    n = json_array_size(j);
+    n = j->count;
 
     if (n < s->min_items) {
         V_FAIL("must have at least %zu items", s->min_items);
@@ -815,9 +821,9 @@ v_array(vc_t *vc, const apigw_schema_t *s, const json_t *j)
     }
 
     if (s->items) {
-        json_array_foreach(j, i, v) {
+        for (c = j + 1, i = 0; i < n; i++, c += c->size) {
             old = v_push_index(vc, i);
-            e += v_check(vc, s->items, v);
+            e += v_check(vc, s->items, c);
             v_pop(vc, old);
 
             if ((e && vc->quiet) || vc->stop) {
@@ -833,7 +839,7 @@ done:
 
 
 static size_t
-v_check(vc_t *vc, const apigw_schema_t *s, const json_t *j)
+v_check(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
 {
     char      buf[64];
     size_t    e, i, n, first, second;
@@ -866,7 +872,7 @@ v_check(vc_t *vc, const apigw_schema_t *s, const json_t *j)
         V_SUB(s->ref, j);
     }
 
-    t = v_type_of(vc, j);
+    t = v_type_of(j);
 
     if (t == APIGW_T_NULL && (s->flags & APIGW_S_NULLABLE)) {
         goto composites;
@@ -895,18 +901,18 @@ v_check(vc_t *vc, const apigw_schema_t *s, const json_t *j)
         V_FAIL("must be equal to the constant");
     }
 
-    switch (json_typeof(j)) {
-    case JSON_STRING:
-        e += v_string(vc, s, json_string_value(j), json_string_length(j));
+    switch (j->type) {
+    case APIGW_J_STRING:
+        e += v_string(vc, s, j->s, j->len);
         break;
-    case JSON_INTEGER:
-    case JSON_REAL:
+    case APIGW_J_INT:
+    case APIGW_J_REAL:
         e += v_number(vc, s, j);
         break;
-    case JSON_OBJECT:
+    case APIGW_J_OBJECT:
         e += v_object(vc, s, j);
         break;
-    case JSON_ARRAY:
+    case APIGW_J_ARRAY:
         e += v_array(vc, s, j);
         break;
     default:
@@ -1008,11 +1014,30 @@ size_t
 apigw_schema_check(const apigw_schema_t *s, const void *json,
     apigw_vresult_t *res)
 {
-    vc_t  vc;
+    vc_t          vc;
+    char         *text;
+    size_t        e;
+    apigw_jdoc_t  doc;
 
-    v_init(&vc, res, APIGW_IN_BODY, 0);
+    /* through text: the body parser is what requests see */
+    text = json_dumps(json, JSON_ENCODE_ANY | JSON_COMPACT);
+    if (text == NULL) {
+        return 0;
+    }
 
-    return v_check(&vc, s, json);
+    v_init(&vc, res, APIGW_IN_BODY, strlen(text));
+
+    if (apigw_json_parse(text, strlen(text), &doc) != 0) {
+        e = v_fail(&vc, "malformed JSON at byte offset %zu: %s",
+                   doc.err_offset, doc.err ? doc.err : "out of memory");
+    } else {
+        e = v_check(&vc, s, doc.nodes);
+    }
+
+    apigw_jdoc_free(&doc);
+    free(text);
+
+    return e;
 }
 
 
@@ -1087,15 +1112,18 @@ p_is_number(const char *s, size_t len)
 
 /*
  * A value as the JSON it stands for, by the schema's types.  Integer
- * syntax beyond 64 bits becomes a double (checked with int_as_real, as
- * for bodies); a fraction is a number only where the schema allows one.
+ * syntax beyond 64 bits becomes a big REAL, as in bodies; a fraction is a
+ * number only where the schema allows one.
  */
-static json_t *
-p_scalar(unsigned types, const char *v, size_t len)
+static void
+p_scalar(unsigned types, const char *v, size_t len, apigw_jnode_t *n)
 {
     char      buf[512], *end;
     double    d;
-    long long n;
+    long long i;
+
+    memset(n, 0, sizeof(*n));
+    n->size = 1;
 
     if ((types & (APIGW_T_INTEGER | APIGW_T_NUMBER))
         && len < sizeof(buf) && p_is_number(v, len)
@@ -1106,45 +1134,60 @@ p_scalar(unsigned types, const char *v, size_t len)
 
         if (p_is_int(v, len)) {
             errno = 0;
-            n = strtoll(buf, &end, 10);
+            i = strtoll(buf, &end, 10);
             if (errno == 0 && *end == '\0') {
-                return json_integer(n);
+                n->type = APIGW_J_INT;
+                n->i = i;
+                return;
             }
         }
 
         d = strtod(buf, &end);
         if (*end == '\0' && isfinite(d)) {
-            return json_real(d);
+            n->type = APIGW_J_REAL;
+            n->d = d;
+            n->big = (unsigned char) p_is_int(v, len);
+            return;
         }
     }
 
     if (types & APIGW_T_BOOLEAN) {
         if (len == 4 && memcmp(v, "true", 4) == 0) {
-            return json_true();
+            n->type = APIGW_J_TRUE;
+            return;
         }
         if (len == 5 && memcmp(v, "false", 5) == 0) {
-            return json_false();
+            n->type = APIGW_J_FALSE;
+            return;
         }
     }
 
-    if ((types & APIGW_T_NULL) && ((len == 4 && memcmp(v, "null", 4) == 0)
-                                   || len == 0))
+    if ((types & APIGW_T_NULL)
+        && ((len == 4 && memcmp(v, "null", 4) == 0) || len == 0))
     {
-        return json_null();
+        n->type = APIGW_J_NULL;
+        return;
     }
 
     /* a string; or the wrong type, which the check reports */
-    return json_stringn_nocheck(v, len);
+    n->type = APIGW_J_STRING;
+    n->s = v;
+    n->len = len;
 }
 
 
-static json_t *
+/*
+ * A parameter's value as nodes: one, or an array and its items.  Returns
+ * the number of nodes written to `out` (cap `max`), or 0 when there are
+ * more items than that.
+ */
+static size_t
 p_value(const apigw_vparam_t *p, const char *v, size_t len,
-    const char *const *multi, const size_t *mlens, size_t nmulti)
+    const char *const *multi, const size_t *mlens, size_t nmulti,
+    apigw_jnode_t *out, size_t max)
 {
     char                   delim;
-    size_t                 i, start;
-    json_t                *arr, *it;
+    size_t                 i, n, start;
     unsigned               types, itypes;
     const apigw_schema_t  *items;
 
@@ -1163,54 +1206,50 @@ p_value(const apigw_vparam_t *p, const char *v, size_t len,
     }
 
     if (!(types & APIGW_T_ARRAY)) {
-        return p_scalar(types, v, len);
+        p_scalar(types, v, len, &out[0]);
+        return 1;
     }
 
     items = p_items(p->schema);
     itypes = p_types(items);
 
-    arr = json_array();
-    if (arr == NULL) {
-        return NULL;
-    }
+    memset(&out[0], 0, sizeof(apigw_jnode_t));
+    out[0].type = APIGW_J_ARRAY;
+    n = 1;
 
     if (multi != NULL) {
         /* form, explode: one item per occurrence */
         for (i = 0; i < nmulti; i++) {
-            it = p_scalar(itypes, multi[i], mlens[i]);
-            if (it == NULL || json_array_append_new(arr, it) != 0) {
-                json_decref(arr);
-                return NULL;
+            if (n == max) {
+                return 0;
             }
+            p_scalar(itypes, multi[i], mlens[i], &out[n++]);
         }
 
-        return arr;
-    }
+    } else if (len) {
+        switch (p->style) {
+        case APIGW_STYLE_SPACE: delim = ' '; break;
+        case APIGW_STYLE_PIPE:  delim = '|'; break;
+        case APIGW_STYLE_TAB:   delim = '\t'; break;
+        case APIGW_STYLE_LABEL: delim = p->explode ? '.' : ','; break;
+        default:                delim = ','; break;
+        }
 
-    switch (p->style) {
-    case APIGW_STYLE_SPACE: delim = ' '; break;
-    case APIGW_STYLE_PIPE:  delim = '|'; break;
-    case APIGW_STYLE_TAB:   delim = '\t'; break;
-    case APIGW_STYLE_LABEL: delim = p->explode ? '.' : ','; break;
-    default:                delim = ','; break;
-    }
-
-    if (len == 0) {
-        return arr;
-    }
-
-    for (start = 0, i = 0; i <= len; i++) {
-        if (i == len || v[i] == delim) {
-            it = p_scalar(itypes, v + start, i - start);
-            if (it == NULL || json_array_append_new(arr, it) != 0) {
-                json_decref(arr);
-                return NULL;
+        for (start = 0, i = 0; i <= len; i++) {
+            if (i == len || v[i] == delim) {
+                if (n == max) {
+                    return 0;
+                }
+                p_scalar(itypes, v + start, i - start, &out[n++]);
+                start = i + 1;
             }
-            start = i + 1;
         }
     }
 
-    return arr;
+    out[0].count = (uint32_t) (n - 1);
+    out[0].size = (uint32_t) n;
+
+    return n;
 }
 
 
@@ -1370,18 +1409,19 @@ p_cookie(const apigw_vrequest_t *req, const apigw_vparam_t *p, p_found_t *f)
 }
 
 
+#define P_ITEMS_MAX  1024
+
 static void
 p_check(const apigw_vparam_t *p, const char *v, size_t len,
     const p_found_t *multi, apigw_vresult_t *res)
 {
-    size_t   i;
-    vc_t     vc;
-    json_t  *j;
+    size_t          i, n;
+    vc_t            vc;
+    apigw_jnode_t  *nodes, one;
 
     v_init(&vc, res, p->in, len);
     vc.name = p->name;
     vc.name_len = p->len;
-    vc.int_as_real = 1;           /* see p_scalar() */
 
     if (multi) {
         for (i = 0; i < multi->n; i++) {
@@ -1396,16 +1436,29 @@ p_check(const apigw_vparam_t *p, const char *v, size_t len,
         return;
     }
 
-    j = p_value(p, v, len, multi ? multi->v : NULL,
-                multi ? multi->len : NULL, multi ? multi->n : 0);
+    if (!(p_types(p->schema) & APIGW_T_ARRAY)) {
+        (void) p_value(p, v, len, NULL, NULL, 0, &one, 1);
+        (void) v_check(&vc, p->schema, &one);
+        return;
+    }
 
-    if (j == NULL) {
+    nodes = malloc(P_ITEMS_MAX * sizeof(apigw_jnode_t));
+    if (nodes == NULL) {
         v_fail(&vc, "could not be checked (out of memory)");
         return;
     }
 
-    (void) v_check(&vc, p->schema, j);
-    json_decref(j);
+    n = p_value(p, v, len, multi ? multi->v : NULL,
+                multi ? multi->len : NULL, multi ? multi->n : 0, nodes,
+                P_ITEMS_MAX);
+
+    if (n == 0) {
+        v_fail(&vc, "has more than %d items", P_ITEMS_MAX - 1);
+    } else {
+        (void) v_check(&vc, p->schema, nodes);
+    }
+
+    free(nodes);
 }
 
 
@@ -1654,10 +1707,10 @@ apigw_validate_body(const apigw_validation_t *v, const char *content_type,
     size_t content_type_len, const char *body, size_t len,
     apigw_vresult_t *res)
 {
+    int                    rc;
     char                   base[128];
     vc_t                   vc;
-    json_t                *j;
-    json_error_t           err;
+    apigw_jdoc_t           doc;
     const apigw_vmedia_t  *m;
 
     apigw_vresult_init(res);
@@ -1680,31 +1733,24 @@ apigw_validate_body(const apigw_validation_t *v, const char *content_type,
         return APIGW_V_OK;
     }
 
-    j = json_loadb(body, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
+    rc = apigw_json_parse(body, len, &doc);
 
-    if (j == NULL && json_error_code(&err) == json_error_numeric_overflow
-        && strstr(err.text, "integer") != NULL)
-    {
-        j = json_loadb(body, len, JSON_DECODE_ANY | JSON_ALLOW_NUL
-                                  | JSON_DECODE_INT_AS_REAL, &err);
-        vc.int_as_real = 1;
+    if (rc == -2) {
+        apigw_jdoc_free(&doc);
+        res->status = 500;
+        return APIGW_V_REJECT;
     }
 
-    if (j == NULL) {
-        if (json_error_code(&err) == json_error_out_of_memory) {
-            res->status = 500;
-            return APIGW_V_REJECT;
-        }
-
-        /* jansson counts the bytes read, the offending one included */
-        v_fail(&vc, "malformed JSON at byte offset %d: %s",
-               err.position > 0 ? err.position - 1 : 0, err.text);
+    if (rc != 0) {
+        v_fail(&vc, "malformed JSON at byte offset %zu: %s", doc.err_offset,
+               doc.err);
+        apigw_jdoc_free(&doc);
         res->status = 400;
         return APIGW_V_REJECT;
     }
 
-    (void) v_check(&vc, m->schema, j);
-    json_decref(j);
+    (void) v_check(&vc, m->schema, doc.nodes);
+    apigw_jdoc_free(&doc);
 
     if (res->total) {
         res->status = 400;

@@ -228,6 +228,53 @@ size_t apigw_vresult_json(const apigw_vresult_t *res, char *buf,
 void apigw_vresult_init(apigw_vresult_t *res);
 
 
+/* ---- the body parser (src/vjson.c) ---- */
+
+#define APIGW_JSON_MAX_DEPTH  2048
+
+enum {
+    APIGW_J_NULL = 0,
+    APIGW_J_TRUE,
+    APIGW_J_FALSE,
+    APIGW_J_INT,
+    APIGW_J_REAL,
+    APIGW_J_STRING,
+    APIGW_J_ARRAY,
+    APIGW_J_OBJECT,
+    APIGW_J_KEY                    /* an object member's name */
+};
+
+/*
+ * One value.  An array's items follow it; an object's members follow it
+ * as a KEY node then the value.  The next sibling of node i is at
+ * i + nodes[i].size.
+ */
+typedef struct {
+    unsigned char          type;      /* APIGW_J_* */
+    unsigned char          big;       /* REAL: an integer beyond 64 bits */
+    uint32_t               size;      /* nodes in the subtree, itself too */
+    uint32_t               count;     /* items or members */
+    const char            *s;         /* STRING, KEY: not NUL-terminated */
+    size_t                 len;
+    long long              i;         /* INT */
+    double                 d;         /* REAL */
+} apigw_jnode_t;
+
+typedef struct {
+    apigw_jnode_t         *nodes;
+    size_t                 n;
+    size_t                 cap;
+    char                  *strbuf;    /* unescaped strings */
+    const char            *err;       /* after a failed parse */
+    size_t                 err_offset;
+    int                    oom;
+} apigw_jdoc_t;
+
+/* 0: parsed; -1: malformed (err, err_offset); -2: out of memory */
+int apigw_json_parse(const char *text, size_t len, apigw_jdoc_t *doc);
+void apigw_jdoc_free(apigw_jdoc_t *doc);
+
+
 /* ---- compiling (openapi/schema.c) ---- */
 
 /*

@@ -2,7 +2,10 @@
  * libFuzzer target: the schema compiler and the validator, with both the
  * schema and the instance fuzzed.  Input: a flags byte, the schema (JSON),
  * a NUL byte, then the instance; the instance is checked as a JSON body
- * and, as text, as a query parameter in the style the flags pick.
+ * and, as text, as a query parameter in the style the flags pick.  The
+ * body parser is also checked against jansson: both accept the same texts,
+ * but for what jansson cannot hold (integers beyond 64 bits), nesting at
+ * the depth limit, and raw NUL bytes (jansson ends the text there).
  */
 
 #include <stddef.h>
@@ -17,6 +20,39 @@
 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+
+static void
+differential(const uint8_t *data, size_t size)
+{
+    int            mine;
+    json_t        *j;
+    apigw_jdoc_t   doc;
+    json_error_t   err;
+
+    if (memchr(data, '\0', size) != NULL) {
+        return;                     /* jansson stops at a NUL byte */
+    }
+
+    mine = apigw_json_parse((const char *) data, size, &doc);
+    j = json_loadb((const char *) data, size,
+                   JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
+
+    if (mine == 0 && j == NULL
+        && json_error_code(&err) != json_error_numeric_overflow
+        && strstr(err.text, "depth") == NULL)
+    {
+        __builtin_trap();           /* we accept what jansson rejects */
+    }
+
+    if (mine == -1 && j != NULL && strcmp(doc.err, "nesting too deep") != 0)
+    {
+        __builtin_trap();           /* we reject what jansson accepts */
+    }
+
+    json_decref(j);
+    apigw_jdoc_free(&doc);
+}
 
 
 int
@@ -64,6 +100,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     data += nul ? slen + 1 : slen;
     size -= nul ? slen + 1 : slen;
+
+    differential(data, size);
 
     memset(&v, 0, sizeof(v));
     memset(&media, 0, sizeof(media));

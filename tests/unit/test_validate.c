@@ -477,6 +477,76 @@ TEST(test_swagger2)
 }
 
 
+/* the body parser: values, escapes, numbers, errors with offsets */
+TEST(test_parser)
+{
+    int            i;
+    char          *deep;
+    const char    *text;
+    apigw_jdoc_t   d;
+
+    text = " {\"a\\u00e9\\ud83d\\ude00\":[1,-2.5e3,true,false,null,"
+           "\"x\\n\"]} ";
+    CHECK_INT(apigw_json_parse(text, strlen(text), &d), 0);
+    CHECK_INT(d.n, 9);
+    CHECK_INT(d.nodes[0].type, APIGW_J_OBJECT);
+    CHECK_INT(d.nodes[0].count, 1);
+    CHECK_INT(d.nodes[0].size, 9);
+    CHECK_INT(d.nodes[1].type, APIGW_J_KEY);
+    CHECK_INT(d.nodes[1].len, 7);
+    CHECK(memcmp(d.nodes[1].s, "a\xc3\xa9\xf0\x9f\x98\x80", 7) == 0);
+    CHECK_INT(d.nodes[2].type, APIGW_J_ARRAY);
+    CHECK_INT(d.nodes[2].count, 6);
+    CHECK_INT(d.nodes[3].i, 1);
+    CHECK(d.nodes[4].type == APIGW_J_REAL && d.nodes[4].d == -2500.0);
+    CHECK_INT(d.nodes[8].len, 2);
+    apigw_jdoc_free(&d);
+
+    CHECK_INT(apigw_json_parse("-9223372036854775808", 20, &d), 0);
+    CHECK(d.nodes[0].type == APIGW_J_INT
+          && d.nodes[0].i == -9223372036854775807LL - 1);
+    apigw_jdoc_free(&d);
+
+    CHECK_INT(apigw_json_parse("9223372036854775808", 19, &d), 0);
+    CHECK(d.nodes[0].type == APIGW_J_REAL && d.nodes[0].big);
+    apigw_jdoc_free(&d);
+
+#define BAD(text, off, msg)                                                  \
+    do {                                                                     \
+        CHECK_INT(apigw_json_parse(text, sizeof(text) - 1, &d), -1);         \
+        CHECK_INT(d.err_offset, off);                                        \
+        CHECK(d.err && strstr(d.err, msg) != NULL);                          \
+        apigw_jdoc_free(&d);                                                 \
+    } while (0)
+
+    BAD("", 0, "end of input");
+    BAD("[1,]", 3, "unexpected character");
+    BAD("{\"a\" 1}", 5, "expected ':'");
+    BAD("01", 1, "unexpected data");
+    BAD("1.", 2, "invalid number");
+    BAD("-", 1, "invalid number");
+    BAD("1e999", 0, "out of range");
+    BAD("\"\\ud800\"", 1, "surrogate");
+    BAD("\"a\x01\"", 2, "control character");
+    BAD("\"\xff\"", 1, "invalid UTF-8");
+    BAD("\"\xed\xa0\x80\"", 1, "invalid UTF-8");
+    BAD("\"abc", 4, "unterminated");
+    BAD("\"\\q\"", 1, "invalid escape");
+    BAD("tru", 0, "invalid literal");
+    BAD("[1] x", 4, "unexpected data");
+
+    deep = malloc(5000);
+    for (i = 0; i < 2500; i++) {
+        deep[i] = '[';
+        deep[4999 - i] = ']';
+    }
+    CHECK_INT(apigw_json_parse(deep, 5000, &d), -1);
+    CHECK_INT(d.err_offset, APIGW_JSON_MAX_DEPTH);
+    apigw_jdoc_free(&d);
+    free(deep);
+}
+
+
 /* ---- the JSON Schema Test Suite (draft 4) ---- */
 
 static const char  *SUITE_FILES[] = {
@@ -610,6 +680,7 @@ main(int argc, char **argv)
     RUN(test_limits);
     RUN(test_compile_errors);
     RUN(test_swagger2);
+    RUN(test_parser);
 
     apigw_problems_free(&P);
 
