@@ -86,12 +86,17 @@ def test_openwhisk_flow(gw, whisk):
     found = r.json()
     assert len(found) == 1 and found[0]["artifact_id"] == api_id
     doc = found[0]["open_api_doc"]
-    wsk_add_endpoint(doc, whisk.url, "/books/{isbn}", "put", "echo-http")
+    # a require-whisk-auth action: set-variable X-Require-Whisk-Auth
+    wsk_add_endpoint(doc, whisk.url, "/books/{isbn}", "put", "echo-http",
+                     secure_key=1234567)
     r = apimgmt(gw, "PUT", "/v2/%s/apis/%s" % (SPACE, api_id), doc)
     assert r.status == 200 and r.json()["artifact_id"] == api_id
     r = gw.wait_status("PUT", base + "/books/1", 200, body=b'{"a":1}',
                        headers=[("Content-Type", "application/json")])
     assert r.json()["__ow_method"] == "put" and r.json()["a"] == 1
+    assert r.json()["__ow_path"] == "/club/books/1"
+    hdrs = {k.lower(): v for k, v in whisk.last()["headers"]}
+    assert hdrs["x-require-whisk-auth"] == "1234567"
 
     # deleteApi with relpath + operation: remove it, PUT back
     doc = apimgmt(gw, "GET", "/v2/%s/apis/%s" % (SPACE, api_id)) \
