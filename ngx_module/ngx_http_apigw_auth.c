@@ -329,7 +329,7 @@ ngx_http_apigw_key_target(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
 
     op = ctx->op;
 
-    tg->tenant = "";
+    tg->tenant = op->api->tenant ? op->api->tenant : "";
     tg->api_id = op->api->base_path[0] ? op->api->base_path : "/";
 
     if (op->operation_id) {

@@ -147,6 +147,8 @@ struct apigw_api_s {
     apigw_operation_t  *ops;
     size_t              nops;
     apigw_auth_t       *auth;       /* security schemes (src/auth.h) */
+    /* the tenant whose keys may call it (not owned); NULL: static spec */
+    const char         *tenant;
 };
 
 #define APIGW_SPEC_SWAGGER2  2

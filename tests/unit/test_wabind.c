@@ -1,0 +1,233 @@
+/*
+ * Policies bound to web actions: path checks, policy compilation (with
+ * problems pointing into the policy) and the most-specific lookup.
+ */
+
+#include <stdlib.h>
+
+#include "apigw.h"
+#include "auth.h"
+#include "wabind.h"
+#include "../ratelimit/ratelimit.h"
+#include "unit.h"
+
+
+static const char *KEY_POLICY =
+    "{\"securitySchemes\":{\"k\":{\"type\":\"apiKey\",\"in\":\"header\","
+    "\"name\":\"X-Api-Key\"}},\"security\":[{\"k\":[]}]}";
+
+static const char *RL_POLICY =
+    "{\"x-apigw-rate-limit\":[{\"rate\":2,\"per\":\"minute\","
+    "\"key\":\"global\"}]}";
+
+
+static apigw_api_t *
+compile(const char *path, const char *pol, apigw_problems_t *p)
+{
+    apigw_problems_init(p);
+    return apigw_wabind_compile("t1", path, pol, strlen(pol), p);
+}
+
+
+static int
+has_pointer(const apigw_problems_t *p, const char *ptr)
+{
+    size_t  i;
+
+    for (i = 0; i < p->n; i++) {
+        if (strcmp(p->items[i].pointer, ptr) == 0 && !p->items[i].warning) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+TEST(wabind_paths)
+{
+    CHECK(apigw_wabind_path_check("guest") == NULL);
+    CHECK(apigw_wabind_path_check("guest/default") == NULL);
+    CHECK(apigw_wabind_path_check("guest/demo/hello") == NULL);
+    CHECK(apigw_wabind_path_check("user@example.com_dev/p/a-b.c") == NULL);
+    CHECK(apigw_wabind_path_check("") != NULL);
+    CHECK(apigw_wabind_path_check("a//b") != NULL);
+    CHECK(apigw_wabind_path_check("a/b/c/d") != NULL);
+    CHECK(apigw_wabind_path_check("a/b/") != NULL);
+    CHECK(apigw_wabind_path_check("a/../b") != NULL);
+    CHECK(apigw_wabind_path_check("a/b/hello.json") != NULL);
+    CHECK(apigw_wabind_path_check("a/b%2Fc") != NULL);
+}
+
+
+TEST(wabind_compile_key)
+{
+    apigw_api_t       *api;
+    apigw_problems_t   p;
+
+    api = compile("guest/demo", KEY_POLICY, &p);
+    CHECK(api != NULL);
+    CHECK_INT(p.nerrors, 0);
+
+    if (api) {
+        CHECK_INT(api->nops, 1);
+        CHECK(api->ops[0].security != NULL);
+        CHECK(api->ops[0].limits == NULL);
+        CHECK_STR(api->base_path, "/_webactions/t1/guest/demo");
+        CHECK_INT(api->auth->nschemes, 1);
+        CHECK_INT(api->auth->schemes[0].type, APIGW_SCHEME_APIKEY);
+        apigw_api_free(api);
+    }
+
+    apigw_problems_free(&p);
+}
+
+
+TEST(wabind_compile_limits_and_bearer)
+{
+    apigw_api_t       *api;
+    apigw_problems_t   p;
+
+    api = compile("guest", RL_POLICY, &p);
+    CHECK(api != NULL);
+
+    if (api) {
+        CHECK(api->ops[0].security == NULL);
+        CHECK(api->ops[0].limits != NULL && api->ops[0].limits->n == 1);
+        CHECK(api->ops[0].limits->items[0].scope_id != NULL);
+        apigw_api_free(api);
+    }
+
+    apigw_problems_free(&p);
+
+    api = compile("guest", "{\"securitySchemes\":{\"idp\":{\"type\":\"http\","
+                  "\"scheme\":\"bearer\",\"x-apigw-jwt\":{\"issuer\":\"i\"}}},"
+                  "\"security\":[{\"idp\":[\"read\"]}]}", &p);
+    CHECK(api != NULL);
+
+    if (api) {
+        CHECK_INT(api->auth->schemes[0].type, APIGW_SCHEME_BEARER);
+        CHECK_STR(api->auth->schemes[0].jwt.provider, "idp");
+        CHECK_STR(api->auth->schemes[0].jwt.issuer, "i");
+        apigw_api_free(api);
+    }
+
+    apigw_problems_free(&p);
+}
+
+
+TEST(wabind_compile_problems)
+{
+    apigw_api_t       *api;
+    apigw_problems_t   p;
+
+    /* every problem, each with its pointer into the policy */
+    api = compile("guest", "{\"securitySchemes\":{\"k\":{\"type\":\"apiKey\","
+                  "\"in\":\"nowhere\",\"name\":\"X\"},\"j\":{\"type\":\"http\","
+                  "\"scheme\":\"bearer\",\"x-apigw-jwt\":{\"jwks_file\":"
+                  "\"/etc/shadow\"}}},\"security\":[{\"nope\":[]}],"
+                  "\"extra\":1}", &p);
+    CHECK(api == NULL);
+    CHECK(has_pointer(&p, "/extra"));
+    CHECK(has_pointer(&p, "/securitySchemes/j"));
+    CHECK(has_pointer(&p, "/security/0/nope"));
+    apigw_problems_free(&p);
+
+    /* the importer's own problems, mapped back */
+    api = compile("guest", "{\"securitySchemes\":{\"k\":{\"type\":\"apiKey\","
+                  "\"in\":\"nowhere\",\"name\":\"X\"}},\"security\":[{\"k\":"
+                  "[]}],\"x-apigw-rate-limit\":[{\"rate\":-1}]}", &p);
+    CHECK(api == NULL);
+    CHECK(has_pointer(&p, "/securitySchemes/k/in")
+          || has_pointer(&p, "/securitySchemes/k"));
+    CHECK(p.nerrors >= 2);
+    apigw_problems_free(&p);
+
+    api = compile("guest", "[]", &p);
+    CHECK(api == NULL && p.nerrors == 1);
+    apigw_problems_free(&p);
+
+    api = compile("guest", "{", &p);
+    CHECK(api == NULL && p.nerrors == 1);
+    apigw_problems_free(&p);
+
+    api = compile("guest", "{}", &p);
+    CHECK(api == NULL && has_pointer(&p, ""));
+    apigw_problems_free(&p);
+
+    api = compile("a/b/c/d", KEY_POLICY, &p);
+    CHECK(api == NULL);
+    apigw_problems_free(&p);
+}
+
+
+static const char *
+match(apigw_wabtab_t *t, const char *ns, const char *pkg, const char *act)
+{
+    const apigw_wabind_t  *b;
+
+    b = apigw_wabtab_match(t, ns, strlen(ns), pkg, pkg ? strlen(pkg) : 0,
+                           act, act ? strlen(act) : 0);
+
+    return b ? b->path : "-";
+}
+
+
+TEST(wabind_table)
+{
+    apigw_wabtab_t    *t;
+    apigw_problems_t   p;
+
+    t = apigw_wabtab_create(4);
+    CHECK(t != NULL);
+
+    CHECK_INT(apigw_wabtab_add(t, "guest", "t1",
+                               compile("guest", KEY_POLICY, &p)), 0);
+    apigw_problems_free(&p);
+    CHECK_INT(apigw_wabtab_add(t, "guest/demo", "t1",
+                               compile("guest/demo", KEY_POLICY, &p)), 0);
+    apigw_problems_free(&p);
+    CHECK_INT(apigw_wabtab_add(t, "guest/demo/hello", "t1",
+                               compile("guest/demo/hello", RL_POLICY, &p)), 0);
+    apigw_problems_free(&p);
+    /* a duplicate is refused (and its API freed) */
+    CHECK_INT(apigw_wabtab_add(t, "guest", "t1",
+                               compile("guest", KEY_POLICY, &p)), -1);
+    apigw_problems_free(&p);
+    CHECK_INT(apigw_wabtab_count(t), 3);
+
+    CHECK_STR(match(t, "guest", "demo", "hello"), "guest/demo/hello");
+    CHECK_STR(match(t, "guest", "demo", "hello.json"), "guest/demo/hello");
+    CHECK_STR(match(t, "guest", "demo", "hello.http"), "guest/demo/hello");
+    CHECK_STR(match(t, "guest", "demo", "hello.svg"), "guest/demo/hello");
+    /* an unknown extension is part of the name */
+    CHECK_STR(match(t, "guest", "demo", "hello.zip"), "guest/demo");
+    CHECK_STR(match(t, "guest", "demo", "other"), "guest/demo");
+    CHECK_STR(match(t, "guest", "demo", NULL), "guest/demo");
+    CHECK_STR(match(t, "guest", "default", "hello"), "guest");
+    CHECK_STR(match(t, "guest", NULL, NULL), "guest");
+    CHECK_STR(match(t, "other", "demo", "hello"), "-");
+    CHECK_STR(match(t, "Guest", "demo", "hello"), "-");
+    CHECK_STR(match(t, "gues", NULL, NULL), "-");
+    CHECK_STR(match(t, "guest", "dem", "hello"), "guest");
+
+    /* the tenant travels with the API, for the key scope */
+    CHECK_STR(apigw_wabtab_match(t, "guest", 5, NULL, 0, NULL, 0)
+              ->api->tenant, "t1");
+
+    apigw_wabtab_free(t);
+
+    CHECK_STR(match(NULL, "guest", NULL, NULL), "-");
+}
+
+
+int
+main(void)
+{
+    RUN(wabind_paths);
+    RUN(wabind_compile_key);
+    RUN(wabind_compile_limits_and_bearer);
+    RUN(wabind_compile_problems);
+    RUN(wabind_table);
+    return UNIT_DONE();
+}
