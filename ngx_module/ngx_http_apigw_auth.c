@@ -2176,3 +2176,158 @@ ngx_http_apigw_auth_compile(ngx_conf_t *cf, ngx_http_apigw_loc_conf_t *conf)
 
     return NGX_CONF_OK;
 }
+
+
+/*
+ * ---- bearer schemes compiled at run time (web-action bindings,
+ * ngx_http_apigw_wabind.c) ----
+ *
+ * A binding names no key source of its own: its bearer schemes take the
+ * apigw_oauth2_provider of the scheme's name, else "default".  Each
+ * provider is compiled here once at configuration (its key sources are
+ * registered and fetched like any other); a binding's scheme gets a copy
+ * with its own issuer, audiences, algorithms, leeway and required claims.
+ */
+
+typedef struct {
+    ngx_str_t                   name;
+    ngx_http_apigw_bearer_t    *bearer;
+} ngx_http_apigw_provider_bearer_t;
+
+
+char *
+ngx_http_apigw_auth_providers_conf(ngx_conf_t *cf)
+{
+    ngx_str_t                         *p;
+    ngx_uint_t                         i;
+    apigw_api_t                       *api;
+    apigw_scheme_t                    *s;
+    ngx_http_apigw_main_conf_t        *amcf;
+    ngx_http_apigw_provider_bearer_t  *pb;
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_apigw_module);
+
+    if (amcf->provider_bearers || amcf->providers == NULL) {
+        return NGX_CONF_OK;
+    }
+
+    amcf->provider_bearers = ngx_array_create(cf->pool, 2,
+                                    sizeof(ngx_http_apigw_provider_bearer_t));
+    api = ngx_pcalloc(cf->pool, sizeof(apigw_api_t));
+
+    if (amcf->provider_bearers == NULL || api == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    api->file = "apigw_oauth2_provider";
+
+    p = amcf->providers->elts;
+
+    for (i = 0; i + 1 < amcf->providers->nelts; i++) {
+        if (p[i].len != 0) {
+            continue;
+        }
+
+        s = ngx_pcalloc(cf->pool, sizeof(apigw_scheme_t));
+        pb = ngx_array_push(amcf->provider_bearers);
+        if (s == NULL || pb == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        s->name = (char *) p[i + 1].data;      /* NUL-terminated */
+        s->type = APIGW_SCHEME_BEARER;
+        s->jwt.provider = s->name;
+
+        if (ngx_http_apigw_bearer_conf(cf, api, s) != NGX_CONF_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        pb->name = p[i + 1];
+        pb->bearer = s->ext;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_int_t
+ngx_http_apigw_auth_bind_bearer(ngx_pool_t *pool, apigw_scheme_t *s)
+{
+    ngx_uint_t                         i, k;
+    const char                        *name;
+    apigw_jwt_conf_t                  *j;
+    ngx_http_apigw_bearer_t           *b, *src;
+    ngx_http_apigw_main_conf_t        *amcf;
+    ngx_http_apigw_provider_bearer_t  *pb;
+
+    amcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_apigw_module);
+
+    if (amcf == NULL || amcf->provider_bearers == NULL) {
+        return NGX_DECLINED;
+    }
+
+    pb = amcf->provider_bearers->elts;
+    src = NULL;
+
+    for (k = 0; k < 2 && src == NULL; k++) {
+        name = k == 0 ? s->jwt.provider : "default";
+
+        if (name == NULL) {
+            continue;
+        }
+
+        for (i = 0; i < amcf->provider_bearers->nelts; i++) {
+            if (pb[i].name.len == ngx_strlen(name)
+                && ngx_strncmp(pb[i].name.data, name, pb[i].name.len) == 0)
+            {
+                src = pb[i].bearer;
+                break;
+            }
+        }
+    }
+
+    if (src == NULL) {
+        return NGX_DECLINED;                 /* tokens: token_no_keys */
+    }
+
+    b = ngx_palloc(pool, sizeof(ngx_http_apigw_bearer_t));
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    *b = *src;
+
+    j = &s->jwt;
+
+    if (j->issuer) {
+        b->pol.issuer = j->issuer;
+    }
+
+    if (j->naudiences) {
+        b->pol.audiences = (const char *const *) j->audiences;
+        b->pol.naudiences = j->naudiences;
+    }
+
+    if (j->algorithms) {
+        b->pol.algorithms = j->algorithms;
+    }
+
+    if (j->leeway != APIGW_LEEWAY_DEFAULT) {
+        b->pol.leeway = j->leeway;
+    }
+
+    if (j->nrequired_claims) {
+        b->pol.required_claims = (const char *const *) j->required_claims;
+        b->pol.nrequired_claims = j->nrequired_claims;
+    }
+
+    /* its own entries in the verified-token cache: the policy differs */
+    if (RAND_bytes((u_char *) &b->id, sizeof(b->id)) != 1) {
+        b->id = (uint64_t) ngx_random() << 32 ^ (uintptr_t) b;
+    }
+
+    s->ext = b;
+
+    return NGX_OK;
+}

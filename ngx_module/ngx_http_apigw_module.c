@@ -560,6 +560,13 @@ matched:
                                          NULL);
     }
 
+    /* a web action: the policies bound to it through the management API */
+    if (m.api == alcf->webaction_api
+        && ngx_http_apigw_wabind(r, ctx, &m, &path) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     ctx->match = &m;
     ctx->path = &path;
     ctx->path_first = first;
@@ -803,6 +810,10 @@ ngx_http_apigw_init_process(ngx_cycle_t *cycle)
     ngx_http_apigw_rid_key = seed[1];
 
     if (ngx_http_apigw_jwks_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_apigw_wabind_init_process(cycle) != NGX_OK) {
         return NGX_ERROR;
     }
 

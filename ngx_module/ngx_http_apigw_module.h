@@ -35,6 +35,8 @@ typedef struct {
     time_t                      jwks_min_refresh;
     ngx_array_t                *providers;    /* apigw_oauth2_provider */
     ngx_str_t                   http_trusted; /* CAs for outbound calls */
+    /* providers compiled for web-action bindings (ngx_http_apigw_auth.c) */
+    ngx_array_t                *provider_bearers;
 } ngx_http_apigw_main_conf_t;
 
 
@@ -162,6 +164,14 @@ char *ngx_http_apigw_jwks_refresh(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_apigw_identity_header(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+/* bearer schemes compiled at run time take apigw_oauth2_provider keys */
+char *ngx_http_apigw_auth_providers_conf(ngx_conf_t *cf);
+/* web-action bindings (ngx_http_apigw_wabind.c) */
+char *ngx_http_apigw_wabind_conf(ngx_conf_t *cf,
+    ngx_http_apigw_loc_conf_t *alcf);
+ngx_int_t ngx_http_apigw_wabind_init_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_apigw_wabind(ngx_http_request_t *r,
+    ngx_http_apigw_ctx_t *ctx, apigw_match_t *m, apigw_path_t *path);
 /* ngx_http_apigw_store.c: the dynamic APIs under /api/{tenant}/ */
 ngx_int_t ngx_http_apigw_dyn_match(ngx_http_request_t *r,
     apigw_method_e method, const apigw_path_t *path, apigw_match_t *m,

@@ -731,6 +731,56 @@ ngx_http_apigw_ratelimit_conf(ngx_conf_t *cf, ngx_http_apigw_loc_conf_t *alcf)
 }
 
 
+/*
+ * Limits compiled at run time (web-action bindings) find the zone and the
+ * variables they key on ready: made at configuration when such limits can
+ * come.
+ */
+
+char *
+ngx_http_apigw_ratelimit_runtime_conf(ngx_conf_t *cf)
+{
+    ngx_str_t                  name;
+    ngx_http_apigw_rl_main_t  *rlm;
+
+    rlm = ngx_http_apigw_rl_main(cf);
+    if (rlm == NULL || ngx_http_apigw_zone_get(cf) == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (rlm->consumer_index == NGX_ERROR) {
+        ngx_str_set(&name, "apigw_consumer");
+        rlm->consumer_index = ngx_http_get_variable_index(cf, &name);
+
+        ngx_str_set(&name, "apigw_tenant");
+        rlm->tenant_index = ngx_http_get_variable_index(cf, &name);
+
+        if (rlm->consumer_index == NGX_ERROR
+            || rlm->tenant_index == NGX_ERROR)
+        {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* whether Redis limits can be counted (apigw_limit_redis is set) */
+ngx_uint_t
+ngx_http_apigw_ratelimit_has_redis(void)
+{
+    ngx_http_apigw_rl_main_t    *rlm;
+    ngx_http_apigw_main_conf_t  *amcf;
+
+    amcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_apigw_module);
+    rlm = amcf ? amcf->rl : NULL;
+
+    return rlm && rlm->redis_set;
+}
+
+
 static char *
 ngx_http_apigw_rl_ops(ngx_conf_t *cf, ngx_http_apigw_loc_conf_t *alcf,
     apigw_api_t *api, ngx_uint_t *local, ngx_uint_t *redis)

@@ -14,6 +14,7 @@
 
 #include "apigw.h"
 #include "admin.h"
+#include "wabind.h"
 #include "../openapi/oa.h"
 
 
@@ -1459,6 +1460,191 @@ admin_v2_tenant(admin_t *a, const char *tenant)
 }
 
 
+/*
+ * ---- /v2/{tenant}/webactions/{ns}[/{pkg}[/{action}]]: policies bound to
+ * plain web actions (src/wabind.c), records "webaction:{path}" ----
+ */
+
+static int
+admin_v2_webactions(admin_t *a, const char *tenant)
+{
+    char         path[3 * APIGW_WABIND_MAX_NAME + 3], key[sizeof(path) + 16];
+    char        *text, msg[700];
+    size_t       i, n;
+    json_t      *rec, *v, *o, *errs, *pol;
+    const char  *k, *s, *err;
+    apigw_api_t       *api;
+    apigw_problems_t   probs;
+
+    if (a->nseg == 3) {
+        if (!admin_is(a, "GET")) {
+            return admin_err(a, 405, "Invalid verb.");
+        }
+
+        o = json_array();
+
+        json_object_foreach(apigw_store_records(a->s), k, v) {
+            s = admin_str(v, "tenant");
+
+            if (o && strncmp(k, "webaction:", 10) == 0 && s
+                && strcmp(s, tenant) == 0)
+            {
+                json_array_append(o, v);
+            }
+        }
+
+        return admin_json(a, 200, o);
+    }
+
+    if (a->nseg > 6) {
+        return admin_err(a, 404, "Not found.");
+    }
+
+    n = 0;
+
+    for (i = 3; i < a->nseg; i++) {
+        if (strchr(a->seg[i], '/')
+            || strlen(a->seg[i]) > APIGW_WABIND_MAX_NAME)
+        {
+            return admin_err(a, 400, "Invalid web action path.");
+        }
+
+        n += snprintf(path + n, sizeof(path) - n, "%s%s", n ? "/" : "",
+                      a->seg[i]);
+    }
+
+    err = apigw_wabind_path_check(path);
+    if (err) {
+        return admin_err(a, 400, "Invalid web action path: %s.", err);
+    }
+
+    snprintf(key, sizeof(key), "webaction:%s", path);
+    rec = apigw_store_get(a->s, key);
+
+    s = admin_str(rec, "tenant");
+    if (rec && (s == NULL || strcmp(s, tenant) != 0)) {
+        rec = NULL;                      /* another tenant's: not here */
+    }
+
+    if (admin_is(a, "GET") || admin_is(a, "DELETE")) {
+        if (rec == NULL) {
+            return admin_err(a, 404, "No policy bound to %s", path);
+        }
+
+        if (admin_is(a, "GET")) {
+            return admin_json(a, 200, json_incref(rec));
+        }
+
+        if (admin_write(a, key, NULL) != 0) {
+            return -1;
+        }
+
+        return admin_no_content(a);
+    }
+
+    if (!admin_is(a, "PUT")) {
+        return admin_err(a, 405, "Invalid verb.");
+    }
+
+    /* the namespace is the tenant's, and no other tenant binds in it */
+
+    snprintf(key, sizeof(key), "tenant:%s", tenant);
+    s = admin_str(apigw_store_get(a->s, key), "namespace");
+
+    if (s && s[0] && strcmp(s, a->seg[3]) != 0) {
+        return admin_err(a, 403, "Namespace %s does not belong to tenant %s.",
+                         a->seg[3], tenant);
+    }
+
+    json_object_foreach(apigw_store_records(a->s), k, v) {
+        s = admin_str(v, "tenant");
+
+        if (s == NULL || strcmp(s, tenant) == 0) {
+            continue;
+        }
+
+        if ((strncmp(k, "webaction:", 10) == 0
+             && strcmp(admin_str(v, "namespace") ? admin_str(v, "namespace")
+                                                 : "", a->seg[3]) == 0)
+            || (strncmp(k, "tenant:", 7) == 0
+                && admin_str(v, "namespace")
+                && strcmp(admin_str(v, "namespace"), a->seg[3]) == 0))
+        {
+            return admin_err(a, 409, "Namespace %s belongs to another "
+                             "tenant.", a->seg[3]);
+        }
+    }
+
+    if (a->req->body == NULL || a->req->body_len == 0) {
+        return admin_err(a, 400, "Missing request body");
+    }
+
+    apigw_problems_init(&probs);
+    api = apigw_wabind_compile(tenant, path, a->req->body, a->req->body_len,
+                               &probs);
+
+    if (api == NULL) {
+        errs = json_array();
+
+        for (i = 0; errs && i < probs.n; i++) {
+            if (probs.items[i].warning) {
+                continue;
+            }
+
+            json_array_append_new(errs, json_pack("{s:s,s:s}",
+                "pointer", probs.items[i].pointer ? probs.items[i].pointer
+                                                  : "",
+                "message", probs.items[i].message ? probs.items[i].message
+                                                  : ""));
+        }
+
+        apigw_problems_free(&probs);
+
+        snprintf(msg, sizeof(msg), "Error: Invalid policy: %s",
+                 json_array_size(errs)
+                 ? admin_str(json_array_get(errs, 0), "message")
+                 : "invalid policy");
+
+        o = json_pack("{s:i,s:s,s:o}", "status", 400, "message", msg,
+                      "errors", errs ? errs : json_array());
+        if (o && a->req->request_id) {
+            json_object_set_new(o, "request_id",
+                                json_string(a->req->request_id));
+        }
+
+        text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+
+        if (text == NULL) {
+            return admin_oom(a);
+        }
+
+        admin_set_body(a->resp, 400, text, admin_json_type);
+        return -1;
+    }
+
+    apigw_problems_free(&probs);
+    apigw_api_free(api);
+
+    pol = json_loadb(a->req->body, a->req->body_len, 0, NULL);
+
+    v = json_pack("{s:s,s:s,s:s,s:o}", "tenant", tenant, "path", path,
+                  "namespace", a->seg[3], "policy", pol);
+    if (v == NULL) {
+        return admin_oom(a);
+    }
+
+    snprintf(key, sizeof(key), "webaction:%s", path);
+
+    if (admin_write(a, key, json_incref(v)) != 0) {
+        json_decref(v);
+        return -1;
+    }
+
+    return admin_json(a, rec ? 200 : 201, v);
+}
+
+
 /* ---- dispatch ---- */
 
 static int admin_v1(admin_t *a);
@@ -1511,6 +1697,10 @@ admin_route(admin_t *a)
 
     if (strcmp(a->seg[2], "keys") == 0) {
         return admin_v2_keys(a, tenant);
+    }
+
+    if (strcmp(a->seg[2], "webactions") == 0) {
+        return admin_v2_webactions(a, tenant);
     }
 
     return admin_err(a, 404, "Not found.");

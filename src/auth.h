@@ -153,6 +153,8 @@ typedef struct {
 apigw_keytab_t *apigw_keytab_build(const apigw_key_t *keys, size_t n);
 void apigw_keytab_free(apigw_keytab_t *t);
 size_t apigw_keytab_count(const apigw_keytab_t *t);
+/* the entries, e.g. to build a larger table from them */
+const apigw_key_t *apigw_keytab_keys(const apigw_keytab_t *t, size_t *n);
 
 /* one probe; constant-time compare of the hashes; NULL: unknown */
 const apigw_key_t *apigw_keytab_find_key(const apigw_keytab_t *t,

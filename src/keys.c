@@ -194,6 +194,14 @@ apigw_keytab_build(const apigw_key_t *keys, size_t n)
 }
 
 
+const apigw_key_t *
+apigw_keytab_keys(const apigw_keytab_t *t, size_t *n)
+{
+    *n = t ? t->n : 0;
+    return t ? t->keys : NULL;
+}
+
+
 size_t
 apigw_keytab_count(const apigw_keytab_t *t)
 {

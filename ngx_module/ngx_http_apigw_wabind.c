@@ -1,0 +1,441 @@
+/*
+ * apigw: policies bound to plain web actions through the management API
+ * (records "webaction:{ns}[/{pkg}[/{action}]]", src/wabind.c), without an
+ * OpenAPI document.
+ *
+ * Every worker compiles the bindings off the request path whenever its
+ * store changes, into one immutable table swapped whole (a request keeps
+ * the generation it matched until it ends).  A web-action request then
+ * runs the credentials and rate-limit stages with the most specific
+ * binding's operation (its `security` and `limits`), while the backend
+ * stays the web action's.  The store's API keys are installed in the key
+ * table here too, next to those of apigw_keys_file.
+ */
+
+#include "ngx_http_apigw_module.h"
+#include "ngx_http_apigw_ratelimit.h"
+#include "ngx_http_apigw_store.h"
+
+#include "auth.h"
+#include "wabind.h"
+
+
+typedef struct {
+    ngx_uint_t                  refs;
+    apigw_wabtab_t             *tab;
+    ngx_pool_t                 *pool;       /* bearer copies */
+} ngx_http_apigw_wabind_gen_t;
+
+
+ngx_int_t ngx_http_apigw_auth_bind_bearer(ngx_pool_t *pool,
+    apigw_scheme_t *s);
+
+static void ngx_http_apigw_wabind_changed(const apigw_store_t *s,
+    void *data);
+static void ngx_http_apigw_wabind_release(void *data);
+static void ngx_http_apigw_wabind_keys(const apigw_store_t *s,
+    ngx_log_t *log);
+
+
+static ngx_http_apigw_wabind_gen_t  *ngx_http_apigw_wabind_gen;
+
+
+static ngx_http_apigw_admin_main_conf_t *
+ngx_http_apigw_wabind_store(ngx_cycle_t *cycle)
+{
+    ngx_http_apigw_admin_main_conf_t  *amcf;
+
+    amcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_apigw_admin_module);
+
+    return (amcf && amcf->store.len) ? amcf : NULL;
+}
+
+
+/*
+ * A location serving web actions with a store: bindings may bring rate
+ * limits and bearer schemes at run time, so their zone, variables and
+ * provider keys are made now.
+ */
+
+char *
+ngx_http_apigw_wabind_conf(ngx_conf_t *cf, ngx_http_apigw_loc_conf_t *alcf)
+{
+    ngx_http_apigw_admin_main_conf_t  *amcf;
+
+    amcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_apigw_admin_module);
+
+    if (amcf == NULL || amcf->store.len == 0) {
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_http_apigw_ratelimit_runtime_conf(cf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return ngx_http_apigw_auth_providers_conf(cf);
+}
+
+
+ngx_int_t
+ngx_http_apigw_wabind_init_process(ngx_cycle_t *cycle)
+{
+    if ((ngx_process != NGX_PROCESS_WORKER
+         && ngx_process != NGX_PROCESS_SINGLE)
+        || ngx_http_apigw_wabind_store(cycle) == NULL)
+    {
+        return NGX_OK;
+    }
+
+    return ngx_http_apigw_store_on_change(ngx_http_apigw_wabind_changed,
+                                          NULL);
+}
+
+
+/* ---- compiling, off the request path ---- */
+
+static void
+ngx_http_apigw_wabind_changed(const apigw_store_t *s, void *data)
+{
+    char                         *text, buf[512];
+    size_t                        i, n, len;
+    json_t                       *v;
+    ngx_log_t                    *log;
+    const char                   *k, *tenant, *path;
+    apigw_api_t                  *api;
+    apigw_scheme_t               *sc;
+    apigw_problems_t              probs;
+    ngx_http_apigw_wabind_gen_t  *g, *old;
+
+    log = ngx_cycle->log;
+
+    ngx_http_apigw_wabind_keys(s, log);
+
+    n = 0;
+
+    json_object_foreach(apigw_store_records(s), k, v) {
+        if (ngx_strncmp(k, "webaction:", 10) == 0) {
+            n++;
+        }
+    }
+
+    g = NULL;
+
+    if (n) {
+        g = ngx_calloc(sizeof(ngx_http_apigw_wabind_gen_t), log);
+        if (g == NULL) {
+            return;
+        }
+
+        g->refs = 1;
+        g->tab = apigw_wabtab_create(n);
+        g->pool = ngx_create_pool(1024, log);
+
+        if (g->tab == NULL || g->pool == NULL) {
+            ngx_http_apigw_wabind_release(g);
+            return;
+        }
+
+        json_object_foreach(apigw_store_records(s), k, v) {
+            if (ngx_strncmp(k, "webaction:", 10) != 0) {
+                continue;
+            }
+
+            tenant = json_string_value(json_object_get(v, "tenant"));
+            path = json_string_value(json_object_get(v, "path"));
+            text = json_dumps(json_object_get(v, "policy"), JSON_COMPACT);
+
+            if (tenant == NULL || path == NULL || text == NULL) {
+                free(text);
+                ngx_log_error(NGX_LOG_ERR, log, 0, "apigw: invalid stored "
+                              "web-action binding \"%s\"", k);
+                continue;
+            }
+
+            apigw_problems_init(&probs);
+            api = apigw_wabind_compile(tenant, path, text, ngx_strlen(text),
+                                       &probs);
+            free(text);
+
+            for (i = 0; api == NULL && i < probs.n; i++) {
+                len = apigw_problem_format(&probs.items[i], buf, sizeof(buf));
+                ngx_log_error(NGX_LOG_ERR, log, 0, "apigw: web-action "
+                              "binding \"%s\": %*s", path,
+                              ngx_min(len, sizeof(buf) - 1), buf);
+            }
+
+            apigw_problems_free(&probs);
+
+            if (api == NULL) {
+                continue;
+            }
+
+            for (i = 0; api->auth && i < api->auth->nschemes; i++) {
+                sc = &api->auth->schemes[i];
+
+                if (sc->type == APIGW_SCHEME_BEARER
+                    && ngx_http_apigw_auth_bind_bearer(g->pool, sc)
+                       == NGX_DECLINED)
+                {
+                    ngx_log_error(NGX_LOG_WARN, log, 0, "apigw: web-action "
+                                  "binding \"%s\": no apigw_oauth2_provider "
+                                  "\"%s\" or \"default\": its tokens are "
+                                  "refused", path, sc->name);
+                }
+            }
+
+            if (apigw_wabtab_add(g->tab, path, tenant, api) != 0) {
+                ngx_log_error(NGX_LOG_ERR, log, 0, "apigw: web-action "
+                              "binding \"%s\" not installed", path);
+            }
+        }
+    }
+
+    old = ngx_http_apigw_wabind_gen;
+    ngx_http_apigw_wabind_gen = g;
+
+    if (old) {
+        ngx_http_apigw_wabind_release(old);
+    }
+}
+
+
+static void
+ngx_http_apigw_wabind_release(void *data)
+{
+    ngx_http_apigw_wabind_gen_t *g = data;
+
+    if (--g->refs) {
+        return;
+    }
+
+    apigw_wabtab_free(g->tab);
+
+    if (g->pool) {
+        ngx_destroy_pool(g->pool);
+    }
+
+    ngx_free(g);
+}
+
+
+/* the store's API keys (not revoked), next to those of apigw_keys_file */
+
+typedef struct {
+    apigw_key_t                *keys;
+    size_t                      n;
+    size_t                      cap;
+} ngx_http_apigw_wabind_keys_t;
+
+
+static int
+ngx_http_apigw_wabind_key(const apigw_key_info_t *ki, void *data)
+{
+    ngx_http_apigw_wabind_keys_t *ks = data;
+
+    u_char        *h;
+    size_t         i, len;
+    ngx_int_t      hi, lo;
+    apigw_key_t   *k;
+
+    if (ngx_strlen(ki->sha256) != 64 || ks->n == ks->cap) {
+        return 0;
+    }
+
+    k = &ks->keys[ks->n];
+    ngx_memzero(k, sizeof(apigw_key_t));
+
+    h = (u_char *) ki->sha256;
+
+    for (i = 0; i < 32; i++) {
+        hi = ngx_hextoi(&h[2 * i], 1);
+        lo = ngx_hextoi(&h[2 * i + 1], 1);
+        if (hi == NGX_ERROR || lo == NGX_ERROR) {
+            return 0;
+        }
+
+        k->hash[i] = (u_char) (hi << 4 | lo);
+    }
+
+    k->kind = APIGW_KEY_API;
+    k->key_id = (char *) ki->id;
+    k->consumer = (char *) (ki->consumer ? ki->consumer : ki->id);
+    k->prefix = (char *) ki->prefix;
+
+    if (ki->api_id && ki->operation) {
+        len = ngx_strlen(ki->api_id) + ngx_strlen(ki->operation) + 2;
+        k->scope_value = malloc(len);
+        if (k->scope_value == NULL) {
+            return 0;
+        }
+
+        ngx_snprintf((u_char *) k->scope_value, len, "%s#%s%Z", ki->api_id,
+                     ki->operation);
+        k->scope = APIGW_KEY_SCOPE_OPERATION;
+
+    } else if (ki->api_id) {
+        k->scope_value = strdup(ki->api_id);
+        k->scope = APIGW_KEY_SCOPE_API;
+
+    } else {
+        k->scope_value = strdup(ki->tenant);
+        k->scope = APIGW_KEY_SCOPE_TENANT;
+    }
+
+    if (k->scope_value == NULL) {
+        return 0;
+    }
+
+    ks->n++;
+
+    return 0;
+}
+
+
+static int
+ngx_http_apigw_wabind_count_key(const apigw_key_info_t *ki, void *data)
+{
+    (*(size_t *) data)++;
+    return 0;
+}
+
+
+static void
+ngx_http_apigw_wabind_keys(const apigw_store_t *s, ngx_log_t *log)
+{
+    size_t                         i, nfile, nstore;
+    apigw_keytab_t                *t;
+    const apigw_key_t             *fk;
+    ngx_http_apigw_main_conf_t    *amcf;
+    ngx_http_apigw_wabind_keys_t   ks;
+
+    amcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_apigw_module);
+
+    fk = apigw_keytab_keys(amcf ? amcf->keytab : NULL, &nfile);
+
+    nstore = 0;
+    (void) apigw_store_foreach_key(s, ngx_http_apigw_wabind_count_key,
+                                   &nstore);
+
+    ks.cap = nfile + nstore;
+    ks.n = 0;
+    ks.keys = ngx_alloc((ks.cap ? ks.cap : 1) * sizeof(apigw_key_t), log);
+    if (ks.keys == NULL) {
+        return;
+    }
+
+    for (i = 0; i < nfile; i++) {
+        ks.keys[ks.n++] = fk[i];            /* copied by the build */
+    }
+
+    (void) apigw_store_foreach_key(s, ngx_http_apigw_wabind_key, &ks);
+
+    t = apigw_keytab_build(ks.keys, ks.n);
+
+    if (t == NULL) {
+        /* a key of the store is also in the keys file */
+        ngx_log_error(NGX_LOG_ERR, log, 0, "apigw: the store's API keys "
+                      "could not be installed (a key twice, or out of "
+                      "memory)");
+    }
+
+    for (i = nfile; i < ks.n; i++) {
+        free(ks.keys[i].scope_value);
+    }
+
+    ngx_free(ks.keys);
+
+    if (t) {
+        ngx_http_apigw_auth_set_keytab(t);
+    }
+}
+
+
+/* ---- the request's binding ---- */
+
+ngx_int_t
+ngx_http_apigw_wabind(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
+    apigw_match_t *m, apigw_path_t *path)
+{
+    size_t                        nslen, pkglen, alen;
+    const char                   *ns, *pkg, *act;
+    ngx_pool_cleanup_t           *cln;
+    const apigw_wabind_t         *b;
+    ngx_http_apigw_wabind_gen_t  *g;
+
+    g = ngx_http_apigw_wabind_gen;
+
+    if (g == NULL) {
+        return NGX_OK;
+    }
+
+    pkg = NULL;
+    act = NULL;
+    pkglen = 0;
+    alen = 0;
+
+    if (m->op == apigw_webaction_op(m->api, APIGW_WEBACTION_WEB)) {
+        /* /api/v1/web/{ns}/{pkg}/{action}... */
+        ns = path->seg[3];
+        nslen = path->len[3];
+
+        if (path->n > 4) {
+            pkg = path->seg[4];
+            pkglen = path->len[4];
+        }
+
+        if (path->n > 5) {
+            act = path->seg[5];
+            alen = path->len[5];
+        }
+
+    } else {
+        /* {ns}.domain/{pkg}/{action}..., {ns}.domain/ */
+        ns = m->params[0].value;
+        nslen = m->params[0].value_len;
+
+        if (m->op == apigw_webaction_op(m->api,
+                                        APIGW_WEBACTION_VANITY_INDEX))
+        {
+            pkg = "public";
+            pkglen = 6;
+            act = "index.html";
+            alen = 10;
+
+        } else {
+            if (path->n > 0) {
+                pkg = path->seg[0];
+                pkglen = path->len[0];
+            }
+
+            if (path->n > 1) {
+                act = path->seg[1];
+                alen = path->len[1];
+            }
+        }
+    }
+
+    b = apigw_wabtab_match(g->tab, ns, nslen, pkg, pkglen, act, alen);
+    if (b == NULL) {
+        return NGX_OK;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* the binding outlives a store change until the request ends */
+    g->refs++;
+    cln->handler = ngx_http_apigw_wabind_release;
+    cln->data = g;
+
+    ctx->op = &b->api->ops[0];
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "apigw web action binding \"%s\"", b->path);
+
+    return NGX_OK;
+}
