@@ -359,3 +359,28 @@ def test_bindings_survive_a_restart(nginx_factory, whisk):
     assert unbind(g2, "guest/demo").status == 204
     assert settle(g2, HELLO, 200) == [200] * 6
     g2.nginx.stop()
+
+
+# ---- the Redis store: written on one node, enforced on another ----
+
+def test_bindings_on_the_redis_store(nginx_factory, whisk):
+    from admin_redis import RedisServer, wait_until
+    redis = RedisServer().start()
+    try:
+        a, b = (Gateway(nginx_factory, new_store_dir(), store=redis.url(),
+                        extra_http=data_plane_conf(whisk)).start()
+                for _ in range(2))
+        for g in (a, b):
+            assert wait_until(lambda: g.admin("GET", "/health").json()
+                              ["store_writable"], timeout=10)
+        key = new_key(a)
+        assert bind(a, "guest/demo", KEY_HDR).status == 201
+        assert settle(b, HELLO, 401) == [401] * 6
+        error_shape(b.get(HELLO), 401, "key_missing")
+        assert settle(b, HELLO, 200, [("X-Api-Key", key)]) == [200] * 6
+        assert "webaction:guest/demo" in str(redis.cmd("HKEYS",
+                                                       "apigw:records"))
+        assert unbind(b, "guest/demo").status == 204
+        assert settle(a, HELLO, 200) == [200] * 6
+    finally:
+        redis.cleanup()
