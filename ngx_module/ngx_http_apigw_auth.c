@@ -332,6 +332,11 @@ ngx_http_apigw_key_target(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
     tg->tenant = op->api->tenant ? op->api->tenant : "";
     tg->api_id = op->api->base_path[0] ? op->api->base_path : "/";
 
+    if (op->api->tenant && op->api->file) {
+        /* a managed API: keys name it by its id (the store's api_id) */
+        tg->api_id = op->api->file;
+    }
+
     if (op->operation_id) {
         tg->op_id = op->operation_id;
 

@@ -1149,6 +1149,8 @@ ngx_http_apigw_dyn_api_create(ngx_log_t *log, const char *id, json_t *rec)
         goto failed;
     }
 
+    api->tenant = d->tenant;              /* its tenant's keys (auth) */
+
     title = api->title && api->title[0] ? api->title
                                         : (api->base_path[0]
                                            ? api->base_path : "/");

@@ -384,3 +384,38 @@ def test_bindings_on_the_redis_store(nginx_factory, whisk):
         assert settle(a, HELLO, 200) == [200] * 6
     finally:
         redis.cleanup()
+
+
+# ---- the store's keys on the tenant's managed APIs too ----
+
+def test_store_keys_on_managed_apis(gw, whisk):
+    doc = {"openapi": "3.0.3", "info": {"title": "k", "version": "1"},
+           "servers": [{"url": "/kapi"}],
+           "x-apigw-backend": {"url": whisk.url + "/raw/kapi"},
+           "components": {"securitySchemes": KEY_HDR["securitySchemes"]},
+           "security": KEY_HDR["security"],
+           "paths": {"/x": {"get": {"operationId": "getX", "responses": {
+               "200": {"description": "ok"}}}}}}
+    r = gw.admin("POST", "/v2/guest/apis", doc)
+    assert r.status == 200, r
+    api = r.json()["artifact_id"]
+    other = gw.admin("POST", "/v2/guest/apis", dict(
+        doc, servers=[{"url": "/kapi2"}])).json()["artifact_id"]
+    tenant_key = new_key(gw)
+    api_key = gw.admin("POST", "/v2/guest/keys", {
+        "consumer": "a", "api_id": api}).json()["key"]
+    op_key = gw.admin("POST", "/v2/guest/keys", {
+        "consumer": "o", "api_id": api, "operation": "getX"}).json()["key"]
+    other_key = gw.admin("POST", "/v2/guest/keys", {
+        "consumer": "b", "api_id": other}).json()["key"]
+    foreign = new_key(gw, tenant="someone-else")
+
+    t = "/api/guest/kapi/x"
+    assert settle(gw, t, 401) == [401] * 6
+    for k in (tenant_key, api_key, op_key):
+        assert settle(gw, t, 200, [("X-Api-Key", k)]) == [200] * 6
+    for k in (other_key, foreign):
+        error_shape(gw.get(t, headers=[("X-Api-Key", k)]), 403,
+                    "not_subscribed")
+    assert gw.admin("DELETE", "/v2/guest/apis/%s" % api).status == 204
+    assert gw.admin("DELETE", "/v2/guest/apis/%s" % other).status == 204
