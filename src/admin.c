@@ -1557,18 +1557,18 @@ admin_v2_webactions(admin_t *a, const char *tenant)
     }
 
     json_object_foreach(apigw_store_records(a->s), k, v) {
-        s = admin_str(v, "tenant");
+        if (strncmp(k, "webaction:", 10) == 0) {
+            s = admin_str(v, "tenant");
 
-        if (s == NULL || strcmp(s, tenant) == 0) {
+        } else if (strncmp(k, "tenant:", 7) == 0) {
+            s = k + 7;
+
+        } else {
             continue;
         }
 
-        if ((strncmp(k, "webaction:", 10) == 0
-             && strcmp(admin_str(v, "namespace") ? admin_str(v, "namespace")
-                                                 : "", a->seg[3]) == 0)
-            || (strncmp(k, "tenant:", 7) == 0
-                && admin_str(v, "namespace")
-                && strcmp(admin_str(v, "namespace"), a->seg[3]) == 0))
+        if (s && strcmp(s, tenant) != 0 && admin_str(v, "namespace")
+            && strcmp(admin_str(v, "namespace"), a->seg[3]) == 0)
         {
             return admin_err(a, 409, "Namespace %s belongs to another "
                              "tenant.", a->seg[3]);

@@ -336,6 +336,10 @@ def test_namespace_ownership(gw):
     assert gw.admin("GET", "/v2/t-thief/webactions/ns-own/pkg").status == 404
     assert unbind(gw, "ns-own/pkg", tenant="t-thief").status == 404
     assert unbind(gw, "ns-own/pkg", tenant="t-own").status == 204
+    # nor in the namespace of a tenant that has one, bound or not
+    r = bind(gw, "ns-own", KEY_HDR, tenant="t-thief")
+    assert r.status == 409 and r.json()["message"] == \
+        "Error: Namespace ns-own belongs to another tenant.", r
 
 
 # ---- persistence (embedded store) ----
