@@ -97,6 +97,7 @@ static ngx_int_t ngx_http_apigw_auth_headers(ngx_http_request_t *r,
 
 
 static apigw_keytab_t        *ngx_http_apigw_keytab_runtime;
+static apigw_keytab_t        *ngx_http_apigw_keytab_file;   /* re-read */
 
 static ngx_http_apigw_identity_t  ngx_http_apigw_identity_default[] = {
     { ngx_string("X-Apigw-Consumer"), ngx_string("x-apigw-consumer"),
@@ -134,6 +135,10 @@ ngx_http_apigw_keytab(ngx_http_request_t *r)
 
     if (ngx_http_apigw_keytab_runtime) {
         return ngx_http_apigw_keytab_runtime;
+    }
+
+    if (ngx_http_apigw_keytab_file) {
+        return ngx_http_apigw_keytab_file;
     }
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_apigw_module);
@@ -1519,6 +1524,7 @@ ngx_http_apigw_keys_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_str_t           *value, file;
     ngx_uint_t           i;
     apigw_keytab_t      *t;
+    ngx_file_info_t      fi;
     apigw_problems_t     probs;
     ngx_pool_cleanup_t  *cln;
 
@@ -1559,8 +1565,111 @@ ngx_http_apigw_keys_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     cln->handler = ngx_http_apigw_keytab_cleanup;
     cln->data = t;
     amcf->keytab = t;
+    amcf->keys_file = file;
+
+    if (ngx_file_info(file.data, &fi) != NGX_FILE_ERROR) {
+        amcf->keys_uniq = ngx_file_uniq(&fi);
+        amcf->keys_mtime = ngx_file_mtime(&fi);
+        amcf->keys_size = ngx_file_size(&fi);
+    }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * The keys file is looked at once a second by every worker (a stat, not
+ * per request) and read again when it changed, so that a revoked key is
+ * refused within a second without a reload.  A file that does not parse
+ * leaves the current table in place.
+ */
+
+static ngx_event_t       ngx_http_apigw_keys_timer;
+
+
+static void
+ngx_http_apigw_keys_tick(ngx_event_t *ev)
+{
+    char                         buf[512];
+    size_t                       n;
+    ngx_uint_t                   i;
+    apigw_keytab_t              *t;
+    ngx_file_info_t              fi;
+    apigw_problems_t             probs;
+    ngx_http_apigw_main_conf_t  *amcf;
+    static ngx_uint_t            warned;
+
+    amcf = ev->data;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    if (ngx_file_info(amcf->keys_file.data, &fi) == NGX_FILE_ERROR) {
+        if (!warned) {
+            /* e.g. not readable by the worker's user */
+            ngx_log_error(NGX_LOG_ERR, ev->log, ngx_errno,
+                          "apigw: keys file \"%V\" cannot be watched",
+                          &amcf->keys_file);
+            warned = 1;
+        }
+
+    } else if (ngx_file_uniq(&fi) != amcf->keys_uniq
+            || ngx_file_mtime(&fi) != amcf->keys_mtime
+            || ngx_file_size(&fi) != amcf->keys_size)
+    {
+        amcf->keys_uniq = ngx_file_uniq(&fi);
+        amcf->keys_mtime = ngx_file_mtime(&fi);
+        amcf->keys_size = ngx_file_size(&fi);
+
+        apigw_problems_init(&probs);
+        t = apigw_keytab_load((char *) amcf->keys_file.data, &probs);
+
+        for (i = 0; i < probs.n; i++) {
+            n = apigw_problem_format(&probs.items[i], buf, sizeof(buf));
+            if (n >= sizeof(buf)) {
+                n = sizeof(buf) - 1;
+            }
+            ngx_log_error(NGX_LOG_ERR, ev->log, 0, "apigw: %*s", n, buf);
+        }
+
+        apigw_problems_free(&probs);
+
+        if (t) {
+            apigw_keytab_free(ngx_http_apigw_keytab_file);
+            ngx_http_apigw_keytab_file = t;
+
+            ngx_log_error(NGX_LOG_INFO, ev->log, 0,
+                          "apigw: keys file \"%V\" reloaded (%uz entries)",
+                          &amcf->keys_file, apigw_keytab_count(t));
+
+        } else {
+            ngx_log_error(NGX_LOG_ERR, ev->log, 0,
+                          "apigw: keys file \"%V\" not applied; the "
+                          "previous keys stay in use", &amcf->keys_file);
+        }
+    }
+
+    ngx_add_timer(ev, 1000);
+}
+
+
+ngx_int_t
+ngx_http_apigw_keys_init_process(ngx_cycle_t *cycle,
+    ngx_http_apigw_main_conf_t *amcf)
+{
+    if (amcf->keys_file.len == 0) {
+        return NGX_OK;
+    }
+
+    ngx_http_apigw_keys_timer.handler = ngx_http_apigw_keys_tick;
+    ngx_http_apigw_keys_timer.log = cycle->log;
+    ngx_http_apigw_keys_timer.data = amcf;
+    ngx_http_apigw_keys_timer.cancelable = 1;
+
+    ngx_add_timer(&ngx_http_apigw_keys_timer, 1000);
+
+    return NGX_OK;
 }
 
 

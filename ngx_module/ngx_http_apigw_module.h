@@ -33,6 +33,10 @@ typedef struct {
     time_t                      jwks_min_refresh;
     ngx_array_t                *providers;    /* apigw_oauth2_provider */
     ngx_str_t                   http_trusted; /* CAs for outbound calls */
+    ngx_str_t                   keys_file;    /* watched for changes */
+    ngx_file_uniq_t             keys_uniq;
+    time_t                      keys_mtime;
+    off_t                       keys_size;
 } ngx_http_apigw_main_conf_t;
 
 
@@ -124,6 +128,8 @@ char *ngx_http_apigw_keys_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_apigw_oauth2_provider(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+ngx_int_t ngx_http_apigw_keys_init_process(ngx_cycle_t *cycle,
+    ngx_http_apigw_main_conf_t *amcf);
 ngx_int_t ngx_http_apigw_jwks_init_process(ngx_cycle_t *cycle);
 char *ngx_http_apigw_jwks_refresh(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
