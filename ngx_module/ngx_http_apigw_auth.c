@@ -91,6 +91,8 @@ static ngx_int_t ngx_http_apigw_auth_term(ngx_http_request_t *r,
 static ngx_int_t ngx_http_apigw_auth_reject(ngx_http_request_t *r,
     ngx_http_apigw_ctx_t *ctx, const apigw_security_t *sec,
     ngx_http_apigw_fail_t *fail);
+static char *ngx_http_apigw_bearer_conf(ngx_conf_t *cf, apigw_api_t *api,
+    apigw_scheme_t *s);
 static ngx_int_t ngx_http_apigw_auth_headers(ngx_http_request_t *r,
     ngx_http_apigw_loc_conf_t *alcf, const apigw_sec_alt_t *alt,
     ngx_http_apigw_found_t *f);
@@ -1927,6 +1929,8 @@ ngx_http_apigw_oauth2_provider(ngx_conf_t *cf, ngx_command_t *cmd,
     u_char                     *v;
     ngx_str_t                  *value, *p;
     ngx_uint_t                  i, k;
+    apigw_api_t                *api;
+    apigw_scheme_t             *scheme, **ps;
     static const char          *keys[] = {
         "issuer=", "audience=", "jwks_uri=", "jwks_file=", "discovery=",
         "introspection_endpoint=", "client_id=", "client_secret_file=",
@@ -1983,7 +1987,141 @@ ngx_http_apigw_oauth2_provider(ngx_conf_t *cf, ngx_command_t *cmd,
         p[i] = value[i];
     }
 
+    /*
+     * The provider compiled now, as a template for the bearer schemes of
+     * APIs that arrive at run time (ngx_http_apigw_auth_prepare()).
+     */
+
+    api = ngx_pcalloc(cf->pool, sizeof(apigw_api_t));
+    scheme = ngx_pcalloc(cf->pool, sizeof(apigw_scheme_t));
+    if (api == NULL || scheme == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    scheme->name = (char *) value[1].data;
+    scheme->type = APIGW_SCHEME_BEARER;
+    scheme->jwt.provider = (char *) value[1].data;
+    scheme->jwt.leeway = APIGW_LEEWAY_DEFAULT;
+
+    if (ngx_http_apigw_bearer_conf(cf, api, scheme) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (amcf->provider_schemes == NULL) {
+        amcf->provider_schemes = ngx_array_create(cf->pool, 4,
+                                                  sizeof(apigw_scheme_t *));
+        if (amcf->provider_schemes == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    ps = ngx_array_push(amcf->provider_schemes);
+    if (ps == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *ps = scheme;
+
     return NGX_CONF_OK;
+}
+
+
+/*
+ * Bearer schemes of an API imported at run time (the management API) get
+ * the keys of their apigw_oauth2_provider (by name, else "default"): key
+ * sources named by tenants' documents are not fetched, nor files read.
+ * The scheme's own issuer, audiences, algorithms, leeway and required
+ * claims apply.  Allocations come from `pool`, which must live as long as
+ * the API.  Schemes without a provider refuse tokens (401).
+ */
+
+ngx_int_t
+ngx_http_apigw_auth_prepare(ngx_pool_t *pool, apigw_api_t *api)
+{
+    ngx_uint_t                   i, k;
+    apigw_scheme_t              *s, **ps, *tmpl;
+    apigw_jwt_conf_t            *j;
+    ngx_http_apigw_bearer_t     *b;
+    ngx_http_apigw_main_conf_t  *amcf;
+
+    if (api->auth == NULL) {
+        return NGX_OK;
+    }
+
+    amcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_apigw_module);
+
+    if (amcf == NULL || amcf->provider_schemes == NULL) {
+        return NGX_OK;
+    }
+
+    ps = amcf->provider_schemes->elts;
+
+    for (i = 0; i < api->auth->nschemes; i++) {
+        s = &api->auth->schemes[i];
+
+        if (s->type != APIGW_SCHEME_BEARER || s->ext) {
+            continue;
+        }
+
+        tmpl = NULL;
+
+        for (k = 0; k < amcf->provider_schemes->nelts; k++) {
+            if (s->jwt.provider
+                && ngx_strcmp(ps[k]->name, s->jwt.provider) == 0)
+            {
+                tmpl = ps[k];
+                break;
+            }
+
+            if (ngx_strcmp(ps[k]->name, "default") == 0) {
+                tmpl = ps[k];
+            }
+        }
+
+        if (tmpl == NULL || tmpl->ext == NULL) {
+            continue;
+        }
+
+        b = ngx_palloc(pool, sizeof(ngx_http_apigw_bearer_t));
+        if (b == NULL) {
+            return NGX_ERROR;
+        }
+
+        *b = *(ngx_http_apigw_bearer_t *) tmpl->ext;
+        j = &s->jwt;
+
+        if (j->issuer) {
+            b->pol.issuer = j->issuer;
+        }
+
+        if (j->naudiences) {
+            b->pol.audiences = (const char *const *) j->audiences;
+            b->pol.naudiences = j->naudiences;
+        }
+
+        if (j->algorithms) {
+            b->pol.algorithms = j->algorithms;
+        }
+
+        if (s->has_jwt_conf) {
+            b->pol.leeway = j->leeway;
+        }
+
+        if (j->nrequired_claims) {
+            b->pol.required_claims = (const char *const *) j->required_claims;
+            b->pol.nrequired_claims = j->nrequired_claims;
+        }
+
+        /* another policy: its own entries in the verified-token cache */
+        if (RAND_bytes((u_char *) &b->id, sizeof(b->id)) != 1) {
+            b->id = (uint64_t) ngx_random() << 32 ^ (uintptr_t) b;
+        }
+
+        s->ext = b;
+    }
+
+    return NGX_OK;
 }
 
 
