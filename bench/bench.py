@@ -4,13 +4,21 @@
 Three nginx instances on loopback: a backend answering `return 200`, a
 gateway with a bare `proxy_pass` (upstream keepalive), and a gateway with
 apigw routing one spec of 100 operations (the request matches one in the
-middle), plus operations secured by an API key, a JWT (RS256, ES256; with
-the verified-token cache and without it) and both.  Rounds alternate
-bare/apigw so drift on a noisy machine hits both; the report gives the
-median of the rounds and the ratio apigw/bare.
+middle).  Rounds alternate bare/apigw so drift on a noisy machine hits both;
+the report gives the median of the rounds and the ratio apigw/bare.
+
+The validation scenario: a POST of a 1 KB JSON body to an operation whose
+request body schema has 20 properties, through bare proxy_pass, through apigw
+with validation off and through apigw with `apigw_validate on` (a second
+server of the same apigw nginx), in the same alternating rounds.
+
+Two more apigw gateways add a rate limit to the same routing: a local one
+(shared memory; high enough never to reject) and a global one on a
+redis-server started for the run (one pipelined round trip per request).
 """
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -23,8 +31,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 
 from harness import MODULE, NGINX, free_port, wait_port  # noqa: E402
-
-API_KEY = "bench-key-0123456789"
 
 OUT = os.path.join(ROOT, "build", "bench")
 
@@ -79,62 +85,81 @@ def spec(path, backend_port, n=100):
             "      x-apigw-backend: {url: 'http://127.0.0.1:%d/res%d'}"
             % (backend_port, i),
         ]
+    lines += [
+        "  /body:",
+        "    post:",
+        "      operationId: postBody",
+        "      x-apigw-backend: {url: 'http://127.0.0.1:%d/body'}"
+        % backend_port,
+        "      requestBody:",
+        "        required: true",
+        "        content:",
+        "          application/json:",
+        "            schema: " + json.dumps(BODY_SCHEMA),
+    ]
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
 
 
-def auth_spec(path, backend_port, base, jwks_file):
-    """Operations secured by an API key, RS256 / ES256 JWTs, key + JWT."""
-    lines = ["openapi: 3.0.3", "info: {title: auth, version: '1'}",
-             "servers: [{url: %s}]" % base,
-             "components:", "  securitySchemes:",
-             "    key: {type: apiKey, in: header, name: X-Api-Key}",
-             "    rs: {type: http, scheme: bearer, x-apigw-jwt: {issuer: "
-             "bench, audiences: [bench], algorithms: [RS256], jwks_file: "
-             "'%s'}}" % jwks_file,
-             "    es: {type: http, scheme: bearer, x-apigw-jwt: {issuer: "
-             "bench, audiences: [bench], algorithms: [ES256], jwks_file: "
-             "'%s'}}" % jwks_file,
-             "paths:"]
-    for name, sec in (("key", "[{key: []}]"), ("jwt", "[{rs: []}]"),
-                      ("es", "[{es: []}]"),
-                      ("keyjwt", "[{key: [], rs: []}]")):
-        lines += [
-            "  /%s/{id}:" % name,
-            "    get:",
-            "      operationId: %s" % name,
-            "      security: %s" % sec,
-            "      parameters: [{name: id, in: path, required: true,"
-            " schema: {type: string}}]",
-            "      x-apigw-backend: {url: 'http://127.0.0.1:%d/%s/{id}'}"
-            % (backend_port, name),
-        ]
+# ~20 properties of the common kinds, and a 1 KB body that satisfies them
+BODY_SCHEMA = {
+    "type": "object",
+    "required": ["id", "name", "email", "age", "active"],
+    "additionalProperties": False,
+    "properties": dict(
+        [("id", {"type": "string", "format": "uuid"}),
+         ("name", {"type": "string", "minLength": 1, "maxLength": 64}),
+         ("email", {"type": "string", "pattern": "^[^@ ]+@[^@ ]+$"}),
+         ("age", {"type": "integer", "minimum": 0, "maximum": 150}),
+         ("active", {"type": "boolean"}),
+         ("score", {"type": "number", "minimum": 0, "maximum": 100}),
+         ("role", {"type": "string", "enum": ["admin", "user", "guest"]}),
+         ("born", {"type": "string", "format": "date"}),
+         ("seen", {"type": "string", "format": "date-time"}),
+         ("tags", {"type": "array", "maxItems": 10,
+                   "items": {"type": "string", "maxLength": 32}}),
+         ("address", {"type": "object", "required": ["city"],
+                      "properties": {"street": {"type": "string"},
+                                     "city": {"type": "string"},
+                                     "zip": {"type": "string",
+                                             "pattern": "^[0-9]{5}$"}}})]
+        + [("field%d" % i, {"type": "string", "maxLength": 200})
+           for i in range(9)]),
+}
+
+
+def body_1k():
+    doc = {"id": "123e4567-e89b-12d3-a456-426614174000", "name": "Ada",
+           "email": "ada@example.com", "age": 36, "active": True,
+           "score": 97.5, "role": "admin", "born": "1815-12-10",
+           "seen": "2026-11-26T10:00:00Z", "tags": ["math", "engines"],
+           "address": {"street": "St James's Square", "city": "London",
+                       "zip": "12345"}}
+    for i in range(9):
+        doc["field%d" % i] = "x" * 60
+    text = json.dumps(doc)
+    pad = 1024 - len(text)
+    doc["field8"] = "x" * (60 + pad)
+    text = json.dumps(doc)
+    assert len(text) == 1024, len(text)
+    return text
+
+
+def post_script(path, body):
     with open(path, "w") as f:
-        f.write("\n".join(lines) + "\n")
+        f.write('wrk.method = "POST"\n'
+                'wrk.body = %s\n'
+                'wrk.headers["Content-Type"] = "application/json"\n'
+                % json.dumps(body))
+    return path
 
 
-def credentials(d):
-    """A keys file, a JWKS file and one RS256 and one ES256 token."""
-    import hashlib
-    import json as _json
-    from idp import Key, make_token
-    rsa, ec = Key("RSA", "rs"), Key("ES256", "es")
-    with open(os.path.join(d, "jwks.json"), "w") as f:
-        _json.dump({"keys": [rsa.jwk(), ec.jwk()]}, f)
-    with open(os.path.join(d, "keys.txt"), "w") as f:
-        f.write("key %s id=bench consumer=bench\n"
-                % hashlib.sha256(API_KEY.encode()).hexdigest())
-    claims = {"iss": "bench", "aud": "bench", "sub": "bench-user",
-              "exp": int(time.time()) + 7200, "scope": "read"}
-    return (make_token(rsa, claims, alg="RS256"),
-            make_token(ec, claims, alg="ES256"))
-
-
-def wrk(url, args, headers=()):
+def wrk(url, args, script=None):
     cmd = ["wrk", "-t", str(args.threads), "-c", str(args.connections),
-           "-d", "%ds" % args.duration, "--latency", url]
-    for h in headers:
-        cmd[1:1] = ["-H", h]
+           "-d", "%ds" % args.duration, "--latency"]
+    if script:
+        cmd += ["-s", script]
+    cmd.append(url)
     out = subprocess.run(cmd, capture_output=True, text=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     m = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
@@ -158,6 +183,7 @@ def main():
     procs = []
     try:
         bport, pport, aport = free_port(), free_port(), free_port()
+        vport = free_port()
 
         conf = os.path.join(OUT, "backend", "nginx.conf")
         os.makedirs(os.path.dirname(conf))
@@ -184,84 +210,120 @@ def main():
 
         conf = os.path.join(OUT, "apigw", "nginx.conf")
         os.makedirs(os.path.dirname(conf))
-        d = os.path.dirname(conf)
-        spec(os.path.join(d, "bench.yaml"), bport)
-        rs_tok, es_tok = credentials(d)
-        jwks = os.path.join(d, "jwks.json")
-        auth_spec(os.path.join(d, "auth.yaml"), bport, "/a", jwks)
-        auth_spec(os.path.join(d, "auth-nc.yaml"), bport, "/n", jwks)
+        spec(os.path.join(OUT, "apigw", "bench.yaml"), bport)
         nginx_conf(conf, """
-    apigw_keys_file keys.txt;
     server {
         listen 127.0.0.1:%d backlog=4096;
         location / {
             apigw;
             apigw_spec bench.yaml;
         }
-        location /a/ {
+    }
+    server {
+        listen 127.0.0.1:%d backlog=4096;
+        location / {
             apigw;
-            apigw_spec auth.yaml;
+            apigw_spec bench.yaml;
+            apigw_validate on;
         }
-        location /n/ {
-            apigw;
-            apigw_spec auth-nc.yaml;
-            apigw_token_cache off;
-        }
-    }""" % aport, load=True)
+    }""" % (aport, vport), load=True)
         procs.append(start(conf, aport))
 
-        key = "X-Api-Key: " + API_KEY
-        rs = "Authorization: Bearer " + rs_tok
-        es = "Authorization: Bearer " + es_tok
-        scenarios = [
-            ("apigw routing (100 operations, match in the middle)",
-             "/bench/res50/12345?q=1", ()),
-            ("apigw + API key (header)", "/a/key/12345", (key,)),
-            ("apigw + JWT RS256 (cached)", "/a/jwt/12345", (rs,)),
-            ("apigw + JWT RS256 (uncached: every request verified)",
-             "/n/jwt/12345", (rs,)),
-            ("apigw + JWT ES256 (uncached)", "/n/es/12345", (es,)),
-            ("apigw + API key + JWT RS256 (cached)", "/a/keyjwt/12345",
-             (key, rs)),
-        ]
+        # the same routing with a local limit, and with a Redis limit
+        rdport, lport, gport = free_port(), free_port(), free_port()
+        rd = subprocess.Popen(["redis-server", "--port", str(rdport),
+                               "--bind", "127.0.0.1", "--save", "",
+                               "--appendonly", "no"],
+                              stdout=subprocess.DEVNULL)
+        procs.append(rd)
+        if not wait_port(rdport, rd):
+            sys.exit("bench: redis-server failed")
 
-        path = scenarios[0][1]
-        bare = []
-        gw = {name: [] for name, _, _ in scenarios}
+        for name, port, limit in (
+                ("local", lport, "apigw_rate_limit rate=1000000000r/s "
+                                 "key=address;"),
+                ("redis", gport, "apigw_rate_limit rate=1000000000r/s "
+                                 "key=address store=redis "
+                                 "on_redis_failure=closed;")):
+            conf = os.path.join(OUT, name, "nginx.conf")
+            os.makedirs(os.path.dirname(conf))
+            spec(os.path.join(OUT, name, "bench.yaml"), bport)
+            nginx_conf(conf, """
+    apigw_limit_redis redis://127.0.0.1:%d;
+    server {
+        listen 127.0.0.1:%d backlog=4096;
+        location / {
+            apigw;
+            apigw_spec bench.yaml;
+            %s
+        }
+    }""" % (rdport, port, limit), load=True)
+            procs.append(start(conf, port))
+
+        path = "/bench/res50/12345?q=1"
+        bpath = "/bench/body"
+        script = post_script(os.path.join(OUT, "post.lua"), body_1k())
+        bare, gw, loc, glob = [], [], [], []
+        pbare, pgw, pval = [], [], []
         cmd = None
+        runs = [
+            (bare, pport, path, None), (gw, aport, path, None),
+            (pbare, pport, bpath, script), (pgw, aport, bpath, script),
+            (pval, vport, bpath, script),
+            (loc, lport, path, None), (glob, gport, path, None),
+        ]
+        # warm up each
         short = argparse.Namespace(**{**vars(args), "duration": 2})
-        # warm up all
-        wrk("http://127.0.0.1:%d%s" % (pport, path), short)
-        for name, target, headers in scenarios:
-            wrk("http://127.0.0.1:%d%s" % (aport, target), short, headers)
+        for _, port, p, sc in runs:
+            wrk("http://127.0.0.1:%d%s" % (port, p), short, sc)
         for _ in range(args.rounds):
-            bare.append(wrk("http://127.0.0.1:%d%s" % (pport, path), args))
-            for name, target, headers in scenarios:
-                r = wrk("http://127.0.0.1:%d%s" % (aport, target), args,
-                        headers)
-                gw[name].append(r)
-                if cmd is None:
+            for res, port, p, sc in runs:
+                r = wrk("http://127.0.0.1:%d%s" % (port, p), args, sc)
+                res.append(r)
+                if res is gw:
                     cmd = r[2]
 
         b_rps = statistics.median(r[0] for r in bare)
         b_p99 = statistics.median(r[1] for r in bare)
+        g_rps = statistics.median(r[0] for r in gw)
+        g_p99 = statistics.median(r[1] for r in gw)
+        l_rps = statistics.median(r[0] for r in loc)
+        l_p99 = statistics.median(r[1] for r in loc)
+        r_rps = statistics.median(r[0] for r in glob)
+        r_p99 = statistics.median(r[1] for r in glob)
+
+        pb_rps = statistics.median(r[0] for r in pbare)
+        pb_p99 = statistics.median(r[1] for r in pbare)
+        pg_rps = statistics.median(r[0] for r in pgw)
+        pg_p99 = statistics.median(r[1] for r in pgw)
+        pv_rps = statistics.median(r[0] for r in pval)
+        pv_p99 = statistics.median(r[1] for r in pval)
 
         table = [
             "| scenario | requests/s | p99 (ms) | ratio to bare |",
             "|---|---:|---:|---:|",
             "| bare `proxy_pass` (keepalive upstream) | %.0f | %.2f | 1.00 |"
             % (b_rps, b_p99),
+            "| apigw routing (100 operations, match in the middle) "
+            "| %.0f | %.2f | %.2f |" % (g_rps, g_p99, g_rps / b_rps),
+            "| apigw routing + local rate limit (shared memory) "
+            "| %.0f | %.2f | %.2f |" % (l_rps, l_p99, l_rps / b_rps),
+            "| apigw routing + Redis rate limit (one round trip) "
+            "| %.0f | %.2f | %.2f |" % (r_rps, r_p99, r_rps / b_rps),
+            "| bare `proxy_pass`, POST 1 KB JSON | %.0f | %.2f | 1.00 |"
+            % (pb_rps, pb_p99),
+            "| apigw, POST 1 KB JSON, not validated | %.0f | %.2f | %.2f |"
+            % (pg_rps, pg_p99, pg_rps / pb_rps),
+            "| apigw, POST 1 KB JSON validated (20 properties) "
+            "| %.0f | %.2f | %.2f |" % (pv_rps, pv_p99, pv_rps / pb_rps),
         ]
-        for name, _, _ in scenarios:
-            g_rps = statistics.median(r[0] for r in gw[name])
-            g_p99 = statistics.median(r[1] for r in gw[name])
-            table.append("| %s | %.0f | %.2f | %.2f |"
-                         % (name, g_rps, g_p99, g_rps / b_rps))
         report = "\n".join(table) + "\n\n" + \
             "Medians of %d alternating rounds of `%s` (path `%s`), %s, " \
             "nproc=%d.\n" % (args.rounds, cmd.replace(str(aport), "PORT"),
                              path, time.strftime("%Y-%m-%d"),
                              os.cpu_count())
+        report += "Validated / not validated: %.2f (POST rows: `-s post.lua`" \
+            ", path `%s`).\n" % (pv_rps / pg_rps, bpath)
         print(report)
         with open(os.path.join(OUT, "results.md"), "w") as f:
             f.write(report)

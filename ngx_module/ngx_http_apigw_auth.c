@@ -1500,7 +1500,12 @@ add:
     json_decref(payload);
 
     if (list == &headers) {
+        /* a copied ngx_list_t must not keep pointing at the local's part */
         r->headers_in.headers = headers;
+
+        if (headers.last == &headers.part) {
+            r->headers_in.headers.last = &r->headers_in.headers.part;
+        }
     }
 
     return NGX_OK;

@@ -9,6 +9,7 @@
  */
 
 #include "ngx_http_apigw_module.h"
+#include "ngx_http_apigw_ratelimit.h"
 
 #include <openssl/rand.h>
 
@@ -29,6 +30,7 @@ typedef struct {
 static ngx_int_t ngx_http_apigw_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_apigw_init_process(ngx_cycle_t *cycle);
 static void ngx_http_apigw_new_request_id(u_char *p);
+static void ngx_http_apigw_hex64(u_char *p, uint64_t v);
 static ngx_int_t ngx_http_apigw_preflight(ngx_http_request_t *r,
     ngx_http_apigw_ctx_t *ctx, apigw_match_t *m);
 static ngx_int_t ngx_http_apigw_request_id(ngx_http_request_t *r,
@@ -66,9 +68,6 @@ static char *ngx_http_apigw_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_http_apigw_compile(ngx_conf_t *cf,
     ngx_http_apigw_loc_conf_t *alcf);
-static char *ngx_http_apigw_compile_op(ngx_conf_t *cf,
-    ngx_http_apigw_loc_conf_t *alcf, apigw_operation_t *op,
-    ngx_array_t *resolved);
 static char *ngx_http_apigw_backend_conf(ngx_conf_t *cf,
     ngx_http_apigw_loc_conf_t *alcf);
 static void ngx_http_apigw_cleanup(void *data);
@@ -92,11 +91,6 @@ static ngx_str_t  ngx_http_apigw_proxy_conf = ngx_string(
     "proxy_set_header Proxy-Authorization \"\";"
     "proxy_set_header Trailer \"\";"
     "proxy_set_header X-Real-IP \"\";"
-    "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;"
-    "proxy_set_header X-Forwarded-Proto $scheme;"
-    "proxy_set_header X-Forwarded-Host $host;"
-    "proxy_set_header X-Forwarded-Port $server_port;"
-    "proxy_set_header X-Forwarded-Url $apigw_forwarded_url;"
     "proxy_ssl_server_name on;"
     "proxy_ssl_name $apigw_backend_sni;"
 );
@@ -112,6 +106,7 @@ static ngx_http_apigw_error_t  ngx_http_apigw_errors[] = {
     { 411, "length_required", "Error: Length required." },
     { 413, "body_too_large", "Error: Request body too large." },
     { 414, "uri_too_long", "Error: Request URI too long." },
+    { 429, "rate_limited", "Error: Rate limit exceeded" },
     { 431, "headers_too_large", "Error: Request headers too large." },
     { 494, "headers_too_large", "Error: Request headers too large." },
     { 500, "internal_error", "Error: Internal server error." },
@@ -188,11 +183,67 @@ static ngx_command_t  ngx_http_apigw_commands[] = {
       offsetof(ngx_http_apigw_loc_conf_t, request_id_header),
       NULL },
 
+    { ngx_string("apigw_web_actions"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_apigw_loc_conf_t, web_actions),
+      NULL },
+
+    { ngx_string("apigw_vanity_domain"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_apigw_vanity_domain,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("apigw_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_apigw_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("apigw_rate_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_apigw_rate_limit,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("apigw_rate_limit_headers"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_apigw_rate_limit_headers,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("apigw_limit_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_apigw_limit_redis,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("apigw_keys_file"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_apigw_keys_file,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
+      NULL },
+
+    { ngx_string("apigw_validate"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_apigw_loc_conf_t, validate),
+      NULL },
+
+    { ngx_string("apigw_validate_body_max"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_apigw_loc_conf_t, validate_body_max),
       NULL },
 
     { ngx_string("apigw_strip_credentials"),
@@ -373,14 +424,13 @@ ngx_http_apigw_ensure_ctx(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_apigw_handler(ngx_http_request_t *r)
 {
-    u_char                     *raw, *q, *scratch, *p;
-    size_t                      len, n;
+    u_char                     *raw, *q, *scratch;
+    size_t                      len, first;
     ngx_int_t                   rc;
     apigw_path_t                path;
     apigw_match_t               m;
     apigw_method_e              method;
     ngx_http_apigw_ctx_t       *ctx;
-    ngx_http_apigw_op_t        *opx;
     ngx_http_apigw_loc_conf_t  *alcf;
 
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -435,7 +485,28 @@ ngx_http_apigw_handler(ngx_http_request_t *r)
     method = apigw_method_parse((char *) r->method_name.data,
                                 r->method_name.len);
 
+    first = 0;
+
+    if (alcf->vanity_domains
+        && ngx_http_apigw_vanity(r, alcf, &path, &m) == NGX_OK)
+    {
+        goto matched;
+    }
+
     apigw_router_match(alcf->router, method, &path, 0, &m);
+
+    if (m.status == 404 && alcf->web_actions == 1
+        && apigw_webaction_path(&path))
+    {
+        /* /api/v1/web/... that no API claims: the plain web action */
+        m.status = 0;
+        m.api = alcf->webaction_api;
+        m.op = apigw_webaction_op(alcf->webaction_api, APIGW_WEBACTION_WEB);
+        m.nparams = 0;
+        first = 3;
+    }
+
+matched:
 
     ctx->api = m.api;
 
@@ -481,16 +552,67 @@ ngx_http_apigw_handler(ngx_http_request_t *r)
                                          NULL);
     }
 
+    ctx->match = &m;
+    ctx->path = &path;
+    ctx->path_first = first;
+
+    /* authenticate, rate-limit, validate: each may answer or wait */
+
     rc = ngx_http_apigw_auth(r, ctx, alcf);
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_apigw_ratelimit(r, ctx);
+    }
+
     if (rc != NGX_DECLINED) {
         return rc;
     }
 
+    rc = ngx_http_apigw_validate(r, ctx);
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_apigw_invoke(r);
+    }
+
+    if (ctx->match == &m) {
+        /* not kept by a stage that waits: do not leave stack pointers */
+        ctx->match = NULL;
+        ctx->path = NULL;
+    }
+
+    return rc;
+}
+
+
+/*
+ * The rest of the pipeline: the backend URL and headers, then the proxy.
+ * Called by the handler, or later by a stage that had to wait (the body
+ * being read for validation); ctx->match and ctx->path must then point to
+ * memory that outlives the handler's stack.
+ */
+
+ngx_int_t
+ngx_http_apigw_invoke(ngx_http_request_t *r)
+{
+    u_char                     *p;
+    size_t                      n;
+    apigw_path_t               *path;
+    apigw_match_t              *m;
+    ngx_http_apigw_ctx_t       *ctx;
+    ngx_http_apigw_op_t        *opx;
+    ngx_http_apigw_loc_conf_t  *alcf;
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_apigw_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_apigw_module);
+
+    m = ctx->match;
+    path = ctx->path;
     opx = ctx->opx;
 
     /* the backend URL: "http://apigw_backend" + path + query */
 
-    n = apigw_backend_uri(m.op, &m, &path, 0, (char *) r->args.data,
+    n = apigw_backend_uri(m->op, m, path, ctx->path_first,
+                          (char *) r->args.data,
                           r->args.len, NULL, 0);
 
     p = ngx_pnalloc(r->pool, opx->scheme_host.len + n);
@@ -500,11 +622,11 @@ ngx_http_apigw_handler(ngx_http_request_t *r)
 
     ctx->backend_uri.data = p;
     p = ngx_cpymem(p, opx->scheme_host.data, opx->scheme_host.len);
-    apigw_backend_uri(m.op, &m, &path, 0, (char *) r->args.data, r->args.len,
-                      (char *) p, n);
+    apigw_backend_uri(m->op, m, path, ctx->path_first,
+                      (char *) r->args.data, r->args.len, (char *) p, n);
     ctx->backend_uri.len = opx->scheme_host.len + n;
 
-    if (ngx_http_apigw_backend_headers(r, alcf, &m.op->backend) != NGX_OK) {
+    if (ngx_http_apigw_backend_headers(r, alcf, &m->op->backend) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
@@ -672,7 +794,11 @@ ngx_http_apigw_init_process(ngx_cycle_t *cycle)
     ngx_http_apigw_rid_worker = seed[0];
     ngx_http_apigw_rid_key = seed[1];
 
-    return ngx_http_apigw_jwks_init_process(cycle);
+    if (ngx_http_apigw_jwks_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_apigw_ratelimit_init_process(cycle);
 }
 
 
@@ -686,7 +812,22 @@ ngx_http_apigw_new_request_id(u_char *p)
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
     z ^= z >> 31;
 
-    ngx_sprintf(p, "%016uxL%016uxL", ngx_http_apigw_rid_worker, z);
+    /* 32 hex digits; ngx_sprintf() costs more than the rest together */
+    ngx_http_apigw_hex64(p, ngx_http_apigw_rid_worker);
+    ngx_http_apigw_hex64(p + 16, z);
+}
+
+
+static void
+ngx_http_apigw_hex64(u_char *p, uint64_t v)
+{
+    ngx_uint_t           i;
+    static const u_char  hex[] = "0123456789abcdef";
+
+    for (i = 16; i > 0; i--) {
+        p[i - 1] = hex[v & 0xf];
+        v >>= 4;
+    }
 }
 
 
@@ -763,32 +904,196 @@ ngx_http_apigw_request_id(ngx_http_request_t *r,
 
 /*
  * The headers the backend gets from the client's: the operation's injected
- * headers replace any the client sent under the same names, and headers
- * that the client's Connection header names are hop-by-hop (RFC 9110,
- * 7.6.1) and are dropped; the proxy module itself drops only the standard
- * hop-by-hop headers.  nginx's header list has no removal, so it is rebuilt
- * when there is anything to replace or drop.
+ * headers replace any the client sent under the same names, headers that
+ * the client's Connection header names are hop-by-hop (RFC 9110, 7.6.1)
+ * and are dropped (the proxy module itself drops only the standard ones),
+ * and the X-Forwarded-* headers are apigw's own.  They are added here
+ * rather than by scripted proxy_set_header lines, which cost a script run
+ * per header and request.  nginx's header list has no removal, so it is
+ * rebuilt only when the client sent something to replace or drop.
  */
+
+static ngx_str_t  ngx_http_apigw_fwd_names[] = {
+    ngx_string("X-Forwarded-For"),
+    ngx_string("X-Forwarded-Proto"),
+    ngx_string("X-Forwarded-Host"),
+    ngx_string("X-Forwarded-Port"),
+    ngx_string("X-Forwarded-Url"),
+};
+
+static u_char  *ngx_http_apigw_fwd_lc[] = {
+    (u_char *) "x-forwarded-for",
+    (u_char *) "x-forwarded-proto",
+    (u_char *) "x-forwarded-host",
+    (u_char *) "x-forwarded-port",
+    (u_char *) "x-forwarded-url",
+};
+
+#define NGX_HTTP_APIGW_FWD_FOR  0
+#define NGX_HTTP_APIGW_FWD_N    5
+
+
+static ngx_int_t
+ngx_http_apigw_forwarded_name(ngx_table_elt_t *h)
+{
+    ngx_uint_t  i;
+
+    /* all five are "x-forwarded-" and 3 to 5 more: one length test */
+
+    if (h->key.len < 15 || h->key.len > 17
+        || ngx_strncasecmp(h->key.data, (u_char *) "x-forwarded-", 12) != 0)
+    {
+        return -1;
+    }
+
+    for (i = 0; i < NGX_HTTP_APIGW_FWD_N; i++) {
+        if (h->key.len == ngx_http_apigw_fwd_names[i].len
+            && ngx_strncasecmp(h->key.data + 12,
+                               ngx_http_apigw_fwd_names[i].data + 12,
+                               h->key.len - 12)
+               == 0)
+        {
+            return i;
+        }
+    }
+
+    return -1;
+}
+
+
+ngx_int_t
+ngx_http_apigw_forwarded_url(ngx_http_request_t *r, ngx_str_t *url)
+{
+    u_char     *p;
+    ngx_str_t   host;
+
+    /* the URL the client asked for: its Host as sent, port included */
+
+    if (r->headers_in.host) {
+        host = r->headers_in.host->value;
+
+    } else {
+        host = r->headers_in.server;
+    }
+
+    url->len = (r->connection->ssl ? 8 : 7) + host.len + r->unparsed_uri.len;
+
+    p = ngx_pnalloc(r->pool, url->len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    url->data = p;
+    p = ngx_cpymem(p, r->connection->ssl ? "https://" : "http://",
+                   r->connection->ssl ? 8 : 7);
+    p = ngx_cpymem(p, host.data, host.len);
+    ngx_memcpy(p, r->unparsed_uri.data, r->unparsed_uri.len);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_apigw_forwarded_headers(ngx_http_request_t *r, ngx_str_t *xff)
+{
+    u_char                    *p;
+    ngx_str_t                  v[NGX_HTTP_APIGW_FWD_N];
+    ngx_uint_t                 i;
+    ngx_table_elt_t           *h;
+    ngx_connection_t          *c;
+    ngx_http_core_srv_conf_t  *cscf;
+
+    c = r->connection;
+
+    /* X-Forwarded-For: the client's list, then the address it came from */
+
+    if (xff->len) {
+        v[0].len = xff->len + 2 + c->addr_text.len;
+        v[0].data = ngx_pnalloc(r->pool, v[0].len);
+        if (v[0].data == NULL) {
+            return NGX_ERROR;
+        }
+
+        p = ngx_cpymem(v[0].data, xff->data, xff->len);
+        *p++ = ','; *p++ = ' ';
+        ngx_memcpy(p, c->addr_text.data, c->addr_text.len);
+
+    } else {
+        v[0] = c->addr_text;
+    }
+
+    if (c->ssl) {
+        ngx_str_set(&v[1], "https");
+
+    } else {
+        ngx_str_set(&v[1], "http");
+    }
+
+    if (r->headers_in.server.len) {
+        v[2] = r->headers_in.server;
+
+    } else {
+        cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
+        v[2] = cscf->server_name;
+    }
+
+    if (ngx_connection_local_sockaddr(c, NULL, 0) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    v[3].data = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    if (v[3].data == NULL) {
+        return NGX_ERROR;
+    }
+
+    v[3].len = ngx_sprintf(v[3].data, "%ui",
+                           (ngx_uint_t) ngx_inet_get_port(c->local_sockaddr))
+               - v[3].data;
+
+    if (ngx_http_apigw_forwarded_url(r, &v[4]) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < NGX_HTTP_APIGW_FWD_N; i++) {
+        h = ngx_list_push(&r->headers_in.headers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        h->hash = 1;
+        h->key = ngx_http_apigw_fwd_names[i];
+        h->lowcase_key = ngx_http_apigw_fwd_lc[i];
+        h->value = v[i];
+    }
+
+    return NGX_OK;
+}
+
 
 static ngx_int_t
 ngx_http_apigw_backend_headers(ngx_http_request_t *r,
     ngx_http_apigw_loc_conf_t *alcf, const apigw_backend_t *b)
 {
     size_t            i, k, len;
-    u_char           *lc;
-    ngx_uint_t        j, n, drop;
+    u_char           *lc, *p;
+    ngx_int_t         fwd;
+    ngx_str_t         xff;
+    ngx_uint_t        j, n, drop, connection;
     ngx_list_t        headers;
     ngx_table_elt_t  *h, *nh;
     ngx_list_part_t  *part;
 
     n = 0;
     drop = 0;
+    connection = 0;
+    xff.len = 0;
+    xff.data = NULL;
 
     /*
      * nginx 1.22 does not keep r->headers_in.connection: look for a
      * Connection header that names more than "close" and "keep-alive"
      * (the proxy module drops Keep-Alive itself), the usual case being
-     * that there is none
+     * that there is none; and for X-Forwarded-* sent by the client
      */
 
     for (part = &r->headers_in.headers.part; part; part = part->next) {
@@ -807,34 +1112,66 @@ ngx_http_apigw_backend_headers(ngx_http_request_t *r,
                                         (u_char *) "keep-alive",
                                         sizeof("keep-alive") - 1) == 0))
             {
-                drop = 1;
+                connection = 1;
             }
+
+            fwd = ngx_http_apigw_forwarded_name(&h[j]);
+
+            if (fwd == -1) {
+                continue;
+            }
+
+            drop = 1;
+
+            if (fwd != NGX_HTTP_APIGW_FWD_FOR || h[j].value.len == 0) {
+                continue;
+            }
+
+            /* several X-Forwarded-For make one list, as nginx does */
+
+            if (xff.len == 0) {
+                xff = h[j].value;
+                continue;
+            }
+
+            p = ngx_pnalloc(r->pool, xff.len + 2 + h[j].value.len);
+            if (p == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy(p, xff.data, xff.len);
+            p[xff.len] = ',';
+            p[xff.len + 1] = ' ';
+            ngx_memcpy(p + xff.len + 2, h[j].value.data, h[j].value.len);
+            xff.data = p;
+            xff.len += 2 + h[j].value.len;
         }
     }
 
-    if (drop) {
-        drop = 0;
+    if (connection) {
+        connection = 0;
 
         for (part = &r->headers_in.headers.part;
-             part && !drop;
+             part && !connection;
              part = part->next)
         {
             h = part->elts;
 
             for (j = 0; j < part->nelts; j++) {
                 if (ngx_http_apigw_hop_by_hop(r, alcf, &h[j])) {
-                    drop = 1;
+                    connection = 1;
                     break;
                 }
             }
         }
     }
 
-    if (b->nheaders == 0 && !drop) {
-        return NGX_OK;
+    if (b->nheaders == 0 && !drop && !connection) {
+        return ngx_http_apigw_forwarded_headers(r, &xff);
     }
 
-    if (ngx_list_init(&headers, r->pool, n + b->nheaders,
+    if (ngx_list_init(&headers, r->pool,
+                      n + b->nheaders + NGX_HTTP_APIGW_FWD_N,
                       sizeof(ngx_table_elt_t))
         != NGX_OK)
     {
@@ -858,7 +1195,8 @@ ngx_http_apigw_backend_headers(ngx_http_request_t *r,
             }
 
             if (k < b->nheaders
-                || (drop && ngx_http_apigw_hop_by_hop(r, alcf, &h[j])))
+                || (drop && ngx_http_apigw_forwarded_name(&h[j]) != -1)
+                || (connection && ngx_http_apigw_hop_by_hop(r, alcf, &h[j])))
             {
                 continue;
             }
@@ -895,17 +1233,16 @@ ngx_http_apigw_backend_headers(ngx_http_request_t *r,
         nh->value.len = ngx_strlen(b->headers[i].value);
     }
 
+    /* a copied ngx_list_t must not keep pointing at the local's part */
     r->headers_in.headers = headers;
 
-    return NGX_OK;
+    if (headers.last == &headers.part) {
+        r->headers_in.headers.last = &r->headers_in.headers.part;
+    }
+
+    return ngx_http_apigw_forwarded_headers(r, &xff);
 }
 
-
-/*
- * Whether the client's Connection header(s) name the request header `h`.
- * The Connection header itself (the proxy module replaces it) and the
- * request-id header (the backend always gets it) are never dropped.
- */
 
 static ngx_uint_t
 ngx_http_apigw_hop_by_hop(ngx_http_request_t *r,
@@ -1297,6 +1634,10 @@ ngx_http_apigw_header_filter(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
+    if (ctx->rl && ngx_http_apigw_ratelimit_headers(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     /* nginx's own error pages (bad gateway, body too large, ...) as JSON */
 
     if (r->err_status >= NGX_HTTP_BAD_REQUEST && !ctx->own_response) {
@@ -1403,8 +1744,7 @@ static ngx_int_t
 ngx_http_apigw_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
     uintptr_t data)
 {
-    u_char                *p;
-    ngx_str_t              s, host;
+    ngx_str_t              s;
     ngx_http_apigw_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_apigw_module);
@@ -1466,24 +1806,9 @@ ngx_http_apigw_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
             break;
 
         case NGX_HTTP_APIGW_VAR_FORWARDED_URL:
-            if (r->headers_in.host) {
-                host = r->headers_in.host->value;
-            } else {
-                host = r->headers_in.server;
-            }
-
-            s.len = (r->connection->ssl ? 8 : 7) + host.len
-                    + r->unparsed_uri.len;
-            p = ngx_pnalloc(r->pool, s.len);
-            if (p == NULL) {
+            if (ngx_http_apigw_forwarded_url(r, &s) != NGX_OK) {
                 return NGX_ERROR;
             }
-
-            s.data = p;
-            p = ngx_cpymem(p, r->connection->ssl ? "https://" : "http://",
-                           r->connection->ssl ? 8 : 7);
-            p = ngx_cpymem(p, host.data, host.len);
-            ngx_memcpy(p, r->unparsed_uri.data, r->unparsed_uri.len);
             break;
 
         default:
@@ -1516,6 +1841,8 @@ ngx_http_apigw_init(ngx_conf_t *cf)
 
     ngx_http_next_body_filter = ngx_http_top_body_filter;
     ngx_http_top_body_filter = ngx_http_apigw_body_filter;
+
+    ngx_http_apigw_validate_init(cf);
 
     return NGX_OK;
 }
@@ -1582,6 +1909,8 @@ ngx_http_apigw_create_loc_conf(ngx_conf_t *cf)
      *     conf->router = NULL;
      *     conf->apis = NULL;
      *     conf->proxy_handler = NULL;
+     *     conf->vanity_domains = NULL;
+     *     conf->webaction_api = NULL;
      */
 
     conf->enable = NGX_CONF_UNSET;
@@ -1589,6 +1918,9 @@ ngx_http_apigw_create_loc_conf(ngx_conf_t *cf)
     conf->backend_timeout = NGX_CONF_UNSET_MSEC;
     conf->backend_connect_timeout = NGX_CONF_UNSET_MSEC;
     conf->ssl_verify = NGX_CONF_UNSET;
+    conf->web_actions = NGX_CONF_UNSET;
+    conf->validate = NGX_CONF_UNSET;
+    conf->validate_body_max = NGX_CONF_UNSET_SIZE;
     conf->strip_credentials = NGX_CONF_UNSET;
     conf->identity = NGX_CONF_UNSET_PTR;
     conf->token_cache = NGX_CONF_UNSET;
@@ -1603,6 +1935,8 @@ ngx_http_apigw_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_apigw_loc_conf_t  *prev = parent;
     ngx_http_apigw_loc_conf_t  *conf = child;
 
+    ngx_array_t  resolved;
+
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_ptr_value(conf->specs, prev->specs, NULL);
     ngx_conf_merge_str_value(conf->openwhisk_url, prev->openwhisk_url, "");
@@ -1616,6 +1950,15 @@ ngx_http_apigw_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                              NGX_HTTP_APIGW_DEFAULT_CA);
     ngx_conf_merge_str_value(conf->request_id_header,
                              prev->request_id_header, "X-Request-ID");
+    ngx_conf_merge_value(conf->web_actions, prev->web_actions, 0);
+    ngx_http_apigw_ratelimit_merge(prev, conf);
+
+    if (conf->vanity_domains == NULL) {
+        conf->vanity_domains = prev->vanity_domains;
+    }
+    ngx_conf_merge_value(conf->validate, prev->validate, 0);
+    ngx_conf_merge_size_value(conf->validate_body_max,
+                              prev->validate_body_max, 1024 * 1024);
 
     if (conf->request_id_lc.data == NULL) {
         conf->request_id_lc.len = conf->request_id_header.len;
@@ -1647,7 +1990,12 @@ ngx_http_apigw_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_apigw_auth_compile(cf, conf) != NGX_CONF_OK) {
+    if (ngx_array_init(&resolved, cf->temp_pool, 1, sizeof(ngx_url_t))
+        != NGX_OK
+        || ngx_http_apigw_webaction_conf(cf, conf, &resolved) != NGX_CONF_OK
+        || ngx_http_apigw_ratelimit_conf(cf, conf) != NGX_CONF_OK
+        || ngx_http_apigw_auth_compile(cf, conf) != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -1781,7 +2129,7 @@ ngx_http_apigw_compile(ngx_conf_t *cf, ngx_http_apigw_loc_conf_t *alcf)
 }
 
 
-static char *
+char *
 ngx_http_apigw_compile_op(ngx_conf_t *cf, ngx_http_apigw_loc_conf_t *alcf,
     apigw_operation_t *op, ngx_array_t *resolved)
 {

@@ -23,6 +23,8 @@ typedef struct {
     /* apigw's upstream{}, and its peer init as the keepalive module left it */
     ngx_http_upstream_srv_conf_t    *upstream;
     ngx_http_upstream_init_peer_pt   keepalive_init_peer;
+    ngx_shm_zone_t             *zone;       /* apigw_zone: shared state */
+    void                       *rl;         /* ngx_http_apigw_ratelimit.c */
     /* apigw_keytab_t * from apigw_keys_file (ngx_http_apigw_auth.c) */
     void                       *keytab;
     /* JWKS / discovery sources, their zone (ngx_http_apigw_jwks.c) */
@@ -75,9 +77,16 @@ typedef struct {
     apigw_router_t             *router;
     ngx_array_t                *apis;             /* apigw_api_t * */
 
+    ngx_flag_t                  web_actions;
+    ngx_array_t                *vanity_domains;   /* ngx_str_t, lower case */
+    apigw_api_t                *webaction_api;
+
     ngx_http_handler_pt         proxy_handler;
     ngx_http_complex_value_t   *ssl_name;
 
+    ngx_flag_t                  validate;         /* apigw_validate */
+    size_t                      validate_body_max;
+    void                       *rl;       /* ngx_http_apigw_ratelimit.c */
     /* credentials (ngx_http_apigw_auth.c) */
     ngx_flag_t                  strip_credentials;
     ngx_array_t                *identity;     /* identity headers */
@@ -98,6 +107,13 @@ typedef struct {
     unsigned                    own_response:1;
     unsigned                    error_sent:1;
     unsigned                    preflight:1;
+
+    /* the router's result, for ngx_http_apigw_invoke() */
+    apigw_match_t              *match;
+    apigw_path_t               *path;
+    size_t                      path_first;       /* segments not appended */
+    void                       *validate;         /* validation state */
+    void                       *rl;         /* rate limits of the request */
     ngx_str_t                   consumer;         /* $apigw_consumer */
     void                       *auth;     /* ngx_http_apigw_auth.c state */
 } ngx_http_apigw_ctx_t;
@@ -115,6 +131,23 @@ void ngx_http_apigw_upstream_wrap(ngx_http_apigw_main_conf_t *amcf);
 ngx_int_t ngx_http_apigw_send_error(ngx_http_request_t *r,
     ngx_http_apigw_ctx_t *ctx, ngx_uint_t status, const char *reason);
 ngx_http_apigw_ctx_t *ngx_http_apigw_get_ctx(ngx_http_request_t *r);
+ngx_int_t ngx_http_apigw_forwarded_url(ngx_http_request_t *r, ngx_str_t *url);
+char *ngx_http_apigw_compile_op(ngx_conf_t *cf,
+    ngx_http_apigw_loc_conf_t *alcf, apigw_operation_t *op,
+    ngx_array_t *resolved);
+
+char *ngx_http_apigw_vanity_domain(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_apigw_webaction_conf(ngx_conf_t *cf,
+    ngx_http_apigw_loc_conf_t *alcf, ngx_array_t *resolved);
+ngx_int_t ngx_http_apigw_vanity(ngx_http_request_t *r,
+    ngx_http_apigw_loc_conf_t *alcf, apigw_path_t *path, apigw_match_t *m);
+ngx_int_t ngx_http_apigw_invoke(ngx_http_request_t *r);
+
+/* ngx_http_apigw_validate.c */
+ngx_int_t ngx_http_apigw_validate(ngx_http_request_t *r,
+    ngx_http_apigw_ctx_t *ctx);
+void ngx_http_apigw_validate_init(ngx_conf_t *cf);
 
 /* credentials (ngx_http_apigw_auth.c) */
 ngx_int_t ngx_http_apigw_auth(ngx_http_request_t *r,

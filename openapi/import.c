@@ -857,6 +857,7 @@ apigw_import_buffer(const char *buf, size_t len,
     c.probs = probs;
     c.file = opts->file;
     nerrors = probs->nerrors;
+    c.nerrors0 = nerrors;
 
     max = opts->max_size ? opts->max_size : OA_DEFAULT_MAX_SIZE;
 
@@ -908,6 +909,8 @@ apigw_import_buffer(const char *buf, size_t len,
             oa_paths(&c);
             oa_security(&c);
             oa_backends(&c);
+            oa_validation(&c);
+            oa_rate_limits(&c);
         }
     }
 

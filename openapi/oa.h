@@ -46,6 +46,7 @@ typedef struct {
     int                         oom;
     int                         ow_checked;  /* openwhisk_url validated */
     int                         ow_ok;
+    size_t                      nerrors0;   /* probs->nerrors at start */
 } oa_ctx_t;
 
 
@@ -96,6 +97,9 @@ int oa_get_bool(oa_ctx_t *c, json_t *obj, const char *key, int *out);
  */
 json_t *oa_deref(oa_ctx_t *c, json_t *node, char **saved);
 void oa_deref_done(oa_ctx_t *c, char *saved);
+/* A JSON pointer from `root`; NULL when it does not resolve (*bad: bad) */
+json_t *oa_pointer_walk(oa_ctx_t *c, json_t *root, const char *ptr,
+    int *bad);
 
 
 /* parse.c: bytes to JSON */
@@ -125,6 +129,14 @@ void oa_cors(oa_ctx_t *c);
 void oa_backends(oa_ctx_t *c);
 
 
+/* schema.c: request validation data of every operation */
+
+void oa_validation(oa_ctx_t *c);
+
+
+/* limits.c */
+
+void oa_rate_limits(oa_ctx_t *c);
 /* security.c: schemes and requirements into api->auth, op->security */
 
 void oa_security_model(oa_ctx_t *c, json_t *schemes);

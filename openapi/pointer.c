@@ -455,7 +455,7 @@ oa_fragment_decode(oa_ctx_t *c, const char *s)
  * Walk a JSON pointer from the root.  Returns NULL when it does not
  * resolve; *bad is set when the pointer itself is malformed.
  */
-static json_t *
+json_t *
 oa_pointer_walk(oa_ctx_t *c, json_t *root, const char *ptr, int *bad)
 {
     char        *tok, *p;

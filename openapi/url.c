@@ -267,3 +267,27 @@ oa_encode_segment(const char *s)
 
     return out;
 }
+
+
+const char *
+apigw_backend_parse(const char *url, apigw_backend_t *b)
+{
+    const char  *err;
+
+    memset(b, 0, sizeof(apigw_backend_t));
+
+    err = oa_url_split(url, strlen(url), b);
+
+    if (err == NULL) {
+        b->url = strdup(url);
+        if (b->url == NULL) {
+            err = "out of memory";
+        }
+    }
+
+    if (err) {
+        apigw_backend_clear(b);
+    }
+
+    return err;
+}

@@ -128,6 +128,11 @@ typedef struct {
     apigw_backend_t  backend;      /* backend.url == NULL: none (501) */
     apigw_api_t     *api;          /* back pointer */
     void            *ext;          /* the embedding's data (nginx module) */
+    void            *validation;   /* apigw_validation_t (validate.h), or
+                                      NULL: the document declares nothing */
+    /* rate limits and quotas (root ones included), ratelimit/ratelimit.h;
+       NULL: none */
+    struct apigw_rl_set_s  *limits;
     /* credentials required (src/auth.h); NULL: open; points into api->auth */
     const apigw_security_t  *security;
 } apigw_operation_t;
@@ -169,6 +174,8 @@ apigw_api_t *apigw_import_file(const char *path,
 void apigw_api_free(apigw_api_t *api);
 /* frees what a backend owns and zeroes it */
 void apigw_backend_clear(apigw_backend_t *b);
+/* splits an absolute http(s) URL into `b`; NULL, or the reason it failed */
+const char *apigw_backend_parse(const char *url, apigw_backend_t *b);
 
 
 /* ---- request paths ---- */
@@ -196,6 +203,24 @@ typedef struct {
  */
 int apigw_path_parse(const char *raw, size_t len, char *scratch,
     apigw_path_t *out);
+
+
+/* ---- plain web actions (src/webaction.c) ---- */
+
+#define APIGW_WEBACTION_WEB           0  /* /api/v1/web/... as received */
+#define APIGW_WEBACTION_VANITY        1  /* {ns}.domain/...: param "ns" */
+#define APIGW_WEBACTION_VANITY_INDEX  2  /* {ns}.domain/ */
+
+/* an API of the three web-action routes to `openwhisk_url` */
+apigw_api_t *apigw_webaction_api(const char *openwhisk_url,
+    const char **err);
+const apigw_operation_t *apigw_webaction_op(const apigw_api_t *api,
+    int which);
+/* the path is /api/v1/web/{ns}/... */
+int apigw_webaction_path(const apigw_path_t *p);
+/* length of the namespace when host is "{ns}.{domain}", else 0 */
+size_t apigw_vanity_namespace(const char *host, size_t len,
+    const char *domain, size_t dlen);
 
 
 /* ---- the router ---- */

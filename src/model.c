@@ -10,6 +10,8 @@
 #include <strings.h>
 
 #include "apigw.h"
+#include "validate.h"
+#include "../ratelimit/ratelimit.h"
 #include "auth.h"
 
 
@@ -178,6 +180,8 @@ apigw_api_free(apigw_api_t *api)
         free(api->ops[i].operation_id);
         free(api->ops[i].pointer);
         apigw_backend_clear(&api->ops[i].backend);
+        apigw_validation_free(api->ops[i].validation);
+        apigw_rl_set_free(api->ops[i].limits);
     }
 
     for (i = 0; i < api->cors.norigins; i++) {

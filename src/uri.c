@@ -48,60 +48,79 @@ uri_putc(uri_out_t *o, char c)
 }
 
 
-static int
-uri_unreserved(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
-           || (c >= '0' && c <= '9')
-           || c == '-' || c == '.' || c == '_' || c == '~';
-}
+/*
+ * Byte classes as tables: one load per byte on the request path.
+ * URI_UNRESERVED: ALPHA DIGIT - . _ ~; URI_PCHAR adds RFC 3986's
+ * sub-delims, ":" and "@" (pchar minus pct-encoded).
+ */
+#define URI_UNRESERVED  1
+#define URI_PCHAR       2
 
+#define U  (URI_UNRESERVED | URI_PCHAR)
+#define P  URI_PCHAR
 
-/* RFC 3986 pchar minus pct-encoded: unreserved, sub-delims, ":", "@" */
-static int
-uri_pchar(unsigned char c)
-{
-    if (uri_unreserved(c)) {
-        return 1;
-    }
+static const unsigned char  uri_class[256] = {
+    /* 0x00 - 0x1f */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    /*  !  "  #  $  %  &  '  (  )  *  +  ,  -  .  / */
+    0, P, 0, 0, P, 0, P, P, P, P, P, P, P, U, U, 0,
+    /* 0-9 : ; < = > ? */
+    U, U, U, U, U, U, U, U, U, U, P, P, 0, P, 0, 0,
+    /* @ A-O */
+    P, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U,
+    /* P-Z [ \ ] ^ _ */
+    U, U, U, U, U, U, U, U, U, U, U, 0, 0, 0, 0, U,
+    /* ` a-o */
+    0, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U,
+    /* p-z { | } ~ DEL */
+    U, U, U, U, U, U, U, U, U, U, U, 0, 0, 0, U, 0,
+    /* 0x80 - 0xff: none */
+};
 
-    switch (c) {
-    case '!': case '$': case '&': case '\'': case '(': case ')':
-    case '*': case '+': case ',': case ';': case '=': case ':': case '@':
-        return 1;
-    }
-
-    return 0;
-}
+#undef U
+#undef P
 
 
 /*
- * Encode s, keeping the bytes keep() accepts.  A value that is exactly "."
- * or ".." is encoded entirely: spliced into a backend path as a segment of
- * its own, it must not be a dot segment the backend would resolve (a mixed
- * template like "{name}.json" can capture "..").
+ * Encode s, keeping the bytes of class `keep`.  A value that is exactly
+ * "." or ".." is encoded entirely: spliced into a backend path as a
+ * segment of its own, it must not be a dot segment the backend would
+ * resolve (a mixed template like "{name}.json" can capture "..").
  */
 static void
-uri_encode(uri_out_t *o, const char *s, size_t len, int (*keep)(unsigned char))
+uri_encode(uri_out_t *o, const char *s, size_t len, unsigned keep)
 {
-    int            dots;
-    size_t         i;
+    char           esc[3];
+    size_t         i, run;
     unsigned char  c;
 
-    dots = (len == 1 && s[0] == '.')
-           || (len == 2 && s[0] == '.' && s[1] == '.');
+    if ((len == 1 && s[0] == '.') || (len == 2 && s[0] == '.' && s[1] == '.'))
+    {
+        keep = 0;
+    }
 
-    for (i = 0; i < len; i++) {
-        c = (unsigned char) s[i];
+    esc[0] = '%';
 
-        if (keep(c) && !dots) {
-            uri_putc(o, (char) c);
+    for (i = 0; i < len; i = run + 1) {
 
-        } else {
-            uri_putc(o, '%');
-            uri_putc(o, uri_hex[c >> 4]);
-            uri_putc(o, uri_hex[c & 0xf]);
+        /* copy the run of kept bytes at once */
+        for (run = i; run < len && (uri_class[(unsigned char) s[run]] & keep);
+             run++)
+        {
+            /* void */
         }
+
+        uri_put(o, s + i, run - i);
+
+        if (run == len) {
+            break;
+        }
+
+        c = (unsigned char) s[run];
+        esc[1] = uri_hex[c >> 4];
+        esc[2] = uri_hex[c & 0xf];
+        uri_put(o, esc, 3);
     }
 }
 
@@ -116,7 +135,7 @@ apigw_encode_segment(const char *s, size_t len, char *buf, size_t size)
     o.n = 0;
     o.last = '\0';
 
-    uri_encode(&o, s, len, uri_pchar);
+    uri_encode(&o, s, len, URI_PCHAR);
 
     return o.n;
 }
@@ -129,16 +148,25 @@ apigw_encode_segment(const char *s, size_t len, char *buf, size_t size)
  */
 static void
 uri_template(uri_out_t *o, const char *t, size_t len, const apigw_match_t *m,
-    int (*keep)(unsigned char))
+    unsigned keep)
 {
     size_t                i, j, k;
+    const char           *b;
     const apigw_param_t  *p;
 
     for (i = 0; i < len; i++) {
-        if (t[i] != '{') {
-            uri_putc(o, t[i]);
-            continue;
+
+        /* the literal run up to the next "{" at once */
+        b = memchr(t + i, '{', len - i);
+        j = b ? (size_t) (b - t) : len;
+
+        uri_put(o, t + i, j - i);
+
+        if (j == len) {
+            break;
         }
+
+        i = j;
 
         for (j = i + 1; j < len && t[j] != '}' && t[j] != '{'; j++) {
             /* void */
@@ -190,7 +218,7 @@ apigw_backend_uri(const apigw_operation_t *op, const apigw_match_t *m,
 
     /* the path part of the template */
 
-    uri_template(&o, t, plen, m, uri_pchar);
+    uri_template(&o, t, plen, m, URI_PCHAR);
 
     /* the request path below the prefix */
 
@@ -205,7 +233,7 @@ apigw_backend_uri(const apigw_operation_t *op, const apigw_match_t *m,
                 uri_putc(&o, '/');
             }
 
-            uri_encode(&o, path->seg[i], path->len[i], uri_pchar);
+            uri_encode(&o, path->seg[i], path->len[i], URI_PCHAR);
         }
 
         if (path->trailing_slash && o.last != '/') {
@@ -221,7 +249,7 @@ apigw_backend_uri(const apigw_operation_t *op, const apigw_match_t *m,
 
     if (q) {
         start = o.n;
-        uri_template(&o, q, tlen - plen, m, uri_unreserved);
+        uri_template(&o, q, tlen - plen, m, URI_UNRESERVED);
 
         if (query_len) {
             if (o.n - start > 1 && o.last != '&') {

@@ -416,6 +416,11 @@ def a_html(p):
     return {"html": f"<html><body><h1>Hello, {name}!</h1></body></html>"}
 
 
+def a_index(p):
+    return {"html": "<!doctype html><html><head><title>guest</title></head>"
+                    "<body><h1 id=\"home\">guest's home page</h1></body></html>"}
+
+
 def a_svg(p):
     return {"svg": SVG_DOC}
 
@@ -533,6 +538,8 @@ def _web(**extra) -> dict:
 PACKAGES = {
     ("guest", "default"): Package("guest", "default"),
     ("guest", "demo"): Package("guest", "demo", {"library": "Demo Library"}),
+    # what a vanity host's "/" shows: /api/v1/web/{ns}/public/index.html
+    ("guest", "public"): Package("guest", "public"),
 }
 _ACTION_LIST = [
     Action("guest", "default", "echo", a_echo),
@@ -574,6 +581,7 @@ _ACTION_LIST = [
     Action("guest", "default", "big", a_big),
     Action("guest", "demo", "hello", a_hello),
     Action("guest", "demo", "books", a_books),
+    Action("guest", "public", "index", a_index),
 ]
 ACTIONS = {(a.namespace, a.package, a.name): a for a in _ACTION_LIST}
 NAMESPACES = frozenset(ns for ns, _ in PACKAGES)

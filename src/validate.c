@@ -1,0 +1,1813 @@
+/*
+ * Request validation at run time: parameter values (path, query, header,
+ * cookie, with their styles) and JSON bodies checked against compiled
+ * schemas (validate.h).  A check allocates nothing per keyword.  Work is
+ * bounded: every schema node
+ * visited costs a step from a budget proportional to the input size, and
+ * recursion is capped, so hostile schemas or bodies cannot make it
+ * superlinear or exhaust the stack.
+ *
+ * Bodies are parsed by src/vjson.c into a flat node array (no allocation
+ * per value).  Integers beyond the 64-bit range are valid JSON: they are
+ * kept as doubles marked `big`, are still integers for "type", compare by
+ * value against bounds, and fail format int32 / int64; they never produce
+ * an error of the gateway itself.
+ */
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include "validate.h"
+
+
+#define V_STEPS_PER_BYTE  64
+#define V_STEPS_MIN       100000
+
+
+typedef struct {
+    apigw_vresult_t  *res;
+    int               in;
+    const char       *name;       /* parameter name, or NULL (body) */
+    size_t            name_len;
+    char              ptr[APIGW_VERR_NAME];
+    size_t            plen;
+    unsigned          quiet;      /* inside anyOf / oneOf / not */
+    unsigned          depth;
+    int               stop;       /* cap or budget reached */
+    const apigw_jnode_t  *nodes;
+    size_t            steps;
+    size_t            budget;
+} vc_t;
+
+
+static const char  *v_in_names[] = {
+    "path", "query", "header", "cookie", "body"
+};
+
+
+void
+apigw_vresult_init(apigw_vresult_t *res)
+{
+    res->status = 0;
+    res->n = 0;
+    res->total = 0;
+}
+
+
+/* An error at the current position; in quiet mode only counted. */
+static size_t
+v_fail(vc_t *vc, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static size_t
+v_fail(vc_t *vc, const char *fmt, ...)
+{
+    size_t           n;
+    va_list          ap;
+    apigw_verror_t  *e;
+
+    if (vc->quiet) {
+        return 1;
+    }
+
+    vc->res->total++;
+
+    if (vc->res->n == APIGW_VERR_MAX) {
+        vc->stop = 1;
+        return 1;
+    }
+
+    e = &vc->res->items[vc->res->n++];
+    e->in = vc->in;
+
+    n = 0;
+    if (vc->name) {
+        n = vc->name_len < sizeof(e->name) - 1 ? vc->name_len
+                                               : sizeof(e->name) - 1;
+        memcpy(e->name, vc->name, n);
+    }
+
+    if (vc->plen && n < sizeof(e->name) - 1) {
+        size_t  k = vc->plen;
+
+        if (vc->name) {
+            /* "ids/2": the item of a parameter */
+            k--;
+            if (k > sizeof(e->name) - 1 - n) {
+                k = sizeof(e->name) - 1 - n;
+            }
+            e->name[n++] = '/';
+            k = k > sizeof(e->name) - 1 - n ? sizeof(e->name) - 1 - n : k;
+            memcpy(e->name + n, vc->ptr + 1, k);
+
+        } else {
+            k = k > sizeof(e->name) - 1 - n ? sizeof(e->name) - 1 - n : k;
+            memcpy(e->name + n, vc->ptr, k);
+        }
+
+        n += k;
+    }
+
+    e->name[n] = '\0';
+
+    va_start(ap, fmt);
+    vsnprintf(e->reason, sizeof(e->reason), fmt, ap);
+    va_end(ap);
+
+    return 1;
+}
+
+
+/* push "/key" (escaped, truncated); returns the length to pop to */
+static size_t
+v_push(vc_t *vc, const char *key, size_t len)
+{
+    size_t  old, i, cap;
+
+    old = vc->plen;
+    cap = sizeof(vc->ptr) - 1;
+
+    if (vc->plen < cap) {
+        vc->ptr[vc->plen++] = '/';
+    }
+
+    for (i = 0; i < len && vc->plen < cap; i++) {
+        if (key[i] == '~' || key[i] == '/') {
+            if (vc->plen + 2 > cap) {
+                break;
+            }
+            vc->ptr[vc->plen++] = '~';
+            vc->ptr[vc->plen++] = key[i] == '~' ? '0' : '1';
+            continue;
+        }
+        vc->ptr[vc->plen++] = key[i];
+    }
+
+    vc->ptr[vc->plen] = '\0';
+
+    return old;
+}
+
+
+static size_t
+v_push_index(vc_t *vc, size_t i)
+{
+    char  buf[24];
+    int   n;
+
+    n = snprintf(buf, sizeof(buf), "%zu", i);
+
+    return v_push(vc, buf, (size_t) n);
+}
+
+
+static void
+v_pop(vc_t *vc, size_t old)
+{
+    vc->plen = old;
+    vc->ptr[old] = '\0';
+}
+
+
+/* ---- helpers ---- */
+
+/* without libm: integral-part helpers for finite doubles */
+static int
+v_integral(double d)
+{
+    if (!isfinite(d)) {
+        return 0;
+    }
+
+    if (d >= 4.5e15 || d <= -4.5e15) {
+        return 1;                  /* no fraction bits left */
+    }
+
+    return d == (double) (long long) d;
+}
+
+
+static double
+v_abs(double d)
+{
+    return d < 0 ? -d : d;
+}
+
+
+static double
+v_round(double d)
+{
+    if (!isfinite(d) || d >= 4.5e15 || d <= -4.5e15) {
+        return d;
+    }
+
+    return (double) (long long) (d < 0 ? d - 0.5 : d + 0.5);
+}
+
+static size_t
+v_utf8_count(const char *s, size_t len)
+{
+    size_t  i, n;
+
+    for (n = 0, i = 0; i < len; i++) {
+        if (((unsigned char) s[i] & 0xc0) != 0x80) {
+            n++;
+        }
+    }
+
+    return n;
+}
+
+
+static int
+v_utf8_valid(const char *s, size_t len)
+{
+    int                   n;
+    size_t                i;
+    unsigned              c, cp, min;
+    const unsigned char  *p = (const unsigned char *) s;
+
+    for (i = 0; i < len; ) {
+        c = p[i];
+
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 1; cp = c & 0x1f; min = 0x80;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2; cp = c & 0x0f; min = 0x800;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3; cp = c & 0x07; min = 0x10000;
+        } else {
+            return 0;
+        }
+
+        if (i + (size_t) n >= len) {
+            return 0;                       /* truncated sequence */
+        }
+
+        for (i++; n > 0; n--, i++) {
+            if ((p[i] & 0xc0) != 0x80) {
+                return 0;
+            }
+            cp = (cp << 6) | (p[i] & 0x3f);
+        }
+
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static unsigned
+v_type_of(const apigw_jnode_t *j)
+{
+    switch (j->type) {
+    case APIGW_J_OBJECT: return APIGW_T_OBJECT;
+    case APIGW_J_ARRAY:  return APIGW_T_ARRAY;
+    case APIGW_J_STRING: return APIGW_T_STRING;
+    case APIGW_J_INT:    return APIGW_T_INTEGER | APIGW_T_NUMBER;
+    case APIGW_J_TRUE:
+    case APIGW_J_FALSE:  return APIGW_T_BOOLEAN;
+    case APIGW_J_NULL:   return APIGW_T_NULL;
+    case APIGW_J_REAL:
+        /* integers beyond 64 bits (see the top of the file) */
+        return j->big ? APIGW_T_INTEGER | APIGW_T_NUMBER : APIGW_T_NUMBER;
+    }
+
+    return 0;
+}
+
+
+static const char *
+v_types_text(unsigned types, char *buf, size_t size)
+{
+    static const struct { unsigned bit; const char *name; }  names[] = {
+        { APIGW_T_OBJECT, "object" }, { APIGW_T_ARRAY, "array" },
+        { APIGW_T_STRING, "string" }, { APIGW_T_NUMBER, "number" },
+        { APIGW_T_INTEGER, "integer" }, { APIGW_T_BOOLEAN, "boolean" },
+        { APIGW_T_NULL, "null" }
+    };
+    size_t  i, n;
+
+    n = 0;
+    buf[0] = '\0';
+
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if ((types & names[i].bit)
+            && !(names[i].bit == APIGW_T_INTEGER
+                 && (types & APIGW_T_NUMBER)))
+        {
+            n += (size_t) snprintf(buf + n, n < size ? size - n : 0, "%s%s",
+                                   n ? " or " : "", names[i].name);
+            if (n >= size) {
+                break;
+            }
+        }
+    }
+
+    return buf;
+}
+
+
+/* a schema's enum / const value (jansson) against an instance node */
+static int
+v_equal(const json_t *a, const apigw_jnode_t *b, unsigned depth)
+{
+    size_t                i, n;
+    json_t               *x;
+    const apigw_jnode_t  *c;
+
+    if (depth > APIGW_VDEPTH_MAX) {
+        return 0;
+    }
+
+    switch (json_typeof(a)) {
+    case JSON_INTEGER:
+        if (b->type == APIGW_J_INT) {
+            return json_integer_value(a) == b->i;
+        }
+        return b->type == APIGW_J_REAL
+               && (double) json_integer_value(a) == b->d;
+
+    case JSON_REAL:
+        return (b->type == APIGW_J_REAL && json_real_value(a) == b->d)
+               || (b->type == APIGW_J_INT
+                   && json_real_value(a) == (double) b->i);
+
+    case JSON_STRING:
+        return b->type == APIGW_J_STRING
+               && json_string_length(a) == b->len
+               && memcmp(json_string_value(a), b->s, b->len) == 0;
+
+    case JSON_TRUE:
+        return b->type == APIGW_J_TRUE;
+
+    case JSON_FALSE:
+        return b->type == APIGW_J_FALSE;
+
+    case JSON_NULL:
+        return b->type == APIGW_J_NULL;
+
+    case JSON_ARRAY:
+        n = json_array_size(a);
+        if (b->type != APIGW_J_ARRAY || b->count != n) {
+            return 0;
+        }
+        for (c = b + 1, i = 0; i < n; i++, c += c->size) {
+            if (!v_equal(json_array_get(a, i), c, depth + 1)) {
+                return 0;
+            }
+        }
+        return 1;
+
+    case JSON_OBJECT:
+        if (b->type != APIGW_J_OBJECT || b->count != json_object_size(a)) {
+            return 0;
+        }
+        for (c = b + 1, i = 0; i < b->count; i++, c += 1 + c[1].size) {
+            x = json_object_getn(a, c->s, c->len);
+            if (x == NULL || !v_equal(x, c + 1, depth + 1)) {
+                return 0;
+            }
+        }
+        return 1;
+    }
+
+    return 0;
+}
+
+
+static int
+v_digits(const char *s, size_t n)
+{
+    size_t  i;
+
+    for (i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static int
+v_num2(const char *s)
+{
+    return (s[0] - '0') * 10 + (s[1] - '0');
+}
+
+
+static int
+v_date_ok(const char *s, size_t len)
+{
+    int  y, m, d, dim;
+    static const int  days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31,
+                                 30, 31 };
+
+    if (len != 10 || s[4] != '-' || s[7] != '-' || !v_digits(s, 4)
+        || !v_digits(s + 5, 2) || !v_digits(s + 8, 2))
+    {
+        return 0;
+    }
+
+    y = v_num2(s) * 100 + v_num2(s + 2);
+    m = v_num2(s + 5);
+    d = v_num2(s + 8);
+
+    if (m < 1 || m > 12 || d < 1) {
+        return 0;
+    }
+
+    dim = days[m - 1];
+    if (m == 2 && (y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))) {
+        dim = 29;
+    }
+
+    return d <= dim;
+}
+
+
+/* RFC 3339 date-time: 2024-02-29T12:30:00(.123)?(Z|+01:00) */
+static int
+v_date_time_ok(const char *s, size_t len)
+{
+    size_t  i;
+
+    if (len < 20 || !v_date_ok(s, 10) || (s[10] != 'T' && s[10] != 't')) {
+        return 0;
+    }
+
+    s += 11;
+    len -= 11;
+
+    if (len < 9 || s[2] != ':' || s[5] != ':' || !v_digits(s, 2)
+        || !v_digits(s + 3, 2) || !v_digits(s + 6, 2)
+        || v_num2(s) > 23 || v_num2(s + 3) > 59 || v_num2(s + 6) > 60)
+    {
+        return 0;
+    }
+
+    i = 8;
+
+    if (s[i] == '.') {
+        for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++) { }
+        if (i == 9) {
+            return 0;
+        }
+    }
+
+    if (i < len && (s[i] == 'Z' || s[i] == 'z')) {
+        return i + 1 == len;
+    }
+
+    if (i + 6 != len || (s[i] != '+' && s[i] != '-') || s[i + 3] != ':'
+        || !v_digits(s + i + 1, 2) || !v_digits(s + i + 4, 2)
+        || v_num2(s + i + 1) > 23 || v_num2(s + i + 4) > 59)
+    {
+        return 0;
+    }
+
+    return 1;
+}
+
+
+static int
+v_uuid_ok(const char *s, size_t len)
+{
+    size_t  i;
+
+    if (len != 36) {
+        return 0;
+    }
+
+    for (i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s[i] != '-') {
+                return 0;
+            }
+        } else if (!((s[i] >= '0' && s[i] <= '9')
+                     || ((s[i] | 0x20) >= 'a' && (s[i] | 0x20) <= 'f')))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static const char *
+v_fmt_name(int f)
+{
+    switch (f) {
+    case APIGW_FMT_INT32:     return "int32";
+    case APIGW_FMT_INT64:     return "int64";
+    case APIGW_FMT_UUID:      return "uuid";
+    case APIGW_FMT_DATE:      return "date";
+    default:                  return "date-time";
+    }
+}
+
+
+/* 1: matches, 0: does not, -1: could not be evaluated */
+static int
+v_regex(const apigw_regex_t *re, const char *s, size_t len)
+{
+    int  rc;
+
+    rc = pcre2_match(re->code, (PCRE2_SPTR) s, len, 0, PCRE2_NO_UTF_CHECK,
+                     re->match, NULL);
+
+    if (rc >= 0) {
+        return 1;
+    }
+
+    return rc == PCRE2_ERROR_NOMATCH ? 0 : -1;
+}
+
+
+static const apigw_sprop_t *
+v_prop(const apigw_schema_t *s, const char *k, size_t len)
+{
+    int                   r;
+    size_t                lo, hi, mid, n;
+    const apigw_sprop_t  *p;
+
+    lo = 0;
+    hi = s->nprops;
+
+    while (lo < hi) {
+        mid = (lo + hi) / 2;
+        p = &s->props[mid];
+        n = p->len < len ? p->len : len;
+        r = memcmp(p->name, k, n);
+        if (r == 0) {
+            r = (p->len > len) - (p->len < len);
+        }
+        if (r == 0) {
+            return p;
+        }
+        if (r < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* ---- the checker ---- */
+
+static size_t v_check(vc_t *vc, const apigw_schema_t *s,
+    const apigw_jnode_t *j);
+
+
+#define V_FAIL(...)                                                          \
+    do {                                                                     \
+        e += v_fail(vc, __VA_ARGS__);                                        \
+        if (vc->quiet || vc->stop) {                                         \
+            goto done;                                                       \
+        }                                                                    \
+    } while (0)
+
+#define V_SUB(s_, j_)                                                        \
+    do {                                                                     \
+        e += v_check(vc, s_, j_);                                            \
+        if ((e && vc->quiet) || vc->stop) {                                  \
+            goto done;                                                       \
+        }                                                                    \
+    } while (0)
+
+
+static size_t
+v_string(vc_t *vc, const apigw_schema_t *s, const char *str, size_t len)
+{
+    int     m;
+    size_t  e, n;
+
+    e = 0;
+
+    if (s->min_length || s->max_length != SIZE_MAX) {
+        n = v_utf8_count(str, len);
+
+        if (n < s->min_length) {
+            V_FAIL("must be at least %zu characters long", s->min_length);
+        }
+
+        if (n > s->max_length) {
+            V_FAIL("must be at most %zu characters long", s->max_length);
+        }
+    }
+
+    if (s->pattern) {
+        m = v_regex(s->pattern, str, len);
+
+        if (m == 0) {
+            V_FAIL("must match the pattern \"%.100s\"", s->pattern->source);
+        } else if (m < 0) {
+            V_FAIL("the pattern \"%.100s\" could not be evaluated",
+                   s->pattern->source);
+        }
+    }
+
+    if ((s->format == APIGW_FMT_UUID && !v_uuid_ok(str, len))
+        || (s->format == APIGW_FMT_DATE && !v_date_ok(str, len))
+        || (s->format == APIGW_FMT_DATE_TIME && !v_date_time_ok(str, len)))
+    {
+        V_FAIL("is not a valid %s", v_fmt_name(s->format));
+    }
+
+done:
+
+    return e;
+}
+
+
+static size_t
+v_number(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
+{
+    size_t       e;
+    double       q;
+    long double  d;
+
+    e = 0;
+
+    d = j->type == APIGW_J_INT ? (long double) j->i : (long double) j->d;
+
+    if (s->flags & APIGW_S_MIN) {
+        if ((s->flags & APIGW_S_XMIN) ? d <= s->minimum : d < s->minimum) {
+            V_FAIL("must be %s %.15g", (s->flags & APIGW_S_XMIN) ? ">" : ">=",
+                   s->minimum);
+        }
+    }
+
+    if (s->flags & APIGW_S_MAX) {
+        if ((s->flags & APIGW_S_XMAX) ? d >= s->maximum : d > s->maximum) {
+            V_FAIL("must be %s %.15g", (s->flags & APIGW_S_XMAX) ? "<" : "<=",
+                   s->maximum);
+        }
+    }
+
+    if ((s->flags & APIGW_S_XMIN_NUM) && d <= s->xminimum) {
+        V_FAIL("must be > %.15g", s->xminimum);
+    }
+
+    if ((s->flags & APIGW_S_XMAX_NUM) && d >= s->xmaximum) {
+        V_FAIL("must be < %.15g", s->xmaximum);
+    }
+
+    if (s->flags & APIGW_S_MULTIPLE) {
+        if (j->type == APIGW_J_INT && v_integral(s->multiple_of)
+            && s->multiple_of < 9e18)
+        {
+            if (j->i % (long long) s->multiple_of != 0) {
+                V_FAIL("must be a multiple of %.15g", s->multiple_of);
+            }
+
+        } else {
+            q = (double) d / s->multiple_of;
+
+            if (!isfinite(q)
+                || v_abs(q - v_round(q)) > 1e-9 * (v_abs(q) > 1 ? v_abs(q)
+                                                                : 1))
+            {
+                V_FAIL("must be a multiple of %.15g", s->multiple_of);
+            }
+        }
+    }
+
+    if (s->format == APIGW_FMT_INT32 || s->format == APIGW_FMT_INT64) {
+        if (j->type == APIGW_J_INT) {
+            if (s->format == APIGW_FMT_INT32
+                && (j->i < -2147483648LL || j->i > 2147483647LL))
+            {
+                V_FAIL("is not a valid int32");
+            }
+
+        } else {
+            /* a fraction, or an integer beyond the 64-bit range */
+            V_FAIL("is not a valid %s", v_fmt_name(s->format));
+        }
+    }
+
+done:
+
+    return e;
+}
+
+
+static size_t
+v_object(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
+{
+    int                   matched;
+    size_t                e, i, k, old, n;
+    const apigw_jnode_t  *c, *key, *val;
+    const apigw_sprop_t  *p;
+
+    e = 0;
+    n = j->count;
+
+    if (n < s->min_props) {
+        V_FAIL("must have at least %zu properties", s->min_props);
+    }
+
+    if (n > s->max_props) {
+        V_FAIL("must have at most %zu properties", s->max_props);
+    }
+
+    for (i = 0; i < s->nrequired; i++) {
+        size_t  rl = strlen(s->required[i]);
+
+        for (c = j + 1, k = 0; k < n; k++, c += 1 + c[1].size) {
+            if (c->len == rl && memcmp(c->s, s->required[i], rl) == 0) {
+                break;
+            }
+        }
+
+        if (k == n) {
+            old = v_push(vc, s->required[i], rl);
+            e += v_fail(vc, "is required");
+            v_pop(vc, old);
+
+            if (vc->quiet || vc->stop) {
+                goto done;
+            }
+        }
+    }
+
+    if (s->nprops == 0 && s->npprops == 0 && s->additional == NULL
+        && !(s->flags & APIGW_S_NO_ADDL))
+    {
+        goto done;
+    }
+
+    for (c = j + 1, k = 0; k < n; k++, c = val + val->size) {
+        key = c;
+        val = c + 1;
+        old = v_push(vc, key->s, key->len);
+        matched = 0;
+
+        p = v_prop(s, key->s, key->len);
+        if (p != NULL) {
+            matched = 1;
+            e += v_check(vc, p->schema, val);
+        }
+
+        for (i = 0; i < s->npprops && !(e && vc->quiet) && !vc->stop; i++) {
+            if (v_regex(&s->pprops[i].re, key->s, key->len) == 1) {
+                matched = 1;
+                e += v_check(vc, s->pprops[i].schema, val);
+            }
+        }
+
+        if (!matched && !(e && vc->quiet) && !vc->stop) {
+            if (s->flags & APIGW_S_NO_ADDL) {
+                e += v_fail(vc, "is not allowed (additionalProperties)");
+
+            } else if (s->additional) {
+                e += v_check(vc, s->additional, val);
+            }
+        }
+
+        v_pop(vc, old);
+
+        if ((e && vc->quiet) || vc->stop) {
+            goto done;
+        }
+    }
+
+done:
+
+    return e;
+}
+
+
+static size_t
+v_array(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
+{
+    size_t                e, i, n, old;
+    const apigw_jnode_t  *c;
+
+    e = 0;
+    n = j->count;
+
+    if (n < s->min_items) {
+        V_FAIL("must have at least %zu items", s->min_items);
+    }
+
+    if (n > s->max_items) {
+        V_FAIL("must have at most %zu items", s->max_items);
+    }
+
+    if (s->items) {
+        for (c = j + 1, i = 0; i < n; i++, c += c->size) {
+            old = v_push_index(vc, i);
+            e += v_check(vc, s->items, c);
+            v_pop(vc, old);
+
+            if ((e && vc->quiet) || vc->stop) {
+                goto done;
+            }
+        }
+    }
+
+done:
+
+    return e;
+}
+
+
+static size_t
+v_check(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
+{
+    char      buf[64];
+    size_t    e, i, n, first, second;
+    unsigned  t;
+
+    e = 0;
+
+    if (vc->stop) {
+        return 0;
+    }
+
+    if (++vc->steps > vc->budget) {
+        vc->quiet = 0;             /* always reported */
+        e = v_fail(vc, "is too complex to validate");
+        vc->stop = 1;
+        return e;
+    }
+
+    if (vc->depth >= APIGW_VDEPTH_MAX) {
+        return v_fail(vc, "is nested too deeply to validate");
+    }
+
+    vc->depth++;
+
+    if (s->flags & APIGW_S_FALSE) {
+        V_FAIL("is not allowed");
+    }
+
+    if (s->ref) {
+        V_SUB(s->ref, j);
+    }
+
+    t = v_type_of(j);
+
+    if (t == APIGW_T_NULL && (s->flags & APIGW_S_NULLABLE)) {
+        goto composites;
+    }
+
+    if (s->types && !(s->types & t)) {
+        V_FAIL("must be %s", v_types_text(s->types, buf, sizeof(buf)));
+        goto composites;
+    }
+
+    if (s->enum_) {
+        n = json_array_size(s->enum_);
+
+        for (i = 0; i < n; i++) {
+            if (v_equal(json_array_get(s->enum_, i), j, 0)) {
+                break;
+            }
+        }
+
+        if (i == n) {
+            V_FAIL("must be one of the allowed values");
+        }
+    }
+
+    if ((s->flags & APIGW_S_CONST) && !v_equal(s->const_, j, 0)) {
+        V_FAIL("must be equal to the constant");
+    }
+
+    switch (j->type) {
+    case APIGW_J_STRING:
+        e += v_string(vc, s, j->s, j->len);
+        break;
+    case APIGW_J_INT:
+    case APIGW_J_REAL:
+        e += v_number(vc, s, j);
+        break;
+    case APIGW_J_OBJECT:
+        e += v_object(vc, s, j);
+        break;
+    case APIGW_J_ARRAY:
+        e += v_array(vc, s, j);
+        break;
+    default:
+        break;
+    }
+
+    if ((e && vc->quiet) || vc->stop) {
+        goto done;
+    }
+
+composites:
+
+    for (i = 0; i < s->nall_of; i++) {
+        V_SUB(s->all_of[i], j);
+    }
+
+    if (s->nany_of) {
+        vc->quiet++;
+        for (i = 0; i < s->nany_of && !vc->stop; i++) {
+            if (v_check(vc, s->any_of[i], j) == 0) {
+                break;
+            }
+        }
+        vc->quiet--;
+
+        if (vc->stop) {
+            goto done;
+        }
+
+        if (i == s->nany_of) {
+            V_FAIL("must match at least one schema of anyOf");
+        }
+    }
+
+    if (s->none_of) {
+        n = 0;
+        first = second = 0;
+
+        vc->quiet++;
+        for (i = 0; i < s->none_of && n < 2 && !vc->stop; i++) {
+            if (v_check(vc, s->one_of[i], j) == 0) {
+                if (n++ == 0) {
+                    first = i;
+                } else {
+                    second = i;
+                }
+            }
+        }
+        vc->quiet--;
+
+        if (vc->stop) {
+            goto done;
+        }
+
+        if (n == 0) {
+            V_FAIL("must match exactly one schema of oneOf; it matches none");
+        }
+
+        if (n > 1) {
+            V_FAIL("must match exactly one schema of oneOf; it matches "
+                   "more (#%zu and #%zu)", first, second);
+        }
+    }
+
+    if (s->not_) {
+        vc->quiet++;
+        n = v_check(vc, s->not_, j);
+        vc->quiet--;
+
+        if (vc->stop) {
+            goto done;
+        }
+
+        if (n == 0) {
+            V_FAIL("must not match the schema of not");
+        }
+    }
+
+done:
+
+    vc->depth--;
+
+    return e;
+}
+
+
+static void
+v_init(vc_t *vc, apigw_vresult_t *res, int in, size_t size)
+{
+    memset(vc, 0, sizeof(*vc));
+    vc->res = res;
+    vc->in = in;
+    vc->budget = size > (SIZE_MAX - V_STEPS_MIN) / V_STEPS_PER_BYTE
+                 ? SIZE_MAX : V_STEPS_MIN + size * V_STEPS_PER_BYTE;
+}
+
+
+size_t
+apigw_schema_check(const apigw_schema_t *s, const void *json,
+    apigw_vresult_t *res)
+{
+    vc_t          vc;
+    char         *text;
+    size_t        e;
+    apigw_jdoc_t  doc;
+
+    /* through text: the body parser is what requests see */
+    text = json_dumps(json, JSON_ENCODE_ANY | JSON_COMPACT);
+    if (text == NULL) {
+        return 0;
+    }
+
+    v_init(&vc, res, APIGW_IN_BODY, strlen(text));
+
+    if (apigw_json_parse(text, strlen(text), &doc) != 0) {
+        e = v_fail(&vc, "malformed JSON at byte offset %zu: %s",
+                   doc.err_offset, doc.err ? doc.err : "out of memory");
+    } else {
+        e = v_check(&vc, s, doc.nodes);
+    }
+
+    apigw_jdoc_free(&doc);
+    free(text);
+
+    return e;
+}
+
+
+/* ---- parameters ---- */
+
+/* the types a parameter's value converts to: through $ref and allOf */
+static unsigned
+p_types(const apigw_schema_t *s)
+{
+    size_t    i;
+    unsigned  k;
+
+    for (k = 0; s && k < 16; k++) {
+        if (s->types) {
+            return s->types;
+        }
+
+        for (i = 0; i < s->nall_of; i++) {
+            if (s->all_of[i]->types) {
+                return s->all_of[i]->types;
+            }
+        }
+
+        s = s->ref;
+    }
+
+    return 0;
+}
+
+
+static const apigw_schema_t *
+p_items(const apigw_schema_t *s)
+{
+    unsigned  k;
+
+    for (k = 0; s && k < 16; k++) {
+        if (s->items) {
+            return s->items;
+        }
+        s = s->ref;
+    }
+
+    return NULL;
+}
+
+
+static int
+p_is_int(const char *s, size_t len)
+{
+    size_t  i;
+
+    i = (len && (s[0] == '-' || s[0] == '+')) ? 1 : 0;
+
+    return i < len && v_digits(s + i, len - i);
+}
+
+
+static int
+p_is_number(const char *s, size_t len)
+{
+    size_t  i;
+
+    for (i = 0; i < len; i++) {
+        if (!strchr("0123456789+-.eE", s[i])) {
+            return 0;
+        }
+    }
+
+    return len > 0;
+}
+
+
+/*
+ * A value as the JSON it stands for, by the schema's types.  Integer
+ * syntax beyond 64 bits becomes a big REAL, as in bodies; a fraction is a
+ * number only where the schema allows one.
+ */
+static void
+p_scalar(unsigned types, const char *v, size_t len, apigw_jnode_t *n)
+{
+    char      buf[512], *end;
+    double    d;
+    long long i;
+
+    memset(n, 0, sizeof(*n));
+    n->size = 1;
+
+    if ((types & (APIGW_T_INTEGER | APIGW_T_NUMBER))
+        && len < sizeof(buf) && p_is_number(v, len)
+        && (p_is_int(v, len) || (types & APIGW_T_NUMBER)))
+    {
+        memcpy(buf, v, len);
+        buf[len] = '\0';
+
+        if (p_is_int(v, len)) {
+            errno = 0;
+            i = strtoll(buf, &end, 10);
+            if (errno == 0 && *end == '\0') {
+                n->type = APIGW_J_INT;
+                n->i = i;
+                return;
+            }
+        }
+
+        d = strtod(buf, &end);
+        if (*end == '\0' && isfinite(d)) {
+            n->type = APIGW_J_REAL;
+            n->d = d;
+            n->big = (unsigned char) p_is_int(v, len);
+            return;
+        }
+    }
+
+    if (types & APIGW_T_BOOLEAN) {
+        if (len == 4 && memcmp(v, "true", 4) == 0) {
+            n->type = APIGW_J_TRUE;
+            return;
+        }
+        if (len == 5 && memcmp(v, "false", 5) == 0) {
+            n->type = APIGW_J_FALSE;
+            return;
+        }
+    }
+
+    if ((types & APIGW_T_NULL)
+        && ((len == 4 && memcmp(v, "null", 4) == 0) || len == 0))
+    {
+        n->type = APIGW_J_NULL;
+        return;
+    }
+
+    /* a string; or the wrong type, which the check reports */
+    n->type = APIGW_J_STRING;
+    n->s = v;
+    n->len = len;
+}
+
+
+/*
+ * A parameter's value as nodes: one, or an array and its items.  Returns
+ * the number of nodes written to `out` (cap `max`), or 0 when there are
+ * more items than that.
+ */
+static size_t
+p_value(const apigw_vparam_t *p, const char *v, size_t len,
+    const char *const *multi, const size_t *mlens, size_t nmulti,
+    apigw_jnode_t *out, size_t max)
+{
+    char                   delim;
+    size_t                 i, n, start;
+    unsigned               types, itypes;
+    const apigw_schema_t  *items;
+
+    types = p_types(p->schema);
+
+    if (p->style == APIGW_STYLE_LABEL && len && v[0] == '.') {
+        v++;
+        len--;
+
+    } else if (p->style == APIGW_STYLE_MATRIX && len && v[0] == ';') {
+        /* ";name=value" */
+        for (i = 0; i < len && v[i] != '='; i++) { }
+        i = i < len ? i + 1 : len;
+        v += i;
+        len -= i;
+    }
+
+    if (!(types & APIGW_T_ARRAY)) {
+        p_scalar(types, v, len, &out[0]);
+        return 1;
+    }
+
+    items = p_items(p->schema);
+    itypes = p_types(items);
+
+    memset(&out[0], 0, sizeof(apigw_jnode_t));
+    out[0].type = APIGW_J_ARRAY;
+    n = 1;
+
+    if (multi != NULL) {
+        /* form, explode: one item per occurrence */
+        for (i = 0; i < nmulti; i++) {
+            if (n == max) {
+                return 0;
+            }
+            p_scalar(itypes, multi[i], mlens[i], &out[n++]);
+        }
+
+    } else if (len) {
+        switch (p->style) {
+        case APIGW_STYLE_SPACE: delim = ' '; break;
+        case APIGW_STYLE_PIPE:  delim = '|'; break;
+        case APIGW_STYLE_TAB:   delim = '\t'; break;
+        case APIGW_STYLE_LABEL: delim = p->explode ? '.' : ','; break;
+        default:                delim = ','; break;
+        }
+
+        for (start = 0, i = 0; i <= len; i++) {
+            if (i == len || v[i] == delim) {
+                if (n == max) {
+                    return 0;
+                }
+                p_scalar(itypes, v + start, i - start, &out[n++]);
+                start = i + 1;
+            }
+        }
+    }
+
+    out[0].count = (uint32_t) (n - 1);
+    out[0].size = (uint32_t) n;
+
+    return n;
+}
+
+
+static int
+p_hex(int ch)
+{
+    if (ch >= '0' && ch <= '9') {
+        return ch - '0';
+    }
+
+    ch |= 0x20;
+
+    return (ch >= 'a' && ch <= 'f') ? ch - 'a' + 10 : -1;
+}
+
+
+/* form decoding: %XX and "+"; out has room for len bytes */
+static size_t
+p_decode(const char *s, size_t len, char *out)
+{
+    int     hi, lo;
+    size_t  i, n;
+
+    for (n = 0, i = 0; i < len; i++) {
+        if (s[i] == '+') {
+            out[n++] = ' ';
+
+        } else if (s[i] == '%' && i + 2 < len
+                   && (hi = p_hex((unsigned char) s[i + 1])) >= 0
+                   && (lo = p_hex((unsigned char) s[i + 2])) >= 0)
+        {
+            out[n++] = (char) (hi * 16 + lo);
+            i += 2;
+
+        } else {
+            out[n++] = s[i];
+        }
+    }
+
+    return n;
+}
+
+
+#define P_MULTI_MAX  256
+
+typedef struct {
+    const char  *v[P_MULTI_MAX];
+    size_t       len[P_MULTI_MAX];
+    size_t       n;
+} p_found_t;
+
+
+/* every "name=value" of the query for one parameter, decoded into buf */
+static void
+p_query(const apigw_vrequest_t *req, const apigw_vparam_t *p, char *buf,
+    p_found_t *f)
+{
+    char        *out;
+    size_t       klen, vlen, n;
+    const char  *q, *end, *amp, *eq;
+
+    f->n = 0;
+
+    if (req->query == NULL) {
+        return;
+    }
+
+    q = req->query;
+    end = q + req->query_len;
+    out = buf;
+
+    while (q < end && f->n < P_MULTI_MAX) {
+        amp = memchr(q, '&', (size_t) (end - q));
+        if (amp == NULL) {
+            amp = end;
+        }
+
+        eq = memchr(q, '=', (size_t) (amp - q));
+
+        klen = (size_t) ((eq ? eq : amp) - q);
+        n = p_decode(q, klen, out);
+
+        if (n == p->len && memcmp(out, p->name, n) == 0) {
+            vlen = eq ? (size_t) (amp - eq - 1) : 0;
+            n = eq ? p_decode(eq + 1, vlen, out) : 0;
+            f->v[f->n] = out;
+            f->len[f->n] = n;
+            f->n++;
+            out += n;
+        }
+
+        q = amp + 1;
+    }
+}
+
+
+static void
+p_header(const apigw_vrequest_t *req, const char *name, size_t len,
+    p_found_t *f)
+{
+    size_t  i;
+
+    f->n = 0;
+
+    for (i = 0; i < req->nheaders && f->n < P_MULTI_MAX; i++) {
+        if (req->headers[i].name_len == len
+            && strncasecmp(req->headers[i].name, name, len) == 0)
+        {
+            f->v[f->n] = req->headers[i].value;
+            f->len[f->n] = req->headers[i].value_len;
+            f->n++;
+        }
+    }
+}
+
+
+static void
+p_cookie(const apigw_vrequest_t *req, const apigw_vparam_t *p, p_found_t *f)
+{
+    size_t       i;
+    p_found_t    h;
+    const char  *s, *end, *semi, *eq, *k;
+
+    p_header(req, "cookie", 6, &h);
+    f->n = 0;
+
+    for (i = 0; i < h.n && f->n < P_MULTI_MAX; i++) {
+        s = h.v[i];
+        end = s + h.len[i];
+
+        while (s < end && f->n < P_MULTI_MAX) {
+            semi = memchr(s, ';', (size_t) (end - s));
+            if (semi == NULL) {
+                semi = end;
+            }
+
+            for (k = s; k < semi && (*k == ' ' || *k == '\t'); k++) { }
+            eq = memchr(k, '=', (size_t) (semi - k));
+
+            if (eq && (size_t) (eq - k) == p->len
+                && memcmp(k, p->name, p->len) == 0)
+            {
+                f->v[f->n] = eq + 1;
+                f->len[f->n] = (size_t) (semi - eq - 1);
+                while (f->len[f->n]
+                       && (f->v[f->n][f->len[f->n] - 1] == ' '
+                           || f->v[f->n][f->len[f->n] - 1] == '\t'))
+                {
+                    f->len[f->n]--;
+                }
+                f->n++;
+            }
+
+            s = semi + 1;
+        }
+    }
+}
+
+
+#define P_ITEMS_MAX  1024
+
+static void
+p_check(const apigw_vparam_t *p, const char *v, size_t len,
+    const p_found_t *multi, apigw_vresult_t *res)
+{
+    size_t          i, n;
+    vc_t            vc;
+    apigw_jnode_t  *nodes, one;
+
+    v_init(&vc, res, p->in, len);
+    vc.name = p->name;
+    vc.name_len = p->len;
+
+    if (multi) {
+        for (i = 0; i < multi->n; i++) {
+            if (!v_utf8_valid(multi->v[i], multi->len[i])) {
+                v_fail(&vc, "is not valid UTF-8");
+                return;
+            }
+        }
+
+    } else if (!v_utf8_valid(v, len)) {
+        v_fail(&vc, "is not valid UTF-8");
+        return;
+    }
+
+    if (!(p_types(p->schema) & APIGW_T_ARRAY)) {
+        (void) p_value(p, v, len, NULL, NULL, 0, &one, 1);
+        (void) v_check(&vc, p->schema, &one);
+        return;
+    }
+
+    nodes = malloc(P_ITEMS_MAX * sizeof(apigw_jnode_t));
+    if (nodes == NULL) {
+        v_fail(&vc, "could not be checked (out of memory)");
+        return;
+    }
+
+    n = p_value(p, v, len, multi ? multi->v : NULL,
+                multi ? multi->len : NULL, multi ? multi->n : 0, nodes,
+                P_ITEMS_MAX);
+
+    if (n == 0) {
+        v_fail(&vc, "has more than %d items", P_ITEMS_MAX - 1);
+    } else {
+        (void) v_check(&vc, p->schema, nodes);
+    }
+
+    free(nodes);
+}
+
+
+int
+apigw_validation_on(const apigw_operation_t *op, int directive)
+{
+    const apigw_validation_t  *v = op->validation;
+
+    if (v == NULL) {
+        return 0;
+    }
+
+    return v->mode == -1 ? directive : v->mode;
+}
+
+
+/* "type/subtype" of a Content-Type value, lower case, into buf */
+static size_t
+m_base(const char *ct, size_t len, char *buf, size_t size)
+{
+    size_t  i, n;
+
+    for (i = 0; i < len && (ct[i] == ' ' || ct[i] == '\t'); i++) { }
+
+    for (n = 0; i < len && ct[i] != ';' && ct[i] != ' ' && ct[i] != '\t'
+         && n < size - 1; i++)
+    {
+        buf[n++] = (ct[i] >= 'A' && ct[i] <= 'Z') ? ct[i] | 0x20 : ct[i];
+    }
+
+    buf[n] = '\0';
+
+    return n;
+}
+
+
+static int
+m_is_json(const char *t, size_t n)
+{
+    const char  *slash;
+
+    slash = memchr(t, '/', n);
+    if (slash == NULL) {
+        return 0;
+    }
+
+    n -= (size_t) (slash + 1 - t);
+    t = slash + 1;
+
+    return (n == 4 && memcmp(t, "json", 4) == 0)
+           || (n > 5 && memcmp(t + n - 5, "+json", 5) == 0);
+}
+
+
+/* "application/\*" or "application/\*+json": one "*" in the subtype */
+static int
+m_glob(const char *pat, const char *t, size_t n)
+{
+    size_t       pl, pre, suf;
+    const char  *star;
+
+    star = strchr(pat, '*');
+    if (star == NULL) {
+        return 0;
+    }
+
+    pl = strlen(pat);
+    pre = (size_t) (star - pat);
+    suf = pl - pre - 1;
+
+    return memchr(pat, '/', pre) != NULL
+           && n >= pre + suf
+           && memcmp(pat, t, pre) == 0
+           && memcmp(star + 1, t + n - suf, suf) == 0
+           && memchr(t + pre, '/', n - pre - suf) == NULL;
+}
+
+
+/* the best declared media type for a request's; NULL: none */
+static const apigw_vmedia_t *
+m_match(const apigw_validation_t *v, const char *ct, size_t ctlen,
+    char *base, size_t size)
+{
+    int                    score, best_score;
+    size_t                 i, n;
+    const char            *slash;
+    const apigw_vmedia_t  *m, *best;
+
+    if (ct == NULL) {
+        ct = "application/octet-stream";
+        ctlen = sizeof("application/octet-stream") - 1;
+    }
+
+    n = m_base(ct, ctlen, base, size);
+    slash = memchr(base, '/', n);
+
+    best = NULL;
+    best_score = 0;
+
+    for (i = 0; i < v->nmedia; i++) {
+        m = &v->media[i];
+
+        if (strcmp(m->type, base) == 0) {
+            score = 3;
+        } else if (strcmp(m->type, "*/*") == 0) {
+            score = 1;
+        } else if (slash && m_glob(m->type, base, n)) {
+            score = 2;
+        } else {
+            score = 0;
+        }
+
+        if (score > best_score) {
+            best = m;
+            best_score = score;
+        }
+    }
+
+    return best;
+}
+
+
+int
+apigw_validate_request(const apigw_validation_t *v,
+    const apigw_vrequest_t *req, apigw_vresult_t *res)
+{
+    char                  *buf, base[128];
+    size_t                 i, k;
+    vc_t                   vc;
+    p_found_t              f;
+    const char            *val;
+    const apigw_vparam_t  *p;
+    const apigw_vmedia_t  *m;
+
+    apigw_vresult_init(res);
+    buf = NULL;
+
+    for (i = 0; i < v->nparams; i++) {
+        p = &v->params[i];
+        f.n = 0;
+
+        switch (p->in) {
+        case APIGW_IN_PATH:
+            for (k = 0; k < req->npath; k++) {
+                if (req->path[k].name_len == p->len
+                    && memcmp(req->path[k].name, p->name, p->len) == 0)
+                {
+                    f.v[0] = req->path[k].value;
+                    f.len[0] = req->path[k].value_len;
+                    f.n = 1;
+                    break;
+                }
+            }
+            break;
+
+        case APIGW_IN_QUERY:
+            if (buf == NULL && req->query_len) {
+                buf = malloc(req->query_len);
+                if (buf == NULL) {
+                    res->status = 500;
+                    return APIGW_V_REJECT;
+                }
+            }
+            if (buf != NULL) {
+                p_query(req, p, buf, &f);
+            }
+            break;
+
+        case APIGW_IN_HEADER:
+            p_header(req, p->name, p->len, &f);
+            break;
+
+        case APIGW_IN_COOKIE:
+            p_cookie(req, p, &f);
+            break;
+        }
+
+        if (f.n == 0) {
+            if (p->required) {
+                v_init(&vc, res, p->in, 0);
+                vc.name = p->name;
+                vc.name_len = p->len;
+                v_fail(&vc, "is required");
+            }
+            continue;
+        }
+
+        if (p->schema == NULL || p->style == APIGW_STYLE_OTHER) {
+            continue;
+        }
+
+        if (p->explode && p->style == APIGW_STYLE_FORM
+            && (p_types(p->schema) & APIGW_T_ARRAY))
+        {
+            p_check(p, NULL, 0, &f, res);
+            continue;
+        }
+
+        val = f.v[0];
+        p_check(p, val, f.len[0], NULL, res);
+    }
+
+    free(buf);
+
+    m = NULL;
+
+    if (req->has_body && v->nmedia) {
+        m = m_match(v, req->content_type, req->content_type_len, base,
+                    sizeof(base));
+
+        if (m == NULL && !v->any_media) {
+            v_init(&vc, res, APIGW_IN_BODY, 0);
+            vc.name = "Content-Type";
+            vc.name_len = sizeof("Content-Type") - 1;
+            v_fail(&vc, "media type \"%.64s\" is not accepted",
+                   req->content_type ? base : "(none)");
+
+            if (res->total == 1) {
+                res->status = 415;
+                return APIGW_V_REJECT;
+            }
+        }
+
+    } else if (!req->has_body && v->body_required) {
+        v_init(&vc, res, APIGW_IN_BODY, 0);
+        v_fail(&vc, "a request body is required");
+    }
+
+    if (res->total) {
+        res->status = 400;
+        return APIGW_V_REJECT;
+    }
+
+    if (m != NULL && m->schema != NULL
+        && m_is_json(base, strlen(base)))
+    {
+        return APIGW_V_BODY;
+    }
+
+    return APIGW_V_OK;
+}
+
+
+int
+apigw_validate_body(const apigw_validation_t *v, const char *content_type,
+    size_t content_type_len, const char *body, size_t len,
+    apigw_vresult_t *res)
+{
+    int                    rc;
+    char                   base[128];
+    vc_t                   vc;
+    apigw_jdoc_t           doc;
+    const apigw_vmedia_t  *m;
+
+    apigw_vresult_init(res);
+
+    m = m_match(v, content_type, content_type_len, base, sizeof(base));
+
+    if (m == NULL || m->schema == NULL) {
+        return APIGW_V_OK;
+    }
+
+    v_init(&vc, res, APIGW_IN_BODY, len);
+
+    if (len == 0) {
+        if (v->body_required) {
+            v_fail(&vc, "a request body is required");
+            res->status = 400;
+            return APIGW_V_REJECT;
+        }
+
+        return APIGW_V_OK;
+    }
+
+    rc = apigw_json_parse(body, len, &doc);
+
+    if (rc == -2) {
+        apigw_jdoc_free(&doc);
+        res->status = 500;
+        return APIGW_V_REJECT;
+    }
+
+    if (rc != 0) {
+        v_fail(&vc, "malformed JSON at byte offset %zu: %s", doc.err_offset,
+               doc.err);
+        apigw_jdoc_free(&doc);
+        res->status = 400;
+        return APIGW_V_REJECT;
+    }
+
+    (void) v_check(&vc, m->schema, doc.nodes);
+    apigw_jdoc_free(&doc);
+
+    if (res->total) {
+        res->status = 400;
+        return APIGW_V_REJECT;
+    }
+
+    return APIGW_V_OK;
+}
+
+
+size_t
+apigw_vresult_json(const apigw_vresult_t *res, char *buf, size_t size)
+{
+    size_t                 i, n, k;
+    const char            *key;
+    const apigw_verror_t  *e;
+
+#define V_PUT(s_, l_)                                                        \
+    do {                                                                     \
+        if (n + (l_) <= size) {                                              \
+            memcpy(buf + n, s_, l_);                                         \
+        }                                                                    \
+        n += (l_);                                                           \
+    } while (0)
+
+#define V_STR(s_)  V_PUT(s_, strlen(s_))
+
+#define V_ESC(s_)                                                            \
+    do {                                                                     \
+        k = apigw_json_escape(s_, strlen(s_), NULL, 0);                      \
+        if (n + k <= size) {                                                 \
+            apigw_json_escape(s_, strlen(s_), buf + n, k);                   \
+        }                                                                    \
+        n += k;                                                              \
+    } while (0)
+
+    n = 0;
+    V_STR("[");
+
+    for (i = 0; i < res->n; i++) {
+        e = &res->items[i];
+        key = (e->in == APIGW_IN_BODY
+               && strcmp(e->name, "Content-Type") != 0) ? "pointer"
+                                                        : "name";
+
+        V_STR(i ? ",{\"in\":\"" : "{\"in\":\"");
+        V_STR(v_in_names[e->in]);
+        V_STR("\",\"");
+        V_STR(key);
+        V_STR("\":\"");
+        V_ESC(e->name);
+        V_STR("\",\"reason\":\"");
+        V_ESC(e->reason);
+        V_STR("\"}");
+    }
+
+    V_STR("]");
+
+    return n;
+}

@@ -1,0 +1,146 @@
+/*
+ * libFuzzer target: the schema compiler and the validator, with both the
+ * schema and the instance fuzzed.  Input: a flags byte, the schema (JSON),
+ * a NUL byte, then the instance; the instance is checked as a JSON body
+ * and, as text, as a query parameter in the style the flags pick.  The
+ * body parser is also checked against jansson: both accept the same texts,
+ * but for what jansson cannot hold (integers beyond 64 bits), nesting at
+ * the depth limit, and raw NUL bytes (jansson ends the text there).
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "apigw.h"
+#include "validate.h"
+
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+
+static void
+differential(const uint8_t *data, size_t size)
+{
+    int            mine;
+    json_t        *j;
+    apigw_jdoc_t   doc;
+    json_error_t   err;
+
+    if (memchr(data, '\0', size) != NULL) {
+        return;                     /* jansson stops at a NUL byte */
+    }
+
+    mine = apigw_json_parse((const char *) data, size, &doc);
+    j = json_loadb((const char *) data, size,
+                   JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
+
+    if (mine == 0 && j == NULL
+        && json_error_code(&err) != json_error_numeric_overflow
+        && strstr(err.text, "depth") == NULL)
+    {
+        __builtin_trap();           /* we accept what jansson rejects */
+    }
+
+    if (mine == -1 && j != NULL && strcmp(doc.err, "nesting too deep") != 0)
+    {
+        __builtin_trap();           /* we reject what jansson accepts */
+    }
+
+    json_decref(j);
+    apigw_jdoc_free(&doc);
+}
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char                 out[8192];
+    json_t              *root;
+    uint8_t              flags;
+    size_t               slen;
+    const uint8_t       *nul;
+    json_error_t         err;
+    apigw_schema_t      *s;
+    apigw_vmedia_t       media;
+    apigw_vparam_t       param;
+    apigw_vresult_t      res;
+    apigw_problems_t     probs;
+    apigw_vrequest_t     req;
+    apigw_validation_t   v;
+    apigw_schema_set_t  *set;
+
+    if (size < 2) {
+        return 0;
+    }
+
+    flags = data[0];
+    data++;
+    size--;
+
+    nul = memchr(data, '\0', size);
+    slen = nul ? (size_t) (nul - data) : size;
+
+    root = json_loadb((const char *) data, slen, JSON_DECODE_ANY, &err);
+    if (root == NULL) {
+        return 0;
+    }
+
+    apigw_problems_init(&probs);
+    s = apigw_schema_compile(root, flags & 1, &set, &probs);
+    apigw_problems_free(&probs);
+    json_decref(root);
+
+    if (s == NULL) {
+        return 0;
+    }
+
+    data += nul ? slen + 1 : slen;
+    size -= nul ? slen + 1 : slen;
+
+    differential(data, size);
+
+    memset(&v, 0, sizeof(v));
+    memset(&media, 0, sizeof(media));
+    memset(&param, 0, sizeof(param));
+
+    media.type = (char *) "application/json";
+    media.json = 1;
+    media.schema = s;
+
+    param.name = (char *) "p";
+    param.len = 1;
+    param.in = APIGW_IN_QUERY;
+    param.style = (flags >> 1) % (APIGW_STYLE_OTHER + 1);
+    param.explode = (flags >> 5) & 1;
+    param.required = (flags >> 6) & 1;
+    param.schema = s;
+
+    v.mode = 1;
+    v.media = &media;
+    v.nmedia = 1;
+    v.params = &param;
+    v.nparams = 1;
+    v.body_required = flags >> 7;
+
+    (void) apigw_validate_body(&v, "application/json", 16,
+                               (const char *) data, size, &res);
+    (void) apigw_vresult_json(&res, out, sizeof(out));
+
+    memset(&req, 0, sizeof(req));
+    req.query = (const char *) data;
+    req.query_len = size;
+    req.has_body = 1;
+    req.content_type = "application/vnd.x+json; charset=utf-8";
+    req.content_type_len = strlen(req.content_type);
+
+    (void) apigw_validate_request(&v, &req, &res);
+    (void) apigw_vresult_json(&res, out, sizeof(out));
+
+    apigw_schema_set_free(set);
+
+    return 0;
+}
