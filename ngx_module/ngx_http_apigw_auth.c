@@ -114,8 +114,8 @@ static ngx_http_apigw_identity_t  ngx_http_apigw_identity_default[] = {
 /*
  * Install a new key table in this worker (the management store calls it
  * after building one with apigw_keytab_build()).  The old one is freed: no
- * request keeps a key entry across an event.  NULL goes back to the
- * apigw_keys_file table.
+ * request keeps a key entry across an event.  Keys are looked up in this
+ * table first, then in the apigw_keys_file one; NULL removes it.
  */
 
 void
@@ -130,14 +130,11 @@ ngx_http_apigw_auth_set_keytab(apigw_keytab_t *t)
 }
 
 
+/* the keys file's table (as last read by this worker) */
 static const apigw_keytab_t *
 ngx_http_apigw_keytab(ngx_http_request_t *r)
 {
     ngx_http_apigw_main_conf_t  *amcf;
-
-    if (ngx_http_apigw_keytab_runtime) {
-        return ngx_http_apigw_keytab_runtime;
-    }
 
     if (ngx_http_apigw_keytab_file) {
         return ngx_http_apigw_keytab_file;
@@ -356,7 +353,7 @@ ngx_http_apigw_auth_apikey(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
     const apigw_scheme_t *s, ngx_http_apigw_found_t *f,
     ngx_http_apigw_fail_t *fail)
 {
-    u_char               buf[512];
+    u_char               buf[512], hash[32];
     ngx_int_t            rc;
     ngx_str_t            v;
     apigw_key_target_t   tg;
@@ -377,8 +374,14 @@ ngx_http_apigw_auth_apikey(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
                                    "key_missing", s, NULL);
     }
 
-    k = apigw_keytab_find_key(ngx_http_apigw_keytab(r), (char *) v.data,
-                              v.len);
+    /* the store's keys, then the keys file's */
+
+    apigw_sha256(v.data, v.len, hash);
+
+    k = apigw_keytab_find_hash(ngx_http_apigw_keytab_runtime, hash);
+    if (k == NULL) {
+        k = apigw_keytab_find_hash(ngx_http_apigw_keytab(r), hash);
+    }
 
     if (k == NULL) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -453,8 +456,14 @@ ngx_http_apigw_auth_client(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
                                    "client_secret_missing", s, NULL);
     }
 
-    k = apigw_keytab_find_client(ngx_http_apigw_keytab(r), (char *) id.data,
-                                 id.len, (char *) secret.data, secret.len);
+    k = apigw_keytab_find_client(ngx_http_apigw_keytab_runtime,
+                                 (char *) id.data, id.len,
+                                 (char *) secret.data, secret.len);
+    if (k == NULL) {
+        k = apigw_keytab_find_client(ngx_http_apigw_keytab(r),
+                                     (char *) id.data, id.len,
+                                     (char *) secret.data, secret.len);
+    }
 
     if (k == NULL || k->revoked) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
