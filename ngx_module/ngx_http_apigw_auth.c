@@ -32,6 +32,7 @@
 #define NGX_HTTP_APIGW_MAX_TERMS    8        /* terms per alternative */
 #define NGX_HTTP_APIGW_ACTIVE_MAX   300      /* introspection: positive */
 #define NGX_HTTP_APIGW_INACTIVE     10       /* and negative cache, s */
+#define NGX_HTTP_APIGW_USERINFO     60       /* a userinfo answer, s */
 
 
 typedef struct {
@@ -48,6 +49,7 @@ typedef struct {
     ngx_http_apigw_jwks_src_t  *src;          /* fetched: jwks_uri, OIDC */
     apigw_jwt_policy_t          pol;
     ngx_http_apigw_url_t       *introspect;   /* RFC 7662 endpoint */
+    ngx_uint_t                  userinfo;     /* it is a userinfo URL */
     ngx_str_t                   basic;        /* its client credentials */
     ngx_ssl_t                  *ssl;
     ngx_shm_zone_t             *cache;        /* "apigw_tokens" */
@@ -523,6 +525,7 @@ static void
 ngx_http_apigw_introspect_store(ngx_http_apigw_wait_t *w,
     ngx_http_apigw_http_t *h)
 {
+    char                      idbuf[32];
     char                     *payload;
     time_t                    now, exp;
     json_t                   *doc, *v;
@@ -544,6 +547,48 @@ ngx_http_apigw_introspect_store(ngx_http_apigw_wait_t *w,
     now = ngx_time();
     ngx_memzero(&val, sizeof(ngx_http_apigw_tokval_t));
     val.introspected = 1;
+
+    if (w->bearer->userinfo) {
+        /* the provider accepted the token: who it is, for a minute */
+        val.exp = now + NGX_HTTP_APIGW_USERINFO;
+
+        v = json_object_get(doc, "sub");
+        if (v == NULL) {
+            v = json_object_get(doc, "id");
+        }
+        if (v == NULL) {
+            v = json_object_get(doc, "login");
+        }
+
+        if (json_is_integer(v)) {
+            snprintf(idbuf, sizeof(idbuf), "%" JSON_INTEGER_FORMAT,
+                     json_integer_value(v));
+            val.sub.data = (u_char *) idbuf;
+            val.sub.len = ngx_strlen(idbuf);
+
+        } else if (json_is_string(v)) {
+            val.sub.data = (u_char *) json_string_value(v);
+            val.sub.len = json_string_length(v);
+        }
+
+        str = json_string_value(json_object_get(doc, "scope"));
+        if (str) {
+            val.scopes.data = (u_char *) str;
+            val.scopes.len = ngx_strlen(str);
+        }
+
+        payload = json_dumps(doc, JSON_COMPACT);
+        if (payload) {
+            val.payload.data = (u_char *) payload;
+            val.payload.len = ngx_strlen(payload);
+        }
+
+        ngx_http_apigw_tokcache_put(w->bearer->cache, w->bearer->id,
+                                    w->hash, &val);
+        free(payload);
+        json_decref(doc);
+        return;
+    }
 
     v = json_object_get(doc, "exp");
     exp = json_is_number(v) ? (time_t) json_number_value(v) : 0;
@@ -598,6 +643,7 @@ ngx_http_apigw_introspect_store(ngx_http_apigw_wait_t *w,
 static void
 ngx_http_apigw_introspect_done(ngx_http_apigw_http_t *h)
 {
+    ngx_http_apigw_tokval_t  val;
     ngx_connection_t       *c;
     ngx_http_request_t     *r;
     ngx_http_apigw_wait_t  *w;
@@ -613,6 +659,15 @@ ngx_http_apigw_introspect_done(ngx_http_apigw_http_t *h)
 
     if (h->status == 200) {
         ngx_http_apigw_introspect_store(w, h);
+
+    } else if (w->bearer->userinfo && h->status >= 400 && h->status < 500) {
+        /* the provider refused the token */
+        ngx_memzero(&val, sizeof(ngx_http_apigw_tokval_t));
+        val.introspected = 1;
+        val.inactive = 1;
+        val.exp = ngx_time() + NGX_HTTP_APIGW_INACTIVE;
+        ngx_http_apigw_tokcache_put(w->bearer->cache, w->bearer->id, w->hash,
+                                    &val);
 
     } else {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
@@ -681,6 +736,21 @@ ngx_http_apigw_introspect(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
         return NGX_ERROR;
     }
 
+    if (b->userinfo) {
+        /* GET url with "Authorization: Bearer <token>" */
+        h->authorization.len = sizeof("Bearer ") - 1 + tok->len;
+        h->authorization.data = ngx_pnalloc(h->pool, h->authorization.len);
+        if (h->authorization.data == NULL) {
+            ngx_http_apigw_http_free(h);
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(ngx_cpymem(h->authorization.data, "Bearer ",
+                              sizeof("Bearer ") - 1),
+                   tok->data, tok->len);
+        goto start;
+    }
+
     len = sizeof("token=&token_type_hint=access_token") - 1
           + tok->len + 2 * ngx_escape_uri(NULL, tok->data, tok->len,
                                           NGX_ESCAPE_ARGS);
@@ -701,6 +771,9 @@ ngx_http_apigw_introspect(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
     ngx_str_set(&h->method, "POST");
     ngx_str_set(&h->content_type, "application/x-www-form-urlencoded");
     h->authorization = b->basic;
+
+start:
+
     h->url = b->introspect;
     h->ssl = b->ssl;
     h->max_body = 64 * 1024;
@@ -1858,14 +1931,21 @@ ngx_http_apigw_introspect_conf(ngx_conf_t *cf, apigw_api_t *api,
         return NGX_CONF_ERROR;
     }
 
-    url.data = (u_char *) j->introspection_endpoint;
-    url.len = ngx_strlen(j->introspection_endpoint);
+    if (j->introspection_endpoint == NULL) {
+        b->userinfo = 1;
+    }
+
+    url.data = (u_char *) (b->userinfo ? j->userinfo_endpoint
+                                       : j->introspection_endpoint);
+    url.len = ngx_strlen(url.data);
 
     rv = ngx_http_apigw_url_parse(cf, &url, b->introspect);
     if (rv != NGX_CONF_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "apigw: %s: security scheme \"%s\": "
-                           "introspection_endpoint \"%V\" %s",
+                           "%s \"%V\" %s",
+                           b->userinfo ? "userinfo_endpoint"
+                                       : "introspection_endpoint",
                            api->file ? api->file : "", s->name, &url, rv);
         return NGX_CONF_ERROR;
     }
@@ -1948,6 +2028,7 @@ ngx_http_apigw_oauth2_provider(ngx_conf_t *cf, ngx_command_t *cmd,
     static const char          *keys[] = {
         "issuer=", "audience=", "jwks_uri=", "jwks_file=", "discovery=",
         "introspection_endpoint=", "client_id=", "client_secret_file=",
+        "userinfo=",
         "algorithms=", "leeway=", NULL
     };
 
@@ -2153,7 +2234,8 @@ ngx_http_apigw_provider_conf(ngx_conf_t *cf, apigw_scheme_t *s)
     src = &s->jwt;
 
     if (src->jwks_uri || src->jwks_file || src->secret_file
-        || src->discovery_url || src->introspection_endpoint)
+        || src->discovery_url || src->introspection_endpoint
+        || src->userinfo_endpoint)
     {
         return src;
     }
@@ -2225,6 +2307,9 @@ use:
                    == 0)
         {
             dst = &j->introspection_endpoint;
+
+        } else if (ngx_strncmp(p[k].data, "userinfo=", 9) == 0) {
+            dst = &j->userinfo_endpoint;
 
         } else if (ngx_strncmp(p[k].data, "client_id=", 10) == 0) {
             dst = &j->client_id;
@@ -2359,14 +2444,16 @@ ngx_http_apigw_bearer_conf(ngx_conf_t *cf, apigw_api_t *api,
             return NGX_CONF_ERROR;
         }
 
-    } else if (j->introspection_endpoint == NULL) {
+    } else if (j->introspection_endpoint == NULL
+               && j->userinfo_endpoint == NULL)
+    {
         ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
                            "apigw: %s: security scheme \"%s\" has no key "
                            "source apigw can use: its tokens are refused",
                            api->file ? api->file : "", s->name);
     }
 
-    if (j->introspection_endpoint) {
+    if (j->introspection_endpoint || j->userinfo_endpoint) {
         if (ngx_http_apigw_introspect_conf(cf, api, s, j, b) != NGX_CONF_OK)
         {
             return NGX_CONF_ERROR;

@@ -69,6 +69,7 @@ typedef struct {
     char           **required_claims;
     size_t           nrequired_claims;
     char            *introspection_endpoint;
+    char            *userinfo_endpoint;  /* GET with the token: 200 = valid */
     char            *client_id;        /* for introspection */
     char            *client_secret_file;
     char            *provider;         /* compat oauth2 provider name */
