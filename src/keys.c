@@ -29,6 +29,7 @@ struct apigw_keytab_s {
     uint32_t      *next;        /* index + 1 of the next with the same
                                    hash; 0: the last */
     size_t         mask;
+    char          *strings;     /* every entry's strings, one block */
 };
 
 
@@ -111,31 +112,43 @@ apigw_slot_of(const unsigned char h[32])
 }
 
 
-static char *
-apigw_dup(const char *s)
+static size_t
+apigw_len(const char *s)
 {
-    return s ? strdup(s) : NULL;
+    return s ? strlen(s) + 1 : 0;
+}
+
+
+static char *
+apigw_copy(char **p, const char *s)
+{
+    char    *d;
+    size_t   n;
+
+    if (s == NULL) {
+        return NULL;
+    }
+
+    n = strlen(s) + 1;
+    d = memcpy(*p, s, n);
+    *p += n;
+
+    return d;
 }
 
 
 void
 apigw_keytab_free(apigw_keytab_t *t)
 {
-    size_t  i;
-
     if (t == NULL) {
         return;
     }
 
-    for (i = 0; i < t->n; i++) {
-        free(t->keys[i].key_id);
-        free(t->keys[i].consumer);
-        free(t->keys[i].prefix);
-        free(t->keys[i].scope_value);
-        free(t->keys[i].tenant);
+    if (t->keys) {
+        OPENSSL_cleanse(t->keys, t->n * sizeof(apigw_key_t));
     }
 
-    OPENSSL_cleanse(t->keys, t->n * sizeof(apigw_key_t));
+    free(t->strings);
     free(t->keys);
     free(t->slots);
     free(t->next);
@@ -153,12 +166,27 @@ apigw_keytab_build(const apigw_key_t *keys, size_t n)
 apigw_keytab_t *
 apigw_keytab_build_ex(const apigw_key_t *keys, size_t n, int flags)
 {
-    size_t           i, cap, s, last;
+    char            *p;
+    size_t           i, cap, s, last, total;
     apigw_key_t     *k;
     apigw_keytab_t  *t;
 
     if (n > 0xfffffff0u) {
         return NULL;
+    }
+
+    /* the strings in one block: a rebuild of 100,000 entries is not
+       500,000 malloc() calls */
+    total = 1;
+
+    for (i = 0; i < n; i++) {
+        total += apigw_len(keys[i].key_id) + apigw_len(keys[i].consumer)
+                 + apigw_len(keys[i].prefix) + apigw_len(keys[i].scope_value)
+                 + apigw_len(keys[i].tenant);
+
+        if (keys[i].salt_len > sizeof(keys[i].salt)) {
+            return NULL;
+        }
     }
 
     t = calloc(1, sizeof(apigw_keytab_t));
@@ -171,33 +199,27 @@ apigw_keytab_build_ex(const apigw_key_t *keys, size_t n, int flags)
     t->keys = calloc(n ? n : 1, sizeof(apigw_key_t));
     t->slots = calloc(cap, sizeof(uint32_t));
     t->next = calloc(n ? n : 1, sizeof(uint32_t));
+    t->strings = malloc(total);
     t->mask = cap - 1;
 
-    if (t->keys == NULL || t->slots == NULL || t->next == NULL) {
+    if (t->keys == NULL || t->slots == NULL || t->next == NULL
+        || t->strings == NULL)
+    {
         apigw_keytab_free(t);
         return NULL;
     }
 
+    p = t->strings;
+
     for (i = 0; i < n; i++) {
         k = &t->keys[t->n];
         *k = keys[i];
-        k->key_id = apigw_dup(keys[i].key_id);
-        k->consumer = apigw_dup(keys[i].consumer);
-        k->prefix = apigw_dup(keys[i].prefix);
-        k->scope_value = apigw_dup(keys[i].scope_value);
-        k->tenant = apigw_dup(keys[i].tenant);
+        k->key_id = apigw_copy(&p, keys[i].key_id);
+        k->consumer = apigw_copy(&p, keys[i].consumer);
+        k->prefix = apigw_copy(&p, keys[i].prefix);
+        k->scope_value = apigw_copy(&p, keys[i].scope_value);
+        k->tenant = apigw_copy(&p, keys[i].tenant);
         t->n++;
-
-        if ((keys[i].key_id && k->key_id == NULL)
-            || (keys[i].consumer && k->consumer == NULL)
-            || (keys[i].prefix && k->prefix == NULL)
-            || (keys[i].scope_value && k->scope_value == NULL)
-            || (keys[i].tenant && k->tenant == NULL)
-            || k->salt_len > sizeof(k->salt))
-        {
-            apigw_keytab_free(t);
-            return NULL;
-        }
 
         s = apigw_slot_of(k->hash) & t->mask;
 
@@ -425,6 +447,19 @@ apigw_key_allows(const apigw_key_t *k, const apigw_key_target_t *tg)
 
 /* ---- the keys file ---- */
 
+static int
+apigw_nibble(unsigned char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    c |= 0x20;
+
+    return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+}
+
+
 int
 apigw_hex32(const char *s, size_t len, unsigned char out[32])
 {
@@ -436,12 +471,8 @@ apigw_hex32(const char *s, size_t len, unsigned char out[32])
     }
 
     for (i = 0; i < 32; i++) {
-        hi = isxdigit((unsigned char) s[2 * i])
-             ? (isdigit((unsigned char) s[2 * i]) ? s[2 * i] - '0'
-                : (tolower((unsigned char) s[2 * i]) - 'a' + 10)) : -1;
-        lo = isxdigit((unsigned char) s[2 * i + 1])
-             ? (isdigit((unsigned char) s[2 * i + 1]) ? s[2 * i + 1] - '0'
-                : (tolower((unsigned char) s[2 * i + 1]) - 'a' + 10)) : -1;
+        hi = apigw_nibble((unsigned char) s[2 * i]);
+        lo = apigw_nibble((unsigned char) s[2 * i + 1]);
 
         if (hi < 0 || lo < 0) {
             return -1;

@@ -376,9 +376,26 @@ TEST(test_from_store)
 }
 
 
+TEST(test_hex32)
+{
+    unsigned char  h[32];
+
+    CHECK(apigw_hex32("00112233445566778899AABBCCDDEEFF"
+                      "00112233445566778899aabbccddeeff", 64, h) == 0);
+    CHECK(h[0] == 0x00 && h[9] == 0x99 && h[10] == 0xaa && h[15] == 0xff);
+    CHECK(h[26] == 0xaa && h[31] == 0xff);
+    CHECK(apigw_hex32("00112233445566778899aabbccddeeff"
+                      "00112233445566778899aabbccddeefg", 64, h) == -1);
+    CHECK(apigw_hex32("00112233445566778899aabbccddeeff"
+                      "00112233445566778899aabbccddee`f", 64, h) == -1);
+    CHECK(apigw_hex32("0011", 4, h) == -1);
+}
+
+
 int
 main(void)
 {
+    RUN(test_hex32);
     RUN(test_salted_client);
     RUN(test_revoked_chain);
     RUN(test_from_store);
