@@ -100,7 +100,17 @@ static ngx_int_t ngx_http_apigw_auth_headers(ngx_http_request_t *r,
     ngx_http_apigw_found_t *f);
 
 
-static apigw_keytab_t        *ngx_http_apigw_keytab_runtime;
+/* a run-time key table and the requests using it (+1: installed) */
+typedef struct {
+    apigw_keytab_t             *t;
+    ngx_uint_t                  refs;
+} ngx_http_apigw_keyref_t;
+
+
+static void ngx_http_apigw_keytab_release(void *data);
+
+
+static ngx_http_apigw_keyref_t  *ngx_http_apigw_keytab_runtime;
 static apigw_keytab_t        *ngx_http_apigw_keytab_file;   /* re-read */
 
 static ngx_http_apigw_identity_t  ngx_http_apigw_identity_default[] = {
@@ -114,27 +124,88 @@ static ngx_http_apigw_identity_t  ngx_http_apigw_identity_default[] = {
 
 
 /*
- * Install a new key table in this worker (the management store calls it
- * after building one with apigw_keytab_build()).  The old one is freed: no
- * request keeps a key entry across an event.  Keys are looked up in this
- * table first, then in the apigw_keys_file one; NULL removes it.
+ * Install a new key table in this worker (the management store's change
+ * handler, ngx_http_apigw_keyfeed.c, builds one after every change).  A
+ * request pins the table it looked at until it ends ($apigw_consumer
+ * points into it), so the old one is freed when its last request is
+ * done.  NULL goes back to the apigw_keys_file table.
  */
 
 void
 ngx_http_apigw_auth_set_keytab(apigw_keytab_t *t)
 {
-    apigw_keytab_t  *old;
+    ngx_http_apigw_keyref_t  *ref, *old;
+
+    ref = NULL;
+
+    if (t) {
+        ref = ngx_alloc(sizeof(ngx_http_apigw_keyref_t), ngx_cycle->log);
+        if (ref == NULL) {
+            apigw_keytab_free(t);   /* the current table stays */
+            return;
+        }
+
+        ref->t = t;
+        ref->refs = 1;
+    }
 
     old = ngx_http_apigw_keytab_runtime;
-    ngx_http_apigw_keytab_runtime = t;
+    ngx_http_apigw_keytab_runtime = ref;
 
-    apigw_keytab_free(old);
+    ngx_http_apigw_keytab_release(old);
 }
 
 
-/* the keys file's table (as last read by this worker) */
+static void
+ngx_http_apigw_keytab_release(void *data)
+{
+    ngx_http_apigw_keyref_t  *ref = data;
+
+    if (ref == NULL || --ref->refs) {
+        return;
+    }
+
+    apigw_keytab_free(ref->t);
+    ngx_free(ref);
+}
+
+
+/* the store's table, pinned for the request; NULL without a store */
 static const apigw_keytab_t *
-ngx_http_apigw_keytab(ngx_http_request_t *r)
+ngx_http_apigw_keytab(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx)
+{
+    ngx_pool_cleanup_t       *cln;
+    ngx_http_apigw_keyref_t  *ref;
+
+    if (ctx->keytab) {
+        ref = ctx->keytab;
+        return ref->t;
+    }
+
+    ref = ngx_http_apigw_keytab_runtime;
+
+    if (ref) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NULL;            /* fails closed */
+        }
+
+        ref->refs++;
+        cln->handler = ngx_http_apigw_keytab_release;
+        cln->data = ref;
+        ctx->keytab = ref;
+
+        return ref->t;
+    }
+
+    return NULL;
+}
+
+
+/* the apigw_keys_file table, as last read by this worker */
+
+static const apigw_keytab_t *
+ngx_http_apigw_keytab_static(ngx_http_request_t *r)
 {
     ngx_http_apigw_main_conf_t  *amcf;
 
@@ -205,8 +276,16 @@ ngx_http_apigw_auth(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
 
         if (k == alt->nterms && alt->nterms) {
             if (found.key) {
-                ctx->consumer.data = (u_char *) found.key->consumer;
+                /* copied: the keys file's table may be re-read */
                 ctx->consumer.len = ngx_strlen(found.key->consumer);
+                ctx->consumer.data = ngx_pnalloc(r->pool,
+                                                 ctx->consumer.len);
+                if (ctx->consumer.data == NULL) {
+                    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+                }
+
+                ngx_memcpy(ctx->consumer.data, found.key->consumer,
+                           ctx->consumer.len);
 
             } else {
                 ctx->consumer = found.subject;
@@ -335,8 +414,15 @@ ngx_http_apigw_key_target(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
 
     op = ctx->op;
 
-    tg->tenant = "";
-    tg->api_id = op->api->base_path[0] ? op->api->base_path : "/";
+    if (ctx->opx && ctx->opx->key_api) {
+        /* a managed API: keys name its tenant and artifact id */
+        tg->tenant = ctx->opx->key_tenant;
+        tg->api_id = ctx->opx->key_api;
+
+    } else {
+        tg->tenant = "";
+        tg->api_id = op->api->base_path[0] ? op->api->base_path : "/";
+    }
 
     if (op->operation_id) {
         tg->op_id = op->operation_id;
@@ -355,7 +441,8 @@ ngx_http_apigw_auth_apikey(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
     const apigw_scheme_t *s, ngx_http_apigw_found_t *f,
     ngx_http_apigw_fail_t *fail)
 {
-    u_char               buf[512], hash[32];
+    int                  st;
+    u_char               buf[512];
     ngx_int_t            rc;
     ngx_str_t            v;
     apigw_key_target_t   tg;
@@ -376,32 +463,34 @@ ngx_http_apigw_auth_apikey(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
                                    "key_missing", s, NULL);
     }
 
+    ngx_http_apigw_key_target(r, ctx, &tg, buf, sizeof(buf));
+
     /* the store's keys, then the keys file's */
 
-    apigw_sha256(v.data, v.len, hash);
+    k = apigw_keytab_lookup(ngx_http_apigw_keytab(r, ctx), APIGW_KEY_API,
+                            (char *) v.data, v.len, NULL, 0, &tg, &st);
 
-    k = apigw_keytab_find_hash(ngx_http_apigw_keytab_runtime, hash);
-    if (k == NULL) {
-        k = apigw_keytab_find_hash(ngx_http_apigw_keytab(r), hash);
+    if (st == APIGW_KEY_UNKNOWN) {
+        k = apigw_keytab_lookup(ngx_http_apigw_keytab_static(r),
+                                APIGW_KEY_API, (char *) v.data, v.len, NULL,
+                                0, &tg, &st);
     }
 
-    if (k == NULL) {
+    if (st == APIGW_KEY_UNKNOWN) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "apigw: unknown API key in \"%s\"", s->param);
         return ngx_http_apigw_fail(fail, NGX_HTTP_UNAUTHORIZED,
                                    "key_invalid", s, NULL);
     }
 
-    if (k->revoked) {
+    if (st == APIGW_KEY_REVOKED) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "apigw: revoked API key \"%s\"", k->key_id);
         return ngx_http_apigw_fail(fail, NGX_HTTP_UNAUTHORIZED,
                                    "key_revoked", s, NULL);
     }
 
-    ngx_http_apigw_key_target(r, ctx, &tg, buf, sizeof(buf));
-
-    if (!apigw_key_allows(k, &tg)) {
+    if (st != APIGW_KEY_OK) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "apigw: API key \"%s\" is not subscribed to \"%s\"",
                       k->key_id, tg.api_id);
@@ -422,6 +511,7 @@ ngx_http_apigw_auth_client(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
     const apigw_scheme_t *s, ngx_http_apigw_found_t *f,
     ngx_http_apigw_fail_t *fail)
 {
+    int                  st;
     u_char               buf[512];
     ngx_int_t            rc;
     ngx_str_t            id, secret;
@@ -458,25 +548,29 @@ ngx_http_apigw_auth_client(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
                                    "client_secret_missing", s, NULL);
     }
 
-    k = apigw_keytab_find_client(ngx_http_apigw_keytab_runtime,
-                                 (char *) id.data, id.len,
-                                 (char *) secret.data, secret.len);
-    if (k == NULL) {
-        k = apigw_keytab_find_client(ngx_http_apigw_keytab(r),
-                                     (char *) id.data, id.len,
-                                     (char *) secret.data, secret.len);
+    ngx_http_apigw_key_target(r, ctx, &tg, buf, sizeof(buf));
+
+    k = apigw_keytab_lookup(ngx_http_apigw_keytab(r, ctx), APIGW_KEY_CLIENT,
+                            (char *) id.data, id.len, (char *) secret.data,
+                            secret.len, &tg, &st);
+
+    if (st == APIGW_KEY_UNKNOWN) {
+        k = apigw_keytab_lookup(ngx_http_apigw_keytab_static(r),
+                                APIGW_KEY_CLIENT, (char *) id.data, id.len,
+                                (char *) secret.data, secret.len, &tg, &st);
     }
 
-    if (k == NULL || k->revoked) {
+    if (st == APIGW_KEY_UNKNOWN || st == APIGW_KEY_REVOKED) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "apigw: client id and secret do not match");
         return ngx_http_apigw_fail(fail, NGX_HTTP_UNAUTHORIZED,
                                    "client_invalid", s, NULL);
     }
 
-    ngx_http_apigw_key_target(r, ctx, &tg, buf, sizeof(buf));
-
-    if (!apigw_key_allows(k, &tg)) {
+    if (st != APIGW_KEY_OK) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "apigw: client \"%s\" is not subscribed to \"%s\"",
+                      k->key_id, tg.api_id);
         return ngx_http_apigw_fail(fail, NGX_HTTP_FORBIDDEN,
                                    "not_subscribed", s, NULL);
     }

@@ -810,6 +810,10 @@ ngx_http_apigw_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    if (ngx_http_apigw_keyfeed_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_apigw_ratelimit_init_process(cycle);
 }
 

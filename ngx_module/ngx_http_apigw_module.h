@@ -56,6 +56,10 @@ typedef struct {
     ngx_str_t                   method;      /* fixed verb, or empty */
     ngx_str_t                   api_name;    /* $apigw_api */
     ngx_str_t                   op_name;     /* $apigw_operation */
+    /* managed APIs: what API keys are scoped to (tenant, artifact id);
+       NULL for static specs (tenant "", the base path) */
+    const char                 *key_tenant;
+    const char                 *key_api;
 } ngx_http_apigw_op_t;
 
 
@@ -118,6 +122,7 @@ typedef struct {
     void                       *rl;         /* rate limits of the request */
     ngx_str_t                   consumer;         /* $apigw_consumer */
     void                       *auth;     /* ngx_http_apigw_auth.c state */
+    void                       *keytab;   /* the key table pinned */
 } ngx_http_apigw_ctx_t;
 
 
@@ -174,6 +179,8 @@ char *ngx_http_apigw_jwks_refresh(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_apigw_identity_header(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+/* ngx_http_apigw_keyfeed.c: the store's keys in every worker's table */
+ngx_int_t ngx_http_apigw_keyfeed_init_process(ngx_cycle_t *cycle);
 /* ngx_http_apigw_store.c: the dynamic APIs under /api/{tenant}/ */
 ngx_int_t ngx_http_apigw_dyn_match(ngx_http_request_t *r,
     apigw_method_e method, const apigw_path_t *path, apigw_match_t *m,

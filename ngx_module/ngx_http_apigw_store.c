@@ -1219,6 +1219,10 @@ ngx_http_apigw_dyn_api_create(ngx_log_t *log, const char *id, json_t *rec)
                                - p;
         }
 
+        /* API keys and subscriptions name the artifact id */
+        opx->key_tenant = d->tenant;
+        opx->key_api = d->id;
+
         op->ext = opx;
     }
 
