@@ -11,6 +11,7 @@
 
 #include "ngx_http_apigw_ratelimit.h"
 #include "ngx_http_apigw_redis.h"
+#include "ngx_http_apigw_store.h"
 #include "../ratelimit/ratelimit.h"
 
 
@@ -665,13 +666,19 @@ ngx_http_apigw_ratelimit_merge(ngx_http_apigw_loc_conf_t *prev,
 char *
 ngx_http_apigw_ratelimit_conf(ngx_conf_t *cf, ngx_http_apigw_loc_conf_t *alcf)
 {
-    ngx_str_t                  name;
-    ngx_uint_t                 i, local, redis;
-    apigw_api_t              **pa;
-    ngx_http_apigw_rl_main_t  *rlm;
+    ngx_str_t                          name;
+    ngx_uint_t                         i, local, redis, dynamic;
+    apigw_api_t                      **pa;
+    ngx_http_apigw_rl_main_t          *rlm;
+    ngx_http_apigw_admin_main_conf_t  *smcf;
 
     local = 0;
     redis = 0;
+
+    /* APIs of the store may bring limits at run time */
+    smcf = ngx_http_conf_get_module_main_conf(cf,
+                                              ngx_http_apigw_admin_module);
+    dynamic = (smcf && smcf->store.len);
 
     if (alcf->apis) {
         pa = alcf->apis->elts;
@@ -693,7 +700,7 @@ ngx_http_apigw_ratelimit_conf(ngx_conf_t *cf, ngx_http_apigw_loc_conf_t *alcf)
         return NGX_CONF_ERROR;
     }
 
-    if (local + redis == 0) {
+    if (local + redis == 0 && !dynamic) {
         return NGX_CONF_OK;
     }
 

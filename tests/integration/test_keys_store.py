@@ -6,12 +6,10 @@ to the tenant, the API (its artifact id) or one operation; a revoked or
 deleted credential is refused by every worker within a second; the same
 on the Redis store across two nodes."""
 
-import os
 import time
 
 import pytest
 
-import harness
 from admin_gw import Gateway, new_store_dir, wsk_add_endpoint, wsk_swagger
 from admin_redis import RedisServer, wait_until
 
@@ -121,29 +119,12 @@ def consumer_of(r):
 EXTRA = "apigw_zone apigw 4m;\nadd_header X-Worker $pid always;"
 
 
-# Rate limits of managed APIs are only counted when the configuration has
-# set the rate-limit machinery up, which today a static spec with a limit
-# does: one in a side server.
-RL_SPEC = """openapi: 3.0.3
-info: {title: rl, version: "1"}
-x-apigw-rate-limit: [{rate: 1000, per: second}]
-paths: {/x: {get: {responses: {"200": {description: ok}}}}}
-"""
-
-
-def rl_server(store_dir):
-    spec = os.path.join(store_dir, "rl.yaml")
-    with open(spec, "w") as f:
-        f.write(RL_SPEC)
-    return ("server { listen 127.0.0.1:%d; location / { apigw; "
-            "apigw_spec %s; } }" % (harness.free_port(), spec))
-
-
 @pytest.fixture(scope="module")
 def gw(module_nginx_factory):
+    # no static spec with a limit: managed APIs bring their own limits
     d = new_store_dir()
     return Gateway(module_nginx_factory, d, workers=2,
-                   extra_http=EXTRA + rl_server(d)).start()
+                   extra_http=EXTRA).start()
 
 
 @pytest.fixture(scope="module")
