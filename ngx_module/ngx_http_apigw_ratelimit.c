@@ -24,6 +24,7 @@
 typedef struct {
     ngx_http_apigw_redis_conf_t      redis;
     ngx_flag_t                       redis_set;
+    ngx_flag_t                       redis_used;    /* a limit needs it */
     ngx_int_t                        consumer_index;
     ngx_int_t                        tenant_index;
 } ngx_http_apigw_rl_main_t;
@@ -709,6 +710,10 @@ ngx_http_apigw_ratelimit_conf(ngx_conf_t *cf, ngx_http_apigw_loc_conf_t *alcf)
         return NGX_CONF_ERROR;
     }
 
+    if (redis) {
+        rlm->redis_used = 1;
+    }
+
     if (ngx_http_apigw_zone_get(cf) == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -814,14 +819,16 @@ ngx_http_apigw_ratelimit_init_process(ngx_cycle_t *cycle)
 
     rlm = amcf->rl;
 
-    if (!rlm->redis_set) {
+    if (!rlm->redis_used) {
         return NGX_OK;
     }
 
     ngx_http_apigw_rl_redis = ngx_http_apigw_redis_create(cycle, &rlm->redis,
                                                           "rate limits");
     if (ngx_http_apigw_rl_redis == NULL) {
-        return NGX_ERROR;
+        /* the limits' on-redis-failure modes decide meanwhile */
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "apigw: no Redis connection for rate limits");
     }
 
     return NGX_OK;
