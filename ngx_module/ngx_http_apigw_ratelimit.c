@@ -60,6 +60,7 @@ struct ngx_http_apigw_rl_req_s {
     ngx_uint_t                       n;
     ngx_uint_t                       headers;
     ngx_uint_t                       pending;
+    const char                      *policy;        /* RateLimit-Policy */
     const apigw_rl_limit_t          *limits[APIGW_RL_MAX_LIMITS];
     const char                      *ident[APIGW_RL_MAX_LIMITS];
     size_t                           ilen[APIGW_RL_MAX_LIMITS];
@@ -1015,6 +1016,7 @@ ngx_http_apigw_ratelimit(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx)
     rq->zone = amcf->zone->data;
     rq->now = ngx_http_apigw_rl_now();
     rq->n = ngx_min(s->n, APIGW_RL_MAX_LIMITS);
+    rq->policy = s->policy ? s->policy : "";
     rq->headers = (rll && rll->headers != NGX_CONF_UNSET_UINT)
                   ? rll->headers : NGX_HTTP_APIGW_RL_HDR_DRAFT;
 
@@ -1412,7 +1414,6 @@ ngx_http_apigw_ratelimit_headers(ngx_http_request_t *r,
     ngx_http_apigw_ctx_t *ctx)
 {
     u_char                   *p, *buf, *v;
-    size_t                    len, n;
     int64_t                   secs;
     ngx_str_t                 val[4];
     ngx_int_t                 best;
@@ -1489,10 +1490,9 @@ ngx_http_apigw_ratelimit_headers(ngx_http_request_t *r,
 
     b = &res[best];
 
-    /* Limit, Remaining, Reset, then the policies, in one buffer */
+    /* Limit, Remaining, Reset in one buffer; the policies are ready */
 
-    len = 3 * NGX_INT64_LEN + rq->n * 100;
-    buf = ngx_pnalloc(r->pool, len);
+    buf = ngx_pnalloc(r->pool, 3 * NGX_INT64_LEN);
     if (buf == NULL) {
         return NGX_ERROR;
     }
@@ -1511,19 +1511,8 @@ ngx_http_apigw_ratelimit_headers(ngx_http_request_t *r,
     p = ngx_sprintf(p, "%L", (b->reset + 999999) / 1000000);
     val[2].len = p - val[2].data;
 
-    val[3].data = p;
-
-    for (i = 0; i < rq->n; i++) {
-        if (i) {
-            *p++ = ',';
-            *p++ = ' ';
-        }
-
-        n = apigw_rl_policy_format(rq->limits[i], (char *) p, 96);
-        p += ngx_min(n, 95);
-    }
-
-    val[3].len = p - val[3].data;
+    val[3].data = (u_char *) rq->policy;
+    val[3].len = ngx_strlen(rq->policy);
 
     if ((rq->headers & NGX_HTTP_APIGW_RL_HDR_DRAFT)
         && (ngx_http_apigw_rl_hdr(r, "RateLimit-Limit", val[0].data,
