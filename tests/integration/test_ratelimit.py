@@ -212,3 +212,20 @@ def test_full_zone_evicts_least_recently_used(nginx_factory, whisk,
     # "old" was evicted long ago: its counter starts afresh
     assert n.request("GET", "/rl/client", old).status == 200
     assert "no memory" not in n.log()
+
+
+def test_compat_limit_is_api_wide(nginx_factory, whisk, tmp_path):
+    """x-gateway-rate-limit: 3 per hour for the whole API (an idle client
+    may use all 3 at once, not one per 20 minutes); an operation's own
+    limit applies as well."""
+    s = harness.render_spec("ratelimit-compat.json", str(tmp_path),
+                            WHISK=whisk.url)
+    n = nginx_factory(gateway("apigw_spec %s;" % s)).start()
+    codes = [n.request("GET", p).status for p in ("/compat/a", "/compat/a",
+                                                    "/compat/b", "/compat/b",
+                                                    "/compat/a")]
+    assert codes == [200, 200, 200, 429, 429]
+    r = n.request("GET", "/compat/b")
+    assert r.header("RateLimit-Policy") == \
+        "3;w=3600;burst=2, 10;w=3600;burst=9"
+    assert r.header("RateLimit-Limit") == "3"
