@@ -98,6 +98,7 @@ static ngx_str_t  ngx_http_apigw_proxy_conf = ngx_string(
 
 static ngx_http_apigw_error_t  ngx_http_apigw_errors[] = {
     { 400, "bad_request", "Error: Bad request." },
+    { 401, "unauthorized", "Error: Unauthorized." },
     { 403, "forbidden", "Error: Forbidden." },
     { 404, "not_found", "Error: Not found." },
     { 405, "method_not_allowed", "Error: Method not allowed." },
@@ -224,6 +225,13 @@ static ngx_command_t  ngx_http_apigw_commands[] = {
       0,
       NULL },
 
+    { ngx_string("apigw_keys_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_apigw_keys_file,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("apigw_validate"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
@@ -236,6 +244,48 @@ static ngx_command_t  ngx_http_apigw_commands[] = {
       ngx_conf_set_size_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_apigw_loc_conf_t, validate_body_max),
+      NULL },
+
+    { ngx_string("apigw_strip_credentials"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_apigw_loc_conf_t, strip_credentials),
+      NULL },
+
+    { ngx_string("apigw_token_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_apigw_loc_conf_t, token_cache),
+      NULL },
+
+    { ngx_string("apigw_identity_header"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_apigw_identity_header,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("apigw_oauth2_provider"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_apigw_oauth2_provider,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("apigw_auth_ssl_trusted_certificate"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_apigw_main_conf_t, http_trusted),
+      NULL },
+
+    { ngx_string("apigw_jwks_refresh"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_apigw_jwks_refresh,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("apigw_balancer"),
@@ -506,7 +556,14 @@ matched:
     ctx->path = &path;
     ctx->path_first = first;
 
-    rc = ngx_http_apigw_ratelimit(r, ctx);
+    /* authenticate, rate-limit, validate: each may answer or wait */
+
+    rc = ngx_http_apigw_auth(r, ctx, alcf);
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_apigw_ratelimit(r, ctx);
+    }
+
     if (rc != NGX_DECLINED) {
         return rc;
     }
@@ -736,6 +793,10 @@ ngx_http_apigw_init_process(ngx_cycle_t *cycle)
 
     ngx_http_apigw_rid_worker = seed[0];
     ngx_http_apigw_rid_key = seed[1];
+
+    if (ngx_http_apigw_jwks_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     return ngx_http_apigw_ratelimit_init_process(cycle);
 }
@@ -1740,6 +1801,10 @@ ngx_http_apigw_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
             s = ctx->reason;
             break;
 
+        case NGX_HTTP_APIGW_VAR_CONSUMER:
+            s = ctx->consumer;
+            break;
+
         case NGX_HTTP_APIGW_VAR_FORWARDED_URL:
             if (ngx_http_apigw_forwarded_url(r, &s) != NGX_OK) {
                 return NGX_ERROR;
@@ -1856,6 +1921,9 @@ ngx_http_apigw_create_loc_conf(ngx_conf_t *cf)
     conf->web_actions = NGX_CONF_UNSET;
     conf->validate = NGX_CONF_UNSET;
     conf->validate_body_max = NGX_CONF_UNSET_SIZE;
+    conf->strip_credentials = NGX_CONF_UNSET;
+    conf->identity = NGX_CONF_UNSET_PTR;
+    conf->token_cache = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -1904,6 +1972,10 @@ ngx_http_apigw_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                    conf->request_id_header.len);
     }
 
+    if (ngx_http_apigw_auth_merge(cf, prev, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     if (conf->enable != 1) {
         return NGX_CONF_OK;
     }
@@ -1921,7 +1993,8 @@ ngx_http_apigw_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     if (ngx_array_init(&resolved, cf->temp_pool, 1, sizeof(ngx_url_t))
         != NGX_OK
         || ngx_http_apigw_webaction_conf(cf, conf, &resolved) != NGX_CONF_OK
-        || ngx_http_apigw_ratelimit_conf(cf, conf) != NGX_CONF_OK)
+        || ngx_http_apigw_ratelimit_conf(cf, conf) != NGX_CONF_OK
+        || ngx_http_apigw_auth_compile(cf, conf) != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;
     }

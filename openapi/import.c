@@ -834,6 +834,8 @@ oa_security(oa_ctx_t *c)
 
     oa_ptr_set(c, saved);
     free(saved);
+
+    oa_security_model(c, schemes);
 }
 
 

@@ -12,6 +12,7 @@
 #include "apigw.h"
 #include "validate.h"
 #include "../ratelimit/ratelimit.h"
+#include "auth.h"
 
 
 #define APIGW_PROBLEMS_MAX  10000
@@ -191,6 +192,7 @@ apigw_api_free(apigw_api_t *api)
     free(api->cors.methods);
     free(api->cors.headers);
     free(api->cors.expose);
+    apigw_auth_free(api->auth);
     free(api->ops);
     free(api->file);
     free(api->title);
