@@ -229,3 +229,44 @@ def test_compat_limit_is_api_wide(nginx_factory, whisk, tmp_path):
     assert r.header("RateLimit-Policy") == \
         "3;w=3600;burst=2, 10;w=3600;burst=9"
     assert r.header("RateLimit-Limit") == "3"
+
+
+def test_consumer_keys_from_credentials(nginx_factory, whisk, tmp_path):
+    """key: consumer counts per consumer: two API keys of one consumer
+    share a counter, another consumer has its own; a request without
+    credentials is refused (401) before any limit counts it."""
+    import hashlib
+    import json
+
+    def h(k):
+        return hashlib.sha256(k.encode()).hexdigest()
+
+    keys = tmp_path / "keys.txt"
+    keys.write_text("key %s id=a1 consumer=alice\n"
+                    "key %s id=a2 consumer=alice\n"
+                    "key %s id=b1 consumer=bob\n"
+                    % (h("alice-key-1"), h("alice-key-2"), h("bob-key-1")))
+    s = tmp_path / "keyed.json"
+    s.write_text(json.dumps({
+        "swagger": "2.0", "info": {"title": "Keyed", "version": "1"},
+        "basePath": "/keyed",
+        "securityDefinitions": {
+            "key": {"type": "apiKey", "in": "header", "name": "X-Api-Key"}},
+        "security": [{"key": []}],
+        "x-apigw-backend": {"url": whisk.url + "/raw/keyed"},
+        "x-apigw-rate-limit": {"rate": 2, "per": "hour", "burst": 1},
+        "paths": {"/r": {"get": {"responses": {"200": {"description": "ok"}}}}},
+    }))
+    n = nginx_factory(gateway("apigw_spec %s;" % s,
+                              extra_http="apigw_keys_file %s;" % keys)).start()
+
+    def get(key=None):
+        return n.request("GET", "/keyed/r",
+                         [("X-Api-Key", key)] if key else []).status
+
+    assert [get() for _ in range(3)] == [401] * 3
+    assert [get("alice-key-1"), get("alice-key-1")] == [200, 200]
+    assert get("alice-key-1") == 429
+    assert get("alice-key-2") == 429          # the same consumer
+    assert [get("bob-key-1"), get("bob-key-1"), get("bob-key-1")] == \
+        [200, 200, 429]
