@@ -15,9 +15,13 @@ server of the same apigw nginx), in the same alternating rounds.
 Two more apigw gateways add a rate limit to the same routing: a local one
 (shared memory; high enough never to reject) and a global one on a
 redis-server started for the run (one pipelined round trip per request).
+The full stack: the same 100 operations behind an API key AND an RS256 JWT
+(JWKS file; the token cache on, as by default) with a local limit per
+consumer.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -171,6 +175,64 @@ def wrk(url, args, script=None):
     return rps, p99, " ".join(cmd)
 
 
+def full_stack(d, backend_port, port):
+    """An apigw gateway whose 100 operations need an API key and an RS256
+    JWT (AND) and have a local limit per consumer; returns the wrk script
+    that sends both credentials."""
+    from idp import Key, make_token
+
+    os.makedirs(d)
+    key = Key("RSA", "bench-1")
+    with open(os.path.join(d, "jwks.json"), "w") as f:
+        json.dump({"keys": [key.jwk()]}, f)
+    api_key = "bench-key-0123456789abcdef"
+    with open(os.path.join(d, "keys.txt"), "w") as f:
+        f.write("key %s id=b1 consumer=bench\n"
+                % hashlib.sha256(api_key.encode()).hexdigest())
+    now = int(time.time())
+    token = make_token(key, {"iss": "https://idp.bench/realms/b",
+                             "aud": "apigw-bench", "sub": "bench",
+                             "iat": now, "exp": now + 7200})
+    paths = {}
+    for i in range(100):
+        paths["/res%d/{id}" % i] = {"get": {
+            "operationId": "get%d" % i,
+            "parameters": [{"name": "id", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "x-apigw-backend": {"url": "http://127.0.0.1:%d/res%d/{id}"
+                                % (backend_port, i)},
+            "responses": {"200": {"description": "ok"}}}}
+    with open(os.path.join(d, "bench.json"), "w") as f:
+        json.dump({
+            "openapi": "3.0.3", "info": {"title": "full", "version": "1"},
+            "servers": [{"url": "/bench"}],
+            "components": {"securitySchemes": {
+                "key": {"type": "apiKey", "in": "header",
+                        "name": "X-Api-Key"},
+                "jwt": {"type": "http", "scheme": "bearer", "x-apigw-jwt": {
+                    "issuer": "https://idp.bench/realms/b",
+                    "audiences": ["apigw-bench"],
+                    "jwks_file": os.path.join(d, "jwks.json")}}}},
+            "security": [{"key": [], "jwt": []}],
+            "x-apigw-rate-limit": {"rate": 1000000000, "per": "second"},
+            "paths": paths}, f)
+    nginx_conf(os.path.join(d, "nginx.conf"), """
+    apigw_keys_file %s;
+    server {
+        listen 127.0.0.1:%d backlog=4096;
+        location / {
+            apigw;
+            apigw_spec bench.json;
+        }
+    }""" % (os.path.join(d, "keys.txt"), port), load=True)
+    script = os.path.join(d, "creds.lua")
+    with open(script, "w") as f:
+        f.write('wrk.headers["X-Api-Key"] = "%s"\n'
+                'wrk.headers["Authorization"] = "Bearer %s"\n'
+                % (api_key, token))
+    return script
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--duration", type=int, default=8)
@@ -260,10 +322,16 @@ def main():
     }""" % (rdport, port, limit), load=True)
             procs.append(start(conf, port))
 
+        # the full stack: route + API key + JWT RS256 + local limit
+        fport = free_port()
+        fscript = full_stack(os.path.join(OUT, "full"), bport, fport)
+        conf = os.path.join(OUT, "full", "nginx.conf")
+        procs.append(start(conf, fport))
+
         path = "/bench/res50/12345?q=1"
         bpath = "/bench/body"
         script = post_script(os.path.join(OUT, "post.lua"), body_1k())
-        bare, gw, loc, glob = [], [], [], []
+        bare, gw, loc, glob, full = [], [], [], [], []
         pbare, pgw, pval = [], [], []
         cmd = None
         runs = [
@@ -271,6 +339,7 @@ def main():
             (pbare, pport, bpath, script), (pgw, aport, bpath, script),
             (pval, vport, bpath, script),
             (loc, lport, path, None), (glob, gport, path, None),
+            (full, fport, path, fscript),
         ]
         # warm up each
         short = argparse.Namespace(**{**vars(args), "duration": 2})
@@ -291,6 +360,8 @@ def main():
         l_p99 = statistics.median(r[1] for r in loc)
         r_rps = statistics.median(r[0] for r in glob)
         r_p99 = statistics.median(r[1] for r in glob)
+        f_rps = statistics.median(r[0] for r in full)
+        f_p99 = statistics.median(r[1] for r in full)
 
         pb_rps = statistics.median(r[0] for r in pbare)
         pb_p99 = statistics.median(r[1] for r in pbare)
@@ -310,6 +381,8 @@ def main():
             "| %.0f | %.2f | %.2f |" % (l_rps, l_p99, l_rps / b_rps),
             "| apigw routing + Redis rate limit (one round trip) "
             "| %.0f | %.2f | %.2f |" % (r_rps, r_p99, r_rps / b_rps),
+            "| full stack: routing + API key + JWT RS256 + local limit "
+            "| %.0f | %.2f | %.2f |" % (f_rps, f_p99, f_rps / b_rps),
             "| bare `proxy_pass`, POST 1 KB JSON | %.0f | %.2f | 1.00 |"
             % (pb_rps, pb_p99),
             "| apigw, POST 1 KB JSON, not validated | %.0f | %.2f | %.2f |"
