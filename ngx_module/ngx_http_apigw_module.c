@@ -495,6 +495,14 @@ ngx_http_apigw_handler(ngx_http_request_t *r)
 
     apigw_router_match(alcf->router, method, &path, 0, &m);
 
+    /* /api/{tenant}/...: the dynamic APIs of the store */
+    if (m.status == 404
+        && ngx_http_apigw_dyn_match(r, method, &path, &m, &first)
+           == NGX_ERROR)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     if (m.status == 404 && alcf->web_actions == 1
         && apigw_webaction_path(&path))
     {

@@ -162,6 +162,10 @@ char *ngx_http_apigw_jwks_refresh(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_apigw_identity_header(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+/* ngx_http_apigw_store.c: the dynamic APIs under /api/{tenant}/ */
+ngx_int_t ngx_http_apigw_dyn_match(ngx_http_request_t *r,
+    apigw_method_e method, const apigw_path_t *path, apigw_match_t *m,
+    size_t *first);
 
 
 #endif /* _NGX_HTTP_APIGW_MODULE_H_INCLUDED_ */

@@ -1,0 +1,1557 @@
+/*
+ * apigw embedded store and live reconfiguration.
+ *
+ * The records (see src/store.h) live in a shared-memory zone: a red-black
+ * tree by key, and a queue ordered by the version of their last change, so
+ * a worker copies only what changed since the version it has.  Deleted
+ * records stay as tombstones (key only) so every worker learns of the
+ * deletion.  Writes are durable before they are acknowledged: a journal
+ * line (one JSON object per committed change) is appended and fsync()ed
+ * under the zone's lock, then the zone is updated; when the journal grows
+ * past the snapshot it is folded into a new snapshot written to a
+ * temporary file, fsync()ed and renamed.  The master loads snapshot and
+ * journal when the zone is created, so the store survives restarts;
+ * reloads keep the zone.
+ *
+ * Every worker keeps its own parsed copy of the records and, compiled from
+ * it off the request path (an nginx timer, default every 100 ms, compares
+ * the zone's version with its own), one router per tenant of the dynamic
+ * APIs.  The data plane matches /api/{tenant}/... against it.  A compiled
+ * API lives until the last request that matched it ends.
+ */
+
+#include "ngx_http_apigw_store.h"
+
+
+typedef struct {
+    ngx_rbtree_node_t           node;       /* key: crc32 of the key */
+    ngx_queue_t                 queue;      /* by rev */
+    uint64_t                    rev;
+    u_char                     *text;       /* NULL: deleted */
+    size_t                      text_len;
+    size_t                      key_len;
+    u_char                      key[1];
+} ngx_http_apigw_rec_t;
+
+
+struct ngx_http_apigw_shm_s {
+    ngx_rbtree_t                rbtree;
+    ngx_rbtree_node_t           sentinel;
+    ngx_queue_t                 queue;
+    volatile uint64_t           version;
+    off_t                       journal_size;
+    off_t                       snapshot_size;
+    ngx_uint_t                  records;
+};
+
+
+/* one compiled dynamic API */
+typedef struct {
+    char                       *id;
+    char                       *tenant;
+    apigw_api_t                *api;
+    ngx_pool_t                 *pool;       /* opx, addresses */
+    ngx_uint_t                  refs;
+} ngx_http_apigw_dyn_api_t;
+
+
+/* one tenant's router and the APIs in it */
+typedef struct {
+    apigw_router_t             *router;
+    ngx_http_apigw_dyn_api_t  **apis;
+    ngx_uint_t                  napis;
+    ngx_uint_t                  refs;
+} ngx_http_apigw_dyn_gen_t;
+
+
+typedef struct {
+    ngx_http_apigw_store_change_pt   handler;
+    void                            *data;
+} ngx_http_apigw_change_t;
+
+
+static void ngx_http_apigw_journal_owner(
+    ngx_http_apigw_admin_main_conf_t *amcf, ngx_log_t *log);
+static ngx_int_t ngx_http_apigw_store_load(ngx_http_apigw_admin_main_conf_t
+    *amcf, ngx_log_t *log, apigw_store_t **out);
+static ngx_http_apigw_rec_t *ngx_http_apigw_rec_lookup(
+    ngx_http_apigw_shm_t *sh, u_char *key, size_t len, uint32_t hash);
+static ngx_int_t ngx_http_apigw_rec_set(ngx_http_apigw_shm_t *sh,
+    ngx_slab_pool_t *shpool, const char *key, u_char *text, size_t len,
+    uint64_t rev);
+static void ngx_http_apigw_rbtree_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static void ngx_http_apigw_store_poll(ngx_event_t *ev);
+static void ngx_http_apigw_dyn_compile(ngx_log_t *log);
+static void ngx_http_apigw_dyn_api_release(ngx_http_apigw_dyn_api_t *d);
+static void ngx_http_apigw_dyn_gen_release(void *data);
+static ngx_int_t ngx_http_apigw_compact(ngx_log_t *log);
+
+
+static ngx_http_apigw_admin_main_conf_t  *ngx_http_apigw_amcf;
+static ngx_http_apigw_shm_t              *ngx_http_apigw_sh;
+static ngx_slab_pool_t                   *ngx_http_apigw_shpool;
+static apigw_store_t                     *ngx_http_apigw_local;
+static ngx_fd_t                           ngx_http_apigw_journal_fd
+                                              = NGX_INVALID_FILE;
+static json_t                            *ngx_http_apigw_pending;
+static json_t                            *ngx_http_apigw_dyn_apis;
+static json_t                            *ngx_http_apigw_dyn_by_tenant;
+static json_t                            *ngx_http_apigw_dyn_tenants;
+static ngx_event_t                        ngx_http_apigw_poll_ev;
+static ngx_array_t                       *ngx_http_apigw_changes;
+static ngx_uint_t                         ngx_http_apigw_changed;
+
+
+#define ngx_http_apigw_ptr(j)  ((void *) (uintptr_t) json_integer_value(j))
+#define ngx_http_apigw_jptr(p) json_integer((json_int_t) (uintptr_t) (p))
+
+
+/* ---- the zone ---- */
+
+ngx_int_t
+ngx_http_apigw_store_init_zone(ngx_shm_zone_t *zone, void *data)
+{
+    ngx_http_apigw_admin_main_conf_t *amcf = zone->data;
+
+    char                  *text;
+    json_t                *v;
+    const char            *k;
+    apigw_store_t         *st;
+    ngx_slab_pool_t       *shpool;
+    ngx_http_apigw_shm_t  *sh;
+
+    shpool = (ngx_slab_pool_t *) zone->shm.addr;
+
+    if (data) {
+        /* a reload: the zone and its records carry over */
+        return NGX_OK;
+    }
+
+    sh = ngx_slab_calloc(shpool, sizeof(ngx_http_apigw_shm_t));
+    if (sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_rbtree_init(&sh->rbtree, &sh->sentinel,
+                    ngx_http_apigw_rbtree_insert);
+    ngx_queue_init(&sh->queue);
+
+    shpool->data = sh;
+    shpool->log_nomem = 0;
+
+    if (ngx_http_apigw_store_load(amcf, zone->shm.log, &st) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    sh->version = apigw_store_version(st);
+
+    json_object_foreach(apigw_store_records(st), k, v) {
+        text = json_dumps(v, JSON_COMPACT);
+        if (text == NULL
+            || ngx_http_apigw_rec_set(sh, shpool, k, (u_char *) text,
+                                      ngx_strlen(text), sh->version)
+               != NGX_OK)
+        {
+            free(text);
+            apigw_store_free(st);
+            ngx_log_error(NGX_LOG_EMERG, zone->shm.log, 0,
+                          "apigw: the store does not fit in the zone; "
+                          "give apigw_store a larger zone_size=");
+            return NGX_ERROR;
+        }
+
+        free(text);
+    }
+
+    ngx_http_apigw_journal_owner(amcf, zone->shm.log);
+
+    ngx_log_error(NGX_LOG_NOTICE, zone->shm.log, 0,
+                  "apigw: store \"%V\" loaded: version %uL, %ui records",
+                  &amcf->path, sh->version, sh->records);
+
+    apigw_store_free(st);
+
+    return NGX_OK;
+}
+
+
+/*
+ * The master creates the journal and gives it to the workers' user, so
+ * that writes work when nginx starts as root; compaction also needs the
+ * directory writable by that user (it renames a new snapshot into it).
+ */
+
+static void
+ngx_http_apigw_journal_owner(ngx_http_apigw_admin_main_conf_t *amcf,
+    ngx_log_t *log)
+{
+    int               fd;
+    ngx_core_conf_t  *ccf;
+
+    fd = open((char *) amcf->journal.data, O_WRONLY | O_APPEND | O_CREAT,
+              0600);
+    if (fd == -1) {
+        ngx_log_error(NGX_LOG_WARN, log, ngx_errno,
+                      "apigw: cannot create \"%V\"", &amcf->journal);
+        return;
+    }
+
+    ccf = (ngx_core_conf_t *) ngx_get_conf(amcf->cycle->conf_ctx,
+                                           ngx_core_module);
+
+    if (geteuid() == 0 && ccf && ccf->user != (ngx_uid_t) NGX_CONF_UNSET_UINT
+        && fchown(fd, ccf->user, -1) == -1)
+    {
+        ngx_log_error(NGX_LOG_WARN, log, ngx_errno,
+                      "apigw: chown \"%V\" failed", &amcf->journal);
+    }
+
+    close(fd);
+}
+
+
+/* snapshot + journal; a torn last journal line (a crash) is cut off */
+static ngx_int_t
+ngx_http_apigw_store_load(ngx_http_apigw_admin_main_conf_t *amcf,
+    ngx_log_t *log, apigw_store_t **out)
+{
+    int             fd;
+    char            err[256], *buf, *p, *nl, *end;
+    size_t          n;
+    ssize_t         r;
+    struct stat     sb;
+    apigw_store_t  *st;
+    ngx_uint_t      pass;
+    ngx_str_t      *name;
+
+    st = NULL;
+
+    for (pass = 0; pass < 2; pass++) {
+        name = pass ? &amcf->journal : &amcf->path;
+
+        fd = open((char *) name->data, O_RDONLY);
+
+        if (fd == -1) {
+            if (errno != ENOENT) {
+                ngx_log_error(NGX_LOG_EMERG, log, ngx_errno,
+                              "apigw: cannot open the store \"%V\"", name);
+                apigw_store_free(st);
+                return NGX_ERROR;
+            }
+
+            if (pass == 0) {
+                st = apigw_store_create();
+                if (st == NULL) {
+                    return NGX_ERROR;
+                }
+            }
+
+            continue;
+        }
+
+        if (fstat(fd, &sb) == -1) {
+            close(fd);
+            apigw_store_free(st);
+            return NGX_ERROR;
+        }
+
+        n = (size_t) sb.st_size;
+        buf = malloc(n + 1);
+        if (buf == NULL) {
+            close(fd);
+            apigw_store_free(st);
+            return NGX_ERROR;
+        }
+
+        for (p = buf; p < buf + n; p += r) {
+            r = read(fd, p, buf + n - p);
+            if (r <= 0) {
+                break;
+            }
+        }
+
+        close(fd);
+        n = p - buf;
+        buf[n] = '\0';
+
+        if (pass == 0) {
+            st = apigw_store_load(buf, n, err, sizeof(err));
+            free(buf);
+
+            if (st == NULL) {
+                ngx_log_error(NGX_LOG_EMERG, log, 0,
+                              "apigw: the store \"%V\" is damaged: %s",
+                              name, err);
+                return NGX_ERROR;
+            }
+
+            continue;
+        }
+
+        end = buf + n;
+
+        for (p = buf; p < end; p = nl + 1) {
+            nl = memchr(p, '\n', end - p);
+
+            if (nl == NULL) {
+                /* torn write: keep the complete lines only */
+                ngx_log_error(NGX_LOG_WARN, log, 0,
+                              "apigw: dropping an incomplete last line of "
+                              "\"%V\"", name);
+                if (truncate((char *) name->data, p - buf) == -1) {
+                    ngx_log_error(NGX_LOG_EMERG, log, ngx_errno,
+                                  "apigw: truncate \"%V\" failed", name);
+                    free(buf);
+                    apigw_store_free(st);
+                    return NGX_ERROR;
+                }
+
+                break;
+            }
+
+            if (nl > p && apigw_store_replay(st, p, nl - p) != 0) {
+                ngx_log_error(NGX_LOG_EMERG, log, 0,
+                              "apigw: the store journal \"%V\" is damaged "
+                              "at byte %uz", name, (size_t) (p - buf));
+                free(buf);
+                apigw_store_free(st);
+                return NGX_ERROR;
+            }
+        }
+
+        free(buf);
+    }
+
+    *out = st;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_apigw_rbtree_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_int_t              rc;
+    ngx_rbtree_node_t    **p;
+    ngx_http_apigw_rec_t  *a, *b;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+
+        } else {
+            a = (ngx_http_apigw_rec_t *) node;
+            b = (ngx_http_apigw_rec_t *) temp;
+
+            rc = ngx_memn2cmp(a->key, b->key, a->key_len, b->key_len);
+            p = (rc < 0) ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+static ngx_http_apigw_rec_t *
+ngx_http_apigw_rec_lookup(ngx_http_apigw_shm_t *sh, u_char *key, size_t len,
+    uint32_t hash)
+{
+    ngx_int_t              rc;
+    ngx_rbtree_node_t     *node, *sentinel;
+    ngx_http_apigw_rec_t  *rec;
+
+    node = sh->rbtree.root;
+    sentinel = sh->rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (hash < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (hash > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        rec = (ngx_http_apigw_rec_t *) node;
+        rc = ngx_memn2cmp(key, rec->key, len, rec->key_len);
+
+        if (rc == 0) {
+            return rec;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+/* under the lock; text NULL: a tombstone */
+static ngx_int_t
+ngx_http_apigw_rec_set(ngx_http_apigw_shm_t *sh, ngx_slab_pool_t *shpool,
+    const char *key, u_char *text, size_t len, uint64_t rev)
+{
+    size_t                 klen;
+    u_char                *copy;
+    uint32_t               hash;
+    ngx_http_apigw_rec_t  *rec;
+
+    klen = ngx_strlen(key);
+    hash = ngx_crc32_short((u_char *) key, klen);
+
+    copy = NULL;
+
+    if (text) {
+        copy = ngx_slab_alloc_locked(shpool, len ? len : 1);
+        if (copy == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(copy, text, len);
+    }
+
+    rec = ngx_http_apigw_rec_lookup(sh, (u_char *) key, klen, hash);
+
+    if (rec == NULL) {
+        rec = ngx_slab_alloc_locked(shpool,
+                                    sizeof(ngx_http_apigw_rec_t) + klen);
+        if (rec == NULL) {
+            if (copy) {
+                ngx_slab_free_locked(shpool, copy);
+            }
+            return NGX_ERROR;
+        }
+
+        rec->node.key = hash;
+        rec->key_len = klen;
+        ngx_memcpy(rec->key, key, klen);
+        rec->text = NULL;
+        rec->text_len = 0;
+
+        ngx_rbtree_insert(&sh->rbtree, &rec->node);
+
+    } else {
+        ngx_queue_remove(&rec->queue);
+    }
+
+    if (rec->text) {
+        ngx_slab_free_locked(shpool, rec->text);
+        sh->records--;
+    }
+
+    if (copy) {
+        sh->records++;
+    }
+
+    rec->text = copy;
+    rec->text_len = len;
+    rec->rev = rev;
+    ngx_queue_insert_tail(&sh->queue, &rec->queue);
+
+    return NGX_OK;
+}
+
+
+/* ---- the worker ---- */
+
+ngx_int_t
+ngx_http_apigw_store_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_apigw_admin_main_conf_t  *amcf;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    amcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_apigw_admin_module);
+
+    if (amcf == NULL || amcf->store.len == 0) {
+        return NGX_OK;
+    }
+
+    ngx_http_apigw_amcf = amcf;
+
+    if (amcf->zone) {
+        ngx_http_apigw_shpool = (ngx_slab_pool_t *) amcf->zone->shm.addr;
+        ngx_http_apigw_sh = ngx_http_apigw_shpool->data;
+    }
+
+    ngx_http_apigw_local = apigw_store_create();
+    ngx_http_apigw_pending = json_object();
+    ngx_http_apigw_dyn_apis = json_object();
+    ngx_http_apigw_dyn_by_tenant = json_object();
+    ngx_http_apigw_dyn_tenants = json_object();
+
+    if (ngx_http_apigw_local == NULL || ngx_http_apigw_pending == NULL
+        || ngx_http_apigw_dyn_apis == NULL
+        || ngx_http_apigw_dyn_by_tenant == NULL
+        || ngx_http_apigw_dyn_tenants == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    if (amcf->use_redis) {
+        if (ngx_http_apigw_rstore_init(cycle, amcf) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        goto timer;
+    }
+
+    ngx_http_apigw_journal_fd = ngx_open_file(amcf->journal.data,
+                                              NGX_FILE_APPEND,
+                                              NGX_FILE_CREATE_OR_OPEN,
+                                              NGX_FILE_DEFAULT_ACCESS);
+
+    if (ngx_http_apigw_journal_fd == NGX_INVALID_FILE) {
+        /* reads and the data plane still work; writes answer 503 */
+        ngx_log_error(NGX_LOG_ERR, cycle->log, ngx_errno,
+                      "apigw: cannot open the store journal \"%V\" for "
+                      "writing", &amcf->journal);
+    }
+
+    ngx_http_apigw_changed = 1;
+
+    if (ngx_http_apigw_store_sync(cycle->log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_apigw_dyn_compile(cycle->log);
+
+timer:
+
+    ngx_http_apigw_poll_ev.handler = ngx_http_apigw_store_poll;
+    ngx_http_apigw_poll_ev.log = cycle->log;
+    ngx_http_apigw_poll_ev.data = amcf;
+    ngx_http_apigw_poll_ev.cancelable = 1;
+
+    ngx_add_timer(&ngx_http_apigw_poll_ev, amcf->poll);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_apigw_store_exit_process(ngx_cycle_t *cycle)
+{
+    if (ngx_http_apigw_amcf && ngx_http_apigw_amcf->use_redis) {
+        ngx_http_apigw_rstore_exit();
+    }
+
+    if (ngx_http_apigw_journal_fd != NGX_INVALID_FILE) {
+        (void) ngx_close_file(ngx_http_apigw_journal_fd);
+        ngx_http_apigw_journal_fd = NGX_INVALID_FILE;
+    }
+}
+
+
+static void
+ngx_http_apigw_store_poll(ngx_event_t *ev)
+{
+    ngx_http_apigw_admin_main_conf_t *amcf = ev->data;
+
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    if (!amcf->use_redis
+        && ngx_http_apigw_sh->version
+           != apigw_store_version(ngx_http_apigw_local))
+    {
+        (void) ngx_http_apigw_store_sync(ev->log);
+    }
+
+    ngx_http_apigw_dyn_compile(ev->log);
+
+    ngx_add_timer(ev, amcf->poll);
+}
+
+
+const apigw_store_t *
+ngx_http_apigw_store_current(void)
+{
+    return ngx_http_apigw_local;
+}
+
+
+ngx_int_t
+ngx_http_apigw_store_on_change(ngx_http_apigw_store_change_pt h, void *data)
+{
+    ngx_http_apigw_change_t  *c;
+
+    if (ngx_http_apigw_changes == NULL) {
+        ngx_http_apigw_changes = ngx_array_create(ngx_cycle->pool, 4,
+                                             sizeof(ngx_http_apigw_change_t));
+        if (ngx_http_apigw_changes == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    c = ngx_array_push(ngx_http_apigw_changes);
+    if (c == NULL) {
+        return NGX_ERROR;
+    }
+
+    c->handler = h;
+    c->data = data;
+
+    if (ngx_http_apigw_local) {
+        h(ngx_http_apigw_local, data);
+    }
+
+    return NGX_OK;
+}
+
+
+typedef struct {
+    char    *key;
+    char    *text;
+    size_t   len;
+} ngx_http_apigw_copy_t;
+
+
+static void ngx_http_apigw_local_set(const char *key, json_t *v);
+
+
+void
+ngx_http_apigw_local_apply(const char *key, json_t *value)
+{
+    ngx_http_apigw_local_set(key, value);
+}
+
+
+void
+ngx_http_apigw_local_set_version(uint64_t version)
+{
+    apigw_store_set_version(ngx_http_apigw_local, version);
+}
+
+
+void
+ngx_http_apigw_dyn_refresh(ngx_log_t *log)
+{
+    ngx_http_apigw_dyn_compile(log);
+}
+
+
+ngx_uint_t
+ngx_http_apigw_store_redis(void)
+{
+    return ngx_http_apigw_amcf && ngx_http_apigw_amcf->use_redis;
+}
+
+
+static void
+ngx_http_apigw_local_set(const char *key, json_t *v)
+{
+    if (v) {
+        (void) apigw_store_put(ngx_http_apigw_local, key, v);
+    } else {
+        apigw_store_del(ngx_http_apigw_local, key);
+    }
+
+    if (ngx_strncmp(key, "api:", 4) == 0) {
+        (void) json_object_set_new(ngx_http_apigw_pending, key + 4,
+                                   json_true());
+    }
+
+    ngx_http_apigw_changed = 1;
+}
+
+
+/* copies what changed in the zone since this worker's version */
+ngx_int_t
+ngx_http_apigw_store_sync(ngx_log_t *log)
+{
+    size_t                  n, cap, i;
+    json_t                 *v;
+    uint64_t                mine, version;
+    ngx_queue_t            *q;
+    json_error_t            je;
+    ngx_http_apigw_rec_t   *rec;
+    ngx_http_apigw_copy_t  *c, *nc;
+
+    if (ngx_http_apigw_amcf->use_redis) {
+        /* kept current by the change notifications */
+        return NGX_OK;
+    }
+
+    mine = apigw_store_version(ngx_http_apigw_local);
+
+    n = 0;
+    cap = 16;
+    c = malloc(cap * sizeof(ngx_http_apigw_copy_t));
+    if (c == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_shmtx_lock(&ngx_http_apigw_shpool->mutex);
+
+    version = ngx_http_apigw_sh->version;
+
+    for (q = ngx_queue_last(&ngx_http_apigw_sh->queue);
+         q != ngx_queue_sentinel(&ngx_http_apigw_sh->queue);
+         q = ngx_queue_prev(q))
+    {
+        rec = ngx_queue_data(q, ngx_http_apigw_rec_t, queue);
+
+        if (rec->rev <= mine) {
+            break;
+        }
+
+        if (n == cap) {
+            cap *= 2;
+            nc = realloc(c, cap * sizeof(ngx_http_apigw_copy_t));
+            if (nc == NULL) {
+                goto failed;
+            }
+            c = nc;
+        }
+
+        c[n].key = malloc(rec->key_len + 1);
+        c[n].text = rec->text ? malloc(rec->text_len + 1) : NULL;
+        c[n].len = rec->text_len;
+
+        if (c[n].key == NULL || (rec->text && c[n].text == NULL)) {
+            free(c[n].key);
+            free(c[n].text);
+            goto failed;
+        }
+
+        ngx_memcpy(c[n].key, rec->key, rec->key_len);
+        c[n].key[rec->key_len] = '\0';
+
+        if (rec->text) {
+            ngx_memcpy(c[n].text, rec->text, rec->text_len);
+        }
+
+        n++;
+    }
+
+    ngx_shmtx_unlock(&ngx_http_apigw_shpool->mutex);
+
+    /* oldest first */
+    for (i = n; i-- > 0; /* void */) {
+        v = NULL;
+
+        if (c[i].text) {
+            v = json_loadb(c[i].text, c[i].len, 0, &je);
+            if (v == NULL) {
+                ngx_log_error(NGX_LOG_ALERT, log, 0,
+                              "apigw: bad store record \"%s\": %s",
+                              c[i].key, je.text);
+            }
+        }
+
+        if (v || c[i].text == NULL) {
+            ngx_http_apigw_local_set(c[i].key, v);
+        }
+
+        free(c[i].key);
+        free(c[i].text);
+    }
+
+    free(c);
+
+    apigw_store_set_version(ngx_http_apigw_local, version);
+
+    return NGX_OK;
+
+failed:
+
+    ngx_shmtx_unlock(&ngx_http_apigw_shpool->mutex);
+
+    for (i = 0; i < n; i++) {
+        free(c[i].key);
+        free(c[i].text);
+    }
+
+    free(c);
+
+    return NGX_ERROR;
+}
+
+
+/*
+ * Commit a change made against this worker's current version: NGX_DECLINED
+ * with *conflict set when another writer got in first (sync and run the
+ * request again), NGX_ERROR when it could not be made durable or does not
+ * fit; nothing is changed then.
+ */
+
+ngx_int_t
+ngx_http_apigw_store_commit(ngx_log_t *log, apigw_muts_t *muts,
+    ngx_uint_t *conflict)
+{
+    char                  *line, **texts;
+    size_t                 i, len;
+    ssize_t                w;
+    uint64_t               version;
+    ngx_int_t              rc;
+
+    *conflict = 0;
+
+    if (ngx_http_apigw_journal_fd == NGX_INVALID_FILE) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "apigw: the store journal is not writable");
+        return NGX_ERROR;
+    }
+
+    if (muts->n == 0) {
+        return NGX_OK;
+    }
+
+    texts = calloc(muts->n, sizeof(char *));
+    if (texts == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < muts->n; i++) {
+        if (muts->items[i].value) {
+            texts[i] = json_dumps(muts->items[i].value, JSON_COMPACT);
+            if (texts[i] == NULL) {
+                rc = NGX_ERROR;
+                goto done;
+            }
+        }
+    }
+
+    ngx_shmtx_lock(&ngx_http_apigw_shpool->mutex);
+
+    version = ngx_http_apigw_sh->version;
+
+    if (version != apigw_store_version(ngx_http_apigw_local)) {
+        ngx_shmtx_unlock(&ngx_http_apigw_shpool->mutex);
+        *conflict = 1;
+        rc = NGX_DECLINED;
+        goto done;
+    }
+
+    line = apigw_muts_journal(muts, version + 1);
+    if (line == NULL) {
+        ngx_shmtx_unlock(&ngx_http_apigw_shpool->mutex);
+        rc = NGX_ERROR;
+        goto done;
+    }
+
+    len = ngx_strlen(line);
+    line[len++] = '\n';          /* replaces the NUL */
+
+    w = write(ngx_http_apigw_journal_fd, line, len);
+
+    if (w != (ssize_t) len || fsync(ngx_http_apigw_journal_fd) == -1) {
+        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                      "apigw: writing the store journal \"%V\" failed",
+                      &ngx_http_apigw_amcf->journal);
+
+        if (w > 0) {
+            /* cut the partial line so the journal stays readable */
+            if (ftruncate(ngx_http_apigw_journal_fd,
+                          ngx_http_apigw_sh->journal_size) == -1)
+            {
+                ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
+                              "apigw: ftruncate of the journal failed");
+            }
+        }
+
+        free(line);
+        ngx_shmtx_unlock(&ngx_http_apigw_shpool->mutex);
+        rc = NGX_ERROR;
+        goto done;
+    }
+
+    free(line);
+    ngx_http_apigw_sh->journal_size += len;
+
+    /* durable: now visible */
+
+    for (i = 0; i < muts->n; i++) {
+        if (ngx_http_apigw_rec_set(ngx_http_apigw_sh, ngx_http_apigw_shpool,
+                                   muts->items[i].key, (u_char *) texts[i],
+                                   texts[i] ? ngx_strlen(texts[i]) : 0,
+                                   version + 1)
+            != NGX_OK)
+        {
+            /*
+             * the zone is full: the change is in the journal, so a restart
+             * has it; the workers see the part that fitted
+             */
+            ngx_log_error(NGX_LOG_ALERT, log, 0,
+                          "apigw: the store zone is full; raise "
+                          "zone_size= of apigw_store and restart");
+        }
+    }
+
+    ngx_http_apigw_sh->version = version + 1;
+
+    for (i = 0; i < muts->n; i++) {
+        ngx_http_apigw_local_set(muts->items[i].key,
+                                 muts->items[i].value
+                                 ? json_incref(muts->items[i].value) : NULL);
+    }
+
+    apigw_store_set_version(ngx_http_apigw_local, version + 1);
+
+    if (ngx_http_apigw_sh->journal_size > 1024 * 1024
+        && ngx_http_apigw_sh->journal_size
+           > ngx_http_apigw_sh->snapshot_size)
+    {
+        (void) ngx_http_apigw_compact(log);
+    }
+
+    ngx_shmtx_unlock(&ngx_http_apigw_shpool->mutex);
+
+    rc = NGX_OK;
+
+done:
+
+    for (i = 0; i < muts->n; i++) {
+        free(texts[i]);
+    }
+
+    free(texts);
+
+    return rc;
+}
+
+
+/* under the lock: snapshot = this worker's (current) records */
+static ngx_int_t
+ngx_http_apigw_compact(ngx_log_t *log)
+{
+    int        fd;
+    char      *text, tmp[NGX_MAX_PATH];
+    size_t     len;
+    ssize_t    w;
+    ngx_str_t  *path;
+
+    path = &ngx_http_apigw_amcf->path;
+
+    text = apigw_store_dump(ngx_http_apigw_local);
+    if (text == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = ngx_strlen(text);
+
+    ngx_snprintf((u_char *) tmp, sizeof(tmp), "%V.tmp%Z", path);
+
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd == -1) {
+        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                      "apigw: open(\"%s\") failed", tmp);
+        free(text);
+        return NGX_ERROR;
+    }
+
+    w = write(fd, text, len);
+    free(text);
+
+    if (w != (ssize_t) len || fsync(fd) == -1) {
+        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                      "apigw: writing the store snapshot failed");
+        close(fd);
+        unlink(tmp);
+        return NGX_ERROR;
+    }
+
+    close(fd);
+
+    if (rename(tmp, (char *) path->data) == -1) {
+        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                      "apigw: rename(\"%s\", \"%V\") failed", tmp, path);
+        unlink(tmp);
+        return NGX_ERROR;
+    }
+
+    /* the snapshot has it all: the journal starts over */
+    if (ftruncate(ngx_http_apigw_journal_fd, 0) == -1
+        || fsync(ngx_http_apigw_journal_fd) == -1)
+    {
+        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                      "apigw: truncating the store journal failed");
+        return NGX_ERROR;
+    }
+
+    ngx_http_apigw_sh->snapshot_size = len;
+    ngx_http_apigw_sh->journal_size = 0;
+
+    return NGX_OK;
+}
+
+
+/* ---- compiled dynamic APIs ---- */
+
+static ngx_int_t
+ngx_http_apigw_dyn_addrs(ngx_pool_t *pool, json_t *rec,
+    apigw_operation_t *op, ngx_http_apigw_op_t *opx)
+{
+    u_char           buf[600];
+    size_t           i, n;
+    json_t          *list, *a;
+    ngx_addr_t      *addrs;
+    const apigw_backend_t  *b;
+
+    b = &op->backend;
+
+    addrs = ngx_pcalloc(pool, sizeof(ngx_addr_t));
+    if (addrs == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_parse_addr(pool, addrs, (u_char *) b->host,
+                       ngx_strlen(b->host))
+        == NGX_OK)
+    {
+        ngx_inet_set_port(addrs->sockaddr, (in_port_t) b->port);
+        opx->addrs = addrs;
+        opx->naddrs = 1;
+        goto name;
+    }
+
+    /* a host name: addresses resolved when the API was written */
+
+    n = ngx_snprintf(buf, sizeof(buf) - 1, "%s|%d", b->host, b->port) - buf;
+    buf[n] = '\0';
+
+    list = json_object_get(json_object_get(rec, "resolved"), (char *) buf);
+    n = json_array_size(list);
+
+    if (n == 0) {
+        return NGX_DECLINED;
+    }
+
+    addrs = ngx_pcalloc(pool, n * sizeof(ngx_addr_t));
+    if (addrs == NULL) {
+        return NGX_ERROR;
+    }
+
+    opx->naddrs = 0;
+
+    json_array_foreach(list, i, a) {
+        if (!json_is_string(a)
+            || ngx_parse_addr(pool, &addrs[opx->naddrs],
+                              (u_char *) json_string_value(a),
+                              json_string_length(a))
+               != NGX_OK)
+        {
+            continue;
+        }
+
+        ngx_inet_set_port(addrs[opx->naddrs].sockaddr, (in_port_t) b->port);
+        opx->naddrs++;
+    }
+
+    if (opx->naddrs == 0) {
+        return NGX_DECLINED;
+    }
+
+    opx->addrs = addrs;
+
+name:
+
+    /* the peer's name in logs */
+    for (i = 0; i < opx->naddrs; i++) {
+        opx->addrs[i].name.data = (u_char *) b->authority;
+        opx->addrs[i].name.len = ngx_strlen(b->authority);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_http_apigw_dyn_api_t *
+ngx_http_apigw_dyn_api_create(ngx_log_t *log, const char *id, json_t *rec)
+{
+    u_char                     *p;
+    char                       *text, buf[512];
+    size_t                      i, len;
+    ngx_int_t                   rc;
+    const char                 *tenant, *title;
+    apigw_api_t                *api;
+    apigw_operation_t          *op;
+    apigw_problems_t            probs;
+    ngx_http_apigw_op_t        *opx;
+    apigw_import_opts_t         opts;
+    ngx_http_apigw_dyn_api_t   *d;
+
+    tenant = json_string_value(json_object_get(rec, "tenant"));
+    if (tenant == NULL) {
+        return NULL;
+    }
+
+    text = json_dumps(json_object_get(rec, "doc"), JSON_COMPACT);
+    if (text == NULL) {
+        return NULL;
+    }
+
+    ngx_memzero(&opts, sizeof(apigw_import_opts_t));
+    opts.file = id;
+    opts.max_size = ngx_strlen(text) + 1;
+
+    if (ngx_http_apigw_amcf->openwhisk_url.len) {
+        opts.openwhisk_url = (char *) ngx_http_apigw_amcf->openwhisk_url.data;
+    }
+
+    apigw_problems_init(&probs);
+    api = apigw_import_buffer(text, ngx_strlen(text), &opts, &probs);
+    free(text);
+
+    if (api == NULL) {
+        for (i = 0; i < probs.n; i++) {
+            len = apigw_problem_format(&probs.items[i], buf, sizeof(buf));
+            ngx_log_error(NGX_LOG_ERR, log, 0, "apigw: stored API %*s",
+                          ngx_min(len, sizeof(buf) - 1), buf);
+        }
+
+        apigw_problems_free(&probs);
+        return NULL;
+    }
+
+    apigw_problems_free(&probs);
+
+    d = ngx_calloc(sizeof(ngx_http_apigw_dyn_api_t), log);
+    if (d == NULL) {
+        apigw_api_free(api);
+        return NULL;
+    }
+
+    /* the pool outlives the request that may have compiled it */
+    d->pool = ngx_create_pool(1024, ngx_cycle->log);
+    d->id = strdup(id);
+    d->tenant = strdup(tenant);
+    d->api = api;
+    d->refs = 1;
+
+    if (d->pool == NULL || d->id == NULL || d->tenant == NULL) {
+        goto failed;
+    }
+
+    title = api->title && api->title[0] ? api->title
+                                        : (api->base_path[0]
+                                           ? api->base_path : "/");
+
+    for (i = 0; i < api->nops; i++) {
+        op = &api->ops[i];
+        op->ext = NULL;
+
+        if (op->backend.url == NULL) {
+            continue;
+        }
+
+        opx = ngx_pcalloc(d->pool, sizeof(ngx_http_apigw_op_t));
+        if (opx == NULL) {
+            goto failed;
+        }
+
+        rc = ngx_http_apigw_dyn_addrs(d->pool, rec, op, opx);
+
+        if (rc == NGX_ERROR) {
+            goto failed;
+        }
+
+        if (rc == NGX_DECLINED) {
+            ngx_log_error(NGX_LOG_WARN, log, 0,
+                          "apigw: stored API %s: %s: backend host \"%s\" "
+                          "has no address; the operation answers 501",
+                          id, op->pointer, op->backend.host);
+            continue;
+        }
+
+        if (ngx_strcmp(op->backend.scheme, "https") == 0) {
+            ngx_str_set(&opx->scheme_host,
+                        "https://" NGX_HTTP_APIGW_UPSTREAM);
+        } else {
+            ngx_str_set(&opx->scheme_host,
+                        "http://" NGX_HTTP_APIGW_UPSTREAM);
+        }
+
+        opx->host.data = (u_char *) op->backend.authority;
+        opx->host.len = ngx_strlen(op->backend.authority);
+        opx->sni.data = (u_char *) op->backend.host;
+        opx->sni.len = ngx_strlen(op->backend.host);
+
+        if (op->backend.method) {
+            opx->method.data = (u_char *) op->backend.method;
+            opx->method.len = ngx_strlen(op->backend.method);
+        }
+
+        opx->api_name.data = (u_char *) title;
+        opx->api_name.len = ngx_strlen(title);
+
+        if (op->operation_id) {
+            opx->op_name.data = (u_char *) op->operation_id;
+            opx->op_name.len = ngx_strlen(op->operation_id);
+
+        } else {
+            len = ngx_strlen(op->path) + 10;
+            p = ngx_pnalloc(d->pool, len);
+            if (p == NULL) {
+                goto failed;
+            }
+
+            opx->op_name.data = p;
+            opx->op_name.len = ngx_snprintf(p, len, "%s %s",
+                                            apigw_method_name(op->method),
+                                            op->path)
+                               - p;
+        }
+
+        op->ext = opx;
+    }
+
+    return d;
+
+failed:
+
+    ngx_http_apigw_dyn_api_release(d);
+    return NULL;
+}
+
+
+static void
+ngx_http_apigw_dyn_api_release(ngx_http_apigw_dyn_api_t *d)
+{
+    if (--d->refs) {
+        return;
+    }
+
+    apigw_api_free(d->api);
+
+    if (d->pool) {
+        ngx_destroy_pool(d->pool);
+    }
+
+    free(d->id);
+    free(d->tenant);
+    ngx_free(d);
+}
+
+
+static void
+ngx_http_apigw_dyn_gen_release(void *data)
+{
+    ngx_http_apigw_dyn_gen_t *g = data;
+
+    ngx_uint_t  i;
+
+    if (--g->refs) {
+        return;
+    }
+
+    apigw_router_free(g->router);
+
+    for (i = 0; i < g->napis; i++) {
+        ngx_http_apigw_dyn_api_release(g->apis[i]);
+    }
+
+    ngx_free(g->apis);
+    ngx_free(g);
+}
+
+
+static void
+ngx_http_apigw_dyn_tenant(ngx_log_t *log, const char *tenant)
+{
+    char                       buf[512];
+    size_t                     i, n, len;
+    json_t                    *apis, *v, *old;
+    const char                *k;
+    apigw_problems_t           probs;
+    ngx_http_apigw_dyn_gen_t  *g;
+    ngx_http_apigw_dyn_api_t  *d;
+
+    apis = json_object_get(ngx_http_apigw_dyn_by_tenant, tenant);
+    n = json_object_size(apis);
+
+    old = json_object_get(ngx_http_apigw_dyn_tenants, tenant);
+
+    g = NULL;
+
+    if (n) {
+        g = ngx_calloc(sizeof(ngx_http_apigw_dyn_gen_t), log);
+        if (g == NULL) {
+            return;
+        }
+
+        g->refs = 1;
+        g->router = apigw_router_create();
+        g->apis = ngx_alloc(n * sizeof(ngx_http_apigw_dyn_api_t *), log);
+
+        if (g->router == NULL || g->apis == NULL) {
+            ngx_http_apigw_dyn_gen_release(g);
+            return;
+        }
+
+        apigw_problems_init(&probs);
+
+        json_object_foreach(apis, k, v) {
+            d = ngx_http_apigw_ptr(v);
+
+            /* an API whose routes collide with another's is left out */
+            if (apigw_router_add(g->router, d->api, &probs) != 0) {
+                for (i = 0; i < probs.n; i++) {
+                    len = apigw_problem_format(&probs.items[i], buf,
+                                               sizeof(buf));
+                    ngx_log_error(NGX_LOG_WARN, log, 0, "apigw: tenant "
+                                  "\"%s\": API %s: %*s", tenant, d->id,
+                                  ngx_min(len, sizeof(buf) - 1), buf);
+                }
+
+                apigw_problems_free(&probs);
+                apigw_problems_init(&probs);
+            }
+
+            d->refs++;
+            g->apis[g->napis++] = d;
+        }
+
+        apigw_problems_free(&probs);
+    }
+
+    if (old) {
+        ngx_http_apigw_dyn_gen_release(ngx_http_apigw_ptr(old));
+    }
+
+    if (g) {
+        (void) json_object_set_new(ngx_http_apigw_dyn_tenants, tenant,
+                                   ngx_http_apigw_jptr(g));
+    } else {
+        json_object_del(ngx_http_apigw_dyn_tenants, tenant);
+    }
+}
+
+
+/* applies the pending API changes: new routers for the tenants touched */
+static void
+ngx_http_apigw_dyn_compile(ngx_log_t *log)
+{
+    char                       key[512];
+    json_t                    *dirty, *v, *rec, *set, *tmp;
+    const char                *id, *t;
+    ngx_uint_t                 i;
+    ngx_http_apigw_change_t   *ch;
+    ngx_http_apigw_dyn_api_t  *d, *old;
+
+    if (ngx_http_apigw_changed && ngx_http_apigw_changes) {
+        ch = ngx_http_apigw_changes->elts;
+        for (i = 0; i < ngx_http_apigw_changes->nelts; i++) {
+            ch[i].handler(ngx_http_apigw_local, ch[i].data);
+        }
+    }
+
+    ngx_http_apigw_changed = 0;
+
+    if (json_object_size(ngx_http_apigw_pending) == 0) {
+        return;
+    }
+
+    dirty = json_object();
+    if (dirty == NULL) {
+        return;
+    }
+
+    json_object_foreach_safe(ngx_http_apigw_pending, tmp, id, v) {
+        old = NULL;
+        v = json_object_get(ngx_http_apigw_dyn_apis, id);
+
+        if (v) {
+            old = ngx_http_apigw_ptr(v);
+            json_object_set_new(dirty, old->tenant, json_true());
+            json_object_del(json_object_get(ngx_http_apigw_dyn_by_tenant,
+                                            old->tenant), id);
+            json_object_del(ngx_http_apigw_dyn_apis, id);
+        }
+
+        ngx_snprintf((u_char *) key, sizeof(key) - 1, "api:%s%Z", id);
+        rec = apigw_store_get(ngx_http_apigw_local, key);
+
+        d = rec ? ngx_http_apigw_dyn_api_create(log, id, rec) : NULL;
+
+        if (d) {
+            t = d->tenant;
+            json_object_set_new(dirty, t, json_true());
+            json_object_set_new(ngx_http_apigw_dyn_apis, id,
+                                ngx_http_apigw_jptr(d));
+
+            set = json_object_get(ngx_http_apigw_dyn_by_tenant, t);
+            if (set == NULL) {
+                set = json_object();
+                json_object_set_new(ngx_http_apigw_dyn_by_tenant, t, set);
+            }
+
+            json_object_set_new(set, id, ngx_http_apigw_jptr(d));
+        }
+
+        if (old) {
+            ngx_http_apigw_dyn_api_release(old);
+        }
+
+        json_object_del(ngx_http_apigw_pending, id);
+    }
+
+    json_object_foreach(dirty, t, v) {
+        ngx_http_apigw_dyn_tenant(log, t);
+    }
+
+    json_decref(dirty);
+}
+
+
+ngx_int_t
+ngx_http_apigw_dyn_match(ngx_http_request_t *r, apigw_method_e method,
+    const apigw_path_t *path, apigw_match_t *m, size_t *first)
+{
+    json_t                    *v;
+    apigw_match_t              tm;
+    ngx_pool_cleanup_t        *cln;
+    ngx_http_apigw_dyn_gen_t  *g;
+
+    if (ngx_http_apigw_dyn_tenants == NULL
+        || path->n < 2 || path->len[0] != 3
+        || ngx_strncmp(path->seg[0], "api", 3) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    v = json_object_getn(ngx_http_apigw_dyn_tenants, path->seg[1],
+                         path->len[1]);
+    if (v == NULL) {
+        return NGX_DECLINED;
+    }
+
+    g = ngx_http_apigw_ptr(v);
+
+    apigw_router_match(g->router, method, path, 2, &tm);
+
+    if (tm.status == 404) {
+        return NGX_DECLINED;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    /* the compiled API outlives a reconfiguration until the request ends */
+    g->refs++;
+    cln->handler = ngx_http_apigw_dyn_gen_release;
+    cln->data = g;
+
+    *m = tm;
+    *first = 2;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Addresses of the backend hosts of an API record that are names, looked
+ * up when the API is written (the admin request's worker; getaddrinfo()
+ * blocks it briefly, never the data plane), stored in the record as
+ * "resolved" so that every worker and node compiles it without DNS.
+ */
+
+ngx_int_t
+ngx_http_apigw_resolve_hosts(ngx_http_request_t *r, json_t *rec,
+    ngx_str_t *err)
+{
+    u_char      *bar, text[NGX_SOCKADDR_STRLEN];
+    size_t       i, len;
+    json_t      *hosts, *h, *res, *list;
+    ngx_url_t    u;
+    ngx_uint_t   j;
+    ngx_addr_t   a;
+
+    hosts = json_object_get(rec, "hosts");
+    res = NULL;
+
+    json_array_foreach(hosts, i, h) {
+        if (!json_is_string(h)) {
+            continue;
+        }
+
+        bar = (u_char *) strrchr(json_string_value(h), '|');
+        if (bar == NULL) {
+            continue;
+        }
+
+        len = bar - (u_char *) json_string_value(h);
+
+        if (ngx_parse_addr(r->pool, &a, (u_char *) json_string_value(h), len)
+            == NGX_OK)
+        {
+            continue;               /* numeric */
+        }
+
+        ngx_memzero(&u, sizeof(ngx_url_t));
+        u.url.data = (u_char *) json_string_value(h);
+        u.url.len = len;
+        u.default_port = (in_port_t) ngx_atoi(bar + 1,
+                                              ngx_strlen(bar + 1));
+        u.no_resolve = 0;
+
+        if (ngx_parse_url(r->pool, &u) != NGX_OK || u.naddrs == 0) {
+            err->data = ngx_pnalloc(r->pool, len + 64);
+            if (err->data == NULL) {
+                return NGX_ERROR;
+            }
+
+            err->len = ngx_sprintf(err->data,
+                                   "Backend host \"%*s\" not found.", len,
+                                   json_string_value(h))
+                       - err->data;
+            json_decref(res);
+            return NGX_DECLINED;
+        }
+
+        if (res == NULL) {
+            res = json_object();
+            if (res == NULL) {
+                return NGX_ERROR;
+            }
+        }
+
+        list = json_array();
+        if (list == NULL) {
+            json_decref(res);
+            return NGX_ERROR;
+        }
+
+        for (j = 0; j < u.naddrs; j++) {
+            len = ngx_sock_ntop(u.addrs[j].sockaddr, u.addrs[j].socklen,
+                                text, sizeof(text), 0);
+            json_array_append_new(list, json_stringn((char *) text, len));
+        }
+
+        json_object_set_new(res, json_string_value(h), list);
+    }
+
+    if (res) {
+        json_object_set_new(rec, "resolved", res);
+    }
+
+    return NGX_OK;
+}

@@ -1,0 +1,829 @@
+/*
+ * apigw Redis store: many nodes share one Redis.
+ *
+ * Key schema (all under "apigw:"):
+ *
+ *     apigw:version    string   the store's version; INCR'ed by every commit
+ *     apigw:records    hash     record key (src/store.h) -> JSON text
+ *     apigw:changes    zset     record key, scored by the version of its
+ *                               last change; a deleted record stays here
+ *                               (and is gone from apigw:records) so every
+ *                               node learns of the deletion
+ *     apigw:events     channel  PUBLISHed the new version on every commit
+ *
+ * A write: WATCH apigw:version, GET it; when it is the version the request
+ * was answered against, MULTI, HSET/HDEL apigw:records, ZADD
+ * apigw:changes, SET apigw:version, PUBLISH, EXEC.  Another writer in
+ * between makes EXEC fail (or the version differ): the worker brings its
+ * copy up to date and the request is answered again, so two writes never
+ * mix.  Writes of one worker go one at a time (WATCH is per connection).
+ *
+ * Every worker subscribes to apigw:events and, on a message or a
+ * (re)connection, reads what changed since its version
+ * (ZRANGEBYSCORE apigw:changes, then HMGET apigw:records), then compiles
+ * the changed APIs off the request path.  The data plane never reads Redis:
+ * while Redis is down it serves the last configuration and writes answer
+ * 503; the adapter reconnects by itself and the worker resynchronises.
+ */
+
+#include "ngx_http_apigw_store.h"
+
+
+#define NGX_HTTP_APIGW_RS_TIMEOUT  5000
+
+
+typedef struct ngx_http_apigw_rs_job_s  ngx_http_apigw_rs_job_t;
+
+struct ngx_http_apigw_rs_job_s {
+    ngx_http_apigw_rs_job_t        *next;
+    apigw_muts_t                   *muts;
+    uint64_t                        base;
+    ngx_http_apigw_rstore_done_pt   done;
+    void                           *data;
+};
+
+
+static void ngx_http_apigw_rs_state(ngx_http_apigw_redis_t *rd,
+    ngx_uint_t up, void *data);
+static void ngx_http_apigw_rs_message(ngx_str_t *channel,
+    ngx_str_t *message, void *data);
+static void ngx_http_apigw_rs_sync(void);
+static void ngx_http_apigw_rs_sync_start(void);
+static void ngx_http_apigw_rs_changes(redisReply *reply, void *data);
+static void ngx_http_apigw_rs_values(redisReply *reply, void *data);
+static void ngx_http_apigw_rs_sync_done(ngx_int_t ok);
+static void ngx_http_apigw_rs_next(void);
+static void ngx_http_apigw_rs_version(redisReply *reply, void *data);
+static void ngx_http_apigw_rs_exec(redisReply *reply, void *data);
+static void ngx_http_apigw_rs_finish(ngx_int_t rc);
+
+
+static ngx_http_apigw_redis_t   *ngx_http_apigw_rs_cmd;
+static ngx_http_apigw_redis_t   *ngx_http_apigw_rs_sub;
+static ngx_log_t                *ngx_http_apigw_rs_log;
+
+static ngx_uint_t                ngx_http_apigw_rs_syncing;
+static ngx_uint_t                ngx_http_apigw_rs_resync;
+static uint64_t                  ngx_http_apigw_rs_target;
+static char                    **ngx_http_apigw_rs_keys;
+static size_t                    ngx_http_apigw_rs_nkeys;
+
+/* writes, one at a time; a conflicted one waits for the sync */
+static ngx_http_apigw_rs_job_t  *ngx_http_apigw_rs_jobs;
+static ngx_http_apigw_rs_job_t  *ngx_http_apigw_rs_active;
+static ngx_uint_t                ngx_http_apigw_rs_conflict;
+
+/* where the last failure was noticed, for the log */
+static ngx_uint_t                ngx_http_apigw_rs_where;
+
+static ngx_str_t  ngx_http_apigw_rs_channel = ngx_string("apigw:events");
+
+
+ngx_int_t
+ngx_http_apigw_rstore_init(ngx_cycle_t *cycle,
+    ngx_http_apigw_admin_main_conf_t *amcf)
+{
+    ngx_http_apigw_rs_log = cycle->log;
+
+    ngx_http_apigw_rs_cmd = ngx_http_apigw_redis_create(cycle, &amcf->redis,
+                                                        "store");
+    ngx_http_apigw_rs_sub = ngx_http_apigw_redis_create(cycle, &amcf->redis,
+                                                        "store events");
+
+    if (ngx_http_apigw_rs_cmd == NULL || ngx_http_apigw_rs_sub == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_apigw_redis_on_state(ngx_http_apigw_rs_cmd,
+                                  ngx_http_apigw_rs_state, NULL);
+    ngx_http_apigw_redis_on_state(ngx_http_apigw_rs_sub,
+                                  ngx_http_apigw_rs_state, NULL);
+
+    return ngx_http_apigw_redis_subscribe(ngx_http_apigw_rs_sub,
+                                          &ngx_http_apigw_rs_channel,
+                                          ngx_http_apigw_rs_message, NULL);
+}
+
+
+ngx_uint_t
+ngx_http_apigw_rstore_ready(void)
+{
+    return ngx_http_apigw_rs_cmd
+           && ngx_http_apigw_redis_ready(ngx_http_apigw_rs_cmd);
+}
+
+
+void
+ngx_http_apigw_rstore_exit(void)
+{
+    if (ngx_http_apigw_rs_sub) {
+        ngx_http_apigw_redis_destroy(ngx_http_apigw_rs_sub);
+        ngx_http_apigw_rs_sub = NULL;
+    }
+
+    if (ngx_http_apigw_rs_cmd) {
+        ngx_http_apigw_redis_destroy(ngx_http_apigw_rs_cmd);
+        ngx_http_apigw_rs_cmd = NULL;
+    }
+}
+
+
+/* either connection (re)established: what may have been missed is read */
+static void
+ngx_http_apigw_rs_state(ngx_http_apigw_redis_t *rd, ngx_uint_t up,
+    void *data)
+{
+    if (up) {
+        ngx_http_apigw_rs_sync();
+    }
+}
+
+
+static void
+ngx_http_apigw_rs_message(ngx_str_t *channel, ngx_str_t *message,
+    void *data)
+{
+    ngx_int_t  v;
+
+    v = ngx_atoi(message->data, message->len);
+
+    if (v != NGX_ERROR
+        && (uint64_t) v <= apigw_store_version(
+                               ngx_http_apigw_store_current()))
+    {
+        return;                 /* our own write, applied already */
+    }
+
+    ngx_http_apigw_rs_sync();
+}
+
+
+/* ---- reading changes ---- */
+
+/*
+ * One thing at a time on the command connection: a sync's MULTI/EXEC
+ * inside a write's WATCH would end the WATCH, so a sync waits for the
+ * write and a write for the sync.
+ */
+
+static void
+ngx_http_apigw_rs_sync(void)
+{
+    if (ngx_http_apigw_rs_syncing || ngx_http_apigw_rs_active) {
+        ngx_http_apigw_rs_resync = 1;
+        return;
+    }
+
+    ngx_http_apigw_rs_sync_start();
+}
+
+
+static void
+ngx_http_apigw_rs_sync_start(void)
+{
+    u_char         since[NGX_INT64_LEN + 2];
+    size_t         lens[5];
+    const char    *argv[5];
+
+    if (!ngx_http_apigw_redis_ready(ngx_http_apigw_rs_cmd)) {
+        return;                 /* the "up" state handler comes back */
+    }
+
+    ngx_http_apigw_rs_syncing = 1;
+    ngx_http_apigw_rs_resync = 0;
+
+    /* MULTI: the version and the changes at that version, together */
+    argv[0] = "MULTI";
+    lens[0] = 5;
+
+    if (ngx_http_apigw_redis_command(ngx_http_apigw_rs_cmd, NULL, NULL, 0,
+                                     1, argv, lens)
+        == NULL)
+    {
+        ngx_http_apigw_rs_where = 192;
+        ngx_http_apigw_rs_sync_done(0);
+        return;
+    }
+
+    argv[0] = "GET";
+    lens[0] = 3;
+    argv[1] = "apigw:version";
+    lens[1] = sizeof("apigw:version") - 1;
+
+    (void) ngx_http_apigw_redis_command(ngx_http_apigw_rs_cmd, NULL, NULL, 0,
+                                        2, argv, lens);
+
+    argv[0] = "ZRANGEBYSCORE";
+    lens[0] = sizeof("ZRANGEBYSCORE") - 1;
+    argv[1] = "apigw:changes";
+    lens[1] = sizeof("apigw:changes") - 1;
+    lens[2] = ngx_sprintf(since, "(%uL",
+                          apigw_store_version(ngx_http_apigw_store_current()))
+              - since;
+    argv[2] = (char *) since;
+    argv[3] = "+inf";
+    lens[3] = 4;
+
+    (void) ngx_http_apigw_redis_command(ngx_http_apigw_rs_cmd, NULL, NULL, 0,
+                                        4, argv, lens);
+
+    argv[0] = "EXEC";
+    lens[0] = 4;
+
+    if (ngx_http_apigw_redis_command(ngx_http_apigw_rs_cmd,
+                                     ngx_http_apigw_rs_changes, NULL,
+                                     NGX_HTTP_APIGW_RS_TIMEOUT, 1, argv,
+                                     lens)
+        == NULL)
+    {
+        ngx_http_apigw_rs_where = 227;
+        ngx_http_apigw_rs_sync_done(0);
+    }
+}
+
+
+static void
+ngx_http_apigw_rs_changes(redisReply *reply, void *data)
+{
+    size_t        i, n;
+    size_t       *lens;
+    ngx_int_t     v;
+    redisReply   *ver, *keys;
+    const char  **argv;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 2)
+    {
+        ngx_http_apigw_rs_where = 244;
+        ngx_http_apigw_rs_sync_done(0);
+        return;
+    }
+
+    ver = reply->element[0];
+    keys = reply->element[1];
+
+    v = 0;
+
+    if (ver->type == REDIS_REPLY_STRING) {
+        v = ngx_atoi((u_char *) ver->str, ver->len);
+        if (v == NGX_ERROR) {
+            ngx_log_error(NGX_LOG_ERR, ngx_http_apigw_rs_log, 0,
+                          "apigw: bad apigw:version in Redis");
+            ngx_http_apigw_rs_where = 258;
+            ngx_http_apigw_rs_sync_done(0);
+            return;
+        }
+    }
+
+    ngx_http_apigw_rs_target = v;
+
+    if (keys->type != REDIS_REPLY_ARRAY || keys->elements == 0) {
+        ngx_http_apigw_local_set_version(v);
+        ngx_http_apigw_rs_sync_done(1);
+        return;
+    }
+
+    n = keys->elements;
+
+    ngx_http_apigw_rs_keys = ngx_alloc(n * sizeof(char *),
+                                       ngx_http_apigw_rs_log);
+    argv = ngx_alloc((n + 2) * sizeof(char *), ngx_http_apigw_rs_log);
+    lens = ngx_alloc((n + 2) * sizeof(size_t), ngx_http_apigw_rs_log);
+
+    if (ngx_http_apigw_rs_keys == NULL || argv == NULL || lens == NULL) {
+        goto failed;
+    }
+
+    ngx_http_apigw_rs_nkeys = 0;
+
+    argv[0] = "HMGET";
+    lens[0] = 5;
+    argv[1] = "apigw:records";
+    lens[1] = sizeof("apigw:records") - 1;
+
+    for (i = 0; i < n; i++) {
+        if (keys->element[i]->type != REDIS_REPLY_STRING) {
+            continue;
+        }
+
+        ngx_http_apigw_rs_keys[ngx_http_apigw_rs_nkeys] =
+            strndup(keys->element[i]->str, keys->element[i]->len);
+
+        if (ngx_http_apigw_rs_keys[ngx_http_apigw_rs_nkeys] == NULL) {
+            goto failed;
+        }
+
+        argv[2 + ngx_http_apigw_rs_nkeys] =
+            ngx_http_apigw_rs_keys[ngx_http_apigw_rs_nkeys];
+        lens[2 + ngx_http_apigw_rs_nkeys] = keys->element[i]->len;
+        ngx_http_apigw_rs_nkeys++;
+    }
+
+    if (ngx_http_apigw_redis_command(ngx_http_apigw_rs_cmd,
+                                     ngx_http_apigw_rs_values, NULL,
+                                     NGX_HTTP_APIGW_RS_TIMEOUT,
+                                     (int) (2 + ngx_http_apigw_rs_nkeys),
+                                     argv, lens)
+        == NULL)
+    {
+        goto failed;
+    }
+
+    ngx_free(argv);
+    ngx_free(lens);
+
+    return;
+
+failed:
+
+    if (argv) {
+        ngx_free(argv);
+    }
+
+    if (lens) {
+        ngx_free(lens);
+    }
+
+    ngx_http_apigw_rs_where = 332;
+    ngx_http_apigw_rs_sync_done(0);
+}
+
+
+static void
+ngx_http_apigw_rs_values(redisReply *reply, void *data)
+{
+    size_t         i;
+    json_t        *v;
+    redisReply    *e;
+    json_error_t   je;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != ngx_http_apigw_rs_nkeys)
+    {
+        ngx_http_apigw_rs_where = 347;
+        ngx_http_apigw_rs_sync_done(0);
+        return;
+    }
+
+    for (i = 0; i < reply->elements; i++) {
+        e = reply->element[i];
+
+        if (e->type == REDIS_REPLY_STRING) {
+            v = json_loadb(e->str, e->len, 0, &je);
+
+            if (v == NULL) {
+                ngx_log_error(NGX_LOG_ERR, ngx_http_apigw_rs_log, 0,
+                              "apigw: bad record \"%s\" in Redis: %s",
+                              ngx_http_apigw_rs_keys[i], je.text);
+                continue;
+            }
+
+            ngx_http_apigw_local_apply(ngx_http_apigw_rs_keys[i], v);
+
+        } else {
+            ngx_http_apigw_local_apply(ngx_http_apigw_rs_keys[i], NULL);
+        }
+    }
+
+    /*
+     * values may be newer than the version read with the keys: the next
+     * sync reads them again, which is harmless
+     */
+    ngx_http_apigw_local_set_version(ngx_http_apigw_rs_target);
+
+    ngx_http_apigw_rs_sync_done(1);
+}
+
+
+static void
+ngx_http_apigw_rs_sync_done(ngx_int_t ok)
+{
+    size_t  i;
+
+    for (i = 0; i < ngx_http_apigw_rs_nkeys; i++) {
+        free(ngx_http_apigw_rs_keys[i]);
+    }
+
+    if (ngx_http_apigw_rs_keys) {
+        ngx_free(ngx_http_apigw_rs_keys);
+    }
+
+    ngx_http_apigw_rs_keys = NULL;
+    ngx_http_apigw_rs_nkeys = 0;
+    ngx_http_apigw_rs_syncing = 0;
+
+    if (ok) {
+        /* compile now: changes reach the data plane at once */
+        ngx_http_apigw_dyn_refresh(ngx_http_apigw_rs_log);
+    }
+
+    if (ngx_http_apigw_rs_conflict) {
+        /* the write that lost can be answered again now */
+        ngx_http_apigw_rs_conflict = 0;
+        ngx_http_apigw_rs_finish(ok ? NGX_DECLINED : NGX_ERROR);
+        return;
+    }
+
+    if (ngx_http_apigw_rs_resync) {
+        ngx_http_apigw_rs_sync();
+        return;
+    }
+
+    ngx_http_apigw_rs_next();
+}
+
+
+/* ---- writing ---- */
+
+ngx_int_t
+ngx_http_apigw_rstore_commit(apigw_muts_t *muts, uint64_t base,
+    ngx_http_apigw_rstore_done_pt done, void *data)
+{
+    ngx_http_apigw_rs_job_t  *job, **p;
+
+    if (!ngx_http_apigw_redis_ready(ngx_http_apigw_rs_cmd)) {
+        return NGX_ERROR;
+    }
+
+    job = ngx_calloc(sizeof(ngx_http_apigw_rs_job_t), ngx_http_apigw_rs_log);
+    if (job == NULL) {
+        return NGX_ERROR;
+    }
+
+    job->muts = muts;
+    job->base = base;
+    job->done = done;
+    job->data = data;
+
+    for (p = &ngx_http_apigw_rs_jobs; *p; p = &(*p)->next) { /* void */ }
+
+    *p = job;
+
+    if (ngx_http_apigw_rs_active == NULL) {
+        ngx_http_apigw_rs_next();
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_apigw_rs_next(void)
+{
+    size_t        lens[2];
+    const char   *argv[2];
+
+    if (ngx_http_apigw_rs_active || ngx_http_apigw_rs_syncing
+        || ngx_http_apigw_rs_jobs == NULL)
+    {
+        return;
+    }
+
+    ngx_http_apigw_rs_active = ngx_http_apigw_rs_jobs;
+    ngx_http_apigw_rs_jobs = ngx_http_apigw_rs_active->next;
+
+    if (ngx_http_apigw_rs_active->base
+        != apigw_store_version(ngx_http_apigw_store_current()))
+    {
+        /* answered against an older copy: answer it again (not a lost race) */
+        ngx_http_apigw_rs_finish(NGX_AGAIN);
+        return;
+    }
+
+    argv[0] = "WATCH";
+    lens[0] = 5;
+    argv[1] = "apigw:version";
+    lens[1] = sizeof("apigw:version") - 1;
+
+    if (ngx_http_apigw_redis_command(ngx_http_apigw_rs_cmd, NULL, NULL, 0, 2,
+                                     argv, lens)
+        == NULL)
+    {
+        ngx_http_apigw_rs_where = 485;
+        ngx_http_apigw_rs_finish(NGX_ERROR);
+        return;
+    }
+
+    argv[0] = "GET";
+    lens[0] = 3;
+
+    if (ngx_http_apigw_redis_command(ngx_http_apigw_rs_cmd,
+                                     ngx_http_apigw_rs_version, NULL, 0, 2,
+                                     argv, lens)
+        == NULL)
+    {
+        ngx_http_apigw_rs_where = 497;
+        ngx_http_apigw_rs_finish(NGX_ERROR);
+    }
+}
+
+
+static void
+ngx_http_apigw_rs_version(redisReply *reply, void *data)
+{
+    char                     **texts;
+    u_char                     ver[NGX_INT64_LEN + 1];
+    size_t                     i, n, nset, ndel, *lens;
+    uint64_t                   v;
+    ngx_int_t                  cur;
+    size_t                     vlen;
+    const char               **argv;
+    apigw_muts_t              *m;
+    ngx_http_apigw_rs_job_t   *job;
+    static const char         *unwatch[1] = { "UNWATCH" };
+    static size_t              unwatch_len[1] = { 7 };
+    static const char         *discard[1] = { "DISCARD" };
+    static size_t              discard_len[1] = { 7 };
+    ngx_uint_t                 multi;
+
+    job = ngx_http_apigw_rs_active;
+    texts = NULL;
+    multi = 0;
+
+    if (reply == NULL
+        || (reply->type != REDIS_REPLY_STRING
+            && reply->type != REDIS_REPLY_NIL))
+    {
+        ngx_http_apigw_rs_where = 528;
+        ngx_http_apigw_rs_finish(NGX_ERROR);
+        return;
+    }
+
+    cur = 0;
+
+    if (reply->type == REDIS_REPLY_STRING) {
+        cur = ngx_atoi((u_char *) reply->str, reply->len);
+    }
+
+    if (cur == NGX_ERROR || (uint64_t) cur != job->base) {
+        /* another writer: catch up, then the request is answered again */
+        argv = (const char **) unwatch;
+        lens = unwatch_len;
+        (void) ngx_http_apigw_redis_command(ngx_http_apigw_rs_cmd, NULL,
+                                            NULL, 0, 1, argv, lens);
+
+        ngx_http_apigw_rs_conflict = 1;
+        ngx_http_apigw_rs_sync_start();
+
+        if (!ngx_http_apigw_rs_syncing) {
+            /* could not even start */
+            ngx_http_apigw_rs_conflict = 0;
+            ngx_http_apigw_rs_where = 551;
+            ngx_http_apigw_rs_finish(NGX_ERROR);
+        }
+
+        return;
+    }
+
+    m = job->muts;
+    v = job->base + 1;
+    vlen = ngx_sprintf(ver, "%uL", v) - ver;
+
+    nset = 0;
+    ndel = 0;
+
+    for (i = 0; i < m->n; i++) {
+        if (m->items[i].value) {
+            nset++;
+        } else {
+            ndel++;
+        }
+    }
+
+    n = 2 + 2 * m->n + 2;
+    argv = ngx_alloc(n * sizeof(char *), ngx_http_apigw_rs_log);
+    lens = ngx_alloc(n * sizeof(size_t), ngx_http_apigw_rs_log);
+    texts = ngx_calloc(m->n * sizeof(char *), ngx_http_apigw_rs_log);
+
+    if (argv == NULL || lens == NULL || texts == NULL) {
+        goto failed;
+    }
+
+    for (i = 0; i < m->n; i++) {
+        if (m->items[i].value) {
+            texts[i] = json_dumps(m->items[i].value, JSON_COMPACT);
+            if (texts[i] == NULL) {
+                goto failed;
+            }
+        }
+    }
+
+#define RS_CMD(argc)                                                          \
+    if (ngx_http_apigw_redis_command(ngx_http_apigw_rs_cmd, NULL, NULL, 0,    \
+                                     (int) (argc), argv, lens)                \
+        == NULL)                                                              \
+    {                                                                         \
+        goto failed;                                                          \
+    }
+
+    argv[0] = "MULTI";
+    lens[0] = 5;
+    RS_CMD(1);
+    multi = 1;
+
+    if (nset) {
+        argv[0] = "HSET";
+        lens[0] = 4;
+        argv[1] = "apigw:records";
+        lens[1] = sizeof("apigw:records") - 1;
+        n = 2;
+
+        for (i = 0; i < m->n; i++) {
+            if (texts[i]) {
+                argv[n] = m->items[i].key;
+                lens[n++] = ngx_strlen(m->items[i].key);
+                argv[n] = texts[i];
+                lens[n++] = ngx_strlen(texts[i]);
+            }
+        }
+
+        RS_CMD(n);
+    }
+
+    if (ndel) {
+        argv[0] = "HDEL";
+        lens[0] = 4;
+        argv[1] = "apigw:records";
+        lens[1] = sizeof("apigw:records") - 1;
+        n = 2;
+
+        for (i = 0; i < m->n; i++) {
+            if (m->items[i].value == NULL) {
+                argv[n] = m->items[i].key;
+                lens[n++] = ngx_strlen(m->items[i].key);
+            }
+        }
+
+        RS_CMD(n);
+    }
+
+    argv[0] = "ZADD";
+    lens[0] = 4;
+    argv[1] = "apigw:changes";
+    lens[1] = sizeof("apigw:changes") - 1;
+    n = 2;
+
+    for (i = 0; i < m->n; i++) {
+        argv[n] = (char *) ver;
+        lens[n++] = vlen;
+        argv[n] = m->items[i].key;
+        lens[n++] = ngx_strlen(m->items[i].key);
+    }
+
+    RS_CMD(n);
+
+    argv[0] = "SET";
+    lens[0] = 3;
+    argv[1] = "apigw:version";
+    lens[1] = sizeof("apigw:version") - 1;
+    argv[2] = (char *) ver;
+    lens[2] = vlen;
+    RS_CMD(3);
+
+    argv[0] = "PUBLISH";
+    lens[0] = 7;
+    argv[1] = "apigw:events";
+    lens[1] = sizeof("apigw:events") - 1;
+    RS_CMD(3);
+
+    argv[0] = "EXEC";
+    lens[0] = 4;
+
+    if (ngx_http_apigw_redis_command(ngx_http_apigw_rs_cmd,
+                                     ngx_http_apigw_rs_exec, NULL,
+                                     NGX_HTTP_APIGW_RS_TIMEOUT, 1, argv,
+                                     lens)
+        == NULL)
+    {
+        goto failed;
+    }
+
+#undef RS_CMD
+
+    for (i = 0; i < m->n; i++) {
+        free(texts[i]);
+    }
+
+    ngx_free(texts);
+    ngx_free(argv);
+    ngx_free(lens);
+
+    return;
+
+failed:
+
+    if (multi) {
+        (void) ngx_http_apigw_redis_command(ngx_http_apigw_rs_cmd, NULL,
+                                            NULL, 0, 1, discard,
+                                            discard_len);
+    }
+
+    if (texts) {
+        for (i = 0; i < m->n; i++) {
+            free(texts[i]);
+        }
+        ngx_free(texts);
+    }
+
+    if (argv) {
+        ngx_free(argv);
+    }
+
+    if (lens) {
+        ngx_free(lens);
+    }
+
+    ngx_http_apigw_rs_where = 715;
+    ngx_http_apigw_rs_finish(NGX_ERROR);
+}
+
+
+static void
+ngx_http_apigw_rs_exec(redisReply *reply, void *data)
+{
+    size_t                    i;
+    apigw_muts_t             *m;
+    ngx_http_apigw_rs_job_t  *job;
+
+    job = ngx_http_apigw_rs_active;
+
+    if (reply == NULL) {
+        /* connection lost or timed out: the outcome is unknown */
+        ngx_http_apigw_rs_where = 730;
+        ngx_http_apigw_rs_finish(NGX_ERROR);
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_NIL) {
+        /* the WATCHed version changed: another writer got in first */
+        ngx_http_apigw_rs_conflict = 1;
+        ngx_http_apigw_rs_sync_start();
+
+        if (!ngx_http_apigw_rs_syncing) {
+            ngx_http_apigw_rs_conflict = 0;
+            ngx_http_apigw_rs_where = 741;
+            ngx_http_apigw_rs_finish(NGX_ERROR);
+        }
+
+        return;
+    }
+
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        ngx_http_apigw_rs_where = 748;
+        ngx_http_apigw_rs_finish(NGX_ERROR);
+        return;
+    }
+
+    for (i = 0; i < reply->elements; i++) {
+        if (reply->element[i]->type == REDIS_REPLY_ERROR) {
+            ngx_log_error(NGX_LOG_ERR, ngx_http_apigw_rs_log, 0,
+                          "apigw: Redis store write: %*s",
+                          reply->element[i]->len, reply->element[i]->str);
+            ngx_http_apigw_rs_where = 757;
+            ngx_http_apigw_rs_finish(NGX_ERROR);
+            return;
+        }
+    }
+
+    /* committed: our copy + these changes is the new version */
+    m = job->muts;
+
+    for (i = 0; i < m->n; i++) {
+        ngx_http_apigw_local_apply(m->items[i].key,
+                                   m->items[i].value
+                                   ? json_incref(m->items[i].value) : NULL);
+    }
+
+    ngx_http_apigw_local_set_version(job->base + 1);
+    ngx_http_apigw_dyn_refresh(ngx_http_apigw_rs_log);
+
+    ngx_http_apigw_rs_finish(NGX_OK);
+}
+
+
+static void
+ngx_http_apigw_rs_finish(ngx_int_t rc)
+{
+    ngx_http_apigw_rs_job_t  *job;
+
+    job = ngx_http_apigw_rs_active;
+    ngx_http_apigw_rs_active = NULL;
+
+    if (rc == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_WARN, ngx_http_apigw_rs_log, 0,
+                      "apigw: Redis store write failed (%ui)",
+                      ngx_http_apigw_rs_where);
+    }
+
+    if (job) {
+        job->done(job->data, rc);
+        ngx_free(job);
+    }
+
+    if (ngx_http_apigw_rs_resync) {
+        ngx_http_apigw_rs_sync();
+        return;
+    }
+
+    ngx_http_apigw_rs_next();
+}

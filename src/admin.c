@@ -1,0 +1,2383 @@
+/*
+ * apigw management API (see admin.h).  Shapes and statuses follow
+ * openwhisk-apigateway where it is right, and fix its defects: every
+ * error is JSON with a numeric status, a duplicate basePath is 409, a bad
+ * document is 400 listing every problem with its JSON pointer, and every
+ * call acts only within the tenant of its URL.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+#include <stdio.h>
+#include <stdarg.h>
+#include <ctype.h>
+
+#include "apigw.h"
+#include "admin.h"
+#include "../openapi/oa.h"
+
+
+#define ADMIN_MAX_SEGS     8
+#define ADMIN_MAX_QUERY    32
+#define ADMIN_MAX_ID       128
+#define ADMIN_KEY_PREFIX   "apigw_"
+#define ADMIN_PREFIX_LEN   14      /* "apigw_" + 8 hex digits */
+
+
+typedef struct {
+    char    *name;
+    char    *value;
+} admin_qp_t;
+
+typedef struct {
+    const apigw_store_t      *s;
+    const apigw_admin_req_t  *req;
+    apigw_admin_resp_t       *resp;
+    char                     *seg[ADMIN_MAX_SEGS];
+    size_t                    nseg;
+    admin_qp_t                q[ADMIN_MAX_QUERY];
+    size_t                    nq;
+    char                      method[16];
+} admin_t;
+
+
+static const char *admin_json_type = "application/json";
+static const char *admin_text_type = "text/plain";
+
+
+/* ---- responses ---- */
+
+static void
+admin_set_body(apigw_admin_resp_t *resp, int status, char *body,
+    const char *type)
+{
+    free(resp->body);
+    resp->status = status;
+    resp->body = body;
+    resp->body_len = body ? strlen(body) : 0;
+    resp->content_type = type;
+}
+
+
+static void
+admin_verror(apigw_admin_resp_t *resp, const char *rid, int status,
+    json_t *errors, const char *fmt, va_list ap)
+{
+    char    msg[1024], *body;
+    json_t  *o;
+
+    memcpy(msg, "Error: ", 7);
+    vsnprintf(msg + 7, sizeof(msg) - 7, fmt, ap);
+
+    o = json_pack("{s:i,s:s}", "status", status, "message", msg);
+
+    if (o == NULL) {
+        /* not UTF-8 (a name from the URL): without the odd bytes */
+        for (body = msg; *body; body++) {
+            if ((unsigned char) *body >= 0x80) {
+                *body = '?';
+            }
+        }
+
+        o = json_pack("{s:i,s:s}", "status", status, "message", msg);
+    }
+
+    if (o && rid) {
+        json_object_set_new(o, "request_id", json_string(rid));
+    }
+
+    if (o && errors) {
+        json_object_set(o, "errors", errors);
+    }
+
+    body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+
+    if (body == NULL) {
+        /* out of memory: a static body */
+        status = 503;
+        body = strdup("{\"status\":503,\"message\":\"Error: Out of memory.\"}");
+    }
+
+    admin_set_body(resp, status, body, admin_json_type);
+
+    /* an error never writes */
+    apigw_muts_free(&resp->muts);
+}
+
+
+void
+apigw_admin_error(apigw_admin_resp_t *resp, const char *request_id,
+    int status, const char *fmt, ...)
+{
+    va_list  ap;
+
+    va_start(ap, fmt);
+    admin_verror(resp, request_id, status, NULL, fmt, ap);
+    va_end(ap);
+}
+
+
+static int
+admin_err(admin_t *a, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+admin_err(admin_t *a, int status, const char *fmt, ...)
+{
+    va_list  ap;
+
+    va_start(ap, fmt);
+    admin_verror(a->resp, a->req->request_id, status, NULL, fmt, ap);
+    va_end(ap);
+
+    return -1;
+}
+
+
+static int
+admin_oom(admin_t *a)
+{
+    return admin_err(a, 503, "Out of memory.");
+}
+
+
+/* takes the reference to v */
+static int
+admin_json(admin_t *a, int status, json_t *v)
+{
+    char  *body;
+
+    if (v == NULL) {
+        return admin_oom(a);
+    }
+
+    body = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(v);
+
+    if (body == NULL) {
+        return admin_oom(a);
+    }
+
+    admin_set_body(a->resp, status, body, admin_json_type);
+
+    return 0;
+}
+
+
+static int
+admin_text(admin_t *a, int status, const char *text)
+{
+    char  *body;
+
+    body = strdup(text);
+    if (body == NULL) {
+        return admin_oom(a);
+    }
+
+    admin_set_body(a->resp, status, body, admin_text_type);
+
+    return 0;
+}
+
+
+static int
+admin_no_content(admin_t *a)
+{
+    admin_set_body(a->resp, 204, NULL, NULL);
+    return 0;
+}
+
+
+/* takes the reference to v (NULL: delete) */
+static int
+admin_write(admin_t *a, const char *key, json_t *v)
+{
+    if (apigw_muts_add(&a->resp->muts, key, v) != 0) {
+        return admin_oom(a);
+    }
+
+    return 0;
+}
+
+
+/* ---- request parsing ---- */
+
+static int
+admin_hex(int c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    c |= 0x20;
+
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+
+    return -1;
+}
+
+
+/* a percent-decoded copy ("+" is a space in a query); NULL on bad input */
+static char *
+admin_decode(const char *s, size_t len, int query)
+{
+    int     h, l;
+    char   *out, *p;
+    size_t  i;
+
+    out = malloc(len + 1);
+    if (out == NULL) {
+        return NULL;
+    }
+
+    p = out;
+
+    for (i = 0; i < len; i++) {
+        if (s[i] == '%') {
+            h = i + 1 < len ? admin_hex((unsigned char) s[i + 1]) : -1;
+            l = i + 2 < len ? admin_hex((unsigned char) s[i + 2]) : -1;
+
+            if (h < 0 || l < 0 || (h == 0 && l == 0)) {
+                free(out);
+                return NULL;
+            }
+
+            *p++ = (char) (h << 4 | l);
+            i += 2;
+
+        } else if (s[i] == '+' && query) {
+            *p++ = ' ';
+
+        } else if (s[i] == '\0') {
+            free(out);
+            return NULL;
+
+        } else {
+            *p++ = s[i];
+        }
+    }
+
+    *p = '\0';
+
+    return out;
+}
+
+
+static int
+admin_parse(admin_t *a)
+{
+    size_t       i, start, end, len, eq;
+    const char  *p, *q;
+
+    len = a->req->method_len < sizeof(a->method) - 1
+          ? a->req->method_len : sizeof(a->method) - 1;
+
+    for (i = 0; i < len; i++) {
+        a->method[i] = (char) toupper((unsigned char) a->req->method[i]);
+    }
+
+    a->method[len] = '\0';
+
+    p = a->req->path;
+    len = a->req->path_len;
+
+    for (i = 0; i < len; /* void */ ) {
+        while (i < len && p[i] == '/') {
+            i++;
+        }
+
+        if (i == len) {
+            break;
+        }
+
+        start = i;
+
+        while (i < len && p[i] != '/') {
+            i++;
+        }
+
+        if (a->nseg == ADMIN_MAX_SEGS) {
+            return admin_err(a, 404, "Not found.");
+        }
+
+        a->seg[a->nseg] = admin_decode(p + start, i - start, 0);
+        if (a->seg[a->nseg] == NULL) {
+            return admin_err(a, 400, "Invalid request path.");
+        }
+
+        a->nseg++;
+    }
+
+    q = a->req->query;
+    len = q ? a->req->query_len : 0;
+
+    for (i = 0; i < len; i = end + 1) {
+        start = i;
+
+        for (end = i; end < len && q[end] != '&'; end++) { /* void */ }
+
+        if (end == start) {
+            continue;
+        }
+
+        if (a->nq == ADMIN_MAX_QUERY) {
+            return admin_err(a, 400, "Too many query parameters.");
+        }
+
+        for (eq = start; eq < end && q[eq] != '='; eq++) { /* void */ }
+
+        a->q[a->nq].name = admin_decode(q + start, eq - start, 1);
+        a->q[a->nq].value = eq < end
+                            ? admin_decode(q + eq + 1, end - eq - 1, 1)
+                            : strdup("");
+
+        if (a->q[a->nq].name == NULL || a->q[a->nq].value == NULL) {
+            free(a->q[a->nq].name);
+            free(a->q[a->nq].value);
+            return admin_err(a, 400, "Invalid query string.");
+        }
+
+        a->nq++;
+    }
+
+    return 0;
+}
+
+
+/* the last value of a query parameter, or NULL */
+static const char *
+admin_arg(admin_t *a, const char *name)
+{
+    size_t       i;
+    const char  *v;
+
+    v = NULL;
+
+    for (i = 0; i < a->nq; i++) {
+        if (strcmp(a->q[i].name, name) == 0) {
+            v = a->q[i].value;
+        }
+    }
+
+    return v;
+}
+
+
+static int
+admin_is(admin_t *a, const char *m)
+{
+    return strcmp(a->method, m) == 0;
+}
+
+
+static int
+admin_valid_id(const char *s, int dots)
+{
+    size_t  n;
+
+    for (n = 0; s[n]; n++) {
+        if (!(isalnum((unsigned char) s[n]) || s[n] == '-' || s[n] == '_'
+              || (dots && (s[n] == '.' || s[n] == '@'))))
+        {
+            return 0;
+        }
+    }
+
+    return n > 0 && n <= ADMIN_MAX_ID;
+}
+
+
+static json_t *
+admin_body_json(admin_t *a)
+{
+    json_t        *v;
+    json_error_t   je;
+
+    if (a->req->body == NULL || a->req->body_len == 0) {
+        admin_err(a, 400, "Missing request body");
+        return NULL;
+    }
+
+    v = json_loadb(a->req->body, a->req->body_len, JSON_REJECT_DUPLICATES,
+                   &je);
+    if (v == NULL) {
+        admin_err(a, 400, "Invalid JSON in request body: line %d: %s",
+                  je.line, je.text);
+        return NULL;
+    }
+
+    if (!json_is_object(v)) {
+        json_decref(v);
+        admin_err(a, 400, "The request body must be a JSON object.");
+        return NULL;
+    }
+
+    return v;
+}
+
+
+static const char *
+admin_str(json_t *o, const char *key)
+{
+    json_t  *v;
+
+    v = json_object_get(o, key);
+
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+
+/* ---- records ---- */
+
+static json_t *
+admin_api(admin_t *a, const char *tenant, const char *id)
+{
+    char         key[ADMIN_MAX_ID + 8];
+    json_t      *v;
+    const char  *t;
+
+    if (strlen(id) > ADMIN_MAX_ID) {
+        return NULL;
+    }
+
+    snprintf(key, sizeof(key), "api:%s", id);
+    v = apigw_store_get(a->s, key);
+
+    t = admin_str(v, "tenant");
+    if (v == NULL || t == NULL || (tenant && strcmp(t, tenant) != 0)) {
+        return NULL;
+    }
+
+    return v;
+}
+
+
+static char *
+admin_managed_url(admin_t *a, const char *tenant, const char *base)
+{
+    char    *u;
+    size_t   n;
+
+    if (strcmp(base, "/") == 0) {
+        base = "";
+    }
+
+    n = strlen(a->req->public_url) + strlen(tenant) + strlen(base) + 8;
+    u = malloc(n);
+    if (u) {
+        snprintf(u, n, "%s/api/%s%s", a->req->public_url, tenant, base);
+    }
+
+    return u;
+}
+
+
+/* {"artifact_id","managed_url","open_api_doc"} of a record */
+static json_t *
+admin_v2_view(admin_t *a, json_t *rec)
+{
+    char    *url;
+    json_t  *o;
+
+    url = admin_managed_url(a, admin_str(rec, "tenant"),
+                            admin_str(rec, "basePath"));
+    if (url == NULL) {
+        return NULL;
+    }
+
+    o = json_pack("{s:s,s:s,s:O}", "artifact_id", admin_str(rec, "id"),
+                  "managed_url", url, "open_api_doc",
+                  json_object_get(rec, "doc"));
+    free(url);
+
+    return o;
+}
+
+
+/*
+ * Import a document (JSON or YAML), collecting every problem as
+ * {"pointer","message"}; on success the JSON form of the document, the
+ * normalised basePath and title, and the backend authorities.
+ */
+
+/* 400 with every problem; takes the reference to errs */
+static void
+admin_problems(admin_t *a, json_t *errs, const char *first)
+{
+    char    *body, msg[700];
+    json_t  *o;
+
+    snprintf(msg, sizeof(msg), "Error: Invalid API document: %s", first);
+
+    o = json_pack("{s:i,s:s,s:o}", "status", 400, "message", msg,
+                  "errors", errs);
+    if (o && a->req->request_id) {
+        json_object_set_new(o, "request_id",
+                            json_string(a->req->request_id));
+    }
+
+    body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+
+    if (body == NULL) {
+        admin_oom(a);
+        return;
+    }
+
+    admin_set_body(a->resp, 400, body, admin_json_type);
+    apigw_muts_free(&a->resp->muts);
+}
+
+
+typedef struct {
+    json_t  *doc;
+    char     base[1024];
+    char     title[512];
+    json_t  *hosts;
+} admin_doc_t;
+
+
+static int
+admin_import(admin_t *a, const char *buf, size_t len, admin_doc_t *d)
+{
+    size_t                i, j;
+    json_t               *errs, *e;
+    char                  hp[600];
+    oa_ctx_t              c;
+    apigw_api_t          *api;
+    apigw_problems_t      probs;
+    apigw_import_opts_t   opts;
+
+    memset(d, 0, sizeof(admin_doc_t));
+    memset(&opts, 0, sizeof(opts));
+    opts.openwhisk_url = a->req->openwhisk_url;
+    opts.max_size = len + 1;
+
+    if (buf == NULL || len == 0) {
+        return admin_err(a, 400, "Missing request body");
+    }
+
+    apigw_problems_init(&probs);
+
+    api = apigw_import_buffer(buf, len, &opts, &probs);
+
+    if (api == NULL) {
+        errs = json_array();
+
+        for (i = 0; errs && i < probs.n; i++) {
+            if (probs.items[i].warning) {
+                continue;
+            }
+
+            e = json_pack("{s:s,s:s}", "pointer",
+                          probs.items[i].pointer ? probs.items[i].pointer
+                                                 : "",
+                          "message", probs.items[i].message
+                                     ? probs.items[i].message : "");
+            if (e) {
+                json_array_append_new(errs, e);
+            }
+        }
+
+        apigw_problems_free(&probs);
+
+        if (errs == NULL) {
+            return admin_oom(a);
+        }
+
+        snprintf(hp, sizeof(hp), "%s",
+                 json_array_size(errs)
+                 ? admin_str(json_array_get(errs, 0), "message")
+                 : "invalid document");
+
+        admin_problems(a, errs, hp);
+
+        return -1;
+    }
+
+    apigw_problems_free(&probs);
+
+    snprintf(d->base, sizeof(d->base), "%s",
+             api->base_path[0] ? api->base_path : "/");
+    snprintf(d->title, sizeof(d->title), "%s",
+             api->title ? api->title : "");
+
+    d->hosts = json_array();
+
+    for (i = 0; d->hosts && i < api->nops; i++) {
+        if (api->ops[i].backend.url == NULL) {
+            continue;
+        }
+
+        snprintf(hp, sizeof(hp), "%s|%d", api->ops[i].backend.host,
+                 api->ops[i].backend.port);
+
+        for (j = 0; j < json_array_size(d->hosts); j++) {
+            if (strcmp(json_string_value(json_array_get(d->hosts, j)), hp)
+                == 0)
+            {
+                break;
+            }
+        }
+
+        if (j == json_array_size(d->hosts)) {
+            json_array_append_new(d->hosts, json_string(hp));
+        }
+    }
+
+    apigw_api_free(api);
+
+    /* the document as JSON (YAML converted) */
+    memset(&c, 0, sizeof(c));
+    apigw_problems_init(&probs);
+    c.opts = &opts;
+    c.probs = &probs;
+
+    d->doc = oa_parse(&c, buf, len);
+
+    free(c.ptr.buf);
+    apigw_problems_free(&probs);
+
+    if (d->doc == NULL || d->hosts == NULL) {
+        json_decref(d->doc);
+        json_decref(d->hosts);
+        return admin_oom(a);
+    }
+
+    return 0;
+}
+
+
+/* another API of the tenant with this basePath, or NULL */
+static const char *
+admin_base_taken(admin_t *a, const char *tenant, const char *base,
+    const char *except)
+{
+    json_t      *v;
+    const char  *k, *id;
+
+    json_object_foreach(apigw_store_records(a->s), k, v) {
+        if (strncmp(k, "api:", 4) != 0) {
+            continue;
+        }
+
+        id = admin_str(v, "id");
+
+        if (id && except && strcmp(id, except) == 0) {
+            continue;
+        }
+
+        if (strcmp(admin_str(v, "tenant") ? admin_str(v, "tenant") : "",
+                   tenant) == 0
+            && strcmp(admin_str(v, "basePath") ? admin_str(v, "basePath")
+                                               : "", base) == 0)
+        {
+            return id ? id : "";
+        }
+    }
+
+    return NULL;
+}
+
+
+/* the tenant record, created with the API when it does not exist */
+static int
+admin_ensure_tenant(admin_t *a, const char *tenant)
+{
+    char     key[ADMIN_MAX_ID + 8];
+    json_t  *t;
+
+    snprintf(key, sizeof(key), "tenant:%s", tenant);
+
+    if (apigw_store_get(a->s, key)) {
+        return 0;
+    }
+
+    t = json_pack("{s:s,s:s,s:s,s:[]}", "id", tenant, "namespace", tenant,
+                  "instance", "", "domains");
+    if (t == NULL) {
+        return admin_oom(a);
+    }
+
+    return admin_write(a, key, t);
+}
+
+
+static json_t *
+admin_api_record(const char *id, const char *tenant, admin_doc_t *d)
+{
+    return json_pack("{s:s,s:s,s:s,s:s,s:o,s:o}", "id", id,
+                     "tenant", tenant, "basePath", d->base, "name", d->title,
+                     "doc", d->doc, "hosts", d->hosts);
+}
+
+
+/* ---- /v2/{tenant}/apis ---- */
+
+/* filters and paging of openwhisk-apigateway (tenants.lua) */
+static int
+admin_page(admin_t *a, json_t *all)
+{
+    char        *end;
+    long         limit, skip;
+    size_t       i;
+    json_t      *out;
+    const char  *l, *s;
+
+    l = admin_arg(a, "limit");
+    s = admin_arg(a, "skip");
+
+    if ((l == NULL || strcmp(l, "undefined") == 0)
+        && (s == NULL || strcmp(s, "undefined") == 0))
+    {
+        return admin_json(a, 200, all);
+    }
+
+    skip = 0;
+
+    if (s) {
+        skip = strtol(s, &end, 10);
+        if (*s == '\0' || *end != '\0' || skip < 0) {
+            skip = 0;
+        }
+    }
+
+    if (l == NULL) {
+        limit = (long) json_array_size(all);
+
+    } else {
+        limit = strtol(l, &end, 10);
+        if (*l == '\0' || *end != '\0' || limit < 1) {
+            json_decref(all);
+            return admin_json(a, 200, json_array());
+        }
+    }
+
+    out = json_array();
+    if (out == NULL) {
+        json_decref(all);
+        return admin_oom(a);
+    }
+
+    for (i = (size_t) skip;
+         i < json_array_size(all) && (long) json_array_size(out) < limit;
+         i++)
+    {
+        json_array_append(out, json_array_get(all, i));
+    }
+
+    json_decref(all);
+
+    return admin_json(a, 200, out);
+}
+
+
+static int
+admin_v2_list(admin_t *a, const char *tenant)
+{
+    json_t      *v, *all, *view;
+    const char  *k, *base, *title;
+
+    base = admin_arg(a, "basePath");
+    if (base == NULL) {
+        base = admin_arg(a, "filter[where][basePath]");
+    }
+
+    title = admin_arg(a, "title");
+    if (title == NULL) {
+        title = admin_arg(a, "filter[where][name]");
+    }
+
+    all = json_array();
+    if (all == NULL) {
+        return admin_oom(a);
+    }
+
+    json_object_foreach(apigw_store_records(a->s), k, v) {
+        if (strncmp(k, "api:", 4) != 0
+            || strcmp(admin_str(v, "tenant") ? admin_str(v, "tenant") : "",
+                      tenant) != 0
+            || json_object_get(v, "v1"))
+        {
+            continue;
+        }
+
+        if (base && strcmp(admin_str(v, "basePath"), base) != 0) {
+            continue;
+        }
+
+        if (title && strcmp(admin_str(v, "name"), title) != 0) {
+            continue;
+        }
+
+        view = admin_v2_view(a, v);
+        if (view == NULL || json_array_append_new(all, view) != 0) {
+            json_decref(all);
+            return admin_oom(a);
+        }
+    }
+
+    return admin_page(a, all);
+}
+
+
+static int
+admin_v2_put(admin_t *a, const char *tenant, const char *id)
+{
+    char         uuid[37], key[ADMIN_MAX_ID + 8];
+    json_t      *rec, *old;
+    admin_doc_t  d;
+
+    old = NULL;
+
+    if (id) {
+        old = admin_api(a, tenant, id);
+        if (old == NULL || json_object_get(old, "v1")) {
+            return admin_err(a, 404, "Unknown API id %s", id);
+        }
+
+    } else {
+        if (apigw_uuid4(uuid) != 0) {
+            return admin_oom(a);
+        }
+
+        id = uuid;
+    }
+
+    if (admin_import(a, a->req->body, a->req->body_len, &d) != 0) {
+        return -1;
+    }
+
+    if (admin_base_taken(a, tenant, d.base, id)) {
+        json_decref(d.doc);
+        json_decref(d.hosts);
+        return admin_err(a, 409, "basePath not unique for given tenant.");
+    }
+
+    rec = admin_api_record(id, tenant, &d);
+    if (rec == NULL) {
+        return admin_oom(a);
+    }
+
+    snprintf(key, sizeof(key), "api:%s", id);
+
+    if (admin_ensure_tenant(a, tenant) != 0
+        || admin_write(a, key, json_incref(rec)) != 0)
+    {
+        json_decref(rec);
+        return -1;
+    }
+
+    old = admin_v2_view(a, rec);
+    json_decref(rec);
+
+    return admin_json(a, 200, old);
+}
+
+
+/* removes an API and what hangs off it (subscriptions) */
+static int
+admin_delete_api(admin_t *a, const char *tenant, const char *id)
+{
+    char         key[ADMIN_MAX_ID + 8], pfx[2 * ADMIN_MAX_ID + 16];
+    json_t      *v;
+    const char  *k;
+
+    snprintf(key, sizeof(key), "api:%s", id);
+    snprintf(pfx, sizeof(pfx), "sub:%s:%s:", tenant, id);
+
+    if (admin_write(a, key, NULL) != 0) {
+        return -1;
+    }
+
+    json_object_foreach(apigw_store_records(a->s), k, v) {
+        if (strncmp(k, pfx, strlen(pfx)) == 0
+            && admin_write(a, k, NULL) != 0)
+        {
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
+static int
+admin_v2_apis(admin_t *a, const char *tenant)
+{
+    json_t      *rec;
+    const char  *id;
+
+    id = a->nseg > 3 ? a->seg[3] : NULL;
+
+    if (a->nseg > 5) {
+        return admin_err(a, 404, "Not found.");
+    }
+
+    if (a->nseg == 5) {
+        if (strcmp(a->seg[4], "openapi") != 0) {
+            return admin_err(a, 404, "Not found.");
+        }
+
+        if (!admin_is(a, "GET")) {
+            return admin_err(a, 405, "Invalid verb.");
+        }
+
+        rec = admin_api(a, tenant, id);
+        if (rec == NULL) {
+            return admin_err(a, 404, "Unknown api id %s", id);
+        }
+
+        return admin_json(a, 200, json_incref(json_object_get(rec, "doc")));
+    }
+
+    if (id == NULL) {
+        if (admin_is(a, "GET")) {
+            return admin_v2_list(a, tenant);
+        }
+
+        if (admin_is(a, "POST")) {
+            return admin_v2_put(a, tenant, NULL);
+        }
+
+        return admin_err(a, 405, "Invalid verb.");
+    }
+
+    if (admin_is(a, "GET")) {
+        rec = admin_api(a, tenant, id);
+        if (rec == NULL || json_object_get(rec, "v1")) {
+            return admin_err(a, 404, "Unknown api id %s", id);
+        }
+
+        return admin_json(a, 200, admin_v2_view(a, rec));
+    }
+
+    if (admin_is(a, "PUT")) {
+        return admin_v2_put(a, tenant, id);
+    }
+
+    if (admin_is(a, "DELETE")) {
+        rec = admin_api(a, tenant, id);
+        if (rec == NULL) {
+            return admin_err(a, 404, "Unknown API id %s", id);
+        }
+
+        if (admin_delete_api(a, tenant, id) != 0) {
+            return -1;
+        }
+
+        return admin_no_content(a);
+    }
+
+    return admin_err(a, 405, "Invalid verb.");
+}
+
+
+/* ---- /v2/{tenant}/subscriptions ---- */
+
+static int
+admin_v2_subs(admin_t *a, const char *tenant)
+{
+    char         key[3 * ADMIN_MAX_ID + 16], salt[33], hash[65];
+    char         msg[3 * ADMIN_MAX_ID + 64];
+    json_t      *body, *rec, *v, *out;
+    const char  *client, *artifact, *secret, *k;
+
+    if (a->nseg > 4) {
+        return admin_err(a, 404, "Not found.");
+    }
+
+    if (a->nseg == 3 && (admin_is(a, "POST") || admin_is(a, "PUT"))) {
+        body = admin_body_json(a);
+        if (body == NULL) {
+            return -1;
+        }
+
+        client = admin_str(body, "client_id");
+        artifact = admin_str(body, "artifact_id");
+        secret = admin_str(body, "client_secret");
+
+        if (client == NULL || client[0] == '\0') {
+            json_decref(body);
+            return admin_err(a, 400,
+                             "\"client_id\" missing from request body.");
+        }
+
+        if (artifact == NULL || artifact[0] == '\0') {
+            json_decref(body);
+            return admin_err(a, 400,
+                             "\"artifact_id\" missing from request body.");
+        }
+
+        if (!admin_valid_id(client, 1)) {
+            json_decref(body);
+            return admin_err(a, 400, "Invalid client_id.");
+        }
+
+        if (admin_api(a, tenant, artifact) == NULL) {
+            admin_err(a, 404, "Unknown API id %s", artifact);
+            json_decref(body);
+            return -1;
+        }
+
+        rec = json_pack("{s:s,s:s,s:s}", "tenant", tenant, "artifact_id",
+                        artifact, "client_id", client);
+
+        if (rec && secret) {
+            if (apigw_random_hex(salt, 16) != 0) {
+                json_decref(rec);
+                json_decref(body);
+                return admin_oom(a);
+            }
+
+            apigw_store_sha256_hex(salt, 32, secret, strlen(secret), hash);
+            json_object_set_new(rec, "secret_salt", json_string(salt));
+            json_object_set_new(rec, "secret_sha256", json_string(hash));
+        }
+
+        snprintf(key, sizeof(key), "sub:%s:%s:%s", tenant, artifact, client);
+        snprintf(msg, sizeof(msg),
+                 "{\"message\":\"Subscription '%s' created for API '%s'\"}",
+                 client, artifact);
+        json_decref(body);
+
+        if (rec == NULL) {
+            return admin_oom(a);
+        }
+
+        if (admin_write(a, key, rec) != 0) {
+            return -1;
+        }
+
+        return admin_json(a, 200, json_loads(msg, 0, NULL));
+    }
+
+    artifact = admin_arg(a, "artifact_id");
+
+    if (a->nseg == 3 && admin_is(a, "GET")) {
+        if (artifact == NULL || artifact[0] == '\0') {
+            return admin_err(a, 400, "Missing artifact_id");
+        }
+
+        out = json_array();
+        if (out == NULL) {
+            return admin_oom(a);
+        }
+
+        snprintf(key, sizeof(key), "sub:%s:%s:", tenant, artifact);
+
+        json_object_foreach(apigw_store_records(a->s), k, v) {
+            if (strncmp(k, key, strlen(key)) == 0) {
+                json_array_append_new(out,
+                    json_string(admin_str(v, "client_id")));
+            }
+        }
+
+        return admin_json(a, 200, out);
+    }
+
+    if (admin_is(a, "DELETE")) {
+        if (a->nseg < 4) {
+            return admin_err(a, 400, "Missing client_id");
+        }
+
+        if (artifact == NULL || artifact[0] == '\0') {
+            return admin_err(a, 400, "Missing artifact_id");
+        }
+
+        if (strlen(artifact) > ADMIN_MAX_ID
+            || strlen(a->seg[3]) > ADMIN_MAX_ID)
+        {
+            return admin_err(a, 404, "Subscription doesn't exist");
+        }
+
+        snprintf(key, sizeof(key), "sub:%s:%s:%s", tenant, artifact,
+                 a->seg[3]);
+
+        if (apigw_store_get(a->s, key) == NULL) {
+            return admin_err(a, 404, "Subscription doesn't exist");
+        }
+
+        if (admin_write(a, key, NULL) != 0) {
+            return -1;
+        }
+
+        return admin_no_content(a);
+    }
+
+    return admin_err(a, 405, "Invalid verb.");
+}
+
+
+/* ---- /v2/{tenant}/keys: apigw's API keys ---- */
+
+static json_t *
+admin_key_view(json_t *rec)
+{
+    json_t  *o;
+
+    o = json_deep_copy(rec);
+    if (o) {
+        json_object_del(o, "sha256");
+    }
+
+    return o;
+}
+
+
+static int
+admin_v2_keys(admin_t *a, const char *tenant)
+{
+    char         id[37], secret[41], key[ADMIN_MAX_ID + 8];
+    char         full[64], hash[65], prefix[ADMIN_PREFIX_LEN + 1];
+    json_t      *body, *rec, *v, *out;
+    const char  *consumer, *api, *op, *k, *filter;
+
+    if (a->nseg > 5 || (a->nseg == 5 && strcmp(a->seg[4], "revoke") != 0)) {
+        return admin_err(a, 404, "Not found.");
+    }
+
+    if (a->nseg == 3 && admin_is(a, "POST")) {
+        body = admin_body_json(a);
+        if (body == NULL) {
+            return -1;
+        }
+
+        consumer = admin_str(body, "consumer");
+        api = admin_str(body, "api_id");
+        op = admin_str(body, "operation");
+
+        if (consumer == NULL || consumer[0] == '\0'
+            || strlen(consumer) > 256)
+        {
+            json_decref(body);
+            return admin_err(a, 400,
+                             "\"consumer\" missing from request body.");
+        }
+
+        if ((json_object_get(body, "api_id") && api == NULL)
+            || (json_object_get(body, "operation") && op == NULL))
+        {
+            json_decref(body);
+            return admin_err(a, 400,
+                             "\"api_id\" and \"operation\" are strings.");
+        }
+
+        if (op && api == NULL) {
+            json_decref(body);
+            return admin_err(a, 400,
+                             "An operation scope needs \"api_id\".");
+        }
+
+        if (api && admin_api(a, tenant, api) == NULL) {
+            admin_err(a, 404, "Unknown API id %s", api);
+            json_decref(body);
+            return -1;
+        }
+
+        if (apigw_uuid4(id) != 0 || apigw_random_hex(secret, 20) != 0) {
+            json_decref(body);
+            return admin_oom(a);
+        }
+
+        snprintf(full, sizeof(full), ADMIN_KEY_PREFIX "%s", secret);
+        memcpy(prefix, full, ADMIN_PREFIX_LEN);
+        prefix[ADMIN_PREFIX_LEN] = '\0';
+        apigw_store_sha256_hex(NULL, 0, full, strlen(full), hash);
+
+        rec = json_pack("{s:s,s:s,s:s,s:s,s:s,s:b}", "id", id,
+                        "tenant", tenant, "prefix", prefix, "sha256", hash,
+                        "consumer", consumer, "revoked", 0);
+        if (rec && api) {
+            json_object_set_new(rec, "api_id", json_string(api));
+        }
+
+        if (rec && op) {
+            json_object_set_new(rec, "operation", json_string(op));
+        }
+
+        json_decref(body);
+
+        if (rec == NULL) {
+            return admin_oom(a);
+        }
+
+        snprintf(key, sizeof(key), "key:%s", id);
+
+        if (admin_write(a, key, json_incref(rec)) != 0) {
+            json_decref(rec);
+            return -1;
+        }
+
+        /* the only time the key is shown */
+        v = admin_key_view(rec);
+        json_decref(rec);
+
+        if (v) {
+            json_object_set_new(v, "key", json_string(full));
+        }
+
+        return admin_json(a, 201, v);
+    }
+
+    if (a->nseg == 3 && admin_is(a, "GET")) {
+        filter = admin_arg(a, "api_id");
+
+        out = json_array();
+        if (out == NULL) {
+            return admin_oom(a);
+        }
+
+        json_object_foreach(apigw_store_records(a->s), k, v) {
+            if (strncmp(k, "key:", 4) == 0
+                && strcmp(admin_str(v, "tenant"), tenant) == 0
+                && (filter == NULL
+                    || (admin_str(v, "api_id")
+                        && strcmp(admin_str(v, "api_id"), filter) == 0)))
+            {
+                json_array_append_new(out, admin_key_view(v));
+            }
+        }
+
+        return admin_json(a, 200, out);
+    }
+
+    if (a->nseg < 4) {
+        return admin_err(a, 405, "Invalid verb.");
+    }
+
+    rec = NULL;
+
+    if (strlen(a->seg[3]) <= ADMIN_MAX_ID) {
+        snprintf(key, sizeof(key), "key:%s", a->seg[3]);
+        rec = apigw_store_get(a->s, key);
+    }
+
+    if (rec == NULL || strcmp(admin_str(rec, "tenant"), tenant) != 0) {
+        return admin_err(a, 404, "Unknown key id %s", a->seg[3]);
+    }
+
+    if (a->nseg == 5) {
+        if (!admin_is(a, "POST")) {
+            return admin_err(a, 405, "Invalid verb.");
+        }
+
+        rec = json_deep_copy(rec);
+        if (rec == NULL) {
+            return admin_oom(a);
+        }
+
+        json_object_set_new(rec, "revoked", json_true());
+
+        if (admin_write(a, key, json_incref(rec)) != 0) {
+            json_decref(rec);
+            return -1;
+        }
+
+        v = admin_key_view(rec);
+        json_decref(rec);
+
+        return admin_json(a, 200, v);
+    }
+
+    if (admin_is(a, "GET")) {
+        return admin_json(a, 200, admin_key_view(rec));
+    }
+
+    if (admin_is(a, "DELETE")) {
+        if (admin_write(a, key, NULL) != 0) {
+            return -1;
+        }
+
+        return admin_no_content(a);
+    }
+
+    return admin_err(a, 405, "Invalid verb.");
+}
+
+
+/* ---- /v2/{tenant}: the tenant and its custom domains ---- */
+
+static int
+admin_valid_domain(const char *d)
+{
+    size_t  i, n;
+
+    n = strlen(d);
+
+    if (n == 0 || n > 253 || d[0] == '.' || d[0] == '-' || d[n - 1] == '.') {
+        return 0;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (!(islower((unsigned char) d[i]) || isdigit((unsigned char) d[i])
+              || d[i] == '-' || d[i] == '.'
+              || (d[i] == '*' && i == 0 && d[1] == '.')))
+        {
+            return 0;
+        }
+
+        if (d[i] == '.' && d[i + 1] == '.') {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static int
+admin_v2_tenant(admin_t *a, const char *tenant)
+{
+    char         key[ADMIN_MAX_ID + 8], lc[256];
+    size_t       i, j;
+    json_t      *rec, *body, *doms, *d, *v, *o;
+    const char  *k, *s;
+
+    snprintf(key, sizeof(key), "tenant:%s", tenant);
+    rec = apigw_store_get(a->s, key);
+
+    if (admin_is(a, "GET")) {
+        if (rec == NULL) {
+            return admin_err(a, 404, "Unknown tenant id %s", tenant);
+        }
+
+        return admin_json(a, 200, json_incref(rec));
+    }
+
+    if (admin_is(a, "DELETE")) {
+        if (rec == NULL) {
+            return admin_err(a, 404, "Unknown tenant id %s", tenant);
+        }
+
+        json_object_foreach(apigw_store_records(a->s), k, v) {
+            s = admin_str(v, "tenant");
+
+            if (strcmp(k, key) == 0 || (s && strcmp(s, tenant) == 0)) {
+                if (admin_write(a, k, NULL) != 0) {
+                    return -1;
+                }
+            }
+        }
+
+        return admin_no_content(a);
+    }
+
+    if (!admin_is(a, "PUT")) {
+        return admin_err(a, 405, "Invalid verb.");
+    }
+
+    body = admin_body_json(a);
+    if (body == NULL) {
+        return -1;
+    }
+
+    doms = json_object_get(body, "domains");
+
+    if (doms && !json_is_array(doms)) {
+        json_decref(body);
+        return admin_err(a, 400, "\"domains\" must be an array of names.");
+    }
+
+    o = json_array();
+    if (o == NULL) {
+        json_decref(body);
+        return admin_oom(a);
+    }
+
+    json_array_foreach(doms, i, d) {
+        s = json_is_string(d) ? json_string_value(d) : NULL;
+
+        if (s == NULL || strlen(s) >= sizeof(lc)) {
+            json_decref(o);
+            json_decref(body);
+            return admin_err(a, 400, "Invalid domain at /domains/%zu.", i);
+        }
+
+        for (j = 0; s[j]; j++) {
+            lc[j] = (char) tolower((unsigned char) s[j]);
+        }
+
+        lc[j] = '\0';
+
+        if (!admin_valid_domain(lc)) {
+            json_decref(o);
+            json_decref(body);
+            return admin_err(a, 400, "Invalid domain at /domains/%zu.", i);
+        }
+
+        /* a domain belongs to one tenant */
+        json_object_foreach(apigw_store_records(a->s), k, v) {
+            if (strncmp(k, "tenant:", 7) != 0 || strcmp(k, key) == 0) {
+                continue;
+            }
+
+            json_array_foreach(json_object_get(v, "domains"), j, d) {
+                if (json_is_string(d)
+                    && strcmp(json_string_value(d), lc) == 0)
+                {
+                    json_decref(o);
+                    json_decref(body);
+                    return admin_err(a, 409, "Domain %s belongs to another "
+                                     "tenant.", lc);
+                }
+            }
+        }
+
+        json_array_append_new(o, json_string(lc));
+    }
+
+    s = admin_str(body, "namespace");
+
+    v = json_pack("{s:s,s:s,s:s,s:o}", "id", tenant,
+                  "namespace", s ? s : (rec && admin_str(rec, "namespace")
+                                        ? admin_str(rec, "namespace")
+                                        : tenant),
+                  "instance", admin_str(body, "instance")
+                              ? admin_str(body, "instance")
+                              : (rec && admin_str(rec, "instance")
+                                 ? admin_str(rec, "instance") : ""),
+                  "domains", doms ? o : (json_decref(o),
+                      rec && json_object_get(rec, "domains")
+                      ? json_incref(json_object_get(rec, "domains"))
+                      : json_array()));
+    json_decref(body);
+
+    if (v == NULL) {
+        return admin_oom(a);
+    }
+
+    if (admin_write(a, key, json_incref(v)) != 0) {
+        json_decref(v);
+        return -1;
+    }
+
+    return admin_json(a, 200, v);
+}
+
+
+/* ---- dispatch ---- */
+
+static int admin_v1(admin_t *a);
+
+
+static int
+admin_route(admin_t *a)
+{
+    const char  *tenant;
+
+    if (a->nseg == 1 && strcmp(a->seg[0], "health") == 0) {
+        if (!admin_is(a, "GET") && !admin_is(a, "HEAD")) {
+            return admin_err(a, 405, "Invalid verb.");
+        }
+
+        /* 200 while the data plane serves, even when writes cannot go */
+        return admin_json(a, 200, json_pack("{s:s,s:s,s:b,s:I,s:I}",
+                          "status", "ok",
+                          "store", a->req->store ? a->req->store : "memory",
+                          "store_writable", a->req->store_up,
+                          "version", (json_int_t) apigw_store_version(a->s),
+                          "records", (json_int_t) apigw_store_count(a->s)));
+    }
+
+    if (a->nseg >= 2 && strcmp(a->seg[0], "v1") == 0) {
+        return admin_v1(a);
+    }
+
+    if (a->nseg < 2 || strcmp(a->seg[0], "v2") != 0) {
+        return admin_err(a, 404, "Not found.");
+    }
+
+    tenant = a->seg[1];
+
+    if (!admin_valid_id(tenant, 0)) {
+        return admin_err(a, 400, "Invalid tenant id.");
+    }
+
+    if (a->nseg == 2) {
+        return admin_v2_tenant(a, tenant);
+    }
+
+    if (strcmp(a->seg[2], "apis") == 0) {
+        return admin_v2_apis(a, tenant);
+    }
+
+    if (strcmp(a->seg[2], "subscriptions") == 0) {
+        return admin_v2_subs(a, tenant);
+    }
+
+    if (strcmp(a->seg[2], "keys") == 0) {
+        return admin_v2_keys(a, tenant);
+    }
+
+    return admin_err(a, 404, "Not found.");
+}
+
+
+void
+apigw_admin_handle(const apigw_store_t *s, const apigw_admin_req_t *req,
+    apigw_admin_resp_t *resp)
+{
+    size_t   i;
+    admin_t  a;
+
+    memset(resp, 0, sizeof(apigw_admin_resp_t));
+    memset(&a, 0, sizeof(admin_t));
+
+    a.s = s;
+    a.req = req;
+    a.resp = resp;
+
+    if (admin_parse(&a) == 0) {
+        (void) admin_route(&a);
+    }
+
+    if (resp->status == 0) {
+        apigw_admin_error(resp, req->request_id, 503, "Out of memory.");
+    }
+
+    for (i = 0; i < a.nseg; i++) {
+        free(a.seg[i]);
+    }
+
+    for (i = 0; i < a.nq; i++) {
+        free(a.q[i].name);
+        free(a.q[i].value);
+    }
+}
+
+
+void
+apigw_admin_resp_free(apigw_admin_resp_t *resp)
+{
+    free(resp->body);
+    resp->body = NULL;
+    apigw_muts_free(&resp->muts);
+}
+
+
+/* ---- v1 ---- */
+
+static const char *admin_v1_verbs[] = {
+    "GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", NULL
+};
+
+
+static int
+admin_v1_verb(const char *v)
+{
+    size_t  i;
+
+    for (i = 0; admin_v1_verbs[i]; i++) {
+        if (strcasecmp(v, admin_v1_verbs[i]) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static json_t *
+admin_v1_tenant_view(json_t *t)
+{
+    return json_pack("{s:s,s:s,s:s}", "id", admin_str(t, "id"),
+                     "namespace", admin_str(t, "namespace")
+                                  ? admin_str(t, "namespace") : "",
+                     "instance", admin_str(t, "instance")
+                                 ? admin_str(t, "instance") : "");
+}
+
+
+static json_t *
+admin_tenant(admin_t *a, const char *id)
+{
+    char  key[ADMIN_MAX_ID + 8];
+
+    if (strlen(id) > ADMIN_MAX_ID) {
+        return NULL;
+    }
+
+    snprintf(key, sizeof(key), "tenant:%s", id);
+
+    return apigw_store_get(a->s, key);
+}
+
+
+/* validation.lua, in its order; 0 or an error response */
+static int
+admin_v1_validate(admin_t *a, json_t *body)
+{
+    size_t       i;
+    json_t      *res, *r, *ops, *op, *pol, *p, *sec;
+    const char  *path, *verb, *s, *type, *scope;
+
+    if (admin_str(body, "name") == NULL) {
+        return admin_err(a, 400, "Missing field 'name' in request body.");
+    }
+
+    s = admin_str(body, "basePath");
+    if (s == NULL) {
+        return admin_err(a, 400,
+                         "Missing field 'basePath' in request body.");
+    }
+
+    if (strchr(s, '\'')) {
+        return admin_err(a, 400, "basePath contains illegal character \"'\".");
+    }
+
+    s = admin_str(body, "tenantId");
+    if (s == NULL) {
+        return admin_err(a, 400,
+                         "Missing field 'tenantId' in request body.");
+    }
+
+    if (admin_tenant(a, s) == NULL) {
+        return admin_err(a, 404, "Unknown tenant id %s", s);
+    }
+
+    res = json_object_get(body, "resources");
+    if (res == NULL) {
+        return admin_err(a, 400,
+                         "Missing field 'resources' in request body.");
+    }
+
+    if (!json_is_object(res) || json_object_size(res) == 0) {
+        return admin_err(a, 400, "Empty resources object.");
+    }
+
+    json_object_foreach(res, path, r) {
+        if (strchr(path, '\'')) {
+            return admin_err(a, 400, "resource path contains illegal "
+                             "character \"'\".");
+        }
+
+        if (path[0] != '/') {
+            return admin_err(a, 400, "Resource path must begin with '/'.");
+        }
+
+        ops = json_object_get(r, "operations");
+        if (!json_is_object(ops) || json_object_size(ops) == 0) {
+            return admin_err(a, 400, "Missing or empty field 'operations' "
+                             "or in resource path object.");
+        }
+
+        json_object_foreach(ops, verb, op) {
+            if (!admin_v1_verb(verb)) {
+                return admin_err(a, 400, "Resource verb '%s' not "
+                                 "supported.", verb);
+            }
+
+            s = admin_str(op, "backendMethod");
+            if (s == NULL) {
+                return admin_err(a, 400, "Missing field 'backendMethod' "
+                                 "for '%s' operation.", verb);
+            }
+
+            if (!admin_v1_verb(s)) {
+                return admin_err(a, 400, "backendMethod '%s' not "
+                                 "supported.", s);
+            }
+
+            if (admin_str(op, "backendUrl") == NULL) {
+                return admin_err(a, 400, "Missing field 'backendUrl' "
+                                 "for '%s' operation.", verb);
+            }
+
+            pol = json_object_get(op, "policies");
+
+            json_array_foreach(pol, i, p) {
+                type = admin_str(p, "type");
+
+                if (type == NULL || json_object_get(p, "value") == NULL) {
+                    return admin_err(a, 400, "Missing field in policy "
+                                     "object. Need \"type\" and \"value\".");
+                }
+
+                if (strcmp(type, "reqMapping") && strcmp(type, "rateLimit")
+                    && strcmp(type, "backendRouting"))
+                {
+                    return admin_err(a, 400, "Invalid type in policy object. "
+                                     "Valid: [\"reqMapping\",\"rateLimit\","
+                                     "\"backendRouting\"]");
+                }
+            }
+
+            sec = json_object_get(op, "security");
+
+            json_array_foreach(sec, i, p) {
+                type = admin_str(p, "type");
+                scope = admin_str(p, "scope");
+
+                if (type == NULL || scope == NULL) {
+                    return admin_err(a, 400, "Missing field in security "
+                                     "object. Need \"type\" and \"scope\".");
+                }
+
+                if (strcmp(scope, "tenant") && strcmp(scope, "api")
+                    && strcmp(scope, "resource"))
+                {
+                    return admin_err(a, 400, "Invalid scope in security "
+                                     "object. Valid: [\"tenant\",\"api\","
+                                     "\"resource\"]");
+                }
+            }
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * The v1 model as a Swagger 2.0 document the importer understands: one
+ * operation-switch case per operation (invoke + reqMapping header
+ * inserts as set-variable), CORS from the first resource that sets it.
+ */
+
+json_t *
+apigw_admin_v1_to_swagger(json_t *v1)
+{
+    char         id[32];
+    size_t       n, i;
+    json_t      *doc, *paths, *cases, *res, *r, *ops, *op, *pm, *o, *ex;
+    json_t      *acts, *p, *m, *cors;
+    const char  *path, *verb, *url, *origin;
+    char         lc[16];
+
+    doc = json_pack("{s:s,s:{s:s,s:s},s:s,s:{}}", "swagger", "2.0",
+                    "info", "title", admin_str(v1, "name")
+                                     ? admin_str(v1, "name") : "",
+                    "version", "1.0.0",
+                    "basePath", admin_str(v1, "basePath")
+                                ? admin_str(v1, "basePath") : "/",
+                    "paths");
+    cases = json_array();
+
+    if (doc == NULL || cases == NULL) {
+        json_decref(doc);
+        json_decref(cases);
+        return NULL;
+    }
+
+    paths = json_object_get(doc, "paths");
+    res = json_object_get(v1, "resources");
+    cors = NULL;
+    n = 0;
+
+    json_object_foreach(res, path, r) {
+        origin = admin_str(json_object_get(r, "cors"), "origin");
+
+        if (cors == NULL && origin) {
+            cors = json_pack("{s:b}", "enabled", strcmp(origin, "false"));
+        }
+
+        pm = json_object();
+        json_object_set_new(paths, path, pm);
+
+        ops = json_object_get(r, "operations");
+
+        json_object_foreach(ops, verb, op) {
+            snprintf(id, sizeof(id), "v1op%zu", n++);
+
+            for (i = 0; verb[i] && i < sizeof(lc) - 1; i++) {
+                lc[i] = (char) tolower((unsigned char) verb[i]);
+            }
+
+            lc[i] = '\0';
+
+            o = json_pack("{s:s,s:{s:{s:s}}}", "operationId", id,
+                          "responses", "default", "description", "ok");
+            json_object_set_new(pm, lc, o);
+
+            url = admin_str(op, "backendUrl");
+
+            if (url == NULL || url[0] == '\0') {
+                continue;
+            }
+
+            ex = json_pack("[{s:{s:s,s:s}}]", "invoke", "target-url", url,
+                           "verb", admin_str(op, "backendMethod")
+                                   ? admin_str(op, "backendMethod")
+                                   : "keep");
+
+            acts = json_array();
+
+            json_array_foreach(json_object_get(op, "policies"), i, p) {
+                if (strcmp(admin_str(p, "type") ? admin_str(p, "type") : "",
+                           "reqMapping") != 0)
+                {
+                    continue;
+                }
+
+                {
+                    size_t   j;
+                    json_t  *to, *from;
+                    char     set[300];
+
+                    json_array_foreach(json_object_get(p, "value"), j, m) {
+                        to = json_object_get(m, "to");
+                        from = json_object_get(m, "from");
+
+                        if (strcmp(admin_str(m, "action")
+                                   ? admin_str(m, "action") : "", "insert")
+                            || strcmp(admin_str(to, "location")
+                                      ? admin_str(to, "location") : "",
+                                      "header")
+                            || admin_str(to, "name") == NULL
+                            || !json_is_string(json_object_get(from,
+                                                               "value")))
+                        {
+                            continue;
+                        }
+
+                        snprintf(set, sizeof(set), "message.headers.%s",
+                                 admin_str(to, "name"));
+                        json_array_append_new(acts, json_pack("{s:s,s:O}",
+                                              "set", set, "value",
+                                              json_object_get(from,
+                                                              "value")));
+                    }
+                }
+            }
+
+            if (json_array_size(acts)) {
+                json_array_append_new(ex, json_pack("{s:{s:o}}",
+                                      "set-variable", "actions", acts));
+            } else {
+                json_decref(acts);
+            }
+
+            json_array_append_new(cases, json_pack("{s:[s],s:o}",
+                                  "operations", id, "execute", ex));
+        }
+    }
+
+    o = json_pack("{s:{s:[{s:{s:o}}]}}", "assembly", "execute",
+                  "operation-switch", "case", cases);
+
+    if (o && cors) {
+        json_object_set_new(o, "cors", cors);
+    } else {
+        json_decref(cors);
+    }
+
+    if (o == NULL) {
+        json_decref(doc);
+        return NULL;
+    }
+
+    json_object_set_new(doc, "x-gateway-configuration", o);
+
+    return doc;
+}
+
+
+/* basePath as stored: "/" + trimmed of leading and one trailing "/" */
+static void
+admin_v1_base(const char *in, char *out, size_t size)
+{
+    size_t  n;
+
+    while (*in == '/') {
+        in++;
+    }
+
+    n = strlen(in);
+
+    if (n && in[n - 1] == '/') {
+        n--;
+    }
+
+    snprintf(out, size, "/%.*s", (int) n, in);
+}
+
+
+static int
+admin_v1_api_put(admin_t *a, const char *id)
+{
+    char          uuid[37], key[ADMIN_MAX_ID + 8], base[1024], *text, *url;
+    json_t       *body, *doc, *rec, *t, *old;
+    const char   *tenant;
+    admin_doc_t   d;
+
+    body = admin_body_json(a);
+    if (body == NULL) {
+        return -1;
+    }
+
+    if (id == NULL) {
+        id = admin_str(body, "id");
+    }
+
+    if (id) {
+        old = admin_api(a, NULL, id);
+        if (old == NULL) {
+            admin_err(a, 404, "Unknown API id %s", id);
+            json_decref(body);
+            return -1;
+        }
+
+        snprintf(uuid, sizeof(uuid), "%.36s", id);
+        if (strlen(id) > 36) {
+            json_decref(body);
+            return admin_err(a, 404, "Unknown API id");
+        }
+
+    } else if (apigw_uuid4(uuid) != 0) {
+        json_decref(body);
+        return admin_oom(a);
+    }
+
+    if (admin_v1_validate(a, body) != 0) {
+        json_decref(body);
+        return -1;
+    }
+
+    tenant = admin_str(body, "tenantId");
+    t = admin_tenant(a, tenant);
+
+    admin_v1_base(admin_str(body, "basePath"), base, sizeof(base));
+
+    if (admin_base_taken(a, tenant, base, uuid)) {
+        json_decref(body);
+        return admin_err(a, 409, "basePath not unique for given tenant.");
+    }
+
+    doc = apigw_admin_v1_to_swagger(body);
+    text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+
+    if (text == NULL) {
+        json_decref(body);
+        return admin_oom(a);
+    }
+
+    if (admin_import(a, text, strlen(text), &d) != 0) {
+        free(text);
+        json_decref(body);
+        return -1;
+    }
+
+    free(text);
+
+    url = admin_managed_url(a, tenant, base);
+
+    json_object_set_new(body, "id", json_string(uuid));
+    json_object_set_new(body, "basePath", json_string(base));
+    json_object_set_new(body, "tenantNamespace",
+                        json_string(admin_str(t, "namespace")
+                                    ? admin_str(t, "namespace") : ""));
+    json_object_set_new(body, "tenantInstance",
+                        json_string(admin_str(t, "instance")
+                                    ? admin_str(t, "instance") : ""));
+    json_object_set_new(body, "managedUrl", url ? json_string(url) : NULL);
+    free(url);
+
+    rec = admin_api_record(uuid, tenant, &d);
+    if (rec == NULL) {
+        json_decref(body);
+        return admin_oom(a);
+    }
+
+    json_object_set(rec, "v1", body);
+    snprintf(key, sizeof(key), "api:%s", uuid);
+
+    if (admin_write(a, key, rec) != 0) {
+        json_decref(body);
+        return -1;
+    }
+
+    return admin_json(a, 200, body);
+}
+
+
+/* v1 objects of a tenant (or all), filtered as tenants.lua does */
+static json_t *
+admin_v1_list(admin_t *a, const char *tenant)
+{
+    json_t      *all, *v, *o;
+    const char  *k, *base, *title;
+
+    base = admin_arg(a, "filter[where][basePath]");
+    if (base == NULL) {
+        base = admin_arg(a, "basePath");
+    }
+
+    title = admin_arg(a, "filter[where][name]");
+    if (title == NULL) {
+        title = admin_arg(a, "title");
+    }
+
+    all = json_array();
+
+    json_object_foreach(apigw_store_records(a->s), k, v) {
+        o = json_object_get(v, "v1");
+
+        if (strncmp(k, "api:", 4) != 0 || o == NULL || all == NULL
+            || (tenant && strcmp(admin_str(v, "tenant"), tenant) != 0)
+            || (base && strcmp(admin_str(v, "basePath"), base) != 0)
+            || (title && strcmp(admin_str(v, "name"), title) != 0))
+        {
+            continue;
+        }
+
+        json_array_append(all, o);
+    }
+
+    return all;
+}
+
+
+static int
+admin_v1_apis(admin_t *a)
+{
+    json_t      *rec;
+    const char  *id;
+
+    id = a->nseg > 2 ? a->seg[2] : NULL;
+
+    if (admin_is(a, "PUT") || admin_is(a, "POST")) {
+        if (a->nseg > 3) {
+            return admin_err(a, 400, "Invalid request");
+        }
+
+        return admin_v1_api_put(a, id);
+    }
+
+    if (admin_is(a, "GET")) {
+        if (id == NULL) {
+            return admin_json(a, 200, admin_v1_list(a, NULL));
+        }
+
+        rec = admin_api(a, NULL, id);
+
+        if (rec == NULL || json_object_get(rec, "v1") == NULL) {
+            return admin_err(a, 404, "Unknown api id %s", id);
+        }
+
+        if (a->nseg == 3) {
+            return admin_json(a, 200,
+                              json_incref(json_object_get(rec, "v1")));
+        }
+
+        if (a->nseg == 4 && strcmp(a->seg[3], "tenant") == 0) {
+            rec = admin_tenant(a, admin_str(rec, "tenant"));
+            if (rec == NULL) {
+                return admin_err(a, 404, "Unknown tenant id");
+            }
+
+            return admin_json(a, 200, admin_v1_tenant_view(rec));
+        }
+
+        return admin_err(a, 400, "Invalid request");
+    }
+
+    if (admin_is(a, "DELETE")) {
+        if (id == NULL) {
+            return admin_err(a, 400, "No id specified.");
+        }
+
+        rec = admin_api(a, NULL, id);
+        if (rec == NULL) {
+            return admin_err(a, 404, "Unknown API id %s", id);
+        }
+
+        if (admin_delete_api(a, admin_str(rec, "tenant"), id) != 0) {
+            return -1;
+        }
+
+        return admin_json(a, 200, json_object());
+    }
+
+    return admin_err(a, 405, "Invalid verb.");
+}
+
+
+static int
+admin_v1_tenants(admin_t *a)
+{
+    char         uuid[37], key[ADMIN_MAX_ID + 8];
+    json_t      *body, *v, *out, *rec;
+    const char  *k, *ns, *in, *id, *fns, *fin;
+
+    id = a->nseg > 2 ? a->seg[2] : NULL;
+
+    if ((admin_is(a, "PUT") || admin_is(a, "POST")) && a->nseg <= 3) {
+        body = admin_body_json(a);
+        if (body == NULL) {
+            return -1;
+        }
+
+        ns = admin_str(body, "namespace");
+        in = admin_str(body, "instance");
+
+        if (ns == NULL) {
+            json_decref(body);
+            return admin_err(a, 400,
+                             "\"namespace\" missing from request body.");
+        }
+
+        if (in == NULL) {
+            json_decref(body);
+            return admin_err(a, 400,
+                             "\"instance\" missing from request body.");
+        }
+
+        if (id) {
+            rec = admin_tenant(a, id);
+            if (rec == NULL) {
+                admin_err(a, 404, "Unknown Tenant id %s", id);
+                json_decref(body);
+                return -1;
+            }
+
+            rec = json_deep_copy(rec);
+
+        } else {
+            /* idempotent: an existing namespace + instance is returned */
+            json_object_foreach(apigw_store_records(a->s), k, v) {
+                if (strncmp(k, "tenant:", 7) == 0
+                    && admin_str(v, "namespace")
+                    && strcmp(admin_str(v, "namespace"), ns) == 0
+                    && strcmp(admin_str(v, "instance")
+                              ? admin_str(v, "instance") : "", in) == 0)
+                {
+                    json_decref(body);
+                    return admin_json(a, 200, admin_v1_tenant_view(v));
+                }
+            }
+
+            if (apigw_uuid4(uuid) != 0) {
+                json_decref(body);
+                return admin_oom(a);
+            }
+
+            id = uuid;
+            rec = json_pack("{s:s,s:[]}", "id", id, "domains");
+        }
+
+        if (rec == NULL) {
+            json_decref(body);
+            return admin_oom(a);
+        }
+
+        json_object_set_new(rec, "namespace", json_string(ns));
+        json_object_set_new(rec, "instance", json_string(in));
+        json_decref(body);
+
+        snprintf(key, sizeof(key), "tenant:%s", id);
+
+        if (admin_write(a, key, json_incref(rec)) != 0) {
+            json_decref(rec);
+            return -1;
+        }
+
+        v = admin_v1_tenant_view(rec);
+        json_decref(rec);
+
+        return admin_json(a, 200, v);
+    }
+
+    if (admin_is(a, "GET") && id == NULL) {
+        fns = admin_arg(a, "filter[where][namespace]");
+        fin = admin_arg(a, "filter[where][instance]");
+
+        out = json_array();
+        if (out == NULL) {
+            return admin_oom(a);
+        }
+
+        json_object_foreach(apigw_store_records(a->s), k, v) {
+            if (strncmp(k, "tenant:", 7) != 0
+                || (fns && strcmp(admin_str(v, "namespace")
+                                  ? admin_str(v, "namespace") : "", fns))
+                || (fns && fin && strcmp(admin_str(v, "instance")
+                                         ? admin_str(v, "instance") : "",
+                                         fin)))
+            {
+                continue;
+            }
+
+            json_array_append_new(out, admin_v1_tenant_view(v));
+        }
+
+        return admin_json(a, 200, out);
+    }
+
+    if (id == NULL) {
+        return admin_err(a, 405, "Invalid verb.");
+    }
+
+    rec = admin_tenant(a, id);
+
+    if (admin_is(a, "GET")) {
+        if (rec == NULL) {
+            return admin_err(a, 404, "Unknown tenant id %s", id);
+        }
+
+        if (a->nseg == 3) {
+            return admin_json(a, 200, admin_v1_tenant_view(rec));
+        }
+
+        if (a->nseg == 4 && strcmp(a->seg[3], "apis") == 0) {
+            return admin_page(a, admin_v1_list(a, id));
+        }
+
+        return admin_err(a, 400, "Invalid request");
+    }
+
+    if (admin_is(a, "DELETE") && a->nseg == 3) {
+        if (rec == NULL) {
+            return admin_err(a, 404, "Unknown tenant id %s", id);
+        }
+
+        snprintf(key, sizeof(key), "tenant:%s", id);
+
+        json_object_foreach(apigw_store_records(a->s), k, v) {
+            ns = admin_str(v, "tenant");
+
+            if (strcmp(k, key) == 0 || (ns && strcmp(ns, id) == 0)) {
+                if (admin_write(a, k, NULL) != 0) {
+                    return -1;
+                }
+            }
+        }
+
+        return admin_json(a, 200, json_object());
+    }
+
+    return admin_err(a, 405, "Invalid verb.");
+}
+
+
+/* v1 subscriptions: API keys by scope, stored hashed */
+static int
+admin_v1_subs(admin_t *a)
+{
+    char         key[1024], hash[65], prefix[9];
+    json_t      *body, *rec;
+    const char  *k, *scope, *tenant, *res, *api, *target;
+
+    if (!(admin_is(a, "PUT") || admin_is(a, "POST")
+          || admin_is(a, "DELETE")) || a->nseg != 2)
+    {
+        return admin_err(a, 405, "Invalid verb.");
+    }
+
+    body = admin_body_json(a);
+    if (body == NULL) {
+        return -1;
+    }
+
+    k = admin_str(body, "key");
+    scope = admin_str(body, "scope");
+    tenant = admin_str(body, "tenantId");
+    res = admin_str(body, "resource");
+    api = admin_str(body, "apiId");
+
+    if (k == NULL || k[0] == '\0') {
+        json_decref(body);
+        return admin_err(a, 400, "\"key\" missing from request body.");
+    }
+
+    if (tenant == NULL || !admin_valid_id(tenant, 0)) {
+        json_decref(body);
+        return admin_err(a, 400, "\"tenantId\" missing from request body.");
+    }
+
+    if (scope == NULL
+        || (strcmp(scope, "tenant") && strcmp(scope, "resource")
+            && strcmp(scope, "api")))
+    {
+        json_decref(body);
+        return admin_err(a, 400, "Invalid scope");
+    }
+
+    target = "";
+
+    if (strcmp(scope, "resource") == 0) {
+        if (res == NULL) {
+            json_decref(body);
+            return admin_err(a, 400,
+                             "\"resource\" missing from request body.");
+        }
+        target = res;
+
+    } else if (strcmp(scope, "api") == 0) {
+        if (api == NULL) {
+            json_decref(body);
+            return admin_err(a, 400, "\"apiId\" missing from request body.");
+        }
+        target = api;
+    }
+
+    apigw_store_sha256_hex(NULL, 0, k, strlen(k), hash);
+    snprintf(prefix, sizeof(prefix), "%.8s", k);
+    snprintf(key, sizeof(key), "v1sub:%s:%s:%.600s:%s", tenant, scope, target,
+             hash);
+
+    if (admin_is(a, "DELETE")) {
+        json_decref(body);
+
+        if (apigw_store_get(a->s, key) == NULL) {
+            return admin_err(a, 404, "Subscription doesn't exist");
+        }
+
+        if (admin_write(a, key, NULL) != 0) {
+            return -1;
+        }
+
+        return admin_text(a, 200, "Subscription deleted.");
+    }
+
+    rec = json_pack("{s:s,s:s,s:s,s:s}", "tenant", tenant, "scope", scope,
+                    "sha256", hash, "prefix", prefix);
+    if (rec && *target) {
+        json_object_set_new(rec, strcmp(scope, "api") == 0 ? "api_id"
+                                                           : "resource",
+                            json_string(target));
+    }
+
+    json_decref(body);
+
+    if (rec == NULL) {
+        return admin_oom(a);
+    }
+
+    if (admin_write(a, key, rec) != 0) {
+        return -1;
+    }
+
+    return admin_text(a, 200, "Subscription created.");
+}
+
+
+static int
+admin_v1(admin_t *a)
+{
+    if (strcmp(a->seg[1], "health-check") == 0 && a->nseg == 2) {
+        if (!admin_is(a, "GET")) {
+            return admin_err(a, 405, "Invalid verb.");
+        }
+
+        return admin_text(a, 200, "Status: Gateway ready.");
+    }
+
+    if (strcmp(a->seg[1], "apis") == 0 && a->nseg <= 4) {
+        return admin_v1_apis(a);
+    }
+
+    if (strcmp(a->seg[1], "tenants") == 0 && a->nseg <= 4) {
+        return admin_v1_tenants(a);
+    }
+
+    if (strcmp(a->seg[1], "subscriptions") == 0) {
+        return admin_v1_subs(a);
+    }
+
+    return admin_err(a, 404, "Not found.");
+}

@@ -1,0 +1,521 @@
+"""Management API (openwhisk-apigateway compatible v2, apigw's own
+resources) on the embedded store, and live reconfiguration of the data
+plane under /api/{tenant}/{basePath}."""
+
+import copy
+import hashlib
+import json
+import os
+import threading
+
+import pytest
+
+import harness
+from admin_gw import (TOKEN, Gateway, new_store_dir, operation_id, wsk_add_endpoint,
+                      wsk_remove_endpoint, wsk_swagger)
+
+UA = "OpenWhisk-apimgmt/1.0.0 (wsk test)"
+SPACE = "779c46b1-dd1c-4b31-a1d2-e34d4b2f7f4e"
+
+
+@pytest.fixture(scope="module")
+def gw(module_nginx_factory):
+    d = new_store_dir()
+    return Gateway(module_nginx_factory, d, workers=2).start()
+
+
+def err(r, status, message=None):
+    assert r.status == status, r
+    assert r.header("Content-Type") == "application/json", r
+    body = r.json()
+    assert body["status"] == status, r
+    assert body["message"].startswith("Error: "), r
+    assert body["request_id"] == r.header("X-Request-ID"), r
+    if message is not None:
+        assert body["message"] == "Error: " + message, r
+    return body
+
+
+def simple_doc(whisk, base, title="T", paths=("/hello",), action="echo-http"):
+    doc = wsk_swagger(whisk.url, base, title)
+    for p in paths:
+        wsk_add_endpoint(doc, whisk.url, p, "get", action)
+    return doc
+
+
+# ---- the OpenWhisk flow (reference 4.2 - 4.5) ----
+
+def apimgmt(gw, method, target, body=None):
+    return gw.admin(method, target, body,
+                    headers=[("Accept", "application/json"),
+                             ("User-Agent", UA)])
+
+
+def test_openwhisk_flow(gw, whisk):
+    base = "/api/%s/club" % SPACE
+    # createApi step 2: does /club exist?
+    r = apimgmt(gw, "GET", "/v2/%s/apis?limit=undefined&skip=undefined"
+                "&basePath=%%2Fclub" % SPACE)
+    assert r.status == 200 and r.json() == []
+
+    # steps 3-6: the base document + the endpoint, POSTed
+    doc = wsk_swagger(whisk.url, "/club", "Book Club")
+    wsk_add_endpoint(doc, whisk.url, "/books/{isbn}", "get", "echo-http")
+    r = apimgmt(gw, "POST", "/v2/%s/apis" % SPACE, doc)
+    assert r.status == 200 and r.body.strip(), r
+    created = r.json()
+    assert set(created) == {"artifact_id", "managed_url", "open_api_doc"}
+    assert created["open_api_doc"] == doc
+    assert created["managed_url"] == \
+        "http://127.0.0.1:%d%s" % (gw.port, base)
+    api_id = created["artifact_id"]
+
+    # the managed URL reaches the web action with __ow_path
+    whisk.reset()
+    r = gw.wait_status("GET", base + "/books/978-3?q=a", 200)
+    assert r.status == 200, r
+    body = r.json()
+    assert body["__ow_path"] == "/club/books/978-3"
+    assert body["__ow_method"] == "get" and body["q"] == "a"
+    assert whisk.last()["path"] == \
+        "/api/v1/web/guest/default/echo-http.http/club/books/978-3"
+
+    # a second operation: GET finds the API, PUT the document back
+    r = apimgmt(gw, "GET", "/v2/%s/apis?limit=undefined&skip=undefined"
+                "&basePath=%%2Fclub" % SPACE)
+    found = r.json()
+    assert len(found) == 1 and found[0]["artifact_id"] == api_id
+    doc = found[0]["open_api_doc"]
+    # a require-whisk-auth action: set-variable X-Require-Whisk-Auth
+    wsk_add_endpoint(doc, whisk.url, "/books/{isbn}", "put", "echo-http",
+                     secure_key=1234567)
+    r = apimgmt(gw, "PUT", "/v2/%s/apis/%s" % (SPACE, api_id), doc)
+    assert r.status == 200 and r.json()["artifact_id"] == api_id
+    r = gw.wait_status("PUT", base + "/books/1", 200, body=b'{"a":1}',
+                       headers=[("Content-Type", "application/json")])
+    assert r.json()["__ow_method"] == "put" and r.json()["a"] == 1
+    assert r.json()["__ow_path"] == "/club/books/1"
+    hdrs = {k.lower(): v for k, v in whisk.last()["headers"]}
+    assert hdrs["x-require-whisk-auth"] == "1234567"
+
+    # deleteApi with relpath + operation: remove it, PUT back
+    doc = apimgmt(gw, "GET", "/v2/%s/apis/%s" % (SPACE, api_id)) \
+        .json()["open_api_doc"]
+    wsk_remove_endpoint(doc, "/books/{isbn}", "get")
+    r = apimgmt(gw, "PUT", "/v2/%s/apis/%s" % (SPACE, api_id), doc)
+    assert r.status == 200
+    r = gw.wait_status("GET", base + "/books/1", 405)
+    assert r.status == 405 and r.header("Allow") == "PUT"
+    assert gw.get(base + "/books/1").status == 405
+
+    # deleteApi of the whole API
+    r = apimgmt(gw, "DELETE", "/v2/%s/apis/%s" % (SPACE, api_id))
+    assert r.status == 204 and r.body == b""
+    r = gw.wait_status("PUT", base + "/books/1", 404)
+    assert r.status == 404
+    err(apimgmt(gw, "DELETE", "/v2/%s/apis/%s" % (SPACE, api_id)), 404,
+        "Unknown API id %s" % api_id)
+    assert apimgmt(gw, "GET", "/v2/%s/apis" % SPACE).json() == []
+
+
+def test_operation_id_rule():
+    assert operation_id("get", "/books/{isbn}") == "getBooksIsbn"
+
+
+# ---- /v2/{tenant}/apis ----
+
+def test_v2_crud_filters_paging(gw, whisk):
+    t = "tenant-crud"
+    ids = []
+    for i in range(5):
+        r = gw.admin("POST", "/v2/%s/apis" % t,
+                     simple_doc(whisk, "/b%d" % i, "Title%d" % (i % 2)))
+        assert r.status == 200, r
+        ids.append(r.json()["artifact_id"])
+    assert len(set(ids)) == 5
+
+    def lst(q=""):
+        r = gw.admin("GET", "/v2/%s/apis%s" % (t, q))
+        assert r.status == 200, r
+        return [a["artifact_id"] for a in r.json()]
+
+    assert lst() == ids
+    assert lst("?basePath=/b3") == [ids[3]]
+    assert lst("?basePath=%2Fb3") == [ids[3]]
+    assert lst("?filter[where][basePath]=/b2") == [ids[2]]
+    assert lst("?basePath=/b3/") == []
+    assert lst("?title=Title1") == [ids[1], ids[3]]
+    assert lst("?filter%5Bwhere%5D%5Bname%5D=Title0") == [ids[0], ids[2],
+                                                         ids[4]]
+    assert lst("?title=Title1&basePath=/b1") == [ids[1]]
+    assert lst("?title=Title1&basePath=/b2") == []
+    # paging: undefined = absent; skip = items to skip
+    assert lst("?limit=undefined&skip=undefined") == ids
+    assert lst("?limit=2&skip=0") == ids[:2]
+    assert lst("?limit=2&skip=3") == ids[3:5]
+    assert lst("?skip=4") == ids[4:]
+    assert lst("?limit=0") == []
+    assert lst("?limit=abc") == []
+    assert lst("?limit=undefined&skip=1") == []
+    assert lst("?limit=2&skip=-3") == ids[:2]
+    assert lst("?limit=2&skip=x") == ids[:2]
+
+    r = gw.admin("GET", "/v2/%s/apis/%s" % (t, ids[0]))
+    assert r.status == 200 and r.json()["artifact_id"] == ids[0]
+    assert r.json()["open_api_doc"]["basePath"] == "/b0"
+    r = gw.admin("GET", "/v2/%s/apis/%s/openapi" % (t, ids[0]))
+    assert r.status == 200 and r.json()["basePath"] == "/b0"
+    err(gw.admin("GET", "/v2/%s/apis/nope" % t), 404, "Unknown api id nope")
+    err(gw.admin("PUT", "/v2/%s/apis/nope" % t, simple_doc(whisk, "/z")),
+        404, "Unknown API id nope")
+
+    # another tenant sees none of them and cannot touch them
+    assert gw.admin("GET", "/v2/other/apis").json() == []
+    err(gw.admin("GET", "/v2/other/apis/%s" % ids[0]), 404)
+    err(gw.admin("DELETE", "/v2/other/apis/%s" % ids[0]), 404)
+    err(gw.admin("PUT", "/v2/other/apis/%s" % ids[0],
+                 simple_doc(whisk, "/b0")), 404)
+
+    for i in ids:
+        assert gw.admin("DELETE", "/v2/%s/apis/%s" % (t, i)).status == 204
+    assert lst() == []
+
+
+def test_v2_duplicate_base_path_409(gw, whisk):
+    t = "tenant-dup"
+    r = gw.admin("POST", "/v2/%s/apis" % t, simple_doc(whisk, "/dup"))
+    assert r.status == 200
+    a = r.json()["artifact_id"]
+    err(gw.admin("POST", "/v2/%s/apis" % t, simple_doc(whisk, "/dup/")),
+        409, "basePath not unique for given tenant.")
+    r = gw.admin("POST", "/v2/%s/apis" % t, simple_doc(whisk, "/other"))
+    b = r.json()["artifact_id"]
+    err(gw.admin("PUT", "/v2/%s/apis/%s" % (t, b), simple_doc(whisk, "/dup")),
+        409)
+    # PUT of the API itself with its own basePath is fine
+    assert gw.admin("PUT", "/v2/%s/apis/%s" % (t, a),
+                    simple_doc(whisk, "/dup")).status == 200
+    # another tenant may use it
+    assert gw.admin("POST", "/v2/t-dup-2/apis",
+                    simple_doc(whisk, "/dup")).status == 200
+
+
+def test_v2_bad_documents_400(gw, whisk):
+    t = "tenant-bad"
+    err(gw.admin("POST", "/v2/%s/apis" % t), 400, "Missing request body")
+    b = err(gw.admin("POST", "/v2/%s/apis" % t, raw=b'{"swagger": "2.0",',
+                     headers=[("Content-Type", "application/json")]), 400)
+    assert b["errors"]
+    doc = simple_doc(whisk, "/bad")
+    doc["paths"]["/x"] = {"get": {"responses": 5}}
+    doc["x-ibm-configuration"]["assembly"]["execute"][0][
+        "operation-switch"]["case"].append(
+        {"operations": ["nope"], "execute": [{"invoke": {}}]})
+    b = err(gw.admin("POST", "/v2/%s/apis" % t, doc), 400)
+    pointers = [e["pointer"] for e in b["errors"]]
+    assert len(b["errors"]) >= 2, b
+    assert all(p.startswith("/") for p in pointers), b
+    # YAML is accepted; the stored document is its JSON form
+    yaml_doc = ("swagger: '2.0'\ninfo: {title: Y, version: '1'}\n"
+                "basePath: /yaml\npaths:\n  /a:\n    get:\n"
+                "      responses: {default: {description: ok}}\n"
+                "      x-openwhisk:\n        url: %s/api/v1/web/guest/"
+                "default/echo-http.http\n        namespace: guest\n"
+                "        action: echo-http\n" % whisk.url)
+    r = gw.admin("POST", "/v2/%s/apis" % t, raw=yaml_doc.encode(),
+                 headers=[("Content-Type", "application/yaml")])
+    assert r.status == 200, r
+    assert r.json()["open_api_doc"]["basePath"] == "/yaml"
+    r = gw.wait_status("GET", "/api/%s/yaml/a" % t, 200)
+    assert r.json()["__ow_method"] == "get"
+    # an unresolvable backend host is a 400, not a broken route
+    doc = simple_doc(whisk, "/nohost")
+    doc["x-ibm-configuration"]["assembly"]["execute"][0][
+        "operation-switch"]["case"][0]["execute"][0]["invoke"][
+        "target-url"] = "http://no-such-host.invalid/x"
+    err(gw.admin("POST", "/v2/%s/apis" % t, doc), 400)
+
+
+def test_v2_errors(gw):
+    err(gw.admin("GET", "/v2/bad%20tenant/apis"), 400)
+    err(gw.admin("GET", "/nothing"), 404)
+    err(gw.admin("GET", "/v2/t/unknown"), 404)
+    err(gw.admin("PATCH", "/v2/t/apis", raw=b"{}"), 405)
+    err(gw.admin("GET", "/v2/t/apis/%zz"), 400)
+    # authentication
+    err(gw.admin("GET", "/v2/t/apis", token=None), 401, "Unauthorized")
+    r = gw.admin("GET", "/v2/t/apis", token="wrong")
+    err(r, 401)
+    assert r.header("WWW-Authenticate").startswith("Bearer")
+    assert gw.admin("GET", "/v2/t/apis", token="second-token").status == 200
+    r = gw.admin("GET", "/v2/t/apis", token=None,
+                 headers=[("Authorization", "Basic " + TOKEN)])
+    err(r, 401)
+
+
+def test_body_limits_413(module_nginx_factory):
+    g = Gateway(module_nginx_factory, new_store_dir(), token=False,
+                admin_extra="apigw_admin_max_body 1k;").start()
+    big = b'{"swagger":"2.0","x":"' + b"a" * 4096 + b'"}'
+    r = g.admin("POST", "/v2/t/apis", raw=big, token=None,
+                headers=[("Content-Type", "application/json")])
+    err(r, 413)
+    r = g.admin("POST", "/v2/t/apis", raw=big, token=None, chunked=True,
+                headers=[("Content-Type", "application/json")])
+    assert r.status == 413 and r.json()["status"] == 413, r
+
+
+# ---- subscriptions ----
+
+def test_v2_subscriptions(gw, whisk):
+    t = "tenant-subs"
+    api = gw.admin("POST", "/v2/%s/apis" % t,
+                   simple_doc(whisk, "/subs")).json()["artifact_id"]
+    r = gw.admin("POST", "/v2/%s/subscriptions" % t,
+                 {"client_id": "c1", "artifact_id": api,
+                  "client_secret": "s3cret"})
+    assert r.status == 200
+    assert r.json() == {"message": "Subscription 'c1' created for API '%s'"
+                        % api}
+    r = gw.admin("PUT", "/v2/%s/subscriptions" % t,
+                 {"client_id": "c2", "artifact_id": api})
+    assert r.status == 200
+    r = gw.admin("GET", "/v2/%s/subscriptions?artifact_id=%s" % (t, api))
+    assert r.status == 200 and sorted(r.json()) == ["c1", "c2"]
+    err(gw.admin("GET", "/v2/%s/subscriptions" % t), 400,
+        "Missing artifact_id")
+    err(gw.admin("POST", "/v2/%s/subscriptions" % t, {"artifact_id": api}),
+        400, '"client_id" missing from request body.')
+    err(gw.admin("POST", "/v2/%s/subscriptions" % t, {"client_id": "x"}),
+        400, '"artifact_id" missing from request body.')
+    err(gw.admin("POST", "/v2/%s/subscriptions" % t,
+                 {"client_id": "x", "artifact_id": "nope"}), 404)
+    err(gw.admin("DELETE", "/v2/%s/subscriptions/c1" % t), 400,
+        "Missing artifact_id")
+    err(gw.admin("DELETE", "/v2/%s/subscriptions/zz?artifact_id=%s"
+                 % (t, api)), 404, "Subscription doesn't exist")
+    r = gw.admin("DELETE", "/v2/%s/subscriptions/c1?artifact_id=%s"
+                 % (t, api))
+    assert r.status == 204
+    r = gw.admin("GET", "/v2/%s/subscriptions?artifact_id=%s" % (t, api))
+    assert r.json() == ["c2"]
+    # the secret is not stored in clear
+    with open(os.path.join(gw.store_dir, "store.json.journal")) as f:
+        journal = f.read()
+    assert "s3cret" not in journal
+    assert '"secret_sha256"' in journal
+
+
+# ---- API keys ----
+
+def test_keys(gw, whisk):
+    t = "tenant-keys"
+    api = gw.admin("POST", "/v2/%s/apis" % t,
+                   simple_doc(whisk, "/keys")).json()["artifact_id"]
+    r = gw.admin("POST", "/v2/%s/keys" % t, {"consumer": "alice"})
+    assert r.status == 201, r
+    k1 = r.json()
+    assert k1["key"].startswith(k1["prefix"]) and len(k1["key"]) > 30
+    assert k1["consumer"] == "alice" and k1["revoked"] is False
+    assert "sha256" not in k1
+    r = gw.admin("POST", "/v2/%s/keys" % t,
+                 {"consumer": "bob", "api_id": api, "operation": "getHello"})
+    k2 = r.json()
+    assert r.status == 201 and k2["api_id"] == api
+    err(gw.admin("POST", "/v2/%s/keys" % t, {}), 400)
+    err(gw.admin("POST", "/v2/%s/keys" % t,
+                 {"consumer": "x", "api_id": "nope"}), 404)
+    err(gw.admin("POST", "/v2/%s/keys" % t,
+                 {"consumer": "x", "operation": "getHello"}), 400)
+
+    lst = gw.admin("GET", "/v2/%s/keys" % t).json()
+    assert [k["id"] for k in lst] == [k1["id"], k2["id"]]
+    assert all("key" not in k and "sha256" not in k for k in lst)
+    lst = gw.admin("GET", "/v2/%s/keys?api_id=%s" % (t, api)).json()
+    assert [k["id"] for k in lst] == [k2["id"]]
+    assert gw.admin("GET", "/v2/other/keys").json() == []
+    err(gw.admin("GET", "/v2/other/keys/%s" % k1["id"]), 404)
+
+    r = gw.admin("POST", "/v2/%s/keys/%s/revoke" % (t, k1["id"]))
+    assert r.status == 200 and r.json()["revoked"] is True
+    r = gw.admin("GET", "/v2/%s/keys/%s" % (t, k1["id"]))
+    assert r.json()["revoked"] is True and "key" not in r.json()
+    assert gw.admin("DELETE", "/v2/%s/keys/%s" % (t, k2["id"])).status == 204
+    err(gw.admin("GET", "/v2/%s/keys/%s" % (t, k2["id"])), 404)
+
+    # stored as a SHA-256 hash only
+    with open(os.path.join(gw.store_dir, "store.json.journal")) as f:
+        journal = f.read()
+    assert k1["key"] not in journal and k2["key"] not in journal
+    assert hashlib.sha256(k1["key"].encode()).hexdigest() in journal
+
+
+# ---- tenants and domains, health ----
+
+def test_tenant_domains(gw, whisk):
+    r = gw.admin("PUT", "/v2/tenant-dom",
+                 {"domains": ["API.Example.com", "www.example.com"]})
+    assert r.status == 200, r
+    assert r.json()["domains"] == ["api.example.com", "www.example.com"]
+    assert gw.admin("GET", "/v2/tenant-dom").json()["domains"] == \
+        ["api.example.com", "www.example.com"]
+    err(gw.admin("PUT", "/v2/tenant-dom2", {"domains": ["api.example.com"]}),
+        409)
+    err(gw.admin("PUT", "/v2/tenant-dom2", {"domains": ["bad domain"]}), 400)
+    err(gw.admin("PUT", "/v2/tenant-dom2", {"domains": "x"}), 400)
+    err(gw.admin("GET", "/v2/tenant-none"), 404)
+    # POST of an API creates its tenant
+    gw.admin("POST", "/v2/tenant-dom3/apis", simple_doc(whisk, "/d"))
+    assert gw.admin("GET", "/v2/tenant-dom3").json()["namespace"] == \
+        "tenant-dom3"
+    assert gw.admin("DELETE", "/v2/tenant-dom3").status == 204
+    assert gw.admin("GET", "/v2/tenant-dom3/apis").json() == []
+
+
+def test_health(gw):
+    r = gw.admin("GET", "/health")
+    assert r.status == 200 and r.json()["status"] == "ok"
+    assert r.json()["version"] >= 0
+    r = gw.admin("GET", "/v1/health-check")
+    assert r.status == 200 and r.body == b"Status: Gateway ready.\n"
+
+
+# ---- persistence and concurrency ----
+
+def test_persistence_restart_and_reload(nginx_factory, whisk):
+    d = new_store_dir()
+    g = Gateway(nginx_factory, d).start()
+    doc = simple_doc(whisk, "/keep", paths=("/a",))
+    api = g.admin("POST", "/v2/p/apis", doc).json()["artifact_id"]
+    g.admin("POST", "/v2/p/keys", {"consumer": "c"})
+    assert g.wait_status("GET", "/api/p/keep/a", 200).status == 200
+
+    g.nginx.reload()
+    r = g.wait_status("GET", "/api/p/keep/a", 200)
+    assert r.status == 200
+    doc2 = simple_doc(whisk, "/keep", paths=("/a", "/b"))
+    assert g.admin("PUT", "/v2/p/apis/%s" % api, doc2).status == 200
+    assert g.wait_status("GET", "/api/p/keep/b", 200).status == 200
+
+    g.nginx.stop()
+    g2 = Gateway(nginx_factory, d).start()
+    r = g2.admin("GET", "/v2/p/apis/%s" % api)
+    assert r.status == 200 and r.json()["open_api_doc"] == doc2
+    assert len(g2.admin("GET", "/v2/p/keys").json()) == 1
+    assert g2.get("/api/p/keep/b").status == 200
+    assert g2.admin("DELETE", "/v2/p/apis/%s" % api).status == 204
+    g2.nginx.stop()
+
+    g3 = Gateway(nginx_factory, d).start()
+    err(g3.admin("GET", "/v2/p/apis/%s" % api), 404)
+    assert g3.get("/api/p/keep/a").status == 404
+
+
+def test_torn_journal_line_is_dropped(nginx_factory, whisk):
+    d = new_store_dir()
+    g = Gateway(nginx_factory, d).start()
+    api = g.admin("POST", "/v2/p/apis",
+                  simple_doc(whisk, "/torn")).json()["artifact_id"]
+    g.nginx.stop()
+    with open(os.path.join(d, "store.json.journal"), "a") as f:
+        f.write('{"version":99,"set":{"api:x"')
+    g2 = Gateway(nginx_factory, d).start()
+    assert g2.admin("GET", "/v2/p/apis/%s" % api).status == 200
+    assert g2.admin("POST", "/v2/p/apis",
+                    simple_doc(whisk, "/torn2")).status == 200
+    g2.nginx.stop()
+    g3 = Gateway(nginx_factory, d).start()
+    assert len(g3.admin("GET", "/v2/p/apis").json()) == 2
+
+
+def test_damaged_store_fails_start(nginx_factory):
+    d = new_store_dir()
+    with open(os.path.join(d, "store.json"), "w") as f:
+        f.write("{not json")
+    g = Gateway(nginx_factory, d)
+    with pytest.raises(RuntimeError):
+        g.start()
+
+
+def test_concurrent_writers(nginx_factory, whisk):
+    g = Gateway(nginx_factory, new_store_dir(), workers=2).start()
+    api = g.admin("POST", "/v2/cc/apis",
+                  simple_doc(whisk, "/cc", "v0")).json()["artifact_id"]
+    results = []
+
+    def writer(n):
+        for i in range(15):
+            doc = simple_doc(whisk, "/cc", "w%d-%d" % (n, i),
+                             paths=("/w%d" % n,))
+            r = g.admin("PUT", "/v2/cc/apis/%s" % api, doc)
+            results.append(r.status)
+            r = g.admin("POST", "/v2/cc/apis",
+                        simple_doc(whisk, "/n%d-%d" % (n, i)))
+            results.append(r.status)
+
+    ts = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    assert results.count(200) == len(results), results
+    lst = g.admin("GET", "/v2/cc/apis").json()
+    assert len(lst) == 1 + 4 * 15
+    # the API is one writer's document, never a mix
+    doc = g.admin("GET", "/v2/cc/apis/%s" % api).json()["open_api_doc"]
+    n = doc["info"]["title"].split("-")[0][1:]
+    assert list(doc["paths"]) == ["/w%s" % n]
+    # every write has its own version
+    assert g.admin("GET", "/health").json()["version"] == 1 + 2 * 4 * 15
+    # both workers serve the final state
+    for _ in range(6):
+        assert g.wait_status("GET", "/api/cc/cc/w%s" % n, 200).status == 200
+
+
+def test_metrics(gw, whisk):
+    t = "tenant-metrics"
+    gw.admin("POST", "/v2/%s/apis" % t, simple_doc(whisk, "/m", "Metered"))
+    assert gw.wait_status("GET", "/api/%s/m/hello" % t, 200).status == 200
+    for _ in range(3):
+        assert gw.get("/api/%s/m/hello" % t).status == 200
+    assert gw.get("/api/%s/m/nothing" % t).status == 404
+    r = gw.admin("GET", "/metrics")
+    assert r.status == 200
+    assert r.header("Content-Type").startswith("text/plain")
+    text = r.body.decode()
+    lines = text.splitlines()
+
+    def value(prefix):
+        got = [l for l in lines if l.startswith(prefix)]
+        assert got, (prefix, text)
+        return float(got[0].rsplit(" ", 1)[1])
+
+    assert value('apigw_requests_total{api="Metered",operation="getHello",'
+                 'class="2xx"}') >= 4
+    assert value('apigw_denials_total{reason="not_found"}') >= 1
+    assert value('apigw_backend_latency_seconds_count') >= 4
+    assert value('apigw_backend_latency_seconds_bucket{le="+Inf"}') >= 4
+    assert value('apigw_store_operations_total{result="ok"}') >= 1
+    assert value("apigw_config_version") >= 1
+    assert "# TYPE apigw_backend_latency_seconds histogram" in text
+    err(gw.admin("GET", "/metrics", token=None), 401)
+
+
+def test_config_errors(nginx_factory):
+    d = new_store_dir()
+    n = nginx_factory("server { listen 127.0.0.1:{port}; "
+                      "location / { apigw_admin; } }")
+    rc, out = n.test()
+    assert rc != 0 and "needs \"apigw_store\"" in out
+    n = nginx_factory("apigw_store nothing:%s/x;" % d)
+    rc, out = n.test()
+    assert rc != 0 and "file:PATH" in out
+    open(d + "/empty", "w").write("# only a comment\n")
+    n = nginx_factory("apigw_store file:%s/s.json; server { listen "
+                      "127.0.0.1:{port}; location / { apigw_admin; "
+                      "apigw_admin_token_file %s/empty; } }" % (d, d))
+    rc, out = n.test()
+    assert rc != 0 and "no token" in out
+    n = nginx_factory("apigw_store redis://127.0.0.1:1/0?bogus=1;")
+    rc, out = n.test()
+    assert rc != 0

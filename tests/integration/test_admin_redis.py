@@ -1,0 +1,176 @@
+"""The Redis store: two nginx nodes on one redis-server (a write on one is
+served by the other), the key schema, Redis stopped and started again while
+traffic flows, and concurrent writers on two nodes."""
+
+import json
+import threading
+import time
+
+import pytest
+
+from admin_gw import Gateway, new_store_dir
+from admin_redis import RedisServer, wait_until
+from test_admin import err, simple_doc
+
+
+@pytest.fixture
+def redis():
+    r = RedisServer().start()
+    yield r
+    r.cleanup()
+
+
+def node(factory, redis, workers=2):
+    return Gateway(factory, new_store_dir(), workers=workers,
+                   store=redis.url()).start()
+
+
+def ready(g):
+    """The node's workers are connected (a write can go through): every
+    worker answers some of 10 consecutive health checks."""
+    def up():
+        return all(g.admin("GET", "/health").json()["store_writable"]
+                   for _ in range(10))
+    assert wait_until(up, timeout=10)
+
+
+def test_two_nodes_converge(nginx_factory, redis, whisk):
+    a = node(nginx_factory, redis)
+    b = node(nginx_factory, redis)
+    ready(a)
+    ready(b)
+    time.sleep(0.3)           # both subscribed
+
+    delays = []
+    for i in range(5):
+        doc = simple_doc(whisk, "/conv%d" % i, paths=("/x",))
+        t0 = time.time()
+        r = a.admin("POST", "/v2/rt/apis", doc)
+        assert r.status == 200, r
+        # served by the other node
+        got = b.wait_status("GET", "/api/rt/conv%d/x" % i, 200, timeout=5)
+        delays.append(time.time() - t0)
+        assert got.status == 200, got
+        assert got.json()["__ow_path"] == "/conv%d/x" % i
+    print("\nredis: write on node A served by node B after %s ms"
+          % ", ".join("%.0f" % (d * 1000) for d in delays))
+    assert max(delays) < 3.0
+
+    # reads on the other node see the same records
+    lst = wait_until(lambda: len(b.admin("GET", "/v2/rt/apis").json()) == 5
+                     and b.admin("GET", "/v2/rt/apis").json())
+    assert sorted(x["open_api_doc"]["basePath"] for x in lst) == \
+        ["/conv%d" % i for i in range(5)]
+
+    # a delete on B disappears from A
+    api = lst[0]["artifact_id"]
+    base = lst[0]["open_api_doc"]["basePath"]
+    assert b.admin("DELETE", "/v2/rt/apis/%s" % api).status == 204
+    assert a.wait_status("GET", "/api/rt%s/x" % base, 404).status == 404
+
+    # the key schema
+    assert int(redis.cmd("GET", "apigw:version")) == 6
+    assert redis.cmd("HEXISTS", "apigw:records", "api:%s" % api) == 0
+    assert redis.cmd("ZSCORE", "apigw:changes", "api:%s" % api) == "6"
+    rec = json.loads(redis.cmd("HGET", "apigw:records",
+                               "api:%s" % lst[1]["artifact_id"]))
+    assert rec["tenant"] == "rt" and rec["doc"] == lst[1]["open_api_doc"]
+
+
+def test_node_started_later_loads_everything(nginx_factory, redis, whisk):
+    a = node(nginx_factory, redis)
+    ready(a)
+    ids = [a.admin("POST", "/v2/late/apis",
+                   simple_doc(whisk, "/l%d" % i)).json()["artifact_id"]
+           for i in range(3)]
+    assert a.admin("DELETE", "/v2/late/apis/%s" % ids[0]).status == 204
+    b = node(nginx_factory, redis)
+    ready(b)
+    r = b.wait_status("GET", "/api/late/l2/hello", 200)
+    assert r.status == 200
+    assert b.get("/api/late/l0/hello").status == 404
+    lst = wait_until(lambda: b.admin("GET", "/v2/late/apis").json())
+    assert sorted(x["artifact_id"] for x in lst) == sorted(ids[1:])
+
+
+def test_redis_down_and_back(nginx_factory, redis, whisk):
+    a = node(nginx_factory, redis)
+    ready(a)
+    r = a.admin("POST", "/v2/down/apis", simple_doc(whisk, "/up"))
+    assert r.status == 200
+    assert a.wait_status("GET", "/api/down/up/hello", 200).status == 200
+
+    # traffic flows through the outage
+    statuses, stop = [], threading.Event()
+
+    def traffic():
+        while not stop.is_set():
+            statuses.append(a.get("/api/down/up/hello").status)
+            time.sleep(0.005)
+
+    t = threading.Thread(target=traffic)
+    t.start()
+    time.sleep(0.2)
+    redis.stop()
+    time.sleep(0.3)
+    # writes are refused with 503 JSON
+    r = a.admin("POST", "/v2/down/apis", simple_doc(whisk, "/while-down"))
+    err(r, 503, "The store is unavailable.")
+    # reads answer from the last configuration
+    assert len(a.admin("GET", "/v2/down/apis").json()) == 1
+
+    redis.start()
+    # the connection comes back by itself; writes succeed again
+    r = wait_until(lambda: (lambda x: x if x.status == 200 else None)(
+        a.admin("POST", "/v2/down/apis", simple_doc(whisk, "/after"))),
+        timeout=15, step=0.2)
+    assert r and r.status == 200, r
+    assert a.wait_status("GET", "/api/down/after/hello", 200).status == 200
+    stop.set()
+    t.join()
+    # the data plane answered every request while Redis was away
+    assert len(statuses) > 20 and set(statuses) == {200}, statuses
+    assert a.get("/api/down/up/hello").status == 200
+
+
+def test_concurrent_writers_two_nodes(nginx_factory, redis, whisk):
+
+    a = node(nginx_factory, redis)
+    b = node(nginx_factory, redis)
+    ready(a)
+    ready(b)
+    api = a.admin("POST", "/v2/cw/apis",
+                  simple_doc(whisk, "/cw", "v0")).json()["artifact_id"]
+    wait_until(lambda: b.admin("GET", "/v2/cw/apis/%s" % api).status == 200)
+    statuses = []
+
+    def writer(g, n):
+        for i in range(10):
+            doc = simple_doc(whisk, "/cw", "w%d-%d" % (n, i),
+                             paths=("/w%d" % n,))
+            r = g.admin("PUT", "/v2/cw/apis/%s" % api, doc)
+            statuses.append(r.status if r.status == 200 else r)
+            r = g.admin("POST", "/v2/cw/apis",
+                        simple_doc(whisk, "/n%d-%d" % (n, i)))
+            statuses.append(r.status if r.status == 200 else r)
+
+    ts = [threading.Thread(target=writer, args=(g, n))
+          for n, g in enumerate([a, b, a, b])]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    if statuses.count(200) != len(statuses):
+        open("/tmp/cw-logs.txt", "w").write(a.nginx.log() + b.nginx.log())
+    assert statuses.count(200) == len(statuses), \
+        [s for s in statuses if s != 200]
+    assert int(redis.cmd("GET", "apigw:version")) == 1 + 80
+    # one writer's document, never a mix, and both nodes agree
+    doc = json.loads(redis.cmd("HGET", "apigw:records", "api:%s" % api))
+    n = doc["doc"]["info"]["title"].split("-")[0][1:]
+    assert list(doc["doc"]["paths"]) == ["/w%s" % n]
+    for g in (a, b):
+        got = wait_until(lambda: g.admin("GET", "/v2/cw/apis/%s" % api)
+                         .json()["open_api_doc"] == doc["doc"])
+        assert got
+        assert len(g.admin("GET", "/v2/cw/apis").json()) == 41

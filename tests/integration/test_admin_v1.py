@@ -1,0 +1,200 @@
+"""The v1 management API (openwhisk-apigateway's legacy model): tenants,
+APIs with resources/operations, subscriptions, health-check, and the v1
+route-management flow (reference 4.6) reaching the data plane."""
+
+import pytest
+
+from admin_gw import Gateway, new_store_dir
+from test_admin import err
+
+
+@pytest.fixture(scope="module")
+def gw(module_nginx_factory):
+    return Gateway(module_nginx_factory, new_store_dir()).start()
+
+
+def v1_api(tenant, whisk, base="/hello", name="Hello", extra=None):
+    op = {"backendMethod": "GET",
+          "backendUrl": "%s/api/v1/web/guest/default/echo-http.http"
+                        % whisk.url,
+          "policies": [{"type": "rateLimit",
+                        "value": {"interval": 60, "rate": 10,
+                                  "scope": "api", "subscription": True}},
+                       {"type": "reqMapping", "value": [
+                           {"action": "insert",
+                            "from": {"value": "abc"},
+                            "to": {"name": "X-Require-Whisk-Auth",
+                                   "location": "header"}}]}],
+          "security": [{"type": "apiKey", "scope": "api",
+                        "header": "X-Api-Key"}]}
+    body = {"name": name, "basePath": base, "tenantId": tenant,
+            "resources": {"/world": {
+                "cors": {"origin": "true", "methods": "GET, POST"},
+                "operations": {"GET": op}}}}
+    if extra:
+        body.update(extra)
+    return body
+
+
+def test_v1_flow(gw, whisk):
+    # PUT /tenants: idempotent by namespace + instance
+    r = gw.admin("PUT", "/v1/tenants",
+                 {"namespace": "guest", "instance": "openwhisk"})
+    assert r.status == 200, r
+    t = r.json()
+    assert set(t) == {"id", "namespace", "instance"}
+    r = gw.admin("PUT", "/v1/tenants",
+                 {"namespace": "guest", "instance": "openwhisk"})
+    assert r.json() == t
+    r = gw.admin("GET", "/v1/tenants?filter[where][namespace]=guest"
+                 "&filter[where][instance]=openwhisk")
+    assert r.json() == [t]
+    r = gw.admin("GET", "/v1/tenants/%s/apis?filter[where][basePath]=/hello"
+                 % t["id"])
+    assert r.status == 200 and r.json() == []
+
+    r = gw.admin("POST", "/v1/apis", v1_api(t["id"], whisk))
+    assert r.status == 200, r
+    api = r.json()
+    assert api["basePath"] == "/hello" and api["tenantNamespace"] == "guest"
+    assert api["tenantInstance"] == "openwhisk"
+    assert api["managedUrl"] == "http://127.0.0.1:%d/api/%s/hello" % (
+        gw.port, t["id"])
+    assert api["resources"]["/world"]["operations"]["GET"]["policies"]
+
+    whisk.reset()
+    r = gw.wait_status("GET", "/api/%s/hello/world?name=Bob" % t["id"], 200)
+    assert r.status == 200, r
+    assert r.json()["name"] == "Bob"
+    last = whisk.last()
+    assert last["path"] == "/api/v1/web/guest/default/echo-http.http"
+    hdrs = {k.lower(): v for k, v in last["headers"]}
+    assert hdrs["x-require-whisk-auth"] == "abc"
+    # CORS of the resource: preflight at the edge
+    r = gw.get("/api/%s/hello/world" % t["id"])
+    r = __import__("harness").request(
+        gw.port, "OPTIONS", "/api/%s/hello/world" % t["id"],
+        [("Origin", "https://a.example"),
+         ("Access-Control-Request-Method", "GET")])
+    assert r.status == 200 and r.header("Access-Control-Allow-Origin")
+
+    # lookups
+    assert gw.admin("GET", "/v1/apis/%s" % api["id"]).json() == api
+    assert gw.admin("GET", "/v1/apis/%s/tenant" % api["id"]).json() == t
+    err(gw.admin("GET", "/v1/apis/%s/other" % api["id"]), 400,
+        "Invalid request")
+    assert [a["id"] for a in gw.admin("GET", "/v1/apis").json()] == \
+        [api["id"]]
+    r = gw.admin("GET", "/v1/tenants/%s/apis?filter[where][basePath]=/hello"
+                 % t["id"])
+    assert [a["id"] for a in r.json()] == [api["id"]]
+    # v1 APIs are not v2 documents
+    assert gw.admin("GET", "/v2/%s/apis" % t["id"]).json() == []
+
+    # update: PUT /apis/{id}; the new resources replace the old
+    body = v1_api(t["id"], whisk)
+    body["resources"] = {"/moon": body["resources"]["/world"]}
+    r = gw.admin("PUT", "/v1/apis/%s" % api["id"], body)
+    assert r.status == 200 and r.json()["id"] == api["id"]
+    assert gw.wait_status("GET", "/api/%s/hello/moon" % t["id"],
+                          200).status == 200
+    assert gw.wait_status("GET", "/api/%s/hello/world" % t["id"],
+                          404).status == 404
+    err(gw.admin("PUT", "/v1/apis/nope", body), 404, "Unknown API id nope")
+
+    # DELETE answers 200 {}
+    r = gw.admin("DELETE", "/v1/apis/%s" % api["id"])
+    assert r.status == 200 and r.json() == {}
+    err(gw.admin("GET", "/v1/apis/%s" % api["id"]), 404)
+    err(gw.admin("DELETE", "/v1/apis"), 400, "No id specified.")
+    assert gw.wait_status("GET", "/api/%s/hello/moon" % t["id"],
+                          404).status == 404
+
+
+@pytest.mark.parametrize("mutate,status,message", [
+    (lambda b: b.pop("name"), 400, "Missing field 'name' in request body."),
+    (lambda b: b.pop("basePath"), 400,
+     "Missing field 'basePath' in request body."),
+    (lambda b: b.update(basePath="/a'b"), 400,
+     "basePath contains illegal character \"'\"."),
+    (lambda b: b.pop("tenantId"), 400,
+     "Missing field 'tenantId' in request body."),
+    (lambda b: b.update(tenantId="nope"), 404, "Unknown tenant id nope"),
+    (lambda b: b.pop("resources"), 400,
+     "Missing field 'resources' in request body."),
+    (lambda b: b.update(resources={}), 400, "Empty resources object."),
+    (lambda b: b.update(resources={"x": {}}), 400,
+     "Resource path must begin with '/'."),
+    (lambda b: b.update(resources={"/x": {"operations": {}}}), 400,
+     "Missing or empty field 'operations' or in resource path object."),
+    (lambda b: b["resources"]["/world"]["operations"].update(
+        FOO=b["resources"]["/world"]["operations"]["GET"]), 400,
+     "Resource verb 'FOO' not supported."),
+    (lambda b: b["resources"]["/world"]["operations"]["GET"].pop(
+        "backendMethod"), 400,
+     "Missing field 'backendMethod' for 'GET' operation."),
+    (lambda b: b["resources"]["/world"]["operations"]["GET"].update(
+        backendMethod="FETCH"), 400, "backendMethod 'FETCH' not supported."),
+    (lambda b: b["resources"]["/world"]["operations"]["GET"].pop(
+        "backendUrl"), 400, "Missing field 'backendUrl' for 'GET' operation."),
+    (lambda b: b["resources"]["/world"]["operations"]["GET"].update(
+        policies=[{"type": "x"}]), 400,
+     'Missing field in policy object. Need "type" and "value".'),
+    (lambda b: b["resources"]["/world"]["operations"]["GET"].update(
+        policies=[{"type": "x", "value": 1}]), 400,
+     'Invalid type in policy object. Valid: '
+     '["reqMapping","rateLimit","backendRouting"]'),
+    (lambda b: b["resources"]["/world"]["operations"]["GET"].update(
+        security=[{"type": "apiKey"}]), 400,
+     'Missing field in security object. Need "type" and "scope".'),
+    (lambda b: b["resources"]["/world"]["operations"]["GET"].update(
+        security=[{"type": "apiKey", "scope": "x"}]), 400,
+     'Invalid scope in security object. Valid: ["tenant","api","resource"]'),
+])
+def test_v1_validation(gw, whisk, mutate, status, message):
+    t = gw.admin("PUT", "/v1/tenants",
+                 {"namespace": "val", "instance": "i"}).json()
+    body = v1_api(t["id"], whisk, base="/val")
+    mutate(body)
+    err(gw.admin("POST", "/v1/apis", body), status, message)
+
+
+def test_v1_tenants(gw):
+    err(gw.admin("PUT", "/v1/tenants", {"instance": "x"}), 400,
+        '"namespace" missing from request body.')
+    t = gw.admin("POST", "/v1/tenants",
+                 {"namespace": "ns2", "instance": "a"}).json()
+    r = gw.admin("PUT", "/v1/tenants/%s" % t["id"],
+                 {"namespace": "ns2", "instance": "b"})
+    assert r.status == 200 and r.json()["instance"] == "b"
+    assert gw.admin("GET", "/v1/tenants/%s" % t["id"]).json()["instance"] \
+        == "b"
+    err(gw.admin("PUT", "/v1/tenants/nope", {"namespace": "a",
+                                             "instance": "b"}),
+        404, "Unknown Tenant id nope")
+    err(gw.admin("GET", "/v1/tenants/nope"), 404, "Unknown tenant id nope")
+    r = gw.admin("DELETE", "/v1/tenants/%s" % t["id"])
+    assert r.status == 200 and r.json() == {}
+    err(gw.admin("GET", "/v1/tenants/%s" % t["id"]), 404)
+
+
+def test_v1_subscriptions(gw):
+    t = gw.admin("PUT", "/v1/tenants",
+                 {"namespace": "subs", "instance": "i"}).json()
+    body = {"key": "k-123456789", "scope": "tenant", "tenantId": t["id"]}
+    r = gw.admin("PUT", "/v1/subscriptions", body)
+    assert r.status == 200 and r.body == b"Subscription created.\n"
+    r = gw.admin("DELETE", "/v1/subscriptions", body)
+    assert r.status == 200 and r.body == b"Subscription deleted.\n"
+    err(gw.admin("DELETE", "/v1/subscriptions", body), 404)
+    err(gw.admin("POST", "/v1/subscriptions",
+                 {"scope": "tenant", "tenantId": t["id"]}), 400,
+        '"key" missing from request body.')
+    err(gw.admin("POST", "/v1/subscriptions",
+                 dict(body, scope="bad")), 400, "Invalid scope")
+    err(gw.admin("POST", "/v1/subscriptions",
+                 dict(body, scope="resource")), 400,
+        '"resource" missing from request body.')
+    err(gw.admin("POST", "/v1/subscriptions",
+                 dict(body, scope="api")), 400,
+        '"apiId" missing from request body.')

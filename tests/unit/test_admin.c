@@ -1,0 +1,353 @@
+/*
+ * Unit tests of the management API core (src/admin.c) and the store model
+ * (src/store.c): requests against a store, the changes they write, applied
+ * the way the module applies them.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "unit.h"
+#include "admin.h"
+
+
+static apigw_store_t  *st;
+static char            last_body[65536];
+static int             last_status;
+
+
+/* one request; its changes are committed to `st` (version + 1) */
+static json_t *
+req(const char *method, const char *target, const char *body)
+{
+    char                 path[1024];
+    const char          *q;
+    json_t              *j;
+    apigw_admin_req_t    r;
+    apigw_admin_resp_t   resp;
+
+    memset(&r, 0, sizeof(r));
+    q = strchr(target, '?');
+    snprintf(path, sizeof(path), "%.*s",
+             (int) (q ? (size_t) (q - target) : strlen(target)), target);
+
+    r.method = method;
+    r.method_len = strlen(method);
+    r.path = path;
+    r.path_len = strlen(path);
+    r.query = q ? q + 1 : NULL;
+    r.query_len = q ? strlen(q + 1) : 0;
+    r.body = body;
+    r.body_len = body ? strlen(body) : 0;
+    r.public_url = "http://gw.example:9001";
+    r.request_id = "rid";
+
+    apigw_admin_handle(st, &r, &resp);
+
+    if (resp.muts.n) {
+        CHECK(apigw_store_apply(st, &resp.muts) == 0);
+        apigw_store_set_version(st, apigw_store_version(st) + 1);
+    }
+
+    last_status = resp.status;
+    snprintf(last_body, sizeof(last_body), "%s",
+             resp.body ? resp.body : "");
+
+    j = resp.body ? json_loads(resp.body, JSON_DECODE_ANY, NULL) : NULL;
+    apigw_admin_resp_free(&resp);
+
+    return j;
+}
+
+
+static const char *
+jstr(json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+
+#define DOC(base, path)                                                      \
+    "{\"swagger\":\"2.0\",\"info\":{\"title\":\"T\",\"version\":\"1\"},"     \
+    "\"basePath\":\"" base "\",\"paths\":{\"" path "\":{\"get\":{"           \
+    "\"operationId\":\"op\",\"responses\":{\"default\":{\"description\":"    \
+    "\"d\"}},\"x-openwhisk\":{\"namespace\":\"guest\",\"action\":\"a\","     \
+    "\"url\":\"http://127.0.0.1:3233/api/v1/web/guest/default/a.http\"}}}}}"
+
+
+TEST(test_v2_create_get_delete)
+{
+    json_t      *j, *l;
+    char         t[256];
+    const char  *id;
+
+    j = req("POST", "/v2/t1/apis", DOC("/club/", "/books/{isbn}"));
+    CHECK_INT(last_status, 200);
+    id = jstr(j, "artifact_id");
+    CHECK(id && strlen(id) == 36);
+    CHECK_STR(jstr(j, "managed_url"), "http://gw.example:9001/api/t1/club");
+    CHECK_STR(jstr(json_object_get(j, "open_api_doc"), "basePath"),
+              "/club/");
+    CHECK(apigw_store_get(st, "tenant:t1") != NULL);
+
+    snprintf(t, sizeof(t), "/v2/t1/apis/%s", id);
+    l = req("GET", t, NULL);
+    CHECK_INT(last_status, 200);
+    CHECK_STR(jstr(l, "artifact_id"), id);
+    json_decref(l);
+
+    l = req("GET", "/v2/t1/apis?basePath=%2Fclub", NULL);
+    CHECK_INT(json_array_size(l), 1);
+    json_decref(l);
+    l = req("GET", "/v2/t1/apis?basePath=/club/", NULL);
+    CHECK_INT(json_array_size(l), 0);
+    json_decref(l);
+
+    /* other tenants cannot see or change it */
+    snprintf(t, sizeof(t), "/v2/t2/apis/%s", id);
+    json_decref(req("DELETE", t, NULL));
+    CHECK_INT(last_status, 404);
+
+    snprintf(t, sizeof(t), "/v2/t1/apis/%s", id);
+    json_decref(req("DELETE", t, NULL));
+    CHECK_INT(last_status, 204);
+    CHECK(last_body[0] == '\0');
+    json_decref(req("DELETE", t, NULL));
+    CHECK_INT(last_status, 404);
+    CHECK(strstr(last_body, "Unknown API id") != NULL);
+
+    json_decref(j);
+}
+
+
+TEST(test_v2_conflict_and_errors)
+{
+    json_t  *j;
+
+    json_decref(req("POST", "/v2/c/apis", DOC("/x", "/a")));
+    CHECK_INT(last_status, 200);
+    json_decref(req("POST", "/v2/c/apis", DOC("/x", "/b")));
+    CHECK_INT(last_status, 409);
+
+    json_decref(req("POST", "/v2/c/apis", NULL));
+    CHECK_INT(last_status, 400);
+    CHECK(strstr(last_body, "Missing request body") != NULL);
+
+    j = req("POST", "/v2/c/apis", "{\"swagger\":\"2.0\",\"paths\":5}");
+    CHECK_INT(last_status, 400);
+    CHECK(json_array_size(json_object_get(j, "errors")) >= 1);
+    CHECK_INT(json_integer_value(json_object_get(j, "status")), 400);
+    CHECK_STR(jstr(j, "request_id"), "rid");
+    json_decref(j);
+
+    json_decref(req("GET", "/v2/bad%20t/apis", NULL));
+    CHECK_INT(last_status, 400);
+    json_decref(req("GET", "/v2/c/apis/%zz", NULL));
+    CHECK_INT(last_status, 400);
+    json_decref(req("GET", "/v2/c/apis/%00", NULL));
+    CHECK_INT(last_status, 400);
+    json_decref(req("GET", "/v3/c/apis", NULL));
+    CHECK_INT(last_status, 404);
+    json_decref(req("TRACE", "/v2/c/apis", NULL));
+    CHECK_INT(last_status, 405);
+    json_decref(req("GET", "/v2/c/apis/\xff\xfe", NULL));
+    CHECK_INT(last_status, 404);
+    CHECK(strstr(last_body, "\"status\":404") != NULL);
+}
+
+
+TEST(test_paging)
+{
+    json_t  *l;
+    int      i;
+
+    for (i = 0; i < 4; i++) {
+        char doc[1024];
+        snprintf(doc, sizeof(doc),
+                 "{\"swagger\":\"2.0\",\"info\":{\"title\":\"T\","
+                 "\"version\":\"1\"},\"basePath\":\"/p%d\",\"paths\":{}}",
+                 i);
+        json_decref(req("POST", "/v2/pg/apis", doc));
+        CHECK_INT(last_status, 200);
+    }
+
+    l = req("GET", "/v2/pg/apis?limit=undefined&skip=undefined", NULL);
+    CHECK_INT(json_array_size(l), 4);
+    json_decref(l);
+    l = req("GET", "/v2/pg/apis?limit=2&skip=1", NULL);
+    CHECK_INT(json_array_size(l), 2);
+    CHECK_STR(jstr(json_object_get(json_array_get(l, 0), "open_api_doc"),
+                   "basePath"), "/p1");
+    json_decref(l);
+    l = req("GET", "/v2/pg/apis?limit=undefined&skip=2", NULL);
+    CHECK_INT(json_array_size(l), 0);
+    json_decref(l);
+    l = req("GET", "/v2/pg/apis?skip=3", NULL);
+    CHECK_INT(json_array_size(l), 1);
+    json_decref(l);
+    l = req("GET", "/v2/pg/apis?limit=-1", NULL);
+    CHECK_INT(json_array_size(l), 0);
+    json_decref(l);
+}
+
+
+TEST(test_keys_hashed)
+{
+    json_t      *j, *rec;
+    char         key[256], hash[65];
+    int          n;
+
+    j = req("POST", "/v2/k/keys", "{\"consumer\":\"alice\"}");
+    CHECK_INT(last_status, 201);
+    CHECK(jstr(j, "key") != NULL);
+    snprintf(key, sizeof(key), "key:%s", jstr(j, "id"));
+    rec = apigw_store_get(st, key);
+    CHECK(rec != NULL);
+    CHECK(json_object_get(rec, "key") == NULL);
+    apigw_store_sha256_hex(NULL, 0, jstr(j, "key"), strlen(jstr(j, "key")),
+                           hash);
+    CHECK_STR(jstr(rec, "sha256"), hash);
+    CHECK(strncmp(jstr(j, "key"), jstr(rec, "prefix"),
+                  strlen(jstr(rec, "prefix"))) == 0);
+    json_decref(j);
+
+    (void) n;
+}
+
+
+static int
+count_key(const apigw_key_info_t *k, void *data)
+{
+    (void) k;
+    (*(int *) data)++;
+    return 0;
+}
+
+
+static int
+count_sub(const apigw_sub_info_t *s, void *data)
+{
+    char  h[65];
+
+    if (s->secret_salt) {
+        apigw_store_sha256_hex(s->secret_salt, strlen(s->secret_salt), "pw",
+                               2, h);
+        CHECK_STR(h, s->secret_sha256);
+    }
+
+    (*(int *) data)++;
+    return 0;
+}
+
+
+TEST(test_credentials_iterators)
+{
+    json_t  *j;
+    int      n;
+    char     body[256], t[256];
+
+    j = req("POST", "/v2/it/apis", DOC("/it", "/a"));
+    snprintf(body, sizeof(body),
+             "{\"client_id\":\"c1\",\"artifact_id\":\"%s\","
+             "\"client_secret\":\"pw\"}", jstr(j, "artifact_id"));
+    json_decref(req("POST", "/v2/it/subscriptions", body));
+    CHECK_INT(last_status, 200);
+    CHECK(strstr(last_body, "Subscription 'c1' created") != NULL);
+
+    n = 0;
+    apigw_store_foreach_sub(st, count_sub, &n);
+    CHECK_INT(n, 1);
+
+    n = 0;
+    apigw_store_foreach_key(st, count_key, &n);
+    json_decref(req("POST", "/v2/it/keys", "{\"consumer\":\"b\"}"));
+    {
+        int m = 0;
+        apigw_store_foreach_key(st, count_key, &m);
+        CHECK_INT(m, n + 1);
+    }
+
+    /* deleting the API removes its subscriptions */
+    snprintf(t, sizeof(t), "/v2/it/apis/%s", jstr(j, "artifact_id"));
+    json_decref(req("DELETE", t, NULL));
+    n = 0;
+    apigw_store_foreach_sub(st, count_sub, &n);
+    CHECK_INT(n, 0);
+    json_decref(j);
+}
+
+
+TEST(test_v1_model)
+{
+    json_t  *t, *a, *doc;
+    char     body[2048];
+
+    t = req("PUT", "/v1/tenants", "{\"namespace\":\"g\",\"instance\":\"i\"}");
+    CHECK_INT(last_status, 200);
+    snprintf(body, sizeof(body),
+             "{\"name\":\"H\",\"basePath\":\"hello/\",\"tenantId\":\"%s\","
+             "\"resources\":{\"/w\":{\"cors\":{\"origin\":\"true\"},"
+             "\"operations\":{\"get\":{\"backendMethod\":\"POST\","
+             "\"backendUrl\":\"http://127.0.0.1:1/x\"}}}}}", jstr(t, "id"));
+    a = req("POST", "/v1/apis", body);
+    CHECK_INT(last_status, 200);
+    CHECK_STR(jstr(a, "basePath"), "/hello");
+
+    doc = apigw_admin_v1_to_swagger(a);
+    CHECK(doc != NULL);
+    CHECK(json_object_get(json_object_get(json_object_get(doc, "paths"),
+                                          "/w"), "get") != NULL);
+    json_decref(doc);
+    json_decref(a);
+    json_decref(t);
+}
+
+
+TEST(test_journal_roundtrip)
+{
+    char           *dump, err[128], *line;
+    apigw_store_t  *copy;
+    apigw_muts_t    m;
+
+    dump = apigw_store_dump(st);
+    CHECK(dump != NULL);
+    copy = apigw_store_load(dump, strlen(dump), err, sizeof(err));
+    CHECK(copy != NULL);
+    CHECK_INT(apigw_store_count(copy), apigw_store_count(st));
+    CHECK_INT(apigw_store_version(copy), apigw_store_version(st));
+
+    apigw_muts_init(&m);
+    apigw_muts_add(&m, "x:1", json_pack("{s:s}", "a", "b\\\"c"));
+    apigw_muts_add(&m, "tenant:t1", NULL);
+    line = apigw_muts_journal(&m, 777);
+    CHECK(apigw_store_replay(copy, line, strlen(line)) == 0);
+    CHECK_INT(apigw_store_version(copy), 777);
+    CHECK_STR(jstr(apigw_store_get(copy, "x:1"), "a"), "b\\\"c");
+    CHECK(apigw_store_get(copy, "tenant:t1") == NULL);
+    CHECK(apigw_store_replay(copy, "{\"version\":1", 12) != 0);
+    CHECK(apigw_store_load("[]", 2, err, sizeof(err)) == NULL);
+
+    free(line);
+    free(dump);
+    apigw_muts_free(&m);
+    apigw_store_free(copy);
+}
+
+
+int
+main(void)
+{
+    st = apigw_store_create();
+
+    RUN(test_v2_create_get_delete);
+    RUN(test_v2_conflict_and_errors);
+    RUN(test_paging);
+    RUN(test_keys_hashed);
+    RUN(test_credentials_iterators);
+    RUN(test_v1_model);
+    RUN(test_journal_roundtrip);
+
+    apigw_store_free(st);
+
+    return UNIT_DONE();
+}
