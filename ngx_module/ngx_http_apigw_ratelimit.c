@@ -24,7 +24,6 @@
 typedef struct {
     ngx_http_apigw_redis_conf_t      redis;
     ngx_flag_t                       redis_set;
-    ngx_flag_t                       redis_used;    /* a limit needs it */
     ngx_int_t                        consumer_index;
     ngx_int_t                        tenant_index;
 } ngx_http_apigw_rl_main_t;
@@ -695,9 +694,10 @@ ngx_http_apigw_ratelimit_conf(ngx_conf_t *cf, ngx_http_apigw_loc_conf_t *alcf)
         return NGX_CONF_ERROR;
     }
 
-    if (local + redis == 0) {
-        return NGX_CONF_OK;
-    }
+    /*
+     * Even without a limit now: APIs added later through the management
+     * API may bring theirs, so every apigw location has the zone.
+     */
 
     rlm = ngx_http_apigw_rl_main(cf);
     if (rlm == NULL) {
@@ -709,10 +709,6 @@ ngx_http_apigw_ratelimit_conf(ngx_conf_t *cf, ngx_http_apigw_loc_conf_t *alcf)
                            "apigw: rate limits with store redis need "
                            "\"apigw_limit_redis\" in http{}");
         return NGX_CONF_ERROR;
-    }
-
-    if (redis) {
-        rlm->redis_used = 1;
     }
 
     if (ngx_http_apigw_zone_get(cf) == NULL) {
@@ -820,7 +816,7 @@ ngx_http_apigw_ratelimit_init_process(ngx_cycle_t *cycle)
 
     rlm = amcf->rl;
 
-    if (!rlm->redis_used) {
+    if (!rlm->redis_set) {
         return NGX_OK;
     }
 
