@@ -35,6 +35,8 @@ typedef struct {
     time_t                      jwks_min_refresh;
     ngx_array_t                *providers;    /* apigw_oauth2_provider */
     ngx_str_t                   http_trusted; /* CAs for outbound calls */
+    /* CA bundles loaded once per configuration, shared by locations */
+    ngx_array_t                *trust_stores;
 } ngx_http_apigw_main_conf_t;
 
 
