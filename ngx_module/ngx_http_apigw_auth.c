@@ -32,6 +32,7 @@
 #define NGX_HTTP_APIGW_MAX_TERMS    8        /* terms per alternative */
 #define NGX_HTTP_APIGW_ACTIVE_MAX   300      /* introspection: positive */
 #define NGX_HTTP_APIGW_INACTIVE     10       /* and negative cache, s */
+#define NGX_HTTP_APIGW_USERINFO     60       /* a userinfo answer, s */
 
 
 typedef struct {
@@ -48,6 +49,7 @@ typedef struct {
     ngx_http_apigw_jwks_src_t  *src;          /* fetched: jwks_uri, OIDC */
     apigw_jwt_policy_t          pol;
     ngx_http_apigw_url_t       *introspect;   /* RFC 7662 endpoint */
+    ngx_uint_t                  userinfo;     /* it is a userinfo URL */
     ngx_str_t                   basic;        /* its client credentials */
     ngx_ssl_t                  *ssl;
     ngx_shm_zone_t             *cache;        /* "apigw_tokens" */
@@ -91,12 +93,25 @@ static ngx_int_t ngx_http_apigw_auth_term(ngx_http_request_t *r,
 static ngx_int_t ngx_http_apigw_auth_reject(ngx_http_request_t *r,
     ngx_http_apigw_ctx_t *ctx, const apigw_security_t *sec,
     ngx_http_apigw_fail_t *fail);
+static char *ngx_http_apigw_bearer_conf(ngx_conf_t *cf, apigw_api_t *api,
+    apigw_scheme_t *s);
 static ngx_int_t ngx_http_apigw_auth_headers(ngx_http_request_t *r,
     ngx_http_apigw_loc_conf_t *alcf, const apigw_sec_alt_t *alt,
     ngx_http_apigw_found_t *f);
 
 
-static apigw_keytab_t        *ngx_http_apigw_keytab_runtime;
+/* a run-time key table and the requests using it (+1: installed) */
+typedef struct {
+    apigw_keytab_t             *t;
+    ngx_uint_t                  refs;
+} ngx_http_apigw_keyref_t;
+
+
+static void ngx_http_apigw_keytab_release(void *data);
+
+
+static ngx_http_apigw_keyref_t  *ngx_http_apigw_keytab_runtime;
+static apigw_keytab_t        *ngx_http_apigw_keytab_file;   /* re-read */
 
 static ngx_http_apigw_identity_t  ngx_http_apigw_identity_default[] = {
     { ngx_string("X-Apigw-Consumer"), ngx_string("x-apigw-consumer"),
@@ -109,31 +124,93 @@ static ngx_http_apigw_identity_t  ngx_http_apigw_identity_default[] = {
 
 
 /*
- * Install a new key table in this worker (the management store calls it
- * after building one with apigw_keytab_build()).  The old one is freed: no
- * request keeps a key entry across an event.  NULL goes back to the
- * apigw_keys_file table.
+ * Install a new key table in this worker (the management store's change
+ * handler, ngx_http_apigw_keyfeed.c, builds one after every change).  A
+ * request pins the table it looked at until it ends ($apigw_consumer
+ * points into it), so the old one is freed when its last request is
+ * done.  NULL goes back to the apigw_keys_file table.
  */
 
 void
 ngx_http_apigw_auth_set_keytab(apigw_keytab_t *t)
 {
-    apigw_keytab_t  *old;
+    ngx_http_apigw_keyref_t  *ref, *old;
+
+    ref = NULL;
+
+    if (t) {
+        ref = ngx_alloc(sizeof(ngx_http_apigw_keyref_t), ngx_cycle->log);
+        if (ref == NULL) {
+            apigw_keytab_free(t);   /* the current table stays */
+            return;
+        }
+
+        ref->t = t;
+        ref->refs = 1;
+    }
 
     old = ngx_http_apigw_keytab_runtime;
-    ngx_http_apigw_keytab_runtime = t;
+    ngx_http_apigw_keytab_runtime = ref;
 
-    apigw_keytab_free(old);
+    ngx_http_apigw_keytab_release(old);
 }
 
 
+static void
+ngx_http_apigw_keytab_release(void *data)
+{
+    ngx_http_apigw_keyref_t  *ref = data;
+
+    if (ref == NULL || --ref->refs) {
+        return;
+    }
+
+    apigw_keytab_free(ref->t);
+    ngx_free(ref);
+}
+
+
+/* the store's table, pinned for the request; NULL without a store */
 static const apigw_keytab_t *
-ngx_http_apigw_keytab(ngx_http_request_t *r)
+ngx_http_apigw_keytab(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx)
+{
+    ngx_pool_cleanup_t       *cln;
+    ngx_http_apigw_keyref_t  *ref;
+
+    if (ctx->keytab) {
+        ref = ctx->keytab;
+        return ref->t;
+    }
+
+    ref = ngx_http_apigw_keytab_runtime;
+
+    if (ref) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NULL;            /* fails closed */
+        }
+
+        ref->refs++;
+        cln->handler = ngx_http_apigw_keytab_release;
+        cln->data = ref;
+        ctx->keytab = ref;
+
+        return ref->t;
+    }
+
+    return NULL;
+}
+
+
+/* the apigw_keys_file table, as last read by this worker */
+
+static const apigw_keytab_t *
+ngx_http_apigw_keytab_static(ngx_http_request_t *r)
 {
     ngx_http_apigw_main_conf_t  *amcf;
 
-    if (ngx_http_apigw_keytab_runtime) {
-        return ngx_http_apigw_keytab_runtime;
+    if (ngx_http_apigw_keytab_file) {
+        return ngx_http_apigw_keytab_file;
     }
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_apigw_module);
@@ -199,8 +276,16 @@ ngx_http_apigw_auth(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
 
         if (k == alt->nterms && alt->nterms) {
             if (found.key) {
-                ctx->consumer.data = (u_char *) found.key->consumer;
+                /* copied: the keys file's table may be re-read */
                 ctx->consumer.len = ngx_strlen(found.key->consumer);
+                ctx->consumer.data = ngx_pnalloc(r->pool,
+                                                 ctx->consumer.len);
+                if (ctx->consumer.data == NULL) {
+                    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+                }
+
+                ngx_memcpy(ctx->consumer.data, found.key->consumer,
+                           ctx->consumer.len);
 
             } else {
                 ctx->consumer = found.subject;
@@ -329,12 +414,15 @@ ngx_http_apigw_key_target(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
 
     op = ctx->op;
 
-    tg->tenant = op->api->tenant ? op->api->tenant : "";
-    tg->api_id = op->api->base_path[0] ? op->api->base_path : "/";
+    if (ctx->opx && ctx->opx->key_api) {
+        /* a managed API: keys name its tenant and artifact id */
+        tg->tenant = ctx->opx->key_tenant;
+        tg->api_id = ctx->opx->key_api;
 
-    if (op->api->tenant && op->api->file) {
-        /* a managed API: keys name it by its id (the store's api_id) */
-        tg->api_id = op->api->file;
+    } else {
+        /* a web-action binding is its tenant's (ngx_http_apigw_wabind.c) */
+        tg->tenant = op->api->tenant ? op->api->tenant : "";
+        tg->api_id = op->api->base_path[0] ? op->api->base_path : "/";
     }
 
     if (op->operation_id) {
@@ -354,6 +442,7 @@ ngx_http_apigw_auth_apikey(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
     const apigw_scheme_t *s, ngx_http_apigw_found_t *f,
     ngx_http_apigw_fail_t *fail)
 {
+    int                  st;
     u_char               buf[512];
     ngx_int_t            rc;
     ngx_str_t            v;
@@ -375,26 +464,34 @@ ngx_http_apigw_auth_apikey(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
                                    "key_missing", s, NULL);
     }
 
-    k = apigw_keytab_find_key(ngx_http_apigw_keytab(r), (char *) v.data,
-                              v.len);
+    ngx_http_apigw_key_target(r, ctx, &tg, buf, sizeof(buf));
 
-    if (k == NULL) {
+    /* the store's keys, then the keys file's */
+
+    k = apigw_keytab_lookup(ngx_http_apigw_keytab(r, ctx), APIGW_KEY_API,
+                            (char *) v.data, v.len, NULL, 0, &tg, &st);
+
+    if (st == APIGW_KEY_UNKNOWN) {
+        k = apigw_keytab_lookup(ngx_http_apigw_keytab_static(r),
+                                APIGW_KEY_API, (char *) v.data, v.len, NULL,
+                                0, &tg, &st);
+    }
+
+    if (st == APIGW_KEY_UNKNOWN) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "apigw: unknown API key in \"%s\"", s->param);
         return ngx_http_apigw_fail(fail, NGX_HTTP_UNAUTHORIZED,
                                    "key_invalid", s, NULL);
     }
 
-    if (k->revoked) {
+    if (st == APIGW_KEY_REVOKED) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "apigw: revoked API key \"%s\"", k->key_id);
         return ngx_http_apigw_fail(fail, NGX_HTTP_UNAUTHORIZED,
                                    "key_revoked", s, NULL);
     }
 
-    ngx_http_apigw_key_target(r, ctx, &tg, buf, sizeof(buf));
-
-    if (!apigw_key_allows(k, &tg)) {
+    if (st != APIGW_KEY_OK) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "apigw: API key \"%s\" is not subscribed to \"%s\"",
                       k->key_id, tg.api_id);
@@ -415,6 +512,7 @@ ngx_http_apigw_auth_client(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
     const apigw_scheme_t *s, ngx_http_apigw_found_t *f,
     ngx_http_apigw_fail_t *fail)
 {
+    int                  st;
     u_char               buf[512];
     ngx_int_t            rc;
     ngx_str_t            id, secret;
@@ -451,19 +549,29 @@ ngx_http_apigw_auth_client(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
                                    "client_secret_missing", s, NULL);
     }
 
-    k = apigw_keytab_find_client(ngx_http_apigw_keytab(r), (char *) id.data,
-                                 id.len, (char *) secret.data, secret.len);
+    ngx_http_apigw_key_target(r, ctx, &tg, buf, sizeof(buf));
 
-    if (k == NULL || k->revoked) {
+    k = apigw_keytab_lookup(ngx_http_apigw_keytab(r, ctx), APIGW_KEY_CLIENT,
+                            (char *) id.data, id.len, (char *) secret.data,
+                            secret.len, &tg, &st);
+
+    if (st == APIGW_KEY_UNKNOWN) {
+        k = apigw_keytab_lookup(ngx_http_apigw_keytab_static(r),
+                                APIGW_KEY_CLIENT, (char *) id.data, id.len,
+                                (char *) secret.data, secret.len, &tg, &st);
+    }
+
+    if (st == APIGW_KEY_UNKNOWN || st == APIGW_KEY_REVOKED) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "apigw: client id and secret do not match");
         return ngx_http_apigw_fail(fail, NGX_HTTP_UNAUTHORIZED,
                                    "client_invalid", s, NULL);
     }
 
-    ngx_http_apigw_key_target(r, ctx, &tg, buf, sizeof(buf));
-
-    if (!apigw_key_allows(k, &tg)) {
+    if (st != APIGW_KEY_OK) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "apigw: client \"%s\" is not subscribed to \"%s\"",
+                      k->key_id, tg.api_id);
         return ngx_http_apigw_fail(fail, NGX_HTTP_FORBIDDEN,
                                    "not_subscribed", s, NULL);
     }
@@ -512,6 +620,7 @@ static void
 ngx_http_apigw_introspect_store(ngx_http_apigw_wait_t *w,
     ngx_http_apigw_http_t *h)
 {
+    char                      idbuf[32];
     char                     *payload;
     time_t                    now, exp;
     json_t                   *doc, *v;
@@ -533,6 +642,48 @@ ngx_http_apigw_introspect_store(ngx_http_apigw_wait_t *w,
     now = ngx_time();
     ngx_memzero(&val, sizeof(ngx_http_apigw_tokval_t));
     val.introspected = 1;
+
+    if (w->bearer->userinfo) {
+        /* the provider accepted the token: who it is, for a minute */
+        val.exp = now + NGX_HTTP_APIGW_USERINFO;
+
+        v = json_object_get(doc, "sub");
+        if (v == NULL) {
+            v = json_object_get(doc, "id");
+        }
+        if (v == NULL) {
+            v = json_object_get(doc, "login");
+        }
+
+        if (json_is_integer(v)) {
+            snprintf(idbuf, sizeof(idbuf), "%" JSON_INTEGER_FORMAT,
+                     json_integer_value(v));
+            val.sub.data = (u_char *) idbuf;
+            val.sub.len = ngx_strlen(idbuf);
+
+        } else if (json_is_string(v)) {
+            val.sub.data = (u_char *) json_string_value(v);
+            val.sub.len = json_string_length(v);
+        }
+
+        str = json_string_value(json_object_get(doc, "scope"));
+        if (str) {
+            val.scopes.data = (u_char *) str;
+            val.scopes.len = ngx_strlen(str);
+        }
+
+        payload = json_dumps(doc, JSON_COMPACT);
+        if (payload) {
+            val.payload.data = (u_char *) payload;
+            val.payload.len = ngx_strlen(payload);
+        }
+
+        ngx_http_apigw_tokcache_put(w->bearer->cache, w->bearer->id,
+                                    w->hash, &val);
+        free(payload);
+        json_decref(doc);
+        return;
+    }
 
     v = json_object_get(doc, "exp");
     exp = json_is_number(v) ? (time_t) json_number_value(v) : 0;
@@ -587,6 +738,7 @@ ngx_http_apigw_introspect_store(ngx_http_apigw_wait_t *w,
 static void
 ngx_http_apigw_introspect_done(ngx_http_apigw_http_t *h)
 {
+    ngx_http_apigw_tokval_t  val;
     ngx_connection_t       *c;
     ngx_http_request_t     *r;
     ngx_http_apigw_wait_t  *w;
@@ -602,6 +754,15 @@ ngx_http_apigw_introspect_done(ngx_http_apigw_http_t *h)
 
     if (h->status == 200) {
         ngx_http_apigw_introspect_store(w, h);
+
+    } else if (w->bearer->userinfo && h->status >= 400 && h->status < 500) {
+        /* the provider refused the token */
+        ngx_memzero(&val, sizeof(ngx_http_apigw_tokval_t));
+        val.introspected = 1;
+        val.inactive = 1;
+        val.exp = ngx_time() + NGX_HTTP_APIGW_INACTIVE;
+        ngx_http_apigw_tokcache_put(w->bearer->cache, w->bearer->id, w->hash,
+                                    &val);
 
     } else {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
@@ -670,6 +831,21 @@ ngx_http_apigw_introspect(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
         return NGX_ERROR;
     }
 
+    if (b->userinfo) {
+        /* GET url with "Authorization: Bearer <token>" */
+        h->authorization.len = sizeof("Bearer ") - 1 + tok->len;
+        h->authorization.data = ngx_pnalloc(h->pool, h->authorization.len);
+        if (h->authorization.data == NULL) {
+            ngx_http_apigw_http_free(h);
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(ngx_cpymem(h->authorization.data, "Bearer ",
+                              sizeof("Bearer ") - 1),
+                   tok->data, tok->len);
+        goto start;
+    }
+
     len = sizeof("token=&token_type_hint=access_token") - 1
           + tok->len + 2 * ngx_escape_uri(NULL, tok->data, tok->len,
                                           NGX_ESCAPE_ARGS);
@@ -690,6 +866,9 @@ ngx_http_apigw_introspect(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
     ngx_str_set(&h->method, "POST");
     ngx_str_set(&h->content_type, "application/x-www-form-urlencoded");
     h->authorization = b->basic;
+
+start:
+
     h->url = b->introspect;
     h->ssl = b->ssl;
     h->max_body = 64 * 1024;
@@ -1529,6 +1708,7 @@ ngx_http_apigw_keys_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_str_t           *value, file;
     ngx_uint_t           i;
     apigw_keytab_t      *t;
+    ngx_file_info_t      fi;
     apigw_problems_t     probs;
     ngx_pool_cleanup_t  *cln;
 
@@ -1569,8 +1749,111 @@ ngx_http_apigw_keys_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     cln->handler = ngx_http_apigw_keytab_cleanup;
     cln->data = t;
     amcf->keytab = t;
+    amcf->keys_file = file;
+
+    if (ngx_file_info(file.data, &fi) != NGX_FILE_ERROR) {
+        amcf->keys_uniq = ngx_file_uniq(&fi);
+        amcf->keys_mtime = ngx_file_mtime(&fi);
+        amcf->keys_size = ngx_file_size(&fi);
+    }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * The keys file is looked at once a second by every worker (a stat, not
+ * per request) and read again when it changed, so that a revoked key is
+ * refused within a second without a reload.  A file that does not parse
+ * leaves the current table in place.
+ */
+
+static ngx_event_t       ngx_http_apigw_keys_timer;
+
+
+static void
+ngx_http_apigw_keys_tick(ngx_event_t *ev)
+{
+    char                         buf[512];
+    size_t                       n;
+    ngx_uint_t                   i;
+    apigw_keytab_t              *t;
+    ngx_file_info_t              fi;
+    apigw_problems_t             probs;
+    ngx_http_apigw_main_conf_t  *amcf;
+    static ngx_uint_t            warned;
+
+    amcf = ev->data;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    if (ngx_file_info(amcf->keys_file.data, &fi) == NGX_FILE_ERROR) {
+        if (!warned) {
+            /* e.g. not readable by the worker's user */
+            ngx_log_error(NGX_LOG_ERR, ev->log, ngx_errno,
+                          "apigw: keys file \"%V\" cannot be watched",
+                          &amcf->keys_file);
+            warned = 1;
+        }
+
+    } else if (ngx_file_uniq(&fi) != amcf->keys_uniq
+            || ngx_file_mtime(&fi) != amcf->keys_mtime
+            || ngx_file_size(&fi) != amcf->keys_size)
+    {
+        amcf->keys_uniq = ngx_file_uniq(&fi);
+        amcf->keys_mtime = ngx_file_mtime(&fi);
+        amcf->keys_size = ngx_file_size(&fi);
+
+        apigw_problems_init(&probs);
+        t = apigw_keytab_load((char *) amcf->keys_file.data, &probs);
+
+        for (i = 0; i < probs.n; i++) {
+            n = apigw_problem_format(&probs.items[i], buf, sizeof(buf));
+            if (n >= sizeof(buf)) {
+                n = sizeof(buf) - 1;
+            }
+            ngx_log_error(NGX_LOG_ERR, ev->log, 0, "apigw: %*s", n, buf);
+        }
+
+        apigw_problems_free(&probs);
+
+        if (t) {
+            apigw_keytab_free(ngx_http_apigw_keytab_file);
+            ngx_http_apigw_keytab_file = t;
+
+            ngx_log_error(NGX_LOG_INFO, ev->log, 0,
+                          "apigw: keys file \"%V\" reloaded (%uz entries)",
+                          &amcf->keys_file, apigw_keytab_count(t));
+
+        } else {
+            ngx_log_error(NGX_LOG_ERR, ev->log, 0,
+                          "apigw: keys file \"%V\" not applied; the "
+                          "previous keys stay in use", &amcf->keys_file);
+        }
+    }
+
+    ngx_add_timer(ev, 1000);
+}
+
+
+ngx_int_t
+ngx_http_apigw_keys_init_process(ngx_cycle_t *cycle,
+    ngx_http_apigw_main_conf_t *amcf)
+{
+    if (amcf->keys_file.len == 0) {
+        return NGX_OK;
+    }
+
+    ngx_http_apigw_keys_timer.handler = ngx_http_apigw_keys_tick;
+    ngx_http_apigw_keys_timer.log = cycle->log;
+    ngx_http_apigw_keys_timer.data = amcf;
+    ngx_http_apigw_keys_timer.cancelable = 1;
+
+    ngx_add_timer(&ngx_http_apigw_keys_timer, 1000);
+
+    return NGX_OK;
 }
 
 
@@ -1743,14 +2026,21 @@ ngx_http_apigw_introspect_conf(ngx_conf_t *cf, apigw_api_t *api,
         return NGX_CONF_ERROR;
     }
 
-    url.data = (u_char *) j->introspection_endpoint;
-    url.len = ngx_strlen(j->introspection_endpoint);
+    if (j->introspection_endpoint == NULL) {
+        b->userinfo = 1;
+    }
+
+    url.data = (u_char *) (b->userinfo ? j->userinfo_endpoint
+                                       : j->introspection_endpoint);
+    url.len = ngx_strlen(url.data);
 
     rv = ngx_http_apigw_url_parse(cf, &url, b->introspect);
     if (rv != NGX_CONF_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "apigw: %s: security scheme \"%s\": "
-                           "introspection_endpoint \"%V\" %s",
+                           "%s \"%V\" %s",
+                           b->userinfo ? "userinfo_endpoint"
+                                       : "introspection_endpoint",
                            api->file ? api->file : "", s->name, &url, rv);
         return NGX_CONF_ERROR;
     }
@@ -1828,9 +2118,12 @@ ngx_http_apigw_oauth2_provider(ngx_conf_t *cf, ngx_command_t *cmd,
     u_char                     *v;
     ngx_str_t                  *value, *p;
     ngx_uint_t                  i, k;
+    apigw_api_t                *api;
+    apigw_scheme_t             *scheme, **ps;
     static const char          *keys[] = {
         "issuer=", "audience=", "jwks_uri=", "jwks_file=", "discovery=",
         "introspection_endpoint=", "client_id=", "client_secret_file=",
+        "userinfo=",
         "algorithms=", "leeway=", NULL
     };
 
@@ -1884,7 +2177,141 @@ ngx_http_apigw_oauth2_provider(ngx_conf_t *cf, ngx_command_t *cmd,
         p[i] = value[i];
     }
 
+    /*
+     * The provider compiled now, as a template for the bearer schemes of
+     * APIs that arrive at run time (ngx_http_apigw_auth_prepare()).
+     */
+
+    api = ngx_pcalloc(cf->pool, sizeof(apigw_api_t));
+    scheme = ngx_pcalloc(cf->pool, sizeof(apigw_scheme_t));
+    if (api == NULL || scheme == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    scheme->name = (char *) value[1].data;
+    scheme->type = APIGW_SCHEME_BEARER;
+    scheme->jwt.provider = (char *) value[1].data;
+    scheme->jwt.leeway = APIGW_LEEWAY_DEFAULT;
+
+    if (ngx_http_apigw_bearer_conf(cf, api, scheme) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (amcf->provider_schemes == NULL) {
+        amcf->provider_schemes = ngx_array_create(cf->pool, 4,
+                                                  sizeof(apigw_scheme_t *));
+        if (amcf->provider_schemes == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    ps = ngx_array_push(amcf->provider_schemes);
+    if (ps == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *ps = scheme;
+
     return NGX_CONF_OK;
+}
+
+
+/*
+ * Bearer schemes of an API imported at run time (the management API) get
+ * the keys of their apigw_oauth2_provider (by name, else "default"): key
+ * sources named by tenants' documents are not fetched, nor files read.
+ * The scheme's own issuer, audiences, algorithms, leeway and required
+ * claims apply.  Allocations come from `pool`, which must live as long as
+ * the API.  Schemes without a provider refuse tokens (401).
+ */
+
+ngx_int_t
+ngx_http_apigw_auth_prepare(ngx_pool_t *pool, apigw_api_t *api)
+{
+    ngx_uint_t                   i, k;
+    apigw_scheme_t              *s, **ps, *tmpl;
+    apigw_jwt_conf_t            *j;
+    ngx_http_apigw_bearer_t     *b;
+    ngx_http_apigw_main_conf_t  *amcf;
+
+    if (api->auth == NULL) {
+        return NGX_OK;
+    }
+
+    amcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_apigw_module);
+
+    if (amcf == NULL || amcf->provider_schemes == NULL) {
+        return NGX_OK;
+    }
+
+    ps = amcf->provider_schemes->elts;
+
+    for (i = 0; i < api->auth->nschemes; i++) {
+        s = &api->auth->schemes[i];
+
+        if (s->type != APIGW_SCHEME_BEARER || s->ext) {
+            continue;
+        }
+
+        tmpl = NULL;
+
+        for (k = 0; k < amcf->provider_schemes->nelts; k++) {
+            if (s->jwt.provider
+                && ngx_strcmp(ps[k]->name, s->jwt.provider) == 0)
+            {
+                tmpl = ps[k];
+                break;
+            }
+
+            if (ngx_strcmp(ps[k]->name, "default") == 0) {
+                tmpl = ps[k];
+            }
+        }
+
+        if (tmpl == NULL || tmpl->ext == NULL) {
+            continue;
+        }
+
+        b = ngx_palloc(pool, sizeof(ngx_http_apigw_bearer_t));
+        if (b == NULL) {
+            return NGX_ERROR;
+        }
+
+        *b = *(ngx_http_apigw_bearer_t *) tmpl->ext;
+        j = &s->jwt;
+
+        if (j->issuer) {
+            b->pol.issuer = j->issuer;
+        }
+
+        if (j->naudiences) {
+            b->pol.audiences = (const char *const *) j->audiences;
+            b->pol.naudiences = j->naudiences;
+        }
+
+        if (j->algorithms) {
+            b->pol.algorithms = j->algorithms;
+        }
+
+        if (s->has_jwt_conf) {
+            b->pol.leeway = j->leeway;
+        }
+
+        if (j->nrequired_claims) {
+            b->pol.required_claims = (const char *const *) j->required_claims;
+            b->pol.nrequired_claims = j->nrequired_claims;
+        }
+
+        /* another policy: its own entries in the verified-token cache */
+        if (RAND_bytes((u_char *) &b->id, sizeof(b->id)) != 1) {
+            b->id = (uint64_t) ngx_random() << 32 ^ (uintptr_t) b;
+        }
+
+        s->ext = b;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -1902,7 +2329,8 @@ ngx_http_apigw_provider_conf(ngx_conf_t *cf, apigw_scheme_t *s)
     src = &s->jwt;
 
     if (src->jwks_uri || src->jwks_file || src->secret_file
-        || src->discovery_url || src->introspection_endpoint)
+        || src->discovery_url || src->introspection_endpoint
+        || src->userinfo_endpoint)
     {
         return src;
     }
@@ -1974,6 +2402,9 @@ use:
                    == 0)
         {
             dst = &j->introspection_endpoint;
+
+        } else if (ngx_strncmp(p[k].data, "userinfo=", 9) == 0) {
+            dst = &j->userinfo_endpoint;
 
         } else if (ngx_strncmp(p[k].data, "client_id=", 10) == 0) {
             dst = &j->client_id;
@@ -2108,14 +2539,16 @@ ngx_http_apigw_bearer_conf(ngx_conf_t *cf, apigw_api_t *api,
             return NGX_CONF_ERROR;
         }
 
-    } else if (j->introspection_endpoint == NULL) {
+    } else if (j->introspection_endpoint == NULL
+               && j->userinfo_endpoint == NULL)
+    {
         ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
                            "apigw: %s: security scheme \"%s\" has no key "
                            "source apigw can use: its tokens are refused",
                            api->file ? api->file : "", s->name);
     }
 
-    if (j->introspection_endpoint) {
+    if (j->introspection_endpoint || j->userinfo_endpoint) {
         if (ngx_http_apigw_introspect_conf(cf, api, s, j, b) != NGX_CONF_OK)
         {
             return NGX_CONF_ERROR;
@@ -2180,159 +2613,4 @@ ngx_http_apigw_auth_compile(ngx_conf_t *cf, ngx_http_apigw_loc_conf_t *conf)
     }
 
     return NGX_CONF_OK;
-}
-
-
-/*
- * ---- bearer schemes compiled at run time (web-action bindings,
- * ngx_http_apigw_wabind.c) ----
- *
- * A binding names no key source of its own: its bearer schemes take the
- * apigw_oauth2_provider of the scheme's name, else "default".  Each
- * provider is compiled here once at configuration (its key sources are
- * registered and fetched like any other); a binding's scheme gets a copy
- * with its own issuer, audiences, algorithms, leeway and required claims.
- */
-
-typedef struct {
-    ngx_str_t                   name;
-    ngx_http_apigw_bearer_t    *bearer;
-} ngx_http_apigw_provider_bearer_t;
-
-
-char *
-ngx_http_apigw_auth_providers_conf(ngx_conf_t *cf)
-{
-    ngx_str_t                         *p;
-    ngx_uint_t                         i;
-    apigw_api_t                       *api;
-    apigw_scheme_t                    *s;
-    ngx_http_apigw_main_conf_t        *amcf;
-    ngx_http_apigw_provider_bearer_t  *pb;
-
-    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_apigw_module);
-
-    if (amcf->provider_bearers || amcf->providers == NULL) {
-        return NGX_CONF_OK;
-    }
-
-    amcf->provider_bearers = ngx_array_create(cf->pool, 2,
-                                    sizeof(ngx_http_apigw_provider_bearer_t));
-    api = ngx_pcalloc(cf->pool, sizeof(apigw_api_t));
-
-    if (amcf->provider_bearers == NULL || api == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    api->file = "apigw_oauth2_provider";
-
-    p = amcf->providers->elts;
-
-    for (i = 0; i + 1 < amcf->providers->nelts; i++) {
-        if (p[i].len != 0) {
-            continue;
-        }
-
-        s = ngx_pcalloc(cf->pool, sizeof(apigw_scheme_t));
-        pb = ngx_array_push(amcf->provider_bearers);
-        if (s == NULL || pb == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        s->name = (char *) p[i + 1].data;      /* NUL-terminated */
-        s->type = APIGW_SCHEME_BEARER;
-        s->jwt.provider = s->name;
-
-        if (ngx_http_apigw_bearer_conf(cf, api, s) != NGX_CONF_OK) {
-            return NGX_CONF_ERROR;
-        }
-
-        pb->name = p[i + 1];
-        pb->bearer = s->ext;
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-ngx_int_t
-ngx_http_apigw_auth_bind_bearer(ngx_pool_t *pool, apigw_scheme_t *s)
-{
-    ngx_uint_t                         i, k;
-    const char                        *name;
-    apigw_jwt_conf_t                  *j;
-    ngx_http_apigw_bearer_t           *b, *src;
-    ngx_http_apigw_main_conf_t        *amcf;
-    ngx_http_apigw_provider_bearer_t  *pb;
-
-    amcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                               ngx_http_apigw_module);
-
-    if (amcf == NULL || amcf->provider_bearers == NULL) {
-        return NGX_DECLINED;
-    }
-
-    pb = amcf->provider_bearers->elts;
-    src = NULL;
-
-    for (k = 0; k < 2 && src == NULL; k++) {
-        name = k == 0 ? s->jwt.provider : "default";
-
-        if (name == NULL) {
-            continue;
-        }
-
-        for (i = 0; i < amcf->provider_bearers->nelts; i++) {
-            if (pb[i].name.len == ngx_strlen(name)
-                && ngx_strncmp(pb[i].name.data, name, pb[i].name.len) == 0)
-            {
-                src = pb[i].bearer;
-                break;
-            }
-        }
-    }
-
-    if (src == NULL) {
-        return NGX_DECLINED;                 /* tokens: token_no_keys */
-    }
-
-    b = ngx_palloc(pool, sizeof(ngx_http_apigw_bearer_t));
-    if (b == NULL) {
-        return NGX_ERROR;
-    }
-
-    *b = *src;
-
-    j = &s->jwt;
-
-    if (j->issuer) {
-        b->pol.issuer = j->issuer;
-    }
-
-    if (j->naudiences) {
-        b->pol.audiences = (const char *const *) j->audiences;
-        b->pol.naudiences = j->naudiences;
-    }
-
-    if (j->algorithms) {
-        b->pol.algorithms = j->algorithms;
-    }
-
-    if (j->leeway != APIGW_LEEWAY_DEFAULT) {
-        b->pol.leeway = j->leeway;
-    }
-
-    if (j->nrequired_claims) {
-        b->pol.required_claims = (const char *const *) j->required_claims;
-        b->pol.nrequired_claims = j->nrequired_claims;
-    }
-
-    /* its own entries in the verified-token cache: the policy differs */
-    if (RAND_bytes((u_char *) &b->id, sizeof(b->id)) != 1) {
-        b->id = (uint64_t) ngx_random() << 32 ^ (uintptr_t) b;
-    }
-
-    s->ext = b;
-
-    return NGX_OK;
 }

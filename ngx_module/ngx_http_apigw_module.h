@@ -34,9 +34,15 @@ typedef struct {
     time_t                      jwks_refresh;
     time_t                      jwks_min_refresh;
     ngx_array_t                *providers;    /* apigw_oauth2_provider */
+    ngx_array_t                *provider_schemes;  /* compiled, for APIs
+                                                      of the store */
     ngx_str_t                   http_trusted; /* CAs for outbound calls */
-    /* providers compiled for web-action bindings (ngx_http_apigw_auth.c) */
-    ngx_array_t                *provider_bearers;
+    /* CA bundles loaded once per configuration, shared by locations */
+    ngx_array_t                *trust_stores;
+    ngx_str_t                   keys_file;    /* watched for changes */
+    ngx_file_uniq_t             keys_uniq;
+    time_t                      keys_mtime;
+    off_t                       keys_size;
 } ngx_http_apigw_main_conf_t;
 
 
@@ -50,6 +56,10 @@ typedef struct {
     ngx_str_t                   method;      /* fixed verb, or empty */
     ngx_str_t                   api_name;    /* $apigw_api */
     ngx_str_t                   op_name;     /* $apigw_operation */
+    /* managed APIs: what API keys are scoped to (tenant, artifact id);
+       NULL for static specs (tenant "", the base path) */
+    const char                 *key_tenant;
+    const char                 *key_api;
 } ngx_http_apigw_op_t;
 
 
@@ -112,6 +122,7 @@ typedef struct {
     void                       *rl;         /* rate limits of the request */
     ngx_str_t                   consumer;         /* $apigw_consumer */
     void                       *auth;     /* ngx_http_apigw_auth.c state */
+    void                       *keytab;   /* the key table pinned */
 } ngx_http_apigw_ctx_t;
 
 
@@ -153,22 +164,24 @@ char *ngx_http_apigw_auth_merge(ngx_conf_t *cf,
 /* installs a new key table (apigw_keytab_build()) in this worker */
 struct apigw_keytab_s;
 void ngx_http_apigw_auth_set_keytab(struct apigw_keytab_s *t);
+/* bearer schemes of an API imported at run time get their provider */
+ngx_int_t ngx_http_apigw_auth_prepare(ngx_pool_t *pool, apigw_api_t *api);
 char *ngx_http_apigw_auth_compile(ngx_conf_t *cf,
     ngx_http_apigw_loc_conf_t *conf);
 char *ngx_http_apigw_keys_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_apigw_oauth2_provider(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+ngx_int_t ngx_http_apigw_keys_init_process(ngx_cycle_t *cycle,
+    ngx_http_apigw_main_conf_t *amcf);
 ngx_int_t ngx_http_apigw_jwks_init_process(ngx_cycle_t *cycle);
 char *ngx_http_apigw_jwks_refresh(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_apigw_identity_header(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-/* bearer schemes compiled at run time take apigw_oauth2_provider keys */
-char *ngx_http_apigw_auth_providers_conf(ngx_conf_t *cf);
+/* ngx_http_apigw_keyfeed.c: the store's keys in every worker's table */
+ngx_int_t ngx_http_apigw_keyfeed_init_process(ngx_cycle_t *cycle);
 /* web-action bindings (ngx_http_apigw_wabind.c) */
-char *ngx_http_apigw_wabind_conf(ngx_conf_t *cf,
-    ngx_http_apigw_loc_conf_t *alcf);
 ngx_int_t ngx_http_apigw_wabind_init_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_apigw_wabind(ngx_http_request_t *r,
     ngx_http_apigw_ctx_t *ctx, apigw_match_t *m, apigw_path_t *path);

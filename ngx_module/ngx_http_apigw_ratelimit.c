@@ -59,6 +59,7 @@ struct ngx_http_apigw_rl_req_s {
     ngx_uint_t                       n;
     ngx_uint_t                       headers;
     ngx_uint_t                       pending;
+    const char                      *policy;        /* RateLimit-Policy */
     const apigw_rl_limit_t          *limits[APIGW_RL_MAX_LIMITS];
     const char                      *ident[APIGW_RL_MAX_LIMITS];
     size_t                           ilen[APIGW_RL_MAX_LIMITS];
@@ -693,9 +694,10 @@ ngx_http_apigw_ratelimit_conf(ngx_conf_t *cf, ngx_http_apigw_loc_conf_t *alcf)
         return NGX_CONF_ERROR;
     }
 
-    if (local + redis == 0) {
-        return NGX_CONF_OK;
-    }
+    /*
+     * Even without a limit now: APIs added later through the management
+     * API may bring theirs, so every apigw location has the zone.
+     */
 
     rlm = ngx_http_apigw_rl_main(cf);
     if (rlm == NULL) {
@@ -728,56 +730,6 @@ ngx_http_apigw_ratelimit_conf(ngx_conf_t *cf, ngx_http_apigw_loc_conf_t *alcf)
     }
 
     return NGX_CONF_OK;
-}
-
-
-/*
- * Limits compiled at run time (web-action bindings) find the zone and the
- * variables they key on ready: made at configuration when such limits can
- * come.
- */
-
-char *
-ngx_http_apigw_ratelimit_runtime_conf(ngx_conf_t *cf)
-{
-    ngx_str_t                  name;
-    ngx_http_apigw_rl_main_t  *rlm;
-
-    rlm = ngx_http_apigw_rl_main(cf);
-    if (rlm == NULL || ngx_http_apigw_zone_get(cf) == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    if (rlm->consumer_index == NGX_ERROR) {
-        ngx_str_set(&name, "apigw_consumer");
-        rlm->consumer_index = ngx_http_get_variable_index(cf, &name);
-
-        ngx_str_set(&name, "apigw_tenant");
-        rlm->tenant_index = ngx_http_get_variable_index(cf, &name);
-
-        if (rlm->consumer_index == NGX_ERROR
-            || rlm->tenant_index == NGX_ERROR)
-        {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-/* whether Redis limits can be counted (apigw_limit_redis is set) */
-ngx_uint_t
-ngx_http_apigw_ratelimit_has_redis(void)
-{
-    ngx_http_apigw_rl_main_t    *rlm;
-    ngx_http_apigw_main_conf_t  *amcf;
-
-    amcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                               ngx_http_apigw_module);
-    rlm = amcf ? amcf->rl : NULL;
-
-    return rlm && rlm->redis_set;
 }
 
 
@@ -871,7 +823,9 @@ ngx_http_apigw_ratelimit_init_process(ngx_cycle_t *cycle)
     ngx_http_apigw_rl_redis = ngx_http_apigw_redis_create(cycle, &rlm->redis,
                                                           "rate limits");
     if (ngx_http_apigw_rl_redis == NULL) {
-        return NGX_ERROR;
+        /* the limits' on-redis-failure modes decide meanwhile */
+        ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
+                      "apigw: no Redis connection for rate limits");
     }
 
     return NGX_OK;
@@ -1058,6 +1012,7 @@ ngx_http_apigw_ratelimit(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx)
     rq->zone = amcf->zone->data;
     rq->now = ngx_http_apigw_rl_now();
     rq->n = ngx_min(s->n, APIGW_RL_MAX_LIMITS);
+    rq->policy = s->policy ? s->policy : "";
     rq->headers = (rll && rll->headers != NGX_CONF_UNSET_UINT)
                   ? rll->headers : NGX_HTTP_APIGW_RL_HDR_DRAFT;
 
@@ -1455,7 +1410,6 @@ ngx_http_apigw_ratelimit_headers(ngx_http_request_t *r,
     ngx_http_apigw_ctx_t *ctx)
 {
     u_char                   *p, *buf, *v;
-    size_t                    len, n;
     int64_t                   secs;
     ngx_str_t                 val[4];
     ngx_int_t                 best;
@@ -1532,10 +1486,9 @@ ngx_http_apigw_ratelimit_headers(ngx_http_request_t *r,
 
     b = &res[best];
 
-    /* Limit, Remaining, Reset, then the policies, in one buffer */
+    /* Limit, Remaining, Reset in one buffer; the policies are ready */
 
-    len = 3 * NGX_INT64_LEN + rq->n * 100;
-    buf = ngx_pnalloc(r->pool, len);
+    buf = ngx_pnalloc(r->pool, 3 * NGX_INT64_LEN);
     if (buf == NULL) {
         return NGX_ERROR;
     }
@@ -1554,19 +1507,8 @@ ngx_http_apigw_ratelimit_headers(ngx_http_request_t *r,
     p = ngx_sprintf(p, "%L", (b->reset + 999999) / 1000000);
     val[2].len = p - val[2].data;
 
-    val[3].data = p;
-
-    for (i = 0; i < rq->n; i++) {
-        if (i) {
-            *p++ = ',';
-            *p++ = ' ';
-        }
-
-        n = apigw_rl_policy_format(rq->limits[i], (char *) p, 96);
-        p += ngx_min(n, 95);
-    }
-
-    val[3].len = p - val[3].data;
+    val[3].data = (u_char *) rq->policy;
+    val[3].len = ngx_strlen(rq->policy);
 
     if ((rq->headers & NGX_HTTP_APIGW_RL_HDR_DRAFT)
         && (ngx_http_apigw_rl_hdr(r, "RateLimit-Limit", val[0].data,

@@ -52,9 +52,6 @@ char *ngx_http_apigw_ratelimit_conf(ngx_conf_t *cf,
     ngx_http_apigw_loc_conf_t *alcf);
 
 ngx_int_t ngx_http_apigw_ratelimit_init_process(ngx_cycle_t *cycle);
-/* for limits compiled at run time (web-action bindings) */
-char *ngx_http_apigw_ratelimit_runtime_conf(ngx_conf_t *cf);
-ngx_uint_t ngx_http_apigw_ratelimit_has_redis(void);
 
 /*
  * The pipeline stage: NGX_DECLINED (go on), NGX_DONE (suspended for

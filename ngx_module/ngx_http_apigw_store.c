@@ -1149,8 +1149,6 @@ ngx_http_apigw_dyn_api_create(ngx_log_t *log, const char *id, json_t *rec)
         goto failed;
     }
 
-    api->tenant = d->tenant;              /* its tenant's keys (auth) */
-
     title = api->title && api->title[0] ? api->title
                                         : (api->base_path[0]
                                            ? api->base_path : "/");
@@ -1220,6 +1218,10 @@ ngx_http_apigw_dyn_api_create(ngx_log_t *log, const char *id, json_t *rec)
                                             op->path)
                                - p;
         }
+
+        /* API keys and subscriptions name the artifact id */
+        opx->key_tenant = d->tenant;
+        opx->key_api = d->id;
 
         op->ext = opx;
     }

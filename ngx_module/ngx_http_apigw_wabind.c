@@ -8,12 +8,13 @@
  * the generation it matched until it ends).  A web-action request then
  * runs the credentials and rate-limit stages with the most specific
  * binding's operation (its `security` and `limits`), while the backend
- * stays the web action's.  The store's API keys are installed in the key
- * table here too, next to those of apigw_keys_file.
+ * stays the web action's.  Bearer schemes take their keys from the
+ * apigw_oauth2_provider of their name, else "default"
+ * (ngx_http_apigw_auth_prepare()); API keys are the store's
+ * (ngx_http_apigw_keyfeed.c) and the keys file's.
  */
 
 #include "ngx_http_apigw_module.h"
-#include "ngx_http_apigw_ratelimit.h"
 #include "ngx_http_apigw_store.h"
 
 #include "auth.h"
@@ -27,14 +28,9 @@ typedef struct {
 } ngx_http_apigw_wabind_gen_t;
 
 
-ngx_int_t ngx_http_apigw_auth_bind_bearer(ngx_pool_t *pool,
-    apigw_scheme_t *s);
-
 static void ngx_http_apigw_wabind_changed(const apigw_store_t *s,
     void *data);
 static void ngx_http_apigw_wabind_release(void *data);
-static void ngx_http_apigw_wabind_keys(const apigw_store_t *s,
-    ngx_log_t *log);
 
 
 static ngx_http_apigw_wabind_gen_t  *ngx_http_apigw_wabind_gen;
@@ -49,32 +45,6 @@ ngx_http_apigw_wabind_store(ngx_cycle_t *cycle)
                                                ngx_http_apigw_admin_module);
 
     return (amcf && amcf->store.len) ? amcf : NULL;
-}
-
-
-/*
- * A location serving web actions with a store: bindings may bring rate
- * limits and bearer schemes at run time, so their zone, variables and
- * provider keys are made now.
- */
-
-char *
-ngx_http_apigw_wabind_conf(ngx_conf_t *cf, ngx_http_apigw_loc_conf_t *alcf)
-{
-    ngx_http_apigw_admin_main_conf_t  *amcf;
-
-    amcf = ngx_http_conf_get_module_main_conf(cf,
-                                              ngx_http_apigw_admin_module);
-
-    if (amcf == NULL || amcf->store.len == 0) {
-        return NGX_CONF_OK;
-    }
-
-    if (ngx_http_apigw_ratelimit_runtime_conf(cf) != NGX_CONF_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    return ngx_http_apigw_auth_providers_conf(cf);
 }
 
 
@@ -104,13 +74,10 @@ ngx_http_apigw_wabind_changed(const apigw_store_t *s, void *data)
     ngx_log_t                    *log;
     const char                   *k, *tenant, *path;
     apigw_api_t                  *api;
-    apigw_scheme_t               *sc;
     apigw_problems_t              probs;
     ngx_http_apigw_wabind_gen_t  *g, *old;
 
     log = ngx_cycle->log;
-
-    ngx_http_apigw_wabind_keys(s, log);
 
     n = 0;
 
@@ -171,18 +138,10 @@ ngx_http_apigw_wabind_changed(const apigw_store_t *s, void *data)
                 continue;
             }
 
-            for (i = 0; api->auth && i < api->auth->nschemes; i++) {
-                sc = &api->auth->schemes[i];
-
-                if (sc->type == APIGW_SCHEME_BEARER
-                    && ngx_http_apigw_auth_bind_bearer(g->pool, sc)
-                       == NGX_DECLINED)
-                {
-                    ngx_log_error(NGX_LOG_WARN, log, 0, "apigw: web-action "
-                                  "binding \"%s\": no apigw_oauth2_provider "
-                                  "\"%s\" or \"default\": its tokens are "
-                                  "refused", path, sc->name);
-                }
+            /* out of memory: its bearer schemes refuse tokens (closed) */
+            if (ngx_http_apigw_auth_prepare(g->pool, api) != NGX_OK) {
+                ngx_log_error(NGX_LOG_ERR, log, 0, "apigw: web-action "
+                              "binding \"%s\": out of memory", path);
             }
 
             if (apigw_wabtab_add(g->tab, path, tenant, api) != 0) {
@@ -217,139 +176,6 @@ ngx_http_apigw_wabind_release(void *data)
     }
 
     ngx_free(g);
-}
-
-
-/* the store's API keys (not revoked), next to those of apigw_keys_file */
-
-typedef struct {
-    apigw_key_t                *keys;
-    size_t                      n;
-    size_t                      cap;
-} ngx_http_apigw_wabind_keys_t;
-
-
-static int
-ngx_http_apigw_wabind_key(const apigw_key_info_t *ki, void *data)
-{
-    ngx_http_apigw_wabind_keys_t *ks = data;
-
-    u_char        *h;
-    size_t         i, len;
-    ngx_int_t      hi, lo;
-    apigw_key_t   *k;
-
-    if (ngx_strlen(ki->sha256) != 64 || ks->n == ks->cap) {
-        return 0;
-    }
-
-    k = &ks->keys[ks->n];
-    ngx_memzero(k, sizeof(apigw_key_t));
-
-    h = (u_char *) ki->sha256;
-
-    for (i = 0; i < 32; i++) {
-        hi = ngx_hextoi(&h[2 * i], 1);
-        lo = ngx_hextoi(&h[2 * i + 1], 1);
-        if (hi == NGX_ERROR || lo == NGX_ERROR) {
-            return 0;
-        }
-
-        k->hash[i] = (u_char) (hi << 4 | lo);
-    }
-
-    k->kind = APIGW_KEY_API;
-    k->key_id = (char *) ki->id;
-    k->consumer = (char *) (ki->consumer ? ki->consumer : ki->id);
-    k->prefix = (char *) ki->prefix;
-
-    if (ki->api_id && ki->operation) {
-        len = ngx_strlen(ki->api_id) + ngx_strlen(ki->operation) + 2;
-        k->scope_value = malloc(len);
-        if (k->scope_value == NULL) {
-            return 0;
-        }
-
-        ngx_snprintf((u_char *) k->scope_value, len, "%s#%s%Z", ki->api_id,
-                     ki->operation);
-        k->scope = APIGW_KEY_SCOPE_OPERATION;
-
-    } else if (ki->api_id) {
-        k->scope_value = strdup(ki->api_id);
-        k->scope = APIGW_KEY_SCOPE_API;
-
-    } else {
-        k->scope_value = strdup(ki->tenant);
-        k->scope = APIGW_KEY_SCOPE_TENANT;
-    }
-
-    if (k->scope_value == NULL) {
-        return 0;
-    }
-
-    ks->n++;
-
-    return 0;
-}
-
-
-static int
-ngx_http_apigw_wabind_count_key(const apigw_key_info_t *ki, void *data)
-{
-    (*(size_t *) data)++;
-    return 0;
-}
-
-
-static void
-ngx_http_apigw_wabind_keys(const apigw_store_t *s, ngx_log_t *log)
-{
-    size_t                         i, nfile, nstore;
-    apigw_keytab_t                *t;
-    const apigw_key_t             *fk;
-    ngx_http_apigw_main_conf_t    *amcf;
-    ngx_http_apigw_wabind_keys_t   ks;
-
-    amcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                               ngx_http_apigw_module);
-
-    fk = apigw_keytab_keys(amcf ? amcf->keytab : NULL, &nfile);
-
-    nstore = 0;
-    (void) apigw_store_foreach_key(s, ngx_http_apigw_wabind_count_key,
-                                   &nstore);
-
-    ks.cap = nfile + nstore;
-    ks.n = 0;
-    ks.keys = ngx_alloc((ks.cap ? ks.cap : 1) * sizeof(apigw_key_t), log);
-    if (ks.keys == NULL) {
-        return;
-    }
-
-    for (i = 0; i < nfile; i++) {
-        ks.keys[ks.n++] = fk[i];            /* copied by the build */
-    }
-
-    (void) apigw_store_foreach_key(s, ngx_http_apigw_wabind_key, &ks);
-
-    t = apigw_keytab_build(ks.keys, ks.n);
-
-    if (t == NULL) {
-        /* a key of the store is also in the keys file */
-        ngx_log_error(NGX_LOG_ERR, log, 0, "apigw: the store's API keys "
-                      "could not be installed (a key twice, or out of "
-                      "memory)");
-    }
-
-    for (i = nfile; i < ks.n; i++) {
-        free(ks.keys[i].scope_value);
-    }
-
-    ngx_free(ks.keys);
-
-    if (t) {
-        ngx_http_apigw_auth_set_keytab(t);
-    }
 }
 
 

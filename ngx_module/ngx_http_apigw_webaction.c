@@ -106,10 +106,6 @@ ngx_http_apigw_webaction_conf(ngx_conf_t *cf, ngx_http_apigw_loc_conf_t *alcf,
 
     alcf->webaction_api = api;
 
-    if (ngx_http_apigw_wabind_conf(cf, alcf) != NGX_CONF_OK) {
-        return NGX_CONF_ERROR;
-    }
-
     for (i = 0; i < api->nops; i++) {
         if (ngx_http_apigw_compile_op(cf, alcf, &api->ops[i], resolved)
             != NGX_CONF_OK)

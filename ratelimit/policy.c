@@ -59,6 +59,7 @@ apigw_rl_set_free(apigw_rl_set_t *s)
     }
 
     free(s->items);
+    free(s->policy);
     free(s);
 }
 
@@ -1017,7 +1018,7 @@ int
 apigw_rl_attach(apigw_rl_set_t *s, const apigw_operation_t *op)
 {
     char         *sid;
-    size_t        i, len;
+    size_t        i, len, n;
     const char   *base, *m;
 
     base = op->api && op->api->base_path ? op->api->base_path : "";
@@ -1056,6 +1057,29 @@ apigw_rl_attach(apigw_rl_set_t *s, const apigw_operation_t *op)
 
         s->items[i].scope_id = sid;
     }
+
+    /* the RateLimit-Policy value, once */
+
+    free(s->policy);
+    s->policy = malloc(s->n * 100 + 1);
+    if (s->policy == NULL) {
+        return -1;
+    }
+
+    len = 0;
+    s->policy[0] = '\0';
+
+    for (i = 0; i < s->n; i++) {
+        if (i) {
+            s->policy[len++] = ',';
+            s->policy[len++] = ' ';
+        }
+
+        n = apigw_rl_policy_format(&s->items[i], s->policy + len, 98);
+        len += n < 98 ? n : 97;
+    }
+
+    s->policy[len] = '\0';
 
     return 0;
 }

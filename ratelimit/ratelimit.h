@@ -67,6 +67,7 @@ typedef struct {
 typedef struct apigw_rl_set_s {
     apigw_rl_limit_t  *items;
     size_t             n;
+    char              *policy;        /* RateLimit-Policy, by attach() */
 } apigw_rl_set_t;
 
 void apigw_rl_set_free(apigw_rl_set_t *s);

@@ -147,7 +147,7 @@ struct apigw_api_s {
     apigw_operation_t  *ops;
     size_t              nops;
     apigw_auth_t       *auth;       /* security schemes (src/auth.h) */
-    /* the tenant whose keys may call it (not owned); NULL: static spec */
+    /* a web-action binding's tenant (not owned): its keys may call it */
     const char         *tenant;
 };
 

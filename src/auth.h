@@ -69,6 +69,7 @@ typedef struct {
     char           **required_claims;
     size_t           nrequired_claims;
     char            *introspection_endpoint;
+    char            *userinfo_endpoint;  /* GET with the token: 200 = valid */
     char            *client_id;        /* for introspection */
     char            *client_secret_file;
     char            *provider;         /* compat oauth2 provider name */
@@ -135,6 +136,12 @@ typedef struct {
     int            scope;          /* APIGW_KEY_SCOPE_* */
     char          *scope_value;    /* tenant, API id, or "API id#op id" */
     int            revoked;
+    /* APIGW_KEY_CLIENT: secret = SHA-256(salt || secret); 0: unsalted */
+    unsigned char  salt[64];
+    size_t         salt_len;
+    /* the management store's tenant: the target's must be the same;
+       NULL (the keys file): any */
+    char          *tenant;
 } apigw_key_t;
 
 typedef struct apigw_keytab_s  apigw_keytab_t;
@@ -142,7 +149,8 @@ typedef struct apigw_keytab_s  apigw_keytab_t;
 /* what a request is: matched against a key's scope */
 typedef struct {
     const char  *tenant;           /* "" for static specs */
-    const char  *api_id;           /* the API's base path ("/" for root) */
+    const char  *api_id;           /* the API's base path ("/" for root);
+                                      managed APIs: the artifact id */
     const char  *op_id;            /* operationId, else "METHOD /path" */
 } apigw_key_target_t;
 
@@ -151,19 +159,63 @@ typedef struct {
  * when two entries have the same hash.
  */
 apigw_keytab_t *apigw_keytab_build(const apigw_key_t *keys, size_t n);
+/*
+ * With APIGW_KEYTAB_SHARED, entries may share a hash (a client id
+ * subscribed to several APIs): a lookup sees all of them, in order.
+ */
+#define APIGW_KEYTAB_SHARED  1
+apigw_keytab_t *apigw_keytab_build_ex(const apigw_key_t *keys, size_t n,
+    int flags);
+/* the table's entries (for building a bigger table from it) */
+const apigw_key_t *apigw_keytab_entries(const apigw_keytab_t *t, size_t *n);
 void apigw_keytab_free(apigw_keytab_t *t);
 size_t apigw_keytab_count(const apigw_keytab_t *t);
-/* the entries, e.g. to build a larger table from them */
-const apigw_key_t *apigw_keytab_keys(const apigw_keytab_t *t, size_t *n);
 
 /* one probe; constant-time compare of the hashes; NULL: unknown */
 const apigw_key_t *apigw_keytab_find_key(const apigw_keytab_t *t,
     const char *key, size_t len);
+/* the same, given the key's SHA-256 (to look in several tables) */
+const apigw_key_t *apigw_keytab_find_hash(const apigw_keytab_t *t,
+    const unsigned char hash[32]);
 /* the client's entry when the secret matches, else NULL */
 const apigw_key_t *apigw_keytab_find_client(const apigw_keytab_t *t,
     const char *id, size_t idlen, const char *secret, size_t slen);
 /* 1: the key's scope covers the target */
 int apigw_key_allows(const apigw_key_t *k, const apigw_key_target_t *tg);
+
+/* apigw_keytab_lookup() outcomes */
+#define APIGW_KEY_OK              0
+#define APIGW_KEY_UNKNOWN         1  /* no entry, or no secret matched */
+#define APIGW_KEY_REVOKED         2
+#define APIGW_KEY_NOT_SUBSCRIBED  3  /* known, valid, another scope */
+
+/*
+ * The entry of an API key (kind APIGW_KEY_API; secret unused) or a client
+ * id and secret (APIGW_KEY_CLIENT) that covers the target, looking at
+ * every entry with that hash; secrets compared in constant time.  *status
+ * says why when none does; the entry returned then (may be NULL) is one
+ * that was refused, for the log.
+ */
+const apigw_key_t *apigw_keytab_lookup(const apigw_keytab_t *t, int kind,
+    const char *id, size_t idlen, const char *secret, size_t slen,
+    const apigw_key_target_t *tg, int *status);
+
+/* the table hash of a client id */
+void apigw_keytab_client_hash(const char *id, size_t len,
+    unsigned char out[32]);
+/* 64 hex digits into 32 bytes; 0 or -1 */
+int apigw_hex32(const char *s, size_t len, unsigned char out[32]);
+
+/*
+ * The management store's credentials as a key table (src/keyfeed.c):
+ * `base`'s entries (the keys file; may be NULL), then every API key
+ * record that is not revoked (scoped to its tenant, API or operation),
+ * and every v2 subscription: without a secret its client id is an API
+ * key of that API, with one a client id + salted secret.  NULL on OOM.
+ */
+struct apigw_store_s;
+apigw_keytab_t *apigw_keytab_from_store(const struct apigw_store_s *s,
+    const apigw_keytab_t *base);
 
 /*
  * The keys file (see README): lines of

@@ -26,7 +26,10 @@ struct apigw_keytab_s {
     apigw_key_t   *keys;
     size_t         n;
     uint32_t      *slots;       /* index + 1; 0: empty */
+    uint32_t      *next;        /* index + 1 of the next with the same
+                                   hash; 0: the last */
     size_t         mask;
+    char          *strings;     /* every entry's strings, one block */
 };
 
 
@@ -92,6 +95,13 @@ apigw_client_hash(const char *id, size_t len, unsigned char out[32])
 }
 
 
+void
+apigw_keytab_client_hash(const char *id, size_t len, unsigned char out[32])
+{
+    apigw_client_hash(id, len, out);
+}
+
+
 static uint64_t
 apigw_slot_of(const unsigned char h[32])
 {
@@ -102,32 +112,46 @@ apigw_slot_of(const unsigned char h[32])
 }
 
 
-static char *
-apigw_dup(const char *s)
+static size_t
+apigw_len(const char *s)
 {
-    return s ? strdup(s) : NULL;
+    return s ? strlen(s) + 1 : 0;
+}
+
+
+static char *
+apigw_copy(char **p, const char *s)
+{
+    char    *d;
+    size_t   n;
+
+    if (s == NULL) {
+        return NULL;
+    }
+
+    n = strlen(s) + 1;
+    d = memcpy(*p, s, n);
+    *p += n;
+
+    return d;
 }
 
 
 void
 apigw_keytab_free(apigw_keytab_t *t)
 {
-    size_t  i;
-
     if (t == NULL) {
         return;
     }
 
-    for (i = 0; i < t->n; i++) {
-        free(t->keys[i].key_id);
-        free(t->keys[i].consumer);
-        free(t->keys[i].prefix);
-        free(t->keys[i].scope_value);
+    if (t->keys) {
+        OPENSSL_cleanse(t->keys, t->n * sizeof(apigw_key_t));
     }
 
-    OPENSSL_cleanse(t->keys, t->n * sizeof(apigw_key_t));
+    free(t->strings);
     free(t->keys);
     free(t->slots);
+    free(t->next);
     free(t);
 }
 
@@ -135,12 +159,34 @@ apigw_keytab_free(apigw_keytab_t *t)
 apigw_keytab_t *
 apigw_keytab_build(const apigw_key_t *keys, size_t n)
 {
-    size_t           i, cap, s;
+    return apigw_keytab_build_ex(keys, n, 0);
+}
+
+
+apigw_keytab_t *
+apigw_keytab_build_ex(const apigw_key_t *keys, size_t n, int flags)
+{
+    char            *p;
+    size_t           i, cap, s, last, total;
     apigw_key_t     *k;
     apigw_keytab_t  *t;
 
     if (n > 0xfffffff0u) {
         return NULL;
+    }
+
+    /* the strings in one block: a rebuild of 100,000 entries is not
+       500,000 malloc() calls */
+    total = 1;
+
+    for (i = 0; i < n; i++) {
+        total += apigw_len(keys[i].key_id) + apigw_len(keys[i].consumer)
+                 + apigw_len(keys[i].prefix) + apigw_len(keys[i].scope_value)
+                 + apigw_len(keys[i].tenant);
+
+        if (keys[i].salt_len > sizeof(keys[i].salt)) {
+            return NULL;
+        }
     }
 
     t = calloc(1, sizeof(apigw_keytab_t));
@@ -152,53 +198,55 @@ apigw_keytab_build(const apigw_key_t *keys, size_t n)
 
     t->keys = calloc(n ? n : 1, sizeof(apigw_key_t));
     t->slots = calloc(cap, sizeof(uint32_t));
+    t->next = calloc(n ? n : 1, sizeof(uint32_t));
+    t->strings = malloc(total);
     t->mask = cap - 1;
 
-    if (t->keys == NULL || t->slots == NULL) {
+    if (t->keys == NULL || t->slots == NULL || t->next == NULL
+        || t->strings == NULL)
+    {
         apigw_keytab_free(t);
         return NULL;
     }
 
+    p = t->strings;
+
     for (i = 0; i < n; i++) {
         k = &t->keys[t->n];
         *k = keys[i];
-        k->key_id = apigw_dup(keys[i].key_id);
-        k->consumer = apigw_dup(keys[i].consumer);
-        k->prefix = apigw_dup(keys[i].prefix);
-        k->scope_value = apigw_dup(keys[i].scope_value);
+        k->key_id = apigw_copy(&p, keys[i].key_id);
+        k->consumer = apigw_copy(&p, keys[i].consumer);
+        k->prefix = apigw_copy(&p, keys[i].prefix);
+        k->scope_value = apigw_copy(&p, keys[i].scope_value);
+        k->tenant = apigw_copy(&p, keys[i].tenant);
         t->n++;
-
-        if ((keys[i].key_id && k->key_id == NULL)
-            || (keys[i].consumer && k->consumer == NULL)
-            || (keys[i].prefix && k->prefix == NULL)
-            || (keys[i].scope_value && k->scope_value == NULL))
-        {
-            apigw_keytab_free(t);
-            return NULL;
-        }
 
         s = apigw_slot_of(k->hash) & t->mask;
 
         while (t->slots[s]) {
             if (memcmp(t->keys[t->slots[s] - 1].hash, k->hash, 32) == 0) {
-                apigw_keytab_free(t);    /* duplicate */
-                return NULL;
+                if (!(flags & APIGW_KEYTAB_SHARED)) {
+                    apigw_keytab_free(t);    /* duplicate */
+                    return NULL;
+                }
+
+                /* appended to the chain of that hash */
+                for (last = t->slots[s] - 1; t->next[last];
+                     last = t->next[last] - 1)
+                { /* void */ }
+
+                t->next[last] = (uint32_t) (i + 1);
+                break;
             }
             s = (s + 1) & t->mask;
         }
 
-        t->slots[s] = (uint32_t) (i + 1);
+        if (t->slots[s] == 0) {
+            t->slots[s] = (uint32_t) (i + 1);
+        }
     }
 
     return t;
-}
-
-
-const apigw_key_t *
-apigw_keytab_keys(const apigw_keytab_t *t, size_t *n)
-{
-    *n = t ? t->n : 0;
-    return t ? t->keys : NULL;
 }
 
 
@@ -206,6 +254,14 @@ size_t
 apigw_keytab_count(const apigw_keytab_t *t)
 {
     return t ? t->n : 0;
+}
+
+
+const apigw_key_t *
+apigw_keytab_entries(const apigw_keytab_t *t, size_t *n)
+{
+    *n = t ? t->n : 0;
+    return t ? t->keys : NULL;
 }
 
 
@@ -237,6 +293,13 @@ apigw_keytab_probe(const apigw_keytab_t *t, const unsigned char h[32],
 
 
 const apigw_key_t *
+apigw_keytab_find_hash(const apigw_keytab_t *t, const unsigned char h[32])
+{
+    return apigw_keytab_probe(t, h, APIGW_KEY_API);
+}
+
+
+const apigw_key_t *
 apigw_keytab_find_key(const apigw_keytab_t *t, const char *key, size_t len)
 {
     unsigned char  h[32];
@@ -247,23 +310,105 @@ apigw_keytab_find_key(const apigw_keytab_t *t, const char *key, size_t len)
 }
 
 
+/* 1: sha256(salt || secret) is the entry's secret; constant time */
+static int
+apigw_secret_ok(const apigw_key_t *k, const char *secret, size_t slen)
+{
+    int            ok;
+    unsigned int   n;
+    unsigned char  sh[32];
+    EVP_MD_CTX    *md;
+
+    if (k->salt_len == 0) {
+        apigw_sha256(secret, slen, sh);
+
+    } else {
+        md = EVP_MD_CTX_new();
+        if (md == NULL) {
+            return 0;
+        }
+
+        n = 32;
+        ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1
+             && EVP_DigestUpdate(md, k->salt, k->salt_len) == 1
+             && EVP_DigestUpdate(md, secret, slen) == 1
+             && EVP_DigestFinal_ex(md, sh, &n) == 1;
+        EVP_MD_CTX_free(md);
+
+        if (!ok) {
+            return 0;
+        }
+    }
+
+    ok = CRYPTO_memcmp(k->secret, sh, 32) == 0;
+    OPENSSL_cleanse(sh, sizeof(sh));
+
+    return ok;
+}
+
+
 const apigw_key_t *
 apigw_keytab_find_client(const apigw_keytab_t *t, const char *id,
     size_t idlen, const char *secret, size_t slen)
 {
-    unsigned char       h[32], sh[32];
+    unsigned char       h[32];
     const apigw_key_t  *k;
 
     apigw_client_hash(id, idlen, h);
-    apigw_sha256(secret, slen, sh);
 
     k = apigw_keytab_probe(t, h, APIGW_KEY_CLIENT);
 
-    if (k == NULL || CRYPTO_memcmp(k->secret, sh, 32) != 0) {
+    if (k == NULL || !apigw_secret_ok(k, secret, slen)) {
         return NULL;
     }
 
     return k;
+}
+
+
+const apigw_key_t *
+apigw_keytab_lookup(const apigw_keytab_t *t, int kind, const char *id,
+    size_t idlen, const char *secret, size_t slen,
+    const apigw_key_target_t *tg, int *status)
+{
+    unsigned char       h[32];
+    const apigw_key_t  *k, *refused;
+
+    *status = APIGW_KEY_UNKNOWN;
+    refused = NULL;
+
+    if (kind == APIGW_KEY_CLIENT) {
+        apigw_client_hash(id, idlen, h);
+    } else {
+        apigw_sha256(id, idlen, h);
+    }
+
+    for (k = apigw_keytab_probe(t, h, kind);
+         k != NULL;
+         k = t->next[k - t->keys] ? &t->keys[t->next[k - t->keys] - 1] : NULL)
+    {
+        if (kind == APIGW_KEY_CLIENT && !apigw_secret_ok(k, secret, slen)) {
+            continue;
+        }
+
+        if (k->revoked) {
+            if (*status == APIGW_KEY_UNKNOWN) {
+                *status = APIGW_KEY_REVOKED;
+                refused = k;
+            }
+            continue;
+        }
+
+        if (apigw_key_allows(k, tg)) {
+            *status = APIGW_KEY_OK;
+            return k;
+        }
+
+        *status = APIGW_KEY_NOT_SUBSCRIBED;
+        refused = k;
+    }
+
+    return refused;
 }
 
 
@@ -274,6 +419,12 @@ apigw_key_allows(const apigw_key_t *k, const apigw_key_target_t *tg)
     const char  *v, *hash;
 
     v = k->scope_value ? k->scope_value : "";
+
+    /* a managed key never crosses its tenant */
+    if (k->tenant && (tg->tenant == NULL || strcmp(k->tenant, tg->tenant)))
+    {
+        return 0;
+    }
 
     switch (k->scope) {
 
@@ -304,6 +455,19 @@ apigw_key_allows(const apigw_key_t *k, const apigw_key_target_t *tg)
 /* ---- the keys file ---- */
 
 static int
+apigw_nibble(unsigned char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    c |= 0x20;
+
+    return (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+}
+
+
+int
 apigw_hex32(const char *s, size_t len, unsigned char out[32])
 {
     size_t  i;
@@ -314,12 +478,8 @@ apigw_hex32(const char *s, size_t len, unsigned char out[32])
     }
 
     for (i = 0; i < 32; i++) {
-        hi = isxdigit((unsigned char) s[2 * i])
-             ? (isdigit((unsigned char) s[2 * i]) ? s[2 * i] - '0'
-                : (tolower((unsigned char) s[2 * i]) - 'a' + 10)) : -1;
-        lo = isxdigit((unsigned char) s[2 * i + 1])
-             ? (isdigit((unsigned char) s[2 * i + 1]) ? s[2 * i + 1] - '0'
-                : (tolower((unsigned char) s[2 * i + 1]) - 'a' + 10)) : -1;
+        hi = apigw_nibble((unsigned char) s[2 * i]);
+        lo = apigw_nibble((unsigned char) s[2 * i + 1]);
 
         if (hi < 0 || lo < 0) {
             return -1;
@@ -339,6 +499,7 @@ apigw_key_clear(apigw_key_t *k)
     free(k->consumer);
     free(k->prefix);
     free(k->scope_value);
+    free(k->tenant);
     memset(k, 0, sizeof(*k));
 }
 

@@ -12,12 +12,15 @@
 #include <string.h>
 
 #include "admin.h"
+#include "auth.h"
 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 
 static apigw_store_t  *fuzz_store;
+
+static void fuzz_keytab(const char *body, size_t len);
 
 
 int
@@ -87,10 +90,37 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (resp.muts.n) {
         (void) apigw_store_apply(fuzz_store, &resp.muts);
+        fuzz_keytab(r.body, r.body_len);
     }
 
     apigw_admin_resp_free(&resp);
     free(buf);
 
     return 0;
+}
+
+
+/* the credentials' key table built from what the requests stored */
+static void
+fuzz_keytab(const char *body, size_t len)
+{
+    int                  st;
+    apigw_keytab_t      *t;
+    apigw_key_target_t   tg;
+
+    t = apigw_keytab_from_store(fuzz_store, NULL);
+    if (t == NULL) {
+        abort();                    /* only on OOM */
+    }
+
+    tg.tenant = "t";
+    tg.api_id = "a";
+    tg.op_id = "getA";
+
+    (void) apigw_keytab_lookup(t, APIGW_KEY_API, body, len, NULL, 0, &tg,
+                               &st);
+    (void) apigw_keytab_lookup(t, APIGW_KEY_CLIENT, body, len / 2,
+                               body + len / 2, len - len / 2, &tg, &st);
+
+    apigw_keytab_free(t);
 }

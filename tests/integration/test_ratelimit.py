@@ -212,3 +212,61 @@ def test_full_zone_evicts_least_recently_used(nginx_factory, whisk,
     # "old" was evicted long ago: its counter starts afresh
     assert n.request("GET", "/rl/client", old).status == 200
     assert "no memory" not in n.log()
+
+
+def test_compat_limit_is_api_wide(nginx_factory, whisk, tmp_path):
+    """x-gateway-rate-limit: 3 per hour for the whole API (an idle client
+    may use all 3 at once, not one per 20 minutes); an operation's own
+    limit applies as well."""
+    s = harness.render_spec("ratelimit-compat.json", str(tmp_path),
+                            WHISK=whisk.url)
+    n = nginx_factory(gateway("apigw_spec %s;" % s)).start()
+    codes = [n.request("GET", p).status for p in ("/compat/a", "/compat/a",
+                                                    "/compat/b", "/compat/b",
+                                                    "/compat/a")]
+    assert codes == [200, 200, 200, 429, 429]
+    r = n.request("GET", "/compat/b")
+    assert r.header("RateLimit-Policy") == \
+        "3;w=3600;burst=2, 10;w=3600;burst=9"
+    assert r.header("RateLimit-Limit") == "3"
+
+
+def test_consumer_keys_from_credentials(nginx_factory, whisk, tmp_path):
+    """key: consumer counts per consumer: two API keys of one consumer
+    share a counter, another consumer has its own; a request without
+    credentials is refused (401) before any limit counts it."""
+    import hashlib
+    import json
+
+    def h(k):
+        return hashlib.sha256(k.encode()).hexdigest()
+
+    keys = tmp_path / "keys.txt"
+    keys.write_text("key %s id=a1 consumer=alice\n"
+                    "key %s id=a2 consumer=alice\n"
+                    "key %s id=b1 consumer=bob\n"
+                    % (h("alice-key-1"), h("alice-key-2"), h("bob-key-1")))
+    s = tmp_path / "keyed.json"
+    s.write_text(json.dumps({
+        "swagger": "2.0", "info": {"title": "Keyed", "version": "1"},
+        "basePath": "/keyed",
+        "securityDefinitions": {
+            "key": {"type": "apiKey", "in": "header", "name": "X-Api-Key"}},
+        "security": [{"key": []}],
+        "x-apigw-backend": {"url": whisk.url + "/raw/keyed"},
+        "x-apigw-rate-limit": {"rate": 2, "per": "hour", "burst": 1},
+        "paths": {"/r": {"get": {"responses": {"200": {"description": "ok"}}}}},
+    }))
+    n = nginx_factory(gateway("apigw_spec %s;" % s,
+                              extra_http="apigw_keys_file %s;" % keys)).start()
+
+    def get(key=None):
+        return n.request("GET", "/keyed/r",
+                         [("X-Api-Key", key)] if key else []).status
+
+    assert [get() for _ in range(3)] == [401] * 3
+    assert [get("alice-key-1"), get("alice-key-1")] == [200, 200]
+    assert get("alice-key-1") == 429
+    assert get("alice-key-2") == 429          # the same consumer
+    assert [get("bob-key-1"), get("bob-key-1"), get("bob-key-1")] == \
+        [200, 200, 429]

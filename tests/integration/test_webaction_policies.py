@@ -250,6 +250,7 @@ def test_rate_limit_bound_to_a_package(gw, whisk):
     while gw.get(HELLO).header("RateLimit-Limit") is None:
         assert time.time() < deadline
         time.sleep(0.05)
+    time.sleep(1.0)          # and the other worker (it polls every 20 ms)
 
     codes = []
     for _ in range(6):

@@ -711,6 +711,9 @@ TEST(import_attaches_limits)
             CHECK_STR(api->ops[0].limits->items[0].id,
                       api->ops[1].limits->items[0].id);
             CHECK_STR(api->ops[0].limits->items[1].scope_id, "o/b GET /a");
+            CHECK_STR(api->ops[0].limits->policy,
+                      "10;w=1;burst=9, 5;w=86400;comment=\"quota per day\"");
+            CHECK_STR(api->ops[1].limits->policy, "10;w=1;burst=9");
         }
     }
 

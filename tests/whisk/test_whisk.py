@@ -1140,10 +1140,13 @@ def test_last_log_reset(wsk):
 def test_demo_package(wsk):
     assert wsk.get("demo/hello.json").json() == {"greeting": "Hello, stranger!"}
     assert wsk.get("demo/hello.json?name=Ada").json() == {"greeting": "Hello, Ada!"}
-    assert wsk.get("demo/books.json/2").json()["title"] == "Neuromancer"
+    # one book is an HTTP response: the demo maps /books/{isbn} to `.http`
+    r = wsk.get("demo/books.http/club/books/2")
+    assert r.status == 200 and r.json()["title"] == "Neuromancer"
     assert len(wsk.get("demo/books.json").json()["books"]) == 3
-    assert wsk.get("demo/books.json/99").json() == {"statusCode": 404,
-                                                    "body": {"message": "No book with id 99."}}
+    r = wsk.get("demo/books.http/club/books/99")
+    assert r.status == 404
+    assert r.json() == {"message": "No book with id 99."}
 
 
 def test_headers_action(wsk):

@@ -491,10 +491,14 @@ def a_books(p):
         key = ""
     if not key:
         return {"library": p.get("library"), "books": list(BOOKS.values())}
+    # one book: an HTTP response (the demo maps /books/{isbn} to `.http`)
     if key in BOOKS:
-        return dict(BOOKS[key])
-    return {"error": {"statusCode": 404,
-                      "body": {"message": f"No book with id {key}."}}}
+        return {"statusCode": 200,
+                "headers": {"content-type": "application/json"},
+                "body": dict(BOOKS[key])}
+    return {"statusCode": 404,
+            "headers": {"content-type": "application/json"},
+            "body": {"message": f"No book with id {key}."}}
 
 
 WEB = {"web-export": True, "raw-http": False, "final": True}   # --web true
