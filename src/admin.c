@@ -16,6 +16,7 @@
 #include "admin.h"
 #include "wabind.h"
 #include "../openapi/oa.h"
+#include "../ratelimit/ratelimit.h"
 
 
 #define ADMIN_MAX_SEGS     8
@@ -122,6 +123,11 @@ apigw_admin_error(apigw_admin_resp_t *resp, const char *request_id,
 static int
 admin_err(admin_t *a, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+static int admin_v1_rate_limit_check(admin_t *a, const char *path,
+    const char *verb, json_t *value);
+static void admin_v1_rate_limits(json_t *value, json_t *out);
+
 
 static int
 admin_err(admin_t *a, int status, const char *fmt, ...)
@@ -1894,6 +1900,14 @@ admin_v1_validate(admin_t *a, json_t *body)
                                      "Valid: [\"reqMapping\",\"rateLimit\","
                                      "\"backendRouting\"]");
                 }
+
+                if (strcmp(type, "rateLimit") == 0
+                    && admin_v1_rate_limit_check(a, path, verb,
+                                                 json_object_get(p, "value"))
+                       != 0)
+                {
+                    return -1;
+                }
             }
 
             sec = json_object_get(op, "security");
@@ -1919,6 +1933,93 @@ admin_v1_validate(admin_t *a, json_t *body)
     }
 
     return 0;
+}
+
+
+/* a v1 rateLimit policy's value: one {interval, rate, scope,
+   subscription} or a list of them */
+static int
+admin_v1_rate_limit_check(admin_t *a, const char *path, const char *verb,
+    json_t *value)
+{
+    int               rc;
+    size_t            i, n;
+    json_t           *v;
+    apigw_rl_set_t   *set;
+    apigw_problems_t  probs;
+
+    n = json_is_array(value) ? json_array_size(value) : 1;
+
+    if (n == 0) {
+        return admin_err(a, 400, "Empty rateLimit policy for '%s %s'.",
+                         verb, path);
+    }
+
+    for (i = 0; i < n; i++) {
+        v = json_is_array(value) ? json_array_get(value, i) : value;
+
+        set = calloc(1, sizeof(apigw_rl_set_t));
+        if (set == NULL) {
+            return admin_oom(a);
+        }
+
+        apigw_problems_init(&probs);
+
+        rc = apigw_rl_parse_v1(v, &probs, NULL, "", set);
+
+        apigw_rl_set_free(set);        /* frees the set itself too */
+
+        if (rc != 0) {
+            rc = admin_err(a, 400, "Invalid rateLimit policy for '%s %s': "
+                           "%s%s%s.", verb, path,
+                           probs.n ? probs.items[0].pointer + (probs.items[0]
+                                     .pointer[0] == '/') : "",
+                           probs.n && probs.items[0].pointer[0] ? " " : "",
+                           probs.n ? probs.items[0].message : "invalid");
+            apigw_problems_free(&probs);
+            return rc;
+        }
+
+        apigw_problems_free(&probs);
+    }
+
+    return 0;
+}
+
+
+/*
+ * A v1 rateLimit policy as x-apigw-rate-limit items: `rate` per `interval`
+ * seconds with the default burst (rate - 1), scope resource = operation,
+ * subscription = per consumer, else one global counter.
+ */
+static void
+admin_v1_rate_limits(json_t *value, json_t *out)
+{
+    size_t       i, n;
+    json_t      *v, *l;
+    const char  *scope;
+
+    n = json_is_array(value) ? json_array_size(value) : 1;
+
+    for (i = 0; i < n; i++) {
+        v = json_is_array(value) ? json_array_get(value, i) : value;
+
+        scope = admin_str(v, "scope") ? admin_str(v, "scope") : "api";
+        if (strcmp(scope, "resource") == 0) {
+            scope = "operation";
+        }
+
+        l = json_pack("{s:O,s:O,s:s,s:s}",
+                      "rate", json_object_get(v, "rate"),
+                      "per", json_object_get(v, "interval"),
+                      "scope", scope,
+                      "key", json_is_false(json_object_get(v,
+                                                           "subscription"))
+                             ? "global" : "consumer");
+        if (l) {
+            json_array_append_new(out, l);
+        }
+    }
 }
 
 
@@ -1982,6 +2083,21 @@ apigw_admin_v1_to_swagger(json_t *v1)
             o = json_pack("{s:s,s:{s:{s:s}}}", "operationId", id,
                           "responses", "default", "description", "ok");
             json_object_set_new(pm, lc, o);
+
+            json_array_foreach(json_object_get(op, "policies"), i, p) {
+                if (o && admin_str(p, "type")
+                    && strcmp(admin_str(p, "type"), "rateLimit") == 0)
+                {
+                    if (json_object_get(o, "x-apigw-rate-limit") == NULL) {
+                        json_object_set_new(o, "x-apigw-rate-limit",
+                                            json_array());
+                    }
+
+                    admin_v1_rate_limits(json_object_get(p, "value"),
+                                         json_object_get(o,
+                                                         "x-apigw-rate-limit"));
+                }
+            }
 
             url = admin_str(op, "backendUrl");
 

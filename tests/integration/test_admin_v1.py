@@ -145,6 +145,15 @@ def test_v1_flow(gw, whisk):
      'Invalid type in policy object. Valid: '
      '["reqMapping","rateLimit","backendRouting"]'),
     (lambda b: b["resources"]["/world"]["operations"]["GET"].update(
+        policies=[{"type": "rateLimit", "value": {"interval": 0, "rate": 5}}]),
+     400, "Invalid rateLimit policy for 'GET /world': interval must be a "
+     "number of seconds from 1 to 31622400."),
+    (lambda b: b["resources"]["/world"]["operations"]["GET"].update(
+        policies=[{"type": "rateLimit", "value": [
+            {"interval": 60, "rate": 5, "scope": "galaxy"}]}]),
+     400, "Invalid rateLimit policy for 'GET /world': scope must be tenant, "
+     "api or resource."),
+    (lambda b: b["resources"]["/world"]["operations"]["GET"].update(
         security=[{"type": "apiKey"}]), 400,
      'Missing field in security object. Need "type" and "scope".'),
     (lambda b: b["resources"]["/world"]["operations"]["GET"].update(
@@ -198,3 +207,27 @@ def test_v1_subscriptions(gw):
     err(gw.admin("POST", "/v1/subscriptions",
                  dict(body, scope="api")), 400,
         '"apiId" missing from request body.')
+
+
+def test_v1_rate_limit_policy_is_enforced(gw, whisk):
+    t = gw.admin("PUT", "/v1/tenants",
+                 {"namespace": "rl", "instance": "i"}).json()
+    body = v1_api(t["id"], whisk, base="/rlv1")
+    body["resources"]["/world"]["operations"]["GET"]["policies"] = [
+        {"type": "rateLimit", "value": [{"interval": 60, "rate": 2,
+                                         "scope": "resource",
+                                         "subscription": False}]}]
+    r = gw.admin("POST", "/v1/apis", body)
+    assert r.status == 200, r
+    path = "/api/%s/rlv1/world" % t["id"]
+    # a 404 until the API is live does not count: no operation matched
+    gw.wait_status("GET", path, 200)
+    r = gw.get(path)
+    assert r.status == 200
+    assert r.header("RateLimit-Policy").startswith("2;w=60")
+    whisk.reset()
+    r = gw.get(path)
+    assert r.status == 429, r
+    assert r.json()["message"] == "Error: Rate limit exceeded"
+    assert int(r.header("Retry-After")) >= 1
+    assert whisk.calls() == 0
