@@ -34,6 +34,8 @@ static void ngx_http_apigw_wabind_release(void *data);
 
 
 static ngx_http_apigw_wabind_gen_t  *ngx_http_apigw_wabind_gen;
+/* the binding records the table was built from */
+static json_t                       *ngx_http_apigw_wabind_recs;
 
 
 static ngx_http_apigw_admin_main_conf_t *
@@ -70,7 +72,7 @@ ngx_http_apigw_wabind_changed(const apigw_store_t *s, void *data)
 {
     char                         *text, buf[512];
     size_t                        i, n, len;
-    json_t                       *v;
+    json_t                       *v, *recs;
     ngx_log_t                    *log;
     const char                   *k, *tenant, *path;
     apigw_api_t                  *api;
@@ -79,19 +81,34 @@ ngx_http_apigw_wabind_changed(const apigw_store_t *s, void *data)
 
     log = ngx_cycle->log;
 
-    n = 0;
+    /* any change of the store calls here: rebuild only when ours changed */
+
+    recs = json_object();
+    if (recs == NULL) {
+        return;
+    }
 
     json_object_foreach(apigw_store_records(s), k, v) {
         if (ngx_strncmp(k, "webaction:", 10) == 0) {
-            n++;
+            (void) json_object_set(recs, k, v);
         }
     }
+
+    if (ngx_http_apigw_wabind_recs
+        && json_equal(recs, ngx_http_apigw_wabind_recs))
+    {
+        json_decref(recs);
+        return;
+    }
+
+    n = json_object_size(recs);
 
     g = NULL;
 
     if (n) {
         g = ngx_calloc(sizeof(ngx_http_apigw_wabind_gen_t), log);
         if (g == NULL) {
+            json_decref(recs);
             return;
         }
 
@@ -101,14 +118,11 @@ ngx_http_apigw_wabind_changed(const apigw_store_t *s, void *data)
 
         if (g->tab == NULL || g->pool == NULL) {
             ngx_http_apigw_wabind_release(g);
+            json_decref(recs);
             return;
         }
 
-        json_object_foreach(apigw_store_records(s), k, v) {
-            if (ngx_strncmp(k, "webaction:", 10) != 0) {
-                continue;
-            }
-
+        json_object_foreach(recs, k, v) {
             tenant = json_string_value(json_object_get(v, "tenant"));
             path = json_string_value(json_object_get(v, "path"));
             text = json_dumps(json_object_get(v, "policy"), JSON_COMPACT);
@@ -153,6 +167,9 @@ ngx_http_apigw_wabind_changed(const apigw_store_t *s, void *data)
 
     old = ngx_http_apigw_wabind_gen;
     ngx_http_apigw_wabind_gen = g;
+
+    json_decref(ngx_http_apigw_wabind_recs);
+    ngx_http_apigw_wabind_recs = recs;
 
     if (old) {
         ngx_http_apigw_wabind_release(old);
