@@ -100,8 +100,8 @@ ngx_uint_t ngx_http_apigw_rstore_ready(void);
  * NGX_OK (committed and applied locally), NGX_DECLINED (another writer
  * got in first; the local copy has been brought up to date: run the
  * request again), NGX_AGAIN (the local copy changed before the write
- * was tried: run it again) or NGX_ERROR (Redis unavailable).  NGX_ERROR returned
- * at once: not connected.
+ * was tried: run it again) or NGX_ERROR (Redis unavailable).  NGX_ERROR
+ * returned at once: not connected.
  */
 ngx_int_t ngx_http_apigw_rstore_commit(apigw_muts_t *muts, uint64_t base,
     ngx_http_apigw_rstore_done_pt done, void *data);

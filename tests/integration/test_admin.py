@@ -519,3 +519,28 @@ def test_config_errors(nginx_factory):
     n = nginx_factory("apigw_store redis://127.0.0.1:1/0?bogus=1;")
     rc, out = n.test()
     assert rc != 0
+
+
+def test_compaction_and_restart(nginx_factory, whisk):
+    d = new_store_dir()
+    g = Gateway(nginx_factory, d).start()
+    api = g.admin("POST", "/v2/cp/apis",
+                  simple_doc(whisk, "/cp")).json()["artifact_id"]
+    # ~1.3 MB of journal: folded into a snapshot past 1 MB
+    for i in range(13):
+        doc = simple_doc(whisk, "/cp", "big%d" % i)
+        doc["info"]["description"] = "x" * 100000
+        assert g.admin("PUT", "/v2/cp/apis/%s" % api, doc).status == 200
+    journal = os.path.getsize(os.path.join(d, "store.json.journal"))
+    snapshot = os.path.getsize(os.path.join(d, "store.json"))
+    assert journal < 1024 * 1024 and snapshot > 100000, (journal, snapshot)
+    g.admin("POST", "/v2/cp/apis", simple_doc(whisk, "/after"))
+    version = g.admin("GET", "/health").json()["version"]
+    g.nginx.stop()
+
+    g2 = Gateway(nginx_factory, d).start()
+    assert g2.admin("GET", "/health").json()["version"] == version
+    r = g2.admin("GET", "/v2/cp/apis/%s" % api)
+    assert r.json()["open_api_doc"]["info"]["title"] == "big12"
+    assert len(g2.admin("GET", "/v2/cp/apis").json()) == 2
+    assert g2.get("/api/cp/after/hello").status == 200
