@@ -1709,6 +1709,10 @@ ngx_http_apigw_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
             s = ctx->reason;
             break;
 
+        case NGX_HTTP_APIGW_VAR_TENANT:
+            s = ctx->tenant;
+            break;
+
         case NGX_HTTP_APIGW_VAR_FORWARDED_URL:
             if (ngx_http_apigw_forwarded_url(r, &s) != NGX_OK) {
                 return NGX_ERROR;

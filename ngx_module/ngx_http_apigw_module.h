@@ -90,6 +90,7 @@ typedef struct {
     apigw_path_t               *path;
     size_t                      path_first;       /* segments not appended */
     void                       *validate;         /* validation state */
+    ngx_str_t                   tenant;           /* /api/{tenant}/ */
 } ngx_http_apigw_ctx_t;
 
 

@@ -544,3 +544,12 @@ def test_compaction_and_restart(nginx_factory, whisk):
     assert r.json()["open_api_doc"]["info"]["title"] == "big12"
     assert len(g2.admin("GET", "/v2/cp/apis").json()) == 2
     assert g2.get("/api/cp/after/hello").status == 200
+
+
+def test_tenant_variable(nginx_factory, whisk):
+    g = Gateway(nginx_factory, new_store_dir(),
+                extra_http="add_header X-Tenant $apigw_tenant always;"
+                           "add_header X-Api $apigw_api always;").start()
+    g.admin("POST", "/v2/tv-1/apis", simple_doc(whisk, "/v", "Var API"))
+    r = g.wait_status("GET", "/api/tv-1/v/hello", 200)
+    assert r.header("X-Tenant") == "tv-1" and r.header("X-Api") == "Var API"
