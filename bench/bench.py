@@ -12,16 +12,12 @@ request body schema has 20 properties, through bare proxy_pass, through apigw
 with validation off and through apigw with `apigw_validate on` (a second
 server of the same apigw nginx), in the same alternating rounds.
 
-The managed-API scenario: two more apigw nginx instances on embedded stores,
-one holding 1 API and one holding 10,000 APIs (100 tenants of 100), every
-API written through the management API (POST /v2/{tenant}/apis); wrk calls
-the managed URL of one API in each, in the same alternating rounds, and
-the workers' resident memory before and after the load gives the memory
-per 1,000 APIs.
+Two more apigw gateways add a rate limit to the same routing: a local one
+(shared memory; high enough never to reject) and a global one on a
+redis-server started for the run (one pipelined round trip per request).
 """
 
 import argparse
-import http.client
 import json
 import os
 import re
@@ -149,70 +145,6 @@ def body_1k():
     return text
 
 
-def managed_doc(backend_port, i):
-    """A small API as the management API gets it: two operations."""
-    return json.dumps({
-        "swagger": "2.0", "info": {"title": "api%d" % i, "version": "1"},
-        "basePath": "/svc%d" % i,
-        "paths": {"/items/{id}": {
-            "get": {"operationId": "getItem", "responses": {},
-                    "x-apigw-backend": {
-                        "url": "http://127.0.0.1:%d/items/{id}"
-                               % backend_port}},
-            "put": {"operationId": "putItem", "responses": {},
-                    "x-apigw-backend": {
-                        "url": "http://127.0.0.1:%d/items/{id}"
-                               % backend_port}}}}})
-
-
-def managed_load(admin_port, backend_port, n, tenants):
-    """POST n APIs over one keepalive connection; returns seconds."""
-    c = http.client.HTTPConnection("127.0.0.1", admin_port, timeout=60)
-    t0 = time.time()
-    for i in range(n):
-        c.request("POST", "/v2/t%d/apis" % (i % tenants),
-                  managed_doc(backend_port, i),
-                  {"Content-Type": "application/json"})
-        r = c.getresponse()
-        r.read()
-        if r.status != 200:
-            sys.exit("bench: management API answered %d" % r.status)
-    c.close()
-    return time.time() - t0
-
-
-def workers_rss_kb(master_pid):
-    """Resident memory of a master's worker processes, in KB."""
-    total = 0
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open("/proc/%s/status" % pid) as f:
-                st = f.read()
-        except OSError:
-            continue
-        if re.search(r"^PPid:\s+%d$" % master_pid, st, re.M):
-            total += int(re.search(r"^VmRSS:\s+(\d+)", st, re.M).group(1))
-    return total
-
-
-def managed_conf(d, port, admin_port):
-    os.makedirs(d, mode=0o777)
-    os.chmod(d, 0o777)
-    return """
-    apigw_store file:%s/store.json zone_size=256m;
-    apigw_public_url http://127.0.0.1:%d;
-    server {
-        listen 127.0.0.1:%d backlog=4096;
-        location / { apigw; }
-    }
-    server {
-        listen 127.0.0.1:%d;
-        location / { apigw_admin; }
-    }""" % (d, port, port, admin_port)
-
-
 def post_script(path, body):
     with open(path, "w") as f:
         f.write('wrk.method = "POST"\n'
@@ -245,7 +177,6 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--apis", type=int, default=10000)
     args = ap.parse_args()
 
     shutil.rmtree(OUT, ignore_errors=True)
@@ -298,40 +229,48 @@ def main():
     }""" % (aport, vport), load=True)
         procs.append(start(conf, aport))
 
-        # managed APIs: 1 and 10,000 in the store
-        m1port, m1admin = free_port(), free_port()
-        mnport, mnadmin = free_port(), free_port()
-        conf = os.path.join(OUT, "managed1", "nginx.conf")
-        nginx_conf(conf, managed_conf(os.path.join(OUT, "managed1"),
-                                      m1port, m1admin), load=True)
-        procs.append(start(conf, m1admin))
-        conf = os.path.join(OUT, "managed10k", "nginx.conf")
-        nginx_conf(conf, managed_conf(os.path.join(OUT, "managed10k"),
-                                      mnport, mnadmin), load=True)
-        procs.append(start(conf, mnadmin))
-        time.sleep(0.5)
-        rss0 = workers_rss_kb(procs[-1].pid)
-        managed_load(m1admin, bport, 1, 1)
-        load_secs = managed_load(mnadmin, bport, args.apis, 100)
-        time.sleep(1)
-        rss1 = workers_rss_kb(procs[-1].pid)
-        mpath1 = "/api/t0/svc0/items/42?q=1"
-        # an API in the middle of the 10,000
-        mid = args.apis // 2
-        mpathn = "/api/t%d/svc%d/items/42?q=1" % (mid % 100, mid)
+        # the same routing with a local limit, and with a Redis limit
+        rdport, lport, gport = free_port(), free_port(), free_port()
+        rd = subprocess.Popen(["redis-server", "--port", str(rdport),
+                               "--bind", "127.0.0.1", "--save", "",
+                               "--appendonly", "no"],
+                              stdout=subprocess.DEVNULL)
+        procs.append(rd)
+        if not wait_port(rdport, rd):
+            sys.exit("bench: redis-server failed")
+
+        for name, port, limit in (
+                ("local", lport, "apigw_rate_limit rate=1000000000r/s "
+                                 "key=address;"),
+                ("redis", gport, "apigw_rate_limit rate=1000000000r/s "
+                                 "key=address store=redis "
+                                 "on_redis_failure=closed;")):
+            conf = os.path.join(OUT, name, "nginx.conf")
+            os.makedirs(os.path.dirname(conf))
+            spec(os.path.join(OUT, name, "bench.yaml"), bport)
+            nginx_conf(conf, """
+    apigw_limit_redis redis://127.0.0.1:%d;
+    server {
+        listen 127.0.0.1:%d backlog=4096;
+        location / {
+            apigw;
+            apigw_spec bench.yaml;
+            %s
+        }
+    }""" % (rdport, port, limit), load=True)
+            procs.append(start(conf, port))
 
         path = "/bench/res50/12345?q=1"
         bpath = "/bench/body"
         script = post_script(os.path.join(OUT, "post.lua"), body_1k())
-        bare, gw = [], []
+        bare, gw, loc, glob = [], [], [], []
         pbare, pgw, pval = [], [], []
         cmd = None
-        m1, mn = [], []
         runs = [
             (bare, pport, path, None), (gw, aport, path, None),
-            (m1, m1port, mpath1, None), (mn, mnport, mpathn, None),
             (pbare, pport, bpath, script), (pgw, aport, bpath, script),
             (pval, vport, bpath, script),
+            (loc, lport, path, None), (glob, gport, path, None),
         ]
         # warm up each
         short = argparse.Namespace(**{**vars(args), "duration": 2})
@@ -348,6 +287,10 @@ def main():
         b_p99 = statistics.median(r[1] for r in bare)
         g_rps = statistics.median(r[0] for r in gw)
         g_p99 = statistics.median(r[1] for r in gw)
+        l_rps = statistics.median(r[0] for r in loc)
+        l_p99 = statistics.median(r[1] for r in loc)
+        r_rps = statistics.median(r[0] for r in glob)
+        r_p99 = statistics.median(r[1] for r in glob)
 
         pb_rps = statistics.median(r[0] for r in pbare)
         pb_p99 = statistics.median(r[1] for r in pbare)
@@ -356,11 +299,6 @@ def main():
         pv_rps = statistics.median(r[0] for r in pval)
         pv_p99 = statistics.median(r[1] for r in pval)
 
-        m1_rps = statistics.median(r[0] for r in m1)
-        m1_p99 = statistics.median(r[1] for r in m1)
-        mn_rps = statistics.median(r[0] for r in mn)
-        mn_p99 = statistics.median(r[1] for r in mn)
-
         table = [
             "| scenario | requests/s | p99 (ms) | ratio to bare |",
             "|---|---:|---:|---:|",
@@ -368,11 +306,10 @@ def main():
             % (b_rps, b_p99),
             "| apigw routing (100 operations, match in the middle) "
             "| %.0f | %.2f | %.2f |" % (g_rps, g_p99, g_rps / b_rps),
-            "| apigw managed URL, 1 API in the store | %.0f | %.2f | %.2f |"
-            % (m1_rps, m1_p99, m1_rps / b_rps),
-            "| apigw managed URL, %d APIs in the store (100 tenants) "
-            "| %.0f | %.2f | %.2f |" % (args.apis, mn_rps, mn_p99,
-                                        mn_rps / b_rps),
+            "| apigw routing + local rate limit (shared memory) "
+            "| %.0f | %.2f | %.2f |" % (l_rps, l_p99, l_rps / b_rps),
+            "| apigw routing + Redis rate limit (one round trip) "
+            "| %.0f | %.2f | %.2f |" % (r_rps, r_p99, r_rps / b_rps),
             "| bare `proxy_pass`, POST 1 KB JSON | %.0f | %.2f | 1.00 |"
             % (pb_rps, pb_p99),
             "| apigw, POST 1 KB JSON, not validated | %.0f | %.2f | %.2f |"
@@ -387,11 +324,6 @@ def main():
                              os.cpu_count())
         report += "Validated / not validated: %.2f (POST rows: `-s post.lua`" \
             ", path `%s`).\n" % (pv_rps / pg_rps, bpath)
-        report += "Managed URLs: %d APIs / 1 API: %.3f; %d APIs loaded " \
-            "through the management API in %.1f s; worker memory %.2f MB " \
-            "per 1,000 APIs (RSS, 1 worker, store zone included).\n" % (
-                args.apis, mn_rps / m1_rps, args.apis, load_secs,
-                (rss1 - rss0) / 1024.0 / (args.apis / 1000.0))
         print(report)
         with open(os.path.join(OUT, "results.md"), "w") as f:
             f.write(report)

@@ -184,7 +184,7 @@ ngx_http_apigw_admin_handler(ngx_http_request_t *r)
                 p++;
             }
 
-            apigw_sha256_hex(NULL, 0, p, auth->data + auth->len - p,
+            apigw_store_sha256_hex(NULL, 0, p, auth->data + auth->len - p,
                              (char *) hash);
 
             for (i = 0; i < alcf->tokens->nelts; i++) {
@@ -1135,7 +1135,7 @@ ngx_http_apigw_admin_tokens(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_ERROR;
         }
 
-        apigw_sha256_hex(NULL, 0, start, end - start, (char *) h);
+        apigw_store_sha256_hex(NULL, 0, start, end - start, (char *) h);
 
         /* the clear text does not stay in memory longer than needed */
         ngx_explicit_memzero(start, end - start);

@@ -9,6 +9,7 @@
  */
 
 #include "ngx_http_apigw_module.h"
+#include "ngx_http_apigw_ratelimit.h"
 
 #include <openssl/rand.h>
 
@@ -97,6 +98,7 @@ static ngx_str_t  ngx_http_apigw_proxy_conf = ngx_string(
 
 static ngx_http_apigw_error_t  ngx_http_apigw_errors[] = {
     { 400, "bad_request", "Error: Bad request." },
+    { 401, "unauthorized", "Error: Unauthorized." },
     { 403, "forbidden", "Error: Forbidden." },
     { 404, "not_found", "Error: Not found." },
     { 405, "method_not_allowed", "Error: Method not allowed." },
@@ -104,6 +106,7 @@ static ngx_http_apigw_error_t  ngx_http_apigw_errors[] = {
     { 411, "length_required", "Error: Length required." },
     { 413, "body_too_large", "Error: Request body too large." },
     { 414, "uri_too_long", "Error: Request URI too long." },
+    { 429, "rate_limited", "Error: Rate limit exceeded" },
     { 431, "headers_too_large", "Error: Request headers too large." },
     { 494, "headers_too_large", "Error: Request headers too large." },
     { 500, "internal_error", "Error: Internal server error." },
@@ -194,6 +197,41 @@ static ngx_command_t  ngx_http_apigw_commands[] = {
       0,
       NULL },
 
+    { ngx_string("apigw_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_apigw_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("apigw_rate_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_apigw_rate_limit,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("apigw_rate_limit_headers"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_apigw_rate_limit_headers,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("apigw_limit_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_apigw_limit_redis,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("apigw_keys_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_apigw_keys_file,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("apigw_validate"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
@@ -206,6 +244,48 @@ static ngx_command_t  ngx_http_apigw_commands[] = {
       ngx_conf_set_size_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_apigw_loc_conf_t, validate_body_max),
+      NULL },
+
+    { ngx_string("apigw_strip_credentials"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_apigw_loc_conf_t, strip_credentials),
+      NULL },
+
+    { ngx_string("apigw_token_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_apigw_loc_conf_t, token_cache),
+      NULL },
+
+    { ngx_string("apigw_identity_header"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_apigw_identity_header,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("apigw_oauth2_provider"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_apigw_oauth2_provider,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("apigw_auth_ssl_trusted_certificate"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_apigw_main_conf_t, http_trusted),
+      NULL },
+
+    { ngx_string("apigw_jwks_refresh"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_apigw_jwks_refresh,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("apigw_balancer"),
@@ -484,6 +564,18 @@ matched:
     ctx->path = &path;
     ctx->path_first = first;
 
+    /* authenticate, rate-limit, validate: each may answer or wait */
+
+    rc = ngx_http_apigw_auth(r, ctx, alcf);
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_apigw_ratelimit(r, ctx);
+    }
+
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
     rc = ngx_http_apigw_validate(r, ctx);
 
     if (rc == NGX_DECLINED) {
@@ -710,7 +802,11 @@ ngx_http_apigw_init_process(ngx_cycle_t *cycle)
     ngx_http_apigw_rid_worker = seed[0];
     ngx_http_apigw_rid_key = seed[1];
 
-    return NGX_OK;
+    if (ngx_http_apigw_jwks_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_apigw_ratelimit_init_process(cycle);
 }
 
 
@@ -1546,6 +1642,10 @@ ngx_http_apigw_header_filter(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
+    if (ctx->rl && ngx_http_apigw_ratelimit_headers(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     /* nginx's own error pages (bad gateway, body too large, ...) as JSON */
 
     if (r->err_status >= NGX_HTTP_BAD_REQUEST && !ctx->own_response) {
@@ -1713,6 +1813,10 @@ ngx_http_apigw_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
             s = ctx->tenant;
             break;
 
+        case NGX_HTTP_APIGW_VAR_CONSUMER:
+            s = ctx->consumer;
+            break;
+
         case NGX_HTTP_APIGW_VAR_FORWARDED_URL:
             if (ngx_http_apigw_forwarded_url(r, &s) != NGX_OK) {
                 return NGX_ERROR;
@@ -1829,6 +1933,9 @@ ngx_http_apigw_create_loc_conf(ngx_conf_t *cf)
     conf->web_actions = NGX_CONF_UNSET;
     conf->validate = NGX_CONF_UNSET;
     conf->validate_body_max = NGX_CONF_UNSET_SIZE;
+    conf->strip_credentials = NGX_CONF_UNSET;
+    conf->identity = NGX_CONF_UNSET_PTR;
+    conf->token_cache = NGX_CONF_UNSET;
 
     return conf;
 }
@@ -1856,6 +1963,7 @@ ngx_http_apigw_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_str_value(conf->request_id_header,
                              prev->request_id_header, "X-Request-ID");
     ngx_conf_merge_value(conf->web_actions, prev->web_actions, 0);
+    ngx_http_apigw_ratelimit_merge(prev, conf);
 
     if (conf->vanity_domains == NULL) {
         conf->vanity_domains = prev->vanity_domains;
@@ -1876,6 +1984,10 @@ ngx_http_apigw_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                    conf->request_id_header.len);
     }
 
+    if (ngx_http_apigw_auth_merge(cf, prev, conf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     if (conf->enable != 1) {
         return NGX_CONF_OK;
     }
@@ -1892,7 +2004,9 @@ ngx_http_apigw_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 
     if (ngx_array_init(&resolved, cf->temp_pool, 1, sizeof(ngx_url_t))
         != NGX_OK
-        || ngx_http_apigw_webaction_conf(cf, conf, &resolved) != NGX_CONF_OK)
+        || ngx_http_apigw_webaction_conf(cf, conf, &resolved) != NGX_CONF_OK
+        || ngx_http_apigw_ratelimit_conf(cf, conf) != NGX_CONF_OK
+        || ngx_http_apigw_auth_compile(cf, conf) != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;
     }

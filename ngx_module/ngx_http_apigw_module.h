@@ -23,6 +23,18 @@ typedef struct {
     /* apigw's upstream{}, and its peer init as the keepalive module left it */
     ngx_http_upstream_srv_conf_t    *upstream;
     ngx_http_upstream_init_peer_pt   keepalive_init_peer;
+    ngx_shm_zone_t             *zone;       /* apigw_zone: shared state */
+    void                       *rl;         /* ngx_http_apigw_ratelimit.c */
+    /* apigw_keytab_t * from apigw_keys_file (ngx_http_apigw_auth.c) */
+    void                       *keytab;
+    /* JWKS / discovery sources, their zone (ngx_http_apigw_jwks.c) */
+    ngx_array_t                *jwks_sources;
+    ngx_shm_zone_t             *jwks_zone;
+    void                       *http_ssl;     /* ngx_ssl_t *, outbound */
+    time_t                      jwks_refresh;
+    time_t                      jwks_min_refresh;
+    ngx_array_t                *providers;    /* apigw_oauth2_provider */
+    ngx_str_t                   http_trusted; /* CAs for outbound calls */
 } ngx_http_apigw_main_conf_t;
 
 
@@ -68,6 +80,11 @@ typedef struct {
 
     ngx_flag_t                  validate;         /* apigw_validate */
     size_t                      validate_body_max;
+    void                       *rl;       /* ngx_http_apigw_ratelimit.c */
+    /* credentials (ngx_http_apigw_auth.c) */
+    ngx_flag_t                  strip_credentials;
+    ngx_array_t                *identity;     /* identity headers */
+    ngx_flag_t                  token_cache;  /* verified JWTs cached */
 } ngx_http_apigw_loc_conf_t;
 
 
@@ -90,6 +107,9 @@ typedef struct {
     apigw_path_t               *path;
     size_t                      path_first;       /* segments not appended */
     void                       *validate;         /* validation state */
+    void                       *rl;         /* rate limits of the request */
+    ngx_str_t                   consumer;         /* $apigw_consumer */
+    void                       *auth;     /* ngx_http_apigw_auth.c state */
     ngx_str_t                   tenant;           /* /api/{tenant}/ */
 } ngx_http_apigw_ctx_t;
 
@@ -124,6 +144,25 @@ ngx_int_t ngx_http_apigw_validate(ngx_http_request_t *r,
     ngx_http_apigw_ctx_t *ctx);
 void ngx_http_apigw_validate_init(ngx_conf_t *cf);
 
+/* credentials (ngx_http_apigw_auth.c) */
+ngx_int_t ngx_http_apigw_auth(ngx_http_request_t *r,
+    ngx_http_apigw_ctx_t *ctx, ngx_http_apigw_loc_conf_t *alcf);
+char *ngx_http_apigw_auth_merge(ngx_conf_t *cf,
+    ngx_http_apigw_loc_conf_t *prev, ngx_http_apigw_loc_conf_t *conf);
+/* installs a new key table (apigw_keytab_build()) in this worker */
+struct apigw_keytab_s;
+void ngx_http_apigw_auth_set_keytab(struct apigw_keytab_s *t);
+char *ngx_http_apigw_auth_compile(ngx_conf_t *cf,
+    ngx_http_apigw_loc_conf_t *conf);
+char *ngx_http_apigw_keys_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_apigw_oauth2_provider(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_apigw_jwks_init_process(ngx_cycle_t *cycle);
+char *ngx_http_apigw_jwks_refresh(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_apigw_identity_header(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 /* ngx_http_apigw_store.c: the dynamic APIs under /api/{tenant}/ */
 ngx_int_t ngx_http_apigw_dyn_match(ngx_http_request_t *r,
     apigw_method_e method, const apigw_path_t *path, apigw_match_t *m,

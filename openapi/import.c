@@ -834,6 +834,8 @@ oa_security(oa_ctx_t *c)
 
     oa_ptr_set(c, saved);
     free(saved);
+
+    oa_security_model(c, schemes);
 }
 
 
@@ -908,6 +910,7 @@ apigw_import_buffer(const char *buf, size_t len,
             oa_security(&c);
             oa_backends(&c);
             oa_validation(&c);
+            oa_rate_limits(&c);
         }
     }
 

@@ -133,4 +133,12 @@ void oa_backends(oa_ctx_t *c);
 
 void oa_validation(oa_ctx_t *c);
 
+
+/* limits.c */
+
+void oa_rate_limits(oa_ctx_t *c);
+/* security.c: schemes and requirements into api->auth, op->security */
+
+void oa_security_model(oa_ctx_t *c, json_t *schemes);
+
 #endif /* APIGW_OA_H */

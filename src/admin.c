@@ -1034,7 +1034,7 @@ admin_v2_subs(admin_t *a, const char *tenant)
                 return admin_oom(a);
             }
 
-            apigw_sha256_hex(salt, 32, secret, strlen(secret), hash);
+            apigw_store_sha256_hex(salt, 32, secret, strlen(secret), hash);
             json_object_set_new(rec, "secret_salt", json_string(salt));
             json_object_set_new(rec, "secret_sha256", json_string(hash));
         }
@@ -1187,7 +1187,7 @@ admin_v2_keys(admin_t *a, const char *tenant)
         snprintf(full, sizeof(full), ADMIN_KEY_PREFIX "%s", secret);
         memcpy(prefix, full, ADMIN_PREFIX_LEN);
         prefix[ADMIN_PREFIX_LEN] = '\0';
-        apigw_sha256_hex(NULL, 0, full, strlen(full), hash);
+        apigw_store_sha256_hex(NULL, 0, full, strlen(full), hash);
 
         rec = json_pack("{s:s,s:s,s:s,s:s,s:s,s:b}", "id", id,
                         "tenant", tenant, "prefix", prefix, "sha256", hash,
@@ -2316,7 +2316,7 @@ admin_v1_subs(admin_t *a)
         target = api;
     }
 
-    apigw_sha256_hex(NULL, 0, k, strlen(k), hash);
+    apigw_store_sha256_hex(NULL, 0, k, strlen(k), hash);
     snprintf(prefix, sizeof(prefix), "%.8s", k);
     snprintf(key, sizeof(key), "v1sub:%s:%s:%.600s:%s", tenant, scope, target,
              hash);

@@ -116,6 +116,10 @@ typedef struct {
 
 typedef struct apigw_api_s  apigw_api_t;
 
+/* credentials (src/auth.h) */
+typedef struct apigw_security_s  apigw_security_t;
+typedef struct apigw_auth_s      apigw_auth_t;
+
 typedef struct {
     apigw_method_e   method;
     char            *path;         /* template below basePath: "/books/{id}" */
@@ -126,6 +130,11 @@ typedef struct {
     void            *ext;          /* the embedding's data (nginx module) */
     void            *validation;   /* apigw_validation_t (validate.h), or
                                       NULL: the document declares nothing */
+    /* rate limits and quotas (root ones included), ratelimit/ratelimit.h;
+       NULL: none */
+    struct apigw_rl_set_s  *limits;
+    /* credentials required (src/auth.h); NULL: open; points into api->auth */
+    const apigw_security_t  *security;
 } apigw_operation_t;
 
 struct apigw_api_s {
@@ -137,6 +146,7 @@ struct apigw_api_s {
     apigw_cors_t        cors;
     apigw_operation_t  *ops;
     size_t              nops;
+    apigw_auth_t       *auth;       /* security schemes (src/auth.h) */
 };
 
 #define APIGW_SPEC_SWAGGER2  2

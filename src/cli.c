@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "apigw.h"
+#include "auth.h"
 
 
 #ifndef APIGW_VERSION
@@ -28,6 +29,7 @@
 static const char  cli_usage[] =
     "usage: apigw check [--openwhisk-url URL] FILE...\n"
     "       apigw routes [--openwhisk-url URL] FILE\n"
+    "       apigw hash-key [KEY]\n"
     "       apigw version\n"
     "       apigw --help\n";
 
@@ -38,6 +40,9 @@ static const char  cli_help[] =
     "           errors, 1 otherwise\n"
     "  routes   print each operation: method, full path, backend method,\n"
     "           backend URL and injected headers (secrets masked)\n"
+    "  hash-key print the SHA-256 (hex) of an API key or client secret\n"
+    "           for an apigw_keys_file; the key is read from standard\n"
+    "           input (one line) unless given\n"
     "\n"
     "  --openwhisk-url URL   the OpenWhisk API host for x-openwhisk\n"
     "                        operations without a url (nginx:\n"
@@ -423,6 +428,39 @@ cli_routes(int argc, char **argv)
 }
 
 
+static int
+cli_hash_key(int argc, char **argv)
+{
+    char    line[4096], hex[65];
+    size_t  len;
+
+    if (argc > 3) {
+        return cli_usage_error("hash-key takes at most one KEY");
+    }
+
+    if (argc == 3) {
+        len = strlen(argv[2]);
+        apigw_sha256_hex(argv[2], len, hex);
+
+    } else {
+        if (fgets(line, sizeof(line), stdin) == NULL) {
+            return cli_usage_error("hash-key: no key on standard input");
+        }
+
+        len = strcspn(line, "\r\n");
+        apigw_sha256_hex(line, len, hex);
+        memset(line, 0, sizeof(line));
+    }
+
+    if (len == 0) {
+        return cli_usage_error("hash-key: the key is empty");
+    }
+
+    printf("%s\n", hex);
+    return 0;
+}
+
+
 int
 main(int argc, char **argv)
 {
@@ -453,6 +491,10 @@ main(int argc, char **argv)
 
     if (strcmp(cmd, "routes") == 0) {
         return cli_routes(argc, argv);
+    }
+
+    if (strcmp(cmd, "hash-key") == 0) {
+        return cli_hash_key(argc, argv);
     }
 
     fprintf(stderr, "apigw: unknown command \"%s\"\n", cmd);

@@ -11,6 +11,8 @@
 
 #include "apigw.h"
 #include "validate.h"
+#include "../ratelimit/ratelimit.h"
+#include "auth.h"
 
 
 #define APIGW_PROBLEMS_MAX  10000
@@ -179,6 +181,7 @@ apigw_api_free(apigw_api_t *api)
         free(api->ops[i].pointer);
         apigw_backend_clear(&api->ops[i].backend);
         apigw_validation_free(api->ops[i].validation);
+        apigw_rl_set_free(api->ops[i].limits);
     }
 
     for (i = 0; i < api->cors.norigins; i++) {
@@ -189,6 +192,7 @@ apigw_api_free(apigw_api_t *api)
     free(api->cors.methods);
     free(api->cors.headers);
     free(api->cors.expose);
+    apigw_auth_free(api->auth);
     free(api->ops);
     free(api->file);
     free(api->title);

@@ -370,8 +370,8 @@ apigw_muts_add(apigw_muts_t *m, const char *key, json_t *value)
 /* ---- helpers ---- */
 
 void
-apigw_sha256_hex(const void *salt, size_t slen, const void *data, size_t len,
-    char *out)
+apigw_store_sha256_hex(const void *salt, size_t slen, const void *data,
+    size_t len, char *out)
 {
     unsigned int    n, i;
     unsigned char   md[EVP_MAX_MD_SIZE];

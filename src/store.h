@@ -99,7 +99,7 @@ int apigw_muts_add(apigw_muts_t *m, const char *key, json_t *value);
 /* ---- helpers shared with the credentials code ---- */
 
 /* lower-case hex SHA-256 of (salt || data) into out[65] */
-void apigw_sha256_hex(const void *salt, size_t slen, const void *data,
+void apigw_store_sha256_hex(const void *salt, size_t slen, const void *data,
     size_t len, char *out);
 /* 1 when equal, constant time for equal lengths */
 int apigw_const_eq(const char *a, const char *b, size_t len);

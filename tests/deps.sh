@@ -10,7 +10,7 @@ pkgs=(
     libpcre2-dev node-llhttp zlib1g-dev
     clang libclang-rt-14-dev
     redis-server wrk curl openssl ca-certificates
-    python3 python3-pytest python3-yaml
+    python3 python3-pytest python3-yaml python3-cryptography
 )
 
 missing=()

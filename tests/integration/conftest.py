@@ -6,6 +6,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import Nginx, Whisk  # noqa: E402
+from redis_fixture import redis_server  # noqa: E402,F401
 
 
 @pytest.fixture(scope="session")

@@ -204,7 +204,8 @@ TEST(test_keys_hashed)
     rec = apigw_store_get(st, key);
     CHECK(rec != NULL);
     CHECK(json_object_get(rec, "key") == NULL);
-    apigw_sha256_hex(NULL, 0, jstr(j, "key"), strlen(jstr(j, "key")), hash);
+    apigw_store_sha256_hex(NULL, 0, jstr(j, "key"), strlen(jstr(j, "key")),
+                           hash);
     CHECK_STR(jstr(rec, "sha256"), hash);
     CHECK(strncmp(jstr(j, "key"), jstr(rec, "prefix"),
                   strlen(jstr(rec, "prefix"))) == 0);
@@ -229,7 +230,8 @@ count_sub(const apigw_sub_info_t *s, void *data)
     char  h[65];
 
     if (s->secret_salt) {
-        apigw_sha256_hex(s->secret_salt, strlen(s->secret_salt), "pw", 2, h);
+        apigw_store_sha256_hex(s->secret_salt, strlen(s->secret_salt), "pw",
+                               2, h);
         CHECK_STR(h, s->secret_sha256);
     }
 

@@ -1,0 +1,1546 @@
+/*
+ * apigw: rate limits and quotas.
+ *
+ * Local limits live in the apigw_zone shared-memory zone (rbtree + LRU,
+ * limit_req style), shared by every worker and kept across reloads; the
+ * lock is held only for the arithmetic of one request's limits.  Global
+ * limits are one pipelined MULTI/EXEC per limit on the worker's Redis
+ * connection (ratelimit/gcra.c has the commands and the argument); the
+ * request waits for the replies and then runs the rest of the pipeline.
+ */
+
+#include "ngx_http_apigw_ratelimit.h"
+#include "ngx_http_apigw_redis.h"
+#include "../ratelimit/ratelimit.h"
+
+
+#define NGX_HTTP_APIGW_ZONE_DEFAULT_SIZE  (10 * 1024 * 1024)
+#define NGX_HTTP_APIGW_RL_LOG_INTERVAL    10        /* seconds */
+
+#define NGX_HTTP_APIGW_RL_HDR_DRAFT       1         /* RateLimit-* */
+#define NGX_HTTP_APIGW_RL_HDR_X           2         /* X-RateLimit-* */
+
+
+typedef struct {
+    ngx_http_apigw_redis_conf_t      redis;
+    ngx_flag_t                       redis_set;
+    ngx_int_t                        consumer_index;
+    ngx_int_t                        tenant_index;
+} ngx_http_apigw_rl_main_t;
+
+
+typedef struct {
+    apigw_rl_set_t                  *defaults;      /* apigw_rate_limit */
+    ngx_uint_t                       headers;       /* _HDR_ bits */
+} ngx_http_apigw_rl_loc_t;
+
+
+typedef struct {
+    ngx_rbtree_node_t                node;          /* key: crc32 */
+    ngx_queue_t                      queue;
+    apigw_rl_state_t                 st;
+    u_short                          len;
+    u_char                           data[1];
+} ngx_http_apigw_rl_node_t;
+
+
+typedef struct ngx_http_apigw_rl_req_s  ngx_http_apigw_rl_req_t;
+
+typedef struct {
+    ngx_http_apigw_rl_req_t         *rq;
+    ngx_uint_t                       i;
+} ngx_http_apigw_rl_slot_t;
+
+struct ngx_http_apigw_rl_req_s {
+    ngx_http_request_t              *request;
+    ngx_http_apigw_ctx_t            *ctx;
+    ngx_http_apigw_zone_t           *zone;
+    int64_t                          now;
+    ngx_uint_t                       n;
+    ngx_uint_t                       headers;
+    ngx_uint_t                       pending;
+    const apigw_rl_limit_t          *limits[APIGW_RL_MAX_LIMITS];
+    const char                      *ident[APIGW_RL_MAX_LIMITS];
+    size_t                           ilen[APIGW_RL_MAX_LIMITS];
+    apigw_rl_result_t                res[APIGW_RL_MAX_LIMITS];
+    ngx_http_apigw_redis_cmd_t      *cmd[APIGW_RL_MAX_LIMITS];
+    ngx_http_apigw_rl_slot_t         slot[APIGW_RL_MAX_LIMITS];
+    u_char                           counted[APIGW_RL_MAX_LIMITS];
+    u_char                           fallback[APIGW_RL_MAX_LIMITS];
+    u_char                           nodata[APIGW_RL_MAX_LIMITS];
+    unsigned                         local:1;       /* local ones taken */
+    unsigned                         suspended:1;
+    unsigned                         rejected:1;
+    unsigned                         unavailable:1;
+};
+
+
+static ngx_int_t ngx_http_apigw_zone_init(ngx_shm_zone_t *shm_zone,
+    void *data);
+static void ngx_http_apigw_rl_rbtree_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static void ngx_http_apigw_rl_lock(void *data);
+static void ngx_http_apigw_rl_unlock(void *data);
+static apigw_rl_state_t *ngx_http_apigw_rl_lookup(void *data,
+    const char *key, size_t len, int64_t now);
+static ngx_http_apigw_rl_main_t *ngx_http_apigw_rl_main(ngx_conf_t *cf);
+static ngx_http_apigw_rl_loc_t *ngx_http_apigw_rl_loc(ngx_conf_t *cf,
+    ngx_http_apigw_loc_conf_t *alcf);
+static void ngx_http_apigw_rl_set_cleanup(void *data);
+static char *ngx_http_apigw_rl_ops(ngx_conf_t *cf,
+    ngx_http_apigw_loc_conf_t *alcf, apigw_api_t *api,
+    ngx_uint_t *local, ngx_uint_t *redis);
+static int64_t ngx_http_apigw_rl_now(void);
+static void ngx_http_apigw_rl_store(ngx_http_apigw_zone_t *zone,
+    apigw_rl_store_t *st);
+static ngx_int_t ngx_http_apigw_rl_key(ngx_http_request_t *r,
+    ngx_http_apigw_rl_req_t *rq, ngx_uint_t i);
+static void ngx_http_apigw_rl_redis_send(ngx_http_apigw_rl_req_t *rq,
+    ngx_uint_t i);
+static void ngx_http_apigw_rl_reply(redisReply *reply, void *data);
+static void ngx_http_apigw_rl_fail(ngx_http_apigw_rl_req_t *rq,
+    ngx_uint_t i, const char *why);
+static ngx_int_t ngx_http_apigw_rl_conclude(ngx_http_apigw_rl_req_t *rq);
+static void ngx_http_apigw_rl_cleanup(void *data);
+static ngx_int_t ngx_http_apigw_rl_add_header(ngx_http_request_t *r,
+    const char *name, size_t nlen, u_char *value, size_t vlen);
+
+
+static ngx_http_apigw_redis_t  *ngx_http_apigw_rl_redis;
+static time_t                   ngx_http_apigw_rl_logged;
+static ngx_uint_t               ngx_http_apigw_rl_failures;
+static time_t                   ngx_http_apigw_rl_nomem_logged;
+
+
+/* ---- the zone ---- */
+
+char *
+ngx_http_apigw_zone(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ssize_t                      size;
+    ngx_str_t                   *value;
+    ngx_shm_zone_t              *zone;
+    ngx_http_apigw_zone_t       *ctx;
+    ngx_http_apigw_main_conf_t  *amcf = conf;
+
+    if (amcf->zone) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    size = ngx_parse_size(&value[2]);
+
+    if (size == NGX_ERROR || size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid apigw_zone size \"%V\" (at least %uz)",
+                           &value[2], 8 * ngx_pagesize);
+        return NGX_CONF_ERROR;
+    }
+
+    ctx = ngx_pcalloc(cf->pool, sizeof(ngx_http_apigw_zone_t));
+    if (ctx == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    zone = ngx_shared_memory_add(cf, &value[1], size, &ngx_http_apigw_module);
+    if (zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "apigw_zone \"%V\" is already declared",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    zone->init = ngx_http_apigw_zone_init;
+    zone->data = ctx;
+    amcf->zone = zone;
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_shm_zone_t *
+ngx_http_apigw_zone_get(ngx_conf_t *cf)
+{
+    ngx_str_t                    name = ngx_string("apigw");
+    ngx_shm_zone_t              *zone;
+    ngx_http_apigw_zone_t       *ctx;
+    ngx_http_apigw_main_conf_t  *amcf;
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_apigw_module);
+
+    if (amcf->zone) {
+        return amcf->zone;
+    }
+
+    zone = ngx_shared_memory_add(cf, &name, NGX_HTTP_APIGW_ZONE_DEFAULT_SIZE,
+                                 &ngx_http_apigw_module);
+    if (zone == NULL) {
+        return NULL;
+    }
+
+    if (zone->data == NULL) {
+        ctx = ngx_pcalloc(cf->pool, sizeof(ngx_http_apigw_zone_t));
+        if (ctx == NULL) {
+            return NULL;
+        }
+
+        zone->init = ngx_http_apigw_zone_init;
+        zone->data = ctx;
+    }
+
+    amcf->zone = zone;
+
+    return zone;
+}
+
+
+/* reload-safe: a zone kept across reloads keeps its counters */
+
+static ngx_int_t
+ngx_http_apigw_zone_init(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_apigw_zone_t  *octx = data;
+
+    size_t                  len;
+    ngx_http_apigw_zone_t  *ctx;
+
+    ctx = shm_zone->data;
+
+    if (octx) {
+        ctx->sh = octx->sh;
+        ctx->shpool = octx->shpool;
+        return NGX_OK;
+    }
+
+    ctx->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        ctx->sh = ctx->shpool->data;
+        return NGX_OK;
+    }
+
+    ctx->sh = ngx_slab_alloc(ctx->shpool, sizeof(ngx_http_apigw_zone_sh_t));
+    if (ctx->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(ctx->sh, sizeof(ngx_http_apigw_zone_sh_t));
+    ctx->shpool->data = ctx->sh;
+
+    ngx_rbtree_init(&ctx->sh->rl_rbtree, &ctx->sh->rl_sentinel,
+                    ngx_http_apigw_rl_rbtree_insert);
+    ngx_queue_init(&ctx->sh->rl_queue);
+
+    len = sizeof(" in apigw_zone \"\"") + shm_zone->shm.name.len;
+
+    ctx->shpool->log_ctx = ngx_slab_alloc(ctx->shpool, len);
+    if (ctx->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(ctx->shpool->log_ctx, " in apigw_zone \"%V\"%Z",
+                &shm_zone->shm.name);
+
+    ctx->shpool->log_nomem = 0;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_apigw_rl_rbtree_insert(ngx_rbtree_node_t *temp,
+    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
+{
+    ngx_rbtree_node_t         **p;
+    ngx_http_apigw_rl_node_t   *n, *t;
+
+    for ( ;; ) {
+
+        if (node->key < temp->key) {
+            p = &temp->left;
+
+        } else if (node->key > temp->key) {
+            p = &temp->right;
+
+        } else {
+            n = (ngx_http_apigw_rl_node_t *) node;
+            t = (ngx_http_apigw_rl_node_t *) temp;
+
+            p = (ngx_memn2cmp(n->data, t->data, n->len, t->len) < 0)
+                ? &temp->left : &temp->right;
+        }
+
+        if (*p == sentinel) {
+            break;
+        }
+
+        temp = *p;
+    }
+
+    *p = node;
+    node->parent = temp;
+    node->left = sentinel;
+    node->right = sentinel;
+    ngx_rbt_red(node);
+}
+
+
+/* ---- the counter store on the zone (apigw_rl_store_t) ---- */
+
+static void
+ngx_http_apigw_rl_lock(void *data)
+{
+    ngx_http_apigw_zone_t  *zone = data;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+}
+
+
+static void
+ngx_http_apigw_rl_unlock(void *data)
+{
+    ngx_http_apigw_zone_t  *zone = data;
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+static void
+ngx_http_apigw_rl_delete(ngx_http_apigw_zone_t *zone,
+    ngx_http_apigw_rl_node_t *lr)
+{
+    ngx_queue_remove(&lr->queue);
+    ngx_rbtree_delete(&zone->sh->rl_rbtree, &lr->node);
+    ngx_slab_free_locked(zone->shpool, lr);
+    zone->sh->rl_nodes--;
+}
+
+
+static apigw_rl_state_t *
+ngx_http_apigw_rl_lookup(void *data, const char *key, size_t len,
+    int64_t now)
+{
+    size_t                     size;
+    uint32_t                   hash;
+    ngx_int_t                  rc, i;
+    ngx_queue_t               *q;
+    ngx_rbtree_node_t         *node, *sentinel;
+    ngx_http_apigw_zone_t     *zone = data;
+    ngx_http_apigw_rl_node_t  *lr;
+
+    hash = ngx_crc32_short((u_char *) key, len);
+
+    node = zone->sh->rl_rbtree.root;
+    sentinel = zone->sh->rl_rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (hash < node->key) {
+            node = node->left;
+            continue;
+        }
+
+        if (hash > node->key) {
+            node = node->right;
+            continue;
+        }
+
+        lr = (ngx_http_apigw_rl_node_t *) node;
+
+        rc = ngx_memn2cmp((u_char *) key, lr->data, len, (size_t) lr->len);
+
+        if (rc == 0) {
+            ngx_queue_remove(&lr->queue);
+            ngx_queue_insert_head(&zone->sh->rl_queue, &lr->queue);
+            return &lr->st;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    /*
+     * New: first let up to two idle states at the LRU tail go.  The states
+     * this request already holds (at most APIGW_RL_MAX_LIMITS, at the LRU
+     * head) are never the tail while more nodes than that exist.
+     */
+
+    for (i = 0; i < 2 && zone->sh->rl_nodes > APIGW_RL_MAX_LIMITS; i++) {
+        q = ngx_queue_last(&zone->sh->rl_queue);
+        lr = ngx_queue_data(q, ngx_http_apigw_rl_node_t, queue);
+
+        if (lr->st.expire > now) {
+            break;
+        }
+
+        ngx_http_apigw_rl_delete(zone, lr);
+    }
+
+    size = offsetof(ngx_http_apigw_rl_node_t, data) + len;
+
+    lr = ngx_slab_alloc_locked(zone->shpool, size);
+
+    /* memory pressure: evict the least recently used, live or not */
+
+    for (i = 0; lr == NULL && i < 8; i++) {
+        if (zone->sh->rl_nodes <= APIGW_RL_MAX_LIMITS) {
+            break;
+        }
+
+        q = ngx_queue_last(&zone->sh->rl_queue);
+        ngx_http_apigw_rl_delete(zone,
+                            ngx_queue_data(q, ngx_http_apigw_rl_node_t, queue));
+
+        lr = ngx_slab_alloc_locked(zone->shpool, size);
+    }
+
+    if (lr == NULL) {
+        return NULL;
+    }
+
+    lr->node.key = hash;
+    lr->len = (u_short) len;
+    ngx_memcpy(lr->data, key, len);
+    ngx_memzero(&lr->st, sizeof(apigw_rl_state_t));
+
+    ngx_rbtree_insert(&zone->sh->rl_rbtree, &lr->node);
+    ngx_queue_insert_head(&zone->sh->rl_queue, &lr->queue);
+    zone->sh->rl_nodes++;
+
+    return &lr->st;
+}
+
+
+static void
+ngx_http_apigw_rl_store(ngx_http_apigw_zone_t *zone, apigw_rl_store_t *st)
+{
+    st->data = zone;
+    st->lock = ngx_http_apigw_rl_lock;
+    st->unlock = ngx_http_apigw_rl_unlock;
+    st->lookup = ngx_http_apigw_rl_lookup;
+}
+
+
+/* ---- directives ---- */
+
+static ngx_http_apigw_rl_main_t *
+ngx_http_apigw_rl_main(ngx_conf_t *cf)
+{
+    ngx_http_apigw_main_conf_t  *amcf;
+    ngx_http_apigw_rl_main_t    *rlm;
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_apigw_module);
+
+    if (amcf->rl) {
+        return amcf->rl;
+    }
+
+    rlm = ngx_pcalloc(cf->pool, sizeof(ngx_http_apigw_rl_main_t));
+    if (rlm == NULL) {
+        return NULL;
+    }
+
+    rlm->consumer_index = NGX_ERROR;
+    rlm->tenant_index = NGX_ERROR;
+    amcf->rl = rlm;
+
+    return rlm;
+}
+
+
+static ngx_http_apigw_rl_loc_t *
+ngx_http_apigw_rl_loc(ngx_conf_t *cf, ngx_http_apigw_loc_conf_t *alcf)
+{
+    ngx_http_apigw_rl_loc_t  *rll;
+
+    if (alcf->rl) {
+        return alcf->rl;
+    }
+
+    rll = ngx_pcalloc(cf->pool, sizeof(ngx_http_apigw_rl_loc_t));
+    if (rll == NULL) {
+        return NULL;
+    }
+
+    rll->headers = NGX_CONF_UNSET_UINT;
+    alcf->rl = rll;
+
+    return rll;
+}
+
+
+static void
+ngx_http_apigw_rl_set_cleanup(void *data)
+{
+    apigw_rl_set_free(data);
+}
+
+
+/* apigw_rate_limit rate=100r/m [burst=N] [key=..] ...; (repeatable) */
+
+char *
+ngx_http_apigw_rate_limit(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_apigw_loc_conf_t  *alcf = conf;
+
+    int                       rc;
+    char                      err[256], **argv;
+    ngx_str_t                *value;
+    ngx_uint_t                i;
+    apigw_rl_limit_t          l;
+    ngx_pool_cleanup_t       *cln;
+    ngx_http_apigw_rl_loc_t  *rll;
+
+    rll = ngx_http_apigw_rl_loc(cf, alcf);
+    if (rll == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    argv = ngx_palloc(cf->temp_pool, cf->args->nelts * sizeof(char *));
+    if (argv == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        argv[i - 1] = (char *) value[i].data;     /* NUL-terminated */
+    }
+
+    if (apigw_rl_parse_args(cf->args->nelts - 1, (const char **) argv, &l,
+                            err, sizeof(err))
+        != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "apigw_rate_limit: %s", err);
+        return NGX_CONF_ERROR;
+    }
+
+    if (rll->defaults == NULL) {
+        rll->defaults = calloc(1, sizeof(apigw_rl_set_t));
+        cln = ngx_pool_cleanup_add(cf->pool, 0);
+
+        if (rll->defaults == NULL || cln == NULL) {
+            free(rll->defaults);
+            rll->defaults = NULL;
+            apigw_rl_limit_clear(&l);
+            return NGX_CONF_ERROR;
+        }
+
+        cln->handler = ngx_http_apigw_rl_set_cleanup;
+        cln->data = rll->defaults;
+    }
+
+    rc = apigw_rl_set_add(rll->defaults, &l);
+
+    if (rc != 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           rc == -2 ? "apigw_rate_limit: id \"%s\" names "
+                                      "another limit too"
+                                    : "apigw_rate_limit: more than 16 "
+                                      "limits (%s)", l.id);
+        apigw_rl_limit_clear(&l);
+        return NGX_CONF_ERROR;
+    }
+
+    apigw_rl_limit_clear(&l);
+
+    return NGX_CONF_OK;
+}
+
+
+/* apigw_rate_limit_headers draft | x | both | off; */
+
+char *
+ngx_http_apigw_rate_limit_headers(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_apigw_loc_conf_t  *alcf = conf;
+
+    ngx_str_t                *value;
+    ngx_http_apigw_rl_loc_t  *rll;
+
+    rll = ngx_http_apigw_rl_loc(cf, alcf);
+    if (rll == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (rll->headers != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "draft") == 0) {
+        rll->headers = NGX_HTTP_APIGW_RL_HDR_DRAFT;
+
+    } else if (ngx_strcmp(value[1].data, "x") == 0) {
+        rll->headers = NGX_HTTP_APIGW_RL_HDR_X;
+
+    } else if (ngx_strcmp(value[1].data, "both") == 0) {
+        rll->headers = NGX_HTTP_APIGW_RL_HDR_DRAFT | NGX_HTTP_APIGW_RL_HDR_X;
+
+    } else if (ngx_strcmp(value[1].data, "off") == 0) {
+        rll->headers = 0;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid value \"%V\": draft, x, both or off",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* apigw_limit_redis redis://[:password@]host[:port][/db][?timeout=..]; */
+
+char *
+ngx_http_apigw_limit_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char                      *rv;
+    ngx_str_t                 *value;
+    ngx_http_apigw_rl_main_t  *rlm;
+
+    rlm = ngx_http_apigw_rl_main(cf);
+    if (rlm == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (rlm->redis_set) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    rv = ngx_http_apigw_redis_parse(cf, &value[1], &rlm->redis);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    rlm->redis_set = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+void
+ngx_http_apigw_ratelimit_merge(ngx_http_apigw_loc_conf_t *prev,
+    ngx_http_apigw_loc_conf_t *conf)
+{
+    ngx_http_apigw_rl_loc_t  *p, *c;
+
+    p = prev->rl;
+    c = conf->rl;
+
+    if (c == NULL) {
+        conf->rl = p;
+        return;
+    }
+
+    if (p == NULL) {
+        return;
+    }
+
+    if (c->defaults == NULL) {
+        c->defaults = p->defaults;
+    }
+
+    if (c->headers == NGX_CONF_UNSET_UINT) {
+        c->headers = p->headers;
+    }
+}
+
+
+/*
+ * After the location's specs are compiled: operations without limits of
+ * their own get the apigw_rate_limit defaults; the zone is created when
+ * needed; a Redis limit without apigw_limit_redis fails `nginx -t`.
+ */
+
+char *
+ngx_http_apigw_ratelimit_conf(ngx_conf_t *cf, ngx_http_apigw_loc_conf_t *alcf)
+{
+    ngx_str_t                  name;
+    ngx_uint_t                 i, local, redis;
+    apigw_api_t              **pa;
+    ngx_http_apigw_rl_main_t  *rlm;
+
+    local = 0;
+    redis = 0;
+
+    if (alcf->apis) {
+        pa = alcf->apis->elts;
+
+        for (i = 0; i < alcf->apis->nelts; i++) {
+            if (ngx_http_apigw_rl_ops(cf, alcf, pa[i], &local, &redis)
+                != NGX_CONF_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+        }
+    }
+
+    if (alcf->webaction_api
+        && ngx_http_apigw_rl_ops(cf, alcf, alcf->webaction_api, &local,
+                                 &redis)
+           != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (local + redis == 0) {
+        return NGX_CONF_OK;
+    }
+
+    rlm = ngx_http_apigw_rl_main(cf);
+    if (rlm == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (redis && !rlm->redis_set) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "apigw: rate limits with store redis need "
+                           "\"apigw_limit_redis\" in http{}");
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_apigw_zone_get(cf) == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (rlm->consumer_index == NGX_ERROR) {
+        ngx_str_set(&name, "apigw_consumer");
+        rlm->consumer_index = ngx_http_get_variable_index(cf, &name);
+
+        ngx_str_set(&name, "apigw_tenant");
+        rlm->tenant_index = ngx_http_get_variable_index(cf, &name);
+
+        if (rlm->consumer_index == NGX_ERROR
+            || rlm->tenant_index == NGX_ERROR)
+        {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_apigw_rl_ops(ngx_conf_t *cf, ngx_http_apigw_loc_conf_t *alcf,
+    apigw_api_t *api, ngx_uint_t *local, ngx_uint_t *redis)
+{
+    size_t                    j, k;
+    apigw_rl_set_t           *s, *defaults;
+    apigw_operation_t        *op;
+    const apigw_rl_limit_t   *l;
+
+    defaults = alcf->rl ? ((ngx_http_apigw_rl_loc_t *) alcf->rl)->defaults
+                        : NULL;
+
+    for (j = 0; j < api->nops; j++) {
+        op = &api->ops[j];
+
+        if (op->limits == NULL && defaults && defaults->n) {
+            s = calloc(1, sizeof(apigw_rl_set_t));
+            if (s == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            op->limits = s;             /* freed with the API */
+
+            for (k = 0; k < defaults->n; k++) {
+                if (apigw_rl_set_add(s, &defaults->items[k]) != 0) {
+                    return NGX_CONF_ERROR;
+                }
+            }
+
+            if (apigw_rl_attach(s, op) != 0) {
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        if (op->limits == NULL) {
+            continue;
+        }
+
+        for (k = 0; k < op->limits->n; k++) {
+            l = &op->limits->items[k];
+
+            /* room for the key value in an identity, whatever it is */
+            if (ngx_strlen(l->id) + ngx_strlen(l->scope_id) + 200
+                > APIGW_RL_MAX_KEY)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "apigw: %s: %s: the path is too long "
+                                   "for a rate limit", api->file
+                                   ? api->file : "", op->pointer);
+                return NGX_CONF_ERROR;
+            }
+
+            if (l->store == APIGW_RL_STORE_REDIS) {
+                (*redis)++;
+            } else {
+                (*local)++;
+            }
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_int_t
+ngx_http_apigw_ratelimit_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_apigw_rl_main_t    *rlm;
+    ngx_http_apigw_main_conf_t  *amcf;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_apigw_module);
+    if (amcf == NULL || amcf->rl == NULL) {
+        return NGX_OK;
+    }
+
+    rlm = amcf->rl;
+
+    if (!rlm->redis_set) {
+        return NGX_OK;
+    }
+
+    ngx_http_apigw_rl_redis = ngx_http_apigw_redis_create(cycle, &rlm->redis,
+                                                          "rate limits");
+    if (ngx_http_apigw_rl_redis == NULL) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* ---- the pipeline stage ---- */
+
+static int64_t
+ngx_http_apigw_rl_now(void)
+{
+    struct timeval  tv;
+
+    ngx_gettimeofday(&tv);
+
+    return (int64_t) tv.tv_sec * 1000000 + tv.tv_usec;
+}
+
+
+static ngx_table_elt_t *
+ngx_http_apigw_rl_header_in(ngx_http_request_t *r, const char *lc)
+{
+    size_t            len;
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    len = ngx_strlen(lc);
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) lc, len) == 0)
+        {
+            return &h[i];
+        }
+    }
+}
+
+
+/* limit i's counter identity: consumer, header or address, or global */
+
+static ngx_int_t
+ngx_http_apigw_rl_key(ngx_http_request_t *r, ngx_http_apigw_rl_req_t *rq,
+    ngx_uint_t i)
+{
+    int                          kind;
+    u_char                      *buf;
+    size_t                       n;
+    ngx_str_t                    key, tenant;
+    ngx_table_elt_t             *h;
+    const apigw_rl_limit_t      *l;
+    ngx_http_variable_value_t   *vv;
+    ngx_http_apigw_rl_main_t    *rlm;
+    ngx_http_apigw_main_conf_t  *amcf;
+
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_apigw_module);
+    rlm = amcf->rl;
+    l = rq->limits[i];
+
+    kind = l->key;
+    key.len = 0;
+    key.data = NULL;
+
+    if (kind == APIGW_RL_KEY_CONSUMER) {
+        vv = ngx_http_get_indexed_variable(r, rlm->consumer_index);
+
+        if (vv && !vv->not_found && vv->len) {
+            key.data = vv->data;
+            key.len = vv->len;
+
+        } else {
+            kind = APIGW_RL_KEY_ADDRESS;     /* nobody identified */
+        }
+
+    } else if (kind == APIGW_RL_KEY_HEADER) {
+        h = ngx_http_apigw_rl_header_in(r, l->header);
+
+        if (h && h->value.len) {
+            key = h->value;
+
+        } else {
+            kind = APIGW_RL_KEY_ADDRESS;
+        }
+    }
+
+    if (kind == APIGW_RL_KEY_ADDRESS) {
+        key = r->connection->addr_text;       /* realip applied */
+    }
+
+    tenant.len = 0;
+    tenant.data = NULL;
+
+    if (l->scope == APIGW_RL_SCOPE_TENANT) {
+        vv = ngx_http_get_indexed_variable(r, rlm->tenant_index);
+
+        if (vv && !vv->not_found) {
+            tenant.data = vv->data;
+            tenant.len = vv->len;
+        }
+    }
+
+    buf = ngx_pnalloc(r->pool, APIGW_RL_MAX_KEY);
+    if (buf == NULL) {
+        return NGX_ERROR;
+    }
+
+    n = apigw_rl_identity(l, (char *) tenant.data, tenant.len, kind,
+                          (char *) key.data, key.len, (char *) buf,
+                          APIGW_RL_MAX_KEY);
+
+    if (n == 0) {
+        /* a tenant name too long to fit: hash it in with the key */
+        n = apigw_rl_identity(l, "", 0, APIGW_RL_KEY_HEADER,
+                              (char *) tenant.data, tenant.len,
+                              (char *) buf, APIGW_RL_MAX_KEY);
+        if (n == 0) {
+            return NGX_ERROR;
+        }
+    }
+
+    rq->ident[i] = (char *) buf;
+    rq->ilen[i] = n;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_apigw_ratelimit(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx)
+{
+    size_t                       k;
+    ngx_uint_t                   i, nlocal;
+    apigw_rl_set_t              *s;
+    apigw_rl_store_t             st;
+    apigw_rl_result_t            res[APIGW_RL_MAX_LIMITS];
+    const char                  *keys[APIGW_RL_MAX_LIMITS];
+    size_t                       lens[APIGW_RL_MAX_LIMITS];
+    const apigw_rl_limit_t      *ls[APIGW_RL_MAX_LIMITS];
+    ngx_uint_t                   idx[APIGW_RL_MAX_LIMITS];
+    int                          nomem, allowed;
+    apigw_path_t                *path;
+    apigw_match_t               *m;
+    ngx_pool_cleanup_t          *cln;
+    ngx_http_apigw_rl_req_t     *rq;
+    ngx_http_apigw_rl_loc_t     *rll;
+    ngx_http_apigw_loc_conf_t   *alcf;
+    ngx_http_apigw_main_conf_t  *amcf;
+
+    s = ctx->op ? ctx->op->limits : NULL;
+
+    if (s == NULL || s->n == 0 || ctx->rl) {
+        return NGX_DECLINED;
+    }
+
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_apigw_module);
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_apigw_module);
+
+    if (amcf->zone == NULL || amcf->rl == NULL) {
+        return NGX_DECLINED;               /* not compiled in this conf */
+    }
+
+    rq = ngx_pcalloc(r->pool, sizeof(ngx_http_apigw_rl_req_t));
+    if (rq == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rll = alcf->rl;
+
+    rq->request = r;
+    rq->ctx = ctx;
+    rq->zone = amcf->zone->data;
+    rq->now = ngx_http_apigw_rl_now();
+    rq->n = ngx_min(s->n, APIGW_RL_MAX_LIMITS);
+    rq->headers = (rll && rll->headers != NGX_CONF_UNSET_UINT)
+                  ? rll->headers : NGX_HTTP_APIGW_RL_HDR_DRAFT;
+
+    ctx->rl = rq;
+
+    nlocal = 0;
+
+    for (i = 0; i < rq->n; i++) {
+        rq->limits[i] = &s->items[i];
+
+        if (ngx_http_apigw_rl_key(r, rq, i) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (s->items[i].store == APIGW_RL_STORE_LOCAL) {
+            idx[nlocal] = i;
+            ls[nlocal] = rq->limits[i];
+            keys[nlocal] = rq->ident[i];
+            lens[nlocal] = rq->ilen[i];
+            nlocal++;
+        }
+    }
+
+    /* local limits: all of them under one lock, all or nothing */
+
+    if (nlocal) {
+        ngx_http_apigw_rl_store(rq->zone, &st);
+
+        allowed = apigw_rl_check(&st, ls, keys, lens, nlocal, rq->now, res,
+                                 &nomem);
+
+        for (k = 0; k < nlocal; k++) {
+            rq->res[idx[k]] = res[k];
+        }
+
+        if (nomem && ngx_time() - ngx_http_apigw_rl_nomem_logged
+                     >= NGX_HTTP_APIGW_RL_LOG_INTERVAL)
+        {
+            ngx_http_apigw_rl_nomem_logged = ngx_time();
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "apigw: apigw_zone is full: a rate limit was not "
+                          "applied; make the zone larger");
+        }
+
+        if (!allowed) {
+            rq->rejected = 1;
+            return ngx_http_apigw_send_error(r, ctx, 429, "rate_limited");
+        }
+
+        rq->local = 1;
+    }
+
+    if (nlocal == rq->n) {
+        return NGX_DECLINED;
+    }
+
+    /* global limits: one transaction per limit, all in one write */
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_apigw_rl_cleanup;
+    cln->data = rq;
+
+    for (i = 0; i < rq->n; i++) {
+        if (rq->limits[i]->store == APIGW_RL_STORE_REDIS) {
+            ngx_http_apigw_rl_redis_send(rq, i);
+        }
+    }
+
+    if (rq->pending == 0) {
+        return ngx_http_apigw_rl_conclude(rq);
+    }
+
+    /* wait for Redis; the match and path live on the handler's stack */
+
+    m = ngx_palloc(r->pool, sizeof(apigw_match_t));
+    path = ngx_palloc(r->pool, sizeof(apigw_path_t));
+    if (m == NULL || path == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;     /* cleanup cancels */
+    }
+
+    ngx_memcpy(m, ctx->match, sizeof(apigw_match_t));
+    ngx_memcpy(path, ctx->path, sizeof(apigw_path_t));
+    ctx->match = m;
+    ctx->path = path;
+
+    rq->suspended = 1;
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_apigw_rl_redis_send(ngx_http_apigw_rl_req_t *rq, ngx_uint_t i)
+{
+    int                          n, k;
+    char                        *buf;
+    size_t                       size;
+    apigw_rl_cmd_t               cmds[APIGW_RL_REDIS_CMDS];
+    ngx_http_apigw_redis_cmd_t  *c;
+
+    if (ngx_http_apigw_rl_redis == NULL
+        || !ngx_http_apigw_redis_ready(ngx_http_apigw_rl_redis))
+    {
+        ngx_http_apigw_rl_fail(rq, i, "not connected");
+        return;
+    }
+
+    size = APIGW_RL_REDIS_BUF + rq->ilen[i];
+    buf = ngx_pnalloc(rq->request->pool, size);
+    if (buf == NULL) {
+        ngx_http_apigw_rl_fail(rq, i, "out of memory");
+        return;
+    }
+
+    n = apigw_rl_redis_decide(rq->limits[i], rq->ident[i], rq->ilen[i],
+                              rq->now, buf, size, cmds);
+    if (n < 0) {
+        ngx_http_apigw_rl_fail(rq, i, "key too long");
+        return;
+    }
+
+    rq->slot[i].rq = rq;
+    rq->slot[i].i = i;
+    c = NULL;
+
+    for (k = 0; k < n; k++) {
+        /* MULTI and the queued commands answer "QUEUED": no handler */
+        c = ngx_http_apigw_redis_command(ngx_http_apigw_rl_redis,
+                                         k == n - 1 ? ngx_http_apigw_rl_reply
+                                                    : NULL,
+                                         &rq->slot[i], 0, cmds[k].argc,
+                                         cmds[k].argv, cmds[k].len);
+        if (c == NULL) {
+            ngx_http_apigw_rl_fail(rq, i, "not connected");
+            return;
+        }
+    }
+
+    rq->cmd[i] = c;
+    rq->pending++;
+}
+
+
+static void
+ngx_http_apigw_rl_reply(redisReply *reply, void *data)
+{
+    ngx_http_apigw_rl_slot_t  *slot = data;
+
+    int                       rc;
+    ngx_uint_t                i;
+    redisReply               *v;
+    ngx_http_request_t       *r;
+    ngx_connection_t         *c;
+    ngx_http_apigw_rl_req_t  *rq;
+    u_char                    num[NGX_INT64_LEN + 1];
+
+    rq = slot->rq;
+    i = slot->i;
+
+    rq->cmd[i] = NULL;
+    rq->pending--;
+
+    rc = -1;
+
+    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2) {
+
+        if (rq->limits[i]->kind == APIGW_RL_RATE) {
+            v = reply->element[1];                 /* ZINCRBY: the TAT */
+
+            if (v->type == REDIS_REPLY_STRING) {
+                rc = apigw_rl_redis_eval(rq->limits[i], rq->now, v->str,
+                                         v->len, &rq->res[i]);
+            }
+
+        } else {
+            v = reply->element[0];                 /* INCRBY: the count */
+
+            if (v->type == REDIS_REPLY_INTEGER) {
+                rc = apigw_rl_redis_eval(rq->limits[i], rq->now,
+                                         (char *) num,
+                                         ngx_sprintf(num, "%L", v->integer)
+                                         - num,
+                                         &rq->res[i]);
+            }
+        }
+    }
+
+    if (rc < 0) {
+        /*
+         * No reply (a timeout): Redis may still run the transaction.  A
+         * refund sent on the same connection would run after it, so the
+         * request can be given back like a counted one when refused.
+         */
+        rq->counted[i] = (reply == NULL);
+
+        ngx_http_apigw_rl_fail(rq, i, reply ? "unexpected reply"
+                                            : "no reply in time");
+    } else {
+        rq->counted[i] = 1;
+
+        if (rc == 0) {
+            rq->rejected = 1;
+        }
+    }
+
+    if (rq->pending || !rq->suspended) {
+        return;
+    }
+
+    r = rq->request;
+    c = r->connection;
+
+    /* the rest of the pipeline: validate, then map and invoke */
+
+    rc = ngx_http_apigw_rl_conclude(rq);
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_apigw_validate(r, rq->ctx);
+    }
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_apigw_invoke(r);
+    }
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* Redis did not decide limit i: its on-redis-failure mode does */
+
+static void
+ngx_http_apigw_rl_fail(ngx_http_apigw_rl_req_t *rq, ngx_uint_t i,
+    const char *why)
+{
+    int                      nomem;
+    apigw_rl_store_t         st;
+    const apigw_rl_limit_t  *l;
+
+    l = rq->limits[i];
+
+    ngx_http_apigw_rl_failures++;
+
+    if (ngx_time() - ngx_http_apigw_rl_logged
+        >= NGX_HTTP_APIGW_RL_LOG_INTERVAL)
+    {
+        ngx_log_error(NGX_LOG_WARN, rq->request->connection->log, 0,
+                      "apigw: global rate limit without Redis (%s): %ui "
+                      "decision(s) made by on-redis-failure since the last "
+                      "message", why, ngx_http_apigw_rl_failures);
+        ngx_http_apigw_rl_logged = ngx_time();
+        ngx_http_apigw_rl_failures = 0;
+    }
+
+    switch (l->on_failure) {
+
+    case APIGW_RL_FAIL_OPEN:
+        rq->nodata[i] = 1;
+        rq->res[i].allowed = 1;
+        break;
+
+    case APIGW_RL_FAIL_CLOSED:
+        rq->nodata[i] = 1;
+        rq->unavailable = 1;
+        break;
+
+    default:
+        ngx_http_apigw_rl_store(rq->zone, &st);
+
+        if (apigw_rl_check(&st, &l, &rq->ident[i], &rq->ilen[i], 1, rq->now,
+                           &rq->res[i], &nomem))
+        {
+            rq->fallback[i] = 1;
+
+        } else {
+            rq->rejected = 1;
+        }
+        break;
+    }
+}
+
+
+/*
+ * Every limit has decided.  A request turned away consumes nothing: the
+ * Redis counters are given back (fire and forget, in the next write) and
+ * so are the local ones.
+ */
+
+static ngx_int_t
+ngx_http_apigw_rl_conclude(ngx_http_apigw_rl_req_t *rq)
+{
+    char                *buf;
+    size_t               size;
+    ngx_uint_t           i;
+    apigw_rl_cmd_t       cmd;
+    apigw_rl_store_t     st;
+    ngx_http_request_t  *r;
+
+    r = rq->request;
+
+    if (!rq->rejected && !rq->unavailable) {
+        return NGX_DECLINED;
+    }
+
+    ngx_http_apigw_rl_store(rq->zone, &st);
+
+    for (i = 0; i < rq->n; i++) {
+
+        if (rq->counted[i] && ngx_http_apigw_rl_redis
+            && ngx_http_apigw_redis_ready(ngx_http_apigw_rl_redis))
+        {
+            size = APIGW_RL_REDIS_BUF + rq->ilen[i];
+            buf = ngx_pnalloc(r->pool, size);
+
+            if (buf
+                && apigw_rl_redis_undo(rq->limits[i], rq->ident[i],
+                                       rq->ilen[i], rq->now, buf, size, &cmd)
+                   > 0)
+            {
+                (void) ngx_http_apigw_redis_command(ngx_http_apigw_rl_redis,
+                                                    NULL, NULL, 0, cmd.argc,
+                                                    cmd.argv, cmd.len);
+            }
+        }
+
+        if ((rq->fallback[i]
+             || (rq->local && rq->limits[i]->store == APIGW_RL_STORE_LOCAL))
+            && rq->res[i].allowed)
+        {
+            apigw_rl_refund(&st, &rq->limits[i], &rq->ident[i], &rq->ilen[i],
+                            1, rq->now);
+        }
+    }
+
+    if (rq->rejected) {
+        return ngx_http_apigw_send_error(r, rq->ctx, 429, "rate_limited");
+    }
+
+    return ngx_http_apigw_send_error(r, rq->ctx,
+                                     NGX_HTTP_SERVICE_UNAVAILABLE,
+                                     "rate_limit_unavailable");
+}
+
+
+static void
+ngx_http_apigw_rl_cleanup(void *data)
+{
+    ngx_http_apigw_rl_req_t  *rq = data;
+
+    ngx_uint_t  i;
+
+    for (i = 0; i < rq->n; i++) {
+        if (rq->cmd[i]) {
+            ngx_http_apigw_redis_cancel(rq->cmd[i]);
+            rq->cmd[i] = NULL;
+        }
+    }
+}
+
+
+/* ---- response headers ---- */
+
+static ngx_int_t
+ngx_http_apigw_rl_add_header(ngx_http_request_t *r, const char *name,
+    size_t nlen, u_char *value, size_t vlen)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) name;
+    h->key.len = nlen;
+    h->value.data = value;
+    h->value.len = vlen;
+
+    return NGX_OK;
+}
+
+
+#define ngx_http_apigw_rl_hdr(r, name, v, vl)                                \
+    ngx_http_apigw_rl_add_header(r, name, sizeof(name) - 1, v, vl)
+
+
+ngx_int_t
+ngx_http_apigw_ratelimit_headers(ngx_http_request_t *r,
+    ngx_http_apigw_ctx_t *ctx)
+{
+    u_char                   *p, *buf, *v;
+    size_t                    len, n;
+    int64_t                   secs;
+    ngx_str_t                 val[4];
+    ngx_int_t                 best;
+    ngx_uint_t                i;
+    apigw_rl_result_t        *res, *b;
+    ngx_http_apigw_rl_req_t  *rq;
+
+    rq = ctx->rl;
+
+    if (rq == NULL || rq->n == 0) {
+        return NGX_OK;
+    }
+
+    /* the most restrictive: the one that refused, else the lowest
+       remaining (ties: the longest reset) */
+
+    best = -1;
+    res = rq->res;
+
+    for (i = 0; i < rq->n; i++) {
+        if (rq->nodata[i] || res[i].limit == 0) {
+            continue;
+        }
+
+        if (best < 0) {
+            best = i;
+            continue;
+        }
+
+        b = &res[best];
+
+        if (rq->rejected) {
+            if (!res[i].allowed
+                && (b->allowed || res[i].retry_after > b->retry_after))
+            {
+                best = i;
+            }
+            continue;
+        }
+
+        if (res[i].remaining < b->remaining
+            || (res[i].remaining == b->remaining && res[i].reset > b->reset))
+        {
+            best = i;
+        }
+    }
+
+    if ((rq->rejected || rq->unavailable) && r->headers_out.status >= 400) {
+        secs = 1;
+
+        if (best >= 0 && !res[best].allowed) {
+            secs = (res[best].retry_after + 999999) / 1000000;
+            if (secs < 1) {
+                secs = 1;
+            }
+        }
+
+        v = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+        if (v == NULL) {
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_apigw_rl_hdr(r, "Retry-After", v,
+                                  ngx_sprintf(v, "%L", secs) - v)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (best < 0 || rq->headers == 0) {
+        return NGX_OK;
+    }
+
+    b = &res[best];
+
+    /* Limit, Remaining, Reset, then the policies, in one buffer */
+
+    len = 3 * NGX_INT64_LEN + rq->n * 100;
+    buf = ngx_pnalloc(r->pool, len);
+    if (buf == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = buf;
+
+    val[0].data = p;
+    p = ngx_sprintf(p, "%L", b->limit);
+    val[0].len = p - val[0].data;
+
+    val[1].data = p;
+    p = ngx_sprintf(p, "%L", b->remaining);
+    val[1].len = p - val[1].data;
+
+    val[2].data = p;
+    p = ngx_sprintf(p, "%L", (b->reset + 999999) / 1000000);
+    val[2].len = p - val[2].data;
+
+    val[3].data = p;
+
+    for (i = 0; i < rq->n; i++) {
+        if (i) {
+            *p++ = ',';
+            *p++ = ' ';
+        }
+
+        n = apigw_rl_policy_format(rq->limits[i], (char *) p, 96);
+        p += ngx_min(n, 95);
+    }
+
+    val[3].len = p - val[3].data;
+
+    if ((rq->headers & NGX_HTTP_APIGW_RL_HDR_DRAFT)
+        && (ngx_http_apigw_rl_hdr(r, "RateLimit-Limit", val[0].data,
+                                  val[0].len) != NGX_OK
+            || ngx_http_apigw_rl_hdr(r, "RateLimit-Remaining", val[1].data,
+                                     val[1].len) != NGX_OK
+            || ngx_http_apigw_rl_hdr(r, "RateLimit-Reset", val[2].data,
+                                     val[2].len) != NGX_OK
+            || ngx_http_apigw_rl_hdr(r, "RateLimit-Policy", val[3].data,
+                                     val[3].len) != NGX_OK))
+    {
+        return NGX_ERROR;
+    }
+
+    if ((rq->headers & NGX_HTTP_APIGW_RL_HDR_X)
+        && (ngx_http_apigw_rl_hdr(r, "X-RateLimit-Limit", val[0].data,
+                                  val[0].len) != NGX_OK
+            || ngx_http_apigw_rl_hdr(r, "X-RateLimit-Remaining", val[1].data,
+                                     val[1].len) != NGX_OK
+            || ngx_http_apigw_rl_hdr(r, "X-RateLimit-Reset", val[2].data,
+                                     val[2].len) != NGX_OK))
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}

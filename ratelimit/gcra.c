@@ -1,0 +1,528 @@
+/*
+ * Rate-limit arithmetic: GCRA (the limit_req arithmetic in µs), calendar
+ * quotas, all-or-nothing decisions over a counter store, counter
+ * identities, and the Redis commands of global limits.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/sha.h>
+
+#include "ratelimit.h"
+
+
+#define RL_DAY_US  (86400LL * APIGW_RL_SECOND)
+/* Redis keys outlive their state by this much (clock skew between nodes) */
+#define RL_REDIS_SLACK_MS  2000
+
+
+/* ---- GCRA ---- */
+
+int
+apigw_gcra_eval(const apigw_rl_limit_t *l, int64_t now, int64_t new_tat,
+    apigw_rl_result_t *res)
+{
+    int64_t  allow_at;
+
+    allow_at = new_tat - l->dvt;
+    res->limit = l->burst + 1;
+
+    if (now < allow_at) {
+        /* not allowed: what would be left once this request is undone */
+        res->allowed = 0;
+        res->remaining = 0;
+        res->retry_after = allow_at - now;
+        res->reset = new_tat - l->t - now;
+        if (res->reset < 0) {
+            res->reset = 0;
+        }
+        return 0;
+    }
+
+    res->allowed = 1;
+    res->remaining = (now - allow_at) / l->t;
+    if (res->remaining > l->burst) {
+        res->remaining = l->burst;
+    }
+    res->retry_after = 0;
+    res->reset = new_tat - now;
+
+    return 1;
+}
+
+
+int
+apigw_gcra(const apigw_rl_limit_t *l, int64_t now, int64_t tat,
+    int64_t *new_tat, apigw_rl_result_t *res)
+{
+    if (tat < now) {
+        tat = now;
+    }
+
+    *new_tat = tat + l->t;
+
+    return apigw_gcra_eval(l, now, *new_tat, res);
+}
+
+
+/* ---- calendar ---- */
+
+/* H. Hinnant's days_from_civil / civil_from_days (proleptic Gregorian) */
+
+int64_t
+apigw_days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    int64_t   era;
+    unsigned  yoe, doy, doe;
+
+    y -= m <= 2;
+    era = (y >= 0 ? y : y - 399) / 400;
+    yoe = (unsigned) (y - era * 400);
+    doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+
+    return era * 146097 + (int64_t) doe - 719468;
+}
+
+
+void
+apigw_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+    int64_t   era;
+    unsigned  doe, yoe, doy, mp;
+
+    z += 719468;
+    era = (z >= 0 ? z : z - 146096) / 146097;
+    doe = (unsigned) (z - era * 146097);
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int64_t) yoe + era * 400 + (*m <= 2);
+}
+
+
+int64_t
+apigw_quota_window(int calendar, int64_t now, int64_t *end)
+{
+    int64_t   days, y;
+    unsigned  m, d;
+
+    days = now >= 0 ? now / RL_DAY_US : (now - RL_DAY_US + 1) / RL_DAY_US;
+
+    if (calendar == APIGW_RL_DAY) {
+        *end = (days + 1) * RL_DAY_US;
+        return days;
+    }
+
+    apigw_civil_from_days(days, &y, &m, &d);
+
+    *end = (m == 12 ? apigw_days_from_civil(y + 1, 1, 1)
+                    : apigw_days_from_civil(y, m + 1, 1))
+           * RL_DAY_US;
+
+    return y * 12 + (m - 1);
+}
+
+
+int
+apigw_quota_eval(const apigw_rl_limit_t *l, int64_t now, int64_t count,
+    apigw_rl_result_t *res)
+{
+    int64_t  end;
+
+    (void) apigw_quota_window(l->calendar, now, &end);
+
+    res->limit = l->n;
+    res->reset = end - now;
+
+    if (count > l->n) {
+        res->allowed = 0;
+        res->remaining = 0;
+        res->retry_after = end - now;
+        return 0;
+    }
+
+    res->allowed = 1;
+    res->remaining = l->n - count;
+    res->retry_after = 0;
+
+    return 1;
+}
+
+
+/* ---- the counter store ---- */
+
+/* one limit's decision on its state, not applied */
+static int
+rl_decide(const apigw_rl_limit_t *l, const apigw_rl_state_t *st,
+    int64_t now, apigw_rl_state_t *next, apigw_rl_result_t *res)
+{
+    int64_t  win, end;
+
+    *next = *st;
+
+    if (l->kind == APIGW_RL_RATE) {
+        if (apigw_gcra(l, now, st->expire > now ? st->a : 0, &next->a, res)) {
+            next->expire = next->a;
+            return 1;
+        }
+        return 0;
+    }
+
+    win = apigw_quota_window(l->calendar, now, &end);
+
+    if (st->expire <= now || st->a != win) {
+        next->a = win;
+        next->b = 0;
+    }
+
+    next->b++;
+    next->expire = end;
+
+    return apigw_quota_eval(l, now, next->b, res);
+}
+
+
+int
+apigw_rl_check(apigw_rl_store_t *st, const apigw_rl_limit_t **limits,
+    const char **keys, const size_t *klens, size_t n, int64_t now,
+    apigw_rl_result_t *res, int *nomem)
+{
+    int                allowed;
+    size_t             i;
+    apigw_rl_state_t  *s[APIGW_RL_MAX_LIMITS], next[APIGW_RL_MAX_LIMITS];
+
+    if (n > APIGW_RL_MAX_LIMITS) {
+        n = APIGW_RL_MAX_LIMITS;
+    }
+
+    *nomem = 0;
+    allowed = 1;
+
+    st->lock(st->data);
+
+    for (i = 0; i < n; i++) {
+        s[i] = st->lookup(st->data, keys[i], klens[i], now);
+
+        if (s[i] == NULL) {
+            /* no memory even after eviction: this limit lets it through */
+            *nomem = 1;
+            memset(&res[i], 0, sizeof(apigw_rl_result_t));
+            res[i].allowed = 1;
+            res[i].limit = limits[i]->kind == APIGW_RL_RATE
+                           ? limits[i]->burst + 1 : limits[i]->n;
+            res[i].remaining = res[i].limit;
+            continue;
+        }
+
+        if (!rl_decide(limits[i], s[i], now, &next[i], &res[i])) {
+            allowed = 0;
+        }
+    }
+
+    if (allowed) {
+        for (i = 0; i < n; i++) {
+            if (s[i]) {
+                *s[i] = next[i];
+            }
+        }
+    }
+
+    st->unlock(st->data);
+
+    return allowed;
+}
+
+
+void
+apigw_rl_refund(apigw_rl_store_t *st, const apigw_rl_limit_t **limits,
+    const char **keys, const size_t *klens, size_t n, int64_t now)
+{
+    size_t             i;
+    int64_t            win, end;
+    apigw_rl_state_t  *s;
+
+    st->lock(st->data);
+
+    for (i = 0; i < n && i < APIGW_RL_MAX_LIMITS; i++) {
+        s = st->lookup(st->data, keys[i], klens[i], now);
+        if (s == NULL || s->expire <= now) {
+            continue;
+        }
+
+        if (limits[i]->kind == APIGW_RL_RATE) {
+            s->a -= limits[i]->t;
+            s->expire = s->a;
+            continue;
+        }
+
+        win = apigw_quota_window(limits[i]->calendar, now, &end);
+        if (s->a == win && s->b > 0) {
+            s->b--;
+        }
+    }
+
+    st->unlock(st->data);
+}
+
+
+/* ---- identities ---- */
+
+size_t
+apigw_rl_identity(const apigw_rl_limit_t *l, const char *tenant,
+    size_t tlen, int key_kind, const char *key, size_t klen, char *buf,
+    size_t size)
+{
+    char           *p, *last;
+    size_t          i, need;
+    unsigned char   md[SHA256_DIGEST_LENGTH];
+    static const char  hex[] = "0123456789abcdef";
+
+    need = strlen(l->id) + strlen(l->scope_id ? l->scope_id : "") + tlen + 4;
+
+    if (size > APIGW_RL_MAX_KEY) {
+        size = APIGW_RL_MAX_KEY;
+    }
+
+    if (need + 2 * SHA256_DIGEST_LENGTH > size) {
+        return 0;
+    }
+
+    p = buf;
+    last = buf + size;
+
+    p += sprintf(p, "%s|%s", l->id, l->scope_id ? l->scope_id : "");
+
+    if (l->scope == APIGW_RL_SCOPE_TENANT) {
+        memcpy(p, tenant, tlen);
+        p += tlen;
+    }
+
+    *p++ = '|';
+    *p++ = key_kind == APIGW_RL_KEY_CONSUMER ? 'c'
+         : key_kind == APIGW_RL_KEY_ADDRESS ? 'a'
+         : key_kind == APIGW_RL_KEY_HEADER ? 'h' : 'g';
+
+    if (key_kind == APIGW_RL_KEY_GLOBAL) {
+        return p - buf;
+    }
+
+    /* escaped, unless that does not fit or it may be a secret */
+
+    if (key_kind != APIGW_RL_KEY_HEADER && klen * 3 <= (size_t) (last - p)) {
+        for (i = 0; i < klen; i++) {
+            if (key[i] == '{' || key[i] == '}' || key[i] == '%'
+                || (unsigned char) key[i] < 0x21)
+            {
+                *p++ = '%';
+                *p++ = hex[(unsigned char) key[i] >> 4];
+                *p++ = hex[key[i] & 0xf];
+            } else {
+                *p++ = key[i];
+            }
+        }
+
+        return p - buf;
+    }
+
+    SHA256((const unsigned char *) key, klen, md);
+
+    *p++ = '#';
+    for (i = 0; i < SHA256_DIGEST_LENGTH && p + 2 <= last; i++) {
+        *p++ = hex[md[i] >> 4];
+        *p++ = hex[md[i] & 0xf];
+    }
+
+    return p - buf;
+}
+
+
+/* ---- Redis ---- */
+
+static void
+rl_arg(apigw_rl_cmd_t *c, const char *s, size_t len)
+{
+    c->argv[c->argc] = s;
+    c->len[c->argc] = len;
+    c->argc++;
+}
+
+
+static void
+rl_arg_s(apigw_rl_cmd_t *c, const char *s)
+{
+    rl_arg(c, s, strlen(s));
+}
+
+
+/* "apigw:rl:{ident}" or "apigw:q:{ident}:<window>" into buf */
+static size_t
+rl_redis_key(const apigw_rl_limit_t *l, const char *ident, size_t ilen,
+    int64_t now, char *buf, size_t size)
+{
+    int      n;
+    int64_t  end, win;
+
+    if (l->kind == APIGW_RL_RATE) {
+        if (ilen + 11 > size) {
+            return 0;
+        }
+        memcpy(buf, "apigw:rl:{", 10);
+        memcpy(buf + 10, ident, ilen);
+        buf[10 + ilen] = '}';
+        return ilen + 11;
+    }
+
+    win = apigw_quota_window(l->calendar, now, &end);
+
+    if (ilen + 10 + 24 > size) {
+        return 0;
+    }
+
+    memcpy(buf, "apigw:q:{", 9);
+    memcpy(buf + 9, ident, ilen);
+    n = snprintf(buf + 9 + ilen, size - 9 - ilen, "}:%c%lld",
+                 l->calendar == APIGW_RL_DAY ? 'd' : 'm', (long long) win);
+
+    return 9 + ilen + n;
+}
+
+
+int
+apigw_rl_redis_decide(const apigw_rl_limit_t *l, const char *ident,
+    size_t ilen, int64_t now, char *buf, size_t size, apigw_rl_cmd_t *cmds)
+{
+    int      i;
+    char    *key, *num;
+    size_t   klen, left;
+    int64_t  end;
+
+    klen = rl_redis_key(l, ident, ilen, now, buf, size);
+    if (klen == 0 || size - klen < 64) {
+        return -1;
+    }
+
+    key = buf;
+    num = buf + klen;
+    left = size - klen;
+
+    for (i = 0; i < APIGW_RL_REDIS_CMDS; i++) {
+        cmds[i].argc = 0;
+    }
+
+    rl_arg_s(&cmds[0], "MULTI");
+
+    if (l->kind == APIGW_RL_RATE) {
+        /* three numbers: now, T, ttl (ms) */
+        rl_arg_s(&cmds[1], "ZADD");
+        rl_arg(&cmds[1], key, klen);
+        rl_arg_s(&cmds[1], "GT");
+        rl_arg(&cmds[1], num, snprintf(num, left, "%lld", (long long) now));
+        rl_arg_s(&cmds[1], "t");
+        num += cmds[1].len[3] + 1;
+
+        rl_arg_s(&cmds[2], "ZINCRBY");
+        rl_arg(&cmds[2], key, klen);
+        rl_arg(&cmds[2], num, snprintf(num, 21, "%lld", (long long) l->t));
+        rl_arg_s(&cmds[2], "t");
+        num += cmds[2].len[2] + 1;
+
+        rl_arg_s(&cmds[3], "PEXPIRE");
+        rl_arg(&cmds[3], key, klen);
+        rl_arg(&cmds[3], num,
+               snprintf(num, 21, "%lld",
+                        (long long) ((l->dvt + l->t) / 1000
+                                     + RL_REDIS_SLACK_MS)));
+
+        rl_arg_s(&cmds[4], "EXEC");
+
+        return 5;
+    }
+
+    (void) apigw_quota_window(l->calendar, now, &end);
+
+    rl_arg_s(&cmds[1], "INCRBY");
+    rl_arg(&cmds[1], key, klen);
+    rl_arg_s(&cmds[1], "1");
+
+    rl_arg_s(&cmds[2], "PEXPIREAT");
+    rl_arg(&cmds[2], key, klen);
+    rl_arg(&cmds[2], num,
+           snprintf(num, left, "%lld",
+                    (long long) (end / 1000 + RL_REDIS_SLACK_MS)));
+
+    rl_arg_s(&cmds[3], "EXEC");
+
+    return 4;
+}
+
+
+int
+apigw_rl_redis_undo(const apigw_rl_limit_t *l, const char *ident,
+    size_t ilen, int64_t now, char *buf, size_t size, apigw_rl_cmd_t *cmd)
+{
+    char    *num;
+    size_t   klen;
+
+    klen = rl_redis_key(l, ident, ilen, now, buf, size);
+    if (klen == 0 || size - klen < 24) {
+        return -1;
+    }
+
+    num = buf + klen;
+    cmd->argc = 0;
+
+    if (l->kind == APIGW_RL_RATE) {
+        rl_arg_s(cmd, "ZINCRBY");
+        rl_arg(cmd, buf, klen);
+        rl_arg(cmd, num, snprintf(num, 22, "-%lld", (long long) l->t));
+        rl_arg_s(cmd, "t");
+        return 1;
+    }
+
+    rl_arg_s(cmd, "DECRBY");
+    rl_arg(cmd, buf, klen);
+    rl_arg_s(cmd, "1");
+
+    return 1;
+}
+
+
+int
+apigw_rl_redis_eval(const apigw_rl_limit_t *l, int64_t now,
+    const char *value, size_t len, apigw_rl_result_t *res)
+{
+    char       tmp[48], *end;
+    double     d;
+    long long  n;
+
+    if (value == NULL || len == 0 || len >= sizeof(tmp)) {
+        return -1;
+    }
+
+    memcpy(tmp, value, len);
+    tmp[len] = '\0';
+
+    if (l->kind == APIGW_RL_RATE) {
+        /* a sorted-set score: a double holding an integer below 2^53 */
+        d = strtod(tmp, &end);
+        if (*end != '\0' || !(d > -9007199254740992.0
+                              && d < 9007199254740992.0))
+        {
+            return -1;
+        }
+
+        return apigw_gcra_eval(l, now, (int64_t) d, res);
+    }
+
+    n = strtoll(tmp, &end, 10);
+    if (*end != '\0') {
+        return -1;
+    }
+
+    return apigw_quota_eval(l, now, n, res);
+}

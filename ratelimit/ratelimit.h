@@ -1,0 +1,246 @@
+/*
+ * apigw rate limits and quotas: the policy model and its parsing, GCRA and
+ * calendar-quota arithmetic over a small counter-store interface, and the
+ * Redis command side of global limits.  Plain C: no nginx, no hiredis.
+ *
+ * Times are microseconds since the Unix epoch (UTC), passed in by the
+ * caller, so tests inject their own clock.
+ */
+
+#ifndef APIGW_RATELIMIT_H
+#define APIGW_RATELIMIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "apigw.h"
+
+
+#define APIGW_RL_RATE             1   /* rate per period with a burst */
+#define APIGW_RL_QUOTA            2   /* N per calendar day or month */
+
+#define APIGW_RL_SCOPE_TENANT     1
+#define APIGW_RL_SCOPE_API        2
+#define APIGW_RL_SCOPE_OPERATION  3
+
+#define APIGW_RL_KEY_CONSUMER     1   /* falls back to the address */
+#define APIGW_RL_KEY_ADDRESS      2
+#define APIGW_RL_KEY_HEADER       3   /* falls back to the address */
+#define APIGW_RL_KEY_GLOBAL       4
+
+#define APIGW_RL_STORE_LOCAL      1   /* this node's shared memory */
+#define APIGW_RL_STORE_REDIS      2   /* every node, through Redis */
+
+#define APIGW_RL_FAIL_LOCAL       1   /* Redis down: this node's limit */
+#define APIGW_RL_FAIL_OPEN        2   /* Redis down: let it through */
+#define APIGW_RL_FAIL_CLOSED      3   /* Redis down: 503 */
+
+#define APIGW_RL_DAY              1
+#define APIGW_RL_MONTH            2
+
+#define APIGW_RL_SECOND  1000000LL
+#define APIGW_RL_MAX_N   1000000000LL /* rates, bursts, quotas */
+#define APIGW_RL_MAX_ID  64
+#define APIGW_RL_MAX_LIMITS  16       /* per operation */
+#define APIGW_RL_MAX_KEY 512          /* a counter's identity */
+
+
+typedef struct {
+    int        kind;          /* APIGW_RL_RATE or APIGW_RL_QUOTA */
+    int64_t    n;             /* rate: requests per period; quota: N */
+    int64_t    period;        /* rate: µs; quota: 0 */
+    int64_t    burst;         /* rate: extra back-to-back requests */
+    int        calendar;      /* quota: APIGW_RL_DAY or APIGW_RL_MONTH */
+    int        scope;         /* APIGW_RL_SCOPE_* */
+    int        key;           /* APIGW_RL_KEY_* */
+    int        store;         /* APIGW_RL_STORE_* */
+    int        on_failure;    /* APIGW_RL_FAIL_* */
+    char      *header;        /* key: header: its name, lower-case */
+    char      *id;            /* counter namespace: given, or derived */
+    char      *scope_id;      /* "a/base", "o/base GET /x", "t"; set by
+                                 apigw_rl_attach() */
+    int64_t    t;             /* GCRA emission interval, µs (>= 1) */
+    int64_t    dvt;           /* GCRA tolerance: t * (burst + 1) */
+} apigw_rl_limit_t;
+
+/* the limits of one operation (root ones copied in); all must pass */
+typedef struct apigw_rl_set_s {
+    apigw_rl_limit_t  *items;
+    size_t             n;
+} apigw_rl_set_t;
+
+void apigw_rl_set_free(apigw_rl_set_t *s);
+/*
+ * Appends a copy (strings duplicated); an identical limit is kept once.
+ * -1 on OOM or too many, -2 when another limit has the same id.
+ */
+int apigw_rl_set_add(apigw_rl_set_t *s, const apigw_rl_limit_t *l);
+void apigw_rl_limit_clear(apigw_rl_limit_t *l);
+
+
+/* ---- parsing: every problem goes to `probs` with a JSON pointer ---- */
+
+/*
+ * The parsers take jansson values (the importer's tree) as `const void *`
+ * so that this header needs no jansson.  `pointer` is the value's JSON
+ * pointer; `op_level` chooses the default scope (operation or API).
+ * Return 0, or -1 after adding problems (nothing appended then).
+ */
+
+/* x-apigw-rate-limit: an object or an array of objects */
+int apigw_rl_parse_apigw(const void *json, int op_level,
+    apigw_problems_t *probs, const char *file, const char *pointer,
+    apigw_rl_set_t *out);
+
+/* x-gateway-rate-limit / x-ibm-rate-limit: [{rate, unit, units}] */
+int apigw_rl_parse_compat(const void *json, apigw_problems_t *probs,
+    const char *file, const char *pointer, apigw_rl_set_t *out);
+
+/* the v1 management API's policy value {interval, rate, scope,
+   subscription} (for the management API) */
+int apigw_rl_parse_v1(const void *json, apigw_problems_t *probs,
+    const char *file, const char *pointer, apigw_rl_set_t *out);
+
+/*
+ * Directive arguments: "rate=100r/m" (r/s r/m r/h r/d, or "r/10s") or
+ * "quota=10000/day" ("/month"), then burst=N scope= key= store=
+ * on_redis_failure= id=.  Returns 0, or -1 with a message in err.
+ */
+int apigw_rl_parse_args(int argc, const char **argv, apigw_rl_limit_t *out,
+    char *err, size_t errlen);
+
+/* finishes a limit (derived values, default id); 0 or -1 on OOM */
+int apigw_rl_finish(apigw_rl_limit_t *l);
+
+/*
+ * Sets each limit's scope_id for operation `op` of its API, so that API
+ * scoped limits of all its operations share counters.  0 or -1 (OOM).
+ */
+int apigw_rl_attach(apigw_rl_set_t *s, const apigw_operation_t *op);
+
+/* "100;w=60;burst=99" or "10000;w=86400" (one RateLimit-Policy item) */
+size_t apigw_rl_policy_format(const apigw_rl_limit_t *l, char *buf,
+    size_t size);
+
+
+/* ---- arithmetic ---- */
+
+typedef struct {
+    int        allowed;
+    int64_t    limit;         /* RateLimit-Limit */
+    int64_t    remaining;     /* RateLimit-Remaining */
+    int64_t    reset;         /* µs until the limit is whole again */
+    int64_t    retry_after;   /* µs, when not allowed */
+} apigw_rl_result_t;
+
+/*
+ * GCRA.  `tat` is the stored theoretical arrival time (0: none).  Returns
+ * the decision; *new_tat is what to store when allowed.
+ */
+int apigw_gcra(const apigw_rl_limit_t *l, int64_t now, int64_t tat,
+    int64_t *new_tat, apigw_rl_result_t *res);
+
+/* the decision from a TAT already advanced by one emission (Redis) */
+int apigw_gcra_eval(const apigw_rl_limit_t *l, int64_t now, int64_t new_tat,
+    apigw_rl_result_t *res);
+
+/* the calendar window holding `now`: its number and its end (µs) */
+int64_t apigw_quota_window(int calendar, int64_t now, int64_t *end);
+
+/* a quota decision from the count including this request */
+int apigw_quota_eval(const apigw_rl_limit_t *l, int64_t now, int64_t count,
+    apigw_rl_result_t *res);
+
+/* days since 1970-01-01 of a civil date, and back */
+int64_t apigw_days_from_civil(int64_t y, unsigned m, unsigned d);
+void apigw_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
+
+
+/* ---- the counter store (local enforcement) ---- */
+
+typedef struct {
+    int64_t    a;             /* GCRA: TAT; quota: window number */
+    int64_t    b;             /* quota: count in the window */
+    int64_t    expire;        /* µs after which the state equals none */
+} apigw_rl_state_t;
+
+typedef struct {
+    void              *data;
+    void             (*lock)(void *data);
+    void             (*unlock)(void *data);
+    /* the state of key (zeroed when new); NULL: no memory.  Valid until
+       unlock. */
+    apigw_rl_state_t *(*lookup)(void *data, const char *key, size_t len,
+                                int64_t now);
+} apigw_rl_store_t;
+
+/*
+ * Decides n limits at once, under one lock: when all pass, all consume;
+ * when one fails, none does.  keys[i] is limit i's counter identity.
+ * res[i] gets each result; a limit whose state could not be stored is
+ * allowed and flagged in *nomem.  Returns 1 allowed, 0 rejected.
+ */
+int apigw_rl_check(apigw_rl_store_t *st, const apigw_rl_limit_t **limits,
+    const char **keys, const size_t *klens, size_t n, int64_t now,
+    apigw_rl_result_t *res, int *nomem);
+
+/* gives back what apigw_rl_check() took (another stage rejected) */
+void apigw_rl_refund(apigw_rl_store_t *st, const apigw_rl_limit_t **limits,
+    const char **keys, const size_t *klens, size_t n, int64_t now);
+
+
+/* ---- counter identities ---- */
+
+/*
+ * "<id>|<scope_id>[<tenant>]|<key value>": consumer and address values as
+ * they are (with "{", "}" and "%" escaped), header values as a SHA-256 (a
+ * header may carry a secret).  Returns the length (<= APIGW_RL_MAX_KEY),
+ * or 0 when it does not fit `size`.
+ */
+size_t apigw_rl_identity(const apigw_rl_limit_t *l, const char *tenant,
+    size_t tlen, int key_kind, const char *key, size_t klen, char *buf,
+    size_t size);
+
+
+/* ---- the Redis command side (global limits) ---- */
+
+#define APIGW_RL_REDIS_MAXARGS  6
+
+typedef struct {
+    int           argc;
+    const char   *argv[APIGW_RL_REDIS_MAXARGS];
+    size_t        len[APIGW_RL_REDIS_MAXARGS];
+} apigw_rl_cmd_t;
+
+/*
+ * The decision of one limit as a transaction: MULTI, its commands, EXEC
+ * (cmds[0 .. return-1]; EXEC is the last).  Strings are written to buf
+ * (APIGW_RL_REDIS_BUF bytes + the identity).  Rate (GCRA):
+ *
+ *     MULTI
+ *     ZADD   apigw:rl:{id} GT <now> t      max(TAT, now), atomically
+ *     ZINCRBY apigw:rl:{id} <T> t          + T: the new TAT (the reply)
+ *     PEXPIRE apigw:rl:{id} <DVT+T+slack>  garbage collection
+ *     EXEC
+ *
+ * Quota: MULTI, INCRBY apigw:q:{id}:<window> 1, PEXPIREAT ..., EXEC.
+ */
+#define APIGW_RL_REDIS_BUF  160
+#define APIGW_RL_REDIS_CMDS 5
+
+int apigw_rl_redis_decide(const apigw_rl_limit_t *l, const char *ident,
+    size_t ilen, int64_t now, char *buf, size_t size,
+    apigw_rl_cmd_t *cmds);
+
+/* gives the allowance back: ZINCRBY -T, or DECRBY 1 (same buffer rules) */
+int apigw_rl_redis_undo(const apigw_rl_limit_t *l, const char *ident,
+    size_t ilen, int64_t now, char *buf, size_t size, apigw_rl_cmd_t *cmd);
+
+/*
+ * The decision from EXEC's first element as text (a TAT for rates, a
+ * count for quotas).  Returns 1 allowed, 0 rejected, -1 unreadable.
+ */
+int apigw_rl_redis_eval(const apigw_rl_limit_t *l, int64_t now,
+    const char *value, size_t len, apigw_rl_result_t *res);
+
+#endif /* APIGW_RATELIMIT_H */

@@ -1,0 +1,591 @@
+/*
+ * The API key store: an immutable open-addressing table keyed by the
+ * SHA-256 of a key (or of a client id), built once from a list and swapped
+ * whole.  A lookup hashes the presented key, probes the table by the
+ * hash's first bytes and compares the full hashes with CRYPTO_memcmp(), so
+ * neither keys nor the time taken reveal anything.  Keys are never stored.
+ */
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "apigw.h"
+#include "auth.h"
+
+
+#define APIGW_KEYS_FILE_MAX  (64 * 1024 * 1024)
+
+
+struct apigw_keytab_s {
+    apigw_key_t   *keys;
+    size_t         n;
+    uint32_t      *slots;       /* index + 1; 0: empty */
+    size_t         mask;
+};
+
+
+void
+apigw_sha256(const void *data, size_t len, unsigned char out[32])
+{
+    unsigned int   n;
+    static EVP_MD  *md;
+
+    /* fetched once: the implicit fetch of EVP_sha256() costs per call */
+    if (md == NULL) {
+        md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    }
+
+    n = 32;
+    if (EVP_Digest(data, len, out, &n, md ? md : EVP_sha256(), NULL) != 1) {
+        memset(out, 0, 32);
+    }
+}
+
+
+void
+apigw_sha256_hex(const void *data, size_t len, char out[65])
+{
+    size_t         i;
+    unsigned char  h[32];
+    static const char  hex[] = "0123456789abcdef";
+
+    apigw_sha256(data, len, h);
+
+    for (i = 0; i < 32; i++) {
+        out[2 * i] = hex[h[i] >> 4];
+        out[2 * i + 1] = hex[h[i] & 0xf];
+    }
+
+    out[64] = '\0';
+}
+
+
+static void
+apigw_client_hash(const char *id, size_t len, unsigned char out[32])
+{
+    EVP_MD_CTX    *md;
+    unsigned int   n;
+
+    memset(out, 0, 32);
+
+    md = EVP_MD_CTX_new();
+    if (md == NULL) {
+        return;
+    }
+
+    n = 32;
+    if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1
+        || EVP_DigestUpdate(md, "client", sizeof("client")) != 1
+        || EVP_DigestUpdate(md, id, len) != 1
+        || EVP_DigestFinal_ex(md, out, &n) != 1)
+    {
+        memset(out, 0, 32);
+    }
+
+    EVP_MD_CTX_free(md);
+}
+
+
+static uint64_t
+apigw_slot_of(const unsigned char h[32])
+{
+    uint64_t  v;
+
+    memcpy(&v, h, sizeof(v));
+    return v;
+}
+
+
+static char *
+apigw_dup(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+
+void
+apigw_keytab_free(apigw_keytab_t *t)
+{
+    size_t  i;
+
+    if (t == NULL) {
+        return;
+    }
+
+    for (i = 0; i < t->n; i++) {
+        free(t->keys[i].key_id);
+        free(t->keys[i].consumer);
+        free(t->keys[i].prefix);
+        free(t->keys[i].scope_value);
+    }
+
+    OPENSSL_cleanse(t->keys, t->n * sizeof(apigw_key_t));
+    free(t->keys);
+    free(t->slots);
+    free(t);
+}
+
+
+apigw_keytab_t *
+apigw_keytab_build(const apigw_key_t *keys, size_t n)
+{
+    size_t           i, cap, s;
+    apigw_key_t     *k;
+    apigw_keytab_t  *t;
+
+    if (n > 0xfffffff0u) {
+        return NULL;
+    }
+
+    t = calloc(1, sizeof(apigw_keytab_t));
+    if (t == NULL) {
+        return NULL;
+    }
+
+    for (cap = 16; cap < 2 * n; cap *= 2) { /* void */ }
+
+    t->keys = calloc(n ? n : 1, sizeof(apigw_key_t));
+    t->slots = calloc(cap, sizeof(uint32_t));
+    t->mask = cap - 1;
+
+    if (t->keys == NULL || t->slots == NULL) {
+        apigw_keytab_free(t);
+        return NULL;
+    }
+
+    for (i = 0; i < n; i++) {
+        k = &t->keys[t->n];
+        *k = keys[i];
+        k->key_id = apigw_dup(keys[i].key_id);
+        k->consumer = apigw_dup(keys[i].consumer);
+        k->prefix = apigw_dup(keys[i].prefix);
+        k->scope_value = apigw_dup(keys[i].scope_value);
+        t->n++;
+
+        if ((keys[i].key_id && k->key_id == NULL)
+            || (keys[i].consumer && k->consumer == NULL)
+            || (keys[i].prefix && k->prefix == NULL)
+            || (keys[i].scope_value && k->scope_value == NULL))
+        {
+            apigw_keytab_free(t);
+            return NULL;
+        }
+
+        s = apigw_slot_of(k->hash) & t->mask;
+
+        while (t->slots[s]) {
+            if (memcmp(t->keys[t->slots[s] - 1].hash, k->hash, 32) == 0) {
+                apigw_keytab_free(t);    /* duplicate */
+                return NULL;
+            }
+            s = (s + 1) & t->mask;
+        }
+
+        t->slots[s] = (uint32_t) (i + 1);
+    }
+
+    return t;
+}
+
+
+size_t
+apigw_keytab_count(const apigw_keytab_t *t)
+{
+    return t ? t->n : 0;
+}
+
+
+static const apigw_key_t *
+apigw_keytab_probe(const apigw_keytab_t *t, const unsigned char h[32],
+    int kind)
+{
+    size_t              s;
+    const apigw_key_t  *k;
+
+    if (t == NULL) {
+        return NULL;
+    }
+
+    s = apigw_slot_of(h) & t->mask;
+
+    while (t->slots[s]) {
+        k = &t->keys[t->slots[s] - 1];
+
+        if (CRYPTO_memcmp(k->hash, h, 32) == 0) {
+            return k->kind == kind ? k : NULL;
+        }
+
+        s = (s + 1) & t->mask;
+    }
+
+    return NULL;
+}
+
+
+const apigw_key_t *
+apigw_keytab_find_key(const apigw_keytab_t *t, const char *key, size_t len)
+{
+    unsigned char  h[32];
+
+    apigw_sha256(key, len, h);
+
+    return apigw_keytab_probe(t, h, APIGW_KEY_API);
+}
+
+
+const apigw_key_t *
+apigw_keytab_find_client(const apigw_keytab_t *t, const char *id,
+    size_t idlen, const char *secret, size_t slen)
+{
+    unsigned char       h[32], sh[32];
+    const apigw_key_t  *k;
+
+    apigw_client_hash(id, idlen, h);
+    apigw_sha256(secret, slen, sh);
+
+    k = apigw_keytab_probe(t, h, APIGW_KEY_CLIENT);
+
+    if (k == NULL || CRYPTO_memcmp(k->secret, sh, 32) != 0) {
+        return NULL;
+    }
+
+    return k;
+}
+
+
+int
+apigw_key_allows(const apigw_key_t *k, const apigw_key_target_t *tg)
+{
+    size_t       n;
+    const char  *v, *hash;
+
+    v = k->scope_value ? k->scope_value : "";
+
+    switch (k->scope) {
+
+    case APIGW_KEY_SCOPE_ANY:
+        return 1;
+
+    case APIGW_KEY_SCOPE_TENANT:
+        return tg->tenant && strcmp(v, tg->tenant) == 0;
+
+    case APIGW_KEY_SCOPE_API:
+        return tg->api_id && strcmp(v, tg->api_id) == 0;
+
+    case APIGW_KEY_SCOPE_OPERATION:
+        hash = strchr(v, '#');
+        if (hash == NULL || tg->api_id == NULL || tg->op_id == NULL) {
+            return 0;
+        }
+
+        n = hash - v;
+        return strlen(tg->api_id) == n && strncmp(v, tg->api_id, n) == 0
+               && strcmp(hash + 1, tg->op_id) == 0;
+    }
+
+    return 0;
+}
+
+
+/* ---- the keys file ---- */
+
+static int
+apigw_hex32(const char *s, size_t len, unsigned char out[32])
+{
+    size_t  i;
+    int     hi, lo;
+
+    if (len != 64) {
+        return -1;
+    }
+
+    for (i = 0; i < 32; i++) {
+        hi = isxdigit((unsigned char) s[2 * i])
+             ? (isdigit((unsigned char) s[2 * i]) ? s[2 * i] - '0'
+                : (tolower((unsigned char) s[2 * i]) - 'a' + 10)) : -1;
+        lo = isxdigit((unsigned char) s[2 * i + 1])
+             ? (isdigit((unsigned char) s[2 * i + 1]) ? s[2 * i + 1] - '0'
+                : (tolower((unsigned char) s[2 * i + 1]) - 'a' + 10)) : -1;
+
+        if (hi < 0 || lo < 0) {
+            return -1;
+        }
+
+        out[i] = (unsigned char) (hi << 4 | lo);
+    }
+
+    return 0;
+}
+
+
+static void
+apigw_key_clear(apigw_key_t *k)
+{
+    free(k->key_id);
+    free(k->consumer);
+    free(k->prefix);
+    free(k->scope_value);
+    memset(k, 0, sizeof(*k));
+}
+
+
+/* one line split in place into words; returns -1 with a problem text */
+static const char *
+apigw_key_line(char **w, size_t nw, apigw_key_t *k)
+{
+    size_t       i, first;
+    char        *v;
+    const char  *kind;
+
+    memset(k, 0, sizeof(*k));
+    kind = w[0];
+
+    if (strcmp(kind, "key") == 0) {
+        if (nw < 2 || apigw_hex32(w[1], strlen(w[1]), k->hash) != 0) {
+            return "\"key\" needs the key's SHA-256 as 64 hex digits "
+                   "(apigw hash-key)";
+        }
+        k->kind = APIGW_KEY_API;
+        first = 2;
+
+    } else if (strcmp(kind, "client") == 0) {
+        if (nw < 3 || w[1][0] == '\0'
+            || apigw_hex32(w[2], strlen(w[2]), k->secret) != 0)
+        {
+            return "\"client\" needs a client id and the secret's SHA-256 "
+                   "as 64 hex digits";
+        }
+        k->kind = APIGW_KEY_CLIENT;
+        apigw_client_hash(w[1], strlen(w[1]), k->hash);
+        k->key_id = strdup(w[1]);
+        first = 3;
+
+    } else {
+        return "unknown entry (expected \"key\" or \"client\")";
+    }
+
+    for (i = first; i < nw; i++) {
+        if (strcmp(w[i], "revoked") == 0) {
+            k->revoked = 1;
+            continue;
+        }
+
+        v = strchr(w[i], '=');
+        if (v == NULL || v[1] == '\0') {
+            return "fields are name=value or \"revoked\"";
+        }
+
+        *v++ = '\0';
+
+        if (strcmp(w[i], "id") == 0 && k->kind == APIGW_KEY_API) {
+            free(k->key_id);
+            k->key_id = strdup(v);
+
+        } else if (strcmp(w[i], "consumer") == 0) {
+            free(k->consumer);
+            k->consumer = strdup(v);
+
+        } else if (strcmp(w[i], "prefix") == 0) {
+            free(k->prefix);
+            k->prefix = strdup(v);
+
+        } else if (strcmp(w[i], "scope") == 0) {
+            free(k->scope_value);
+            k->scope_value = NULL;
+
+            if (strncmp(v, "tenant:", 7) == 0) {
+                k->scope = APIGW_KEY_SCOPE_TENANT;
+                k->scope_value = strdup(v + 7);
+
+            } else if (strncmp(v, "api:", 4) == 0) {
+                k->scope = APIGW_KEY_SCOPE_API;
+                k->scope_value = strdup(v + 4);
+
+            } else if (strncmp(v, "operation:", 10) == 0
+                       && strchr(v + 10, '#') != NULL)
+            {
+                k->scope = APIGW_KEY_SCOPE_OPERATION;
+                k->scope_value = strdup(v + 10);
+
+            } else {
+                return "scope must be tenant:NAME, api:BASEPATH or "
+                       "operation:BASEPATH#OPERATION";
+            }
+
+        } else {
+            return "unknown field";
+        }
+    }
+
+    if (k->consumer == NULL) {
+        k->consumer = strdup(k->key_id ? k->key_id : "");
+    }
+
+    if (k->key_id == NULL) {
+        k->key_id = strdup(k->consumer);
+    }
+
+    return NULL;
+}
+
+
+apigw_keytab_t *
+apigw_keytab_parse(const char *buf, size_t len, const char *file,
+    apigw_problems_t *probs)
+{
+    char            *text, *line, *next, *p, *w[16], *save;
+    char             ptr[32];
+    size_t           nw, n, cap, lineno, errors;
+    const char      *err;
+    apigw_key_t     *keys, *nk, k;
+    apigw_keytab_t  *t;
+
+    text = malloc(len + 1);
+    if (text == NULL) {
+        apigw_problem_add(probs, 0, file, "", "out of memory");
+        return NULL;
+    }
+
+    memcpy(text, buf, len);
+    text[len] = '\0';
+
+    keys = NULL;
+    n = 0;
+    cap = 0;
+    errors = 0;
+    lineno = 0;
+
+    for (line = text; line != NULL; line = next) {
+        lineno++;
+        next = strchr(line, '\n');
+        if (next) {
+            *next++ = '\0';
+        }
+
+        /* a comment starts a word: "#" inside a scope value is kept */
+        for (p = line; *p; p++) {
+            if (*p == '#' && (p == line || p[-1] == ' ' || p[-1] == '\t')) {
+                *p = '\0';
+                break;
+            }
+        }
+
+        if (strlen(line) != strcspn(line, "\r")) {
+            line[strcspn(line, "\r")] = '\0';
+        }
+
+        nw = 0;
+        for (p = strtok_r(line, " \t", &save);
+             p != NULL && nw < 16;
+             p = strtok_r(NULL, " \t", &save))
+        {
+            w[nw++] = p;
+        }
+
+        if (nw == 0) {
+            continue;
+        }
+
+        snprintf(ptr, sizeof(ptr), "line %zu", lineno);
+
+        if (p != NULL) {
+            apigw_problem_add(probs, 0, file, ptr, "too many fields");
+            errors++;
+            continue;
+        }
+
+        err = apigw_key_line(w, nw, &k);
+
+        if (err == NULL && (k.key_id == NULL || k.consumer == NULL)) {
+            err = "out of memory";
+        }
+
+        if (err) {
+            apigw_problem_add(probs, 0, file, ptr, "%s", err);
+            apigw_key_clear(&k);
+            errors++;
+            continue;
+        }
+
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            nk = realloc(keys, cap * sizeof(apigw_key_t));
+            if (nk == NULL) {
+                apigw_key_clear(&k);
+                errors++;
+                apigw_problem_add(probs, 0, file, ptr, "out of memory");
+                break;
+            }
+            keys = nk;
+        }
+
+        keys[n++] = k;
+    }
+
+    t = NULL;
+
+    if (errors == 0) {
+        t = apigw_keytab_build(keys, n);
+        if (t == NULL) {
+            apigw_problem_add(probs, 0, file, "", "two entries have the "
+                              "same key or client id (or out of memory)");
+        }
+    }
+
+    while (n) {
+        apigw_key_clear(&keys[--n]);
+    }
+
+    free(keys);
+    free(text);
+
+    return t;
+}
+
+
+apigw_keytab_t *
+apigw_keytab_load(const char *path, apigw_problems_t *probs)
+{
+    FILE            *f;
+    char            *buf;
+    long             size;
+    size_t           n;
+    apigw_keytab_t  *t;
+
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        apigw_problem_add(probs, 0, path, "", "cannot open: %s",
+                          strerror(errno));
+        return NULL;
+    }
+
+    if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0
+        || size > APIGW_KEYS_FILE_MAX || fseek(f, 0, SEEK_SET) != 0)
+    {
+        fclose(f);
+        apigw_problem_add(probs, 0, path, "", "cannot read (or larger "
+                          "than %d bytes)", APIGW_KEYS_FILE_MAX);
+        return NULL;
+    }
+
+    buf = malloc(size + 1);
+    if (buf == NULL) {
+        fclose(f);
+        apigw_problem_add(probs, 0, path, "", "out of memory");
+        return NULL;
+    }
+
+    n = fread(buf, 1, size, f);
+    fclose(f);
+
+    t = apigw_keytab_parse(buf, n, path, probs);
+    free(buf);
+
+    return t;
+}

@@ -1,0 +1,144 @@
+"""Opaque bearer tokens checked by RFC 7662 introspection at the local
+identity provider: positive answers cached until exp, negative ones
+briefly; the request waits for the answer without blocking the worker."""
+
+import base64
+import json
+import time
+
+import pytest
+
+import harness
+from apigw_checks import assert_error, gateway, header_values, last_raw
+from idp import Idp
+
+
+@pytest.fixture(scope="module")
+def idp():
+    i = Idp()
+    yield i
+    i.stop()
+
+
+@pytest.fixture(scope="module")
+def gw(module_nginx_factory, whisk, idp, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("introspect")
+    secret = tmp / "client.secret"
+    secret.write_text("gw-secret\n")
+
+    def op(oid, sec):
+        return {"get": {"operationId": oid, "security": sec,
+                        "responses": {"200": {"description": "ok"}}}}
+
+    doc = {
+        "openapi": "3.0.3",
+        "info": {"title": "opaque", "version": "1"},
+        "servers": [{"url": "/o"}],
+        "x-apigw-backend": {"url": whisk.url + "/raw/opaque"},
+        "components": {"securitySchemes": {
+            "opaque": {"type": "oauth2", "flows": {}, "x-apigw-jwt": {
+                "introspection_endpoint": idp.issuer + "/introspect",
+                "client_id": "apigw", "client_secret_file": str(secret)}},
+            "down": {"type": "oauth2", "flows": {}, "x-apigw-jwt": {
+                "introspection_endpoint":
+                    "http://127.0.0.1:%d/introspect" % harness.free_port()}},
+        }},
+        "paths": {
+            "/read": op("read", [{"opaque": ["read"]}]),
+            "/any": op("any", [{"opaque": []}]),
+            "/down": op("down", [{"down": []}]),
+        },
+    }
+    s = tmp / "opaque.json"
+    s.write_text(json.dumps(doc))
+    return module_nginx_factory(gateway(
+        "apigw_spec %s;" % s,
+        extra_location="add_header X-T-Reason $apigw_reason always;"
+                       "add_header X-T-Consumer $apigw_consumer always;"
+    )).start()
+
+
+def stats(idp):
+    return json.loads(harness.request(idp.port, "GET", "/_idp/stats").body)
+
+
+def bearer(tok):
+    return [("Authorization", "Bearer " + tok)]
+
+
+def test_active_token_is_cached(gw, whisk, idp):
+    idp.tokens["opaque-1"] = {"active": True, "scope": "read write",
+                              "sub": "svc-1", "client_id": "c1",
+                              "exp": int(time.time()) + 300}
+    before = stats(idp)["introspections"]
+    r = gw.request("GET", "/o/read", bearer("opaque-1"))
+    assert r.status == 200, r
+    assert r.header("X-T-Consumer") == "svc-1"
+    assert header_values(last_raw(whisk), "X-Apigw-Scopes") == ["read write"]
+    assert stats(idp)["introspections"] == before + 1
+    # apigw authenticates itself to the endpoint
+    assert idp.last_auth == "Basic " + base64.b64encode(
+        b"apigw:gw-secret").decode()
+    assert "token=opaque-1" in idp.last_form
+    for _ in range(5):
+        assert gw.request("GET", "/o/read",
+                          bearer("opaque-1")).status == 200
+    assert stats(idp)["introspections"] == before + 1
+
+
+def test_inactive_token(gw, whisk, idp):
+    before = stats(idp)["introspections"]
+    calls = whisk.calls()
+    for _ in range(3):
+        r = gw.request("GET", "/o/any", bearer("unknown-token"))
+        assert_error(r, 401, "Error: Unauthorized.")
+        assert r.header("X-T-Reason") == "token_inactive"
+        assert r.header("WWW-Authenticate") == 'Bearer error="invalid_token"'
+    # the negative answer is cached briefly
+    assert stats(idp)["introspections"] == before + 1
+    assert whisk.calls() == calls
+
+
+def test_expired_answer_is_inactive(gw, whisk, idp):
+    idp.tokens["old"] = {"active": True, "exp": int(time.time()) - 5}
+    r = gw.request("GET", "/o/any", bearer("old"))
+    assert r.status == 401 and r.header("X-T-Reason") == "token_inactive"
+
+
+def test_scope_from_introspection(gw, whisk, idp):
+    idp.tokens["ro"] = {"active": True, "scope": "write",
+                        "client_id": "c2"}
+    calls = whisk.calls()
+    r = gw.request("GET", "/o/read", bearer("ro"))
+    assert_error(r, 403, "Error: Forbidden.")
+    assert r.header("X-T-Reason") == "insufficient_scope"
+    assert whisk.calls() == calls
+    r = gw.request("GET", "/o/any", bearer("ro"))
+    assert r.status == 200 and r.header("X-T-Consumer") == "c2"
+
+
+def test_endpoint_down_is_503(gw, whisk, idp):
+    calls = whisk.calls()
+    r = gw.request("GET", "/o/down", bearer("whatever"))
+    assert_error(r, 503, "Error: Service unavailable.")
+    assert r.header("X-T-Reason") == "introspection_failed"
+    assert whisk.calls() == calls
+
+
+def test_concurrent_waits(gw, whisk, idp):
+    import threading
+    for i in range(20):
+        idp.tokens["c-%d" % i] = {"active": True, "sub": "u%d" % i}
+    out = {}
+
+    def go(i):
+        out[i] = gw.request("GET", "/o/any", bearer("c-%d" % i))
+
+    ts = [threading.Thread(target=go, args=(i,)) for i in range(20)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    for i in range(20):
+        assert out[i].status == 200
+        assert out[i].header("X-T-Consumer") == "u%d" % i

@@ -1,0 +1,199 @@
+"""Keys fetched by apigw itself: jwks_uri and OIDC discovery from a local
+identity provider, shared by the workers, refreshed on an unknown kid (at
+most once per minimum interval), rotation picked up without a reload."""
+
+import json
+import time
+
+import pytest
+
+import harness
+from apigw_checks import gateway
+from idp import Idp, make_token
+
+
+@pytest.fixture(scope="module")
+def idp():
+    i = Idp()
+    yield i
+    i.stop()
+
+
+def spec(whisk, idp, dead_port):
+    def op(oid, sec):
+        return {"get": {"operationId": oid, "security": sec,
+                        "responses": {"200": {"description": "ok"}}}}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "jwks", "version": "1"},
+        "servers": [{"url": "/j"}],
+        "x-apigw-backend": {"url": whisk.url + "/raw/jwks"},
+        "components": {"securitySchemes": {
+            "remote": {"type": "http", "scheme": "bearer", "x-apigw-jwt": {
+                "issuer": idp.issuer, "audiences": ["apigw-tests"],
+                "jwks_uri": idp.issuer + "/certs"}},
+            "oidc": {"type": "openIdConnect", "openIdConnectUrl":
+                     idp.issuer + "/.well-known/openid-configuration",
+                     "x-apigw-jwt": {"audiences": ["apigw-tests"]}},
+            "dead": {"type": "http", "scheme": "bearer", "x-apigw-jwt": {
+                "jwks_uri": "http://127.0.0.1:%d/certs" % dead_port}},
+        }},
+        "paths": {
+            "/remote": op("remote", [{"remote": ["read"]}]),
+            "/oidc": op("oidc", [{"oidc": []}]),
+            "/dead": op("dead", [{"dead": []}]),
+        },
+    }
+
+
+# openwhisk-apigateway: an oauth2 definition names its provider
+COMPAT = {
+    "swagger": "2.0",
+    "info": {"title": "compat-oauth", "version": "1"},
+    "basePath": "/compat",
+    "securityDefinitions": {"app-id": {
+        "type": "oauth2", "flow": "implicit",
+        "authorizationUrl": "https://example.com/auth"}},
+    "x-gateway-configuration": {"assembly": {"execute": [{"invoke": {
+        "target-url": "WHISK/raw/compat-oauth", "verb": "keep"}}]}},
+    "paths": {"/hello": {"get": {"responses": {}}}},
+}
+
+# a bearer scheme with no keys of its own uses the "default" provider
+DEFAULT = {
+    "openapi": "3.0.3",
+    "info": {"title": "default", "version": "1"},
+    "servers": [{"url": "/dflt"}],
+    "x-apigw-backend": {"url": "WHISK/raw/dflt"},
+    "components": {"securitySchemes": {
+        "b": {"type": "http", "scheme": "bearer"}}},
+    "security": [{"b": []}],
+    "paths": {"/x": {"get": {"responses": {}}}},
+}
+
+
+@pytest.fixture(scope="module")
+def gw(module_nginx_factory, whisk, idp, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("jwks")
+    s = tmp / "jwks.json"
+    s.write_text(json.dumps(spec(whisk, idp, harness.free_port())))
+    c = tmp / "compat.json"
+    c.write_text(json.dumps(COMPAT).replace("WHISK", whisk.url))
+    d = tmp / "default.json"
+    d.write_text(json.dumps(DEFAULT).replace("WHISK", whisk.url))
+    n = module_nginx_factory(gateway(
+        "apigw_spec %s; apigw_spec %s; apigw_spec %s;" % (s, c, d),
+        extra_http="apigw_jwks_refresh 300s 1s;"
+                   "apigw_oauth2_provider app-id jwks_uri=%s/certs "
+                   "issuer=%s audience=apigw-tests;"
+                   "apigw_oauth2_provider default "
+                   "introspection_endpoint=%s/introspect client_id=gw;"
+                   % (idp.issuer, idp.issuer, idp.issuer),
+        extra_location="add_header X-T-Reason $apigw_reason always;"),
+        workers=2).start()
+    # the first fetch happens in the background right after start
+    assert eventually(lambda: all_ok(n, "/j/remote", idp.token) and
+                      all_ok(n, "/j/oidc", idp.token))
+    # the other worker takes the shared keys on its next tick (0.5 s)
+    time.sleep(1.0)
+    return n
+
+
+def all_ok(n, target, tok, times=10):
+    """Every one of several requests (so: on every worker) succeeds; fresh
+    tokens (a callable) miss the shared verified-token cache."""
+    return all(n.request("GET", target, bearer(
+        tok() if callable(tok) else tok)).status == 200
+        for _ in range(times))
+
+
+def bearer(tok):
+    return [("Authorization", "Bearer " + tok)]
+
+
+def stats(idp):
+    return json.loads(harness.request(idp.port, "GET", "/_idp/stats").body)
+
+
+def eventually(f, timeout=8.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if f():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_jwks_uri_and_discovery(gw, whisk, idp):
+    for _ in range(20):
+        assert gw.request("GET", "/j/remote",
+                          bearer(idp.token())).status == 200
+        assert gw.request("GET", "/j/oidc",
+                          bearer(idp.token(kid="ec-1"))).status == 200
+    # one fetch per source, shared by both workers
+    assert stats(idp)["fetches"] <= 3
+
+
+def test_discovered_issuer_is_enforced(gw, whisk, idp):
+    r = gw.request("GET", "/j/oidc", bearer(idp.token(iss="http://evil")))
+    assert r.status == 401 and r.header("X-T-Reason") == "token_issuer"
+
+
+def test_scopes_with_fetched_keys(gw, whisk, idp):
+    r = gw.request("GET", "/j/remote", bearer(idp.token(scope="write")))
+    assert r.status == 403
+
+
+def test_not_loaded_yet_is_401(gw, whisk, idp):
+    before = whisk.calls()
+    r = gw.request("GET", "/j/dead", bearer(idp.token()))
+    assert r.status == 401
+    assert r.header("X-T-Reason") == "token_no_keys"
+    assert r.header("WWW-Authenticate") == 'Bearer error="invalid_token"'
+    assert whisk.calls() == before
+
+
+def test_unknown_kid_flood_is_bounded(gw, whisk, idp):
+    before = stats(idp)["fetches"]
+    calls = whisk.calls()
+    for i in range(100):
+        tok = make_token(idp.key("rsa-1"), idp.claims(),
+                         header={"kid": "junk-%d" % i})
+        assert gw.request("GET", "/j/remote", bearer(tok)).status == 401
+    time.sleep(1.5)
+    # at most one refresh per second per source
+    assert stats(idp)["fetches"] - before <= 4
+    assert whisk.calls() == calls
+
+
+def test_rotation_without_reload(gw, whisk, idp):
+    new = idp.rotate("RSA", "rsa-2")
+    tok = make_token(new, idp.claims())
+    assert eventually(lambda: all_ok(
+        gw, "/j/remote", lambda: make_token(new, idp.claims())))
+    time.sleep(1.0)
+    # both workers have the new key
+    for _ in range(10):
+        assert gw.request("GET", "/j/remote", bearer(tok)).status == 200
+    # the old key is gone: a token signed with it (not cached) is refused
+    old = make_token(idp.key("ec-1"), idp.claims(), header={"kid": "rsa-1"},
+                     alg="ES256")
+    assert gw.request("GET", "/j/remote", bearer(old)).status == 401
+
+
+def test_compat_oauth2_provider_jwt(gw, whisk, idp):
+    assert eventually(lambda: gw.request(
+        "GET", "/compat/hello", bearer(idp.token("ec-1"))).status == 200)
+    calls = whisk.calls()
+    r = gw.request("GET", "/compat/hello", [])
+    assert r.status == 401 and r.header("X-T-Reason") == "token_missing"
+    r = gw.request("GET", "/compat/hello",
+                   bearer(idp.token("ec-1", aud="x")))
+    assert r.status == 401 and r.header("X-T-Reason") == "token_audience"
+    assert whisk.calls() == calls
+
+
+def test_default_provider_introspection(gw, whisk, idp):
+    idp.tokens["dflt-1"] = {"active": True, "sub": "svc"}
+    assert gw.request("GET", "/dflt/x", bearer("dflt-1")).status == 200
+    assert gw.request("GET", "/dflt/x", bearer("nope")).status == 401

@@ -1,0 +1,751 @@
+/*
+ * Rate limits: GCRA and quota arithmetic with an injected clock, the
+ * all-or-nothing store decision, policy parsing (x-apigw-rate-limit,
+ * compat, v1, directive arguments), identities and the Redis commands.
+ */
+
+#include <stdlib.h>
+
+#include <jansson.h>
+
+#include "apigw.h"
+#include "../../ratelimit/ratelimit.h"
+#include "unit.h"
+
+
+#define S    APIGW_RL_SECOND
+#define MS   1000LL
+
+/* 2026-11-26 12:00:00 UTC */
+#define NOON ((int64_t) 1795694400 * S)
+
+
+/* ---- an in-memory store ---- */
+
+typedef struct {
+    char               key[APIGW_RL_MAX_KEY];
+    size_t             len;
+    apigw_rl_state_t   st;
+} mem_entry_t;
+
+typedef struct {
+    mem_entry_t  e[64];
+    size_t       n;
+    size_t       cap;
+    int          locked;
+} mem_store_t;
+
+
+static void
+mem_lock(void *d)
+{
+    ((mem_store_t *) d)->locked++;
+}
+
+
+static void
+mem_unlock(void *d)
+{
+    ((mem_store_t *) d)->locked--;
+}
+
+
+static apigw_rl_state_t *
+mem_lookup(void *d, const char *key, size_t len, int64_t now)
+{
+    size_t        i;
+    mem_store_t  *m = d;
+
+    (void) now;
+
+    for (i = 0; i < m->n; i++) {
+        if (m->e[i].len == len && memcmp(m->e[i].key, key, len) == 0) {
+            return &m->e[i].st;
+        }
+    }
+
+    if (m->n == m->cap) {
+        return NULL;
+    }
+
+    memcpy(m->e[m->n].key, key, len);
+    m->e[m->n].len = len;
+    memset(&m->e[m->n].st, 0, sizeof(apigw_rl_state_t));
+
+    return &m->e[m->n++].st;
+}
+
+
+static void
+mem_init(mem_store_t *m, apigw_rl_store_t *st, size_t cap)
+{
+    memset(m, 0, sizeof(*m));
+    m->cap = cap;
+    st->data = m;
+    st->lock = mem_lock;
+    st->unlock = mem_unlock;
+    st->lookup = mem_lookup;
+}
+
+
+static void
+rate(apigw_rl_limit_t *l, int64_t n, int64_t period, int64_t burst)
+{
+    memset(l, 0, sizeof(*l));
+    l->kind = APIGW_RL_RATE;
+    l->n = n;
+    l->period = period;
+    l->burst = burst;
+    l->scope = APIGW_RL_SCOPE_API;
+    l->key = APIGW_RL_KEY_GLOBAL;
+    apigw_rl_finish(l);
+}
+
+
+static int
+check1(apigw_rl_store_t *st, const apigw_rl_limit_t *l, const char *key,
+    int64_t now, apigw_rl_result_t *res)
+{
+    int          nomem;
+    size_t       len = strlen(key);
+    const char  *k = key;
+
+    return apigw_rl_check(st, &l, &k, &len, 1, now, res, &nomem);
+}
+
+
+/* ---- GCRA ---- */
+
+TEST(gcra_reference_example)
+{
+    int                i;
+    apigw_rl_limit_t   l;
+    apigw_rl_result_t  r;
+    apigw_rl_store_t   st;
+    mem_store_t        m;
+
+    /* 120/min, burst 9: 10 at once (remaining 9 .. 0), then 500 ms */
+    rate(&l, 120, 60 * S, 9);
+    mem_init(&m, &st, 8);
+
+    CHECK_INT(l.t, 500 * MS);
+    CHECK_INT(l.dvt, 5000 * MS);
+
+    for (i = 0; i < 10; i++) {
+        CHECK_INT(check1(&st, &l, "k", NOON, &r), 1);
+        CHECK_INT(r.remaining, 9 - i);
+        CHECK_INT(r.limit, 10);
+    }
+
+    CHECK_INT(check1(&st, &l, "k", NOON, &r), 0);
+    CHECK_INT(r.retry_after, 500 * MS);
+    CHECK_INT(r.remaining, 0);
+    CHECK_INT(r.reset, 5000 * MS);
+
+    /* rejected requests do not consume: at +499 ms still no, +500 yes */
+    CHECK_INT(check1(&st, &l, "k", NOON + 499 * MS, &r), 0);
+    CHECK_INT(r.retry_after, 1 * MS);
+    CHECK_INT(check1(&st, &l, "k", NOON + 500 * MS, &r), 1);
+    CHECK_INT(r.remaining, 0);
+    CHECK_INT(check1(&st, &l, "k", NOON + 500 * MS, &r), 0);
+
+    /* idle for long: the whole burst again, not more */
+    for (i = 0; i < 10; i++) {
+        CHECK_INT(check1(&st, &l, "k", NOON + 3600 * S, &r), 1);
+    }
+    CHECK_INT(check1(&st, &l, "k", NOON + 3600 * S, &r), 0);
+    CHECK_INT(m.locked, 0);
+}
+
+
+TEST(gcra_sustained_rate_is_exact)
+{
+    int64_t            t, admitted;
+    apigw_rl_limit_t   l;
+    apigw_rl_result_t  r;
+    apigw_rl_store_t   st;
+    mem_store_t        m;
+
+    /* 7 per second, burst 2, hammered every ms for 10 s: 3 + 70 */
+    rate(&l, 7, S, 2);
+    mem_init(&m, &st, 8);
+    admitted = 0;
+
+    for (t = 0; t < 10 * S; t += MS) {
+        admitted += check1(&st, &l, "k", NOON + t, &r);
+    }
+
+    CHECK_INT(admitted, 3 + 70 - 1);   /* the 70th emission is at 10 s */
+}
+
+
+TEST(gcra_keys_are_separate)
+{
+    apigw_rl_limit_t   l;
+    apigw_rl_result_t  r;
+    apigw_rl_store_t   st;
+    mem_store_t        m;
+
+    rate(&l, 1, 60 * S, 0);
+    mem_init(&m, &st, 8);
+
+    CHECK_INT(check1(&st, &l, "alice", NOON, &r), 1);
+    CHECK_INT(check1(&st, &l, "alice", NOON, &r), 0);
+    CHECK_INT(check1(&st, &l, "bob", NOON, &r), 1);
+    CHECK_INT(check1(&st, &l, "bob", NOON, &r), 0);
+}
+
+
+TEST(all_or_nothing)
+{
+    int                 nomem;
+    size_t              lens[2];
+    const char         *keys[2];
+    apigw_rl_limit_t    a, b;
+    apigw_rl_result_t   r[2];
+    apigw_rl_store_t    st;
+    mem_store_t         m;
+    const apigw_rl_limit_t  *ls[2];
+
+    rate(&a, 100, S, 99);       /* roomy */
+    rate(&b, 1, 60 * S, 1);     /* 2 at once */
+    mem_init(&m, &st, 8);
+
+    ls[0] = &a;
+    ls[1] = &b;
+    keys[0] = "a";
+    keys[1] = "b";
+    lens[0] = lens[1] = 1;
+
+    CHECK_INT(apigw_rl_check(&st, ls, keys, lens, 2, NOON, r, &nomem), 1);
+    CHECK_INT(apigw_rl_check(&st, ls, keys, lens, 2, NOON, r, &nomem), 1);
+    CHECK_INT(r[0].remaining, 98);
+
+    /* b rejects: a must not be charged */
+    CHECK_INT(apigw_rl_check(&st, ls, keys, lens, 2, NOON, r, &nomem), 0);
+    CHECK_INT(r[0].allowed, 1);
+    CHECK_INT(r[1].allowed, 0);
+    CHECK_INT(check1(&st, &a, "a", NOON, &r[0]), 1);
+    CHECK_INT(r[0].remaining, 97);
+
+    /* refund gives b's emission back */
+    apigw_rl_refund(&st, ls + 1, keys + 1, lens + 1, 1, NOON);
+    CHECK_INT(check1(&st, &b, "b", NOON, &r[1]), 1);
+    CHECK_INT(nomem, 0);
+}
+
+
+TEST(store_full_lets_through)
+{
+    int                nomem;
+    size_t             len = 1;
+    const char        *k = "x";
+    apigw_rl_limit_t   l;
+    apigw_rl_result_t  r;
+    apigw_rl_store_t   st;
+    mem_store_t        m;
+    const apigw_rl_limit_t  *lp = &l;
+
+    rate(&l, 1, 60 * S, 0);
+    mem_init(&m, &st, 0);
+
+    CHECK_INT(apigw_rl_check(&st, &lp, &k, &len, 1, NOON, &r, &nomem), 1);
+    CHECK_INT(nomem, 1);
+    CHECK_INT(apigw_rl_check(&st, &lp, &k, &len, 1, NOON, &r, &nomem), 1);
+}
+
+
+/* ---- quotas ---- */
+
+TEST(quota_day_boundary)
+{
+    int                i;
+    int64_t            end, win;
+    apigw_rl_limit_t   q;
+    apigw_rl_result_t  r;
+    apigw_rl_store_t   st;
+    mem_store_t        m;
+    int64_t            last = NOON + 12 * 3600 * S - S;    /* 23:59:59 */
+
+    memset(&q, 0, sizeof(q));
+    q.kind = APIGW_RL_QUOTA;
+    q.n = 3;
+    q.calendar = APIGW_RL_DAY;
+    q.key = APIGW_RL_KEY_GLOBAL;
+    apigw_rl_finish(&q);
+    mem_init(&m, &st, 8);
+
+    win = apigw_quota_window(APIGW_RL_DAY, last, &end);
+    CHECK_INT(end, last + S);
+    CHECK_INT(apigw_quota_window(APIGW_RL_DAY, last + S, &end), win + 1);
+
+    for (i = 0; i < 3; i++) {
+        CHECK_INT(check1(&st, &q, "q", last, &r), 1);
+        CHECK_INT(r.remaining, 2 - i);
+        CHECK_INT(r.limit, 3);
+        CHECK_INT(r.reset, S);
+    }
+
+    CHECK_INT(check1(&st, &q, "q", last, &r), 0);
+    CHECK_INT(r.retry_after, S);
+    CHECK_INT(check1(&st, &q, "q", last + S - 1, &r), 0);
+
+    /* midnight UTC: a new day, the whole quota again */
+    for (i = 0; i < 3; i++) {
+        CHECK_INT(check1(&st, &q, "q", last + S, &r), 1);
+    }
+    CHECK_INT(check1(&st, &q, "q", last + S, &r), 0);
+    CHECK_INT(r.retry_after, 86400 * S);
+}
+
+
+TEST(quota_month_windows)
+{
+    int64_t   end, y, w1, w2;
+    unsigned  mo, d;
+
+    /* 2024-02-29 23:00 -> ends 2024-03-01 00:00 */
+    w1 = apigw_quota_window(APIGW_RL_MONTH,
+                            (apigw_days_from_civil(2024, 2, 29) * 86400
+                             + 23 * 3600) * S, &end);
+    CHECK_INT(end, apigw_days_from_civil(2024, 3, 1) * 86400 * S);
+    CHECK_INT(w1, 2024 * 12 + 1);
+
+    /* December rolls into the next year */
+    w2 = apigw_quota_window(APIGW_RL_MONTH,
+                            apigw_days_from_civil(2026, 12, 31) * 86400 * S,
+                            &end);
+    CHECK_INT(end, apigw_days_from_civil(2027, 1, 1) * 86400 * S);
+    CHECK_INT(w2, 2026 * 12 + 11);
+
+    CHECK_INT(apigw_days_from_civil(1970, 1, 1), 0);
+    CHECK_INT(apigw_days_from_civil(2000, 3, 1), 11017);
+    apigw_civil_from_days(apigw_days_from_civil(2100, 2, 28) + 1, &y, &mo,
+                          &d);
+    CHECK_INT(y, 2100);
+    CHECK_INT(mo, 3);           /* 2100 is no leap year */
+    CHECK_INT(d, 1);
+}
+
+
+/* ---- parsing ---- */
+
+static apigw_rl_set_t *
+parse_apigw(const char *text, int op_level, apigw_problems_t *probs)
+{
+    json_t          *j;
+    apigw_rl_set_t  *s;
+
+    j = json_loads(text, JSON_DECODE_ANY, NULL);
+    s = calloc(1, sizeof(*s));
+
+    if (j == NULL || apigw_rl_parse_apigw(j, op_level, probs, "f", "/x", s)
+                     != 0)
+    {
+        apigw_rl_set_free(s);
+        s = NULL;
+    }
+
+    json_decref(j);
+
+    return s;
+}
+
+
+TEST(parse_apigw_forms)
+{
+    apigw_rl_set_t    *s;
+    apigw_problems_t   p;
+
+    apigw_problems_init(&p);
+
+    s = parse_apigw("{\"rate\": 100, \"per\": \"minute\"}", 0, &p);
+    CHECK(s != NULL);
+    if (s) {
+        CHECK_INT(s->n, 1);
+        CHECK_INT(s->items[0].burst, 99);        /* default: the period's */
+        CHECK_INT(s->items[0].period, 60 * S);
+        CHECK_INT(s->items[0].scope, APIGW_RL_SCOPE_API);
+        CHECK_INT(s->items[0].key, APIGW_RL_KEY_CONSUMER);
+        CHECK_INT(s->items[0].store, APIGW_RL_STORE_LOCAL);
+        CHECK_INT(s->items[0].on_failure, APIGW_RL_FAIL_LOCAL);
+        apigw_rl_set_free(s);
+    }
+
+    s = parse_apigw("[{\"rate\": \"5\", \"per\": 10, \"burst\": 0,"
+                    " \"key\": \"header:X-Client\", \"store\": \"redis\","
+                    " \"on-redis-failure\": \"closed\", \"id\": \"a.b\"},"
+                    " {\"quota\": 1000, \"per\": \"month\","
+                    "  \"scope\": \"tenant\", \"key\": \"address\"}]", 1, &p);
+    CHECK(s != NULL);
+    if (s) {
+        CHECK_INT(s->n, 2);
+        CHECK_INT(s->items[0].period, 10 * S);
+        CHECK_INT(s->items[0].t, 2 * S);
+        CHECK_INT(s->items[0].burst, 0);
+        CHECK_INT(s->items[0].scope, APIGW_RL_SCOPE_OPERATION);
+        CHECK_STR(s->items[0].header, "x-client");
+        CHECK_INT(s->items[0].store, APIGW_RL_STORE_REDIS);
+        CHECK_INT(s->items[0].on_failure, APIGW_RL_FAIL_CLOSED);
+        CHECK_STR(s->items[0].id, "a.b");
+        CHECK_INT(s->items[1].kind, APIGW_RL_QUOTA);
+        CHECK_INT(s->items[1].calendar, APIGW_RL_MONTH);
+        CHECK_INT(s->items[1].scope, APIGW_RL_SCOPE_TENANT);
+        CHECK_INT(s->items[1].key, APIGW_RL_KEY_ADDRESS);
+        apigw_rl_set_free(s);
+    }
+
+    CHECK_INT(p.nerrors, 0);
+    apigw_problems_free(&p);
+}
+
+
+TEST(parse_apigw_errors)
+{
+    apigw_problems_t  p;
+
+    apigw_problems_init(&p);
+
+    CHECK(parse_apigw("[{\"rate\": 0, \"per\": \"week\", \"burst\": -1,"
+                      " \"key\": \"cookie\", \"scope\": \"world\"}]",
+                      0, &p) == NULL);
+    CHECK_INT(p.nerrors, 5);
+    CHECK_STR(p.items[0].pointer, "/x/0/rate");
+    CHECK_STR(p.items[1].pointer, "/x/0/per");
+    CHECK_STR(p.items[2].pointer, "/x/0/burst");
+
+    apigw_problems_free(&p);
+    apigw_problems_init(&p);
+
+    CHECK(parse_apigw("{\"rate\": 1, \"quota\": 2, \"per\": \"day\"}", 0, &p)
+          == NULL);
+    CHECK(parse_apigw("{\"quota\": 2, \"per\": \"hour\"}", 0, &p) == NULL);
+    CHECK(parse_apigw("{\"quota\": 2, \"per\": \"day\", \"burst\": 3}", 0, &p)
+          == NULL);
+    CHECK(parse_apigw("{\"rate\": 2}", 0, &p) == NULL);
+    CHECK(parse_apigw("\"10/s\"", 0, &p) == NULL);
+    CHECK(parse_apigw("[1]", 0, &p) == NULL);
+    CHECK(parse_apigw("{\"rate\": 2, \"per\": \"day\", \"id\": \"a b\"}", 0,
+                      &p) == NULL);
+    CHECK_INT(p.nerrors, 7);
+
+    /* one id, two limits: refused; the same limit twice: kept once */
+    CHECK(parse_apigw("[{\"rate\": 1, \"per\": \"day\", \"id\": \"x\"},"
+                      " {\"rate\": 2, \"per\": \"day\", \"id\": \"x\"}]",
+                      0, &p) == NULL);
+    CHECK_INT(p.nerrors, 8);
+    CHECK_STR(p.items[7].pointer, "/x/1/id");
+
+    apigw_problems_free(&p);
+    apigw_problems_init(&p);
+
+    {
+        apigw_rl_set_t  *s;
+
+        s = parse_apigw("[{\"rate\": 1, \"per\": \"day\"},"
+                        " {\"rate\": 1, \"per\": \"day\"},"
+                        " {\"rate\": 1, \"per\": \"day\", "
+                        "\"key\": \"address\"}]", 0, &p);
+        CHECK(s != NULL);
+        if (s) {
+            CHECK_INT(s->n, 2);
+            apigw_rl_set_free(s);
+        }
+    }
+
+    CHECK_INT(p.nerrors, 0);
+    apigw_problems_free(&p);
+}
+
+
+TEST(parse_compat_and_v1)
+{
+    json_t            *j;
+    apigw_rl_set_t     s;
+    apigw_problems_t   p;
+
+    apigw_problems_init(&p);
+    memset(&s, 0, sizeof(s));
+
+    /* 100 per 3 minutes: the openwhisk-apigateway reference example */
+    j = json_loads("[{\"rate\": 100, \"unit\": \"minute\", \"units\": 3}]",
+                   0, NULL);
+    CHECK_INT(apigw_rl_parse_compat(j, &p, NULL, "/x", &s), 0);
+    json_decref(j);
+    CHECK_INT(s.n, 1);
+    CHECK_INT(s.items[0].period, 180 * S);
+    CHECK_INT(s.items[0].burst, 99);            /* not one-request spacing */
+    CHECK_INT(s.items[0].key, APIGW_RL_KEY_CONSUMER);
+
+    /* units missing: 1 (openwhisk-apigateway answered an HTML 500) */
+    j = json_loads("[{\"rate\": 10, \"unit\": \"second\"}]", 0, NULL);
+    CHECK_INT(apigw_rl_parse_compat(j, &p, NULL, "/x", &s), 0);
+    json_decref(j);
+    CHECK_INT(s.n, 2);
+    CHECK_INT(s.items[1].period, S);
+
+    j = json_loads("{\"interval\": 60, \"rate\": 10, \"scope\": \"resource\","
+                   " \"subscription\": false}", 0, NULL);
+    CHECK_INT(apigw_rl_parse_v1(j, &p, NULL, "/v", &s), 0);
+    json_decref(j);
+    CHECK_INT(s.n, 3);
+    CHECK_INT(s.items[2].scope, APIGW_RL_SCOPE_OPERATION);
+    CHECK_INT(s.items[2].key, APIGW_RL_KEY_GLOBAL);
+    CHECK_INT(s.items[2].burst, 9);
+    CHECK_INT(p.nerrors, 0);
+
+    j = json_loads("[{\"rate\": 10, \"unit\": \"fortnight\"}, {}, 3]", 0,
+                   NULL);
+    CHECK_INT(apigw_rl_parse_compat(j, &p, NULL, "/x", &s), -1);
+    json_decref(j);
+    CHECK_INT(p.nerrors, 3);
+    CHECK_STR(p.items[0].pointer, "/x/0/unit");
+
+    j = json_loads("{\"interval\": 0, \"rate\": 10, \"subscription\": 1}", 0,
+                   NULL);
+    CHECK_INT(apigw_rl_parse_v1(j, &p, NULL, "/v", &s), -1);
+    json_decref(j);
+    CHECK_INT(p.nerrors, 5);
+    CHECK_INT(s.n, 3);
+
+    while (s.n) {
+        apigw_rl_limit_clear(&s.items[--s.n]);
+    }
+    free(s.items);
+    apigw_problems_free(&p);
+}
+
+
+TEST(parse_args)
+{
+    char               err[128];
+    apigw_rl_limit_t   l;
+    const char        *a1[] = { "rate=100r/m", "burst=5", "key=address",
+                                "store=redis", "on_redis_failure=open",
+                                "scope=tenant" };
+    const char        *a2[] = { "quota=500/day", "key=header:X-Team" };
+    const char        *a3[] = { "rate=3r/10s" };
+    const char        *bad1[] = { "rate=100" };
+    const char        *bad2[] = { "quota=5/day", "burst=1" };
+    const char        *bad3[] = { "burst=1" };
+    const char        *bad4[] = { "rate=1r/m", "color=red" };
+    const char        *bad5[] = { "rate=1r/d", "burst=1000000000" };
+
+    CHECK_INT(apigw_rl_parse_args(6, a1, &l, err, sizeof(err)), 0);
+    CHECK_INT(l.n, 100);
+    CHECK_INT(l.period, 60 * S);
+    CHECK_INT(l.burst, 5);
+    CHECK_INT(l.key, APIGW_RL_KEY_ADDRESS);
+    CHECK_INT(l.store, APIGW_RL_STORE_REDIS);
+    CHECK_INT(l.on_failure, APIGW_RL_FAIL_OPEN);
+    CHECK_INT(l.scope, APIGW_RL_SCOPE_TENANT);
+    apigw_rl_limit_clear(&l);
+
+    CHECK_INT(apigw_rl_parse_args(2, a2, &l, err, sizeof(err)), 0);
+    CHECK_INT(l.kind, APIGW_RL_QUOTA);
+    CHECK_STR(l.header, "x-team");
+    apigw_rl_limit_clear(&l);
+
+    CHECK_INT(apigw_rl_parse_args(1, a3, &l, err, sizeof(err)), 0);
+    CHECK_INT(l.period, 10 * S);
+    CHECK_INT(l.burst, 2);
+    apigw_rl_limit_clear(&l);
+
+    CHECK_INT(apigw_rl_parse_args(1, bad1, &l, err, sizeof(err)), -1);
+    CHECK_INT(apigw_rl_parse_args(2, bad2, &l, err, sizeof(err)), -1);
+    CHECK_STR(err, "a quota has no burst");
+    CHECK_INT(apigw_rl_parse_args(1, bad3, &l, err, sizeof(err)), -1);
+    CHECK_INT(apigw_rl_parse_args(2, bad4, &l, err, sizeof(err)), -1);
+    CHECK_STR(err, "invalid parameter \"color=red\"");
+    CHECK_INT(apigw_rl_parse_args(2, bad5, &l, err, sizeof(err)), -1);
+    CHECK_STR(err, "burst × period / rate is over 31 years");
+}
+
+
+/* ---- identities and Redis ---- */
+
+TEST(identity)
+{
+    char               buf[APIGW_RL_MAX_KEY];
+    size_t             n;
+    apigw_rl_limit_t   l;
+
+    rate(&l, 1, S, 0);
+    l.id = strdup("lim");
+    l.scope_id = strdup("a/books");
+
+    n = apigw_rl_identity(&l, "", 0, APIGW_RL_KEY_CONSUMER, "ali{ce}", 7, buf,
+                          sizeof(buf));
+    buf[n] = '\0';
+    CHECK_STR(buf, "lim|a/books|cali%7bce%7d");
+
+    /* a header value may be a secret: only its hash */
+    n = apigw_rl_identity(&l, "", 0, APIGW_RL_KEY_HEADER, "s3cret", 6, buf,
+                          sizeof(buf));
+    buf[n] = '\0';
+    CHECK(strstr(buf, "s3cret") == NULL);
+    CHECK_INT(n, strlen("lim|a/books|h#") + 64);
+
+    n = apigw_rl_identity(&l, "", 0, APIGW_RL_KEY_GLOBAL, NULL, 0, buf,
+                          sizeof(buf));
+    buf[n] = '\0';
+    CHECK_STR(buf, "lim|a/books|g");
+
+    l.scope = APIGW_RL_SCOPE_TENANT;
+    n = apigw_rl_identity(&l, "acme", 4, APIGW_RL_KEY_GLOBAL, NULL, 0, buf,
+                          sizeof(buf));
+    buf[n] = '\0';
+    CHECK_STR(buf, "lim|a/booksacme|g");
+
+    CHECK_INT(apigw_rl_identity(&l, "", 0, APIGW_RL_KEY_ADDRESS, "1.2.3.4",
+                                7, buf, 20), 0);
+
+    apigw_rl_limit_clear(&l);
+}
+
+
+static const char *
+argv_join(const apigw_rl_cmd_t *c)
+{
+    int          i;
+    static char  out[512];
+
+    out[0] = '\0';
+
+    for (i = 0; i < c->argc; i++) {
+        if (i) {
+            strcat(out, " ");
+        }
+        strncat(out, c->argv[i], c->len[i]);
+    }
+
+    return out;
+}
+
+
+TEST(redis_commands)
+{
+    int                n;
+    char               buf[APIGW_RL_REDIS_BUF + 64], v[32];
+    apigw_rl_cmd_t     c[APIGW_RL_REDIS_CMDS];
+    apigw_rl_limit_t   l, q;
+    apigw_rl_result_t  r;
+
+    rate(&l, 120, 60 * S, 9);
+
+    n = apigw_rl_redis_decide(&l, "id|a|g", 6, NOON, buf, sizeof(buf), c);
+    CHECK_INT(n, 5);
+    CHECK_STR(argv_join(&c[0]), "MULTI");
+    CHECK_STR(argv_join(&c[1]),
+              "ZADD apigw:rl:{id|a|g} GT 1795694400000000 t");
+    CHECK_STR(argv_join(&c[2]), "ZINCRBY apigw:rl:{id|a|g} 500000 t");
+    CHECK_STR(argv_join(&c[3]), "PEXPIRE apigw:rl:{id|a|g} 7500");
+    CHECK_STR(argv_join(&c[4]), "EXEC");
+
+    n = apigw_rl_redis_undo(&l, "id|a|g", 6, NOON, buf, sizeof(buf), c);
+    CHECK_STR(argv_join(&c[0]), "ZINCRBY apigw:rl:{id|a|g} -500000 t");
+
+    /* a fresh key: TAT = now + T; remaining 9 */
+    snprintf(v, sizeof(v), "%lld", (long long) (NOON + 500 * MS));
+    CHECK_INT(apigw_rl_redis_eval(&l, NOON, v, strlen(v), &r), 1);
+    CHECK_INT(r.remaining, 9);
+    /* Redis may print a score as a double */
+    CHECK_INT(apigw_rl_redis_eval(&l, NOON, "1.795694405e+15", 15, &r), 1);
+    CHECK_INT(r.remaining, 0);
+    snprintf(v, sizeof(v), "%lld", (long long) (NOON + 5500 * MS));
+    CHECK_INT(apigw_rl_redis_eval(&l, NOON, v, strlen(v), &r), 0);
+    CHECK_INT(r.retry_after, 500 * MS);
+    CHECK_INT(apigw_rl_redis_eval(&l, NOON, "nan", 3, &r), -1);
+    CHECK_INT(apigw_rl_redis_eval(&l, NOON, "", 0, &r), -1);
+
+    memset(&q, 0, sizeof(q));
+    q.kind = APIGW_RL_QUOTA;
+    q.n = 2;
+    q.calendar = APIGW_RL_DAY;
+    apigw_rl_finish(&q);
+
+    n = apigw_rl_redis_decide(&q, "q", 1, NOON, buf, sizeof(buf), c);
+    CHECK_INT(n, 4);
+    CHECK_STR(argv_join(&c[1]), "INCRBY apigw:q:{q}:d20783 1");
+    CHECK_STR(argv_join(&c[2]), "PEXPIREAT apigw:q:{q}:d20783 1795737602000");
+    CHECK_INT(apigw_rl_redis_eval(&q, NOON, "2", 1, &r), 1);
+    CHECK_INT(r.remaining, 0);
+    CHECK_INT(apigw_rl_redis_eval(&q, NOON, "3", 1, &r), 0);
+    CHECK_INT(r.retry_after, 12 * 3600 * S);
+
+    apigw_rl_redis_undo(&q, "q", 1, NOON, buf, sizeof(buf), c);
+    CHECK_STR(argv_join(&c[0]), "DECRBY apigw:q:{q}:d20783 1");
+
+    apigw_rl_limit_clear(&l);
+    apigw_rl_limit_clear(&q);
+}
+
+
+/* ---- the importer attaches limits ---- */
+
+TEST(import_attaches_limits)
+{
+    apigw_api_t       *api;
+    apigw_problems_t   p;
+    const char        *doc =
+        "{\"swagger\": \"2.0\", \"basePath\": \"/b\","
+        " \"info\": {\"title\": \"t\", \"version\": \"1\"},"
+        " \"x-apigw-backend\": {\"url\": \"http://127.0.0.1:1/x\"},"
+        " \"x-gateway-rate-limit\": [{\"rate\": 10, \"unit\": \"second\"}],"
+        " \"paths\": {\"/a\": {\"get\": {\"responses\": {},"
+        "   \"x-apigw-rate-limit\": {\"quota\": 5, \"per\": \"day\"}},"
+        "   \"post\": {\"responses\": {}}}}}";
+
+    apigw_problems_init(&p);
+    api = apigw_import_buffer(doc, strlen(doc), NULL, &p);
+    CHECK(api != NULL);
+
+    if (api) {
+        CHECK_INT(api->nops, 2);
+        CHECK(api->ops[0].limits != NULL && api->ops[1].limits != NULL);
+        if (api->ops[0].limits && api->ops[1].limits) {
+            CHECK_INT(api->ops[0].limits->n, 2);
+            CHECK_INT(api->ops[1].limits->n, 1);
+            CHECK_STR(api->ops[0].limits->items[0].scope_id, "a/b");
+            CHECK_STR(api->ops[1].limits->items[0].scope_id, "a/b");
+            CHECK_STR(api->ops[0].limits->items[0].id,
+                      api->ops[1].limits->items[0].id);
+            CHECK_STR(api->ops[0].limits->items[1].scope_id, "o/b GET /a");
+        }
+    }
+
+    apigw_api_free(api);
+    apigw_problems_free(&p);
+
+    apigw_problems_init(&p);
+    doc = "{\"openapi\": \"3.0.0\", \"info\": {\"title\": \"t\","
+          " \"version\": \"1\"}, \"paths\": {\"/a\": {\"get\": {"
+          " \"responses\": {}, \"x-apigw-rate-limit\": {\"rate\": 0}}}}}";
+    api = apigw_import_buffer(doc, strlen(doc), NULL, &p);
+    CHECK(api == NULL);
+    CHECK(p.nerrors >= 1);
+    apigw_api_free(api);
+    apigw_problems_free(&p);
+}
+
+
+int
+main(void)
+{
+    RUN(gcra_reference_example);
+    RUN(gcra_sustained_rate_is_exact);
+    RUN(gcra_keys_are_separate);
+    RUN(all_or_nothing);
+    RUN(store_full_lets_through);
+    RUN(quota_day_boundary);
+    RUN(quota_month_windows);
+    RUN(parse_apigw_forms);
+    RUN(parse_apigw_errors);
+    RUN(parse_compat_and_v1);
+    RUN(parse_args);
+    RUN(identity);
+    RUN(redis_commands);
+    RUN(import_attaches_limits);
+
+    return UNIT_DONE();
+}
