@@ -84,13 +84,16 @@ class Gateway:
         return harness.request(self.port, "GET", target, **kw)
 
     def wait_status(self, method, target, status, timeout=5.0, **kw):
-        """Poll the data plane until `target` answers `status`."""
+        """Poll the data plane until `target` answers `status` 4 times in a
+        row (every worker has applied the change); the last response."""
         deadline = time.time() + timeout
+        ok = 0
         while True:
             r = harness.request(self.port, method, target, **kw)
-            if r.status == status or time.time() > deadline:
+            ok = ok + 1 if r.status == status else 0
+            if ok == 4 or time.time() > deadline:
                 return r
-            time.sleep(0.02)
+            time.sleep(0.01 if ok else 0.02)
 
 
 def wsk_swagger(whisk_url, base="/club", title="Book Club"):
