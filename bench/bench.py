@@ -1,23 +1,24 @@
 #!/usr/bin/python3
 """`make bench`: wrk against a bare proxy_pass and against apigw, same run.
 
-Three nginx instances on loopback: a backend answering `return 200`, a
-gateway with a bare `proxy_pass` (upstream keepalive), and a gateway with
-apigw routing one spec of 100 operations (the request matches one in the
-middle).  Rounds alternate bare/apigw so drift on a noisy machine hits both;
-the report gives the median of the rounds and the ratio apigw/bare.
+nginx instances on loopback: a backend answering `return 200`; a gateway
+with a bare `proxy_pass` (upstream keepalive); one apigw gateway whose
+servers each add one thing to the same routing (one spec of 100 operations,
+the request matching one in the middle): request validation, a local rate
+limit, a Redis rate limit (on a redis-server started for the run), API keys,
+JWTs (RS256 with and without the verified-token cache, ES256), and the full
+stack (route + API key + JWT RS256 + local limit); and two apigw gateways on
+embedded stores holding 1 and N APIs (default 10,000) loaded through the
+management API, for the managed-URL match and the memory per 1,000 APIs.
 
-The validation scenario: a POST of a 1 KB JSON body to an operation whose
-request body schema has 20 properties, through bare proxy_pass, through apigw
-with validation off and through apigw with `apigw_validate on` (a second
-server of the same apigw nginx), in the same alternating rounds.
-
-Two more apigw gateways add a rate limit to the same routing: a local one
-(shared memory; high enough never to reject) and a global one on a
-redis-server started for the run (one pipelined round trip per request).
+Every scenario runs once per round, rounds alternate all of them so drift on
+a noisy machine hits each alike, and the report gives medians and the ratio
+to the bare proxy_pass of the same run (POST scenarios: to a bare POST).
 """
 
 import argparse
+import hashlib
+import http.client
 import json
 import os
 import re
@@ -33,6 +34,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 from harness import MODULE, NGINX, free_port, wait_port  # noqa: E402
 
 OUT = os.path.join(ROOT, "build", "bench")
+API_KEY = "bench-key-0123456789"
 
 
 def nginx_conf(path, body, load=False, workers=1):
@@ -62,9 +64,11 @@ http {
 
 def start(conf, port):
     p = subprocess.Popen([NGINX, "-p", os.path.dirname(conf) + "/", "-c",
-                          conf], stderr=subprocess.PIPE)
-    if not wait_port(port, p):
-        sys.exit("bench: nginx failed: %s" % p.stderr.read().decode())
+                          conf], stderr=subprocess.DEVNULL)
+    if not wait_port(port, p, timeout=60):
+        p.kill()
+        with open(os.path.join(os.path.dirname(conf), "error.log")) as f:
+            sys.exit("bench: nginx failed:\n" + f.read()[-4000:])
     return p
 
 
@@ -74,10 +78,10 @@ def spec(path, backend_port, n=100):
     for i in range(n):
         lines += [
             "  /res%d/{id}:" % i,
+            "    parameters: [{name: id, in: path, required: true,"
+            " schema: {type: string}}]",
             "    get:",
             "      operationId: get%d" % i,
-            "      parameters: [{name: id, in: path, required: true,"
-            " schema: {type: string}}]",
             "      x-apigw-backend: {url: 'http://127.0.0.1:%d/res%d/{id}'}"
             % (backend_port, i),
             "    post:",
@@ -154,9 +158,120 @@ def post_script(path, body):
     return path
 
 
-def wrk(url, args, script=None):
+def managed_doc(backend_port, i):
+    """A small API as the management API gets it: two operations."""
+    return json.dumps({
+        "swagger": "2.0", "info": {"title": "api%d" % i, "version": "1"},
+        "basePath": "/svc%d" % i,
+        "paths": {"/items/{id}": {
+            "get": {"operationId": "getItem", "responses": {},
+                    "x-apigw-backend": {
+                        "url": "http://127.0.0.1:%d/items/{id}"
+                               % backend_port}},
+            "put": {"operationId": "putItem", "responses": {},
+                    "x-apigw-backend": {
+                        "url": "http://127.0.0.1:%d/items/{id}"
+                               % backend_port}}}}})
+
+
+def managed_load(admin_port, backend_port, n, tenants):
+    """POST n APIs over one keepalive connection; returns seconds."""
+    c = http.client.HTTPConnection("127.0.0.1", admin_port, timeout=60)
+    t0 = time.time()
+    for i in range(n):
+        c.request("POST", "/v2/t%d/apis" % (i % tenants),
+                  managed_doc(backend_port, i),
+                  {"Content-Type": "application/json"})
+        r = c.getresponse()
+        r.read()
+        if r.status != 200:
+            sys.exit("bench: management API answered %d" % r.status)
+    c.close()
+    return time.time() - t0
+
+
+def workers_rss_kb(master_pid):
+    """Resident memory of a master's worker processes, in KB."""
+    total = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/status" % pid) as f:
+                st = f.read()
+        except OSError:
+            continue
+        if re.search(r"^PPid:\s+%d$" % master_pid, st, re.M):
+            total += int(re.search(r"^VmRSS:\s+(\d+)", st, re.M).group(1))
+    return total
+
+
+def managed_conf(d, port, admin_port):
+    os.makedirs(d, mode=0o777)
+    os.chmod(d, 0o777)
+    return """
+    apigw_store file:%s/store.json zone_size=256m;
+    apigw_public_url http://127.0.0.1:%d;
+    server {
+        listen 127.0.0.1:%d backlog=4096;
+        location / { apigw; }
+    }
+    server {
+        listen 127.0.0.1:%d;
+        location / { apigw_admin; }
+    }""" % (d, port, port, admin_port)
+
+
+def auth_spec(path, backend_port, base, jwks_file):
+    """Operations secured by an API key, RS256 / ES256 JWTs, key + JWT."""
+    lines = ["openapi: 3.0.3", "info: {title: auth, version: '1'}",
+             "servers: [{url: %s}]" % base,
+             "components:", "  securitySchemes:",
+             "    key: {type: apiKey, in: header, name: X-Api-Key}",
+             "    rs: {type: http, scheme: bearer, x-apigw-jwt: {issuer: "
+             "bench, audiences: [bench], algorithms: [RS256], jwks_file: "
+             "'%s'}}" % jwks_file,
+             "    es: {type: http, scheme: bearer, x-apigw-jwt: {issuer: "
+             "bench, audiences: [bench], algorithms: [ES256], jwks_file: "
+             "'%s'}}" % jwks_file,
+             "paths:"]
+    for name, sec in (("key", "[{key: []}]"), ("jwt", "[{rs: []}]"),
+                      ("es", "[{es: []}]"),
+                      ("keyjwt", "[{key: [], rs: []}]")):
+        lines += [
+            "  /%s/{id}:" % name,
+            "    get:",
+            "      operationId: %s" % name,
+            "      security: %s" % sec,
+            "      parameters: [{name: id, in: path, required: true,"
+            " schema: {type: string}}]",
+            "      x-apigw-backend: {url: 'http://127.0.0.1:%d/%s/{id}'}"
+            % (backend_port, name),
+        ]
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def credentials(d):
+    """A keys file, a JWKS file and one RS256 and one ES256 token."""
+    from idp import Key, make_token
+    rsa, ec = Key("RSA", "rs"), Key("ES256", "es")
+    with open(os.path.join(d, "jwks.json"), "w") as f:
+        json.dump({"keys": [rsa.jwk(), ec.jwk()]}, f)
+    with open(os.path.join(d, "keys.txt"), "w") as f:
+        f.write("key %s id=bench consumer=bench\n"
+                % hashlib.sha256(API_KEY.encode()).hexdigest())
+    claims = {"iss": "bench", "aud": "bench", "sub": "bench-user",
+              "exp": int(time.time()) + 7200, "scope": "read"}
+    return (make_token(rsa, claims, alg="RS256"),
+            make_token(ec, claims, alg="ES256"))
+
+
+def wrk(url, args, script=None, headers=()):
     cmd = ["wrk", "-t", str(args.threads), "-c", str(args.connections),
            "-d", "%ds" % args.duration, "--latency"]
+    for h in headers:
+        cmd += ["-H", h]
     if script:
         cmd += ["-s", script]
     cmd.append(url)
@@ -167,8 +282,17 @@ def wrk(url, args, script=None):
     p99 = float(m.group(1)) * scale
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if errors or "Socket errors" in out:
-        sys.exit("bench: errors during the run:\n" + out)
-    return rps, p99, " ".join(cmd)
+        sys.exit("bench: errors during the run of %s:\n%s"
+                 % (" ".join(cmd), out))
+    return rps, p99, cmd
+
+
+def server(port, body):
+    return """
+    server {
+        listen 127.0.0.1:%d backlog=4096;
+        %s
+    }""" % (port, body)
 
 
 def main():
@@ -177,60 +301,34 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--managed", type=int, default=10000,
+                    help="APIs loaded through the management API (0: skip)")
+    ap.add_argument("--only", default="",
+                    help="run only scenarios whose name contains this")
     args = ap.parse_args()
 
     shutil.rmtree(OUT, ignore_errors=True)
     procs = []
     try:
-        bport, pport, aport = free_port(), free_port(), free_port()
-        vport = free_port()
+        bport, pport = free_port(), free_port()
 
         conf = os.path.join(OUT, "backend", "nginx.conf")
         os.makedirs(os.path.dirname(conf))
-        nginx_conf(conf, """
-    server {
-        listen 127.0.0.1:%d backlog=4096;
-        location / { return 200 "ok\\n"; }
-    }""" % bport)
+        nginx_conf(conf, server(bport, 'location / { return 200 "ok\\n"; }'))
         procs.append(start(conf, bport))
 
         conf = os.path.join(OUT, "bare", "nginx.conf")
         os.makedirs(os.path.dirname(conf))
         nginx_conf(conf, """
-    upstream backend { server 127.0.0.1:%d; keepalive 64; }
-    server {
-        listen 127.0.0.1:%d backlog=4096;
-        location / {
+    upstream backend { server 127.0.0.1:%d; keepalive 64; }""" % bport
+                   + server(pport, """location / {
             proxy_pass http://backend;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
-        }
-    }""" % (bport, pport))
+        }"""))
         procs.append(start(conf, pport))
 
-        conf = os.path.join(OUT, "apigw", "nginx.conf")
-        os.makedirs(os.path.dirname(conf))
-        spec(os.path.join(OUT, "apigw", "bench.yaml"), bport)
-        nginx_conf(conf, """
-    server {
-        listen 127.0.0.1:%d backlog=4096;
-        location / {
-            apigw;
-            apigw_spec bench.yaml;
-        }
-    }
-    server {
-        listen 127.0.0.1:%d backlog=4096;
-        location / {
-            apigw;
-            apigw_spec bench.yaml;
-            apigw_validate on;
-        }
-    }""" % (aport, vport), load=True)
-        procs.append(start(conf, aport))
-
-        # the same routing with a local limit, and with a Redis limit
-        rdport, lport, gport = free_port(), free_port(), free_port()
+        rdport = free_port()
         rd = subprocess.Popen(["redis-server", "--port", str(rdport),
                                "--bind", "127.0.0.1", "--save", "",
                                "--appendonly", "no"],
@@ -239,91 +337,152 @@ def main():
         if not wait_port(rdport, rd):
             sys.exit("bench: redis-server failed")
 
-        for name, port, limit in (
-                ("local", lport, "apigw_rate_limit rate=1000000000r/s "
-                                 "key=address;"),
-                ("redis", gport, "apigw_rate_limit rate=1000000000r/s "
-                                 "key=address store=redis "
-                                 "on_redis_failure=closed;")):
-            conf = os.path.join(OUT, name, "nginx.conf")
-            os.makedirs(os.path.dirname(conf))
-            spec(os.path.join(OUT, name, "bench.yaml"), bport)
-            nginx_conf(conf, """
-    apigw_limit_redis redis://127.0.0.1:%d;
-    server {
-        listen 127.0.0.1:%d backlog=4096;
-        location / {
-            apigw;
-            apigw_spec bench.yaml;
-            %s
+        # one apigw nginx, a server per variant of the same routing
+        d = os.path.join(OUT, "apigw")
+        os.makedirs(d)
+        spec(os.path.join(d, "bench.yaml"), bport)
+        rs_tok, es_tok = credentials(d)
+        jwks = os.path.join(d, "jwks.json")
+        auth_spec(os.path.join(d, "auth.yaml"), bport, "/a", jwks)
+        auth_spec(os.path.join(d, "auth-nc.yaml"), bport, "/n", jwks)
+        auth_spec(os.path.join(d, "auth-rl.yaml"), bport, "/f", jwks)
+        local = ("apigw_rate_limit rate=1000000000r/s key=consumer;")
+        ports = {k: free_port() for k in (
+            "route", "validate", "local", "redis", "auth", "full")}
+        body = "    apigw_keys_file keys.txt;\n" \
+            "    apigw_limit_redis redis://127.0.0.1:%d;\n" % rdport
+        body += server(ports["route"],
+                       "location / { apigw; apigw_spec bench.yaml; }")
+        body += server(ports["validate"], "location / { apigw; "
+                       "apigw_spec bench.yaml; apigw_validate on; }")
+        body += server(ports["local"], "location / { apigw; "
+                       "apigw_spec bench.yaml; apigw_rate_limit "
+                       "rate=1000000000r/s key=address; }")
+        body += server(ports["redis"], "location / { apigw; "
+                       "apigw_spec bench.yaml; apigw_rate_limit "
+                       "rate=1000000000r/s key=address store=redis "
+                       "on_redis_failure=closed; }")
+        body += server(ports["auth"], """location /a/ {
+            apigw; apigw_spec auth.yaml;
         }
-    }""" % (rdport, port, limit), load=True)
-            procs.append(start(conf, port))
+        location /n/ {
+            apigw; apigw_spec auth-nc.yaml; apigw_token_cache off;
+        }""")
+        body += server(ports["full"], "location /f/ { apigw; "
+                       "apigw_spec auth-rl.yaml; %s }" % local)
+        conf = os.path.join(d, "nginx.conf")
+        nginx_conf(conf, body, load=True)
+        procs.append(start(conf, ports["route"]))
 
+        key = "X-Api-Key: " + API_KEY
+        rs = "Authorization: Bearer " + rs_tok
+        es = "Authorization: Bearer " + es_tok
         path = "/bench/res50/12345?q=1"
         bpath = "/bench/body"
         script = post_script(os.path.join(OUT, "post.lua"), body_1k())
-        bare, gw, loc, glob = [], [], [], []
-        pbare, pgw, pval = [], [], []
-        cmd = None
-        runs = [
-            (bare, pport, path, None), (gw, aport, path, None),
-            (pbare, pport, bpath, script), (pgw, aport, bpath, script),
-            (pval, vport, bpath, script),
-            (loc, lport, path, None), (glob, gport, path, None),
+
+        # (name, port, path, script, headers, baseline)
+        scen = [
+            ("bare `proxy_pass` (keepalive upstream)", pport, path, None,
+             (), None),
+            ("apigw routing (100 operations, match in the middle)",
+             ports["route"], path, None, (), "bare"),
+            ("apigw + local rate limit (shared memory)", ports["local"],
+             path, None, (), "bare"),
+            ("apigw + Redis rate limit (one round trip)", ports["redis"],
+             path, None, (), "bare"),
+            ("apigw + API key (header)", ports["auth"], "/a/key/12345",
+             None, (key,), "bare"),
+            ("apigw + JWT RS256 (cached)", ports["auth"], "/a/jwt/12345",
+             None, (rs,), "bare"),
+            ("apigw + JWT RS256 (uncached: every request verified)",
+             ports["auth"], "/n/jwt/12345", None, (rs,), "bare"),
+            ("apigw + JWT ES256 (uncached)", ports["auth"], "/n/es/12345",
+             None, (es,), "bare"),
+            ("apigw + API key + JWT RS256 (cached)", ports["auth"],
+             "/a/keyjwt/12345", None, (key, rs), "bare"),
+            ("full stack: route + API key + JWT RS256 + local limit",
+             ports["full"], "/f/keyjwt/12345", None, (key, rs), "bare"),
+            ("bare `proxy_pass`, POST 1 KB JSON", pport, bpath, script, (),
+             None),
+            ("apigw, POST 1 KB JSON, not validated", ports["route"], bpath,
+             script, (), "post"),
+            ("apigw, POST 1 KB JSON validated (20 properties)",
+             ports["validate"], bpath, script, (), "post"),
         ]
-        # warm up each
+
+        managed = []
+        if args.managed:
+            for n in (1, args.managed):
+                port, aport = free_port(), free_port()
+                md = os.path.join(OUT, "managed%d" % n)
+                conf = os.path.join(md, "nginx.conf")
+                nginx_conf(conf, managed_conf(os.path.join(md, "store"),
+                                              port, aport), load=True)
+                p = start(conf, port)
+                procs.append(p)
+                time.sleep(0.5)
+                rss0 = workers_rss_kb(p.pid)
+                secs = managed_load(aport, bport, n, min(n, 100))
+                time.sleep(1.0)
+                rss1 = workers_rss_kb(p.pid)
+                managed.append((n, secs, rss1 - rss0))
+                scen.append(("apigw managed URL, %d API%s in the store"
+                             % (n, "" if n == 1 else "s"), port,
+                             "/api/t0/svc0/items/42", None, (), "bare"))
+
+        if args.only:
+            scen = [s for s in scen if s[5] is None or args.only in s[0]]
+
+        results = {s[0]: [] for s in scen}
         short = argparse.Namespace(**{**vars(args), "duration": 2})
-        for _, port, p, sc in runs:
-            wrk("http://127.0.0.1:%d%s" % (port, p), short, sc)
+        for name, port, p, sc, hd, _ in scen:          # warm up each
+            wrk("http://127.0.0.1:%d%s" % (port, p), short, sc, hd)
+        cmd = None
         for _ in range(args.rounds):
-            for res, port, p, sc in runs:
-                r = wrk("http://127.0.0.1:%d%s" % (port, p), args, sc)
-                res.append(r)
-                if res is gw:
+            for name, port, p, sc, hd, _ in scen:
+                r = wrk("http://127.0.0.1:%d%s" % (port, p), args, sc, hd)
+                results[name].append(r)
+                if cmd is None:
                     cmd = r[2]
 
-        b_rps = statistics.median(r[0] for r in bare)
-        b_p99 = statistics.median(r[1] for r in bare)
-        g_rps = statistics.median(r[0] for r in gw)
-        g_p99 = statistics.median(r[1] for r in gw)
-        l_rps = statistics.median(r[0] for r in loc)
-        l_p99 = statistics.median(r[1] for r in loc)
-        r_rps = statistics.median(r[0] for r in glob)
-        r_p99 = statistics.median(r[1] for r in glob)
+        med = {n: (statistics.median(r[0] for r in rs),
+                   statistics.median(r[1] for r in rs))
+               for n, rs in results.items()}
+        base = {"bare": med[scen[0][0]][0],
+                "post": med["bare `proxy_pass`, POST 1 KB JSON"][0]}
+        table = ["| scenario | requests/s | p99 (ms) | ratio to bare |",
+                 "|---|---:|---:|---:|"]
+        for name, _, _, _, _, b in scen:
+            rps, p99 = med[name]
+            table.append("| %s | %.0f | %.2f | %.2f |"
+                         % (name, rps, p99, rps / base[b] if b else 1.0))
 
-        pb_rps = statistics.median(r[0] for r in pbare)
-        pb_p99 = statistics.median(r[1] for r in pbare)
-        pg_rps = statistics.median(r[0] for r in pgw)
-        pg_p99 = statistics.median(r[1] for r in pgw)
-        pv_rps = statistics.median(r[0] for r in pval)
-        pv_p99 = statistics.median(r[1] for r in pval)
-
-        table = [
-            "| scenario | requests/s | p99 (ms) | ratio to bare |",
-            "|---|---:|---:|---:|",
-            "| bare `proxy_pass` (keepalive upstream) | %.0f | %.2f | 1.00 |"
-            % (b_rps, b_p99),
-            "| apigw routing (100 operations, match in the middle) "
-            "| %.0f | %.2f | %.2f |" % (g_rps, g_p99, g_rps / b_rps),
-            "| apigw routing + local rate limit (shared memory) "
-            "| %.0f | %.2f | %.2f |" % (l_rps, l_p99, l_rps / b_rps),
-            "| apigw routing + Redis rate limit (one round trip) "
-            "| %.0f | %.2f | %.2f |" % (r_rps, r_p99, r_rps / b_rps),
-            "| bare `proxy_pass`, POST 1 KB JSON | %.0f | %.2f | 1.00 |"
-            % (pb_rps, pb_p99),
-            "| apigw, POST 1 KB JSON, not validated | %.0f | %.2f | %.2f |"
-            % (pg_rps, pg_p99, pg_rps / pb_rps),
-            "| apigw, POST 1 KB JSON validated (20 properties) "
-            "| %.0f | %.2f | %.2f |" % (pv_rps, pv_p99, pv_rps / pb_rps),
-        ]
-        report = "\n".join(table) + "\n\n" + \
-            "Medians of %d alternating rounds of `%s` (path `%s`), %s, " \
-            "nproc=%d.\n" % (args.rounds, cmd.replace(str(aport), "PORT"),
-                             path, time.strftime("%Y-%m-%d"),
-                             os.cpu_count())
-        report += "Validated / not validated: %.2f (POST rows: `-s post.lua`" \
-            ", path `%s`).\n" % (pv_rps / pg_rps, bpath)
+        shown = " ".join(a for a in cmd if a not in ("-H",) and
+                         not a.startswith("Authorization") and
+                         not a.startswith("X-Api-Key"))
+        report = "\n".join(table) + "\n\n"
+        report += ("Medians of %d alternating rounds of `%s` (and the same "
+                   "with each scenario's path, headers and `-s post.lua`), "
+                   "%s, nproc=%d.\n" % (
+                       args.rounds, re.sub(r":\d+/", ":PORT/", shown),
+                       time.strftime("%Y-%m-%d"), os.cpu_count()))
+        v = "apigw, POST 1 KB JSON validated (20 properties)"
+        nv = "apigw, POST 1 KB JSON, not validated"
+        if v in med and nv in med:
+            report += "Validated / not validated: %.2f.\n" \
+                % (med[v][0] / med[nv][0])
+        if len(managed) == 2:
+            (n1, _, _), (nn, secs, rss) = managed
+            a1 = "apigw managed URL, 1 API in the store"
+            an = "apigw managed URL, %d APIs in the store" % nn
+            if a1 in med and an in med:
+                report += ("%d APIs / 1 API (managed URL match): %.2f. "
+                           % (nn, med[an][0] / med[a1][0]))
+            report += ("Loading %d APIs through the management API took "
+                       "%.0f s; worker memory grew by %.1f MB, %.2f MB per "
+                       "1,000 APIs.\n" % (nn, secs, rss / 1024.0,
+                                          rss / 1024.0 * 1000 / nn))
         print(report)
         with open(os.path.join(OUT, "results.md"), "w") as f:
             f.write(report)

@@ -32,6 +32,7 @@
 #define NGX_HTTP_APIGW_MAX_TERMS    8        /* terms per alternative */
 #define NGX_HTTP_APIGW_ACTIVE_MAX   300      /* introspection: positive */
 #define NGX_HTTP_APIGW_INACTIVE     10       /* and negative cache, s */
+#define NGX_HTTP_APIGW_USERINFO     60       /* a userinfo answer, s */
 
 
 typedef struct {
@@ -48,6 +49,7 @@ typedef struct {
     ngx_http_apigw_jwks_src_t  *src;          /* fetched: jwks_uri, OIDC */
     apigw_jwt_policy_t          pol;
     ngx_http_apigw_url_t       *introspect;   /* RFC 7662 endpoint */
+    ngx_uint_t                  userinfo;     /* it is a userinfo URL */
     ngx_str_t                   basic;        /* its client credentials */
     ngx_ssl_t                  *ssl;
     ngx_shm_zone_t             *cache;        /* "apigw_tokens" */
@@ -91,12 +93,15 @@ static ngx_int_t ngx_http_apigw_auth_term(ngx_http_request_t *r,
 static ngx_int_t ngx_http_apigw_auth_reject(ngx_http_request_t *r,
     ngx_http_apigw_ctx_t *ctx, const apigw_security_t *sec,
     ngx_http_apigw_fail_t *fail);
+static char *ngx_http_apigw_bearer_conf(ngx_conf_t *cf, apigw_api_t *api,
+    apigw_scheme_t *s);
 static ngx_int_t ngx_http_apigw_auth_headers(ngx_http_request_t *r,
     ngx_http_apigw_loc_conf_t *alcf, const apigw_sec_alt_t *alt,
     ngx_http_apigw_found_t *f);
 
 
 static apigw_keytab_t        *ngx_http_apigw_keytab_runtime;
+static apigw_keytab_t        *ngx_http_apigw_keytab_file;   /* re-read */
 
 static ngx_http_apigw_identity_t  ngx_http_apigw_identity_default[] = {
     { ngx_string("X-Apigw-Consumer"), ngx_string("x-apigw-consumer"),
@@ -111,8 +116,8 @@ static ngx_http_apigw_identity_t  ngx_http_apigw_identity_default[] = {
 /*
  * Install a new key table in this worker (the management store calls it
  * after building one with apigw_keytab_build()).  The old one is freed: no
- * request keeps a key entry across an event.  NULL goes back to the
- * apigw_keys_file table.
+ * request keeps a key entry across an event.  Keys are looked up in this
+ * table first, then in the apigw_keys_file one; NULL removes it.
  */
 
 void
@@ -127,13 +132,14 @@ ngx_http_apigw_auth_set_keytab(apigw_keytab_t *t)
 }
 
 
+/* the keys file's table (as last read by this worker) */
 static const apigw_keytab_t *
 ngx_http_apigw_keytab(ngx_http_request_t *r)
 {
     ngx_http_apigw_main_conf_t  *amcf;
 
-    if (ngx_http_apigw_keytab_runtime) {
-        return ngx_http_apigw_keytab_runtime;
+    if (ngx_http_apigw_keytab_file) {
+        return ngx_http_apigw_keytab_file;
     }
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_apigw_module);
@@ -349,7 +355,7 @@ ngx_http_apigw_auth_apikey(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
     const apigw_scheme_t *s, ngx_http_apigw_found_t *f,
     ngx_http_apigw_fail_t *fail)
 {
-    u_char               buf[512];
+    u_char               buf[512], hash[32];
     ngx_int_t            rc;
     ngx_str_t            v;
     apigw_key_target_t   tg;
@@ -370,8 +376,14 @@ ngx_http_apigw_auth_apikey(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
                                    "key_missing", s, NULL);
     }
 
-    k = apigw_keytab_find_key(ngx_http_apigw_keytab(r), (char *) v.data,
-                              v.len);
+    /* the store's keys, then the keys file's */
+
+    apigw_sha256(v.data, v.len, hash);
+
+    k = apigw_keytab_find_hash(ngx_http_apigw_keytab_runtime, hash);
+    if (k == NULL) {
+        k = apigw_keytab_find_hash(ngx_http_apigw_keytab(r), hash);
+    }
 
     if (k == NULL) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -446,8 +458,14 @@ ngx_http_apigw_auth_client(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
                                    "client_secret_missing", s, NULL);
     }
 
-    k = apigw_keytab_find_client(ngx_http_apigw_keytab(r), (char *) id.data,
-                                 id.len, (char *) secret.data, secret.len);
+    k = apigw_keytab_find_client(ngx_http_apigw_keytab_runtime,
+                                 (char *) id.data, id.len,
+                                 (char *) secret.data, secret.len);
+    if (k == NULL) {
+        k = apigw_keytab_find_client(ngx_http_apigw_keytab(r),
+                                     (char *) id.data, id.len,
+                                     (char *) secret.data, secret.len);
+    }
 
     if (k == NULL || k->revoked) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -507,6 +525,7 @@ static void
 ngx_http_apigw_introspect_store(ngx_http_apigw_wait_t *w,
     ngx_http_apigw_http_t *h)
 {
+    char                      idbuf[32];
     char                     *payload;
     time_t                    now, exp;
     json_t                   *doc, *v;
@@ -528,6 +547,48 @@ ngx_http_apigw_introspect_store(ngx_http_apigw_wait_t *w,
     now = ngx_time();
     ngx_memzero(&val, sizeof(ngx_http_apigw_tokval_t));
     val.introspected = 1;
+
+    if (w->bearer->userinfo) {
+        /* the provider accepted the token: who it is, for a minute */
+        val.exp = now + NGX_HTTP_APIGW_USERINFO;
+
+        v = json_object_get(doc, "sub");
+        if (v == NULL) {
+            v = json_object_get(doc, "id");
+        }
+        if (v == NULL) {
+            v = json_object_get(doc, "login");
+        }
+
+        if (json_is_integer(v)) {
+            snprintf(idbuf, sizeof(idbuf), "%" JSON_INTEGER_FORMAT,
+                     json_integer_value(v));
+            val.sub.data = (u_char *) idbuf;
+            val.sub.len = ngx_strlen(idbuf);
+
+        } else if (json_is_string(v)) {
+            val.sub.data = (u_char *) json_string_value(v);
+            val.sub.len = json_string_length(v);
+        }
+
+        str = json_string_value(json_object_get(doc, "scope"));
+        if (str) {
+            val.scopes.data = (u_char *) str;
+            val.scopes.len = ngx_strlen(str);
+        }
+
+        payload = json_dumps(doc, JSON_COMPACT);
+        if (payload) {
+            val.payload.data = (u_char *) payload;
+            val.payload.len = ngx_strlen(payload);
+        }
+
+        ngx_http_apigw_tokcache_put(w->bearer->cache, w->bearer->id,
+                                    w->hash, &val);
+        free(payload);
+        json_decref(doc);
+        return;
+    }
 
     v = json_object_get(doc, "exp");
     exp = json_is_number(v) ? (time_t) json_number_value(v) : 0;
@@ -582,6 +643,7 @@ ngx_http_apigw_introspect_store(ngx_http_apigw_wait_t *w,
 static void
 ngx_http_apigw_introspect_done(ngx_http_apigw_http_t *h)
 {
+    ngx_http_apigw_tokval_t  val;
     ngx_connection_t       *c;
     ngx_http_request_t     *r;
     ngx_http_apigw_wait_t  *w;
@@ -597,6 +659,15 @@ ngx_http_apigw_introspect_done(ngx_http_apigw_http_t *h)
 
     if (h->status == 200) {
         ngx_http_apigw_introspect_store(w, h);
+
+    } else if (w->bearer->userinfo && h->status >= 400 && h->status < 500) {
+        /* the provider refused the token */
+        ngx_memzero(&val, sizeof(ngx_http_apigw_tokval_t));
+        val.introspected = 1;
+        val.inactive = 1;
+        val.exp = ngx_time() + NGX_HTTP_APIGW_INACTIVE;
+        ngx_http_apigw_tokcache_put(w->bearer->cache, w->bearer->id, w->hash,
+                                    &val);
 
     } else {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
@@ -665,6 +736,21 @@ ngx_http_apigw_introspect(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
         return NGX_ERROR;
     }
 
+    if (b->userinfo) {
+        /* GET url with "Authorization: Bearer <token>" */
+        h->authorization.len = sizeof("Bearer ") - 1 + tok->len;
+        h->authorization.data = ngx_pnalloc(h->pool, h->authorization.len);
+        if (h->authorization.data == NULL) {
+            ngx_http_apigw_http_free(h);
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(ngx_cpymem(h->authorization.data, "Bearer ",
+                              sizeof("Bearer ") - 1),
+                   tok->data, tok->len);
+        goto start;
+    }
+
     len = sizeof("token=&token_type_hint=access_token") - 1
           + tok->len + 2 * ngx_escape_uri(NULL, tok->data, tok->len,
                                           NGX_ESCAPE_ARGS);
@@ -685,6 +771,9 @@ ngx_http_apigw_introspect(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
     ngx_str_set(&h->method, "POST");
     ngx_str_set(&h->content_type, "application/x-www-form-urlencoded");
     h->authorization = b->basic;
+
+start:
+
     h->url = b->introspect;
     h->ssl = b->ssl;
     h->max_body = 64 * 1024;
@@ -1524,6 +1613,7 @@ ngx_http_apigw_keys_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_str_t           *value, file;
     ngx_uint_t           i;
     apigw_keytab_t      *t;
+    ngx_file_info_t      fi;
     apigw_problems_t     probs;
     ngx_pool_cleanup_t  *cln;
 
@@ -1564,8 +1654,111 @@ ngx_http_apigw_keys_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     cln->handler = ngx_http_apigw_keytab_cleanup;
     cln->data = t;
     amcf->keytab = t;
+    amcf->keys_file = file;
+
+    if (ngx_file_info(file.data, &fi) != NGX_FILE_ERROR) {
+        amcf->keys_uniq = ngx_file_uniq(&fi);
+        amcf->keys_mtime = ngx_file_mtime(&fi);
+        amcf->keys_size = ngx_file_size(&fi);
+    }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * The keys file is looked at once a second by every worker (a stat, not
+ * per request) and read again when it changed, so that a revoked key is
+ * refused within a second without a reload.  A file that does not parse
+ * leaves the current table in place.
+ */
+
+static ngx_event_t       ngx_http_apigw_keys_timer;
+
+
+static void
+ngx_http_apigw_keys_tick(ngx_event_t *ev)
+{
+    char                         buf[512];
+    size_t                       n;
+    ngx_uint_t                   i;
+    apigw_keytab_t              *t;
+    ngx_file_info_t              fi;
+    apigw_problems_t             probs;
+    ngx_http_apigw_main_conf_t  *amcf;
+    static ngx_uint_t            warned;
+
+    amcf = ev->data;
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    if (ngx_file_info(amcf->keys_file.data, &fi) == NGX_FILE_ERROR) {
+        if (!warned) {
+            /* e.g. not readable by the worker's user */
+            ngx_log_error(NGX_LOG_ERR, ev->log, ngx_errno,
+                          "apigw: keys file \"%V\" cannot be watched",
+                          &amcf->keys_file);
+            warned = 1;
+        }
+
+    } else if (ngx_file_uniq(&fi) != amcf->keys_uniq
+            || ngx_file_mtime(&fi) != amcf->keys_mtime
+            || ngx_file_size(&fi) != amcf->keys_size)
+    {
+        amcf->keys_uniq = ngx_file_uniq(&fi);
+        amcf->keys_mtime = ngx_file_mtime(&fi);
+        amcf->keys_size = ngx_file_size(&fi);
+
+        apigw_problems_init(&probs);
+        t = apigw_keytab_load((char *) amcf->keys_file.data, &probs);
+
+        for (i = 0; i < probs.n; i++) {
+            n = apigw_problem_format(&probs.items[i], buf, sizeof(buf));
+            if (n >= sizeof(buf)) {
+                n = sizeof(buf) - 1;
+            }
+            ngx_log_error(NGX_LOG_ERR, ev->log, 0, "apigw: %*s", n, buf);
+        }
+
+        apigw_problems_free(&probs);
+
+        if (t) {
+            apigw_keytab_free(ngx_http_apigw_keytab_file);
+            ngx_http_apigw_keytab_file = t;
+
+            ngx_log_error(NGX_LOG_INFO, ev->log, 0,
+                          "apigw: keys file \"%V\" reloaded (%uz entries)",
+                          &amcf->keys_file, apigw_keytab_count(t));
+
+        } else {
+            ngx_log_error(NGX_LOG_ERR, ev->log, 0,
+                          "apigw: keys file \"%V\" not applied; the "
+                          "previous keys stay in use", &amcf->keys_file);
+        }
+    }
+
+    ngx_add_timer(ev, 1000);
+}
+
+
+ngx_int_t
+ngx_http_apigw_keys_init_process(ngx_cycle_t *cycle,
+    ngx_http_apigw_main_conf_t *amcf)
+{
+    if (amcf->keys_file.len == 0) {
+        return NGX_OK;
+    }
+
+    ngx_http_apigw_keys_timer.handler = ngx_http_apigw_keys_tick;
+    ngx_http_apigw_keys_timer.log = cycle->log;
+    ngx_http_apigw_keys_timer.data = amcf;
+    ngx_http_apigw_keys_timer.cancelable = 1;
+
+    ngx_add_timer(&ngx_http_apigw_keys_timer, 1000);
+
+    return NGX_OK;
 }
 
 
@@ -1738,14 +1931,21 @@ ngx_http_apigw_introspect_conf(ngx_conf_t *cf, apigw_api_t *api,
         return NGX_CONF_ERROR;
     }
 
-    url.data = (u_char *) j->introspection_endpoint;
-    url.len = ngx_strlen(j->introspection_endpoint);
+    if (j->introspection_endpoint == NULL) {
+        b->userinfo = 1;
+    }
+
+    url.data = (u_char *) (b->userinfo ? j->userinfo_endpoint
+                                       : j->introspection_endpoint);
+    url.len = ngx_strlen(url.data);
 
     rv = ngx_http_apigw_url_parse(cf, &url, b->introspect);
     if (rv != NGX_CONF_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "apigw: %s: security scheme \"%s\": "
-                           "introspection_endpoint \"%V\" %s",
+                           "%s \"%V\" %s",
+                           b->userinfo ? "userinfo_endpoint"
+                                       : "introspection_endpoint",
                            api->file ? api->file : "", s->name, &url, rv);
         return NGX_CONF_ERROR;
     }
@@ -1823,9 +2023,12 @@ ngx_http_apigw_oauth2_provider(ngx_conf_t *cf, ngx_command_t *cmd,
     u_char                     *v;
     ngx_str_t                  *value, *p;
     ngx_uint_t                  i, k;
+    apigw_api_t                *api;
+    apigw_scheme_t             *scheme, **ps;
     static const char          *keys[] = {
         "issuer=", "audience=", "jwks_uri=", "jwks_file=", "discovery=",
         "introspection_endpoint=", "client_id=", "client_secret_file=",
+        "userinfo=",
         "algorithms=", "leeway=", NULL
     };
 
@@ -1879,7 +2082,141 @@ ngx_http_apigw_oauth2_provider(ngx_conf_t *cf, ngx_command_t *cmd,
         p[i] = value[i];
     }
 
+    /*
+     * The provider compiled now, as a template for the bearer schemes of
+     * APIs that arrive at run time (ngx_http_apigw_auth_prepare()).
+     */
+
+    api = ngx_pcalloc(cf->pool, sizeof(apigw_api_t));
+    scheme = ngx_pcalloc(cf->pool, sizeof(apigw_scheme_t));
+    if (api == NULL || scheme == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    scheme->name = (char *) value[1].data;
+    scheme->type = APIGW_SCHEME_BEARER;
+    scheme->jwt.provider = (char *) value[1].data;
+    scheme->jwt.leeway = APIGW_LEEWAY_DEFAULT;
+
+    if (ngx_http_apigw_bearer_conf(cf, api, scheme) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (amcf->provider_schemes == NULL) {
+        amcf->provider_schemes = ngx_array_create(cf->pool, 4,
+                                                  sizeof(apigw_scheme_t *));
+        if (amcf->provider_schemes == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    ps = ngx_array_push(amcf->provider_schemes);
+    if (ps == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    *ps = scheme;
+
     return NGX_CONF_OK;
+}
+
+
+/*
+ * Bearer schemes of an API imported at run time (the management API) get
+ * the keys of their apigw_oauth2_provider (by name, else "default"): key
+ * sources named by tenants' documents are not fetched, nor files read.
+ * The scheme's own issuer, audiences, algorithms, leeway and required
+ * claims apply.  Allocations come from `pool`, which must live as long as
+ * the API.  Schemes without a provider refuse tokens (401).
+ */
+
+ngx_int_t
+ngx_http_apigw_auth_prepare(ngx_pool_t *pool, apigw_api_t *api)
+{
+    ngx_uint_t                   i, k;
+    apigw_scheme_t              *s, **ps, *tmpl;
+    apigw_jwt_conf_t            *j;
+    ngx_http_apigw_bearer_t     *b;
+    ngx_http_apigw_main_conf_t  *amcf;
+
+    if (api->auth == NULL) {
+        return NGX_OK;
+    }
+
+    amcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_apigw_module);
+
+    if (amcf == NULL || amcf->provider_schemes == NULL) {
+        return NGX_OK;
+    }
+
+    ps = amcf->provider_schemes->elts;
+
+    for (i = 0; i < api->auth->nschemes; i++) {
+        s = &api->auth->schemes[i];
+
+        if (s->type != APIGW_SCHEME_BEARER || s->ext) {
+            continue;
+        }
+
+        tmpl = NULL;
+
+        for (k = 0; k < amcf->provider_schemes->nelts; k++) {
+            if (s->jwt.provider
+                && ngx_strcmp(ps[k]->name, s->jwt.provider) == 0)
+            {
+                tmpl = ps[k];
+                break;
+            }
+
+            if (ngx_strcmp(ps[k]->name, "default") == 0) {
+                tmpl = ps[k];
+            }
+        }
+
+        if (tmpl == NULL || tmpl->ext == NULL) {
+            continue;
+        }
+
+        b = ngx_palloc(pool, sizeof(ngx_http_apigw_bearer_t));
+        if (b == NULL) {
+            return NGX_ERROR;
+        }
+
+        *b = *(ngx_http_apigw_bearer_t *) tmpl->ext;
+        j = &s->jwt;
+
+        if (j->issuer) {
+            b->pol.issuer = j->issuer;
+        }
+
+        if (j->naudiences) {
+            b->pol.audiences = (const char *const *) j->audiences;
+            b->pol.naudiences = j->naudiences;
+        }
+
+        if (j->algorithms) {
+            b->pol.algorithms = j->algorithms;
+        }
+
+        if (s->has_jwt_conf) {
+            b->pol.leeway = j->leeway;
+        }
+
+        if (j->nrequired_claims) {
+            b->pol.required_claims = (const char *const *) j->required_claims;
+            b->pol.nrequired_claims = j->nrequired_claims;
+        }
+
+        /* another policy: its own entries in the verified-token cache */
+        if (RAND_bytes((u_char *) &b->id, sizeof(b->id)) != 1) {
+            b->id = (uint64_t) ngx_random() << 32 ^ (uintptr_t) b;
+        }
+
+        s->ext = b;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -1897,7 +2234,8 @@ ngx_http_apigw_provider_conf(ngx_conf_t *cf, apigw_scheme_t *s)
     src = &s->jwt;
 
     if (src->jwks_uri || src->jwks_file || src->secret_file
-        || src->discovery_url || src->introspection_endpoint)
+        || src->discovery_url || src->introspection_endpoint
+        || src->userinfo_endpoint)
     {
         return src;
     }
@@ -1969,6 +2307,9 @@ use:
                    == 0)
         {
             dst = &j->introspection_endpoint;
+
+        } else if (ngx_strncmp(p[k].data, "userinfo=", 9) == 0) {
+            dst = &j->userinfo_endpoint;
 
         } else if (ngx_strncmp(p[k].data, "client_id=", 10) == 0) {
             dst = &j->client_id;
@@ -2103,14 +2444,16 @@ ngx_http_apigw_bearer_conf(ngx_conf_t *cf, apigw_api_t *api,
             return NGX_CONF_ERROR;
         }
 
-    } else if (j->introspection_endpoint == NULL) {
+    } else if (j->introspection_endpoint == NULL
+               && j->userinfo_endpoint == NULL)
+    {
         ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
                            "apigw: %s: security scheme \"%s\" has no key "
                            "source apigw can use: its tokens are refused",
                            api->file ? api->file : "", s->name);
     }
 
-    if (j->introspection_endpoint) {
+    if (j->introspection_endpoint || j->userinfo_endpoint) {
         if (ngx_http_apigw_introspect_conf(cf, api, s, j, b) != NGX_CONF_OK)
         {
             return NGX_CONF_ERROR;

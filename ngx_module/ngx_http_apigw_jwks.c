@@ -320,7 +320,15 @@ ngx_http_apigw_jwks_init_process(ngx_cycle_t *cycle)
 
     amcf = ngx_http_cycle_get_module_main_conf(cycle, ngx_http_apigw_module);
 
-    if (amcf == NULL || amcf->jwks_sources == NULL) {
+    if (amcf == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_apigw_keys_init_process(cycle, amcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (amcf->jwks_sources == NULL) {
         return NGX_OK;
     }
 

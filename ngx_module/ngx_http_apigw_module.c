@@ -71,6 +71,10 @@ static char *ngx_http_apigw_compile(ngx_conf_t *cf,
 static char *ngx_http_apigw_backend_conf(ngx_conf_t *cf,
     ngx_http_apigw_loc_conf_t *alcf);
 static void ngx_http_apigw_cleanup(void *data);
+#if (NGX_HTTP_SSL)
+static char *ngx_http_apigw_trust(ngx_conf_t *cf, ngx_ssl_t *ssl,
+    ngx_str_t *file);
+#endif
 
 static char *ngx_http_apigw(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 static char *ngx_http_apigw_spec(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -2275,17 +2279,123 @@ ngx_http_apigw_backend_conf(ngx_conf_t *cf, ngx_http_apigw_loc_conf_t *alcf)
     ucf->ssl_verify = alcf->ssl_verify;
 
     if (alcf->ssl_verify && ucf->ssl) {
-        if (ngx_ssl_trusted_certificate(cf, ucf->ssl,
-                                        &alcf->ssl_trusted_certificate, 4)
-            != NGX_OK)
-        {
-            return NGX_CONF_ERROR;
-        }
+        return ngx_http_apigw_trust(cf, ucf->ssl,
+                                    &alcf->ssl_trusted_certificate);
     }
 #endif
 
     return NGX_CONF_OK;
 }
+
+
+#if (NGX_HTTP_SSL)
+
+typedef struct {
+    ngx_str_t      file;
+    X509_STORE    *store;
+} ngx_http_apigw_trust_t;
+
+
+static void
+ngx_http_apigw_trust_cleanup(void *data)
+{
+    X509_STORE_free(data);
+}
+
+
+/*
+ * The backend TLS trust of a location.  A CA bundle takes a quarter of a
+ * second of CPU to parse, and every apigw location has its own SSL_CTX:
+ * each file is loaded once per configuration into an X509_STORE that all
+ * the locations' contexts share (stores are reference counted).
+ */
+
+static char *
+ngx_http_apigw_trust(ngx_conf_t *cf, ngx_ssl_t *ssl, ngx_str_t *file)
+{
+    ngx_str_t                    name, none;
+    ngx_uint_t                   i;
+    X509_STORE                  *store;
+    ngx_pool_cleanup_t          *cln;
+    ngx_http_apigw_trust_t      *t;
+    ngx_http_apigw_main_conf_t  *amcf;
+
+    /* the verify callback and depth, as ngx_ssl_trusted_certificate() */
+
+    ngx_str_null(&none);
+
+    if (ngx_ssl_trusted_certificate(cf, ssl, &none, 4) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    name = *file;
+
+    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_apigw_module);
+
+    if (amcf->trust_stores == NULL) {
+        amcf->trust_stores = ngx_array_create(cf->pool, 1,
+                                              sizeof(ngx_http_apigw_trust_t));
+        if (amcf->trust_stores == NULL) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    t = amcf->trust_stores->elts;
+
+    for (i = 0; i < amcf->trust_stores->nelts; i++) {
+        if (t[i].file.len == name.len
+            && ngx_strncmp(t[i].file.data, name.data, name.len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (i == amcf->trust_stores->nelts) {
+        store = X509_STORE_new();
+        if (store == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        cln = ngx_pool_cleanup_add(cf->pool, 0);
+        if (cln == NULL) {
+            X509_STORE_free(store);
+            return NGX_CONF_ERROR;
+        }
+
+        cln->handler = ngx_http_apigw_trust_cleanup;
+        cln->data = store;
+
+        if (X509_STORE_load_file(store, (char *) name.data) != 1) {
+            ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0,
+                          "apigw: cannot load CA certificates from \"%s\"",
+                          name.data);
+            return NGX_CONF_ERROR;
+        }
+
+        ERR_clear_error();
+
+        t = ngx_array_push(amcf->trust_stores);
+        if (t == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        t->file = name;
+        t->store = store;
+
+    } else {
+        t = &t[i];
+    }
+
+    SSL_CTX_set1_cert_store(ssl->ctx, t->store);
+
+    return NGX_CONF_OK;
+}
+
+#endif
 
 
 static void

@@ -34,7 +34,15 @@ typedef struct {
     time_t                      jwks_refresh;
     time_t                      jwks_min_refresh;
     ngx_array_t                *providers;    /* apigw_oauth2_provider */
+    ngx_array_t                *provider_schemes;  /* compiled, for APIs
+                                                      of the store */
     ngx_str_t                   http_trusted; /* CAs for outbound calls */
+    /* CA bundles loaded once per configuration, shared by locations */
+    ngx_array_t                *trust_stores;
+    ngx_str_t                   keys_file;    /* watched for changes */
+    ngx_file_uniq_t             keys_uniq;
+    time_t                      keys_mtime;
+    off_t                       keys_size;
 } ngx_http_apigw_main_conf_t;
 
 
@@ -152,12 +160,16 @@ char *ngx_http_apigw_auth_merge(ngx_conf_t *cf,
 /* installs a new key table (apigw_keytab_build()) in this worker */
 struct apigw_keytab_s;
 void ngx_http_apigw_auth_set_keytab(struct apigw_keytab_s *t);
+/* bearer schemes of an API imported at run time get their provider */
+ngx_int_t ngx_http_apigw_auth_prepare(ngx_pool_t *pool, apigw_api_t *api);
 char *ngx_http_apigw_auth_compile(ngx_conf_t *cf,
     ngx_http_apigw_loc_conf_t *conf);
 char *ngx_http_apigw_keys_file(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_apigw_oauth2_provider(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+ngx_int_t ngx_http_apigw_keys_init_process(ngx_cycle_t *cycle,
+    ngx_http_apigw_main_conf_t *amcf);
 ngx_int_t ngx_http_apigw_jwks_init_process(ngx_cycle_t *cycle);
 char *ngx_http_apigw_jwks_refresh(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);

@@ -402,7 +402,8 @@ sc_object_keywords(sc_t *s, json_t *node, apigw_schema_t *sc)
     /* `required: true` of Swagger 2.0 parameters is no schema keyword */
     if (json_is_array(v) && json_array_size(v)) {
         sc->required = calloc(json_array_size(v), sizeof(char *));
-        if (sc->required == NULL) {
+        sc->required_len = calloc(json_array_size(v), sizeof(size_t));
+        if (sc->required == NULL || sc->required_len == NULL) {
             s->c->oom = 1;
             return -1;
         }
@@ -419,6 +420,8 @@ sc_object_keywords(sc_t *s, json_t *node, apigw_schema_t *sc)
                 s->c->oom = 1;
                 return -1;
             }
+
+            sc->required_len[sc->nrequired] = json_string_length(it);
 
             sc->nrequired++;
         }
@@ -771,6 +774,7 @@ apigw_schema_set_free(apigw_schema_set_t *set)
 
         free(sc->props);
         free(sc->required);
+        free(sc->required_len);
         free(sc->pprops);
         free(sc->all_of);
         free(sc->any_of);

@@ -49,6 +49,7 @@ oa_scheme_clear(apigw_scheme_t *s)
     free(j->secret_file);
     oa_strv_free(j->required_claims, j->nrequired_claims);
     free(j->introspection_endpoint);
+    free(j->userinfo_endpoint);
     free(j->client_id);
     free(j->client_secret_file);
     free(j->provider);
@@ -169,6 +170,8 @@ oa_jwt_conf(oa_ctx_t *c, json_t *t, apigw_scheme_t *s)
         { "secret_file", offsetof(apigw_jwt_conf_t, secret_file) },
         { "introspection_endpoint",
           offsetof(apigw_jwt_conf_t, introspection_endpoint) },
+        { "userinfo_endpoint",
+          offsetof(apigw_jwt_conf_t, userinfo_endpoint) },
         { "client_id", offsetof(apigw_jwt_conf_t, client_id) },
         { "client_secret_file",
           offsetof(apigw_jwt_conf_t, client_secret_file) },
@@ -232,7 +235,8 @@ oa_jwt_conf(oa_ctx_t *c, json_t *t, apigw_scheme_t *s)
     }
 
     if (j->jwks_uri == NULL && j->jwks_file == NULL && j->secret_file == NULL
-        && j->introspection_endpoint == NULL && j->discovery_url == NULL)
+        && j->introspection_endpoint == NULL && j->discovery_url == NULL
+        && j->userinfo_endpoint == NULL)
     {
         oa_warn(c, "no key source (jwks_uri, jwks_file, secret_file, "
                 "introspection_endpoint): the global issuers are used");

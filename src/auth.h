@@ -69,6 +69,7 @@ typedef struct {
     char           **required_claims;
     size_t           nrequired_claims;
     char            *introspection_endpoint;
+    char            *userinfo_endpoint;  /* GET with the token: 200 = valid */
     char            *client_id;        /* for introspection */
     char            *client_secret_file;
     char            *provider;         /* compat oauth2 provider name */
@@ -157,6 +158,9 @@ size_t apigw_keytab_count(const apigw_keytab_t *t);
 /* one probe; constant-time compare of the hashes; NULL: unknown */
 const apigw_key_t *apigw_keytab_find_key(const apigw_keytab_t *t,
     const char *key, size_t len);
+/* the same, given the key's SHA-256 (to look in several tables) */
+const apigw_key_t *apigw_keytab_find_hash(const apigw_keytab_t *t,
+    const unsigned char hash[32]);
 /* the client's entry when the secret matches, else NULL */
 const apigw_key_t *apigw_keytab_find_client(const apigw_keytab_t *t,
     const char *id, size_t idlen, const char *secret, size_t slen);

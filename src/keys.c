@@ -229,6 +229,13 @@ apigw_keytab_probe(const apigw_keytab_t *t, const unsigned char h[32],
 
 
 const apigw_key_t *
+apigw_keytab_find_hash(const apigw_keytab_t *t, const unsigned char h[32])
+{
+    return apigw_keytab_probe(t, h, APIGW_KEY_API);
+}
+
+
+const apigw_key_t *
 apigw_keytab_find_key(const apigw_keytab_t *t, const char *key, size_t len)
 {
     unsigned char  h[32];

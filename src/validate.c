@@ -141,6 +141,16 @@ v_push(vc_t *vc, const char *key, size_t len)
         vc->ptr[vc->plen++] = '/';
     }
 
+    /* the common case: nothing to escape, room enough */
+    if (len <= cap - vc->plen && memchr(key, '~', len) == NULL
+        && memchr(key, '/', len) == NULL)
+    {
+        memcpy(vc->ptr + vc->plen, key, len);
+        vc->plen += len;
+        vc->ptr[vc->plen] = '\0';
+        return old;
+    }
+
     for (i = 0; i < len && vc->plen < cap; i++) {
         if (key[i] == '~' || key[i] == '/') {
             if (vc->plen + 2 > cap) {
@@ -608,7 +618,10 @@ v_string(vc_t *vc, const apigw_schema_t *s, const char *str, size_t len)
 
     e = 0;
 
-    if (s->min_length || s->max_length != SIZE_MAX) {
+    /* a code point is 1 to 4 bytes: count only when the bytes can't tell */
+    if ((s->min_length && len < s->min_length * 4)
+        || (s->max_length != SIZE_MAX && len > s->max_length))
+    {
         n = v_utf8_count(str, len);
 
         if (n < s->min_length) {
@@ -737,10 +750,12 @@ v_object(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
     }
 
     for (i = 0; i < s->nrequired; i++) {
-        size_t  rl = strlen(s->required[i]);
+        size_t  rl = s->required_len[i];
 
         for (c = j + 1, k = 0; k < n; k++, c += 1 + c[1].size) {
-            if (c->len == rl && memcmp(c->s, s->required[i], rl) == 0) {
+            if (c->len == rl && c->s[0] == s->required[i][0]
+                && memcmp(c->s, s->required[i], rl) == 0)
+            {
                 break;
             }
         }

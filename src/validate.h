@@ -95,6 +95,7 @@ struct apigw_schema_s {
     apigw_sprop_t         *props;     /* sorted by name */
     size_t                 nprops;
     char                 **required;
+    size_t                *required_len;
     size_t                 nrequired;
     apigw_spattern_t      *pprops;    /* patternProperties */
     size_t                 npprops;

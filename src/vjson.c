@@ -51,7 +51,8 @@ jp_node(jp_t *j)
     apigw_jnode_t  *n;
 
     if (j->doc->n == j->doc->cap) {
-        cap = j->doc->cap ? j->doc->cap * 2 : 64;
+        /* a guess from the size first: one allocation for most bodies */
+        cap = j->doc->cap ? j->doc->cap * 2 : j->text_len / 8 + 16;
         n = realloc(j->doc->nodes, cap * sizeof(apigw_jnode_t));
         if (n == NULL) {
             j->doc->oom = 1;
@@ -154,6 +155,20 @@ jp_put_utf8(char *o, unsigned cp)
 }
 
 
+/* printable ASCII but '"' and '\\': taken as they are */
+static const unsigned char  jp_plain[256] = {
+#define JP_R16(v)  v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
+    JP_R16(0), JP_R16(0),
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,        /* ' ' .. '/' */
+    JP_R16(1), JP_R16(1),
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,        /* 'P' .. '_' */
+    JP_R16(1), JP_R16(1),
+    JP_R16(0), JP_R16(0), JP_R16(0), JP_R16(0),
+    JP_R16(0), JP_R16(0), JP_R16(0), JP_R16(0)
+#undef JP_R16
+};
+
+
 /* a string at j->p (the opening quote) into node `k` */
 static int
 jp_string(jp_t *j, long k)
@@ -168,12 +183,12 @@ jp_string(jp_t *j, long k)
 
     /* the fast path: no escapes */
     while (p < j->end && *p != '"' && *p != '\\') {
-        if (*p < 0x20) {
-            return jp_fail(j, p, "control character in a string");
-        }
-        if (*p < 0x80) {
+        if (jp_plain[*p]) {
             p++;
             continue;
+        }
+        if (*p < 0x20) {
+            return jp_fail(j, p, "control character in a string");
         }
         u = jp_utf8(p, j->end);
         if (u == 0) {

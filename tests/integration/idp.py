@@ -128,6 +128,7 @@ class Idp:
                      Key("EdDSA", "ed-1")]
         self.fetches = 0
         self.introspections = 0
+        self.userinfos = 0
         self.tokens = {}           # opaque token -> introspection answer
         self.last_auth = None
         self.last_form = None
@@ -206,9 +207,22 @@ class Idp:
                         idp.fetches += 1
                         body = idp.jwks()
                     self._send(200, body)
+                elif p == idp.issuer_path + "/userinfo":
+                    # GitHub-style: the token in Authorization, 401 if bad
+                    with idp.lock:
+                        idp.userinfos += 1
+                    auth = self.headers.get("Authorization") or ""
+                    tok = auth[7:] if auth.startswith("Bearer ") else ""
+                    ans = idp.tokens.get(tok, {})
+                    if ans.get("active"):
+                        self._send(200, {"id": ans.get("id", 583231),
+                                         "login": "octocat"})
+                    else:
+                        self._send(401, {"message": "Bad credentials"})
                 elif p == "/_idp/stats":
                     self._send(200, {"fetches": idp.fetches,
-                                     "introspections": idp.introspections})
+                                     "introspections": idp.introspections,
+                                     "userinfos": idp.userinfos})
                 else:
                     self._send(404, {"error": "not found"})
 

@@ -6,6 +6,9 @@ leave the backend uncalled."""
 import hashlib
 import json
 import os
+import pathlib
+import shutil
+import tempfile
 import time
 
 import pytest
@@ -506,3 +509,55 @@ def test_hash_key_cli():
                          input="my-key\n", capture_output=True, text=True)
     assert out.returncode == 0
     assert out.stdout.strip() == sha("my-key")
+
+
+def test_keys_file_changes_apply_without_reload(nginx_factory, whisk, idp,
+                                                tmp_path):
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps(idp.jwks()))
+    secret = tmp_path / "hs.secret"
+    secret.write_bytes(HS_SECRET)
+    # the workers (user nobody under a root master) watch the file
+    wdir = tempfile.mkdtemp(prefix="apigw-keys-")
+    os.chmod(wdir, 0o755)
+    keys = pathlib.Path(wdir) / "keys.txt"
+    keys.write_text(KEYS)
+    os.chmod(keys, 0o644)
+    s = tmp_path / "auth.json"
+    s.write_text(json.dumps(spec(whisk, idp, str(jwks), str(secret))))
+    n = nginx_factory(gateway("apigw_spec %s;" % s,
+                              extra_http="apigw_keys_file %s;" % keys),
+                      workers=2).start()
+
+    def status(key):
+        return n.request("GET", "/auth/key", [("X-Api-Key", key)]).status
+
+    def eventually(f, timeout=5.0):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if f():
+                return True
+            time.sleep(0.05)
+        return False
+
+    assert status("k-good") == 200 and status("k-new") == 401
+    # revoke one key, add another: no reload
+    tmp = pathlib.Path(wdir) / "keys.tmp"
+    tmp.write_text(KEYS.replace("consumer=alice-app", "consumer=alice-app "
+                                "revoked") + "key %s id=k9\n" % sha("k-new"))
+    os.chmod(tmp, 0o644)
+    os.rename(tmp, keys)
+    t0 = time.time()
+    assert eventually(lambda: all(status("k-good") == 401
+                                  for _ in range(6)))
+    # workers look once a second
+    assert time.time() - t0 < 3.0
+    assert eventually(lambda: all(status("k-new") == 200 for _ in range(6)))
+    # a broken file is not applied
+    tmp.write_text("key nothex\n")
+    os.chmod(tmp, 0o644)
+    os.rename(tmp, keys)
+    time.sleep(1.5)
+    assert status("k-new") == 200 and status("k-good") == 401
+    assert "not applied" in n.log()
+    shutil.rmtree(wdir, ignore_errors=True)

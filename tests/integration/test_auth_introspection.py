@@ -39,6 +39,8 @@ def gw(module_nginx_factory, whisk, idp, tmp_path_factory):
             "opaque": {"type": "oauth2", "flows": {}, "x-apigw-jwt": {
                 "introspection_endpoint": idp.issuer + "/introspect",
                 "client_id": "apigw", "client_secret_file": str(secret)}},
+            "github": {"type": "oauth2", "flows": {}, "x-apigw-jwt": {
+                "userinfo_endpoint": idp.issuer + "/userinfo"}},
             "down": {"type": "oauth2", "flows": {}, "x-apigw-jwt": {
                 "introspection_endpoint":
                     "http://127.0.0.1:%d/introspect" % harness.free_port()}},
@@ -47,6 +49,7 @@ def gw(module_nginx_factory, whisk, idp, tmp_path_factory):
             "/read": op("read", [{"opaque": ["read"]}]),
             "/any": op("any", [{"opaque": []}]),
             "/down": op("down", [{"down": []}]),
+            "/gh": op("gh", [{"github": []}]),
         },
     }
     s = tmp / "opaque.json"
@@ -142,3 +145,23 @@ def test_concurrent_waits(gw, whisk, idp):
     for i in range(20):
         assert out[i].status == 200
         assert out[i].header("X-T-Consumer") == "u%d" % i
+
+
+def test_userinfo_style_provider(gw, whisk, idp):
+    """google / github / facebook style: the token is valid when the
+    provider's user endpoint accepts it."""
+    idp.tokens["gho_good"] = {"active": True, "id": 42}
+    before = stats(idp)["userinfos"]
+    r = gw.request("GET", "/o/gh", bearer("gho_good"))
+    assert r.status == 200, r
+    assert r.header("X-T-Consumer") == "42"
+    assert header_values(last_raw(whisk), "X-Apigw-Subject") == ["42"]
+    assert gw.request("GET", "/o/gh", bearer("gho_good")).status == 200
+    assert stats(idp)["userinfos"] == before + 1
+    calls = whisk.calls()
+    for _ in range(2):
+        r = gw.request("GET", "/o/gh", bearer("gho_bad"))
+        assert_error(r, 401, "Error: Unauthorized.")
+        assert r.header("X-T-Reason") == "token_inactive"
+    assert stats(idp)["userinfos"] == before + 2
+    assert whisk.calls() == calls

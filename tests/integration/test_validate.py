@@ -3,13 +3,14 @@ keyword and location, JSON bodies (recursive schemas, oneOf ambiguity,
 Unicode lengths, integer overflow, deep nesting, malformed JSON, chunked
 bodies), 413 and 415; a rejected request never reaches the backend."""
 
+import hashlib
 import json
 import uuid
 
 import pytest
 
 import harness
-from apigw_checks import assert_error, gateway, last_raw
+from apigw_checks import gateway, header_values, last_raw
 
 TRACE = str(uuid.UUID(int=7))
 MSG = "Error: Request validation failed."
@@ -354,6 +355,10 @@ def test_chunked_bodies(gw, whisk):
              [("Content-Type", "application/json")], body, chunked=True)
     last = last_raw(whisk)
     assert last["body_length"] == len(body)
+    assert last["body_sha256"] == hashlib.sha256(body).hexdigest()
+    # buffered whole: sent with its length, not re-chunked
+    assert header_values(last, "Content-Length") == [str(len(body))]
+    assert header_values(last, "Transfer-Encoding") == []
     errors = rejected(gw, whisk, "PUT", "/v/items/5",
                       [("Content-Type", "application/json")],
                       json.dumps(dict(GOOD, qty=99)), chunked=True)

@@ -86,6 +86,8 @@ TEST(test_keytab)
     CHECK(f != NULL && strcmp(f->consumer, "c1") == 0);
     CHECK(apigw_keytab_find_key(t, "on", 2) == NULL);
     CHECK(apigw_keytab_find_key(t, "", 0) == NULL);
+    CHECK(apigw_keytab_find_hash(t, k[0].hash) == f);
+    CHECK(apigw_keytab_find_hash(NULL, k[0].hash) == NULL);
     CHECK(apigw_key_allows(f, &tg));
 
     f = apigw_keytab_find_key(t, "two", 3);
