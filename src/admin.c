@@ -97,7 +97,8 @@ admin_verror(apigw_admin_resp_t *resp, const char *rid, int status,
     if (body == NULL) {
         /* out of memory: a static body */
         status = 503;
-        body = strdup("{\"status\":503,\"message\":\"Error: Out of memory.\"}");
+        body = strdup("{\"status\":503,"
+                      "\"message\":\"Error: Out of memory.\"}");
     }
 
     admin_set_body(resp, status, body, admin_json_type);
