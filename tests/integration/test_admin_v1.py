@@ -2,6 +2,8 @@
 APIs with resources/operations, subscriptions, health-check, and the v1
 route-management flow (reference 4.6) reaching the data plane."""
 
+import json
+
 import pytest
 
 import harness
@@ -19,7 +21,7 @@ def v1_api(tenant, whisk, base="/hello", name="Hello", extra=None):
           "backendUrl": "%s/api/v1/web/guest/default/echo-http.http"
                         % whisk.url,
           "policies": [{"type": "rateLimit",
-                        "value": {"interval": 60, "rate": 10,
+                        "value": {"interval": 60, "rate": 1000,
                                   "scope": "api", "subscription": True}},
                        {"type": "reqMapping", "value": [
                            {"action": "insert",
@@ -213,15 +215,20 @@ def test_v1_rate_limit_policy_is_enforced(gw, whisk):
     t = gw.admin("PUT", "/v1/tenants",
                  {"namespace": "rl", "instance": "i"}).json()
     body = v1_api(t["id"], whisk, base="/rlv1")
+    probe = json.loads(json.dumps(body["resources"]["/world"]))
+    probe["operations"]["GET"]["policies"] = []
+    body["resources"]["/probe"] = probe
     body["resources"]["/world"]["operations"]["GET"]["policies"] = [
         {"type": "rateLimit", "value": [{"interval": 60, "rate": 2,
                                          "scope": "resource",
                                          "subscription": False}]}]
     r = gw.admin("POST", "/v1/apis", body)
     assert r.status == 200, r
+    # every worker has the API once its unlimited operation answers
+    gw.wait_status("GET", "/api/%s/rlv1/probe" % t["id"], 200)
     path = "/api/%s/rlv1/world" % t["id"]
-    # a 404 until the API is live does not count: no operation matched
-    gw.wait_status("GET", path, 200)
+    r = gw.get(path)
+    assert r.status == 200
     r = gw.get(path)
     assert r.status == 200
     assert r.header("RateLimit-Policy").startswith("2;w=60")
