@@ -32,6 +32,7 @@ UNIT_BINS   := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 FUZZ_SRCS   := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS   := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 FUZZ_TIME   ?= 60
+NPROC       := $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SMOKE  ?= 5
 
 PYTEST      := /usr/bin/python3 -m pytest
@@ -85,7 +86,7 @@ $(BUILD)/nginx/Makefile: config $(BUILD)/srclist
 
 $(BUILD)/ngx_http_apigw_module.so: $(BUILD)/nginx/Makefile $(CORE_SRCS) \
         $(CORE_HDRS) $(MOD_SRCS)
-	$(MAKE) -s -f $(BUILD)/nginx/Makefile -C $(BUILD)/nginx-src modules
+	$(MAKE) -s -j$(NPROC) -f $(BUILD)/nginx/Makefile -C $(BUILD)/nginx-src modules
 	cp $(BUILD)/nginx/ngx_http_apigw_module.so $@
 	printf 'load_module %s;\nevents {}\n' $@ > $(BUILD)/load-test.conf
 	nginx -g 'error_log stderr; pid /dev/null;' -t -q -c $(BUILD)/load-test.conf
@@ -133,6 +134,7 @@ test: deps
 else
 test: deps
 	$(MAKE) all
+	$(MAKE) -j$(NPROC) $(UNIT_BINS) $(FUZZ_BINS)
 	$(MAKE) unit
 	$(MAKE) fuzz-smoke
 	$(MAKE) integration

@@ -896,6 +896,10 @@ ngx_http_apigw_admin_merge_loc_conf(ngx_conf_t *cf, void *parent,
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     clcf->client_max_body_size = conf->max_body;
 
+    /* bodies are read into memory (bounded by the limit), never a file */
+    clcf->client_body_buffer_size = conf->max_body;
+    clcf->client_body_in_file_only = 0;          /* "off" */
+
     return NGX_CONF_OK;
 }
 

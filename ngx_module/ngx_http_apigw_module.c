@@ -1828,6 +1828,10 @@ ngx_http_apigw_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
             s = ctx->reason;
             break;
 
+        case NGX_HTTP_APIGW_VAR_TENANT:
+            s = ctx->tenant;
+            break;
+
         case NGX_HTTP_APIGW_VAR_CONSUMER:
             s = ctx->consumer;
             break;

@@ -123,6 +123,7 @@ typedef struct {
     ngx_str_t                   consumer;         /* $apigw_consumer */
     void                       *auth;     /* ngx_http_apigw_auth.c state */
     void                       *keytab;   /* the key table pinned */
+    ngx_str_t                   tenant;           /* /api/{tenant}/ */
 } ngx_http_apigw_ctx_t;
 
 

@@ -1431,6 +1431,7 @@ ngx_http_apigw_dyn_match(ngx_http_request_t *r, apigw_method_e method,
     json_t                    *v;
     apigw_match_t              tm;
     ngx_pool_cleanup_t        *cln;
+    ngx_http_apigw_ctx_t      *ctx;
     ngx_http_apigw_dyn_gen_t  *g;
 
     if (ngx_http_apigw_dyn_tenants == NULL
@@ -1466,6 +1467,12 @@ ngx_http_apigw_dyn_match(ngx_http_request_t *r, apigw_method_e method,
 
     *m = tm;
     *first = 2;
+
+    ctx = ngx_http_apigw_get_ctx(r);
+    if (ctx) {
+        ctx->tenant.data = (u_char *) path->seg[1];
+        ctx->tenant.len = path->len[1];
+    }
 
     return NGX_OK;
 }

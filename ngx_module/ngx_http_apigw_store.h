@@ -53,9 +53,11 @@ extern ngx_module_t  ngx_http_apigw_admin_module;
 const apigw_store_t *ngx_http_apigw_store_current(void);
 
 /*
- * Called in every worker after its store changed (and once at start), off
- * the request path: e.g. the credentials code rebuilds its key table with
- * apigw_store_foreach_key() / apigw_store_foreach_sub().
+ * Called in every worker after its store changed (and once when
+ * registered, or at the first synchronisation), off the request path: e.g.
+ * the credentials code rebuilds its key table with
+ * apigw_store_foreach_key() / apigw_store_foreach_sub().  Register from an
+ * init_process handler (the worker's cycle pool keeps the registration).
  */
 typedef void (*ngx_http_apigw_store_change_pt)(const apigw_store_t *s,
     void *data);

@@ -98,7 +98,8 @@ admin_verror(apigw_admin_resp_t *resp, const char *rid, int status,
     if (body == NULL) {
         /* out of memory: a static body */
         status = 503;
-        body = strdup("{\"status\":503,\"message\":\"Error: Out of memory.\"}");
+        body = strdup("{\"status\":503,"
+                      "\"message\":\"Error: Out of memory.\"}");
     }
 
     admin_set_body(resp, status, body, admin_json_type);
@@ -127,6 +128,7 @@ admin_err(admin_t *a, int status, const char *fmt, ...)
 static int admin_v1_rate_limit_check(admin_t *a, const char *path,
     const char *verb, json_t *value);
 static void admin_v1_rate_limits(json_t *value, json_t *out);
+static void admin_v1_security(json_t *doc, json_t *o, json_t *sec);
 
 
 static int
@@ -2024,6 +2026,53 @@ admin_v1_rate_limits(json_t *value, json_t *out)
 
 
 /*
+ * v1 security entries (all must pass) as schemes of the operation: apiKey
+ * in a header (default X-Api-Key) or the query, whose keys are the v1
+ * subscriptions (tenant or api scope).  Other types name a scheme that is
+ * not defined, which the credentials stage refuses (401): what is asked
+ * for and not understood never opens an operation.
+ */
+static void
+admin_v1_security(json_t *doc, json_t *o, json_t *sec)
+{
+    char         name[160];
+    size_t       i;
+    json_t      *defs, *req, *e;
+    const char  *type, *hdr, *loc;
+
+    defs = json_object_get(doc, "securityDefinitions");
+    if (defs == NULL) {
+        defs = json_object();
+        json_object_set_new(doc, "securityDefinitions", defs);
+    }
+
+    req = json_object();
+
+    json_array_foreach(sec, i, e) {
+        type = admin_str(e, "type") ? admin_str(e, "type") : "";
+
+        if (strcmp(type, "apiKey") != 0) {
+            snprintf(name, sizeof(name), "v1-unsupported-%.100s", type);
+            json_object_set_new(req, name, json_array());
+            continue;
+        }
+
+        hdr = admin_str(e, "header") ? admin_str(e, "header") : "X-Api-Key";
+        loc = admin_str(e, "location") ? admin_str(e, "location") : "header";
+        loc = strcmp(loc, "query") == 0 ? "query" : "header";
+
+        snprintf(name, sizeof(name), "v1-%s-%.120s", loc, hdr);
+
+        json_object_set_new(defs, name, json_pack("{s:s,s:s,s:s}",
+                            "type", "apiKey", "in", loc, "name", hdr));
+        json_object_set_new(req, name, json_array());
+    }
+
+    json_object_set_new(o, "security", json_pack("[o]", req));
+}
+
+
+/*
  * The v1 model as a Swagger 2.0 document the importer understands: one
  * operation-switch case per operation (invoke + reqMapping header
  * inserts as set-variable), CORS from the first resource that sets it.
@@ -2083,6 +2132,10 @@ apigw_admin_v1_to_swagger(json_t *v1)
             o = json_pack("{s:s,s:{s:{s:s}}}", "operationId", id,
                           "responses", "default", "description", "ok");
             json_object_set_new(pm, lc, o);
+
+            if (o && json_array_size(json_object_get(op, "security"))) {
+                admin_v1_security(doc, o, json_object_get(op, "security"));
+            }
 
             json_array_foreach(json_object_get(op, "policies"), i, p) {
                 if (o && admin_str(p, "type")

@@ -5,6 +5,10 @@
  *   key:{id}                  an API key (SHA-256 only) of a tenant,
  *                             scoped to the tenant, an API (its artifact
  *                             id) or one operation of it
+ *   v1sub:{tenant}:...        a v1 subscription {key, scope, apiId}: the
+ *                             key is an API key of the tenant or of one
+ *                             API (resource scopes grant nothing: the
+ *                             v1 resource path names no operation here)
  *   sub:{tenant}:{api}:{id}   a v2 subscription: without a secret the
  *                             client id is an API key of that API (the
  *                             apiKey scheme); with one, a client id and
@@ -19,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <openssl/crypto.h>
 
 #include "apigw.h"
@@ -115,6 +120,54 @@ apigw_keyfeed_key(const apigw_key_info_t *ki, void *data)
 
 
 static int
+apigw_keyfeed_v1sub(const char *key, json_t *v, void *data)
+{
+    apigw_keyfeed_t  *f = data;
+
+    apigw_key_t    *k, tmp;
+    const char     *tenant, *scope, *sha, *api;
+
+    (void) key;
+
+    tenant = json_string_value(json_object_get(v, "tenant"));
+    scope = json_string_value(json_object_get(v, "scope"));
+    sha = json_string_value(json_object_get(v, "sha256"));
+    api = json_string_value(json_object_get(v, "api_id"));
+
+    if (tenant == NULL || scope == NULL || sha == NULL
+        || apigw_hex32(sha, strlen(sha), tmp.hash) != 0
+        || !(strcmp(scope, "tenant") == 0
+             || (strcmp(scope, "api") == 0 && api != NULL)))
+    {
+        return 0;                   /* no access rather than open */
+    }
+
+    k = apigw_keyfeed_push(f);
+    if (k == NULL) {
+        return 1;
+    }
+
+    memcpy(k->hash, tmp.hash, 32);
+    k->kind = APIGW_KEY_API;
+    k->key_id = (char *) json_string_value(json_object_get(v, "prefix"));
+    k->consumer = k->key_id ? k->key_id : (char *) tenant;
+    k->prefix = k->key_id;
+    k->tenant = (char *) tenant;
+
+    if (strcmp(scope, "api") == 0) {
+        k->scope = APIGW_KEY_SCOPE_API;
+        k->scope_value = (char *) api;
+
+    } else {
+        k->scope = APIGW_KEY_SCOPE_TENANT;
+        k->scope_value = (char *) tenant;
+    }
+
+    return 0;
+}
+
+
+static int
 apigw_keyfeed_sub(const apigw_sub_info_t *si, void *data)
 {
     apigw_keyfeed_t  *f = data;
@@ -190,6 +243,9 @@ apigw_keytab_from_store(const apigw_store_t *s, const apigw_keytab_t *base)
         if (apigw_store_foreach_key(s, apigw_keyfeed_key, &f) != 0
             || f.oom
             || apigw_store_foreach_sub(s, apigw_keyfeed_sub, &f) != 0
+            || f.oom
+            || apigw_store_foreach(s, "v1sub:", apigw_keyfeed_v1sub, &f)
+               != 0
             || f.oom)
         {
             goto failed;

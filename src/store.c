@@ -288,6 +288,13 @@ apigw_store_replay(apigw_store_t *s, const char *line, size_t len)
         return -1;
     }
 
+    if ((uint64_t) json_integer_value(ver) <= s->version) {
+        /* in the snapshot already (a crash between the snapshot's rename
+         * and the journal's truncation) */
+        json_decref(root);
+        return 0;
+    }
+
     json_array_foreach(del, i, v) {
         if (json_is_string(v)) {
             json_object_del(s->records, json_string_value(v));

@@ -83,7 +83,8 @@ apigw_store_t *apigw_store_load(const char *buf, size_t len, char *err,
 /*
  * A journal line: {"version":N,"set":{k:v},"del":[k]} for appending to
  * the embedded store's log; apigw_store_replay() applies one line (and
- * sets the version), 0 or -1 on a bad line.
+ * sets the version; a line not newer than the store is skipped), 0 or -1
+ * on a bad line.
  */
 char *apigw_muts_journal(const apigw_muts_t *m, uint64_t version);
 int apigw_store_replay(apigw_store_t *s, const char *line, size_t len);

@@ -83,14 +83,18 @@ class Gateway:
     def get(self, target, **kw):
         return harness.request(self.port, "GET", target, **kw)
 
-    def wait_status(self, method, target, status, timeout=5.0, **kw):
-        """Poll the data plane until `target` answers `status`."""
+    def wait_status(self, method, target, status, timeout=15.0, **kw):
+        """Poll the data plane until `target` answers `status` 8 times in a
+        row (every worker has applied the change; the generous timeout is
+        for a loaded machine, not a bound); the last response."""
         deadline = time.time() + timeout
+        ok = 0
         while True:
             r = harness.request(self.port, method, target, **kw)
-            if r.status == status or time.time() > deadline:
+            ok = ok + 1 if r.status == status else 0
+            if ok == 8 or time.time() > deadline:
                 return r
-            time.sleep(0.02)
+            time.sleep(0.01 if ok else 0.02)
 
 
 def wsk_swagger(whisk_url, base="/club", title="Book Club"):

@@ -12,16 +12,18 @@ import harness
 
 
 class RedisServer:
-    def __init__(self):
+    def __init__(self, password=None):
         self.dir = tempfile.mkdtemp(prefix="apigw-redis-")
         self.port = harness.free_port()
+        self.password = password
         self.proc = None
 
     def start(self):
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
              "--dir", self.dir, "--save", "", "--appendonly", "yes",
-             "--appendfsync", "always"],
+             "--appendfsync", "always"]
+            + (["--requirepass", self.password] if self.password else []),
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if not harness.wait_port(self.port, self.proc):
             raise RuntimeError("redis-server did not start")
@@ -38,18 +40,32 @@ class RedisServer:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def url(self, db=0):
-        return "redis://127.0.0.1:%d/%d" % (self.port, db)
+        auth = ":%s@" % self.password if self.password else ""
+        return "redis://%s127.0.0.1:%d/%d?connect_timeout=500ms" % (
+            auth, self.port, db)
 
-    def cmd(self, *args):
-        """One command over RESP; the reply decoded simply."""
+    def cmd(self, *args, db=0):
+        """One command over RESP (after AUTH when there is a password, in
+        database `db`); the reply decoded simply."""
         with socket.create_connection(("127.0.0.1", self.port), 5) as s:
-            out = b"*%d\r\n" % len(args)
-            for a in args:
-                a = a if isinstance(a, bytes) else str(a).encode()
-                out += b"$%d\r\n%s\r\n" % (len(a), a)
-            s.sendall(out)
+            pre = []
+            if self.password:
+                pre.append(["AUTH", self.password])
+            pre.append(["SELECT", str(db)])
+            s.sendall(b"".join(_encode(p) for p in pre)
+                      + _encode(list(args)))
             f = s.makefile("rb")
+            for _ in pre:
+                assert _read(f) == "OK"
             return _read(f)
+
+
+def _encode(args):
+    out = b"*%d\r\n" % len(args)
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out += b"$%d\r\n%s\r\n" % (len(a), a)
+    return out
 
 
 def _read(f):

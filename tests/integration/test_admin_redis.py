@@ -174,3 +174,20 @@ def test_concurrent_writers_two_nodes(nginx_factory, redis, whisk):
                          .json()["open_api_doc"] == doc["doc"])
         assert got
         assert len(g.admin("GET", "/v2/cw/apis").json()) == 41
+
+
+def test_password_and_db(nginx_factory, whisk):
+    r = RedisServer(password="s3cret-pw").start()
+    try:
+        g = Gateway(nginx_factory, new_store_dir(), workers=1,
+                    store=r.url(db=3)).start()
+        ready(g)
+        assert g.admin("POST", "/v2/pw/apis",
+                       simple_doc(whisk, "/pw")).status == 200
+        assert g.wait_status("GET", "/api/pw/pw/hello", 200).status == 200
+        assert r.cmd("GET", "apigw:version", db=3) == "1"
+        assert r.cmd("EXISTS", "apigw:version") == 0    # db 0: untouched
+        log = g.nginx.log()
+        assert "s3cret-pw" not in log
+    finally:
+        r.cleanup()

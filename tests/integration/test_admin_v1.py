@@ -2,8 +2,11 @@
 APIs with resources/operations, subscriptions, health-check, and the v1
 route-management flow (reference 4.6) reaching the data plane."""
 
+import json
+
 import pytest
 
+import harness
 from admin_gw import Gateway, new_store_dir
 from test_admin import err
 
@@ -18,7 +21,7 @@ def v1_api(tenant, whisk, base="/hello", name="Hello", extra=None):
           "backendUrl": "%s/api/v1/web/guest/default/echo-http.http"
                         % whisk.url,
           "policies": [{"type": "rateLimit",
-                        "value": {"interval": 60, "rate": 10,
+                        "value": {"interval": 60, "rate": 1000,
                                   "scope": "api", "subscription": True}},
                        {"type": "reqMapping", "value": [
                            {"action": "insert",
@@ -62,8 +65,17 @@ def test_v1_flow(gw, whisk):
         gw.port, t["id"])
     assert api["resources"]["/world"]["operations"]["GET"]["policies"]
 
+    # the operation's security: an apiKey in X-Api-Key, keys from
+    # /v1/subscriptions; none yet, so every worker refuses
+    r = gw.wait_status("GET", "/api/%s/hello/world" % t["id"], 401)
+    assert r.status == 401, r
+    r = gw.admin("PUT", "/v1/subscriptions",
+                 {"key": "v1-flow-key-0001", "scope": "api",
+                  "tenantId": t["id"], "apiId": api["id"]})
+    assert r.status == 200, r
     whisk.reset()
-    r = gw.wait_status("GET", "/api/%s/hello/world?name=Bob" % t["id"], 200)
+    r = gw.wait_status("GET", "/api/%s/hello/world?name=Bob" % t["id"], 200,
+                       headers=[("X-Api-Key", "v1-flow-key-0001")])
     assert r.status == 200, r
     assert r.json()["name"] == "Bob"
     last = whisk.last()
@@ -71,8 +83,7 @@ def test_v1_flow(gw, whisk):
     hdrs = {k.lower(): v for k, v in last["headers"]}
     assert hdrs["x-require-whisk-auth"] == "abc"
     # CORS of the resource: preflight at the edge
-    r = gw.get("/api/%s/hello/world" % t["id"])
-    r = __import__("harness").request(
+    r = harness.request(
         gw.port, "OPTIONS", "/api/%s/hello/world" % t["id"],
         [("Origin", "https://a.example"),
          ("Access-Control-Request-Method", "GET")])
@@ -96,8 +107,9 @@ def test_v1_flow(gw, whisk):
     body["resources"] = {"/moon": body["resources"]["/world"]}
     r = gw.admin("PUT", "/v1/apis/%s" % api["id"], body)
     assert r.status == 200 and r.json()["id"] == api["id"]
-    assert gw.wait_status("GET", "/api/%s/hello/moon" % t["id"],
-                          200).status == 200
+    assert gw.wait_status("GET", "/api/%s/hello/moon" % t["id"], 200,
+                          headers=[("X-Api-Key", "v1-flow-key-0001")]
+                          ).status == 200
     assert gw.wait_status("GET", "/api/%s/hello/world" % t["id"],
                           404).status == 404
     err(gw.admin("PUT", "/v1/apis/nope", body), 404, "Unknown API id nope")
@@ -213,15 +225,21 @@ def test_v1_rate_limit_policy_is_enforced(gw, whisk):
     t = gw.admin("PUT", "/v1/tenants",
                  {"namespace": "rl", "instance": "i"}).json()
     body = v1_api(t["id"], whisk, base="/rlv1")
+    body["resources"]["/world"]["operations"]["GET"]["security"] = []
+    probe = json.loads(json.dumps(body["resources"]["/world"]))
+    probe["operations"]["GET"]["policies"] = []
+    body["resources"]["/probe"] = probe
     body["resources"]["/world"]["operations"]["GET"]["policies"] = [
         {"type": "rateLimit", "value": [{"interval": 60, "rate": 2,
                                          "scope": "resource",
                                          "subscription": False}]}]
     r = gw.admin("POST", "/v1/apis", body)
     assert r.status == 200, r
+    # every worker has the API once its unlimited operation answers
+    gw.wait_status("GET", "/api/%s/rlv1/probe" % t["id"], 200)
     path = "/api/%s/rlv1/world" % t["id"]
-    # a 404 until the API is live does not count: no operation matched
-    gw.wait_status("GET", path, 200)
+    r = gw.get(path)
+    assert r.status == 200
     r = gw.get(path)
     assert r.status == 200
     assert r.header("RateLimit-Policy").startswith("2;w=60")
@@ -230,4 +248,51 @@ def test_v1_rate_limit_policy_is_enforced(gw, whisk):
     assert r.status == 429, r
     assert r.json()["message"] == "Error: Rate limit exceeded"
     assert int(r.header("Retry-After")) >= 1
+    assert whisk.calls() == 0
+
+
+def test_v1_security_uses_v1_subscriptions(gw, whisk):
+    t = gw.admin("PUT", "/v1/tenants",
+                 {"namespace": "sec", "instance": "i"}).json()
+    a = gw.admin("POST", "/v1/apis", v1_api(t["id"], whisk, base="/seca"))
+    b = gw.admin("POST", "/v1/apis", v1_api(t["id"], whisk, base="/secb"))
+    assert a.status == 200 and b.status == 200
+    a, b = a.json(), b.json()
+    pa, pb = ("/api/%s/seca/world" % t["id"], "/api/%s/secb/world" % t["id"])
+    whisk.reset()
+    assert gw.wait_status("GET", pa, 401).status == 401
+    assert gw.wait_status("GET", pb, 401).status == 401
+    assert whisk.calls() == 0
+    key = [("X-Api-Key", "api-a-key-000001")]
+    r = gw.admin("PUT", "/v1/subscriptions",
+                 {"key": "api-a-key-000001", "scope": "api",
+                  "tenantId": t["id"], "apiId": a["id"]})
+    assert r.status == 200
+    assert gw.wait_status("GET", pa, 200, headers=key).status == 200
+    # scoped to API a: refused on b (known key, not subscribed)
+    assert gw.wait_status("GET", pb, 403, headers=key).status == 403
+    # a tenant-scoped key opens both
+    tkey = [("X-Api-Key", "tenant-key-00001")]
+    gw.admin("PUT", "/v1/subscriptions", {"key": "tenant-key-00001",
+                                          "scope": "tenant",
+                                          "tenantId": t["id"]})
+    assert gw.wait_status("GET", pb, 200, headers=tkey).status == 200
+    # deleted: refused again
+    r = gw.admin("DELETE", "/v1/subscriptions",
+                 {"key": "api-a-key-000001", "scope": "api",
+                  "tenantId": t["id"], "apiId": a["id"]})
+    assert r.status == 200
+    assert gw.wait_status("GET", pa, 401, headers=key).status == 401
+
+
+def test_v1_security_types_not_understood_fail_closed(gw, whisk):
+    t = gw.admin("PUT", "/v1/tenants",
+                 {"namespace": "secx", "instance": "i"}).json()
+    body = v1_api(t["id"], whisk, base="/secx")
+    body["resources"]["/world"]["operations"]["GET"]["security"] = [
+        {"type": "oauth2", "scope": "api", "provider": "unknown"}]
+    assert gw.admin("POST", "/v1/apis", body).status == 200
+    whisk.reset()
+    r = gw.wait_status("GET", "/api/%s/secx/world" % t["id"], 401)
+    assert r.status == 401
     assert whisk.calls() == 0
