@@ -5,7 +5,6 @@ a reload, bad uploads, wildcards; and what browsers need passing through
 
 import gzip
 import json
-import os
 import re
 import subprocess
 import time
@@ -14,7 +13,7 @@ import pytest
 
 import harness
 from apigw_checks import header_values, last_raw
-from admin_gw import Gateway, new_store_dir
+from domain_gw import DomainGateway, doc, raw_doc
 from domain_pki import Pki, fingerprint, read, served_fingerprint
 
 
@@ -27,97 +26,6 @@ def err(r, status, fragment=None):
     if fragment is not None:
         assert fragment in body["message"], r
     return body
-
-
-def doc(base, paths, extra=None):
-    """An OpenAPI 3 document: paths = {path: (action, method)}."""
-    d = {"openapi": "3.0.3", "info": {"title": base, "version": "1"},
-         "servers": [{"url": base}], "paths": {}}
-    for p, (action, method) in paths.items():
-        d["paths"].setdefault(p, {})[method] = {
-            "operationId": "%s%s" % (method, re.sub(r"\W", "_", p)),
-            "x-openwhisk": {"namespace": "guest", "action": action,
-                            "response-type": "http"},
-            "responses": {"200": {"description": "ok"}}}
-    d.update(extra or {})
-    return d
-
-
-def raw_doc(base, whisk, paths):
-    """Operations proxied to the stand-in's raw echo backend."""
-    d = {"openapi": "3.0.3", "info": {"title": base, "version": "1"},
-         "servers": [{"url": base}], "paths": {}}
-    for p, target in paths.items():
-        d["paths"][p] = {"get": {
-            "operationId": "get%s" % re.sub(r"\W", "_", p),
-            "x-apigw-backend": {"url": whisk.url + target},
-            "responses": {"200": {"description": "ok"}}}}
-    return d
-
-
-class DomainGateway(Gateway):
-    """The admin gateway plus a server that routes by custom domain over
-    TLS (certificates by SNI) and plain HTTP, with $apigw_tenant shown."""
-
-    def __init__(self, factory, pki, whisk, workers=2, keys_file=None):
-        self.tls_port = harness.free_port()
-        self.http_port = harness.free_port()
-        default_cert, default_key = pki.issue("default.test",
-                                              ["default.test"])
-        self.default_cert = default_cert
-        keys = "apigw_keys_file %s;" % keys_file if keys_file else ""
-        extra = """
-apigw_store_openwhisk_url %s;
-%s
-server {
-    listen 127.0.0.1:%d ssl;
-    listen 127.0.0.1:%d;
-    ssl_certificate     data:$apigw_ssl_certificate;
-    ssl_certificate_key data:$apigw_ssl_certificate_key;
-    apigw_ssl_default_certificate     %s;
-    apigw_ssl_default_certificate_key %s;
-    location / {
-        apigw;
-        add_header X-Tenant "$apigw_tenant" always;
-    }
-}
-""" % (whisk.url, keys, self.tls_port, self.http_port, default_cert,
-            default_key)
-        super().__init__(factory, new_store_dir(), workers=workers,
-                         extra_http=extra)
-
-    def on(self, host, target, method="GET", headers=None, **kw):
-        h = [("Host", host)] + list(headers or [])
-        return harness.request(self.http_port, method, target, h, **kw)
-
-    def wait_on(self, host, target, status, timeout=10.0, **kw):
-        """Poll until every worker has the change (answers `status`)."""
-        deadline = time.time() + timeout
-        ok = 0
-        while True:
-            r = self.on(host, target, **kw)
-            ok = ok + 1 if r.status == status else 0
-            if ok >= 4 or time.time() > deadline:
-                return r
-            time.sleep(0.02)
-
-    def wait_cert(self, name, fp, timeout=10.0):
-        """Poll until every worker serves the certificate `fp` for SNI
-        `name`; returns what was served last."""
-        deadline = time.time() + timeout
-        ok = 0
-        while True:
-            got = served_fingerprint(self.tls_port, name)
-            ok = ok + 1 if got == fp else 0
-            if ok >= 4 or time.time() > deadline:
-                return got
-            time.sleep(0.02)
-
-    def upload(self, tenant, domain, chain_path, key_path):
-        return self.admin("PUT", "/v2/%s/domains/%s/certificate"
-                          % (tenant, domain),
-                          {"certificate": read(chain_path),
-                           "private_key": read(key_path)})
 
 
 @pytest.fixture(scope="module")

@@ -499,11 +499,13 @@ def a_books(p):
 
 
 # A page for browsers (the custom-domain browser test): shows an image of
-# its own site, calls the API at ?api= with the key ?key= (a CORS request
-# with credentials and a preflight), and sets a cookie.
+# its own site, calls the API at ?api= with the key in the fragment #key=
+# (never sent to a server: a CORS request with credentials and a
+# preflight), and sets a cookie.
 PAGE_HTML = """<!doctype html>
 <html><head><meta charset="utf-8"><title>apigw browser test</title>
-<style>body{font:16px sans-serif;margin:2em} pre{background:#eee;padding:1em}
+<style>body{font:16px sans-serif;margin:2em} pre{background:#eee;padding:1em;
+white-space:pre-wrap;word-break:break-all}
 </style></head>
 <body><h1>apigw on a custom domain</h1>
 <img id="logo" src="logo.png" width="96" height="96" alt="logo">
@@ -511,13 +513,14 @@ PAGE_HTML = """<!doctype html>
 <p id="img">pending</p><p id="cookie">pending</p><p id="done"></p>
 <script>
 const q = new URLSearchParams(location.search);
+const frag = new URLSearchParams(location.hash.slice(1));
 document.cookie = "seen=1; Path=/; Secure; SameSite=Lax";
 const img = document.getElementById("logo");
 const loaded = new Promise(ok => {
   if (img.complete) { ok(); } else { img.onload = ok; img.onerror = ok; }
 });
 const call = fetch(q.get("api"), {credentials: "include",
-                                  headers: {"X-Api-Key": q.get("key")}})
+                                  headers: {"X-Api-Key": frag.get("key")}})
   .then(r => r.json().then(j => ({status: r.status, body: j})))
   .catch(e => ({error: String(e)}));
 Promise.all([loaded, call]).then(([_, res]) => {
