@@ -7,7 +7,7 @@ import time
 
 import harness
 from admin_gw import Gateway, new_store_dir
-from domain_pki import served_fingerprint
+from domain_pki import read, served_fingerprint
 
 
 def doc(base, paths, extra=None):
