@@ -38,13 +38,18 @@ def raw_doc(base, whisk, paths):
 
 class DomainGateway(Gateway):
     """The admin gateway plus a server that routes by custom domain over
-    TLS (certificates by SNI) and plain HTTP, with $apigw_tenant shown."""
+    TLS and plain HTTP, with $apigw_tenant shown: on .tls_port the
+    certificates by SNI come from "apigw_ssl_domains on" (the default is
+    the server's ssl_certificate, RSA), on .var_port from nginx's
+    "ssl_certificate data:$apigw_ssl_certificate"."""
 
     def __init__(self, factory, pki, whisk, workers=2, keys_file=None):
         self.tls_port = harness.free_port()
+        self.var_port = harness.free_port()
         self.http_port = harness.free_port()
         default_cert, default_key = pki.issue("default.test",
-                                              ["default.test"])
+                                              ["default.test"],
+                                              key_type="rsa")
         self.default_cert = default_cert
         keys = "apigw_keys_file %s;" % keys_file if keys_file else ""
         extra = """
@@ -53,6 +58,16 @@ apigw_store_openwhisk_url %s;
 server {
     listen 127.0.0.1:%d ssl;
     listen 127.0.0.1:%d;
+    ssl_certificate     %s;
+    ssl_certificate_key %s;
+    apigw_ssl_domains   on;
+    location / {
+        apigw;
+        add_header X-Tenant "$apigw_tenant" always;
+    }
+}
+server {
+    listen 127.0.0.1:%d ssl;
     ssl_certificate     data:$apigw_ssl_certificate;
     ssl_certificate_key data:$apigw_ssl_certificate_key;
     apigw_ssl_default_certificate     %s;
@@ -63,7 +78,7 @@ server {
     }
 }
 """ % (whisk.url, keys, self.tls_port, self.http_port, default_cert,
-            default_key)
+            default_key, self.var_port, default_cert, default_key)
         super().__init__(factory, new_store_dir(), workers=workers,
                          extra_http=extra)
 
@@ -82,13 +97,20 @@ server {
                 return r
             time.sleep(0.02)
 
+    def served(self, name, cafile=None):
+        """The fingerprint served for SNI `name` by both TLS servers, or
+        both answers when they differ."""
+        a = served_fingerprint(self.tls_port, name, cafile)
+        b = served_fingerprint(self.var_port, name, cafile)
+        return a if a == b else (a, b)
+
     def wait_cert(self, name, fp, timeout=10.0):
-        """Poll until every worker serves the certificate `fp` for SNI
-        `name`; returns what was served last."""
+        """Poll until every worker of both servers serves the certificate
+        `fp` for SNI `name`; returns what was served last."""
         deadline = time.time() + timeout
         ok = 0
         while True:
-            got = served_fingerprint(self.tls_port, name)
+            got = self.served(name)
             ok = ok + 1 if got == fp else 0
             if ok >= 4 or time.time() > deadline:
                 return got

@@ -14,7 +14,7 @@ import pytest
 import harness
 from apigw_checks import header_values, last_raw
 from domain_gw import DomainGateway, doc, raw_doc
-from domain_pki import Pki, fingerprint, read, served_fingerprint
+from domain_pki import Pki, fingerprint, read
 
 
 def err(r, status, fragment=None):
@@ -179,7 +179,7 @@ def test_certificate_served_by_sni_and_replaced_live(gw, pki):
     assert gw.admin("PUT", "/v2/tls1/domains/secure.example.test").status \
         == 200
     # no certificate yet: the server's default
-    assert served_fingerprint(gw.tls_port, "secure.example.test") == \
+    assert gw.served("secure.example.test") == \
         default_fp
 
     chain, key = pki.issue("secure.example.test", ["secure.example.test"])
@@ -196,10 +196,10 @@ def test_certificate_served_by_sni_and_replaced_live(gw, pki):
     assert gw.wait_cert("secure.example.test", fingerprint(chain)) == \
         fingerprint(chain)
     # verified against the test CA, with the name checked
-    assert served_fingerprint(gw.tls_port, "secure.example.test",
+    assert gw.served("secure.example.test",
                               cafile=pki.path("ca.pem")) == fingerprint(chain)
     # other names: the default
-    assert served_fingerprint(gw.tls_port, "unknown.example.test") == \
+    assert gw.served("unknown.example.test") == \
         default_fp
 
     # replaced while nginx runs: the next handshakes get the new one
@@ -276,9 +276,9 @@ def test_wildcard_certificate(gw, pki):
     assert r.status == 200, r
     fp = fingerprint(chain)
     assert gw.wait_cert("x.tls4.test", fp) == fp
-    assert served_fingerprint(gw.tls_port, "y.tls4.test",
+    assert gw.served("y.tls4.test",
                               cafile=pki.path("ca.pem")) == fp
-    assert served_fingerprint(gw.tls_port, "a.b.tls4.test") == \
+    assert gw.served("a.b.tls4.test") == \
         fingerprint(gw.default_cert)
 
 
@@ -384,6 +384,32 @@ server {
 }""" % (pki.dir, pki.path("ca-key.pem")))
     rc, out = n2.test()
     assert rc != 0 and "nonexistent.pem" in out, out
+    # the callback needs the server's own default certificate
+    n3 = nginx_factory("""
+server {
+    listen 127.0.0.1:{port} ssl;
+    ssl_certificate     data:$apigw_ssl_certificate;
+    ssl_certificate_key data:$apigw_ssl_certificate_key;
+    apigw_ssl_domains on;
+}""")
+    rc, out = n3.test()
+    assert rc != 0 and "needs the server's default" in out, out
+
+
+def test_client_without_sni_gets_the_default(gw):
+    import socket
+    import ssl
+    import hashlib
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    for port in (gw.tls_port, gw.var_port):
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            with ctx.wrap_socket(s) as t:      # no server_hostname: no SNI
+                der = t.getpeercert(binary_form=True)
+        h = hashlib.sha256(der).hexdigest().upper()
+        assert ":".join(h[i:i + 2] for i in range(0, 64, 2)) == \
+            fingerprint(gw.default_cert)
 
 
 # ---- what browsers need: conditional requests, gzip ----
