@@ -43,7 +43,8 @@ class DomainGateway(Gateway):
     the server's ssl_certificate, RSA), on .var_port from nginx's
     "ssl_certificate data:$apigw_ssl_certificate"."""
 
-    def __init__(self, factory, pki, whisk, workers=2, keys_file=None):
+    def __init__(self, factory, pki, whisk, workers=2, keys_file=None,
+                 store=None):
         self.tls_port = harness.free_port()
         self.var_port = harness.free_port()
         self.http_port = harness.free_port()
@@ -80,7 +81,7 @@ server {
 """ % (whisk.url, keys, self.tls_port, self.http_port, default_cert,
             default_key, self.var_port, default_cert, default_key)
         super().__init__(factory, new_store_dir(), workers=workers,
-                         extra_http=extra)
+                         extra_http=extra, store=store)
 
     def on(self, host, target, method="GET", headers=None, **kw):
         h = [("Host", host)] + list(headers or [])
