@@ -478,7 +478,12 @@ ngx_http_apigw_domains_cert(const char *key, json_t *rec, void *data)
     c = json_object_get(rec, "chain");
     k = json_object_get(rec, "key");
 
-    if (e == NULL || !json_is_string(c) || !json_is_string(k)) {
+    if (e == NULL || !json_is_string(c) || !json_is_string(k)
+        || !json_is_string(json_object_get(rec, "tenant"))
+        || ngx_strcmp(json_string_value(json_object_get(rec, "tenant")),
+                      e->tenant) != 0)
+    {
+        /* no such domain, or a record left by an earlier owner */
         return 0;
     }
 

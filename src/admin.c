@@ -1303,6 +1303,8 @@ admin_v2_keys(admin_t *a, const char *tenant)
 
 static int admin_v2_domains(admin_t *a, const char *tenant);
 static int admin_drop_certs(admin_t *a, json_t *old, json_t *now);
+static int admin_drop_foreign_cert(admin_t *a, const char *tenant,
+    const char *domain);
 
 
 /* ---- /v2/{tenant}: the tenant and its custom domains ---- */
@@ -1434,6 +1436,12 @@ admin_v2_tenant(admin_t *a, const char *tenant)
         }
 
         json_array_append_new(o, json_string(lc));
+
+        if (admin_drop_foreign_cert(a, tenant, lc) != 0) {
+            json_decref(o);
+            json_decref(body);
+            return -1;
+        }
     }
 
     s = admin_str(body, "namespace");
@@ -1518,16 +1526,44 @@ admin_cert_view(json_t *rec)
 }
 
 
+/* the certificate record of a domain of `tenant`, or NULL */
+static json_t *
+admin_cert_rec(admin_t *a, const char *tenant, const char *domain)
+{
+    char         key[300];
+    json_t      *rec;
+    const char  *t;
+
+    snprintf(key, sizeof(key), "cert:%s", domain);
+    rec = apigw_store_get(a->s, key);
+    t = admin_str(rec, "tenant");
+
+    return (t && strcmp(t, tenant) == 0) ? rec : NULL;
+}
+
+
 static json_t *
 admin_domain_view(admin_t *a, const char *tenant, const char *domain)
+{
+    return json_pack("{s:s,s:s,s:o}", "domain", domain, "tenant", tenant,
+                     "certificate",
+                     admin_cert_view(admin_cert_rec(a, tenant, domain)));
+}
+
+
+/* a certificate left by an earlier owner of the domain goes */
+static int
+admin_drop_foreign_cert(admin_t *a, const char *tenant, const char *domain)
 {
     char  key[300];
 
     snprintf(key, sizeof(key), "cert:%s", domain);
 
-    return json_pack("{s:s,s:s,s:o}", "domain", domain, "tenant", tenant,
-                     "certificate",
-                     admin_cert_view(apigw_store_get(a->s, key)));
+    if (apigw_store_get(a->s, key) && !admin_cert_rec(a, tenant, domain)) {
+        return admin_write(a, key, NULL);
+    }
+
+    return 0;
 }
 
 
@@ -1576,7 +1612,7 @@ admin_v2_certificate(admin_t *a, const char *tenant, const char *domain)
     apigw_cert_t  c;
 
     snprintf(key, sizeof(key), "cert:%s", domain);
-    rec = apigw_store_get(a->s, key);
+    rec = admin_cert_rec(a, tenant, domain);
 
     if (admin_is(a, "GET")) {
         if (rec == NULL) {
@@ -1751,7 +1787,9 @@ admin_v2_domains(admin_t *a, const char *tenant)
             json_array_append_new(json_object_get(v, "domains"),
                                   json_string(lc));
 
-            if (admin_write(a, key, v) != 0) {
+            if (admin_write(a, key, v) != 0
+                || admin_drop_foreign_cert(a, tenant, lc) != 0)
+            {
                 return -1;
             }
         }
