@@ -380,7 +380,7 @@ ngx_http_apigw_domains_tenant(const char *key, json_t *rec, void *data)
 
     size_t                    i;
     json_t                   *d, *old;
-    ngx_http_apigw_domain_t  *e;
+    ngx_http_apigw_domain_t  *e, *prev;
 
     json_array_foreach(json_object_get(rec, "domains"), i, d) {
         if (!json_is_string(d)) {
@@ -393,7 +393,10 @@ ngx_http_apigw_domains_tenant(const char *key, json_t *rec, void *data)
         }
 
         e->tenant = strdup(key + sizeof("tenant:") - 1);
+
+        /* read before the set below frees the old integer */
         old = json_object_get(tab, json_string_value(d));
+        prev = old ? ngx_http_apigw_dom(old) : NULL;
 
         if (e->tenant == NULL
             || json_object_set_new(tab, json_string_value(d),
@@ -404,10 +407,8 @@ ngx_http_apigw_domains_tenant(const char *key, json_t *rec, void *data)
             return -1;
         }
 
-        if (old) {
-            /* a store written by hand: the last tenant wins */
-            ngx_http_apigw_domain_free(ngx_http_apigw_dom(old));
-        }
+        /* a store written by hand: the last tenant wins */
+        ngx_http_apigw_domain_free(prev);
     }
 
     return 0;
