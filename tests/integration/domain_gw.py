@@ -10,6 +10,13 @@ from admin_gw import Gateway, new_store_dir
 from domain_pki import read, served_fingerprint
 
 
+def settled(since):
+    """A change is in every worker when the new answer has come for a few
+    store poll intervals (100 ms) in a row: a worker that answered first
+    may not be the one that is still behind."""
+    return since is not None and time.time() - since >= 0.5
+
+
 def doc(base, paths, extra=None):
     """An OpenAPI 3 document: paths = {path: (action, method)}."""
     d = {"openapi": "3.0.3", "info": {"title": base, "version": "1"},
@@ -90,11 +97,11 @@ server {
     def wait_on(self, host, target, status, timeout=10.0, **kw):
         """Poll until every worker has the change (answers `status`)."""
         deadline = time.time() + timeout
-        ok = 0
+        since = None
         while True:
             r = self.on(host, target, **kw)
-            ok = ok + 1 if r.status == status else 0
-            if ok >= 4 or time.time() > deadline:
+            since = (since or time.time()) if r.status == status else None
+            if settled(since) or time.time() > deadline:
                 return r
             time.sleep(0.02)
 
@@ -109,11 +116,11 @@ server {
         """Poll until every worker of both servers serves the certificate
         `fp` for SNI `name`; returns what was served last."""
         deadline = time.time() + timeout
-        ok = 0
+        since = None
         while True:
             got = self.served(name)
-            ok = ok + 1 if got == fp else 0
-            if ok >= 4 or time.time() > deadline:
+            since = (since or time.time()) if got == fp else None
+            if settled(since) or time.time() > deadline:
                 return got
             time.sleep(0.02)
 
