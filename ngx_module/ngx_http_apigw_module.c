@@ -499,12 +499,25 @@ ngx_http_apigw_handler(ngx_http_request_t *r)
 
     apigw_router_match(alcf->router, method, &path, 0, &m);
 
+    /* a tenant's custom domain: its APIs without /api/{tenant} */
+    if (m.status == 404
+        && ngx_http_apigw_domain_match(r, method, &path, &m, &ctx->tenant)
+           == NGX_ERROR)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     /* /api/{tenant}/...: the dynamic APIs of the store */
     if (m.status == 404
         && ngx_http_apigw_dyn_match(r, method, &path, &m, &first)
            == NGX_ERROR)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (first == 2 && ctx->tenant.len == 0) {
+        ctx->tenant.data = (u_char *) path.seg[1];
+        ctx->tenant.len = path.len[1];
     }
 
     if (m.status == 404 && alcf->web_actions == 1

@@ -123,7 +123,7 @@ typedef struct {
     ngx_str_t                   consumer;         /* $apigw_consumer */
     void                       *auth;     /* ngx_http_apigw_auth.c state */
     void                       *keytab;   /* the key table pinned */
-    ngx_str_t                   tenant;           /* /api/{tenant}/ */
+    ngx_str_t                   tenant;           /* $apigw_tenant */
 } ngx_http_apigw_ctx_t;
 
 
@@ -190,6 +190,11 @@ ngx_int_t ngx_http_apigw_wabind(ngx_http_request_t *r,
 ngx_int_t ngx_http_apigw_dyn_match(ngx_http_request_t *r,
     apigw_method_e method, const apigw_path_t *path, apigw_match_t *m,
     size_t *first);
+
+/* ngx_http_apigw_domains.c: a tenant's APIs on its custom domains */
+ngx_int_t ngx_http_apigw_domain_match(ngx_http_request_t *r,
+    apigw_method_e method, const apigw_path_t *path, apigw_match_t *m,
+    ngx_str_t *tenant);
 
 
 #endif /* _NGX_HTTP_APIGW_MODULE_H_INCLUDED_ */

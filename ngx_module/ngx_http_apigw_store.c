@@ -1566,3 +1566,50 @@ ngx_http_apigw_resolve_hosts(ngx_http_request_t *r, json_t *rec,
 
     return NGX_OK;
 }
+
+
+/*
+ * A path matched against one tenant's dynamic APIs from segment `start`
+ * (0 on the tenant's custom domain); as ngx_http_apigw_dyn_match().
+ */
+
+ngx_int_t
+ngx_http_apigw_dyn_match_tenant(ngx_http_request_t *r, const char *tenant,
+    size_t len, apigw_method_e method, const apigw_path_t *path,
+    size_t start, apigw_match_t *m)
+{
+    json_t                    *v;
+    apigw_match_t              tm;
+    ngx_pool_cleanup_t        *cln;
+    ngx_http_apigw_dyn_gen_t  *g;
+
+    if (ngx_http_apigw_dyn_tenants == NULL) {
+        return NGX_DECLINED;
+    }
+
+    v = json_object_getn(ngx_http_apigw_dyn_tenants, tenant, len);
+    if (v == NULL) {
+        return NGX_DECLINED;
+    }
+
+    g = ngx_http_apigw_ptr(v);
+
+    apigw_router_match(g->router, method, path, start, &tm);
+
+    if (tm.status == 404) {
+        return NGX_DECLINED;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    g->refs++;
+    cln->handler = ngx_http_apigw_dyn_gen_release;
+    cln->data = g;
+
+    *m = tm;
+
+    return NGX_OK;
+}

@@ -74,6 +74,10 @@ ngx_int_t ngx_http_apigw_dyn_match(ngx_http_request_t *r,
     apigw_method_e method, const apigw_path_t *path, apigw_match_t *m,
     size_t *first);
 
+ngx_int_t ngx_http_apigw_dyn_match_tenant(ngx_http_request_t *r,
+    const char *tenant, size_t len, apigw_method_e method,
+    const apigw_path_t *path, size_t start, apigw_match_t *m);
+
 /* store internals shared by the admin handler */
 ngx_int_t ngx_http_apigw_store_sync(ngx_log_t *log);
 ngx_int_t ngx_http_apigw_store_commit(ngx_log_t *log, apigw_muts_t *muts,

@@ -11,10 +11,12 @@
 #include <stdio.h>
 #include <stdarg.h>
 #include <ctype.h>
+#include <time.h>
 
 #include "apigw.h"
 #include "admin.h"
 #include "wabind.h"
+#include "cert.h"
 #include "../openapi/oa.h"
 #include "../ratelimit/ratelimit.h"
 
@@ -1308,6 +1310,12 @@ admin_v2_keys(admin_t *a, const char *tenant)
 }
 
 
+static int admin_v2_domains(admin_t *a, const char *tenant);
+static int admin_drop_certs(admin_t *a, json_t *old, json_t *now);
+static int admin_drop_foreign_cert(admin_t *a, const char *tenant,
+    const char *domain);
+
+
 /* ---- /v2/{tenant}: the tenant and its custom domains ---- */
 
 static int
@@ -1437,6 +1445,12 @@ admin_v2_tenant(admin_t *a, const char *tenant)
         }
 
         json_array_append_new(o, json_string(lc));
+
+        if (admin_drop_foreign_cert(a, tenant, lc) != 0) {
+            json_decref(o);
+            json_decref(body);
+            return -1;
+        }
     }
 
     s = admin_str(body, "namespace");
@@ -1459,12 +1473,375 @@ admin_v2_tenant(admin_t *a, const char *tenant)
         return admin_oom(a);
     }
 
+    if (rec && admin_drop_certs(a, json_object_get(rec, "domains"),
+                                json_object_get(v, "domains")) != 0)
+    {
+        json_decref(v);
+        return -1;
+    }
+
     if (admin_write(a, key, json_incref(v)) != 0) {
         json_decref(v);
         return -1;
     }
 
     return admin_json(a, 200, v);
+}
+
+
+/* ---- /v2/{tenant}/domains: custom domains and their certificates ---- */
+
+/* the id of the tenant whose record lists `domain`, or NULL */
+static const char *
+admin_domain_owner(admin_t *a, const char *domain)
+{
+    size_t       j;
+    json_t      *v, *d;
+    const char  *k;
+
+    json_object_foreach(apigw_store_records(a->s), k, v) {
+        if (strncmp(k, "tenant:", 7) != 0) {
+            continue;
+        }
+
+        json_array_foreach(json_object_get(v, "domains"), j, d) {
+            if (json_is_string(d) && strcmp(json_string_value(d), domain) == 0)
+            {
+                return k + 7;
+            }
+        }
+    }
+
+    return NULL;
+}
+
+
+/* what the API shows of a certificate record: never the key */
+static json_t *
+admin_cert_view(json_t *rec)
+{
+    if (rec == NULL) {
+        return json_null();
+    }
+
+    return json_pack("{s:s?,s:s?,s:s?,s:s?,s:s?,s:s?,s:O?}",
+                     "subject", admin_str(rec, "subject"),
+                     "issuer", admin_str(rec, "issuer"),
+                     "not_before", admin_str(rec, "not_before"),
+                     "not_after", admin_str(rec, "not_after"),
+                     "fingerprint_sha256", admin_str(rec, "fingerprint"),
+                     "names", admin_str(rec, "names"),
+                     "chain_length", json_object_get(rec, "chain_length"));
+}
+
+
+/* the certificate record of a domain of `tenant`, or NULL */
+static json_t *
+admin_cert_rec(admin_t *a, const char *tenant, const char *domain)
+{
+    char         key[300];
+    json_t      *rec;
+    const char  *t;
+
+    snprintf(key, sizeof(key), "cert:%s", domain);
+    rec = apigw_store_get(a->s, key);
+    t = admin_str(rec, "tenant");
+
+    return (t && strcmp(t, tenant) == 0) ? rec : NULL;
+}
+
+
+static json_t *
+admin_domain_view(admin_t *a, const char *tenant, const char *domain)
+{
+    return json_pack("{s:s,s:s,s:o}", "domain", domain, "tenant", tenant,
+                     "certificate",
+                     admin_cert_view(admin_cert_rec(a, tenant, domain)));
+}
+
+
+/* a certificate left by an earlier owner of the domain goes */
+static int
+admin_drop_foreign_cert(admin_t *a, const char *tenant, const char *domain)
+{
+    char  key[300];
+
+    snprintf(key, sizeof(key), "cert:%s", domain);
+
+    if (apigw_store_get(a->s, key) && !admin_cert_rec(a, tenant, domain)) {
+        return admin_write(a, key, NULL);
+    }
+
+    return 0;
+}
+
+
+/* deletes the certificates of the domains in `old` but not in `now` */
+static int
+admin_drop_certs(admin_t *a, json_t *old, json_t *now)
+{
+    char     key[300];
+    size_t   i, j;
+    json_t  *d, *e;
+    int      kept;
+
+    json_array_foreach(old, i, d) {
+        if (!json_is_string(d)) {
+            continue;
+        }
+
+        kept = 0;
+
+        json_array_foreach(now, j, e) {
+            if (json_equal(d, e)) {
+                kept = 1;
+                break;
+            }
+        }
+
+        snprintf(key, sizeof(key), "cert:%s", json_string_value(d));
+
+        if (!kept && apigw_store_get(a->s, key)
+            && admin_write(a, key, NULL) != 0)
+        {
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
+static int
+admin_v2_certificate(admin_t *a, const char *tenant, const char *domain)
+{
+    char          key[300], err[512];
+    json_t       *rec, *body, *v;
+    const char   *chain, *pkey;
+    apigw_cert_t  c;
+
+    snprintf(key, sizeof(key), "cert:%s", domain);
+    rec = admin_cert_rec(a, tenant, domain);
+
+    if (admin_is(a, "GET")) {
+        if (rec == NULL) {
+            return admin_err(a, 404, "No certificate for domain %s.", domain);
+        }
+
+        return admin_json(a, 200, admin_domain_view(a, tenant, domain));
+    }
+
+    if (admin_is(a, "DELETE")) {
+        if (rec == NULL) {
+            return admin_err(a, 404, "No certificate for domain %s.", domain);
+        }
+
+        if (admin_write(a, key, NULL) != 0) {
+            return -1;
+        }
+
+        return admin_no_content(a);
+    }
+
+    if (!admin_is(a, "PUT")) {
+        return admin_err(a, 405, "Invalid verb.");
+    }
+
+    body = admin_body_json(a);
+    if (body == NULL) {
+        return -1;
+    }
+
+    chain = admin_str(body, "certificate");
+    pkey = admin_str(body, "private_key");
+
+    if (chain == NULL || pkey == NULL) {
+        json_decref(body);
+        return admin_err(a, 400, "\"certificate\" (the PEM chain, leaf "
+                         "first) and \"private_key\" (PEM) are required.");
+    }
+
+    if (apigw_cert_check(chain, json_string_length(
+                             json_object_get(body, "certificate")),
+                         pkey, json_string_length(
+                             json_object_get(body, "private_key")),
+                         domain, time(NULL), &c, err, sizeof(err))
+        != 0)
+    {
+        json_decref(body);
+        return admin_err(a, 400, "Invalid certificate: %s.", err);
+    }
+
+    json_decref(body);
+
+    v = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:i}",
+                  "tenant", tenant, "domain", domain,
+                  "chain", c.chain, "key", c.key,
+                  "subject", c.subject, "issuer", c.issuer,
+                  "not_before", c.not_before, "not_after", c.not_after,
+                  "fingerprint", c.fingerprint, "names", c.names,
+                  "chain_length", c.ncerts);
+    apigw_cert_free(&c);
+
+    if (v == NULL) {
+        return admin_oom(a);
+    }
+
+    if (admin_write(a, key, v) != 0) {
+        return -1;
+    }
+
+    v = json_pack("{s:s,s:s,s:o}", "domain", domain, "tenant", tenant,
+                  "certificate", admin_cert_view(v));
+
+    return admin_json(a, 200, v);
+}
+
+
+static int
+admin_v2_domains(admin_t *a, const char *tenant)
+{
+    char         key[ADMIN_MAX_ID + 8], lc[256], ck[300];
+    size_t       i, j;
+    json_t      *rec, *doms, *d, *v, *list;
+    const char  *owner, *s;
+
+    snprintf(key, sizeof(key), "tenant:%s", tenant);
+    rec = apigw_store_get(a->s, key);
+    doms = json_object_get(rec, "domains");
+
+    if (a->nseg == 3) {
+        if (!admin_is(a, "GET")) {
+            return admin_err(a, 405, "Invalid verb.");
+        }
+
+        if (rec == NULL) {
+            return admin_err(a, 404, "Unknown tenant id %s", tenant);
+        }
+
+        list = json_array();
+        if (list == NULL) {
+            return admin_oom(a);
+        }
+
+        json_array_foreach(doms, i, d) {
+            if (json_is_string(d)) {
+                json_array_append_new(list, admin_domain_view(a, tenant,
+                                                    json_string_value(d)));
+            }
+        }
+
+        return admin_json(a, 200, list);
+    }
+
+    s = a->seg[3];
+
+    if (strlen(s) >= sizeof(lc)) {
+        return admin_err(a, 400, "Invalid domain.");
+    }
+
+    for (j = 0; s[j]; j++) {
+        lc[j] = (char) tolower((unsigned char) s[j]);
+    }
+
+    lc[j] = '\0';
+
+    if (!admin_valid_domain(lc)) {
+        return admin_err(a, 400, "Invalid domain.");
+    }
+
+    owner = admin_domain_owner(a, lc);
+
+    if (a->nseg == 5 && strcmp(a->seg[4], "certificate") == 0) {
+        if (owner == NULL || strcmp(owner, tenant) != 0) {
+            return admin_err(a, 404, "Unknown domain %s for tenant %s.", lc,
+                             tenant);
+        }
+
+        return admin_v2_certificate(a, tenant, lc);
+    }
+
+    if (a->nseg != 4) {
+        return admin_err(a, 404, "Not found.");
+    }
+
+    if (admin_is(a, "GET")) {
+        if (owner == NULL || strcmp(owner, tenant) != 0) {
+            return admin_err(a, 404, "Unknown domain %s for tenant %s.", lc,
+                             tenant);
+        }
+
+        return admin_json(a, 200, admin_domain_view(a, tenant, lc));
+    }
+
+    if (admin_is(a, "PUT")) {
+        if (owner && strcmp(owner, tenant) != 0) {
+            return admin_err(a, 409, "Domain %s belongs to another tenant.",
+                             lc);
+        }
+
+        if (owner == NULL) {
+            v = rec ? json_deep_copy(rec)
+                    : json_pack("{s:s,s:s,s:s,s:[]}", "id", tenant,
+                                "namespace", tenant, "instance", "",
+                                "domains");
+            if (v == NULL) {
+                return admin_oom(a);
+            }
+
+            if (!json_is_array(json_object_get(v, "domains"))) {
+                json_object_set_new(v, "domains", json_array());
+            }
+
+            json_array_append_new(json_object_get(v, "domains"),
+                                  json_string(lc));
+
+            if (admin_write(a, key, v) != 0
+                || admin_drop_foreign_cert(a, tenant, lc) != 0)
+            {
+                return -1;
+            }
+        }
+
+        return admin_json(a, 200, json_pack("{s:s,s:s,s:n}", "domain", lc,
+                                            "tenant", tenant,
+                                            "certificate"));
+    }
+
+    if (admin_is(a, "DELETE")) {
+        if (owner == NULL || strcmp(owner, tenant) != 0) {
+            return admin_err(a, 404, "Unknown domain %s for tenant %s.", lc,
+                             tenant);
+        }
+
+        v = json_deep_copy(rec);
+        if (v == NULL) {
+            return admin_oom(a);
+        }
+
+        list = json_object_get(v, "domains");
+
+        json_array_foreach(list, i, d) {
+            if (json_is_string(d) && strcmp(json_string_value(d), lc) == 0) {
+                json_array_remove(list, i);
+                break;
+            }
+        }
+
+        if (admin_write(a, key, v) != 0) {
+            return -1;
+        }
+
+        snprintf(ck, sizeof(ck), "cert:%s", lc);
+
+        if (apigw_store_get(a->s, ck) && admin_write(a, ck, NULL) != 0) {
+            return -1;
+        }
+
+        return admin_no_content(a);
+    }
+
+    return admin_err(a, 405, "Invalid verb.");
 }
 
 
@@ -1709,6 +2086,10 @@ admin_route(admin_t *a)
 
     if (strcmp(a->seg[2], "webactions") == 0) {
         return admin_v2_webactions(a, tenant);
+    }
+
+    if (strcmp(a->seg[2], "domains") == 0) {
+        return admin_v2_domains(a, tenant);
     }
 
     return admin_err(a, 404, "Not found.");

@@ -11,6 +11,7 @@ pkgs=(
     clang libclang-rt-14-dev
     redis-server wrk curl openssl ca-certificates
     python3 python3-pytest python3-yaml python3-cryptography
+    chromium libnss3-tools
 )
 
 missing=()

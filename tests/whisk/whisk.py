@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import gzip
 import hashlib
 import http.server
 import json
@@ -501,6 +502,74 @@ def a_books(p):
             "body": {"message": f"No book with id {key}."}}
 
 
+# A page for browsers (the custom-domain browser test): shows an image of
+# its own site, calls the API at ?api= with the key in the fragment #key=
+# (never sent to a server: a CORS request with credentials and a
+# preflight), and sets a cookie.
+PAGE_HTML = """<!doctype html>
+<html><head><meta charset="utf-8"><title>apigw browser test</title>
+<style>body{font:16px sans-serif;margin:2em} pre{background:#eee;padding:1em;
+white-space:pre-wrap;word-break:break-all}
+</style></head>
+<body><h1>apigw on a custom domain</h1>
+<img id="logo" src="logo.png" width="96" height="96" alt="logo">
+<pre id="data">pending</pre>
+<p id="img">pending</p><p id="cookie">pending</p><p id="done"></p>
+<script>
+const q = new URLSearchParams(location.search);
+const frag = new URLSearchParams(location.hash.slice(1));
+document.cookie = "seen=1; Path=/; Secure; SameSite=Lax";
+const img = document.getElementById("logo");
+const loaded = new Promise(ok => {
+  if (img.complete) { ok(); } else { img.onload = ok; img.onerror = ok; }
+});
+const call = fetch(q.get("api"), {credentials: "include",
+                                  headers: {"X-Api-Key": frag.get("key")}})
+  .then(r => r.json().then(j => ({status: r.status, body: j})))
+  .catch(e => ({error: String(e)}));
+Promise.all([loaded, call]).then(([_, res]) => {
+  document.getElementById("data").textContent = JSON.stringify(res);
+  document.getElementById("img").textContent =
+    "naturalWidth=" + img.naturalWidth;
+  document.getElementById("cookie").textContent = "cookie=" + document.cookie;
+  document.getElementById("done").textContent = "done";
+});
+</script></body></html>
+"""
+
+
+def a_page(p):
+    return {"statusCode": 200,
+            "headers": {"content-type": "text/html; charset=utf-8",
+                        "Set-Cookie": ["theme=dark; Path=/; Secure; "
+                                       "SameSite=Lax",
+                                       "visits=1; Path=/; Secure; "
+                                       "SameSite=Lax"]},
+            "body": PAGE_HTML}
+
+
+def a_profile(p):
+    h = p.get("__ow_headers", {})
+    return {"statusCode": 200, "headers": {"content-type": "application/json"},
+            "body": {"user": "ada", "plan": "gold",
+                     "consumer": h.get("x-apigw-consumer"),
+                     "origin": h.get("origin")}}
+
+
+ETAG = '"v1-5d41402a"'
+
+
+def a_etag(p):
+    """A conditional web action: 304 when If-None-Match has its ETag."""
+    h = p.get("__ow_headers", {})
+    if ETAG in [t.strip() for t in h.get("if-none-match", "").split(",")]:
+        return {"statusCode": 304, "headers": {"ETag": ETAG}}
+    return {"statusCode": 200,
+            "headers": {"ETag": ETAG, "content-type": "application/json",
+                        "Cache-Control": "no-cache"},
+            "body": {"version": 1}}
+
+
 WEB = {"web-export": True, "raw-http": False, "final": True}   # --web true
 
 
@@ -583,6 +652,9 @@ _ACTION_LIST = [
     Action("guest", "default", "cors", a_cors),
     Action("guest", "default", "respond", a_respond),
     Action("guest", "default", "big", a_big),
+    Action("guest", "default", "page", a_page),
+    Action("guest", "default", "profile", a_profile),
+    Action("guest", "default", "etag", a_etag),
     Action("guest", "demo", "hello", a_hello),
     Action("guest", "demo", "books", a_books),
     Action("guest", "public", "index", a_index),
@@ -1380,6 +1452,23 @@ def handle_introspection(state: State, req: Request) -> Response:
     return json_response(200, fn())
 
 
+RAW_ETAG = '"raw-7e1f"'
+RAW_MODIFIED = "Wed, 21 Oct 2026 07:28:00 GMT"
+
+
+def raw_cached(req: Request, headers: list) -> Response:
+    """/raw/cached: ETag and Last-Modified; 304 when the client has it."""
+    inm = req.header("If-None-Match")
+    ims = req.header("If-Modified-Since")
+    cond = [("ETag", RAW_ETAG), ("Last-Modified", RAW_MODIFIED),
+            ("Cache-Control", "max-age=0")]
+    if (inm is not None and RAW_ETAG in [t.strip() for t in inm.split(",")]) \
+            or (inm is None and ims == RAW_MODIFIED):
+        return Response(304, headers + cond, b"")
+    return Response(200, headers + cond + [("Content-Type", "text/plain")],
+                    b"cached body")
+
+
 def handle_raw(req: Request) -> Response:
     spool = tempfile.SpooledTemporaryFile(max_size=MIB)
     for piece in req.body.stream():
@@ -1395,6 +1484,17 @@ def handle_raw(req: Request) -> Response:
             return json_response(400, {"error": "status must be 200-599"})
         return Response(code, headers + [("Content-Type", "application/json")],
                         b"" if code in (204, 304) else json.dumps({"status": code}).encode())
+    if req.path.rstrip("/") == "/raw/cached":
+        spool.close()
+        return raw_cached(req, headers)
+    if req.path.rstrip("/") == "/raw/gzip":
+        spool.close()
+        body = gzip.compress(json.dumps({"compressed": True,
+                                         "text": "apigw " * 200}).encode(),
+                             mtime=0)
+        return Response(200, headers + [("Content-Type", "application/json"),
+                                        ("Content-Encoding", "gzip"),
+                                        ("Vary", "Accept-Encoding")], body)
     if req.path.rstrip("/") == "/raw/slow":
         query = dict(parse_qsl(req.query))
         try:
