@@ -1865,7 +1865,8 @@ ngx_http_apigw_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         return NGX_OK;
     }
 
-    v->data = s.data;
+    /* never NULL: nginx's scripts memcpy() even an empty value */
+    v->data = s.data ? s.data : (u_char *) "";
     v->len = s.len;
     v->valid = 1;
     v->no_cacheable = 1;

@@ -335,10 +335,20 @@ ngx_http_apigw_tokcache_put(ngx_shm_zone_t *zone, uint64_t scheme,
     n->scopes_len = (uint32_t) in->scopes.len;
     n->payload_len = (uint32_t) in->payload.len;
 
-    ngx_memcpy(n->data, in->sub.data, in->sub.len);
-    ngx_memcpy(n->data + in->sub.len, in->scopes.data, in->scopes.len);
-    ngx_memcpy(n->data + in->sub.len + in->scopes.len, in->payload.data,
-               in->payload.len);
+    /* empty strings may have no data: memcpy(dst, NULL, 0) is undefined */
+
+    if (in->sub.len) {
+        ngx_memcpy(n->data, in->sub.data, in->sub.len);
+    }
+
+    if (in->scopes.len) {
+        ngx_memcpy(n->data + in->sub.len, in->scopes.data, in->scopes.len);
+    }
+
+    if (in->payload.len) {
+        ngx_memcpy(n->data + in->sub.len + in->scopes.len,
+                   in->payload.data, in->payload.len);
+    }
 
     ngx_rbtree_insert(&z->sh->rbtree, &n->node);
     ngx_queue_insert_head(&z->sh->lru, &n->queue);
