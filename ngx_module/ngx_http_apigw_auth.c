@@ -437,6 +437,35 @@ ngx_http_apigw_key_target(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
 }
 
 
+/* the request's key target, then the store's keys and the keys file's */
+
+static const apigw_key_t *
+ngx_http_apigw_key_lookup(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
+    int kind, ngx_str_t *id, ngx_str_t *secret, apigw_key_target_t *tg,
+    u_char *buf, size_t size, int *st)
+{
+    size_t              slen;
+    const char         *sdata;
+    const apigw_key_t  *k;
+
+    ngx_http_apigw_key_target(r, ctx, tg, buf, size);
+
+    sdata = secret ? (char *) secret->data : NULL;
+    slen = secret ? secret->len : 0;
+
+    k = apigw_keytab_lookup(ngx_http_apigw_keytab(r, ctx), kind,
+                            (char *) id->data, id->len, sdata, slen, tg, st);
+
+    if (*st == APIGW_KEY_UNKNOWN) {
+        k = apigw_keytab_lookup(ngx_http_apigw_keytab_static(r), kind,
+                                (char *) id->data, id->len, sdata, slen, tg,
+                                st);
+    }
+
+    return k;
+}
+
+
 static ngx_int_t
 ngx_http_apigw_auth_apikey(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
     const apigw_scheme_t *s, ngx_http_apigw_found_t *f,
@@ -464,18 +493,8 @@ ngx_http_apigw_auth_apikey(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
                                    "key_missing", s, NULL);
     }
 
-    ngx_http_apigw_key_target(r, ctx, &tg, buf, sizeof(buf));
-
-    /* the store's keys, then the keys file's */
-
-    k = apigw_keytab_lookup(ngx_http_apigw_keytab(r, ctx), APIGW_KEY_API,
-                            (char *) v.data, v.len, NULL, 0, &tg, &st);
-
-    if (st == APIGW_KEY_UNKNOWN) {
-        k = apigw_keytab_lookup(ngx_http_apigw_keytab_static(r),
-                                APIGW_KEY_API, (char *) v.data, v.len, NULL,
-                                0, &tg, &st);
-    }
+    k = ngx_http_apigw_key_lookup(r, ctx, APIGW_KEY_API, &v, NULL, &tg, buf,
+                                  sizeof(buf), &st);
 
     if (st == APIGW_KEY_UNKNOWN) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -549,17 +568,8 @@ ngx_http_apigw_auth_client(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
                                    "client_secret_missing", s, NULL);
     }
 
-    ngx_http_apigw_key_target(r, ctx, &tg, buf, sizeof(buf));
-
-    k = apigw_keytab_lookup(ngx_http_apigw_keytab(r, ctx), APIGW_KEY_CLIENT,
-                            (char *) id.data, id.len, (char *) secret.data,
-                            secret.len, &tg, &st);
-
-    if (st == APIGW_KEY_UNKNOWN) {
-        k = apigw_keytab_lookup(ngx_http_apigw_keytab_static(r),
-                                APIGW_KEY_CLIENT, (char *) id.data, id.len,
-                                (char *) secret.data, secret.len, &tg, &st);
-    }
+    k = ngx_http_apigw_key_lookup(r, ctx, APIGW_KEY_CLIENT, &id, &secret,
+                                  &tg, buf, sizeof(buf), &st);
 
     if (st == APIGW_KEY_UNKNOWN || st == APIGW_KEY_REVOKED) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,

@@ -515,11 +515,6 @@ ngx_http_apigw_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (first == 2 && ctx->tenant.len == 0) {
-        ctx->tenant.data = (u_char *) path.seg[1];
-        ctx->tenant.len = path.len[1];
-    }
-
     if (m.status == 404 && alcf->web_actions == 1
         && apigw_webaction_path(&path))
     {

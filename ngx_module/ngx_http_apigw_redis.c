@@ -72,6 +72,8 @@ static void ngx_http_apigw_redis_hello(redisAsyncContext *ac, void *r,
     void *privdata);
 static void ngx_http_apigw_redis_auth(redisAsyncContext *ac, void *r,
     void *privdata);
+static ngx_uint_t ngx_http_apigw_redis_refused(redisAsyncContext *ac,
+    redisReply *reply, ngx_http_apigw_redis_t *rd);
 static void ngx_http_apigw_redis_subscribed(redisAsyncContext *ac, void *r,
     void *privdata);
 static void ngx_http_apigw_redis_set_state(ngx_http_apigw_redis_t *rd,
@@ -573,18 +575,32 @@ ngx_http_apigw_redis_auth(redisAsyncContext *ac, void *r, void *privdata)
         return;
     }
 
-    if (reply->type == REDIS_REPLY_ERROR) {
-        /* wrong password or database: the PING after fails as well */
-        if (!rd->failing) {
-            ngx_log_error(NGX_LOG_ERR, rd->log, 0,
-                          "apigw redis %s \"%V\": %*s, retrying",
-                          rd->purpose, &rd->conf->url, (size_t) reply->len,
-                          reply->str);
-            rd->failing = 1;
-        }
+    /* wrong password or database: the PING after fails as well */
+    (void) ngx_http_apigw_redis_refused(ac, reply, rd);
+}
 
-        redisAsyncDisconnect(ac);
+
+/* an error answer to the connection's set-up: logged once, dropped */
+
+static ngx_uint_t
+ngx_http_apigw_redis_refused(redisAsyncContext *ac, redisReply *reply,
+    ngx_http_apigw_redis_t *rd)
+{
+    if (reply->type != REDIS_REPLY_ERROR) {
+        return 0;
     }
+
+    if (!rd->failing) {
+        ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                      "apigw redis %s \"%V\": %*s, retrying",
+                      rd->purpose, &rd->conf->url, (size_t) reply->len,
+                      reply->str);
+        rd->failing = 1;
+    }
+
+    redisAsyncDisconnect(ac);
+
+    return 1;
 }
 
 
@@ -600,17 +616,8 @@ ngx_http_apigw_redis_hello(redisAsyncContext *ac, void *r, void *privdata)
         return;
     }
 
-    if (reply->type == REDIS_REPLY_ERROR) {
-        /* e.g. NOAUTH: the server wants a password we were not given */
-        if (!rd->failing) {
-            ngx_log_error(NGX_LOG_ERR, rd->log, 0,
-                          "apigw redis %s \"%V\": %*s, retrying",
-                          rd->purpose, &rd->conf->url, (size_t) reply->len,
-                          reply->str);
-            rd->failing = 1;
-        }
-
-        redisAsyncDisconnect(ac);
+    /* e.g. NOAUTH: the server wants a password we were not given */
+    if (ngx_http_apigw_redis_refused(ac, reply, rd)) {
         return;
     }
 
