@@ -31,6 +31,9 @@ static ngx_int_t ngx_http_apigw_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_apigw_init_process(ngx_cycle_t *cycle);
 static void ngx_http_apigw_new_request_id(u_char *p);
 static void ngx_http_apigw_hex64(u_char *p, uint64_t v);
+static ngx_int_t ngx_http_apigw_create_request(ngx_http_request_t *r);
+static void ngx_http_apigw_client_request_line(ngx_http_request_t *r,
+    ngx_http_apigw_ctx_t *ctx);
 static ngx_int_t ngx_http_apigw_preflight(ngx_http_request_t *r,
     ngx_http_apigw_ctx_t *ctx, apigw_match_t *m);
 static ngx_int_t ngx_http_apigw_request_id(ngx_http_request_t *r,
@@ -83,10 +86,23 @@ static char *ngx_http_apigw_keepalive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 
-/* what the proxy module is told in every apigw location */
+/*
+ * What the proxy module is told in every apigw location.  The URL is fixed,
+ * not a variable: a variable URL costs a script run, a URL parse and a
+ * search of all upstream{} blocks per request.  apigw's balancer picks the
+ * peer, the request line gets the backend's path and method (see
+ * ngx_http_apigw_invoke()), and the balancer turns TLS off for plain http
+ * backends; "https" here only makes the proxy module create the location's
+ * SSL context with its own defaults and the proxy_ssl_* directives.
+ */
 static ngx_str_t  ngx_http_apigw_proxy_conf = ngx_string(
-    "proxy_pass $apigw_backend_url;"
-    "proxy_method $apigw_backend_method;"
+#if (NGX_HTTP_SSL)
+    "proxy_pass https://" NGX_HTTP_APIGW_UPSTREAM ";"
+    "proxy_ssl_server_name on;"
+    "proxy_ssl_name $apigw_backend_sni;"
+#else
+    "proxy_pass http://" NGX_HTTP_APIGW_UPSTREAM ";"
+#endif
     "proxy_http_version 1.1;"
     "proxy_request_buffering off;"
     "proxy_set_header Host $apigw_backend_host;"
@@ -95,8 +111,6 @@ static ngx_str_t  ngx_http_apigw_proxy_conf = ngx_string(
     "proxy_set_header Proxy-Authorization \"\";"
     "proxy_set_header Trailer \"\";"
     "proxy_set_header X-Real-IP \"\";"
-    "proxy_ssl_server_name on;"
-    "proxy_ssl_name $apigw_backend_sni;"
 );
 
 
@@ -612,19 +626,27 @@ matched:
 
 
 /*
- * The rest of the pipeline: the backend URL and headers, then the proxy.
+ * The rest of the pipeline: the backend URI and headers, then the proxy.
  * Called by the handler, or later by a stage that had to wait (the body
  * being read for validation); ctx->match and ctx->path must then point to
  * memory that outlives the handler's stack.
+ *
+ * The proxy module's URL is fixed ("proxy_pass https://apigw_backend"),
+ * and with no URI part it sends r->unparsed_uri and r->method_name as they
+ * are: apigw sets them to the backend's for the time the proxy module
+ * builds its request, and puts the client's back afterwards, so that
+ * $request_uri and $request_method still tell what the client sent.
  */
 
 ngx_int_t
 ngx_http_apigw_invoke(ngx_http_request_t *r)
 {
     u_char                     *p;
-    size_t                      n;
+    size_t                      n, size;
+    ngx_int_t                   rc;
     apigw_path_t               *path;
     apigw_match_t              *m;
+    ngx_http_upstream_t        *u;
     ngx_http_apigw_ctx_t       *ctx;
     ngx_http_apigw_op_t        *opx;
     ngx_http_apigw_loc_conf_t  *alcf;
@@ -636,31 +658,100 @@ ngx_http_apigw_invoke(ngx_http_request_t *r)
     path = ctx->path;
     opx = ctx->opx;
 
-    /* the backend URL: "http://apigw_backend" + path + query */
+    /*
+     * One pass into a buffer that fits unless parameters are repeated in
+     * the template: encoding at most triples the path.
+     */
 
-    n = apigw_backend_uri(m->op, m, path, ctx->path_first,
-                          (char *) r->args.data,
-                          r->args.len, NULL, 0);
+    size = ngx_strlen(m->op->backend.path ? m->op->backend.path : "")
+           + 3 * (r->uri.len + 1) * (m->op->backend.append_path ? 2 : 1)
+           + r->args.len + 2;
 
-    p = ngx_pnalloc(r->pool, opx->scheme_host.len + n);
-    if (p == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    for ( ;; ) {
+        p = ngx_pnalloc(r->pool, size);
+        if (p == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        n = apigw_backend_uri(m->op, m, path, ctx->path_first,
+                              (char *) r->args.data, r->args.len,
+                              (char *) p, size);
+        if (n <= size) {
+            break;
+        }
+
+        size = n;
     }
 
     ctx->backend_uri.data = p;
-    p = ngx_cpymem(p, opx->scheme_host.data, opx->scheme_host.len);
-    apigw_backend_uri(m->op, m, path, ctx->path_first,
-                      (char *) r->args.data, r->args.len, (char *) p, n);
-    ctx->backend_uri.len = opx->scheme_host.len + n;
+    ctx->backend_uri.len = n;
 
     if (ngx_http_apigw_backend_headers(r, alcf, &m->op->backend) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "apigw backend \"%V\"", &ctx->backend_uri);
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "apigw backend \"%V\" \"%V\"", &opx->host,
+                   &ctx->backend_uri);
 
-    return alcf->proxy_handler(r);
+    ctx->client_uri = r->unparsed_uri;
+    ctx->client_method = r->method_name;
+    ctx->client_valid_uri = r->valid_unparsed_uri;
+    ctx->request_line_set = 1;
+
+    r->unparsed_uri = ctx->backend_uri;
+    r->valid_unparsed_uri = 1;
+
+    if (opx->method.len) {
+        r->method_name = opx->method;
+    }
+
+    rc = alcf->proxy_handler(r);
+
+    u = r->upstream;
+
+    if (u && u->request_bufs == NULL && u->create_request) {
+        /* the request is made later (an HTTP/2 body, say): put back then */
+        ctx->create_request = u->create_request;
+        u->create_request = ngx_http_apigw_create_request;
+
+    } else {
+        ngx_http_apigw_client_request_line(r, ctx);
+    }
+
+    return rc;
+}
+
+
+static ngx_int_t
+ngx_http_apigw_create_request(ngx_http_request_t *r)
+{
+    ngx_int_t              rc;
+    ngx_http_apigw_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_apigw_module);
+
+    rc = ctx->create_request(r);
+
+    ngx_http_apigw_client_request_line(r, ctx);
+
+    return rc;
+}
+
+
+static void
+ngx_http_apigw_client_request_line(ngx_http_request_t *r,
+    ngx_http_apigw_ctx_t *ctx)
+{
+    if (!ctx->request_line_set) {
+        return;
+    }
+
+    ctx->request_line_set = 0;
+
+    r->unparsed_uri = ctx->client_uri;
+    r->method_name = ctx->client_method;
+    r->valid_unparsed_uri = ctx->client_valid_uri;
 }
 
 
@@ -802,7 +893,7 @@ ngx_http_apigw_preflight(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
  * secrets.
  */
 
-static uint64_t  ngx_http_apigw_rid_worker;
+static u_char    ngx_http_apigw_rid_worker[16];   /* hex, set once */
 static uint64_t  ngx_http_apigw_rid_key;
 static uint64_t  ngx_http_apigw_rid_seq;
 
@@ -818,7 +909,7 @@ ngx_http_apigw_init_process(ngx_cycle_t *cycle)
         seed[1] = (uint64_t) ngx_random() << 31 ^ (uintptr_t) cycle;
     }
 
-    ngx_http_apigw_rid_worker = seed[0];
+    ngx_http_apigw_hex64(ngx_http_apigw_rid_worker, seed[0]);
     ngx_http_apigw_rid_key = seed[1];
 
     if (ngx_http_apigw_jwks_init_process(cycle) != NGX_OK) {
@@ -848,7 +939,7 @@ ngx_http_apigw_new_request_id(u_char *p)
     z ^= z >> 31;
 
     /* 32 hex digits; ngx_sprintf() costs more than the rest together */
-    ngx_http_apigw_hex64(p, ngx_http_apigw_rid_worker);
+    ngx_memcpy(p, ngx_http_apigw_rid_worker, 16);
     ngx_http_apigw_hex64(p + 16, z);
 }
 
@@ -859,9 +950,11 @@ ngx_http_apigw_hex64(u_char *p, uint64_t v)
     ngx_uint_t           i;
     static const u_char  hex[] = "0123456789abcdef";
 
-    for (i = 16; i > 0; i--) {
+    /* two digits per step */
+    for (i = 16; i > 0; i -= 2) {
         p[i - 1] = hex[v & 0xf];
-        v >>= 4;
+        p[i - 2] = hex[(v >> 4) & 0xf];
+        v >>= 8;
     }
 }
 
@@ -1031,7 +1124,8 @@ ngx_http_apigw_forwarded_url(ngx_http_request_t *r, ngx_str_t *url)
 static ngx_int_t
 ngx_http_apigw_forwarded_headers(ngx_http_request_t *r, ngx_str_t *xff)
 {
-    u_char                    *p;
+    u_char                    *p, digits[5];
+    in_port_t                  port;
     ngx_str_t                  v[NGX_HTTP_APIGW_FWD_N];
     ngx_uint_t                 i;
     ngx_table_elt_t           *h;
@@ -1076,14 +1170,23 @@ ngx_http_apigw_forwarded_headers(ngx_http_request_t *r, ngx_str_t *xff)
         return NGX_ERROR;
     }
 
-    v[3].data = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+    /* at most five digits; ngx_sprintf() would be most of this function */
+
+    v[3].data = ngx_pnalloc(r->pool, 5);
     if (v[3].data == NULL) {
         return NGX_ERROR;
     }
 
-    v[3].len = ngx_sprintf(v[3].data, "%ui",
-                           (ngx_uint_t) ngx_inet_get_port(c->local_sockaddr))
-               - v[3].data;
+    port = ngx_inet_get_port(c->local_sockaddr);
+    p = digits + sizeof(digits);
+
+    do {
+        *--p = (u_char) ('0' + port % 10);
+        port /= 10;
+    } while (port);
+
+    v[3].len = digits + sizeof(digits) - p;
+    ngx_memcpy(v[3].data, p, v[3].len);
 
     if (ngx_http_apigw_forwarded_url(r, &v[4]) != NGX_OK) {
         return NGX_ERROR;
@@ -1791,7 +1894,21 @@ ngx_http_apigw_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         switch (data) {
 
         case NGX_HTTP_APIGW_VAR_BACKEND_URL:
-            s = ctx->backend_uri;
+            if (ctx->opx == NULL || ctx->backend_uri.len == 0) {
+                break;
+            }
+
+            s.len = sizeof("https://") - 1 + ctx->opx->host.len
+                    + ctx->backend_uri.len;
+            s.data = ngx_pnalloc(r->pool, s.len);
+            if (s.data == NULL) {
+                return NGX_ERROR;
+            }
+
+            s.len = ngx_sprintf(s.data, "%s://%V%V",
+                                ctx->opx->https ? "https" : "http",
+                                &ctx->opx->host, &ctx->backend_uri)
+                    - s.data;
             break;
 
         case NGX_HTTP_APIGW_VAR_BACKEND_HOST:
@@ -2234,11 +2351,7 @@ ngx_http_apigw_compile_op(ngx_conf_t *cf, ngx_http_apigw_loc_conf_t *alcf,
     opx->addrs = u->addrs;
     opx->naddrs = u->naddrs;
 
-    if (ngx_strcmp(b->scheme, "https") == 0) {
-        ngx_str_set(&opx->scheme_host, "https://" NGX_HTTP_APIGW_UPSTREAM);
-    } else {
-        ngx_str_set(&opx->scheme_host, "http://" NGX_HTTP_APIGW_UPSTREAM);
-    }
+    opx->https = (ngx_strcmp(b->scheme, "https") == 0);
 
     opx->host.data = (u_char *) b->authority;
     opx->host.len = len;

@@ -50,7 +50,7 @@ typedef struct {
 typedef struct {
     ngx_addr_t                 *addrs;       /* resolved at configuration */
     ngx_uint_t                  naddrs;
-    ngx_str_t                   scheme_host; /* "http://apigw_backend" */
+    ngx_uint_t                  https;       /* TLS to the backend */
     ngx_str_t                   host;        /* Host: authority */
     ngx_str_t                   sni;         /* TLS server name */
     ngx_str_t                   method;      /* fixed verb, or empty */
@@ -124,6 +124,12 @@ typedef struct {
     void                       *auth;     /* ngx_http_apigw_auth.c state */
     void                       *keytab;   /* the key table pinned */
     ngx_str_t                   tenant;           /* $apigw_tenant */
+    /* the client's request line while the backend's is set */
+    ngx_str_t                   client_uri;
+    ngx_str_t                   client_method;
+    ngx_int_t                 (*create_request)(ngx_http_request_t *r);
+    unsigned                    client_valid_uri:1;
+    unsigned                    request_line_set:1;
 } ngx_http_apigw_ctx_t;
 
 

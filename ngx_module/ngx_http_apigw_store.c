@@ -1180,13 +1180,7 @@ ngx_http_apigw_dyn_api_create(ngx_log_t *log, const char *id, json_t *rec)
             continue;
         }
 
-        if (ngx_strcmp(op->backend.scheme, "https") == 0) {
-            ngx_str_set(&opx->scheme_host,
-                        "https://" NGX_HTTP_APIGW_UPSTREAM);
-        } else {
-            ngx_str_set(&opx->scheme_host,
-                        "http://" NGX_HTTP_APIGW_UPSTREAM);
-        }
+        opx->https = (ngx_strcmp(op->backend.scheme, "https") == 0);
 
         opx->host.data = (u_char *) op->backend.authority;
         opx->host.len = ngx_strlen(op->backend.authority);

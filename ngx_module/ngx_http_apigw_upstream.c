@@ -2,8 +2,8 @@
  * apigw backend wiring.
  *
  * Backends are requested through nginx's own proxy module: `apigw;` sets up
- * `proxy_pass $apigw_backend_url` in its location, and the URL names the
- * upstream{} block "apigw_backend" that apigw creates once per http{}.
+ * `proxy_pass https://apigw_backend` in its location, the upstream{} block
+ * that apigw creates once per http{}.
  * That upstream's balancer takes the peer from the matched operation (its
  * addresses were resolved at configuration time) and is wrapped by the
  * stock keepalive module, whose cache is keyed by peer address, so every
@@ -293,6 +293,15 @@ ngx_http_apigw_upstream_init_peer(ngx_http_request_t *r,
 
     pd->ctx = ctx;
     pd->tried = 0;
+
+#if (NGX_HTTP_SSL)
+    /*
+     * The location's URL is "https://apigw_backend" so that the proxy
+     * module made an SSL context; whether this backend speaks TLS is the
+     * operation's.  Nothing before the connection reads the flag.
+     */
+    r->upstream->ssl = ctx->opx->https && r->upstream->conf->ssl != NULL;
+#endif
 
     r->upstream->peer.data = pd;
     r->upstream->peer.get = ngx_http_apigw_upstream_get_peer;

@@ -185,8 +185,9 @@ const char *apigw_backend_parse(const char *url, apigw_backend_t *b);
 /*
  * A request path split into segments, each percent-decoded, with empty
  * segments dropped and "." / ".." (also when percent-encoded) resolved.
- * A decoded "/" (from %2F) stays inside its segment.  Segment bytes live in
- * the scratch buffer given to apigw_path_parse().
+ * A decoded "/" (from %2F) stays inside its segment.  Segments with escapes
+ * are decoded into the scratch buffer given to apigw_path_parse(); the
+ * others point into the raw path, which must outlive the result too.
  */
 typedef struct {
     const char  *seg[APIGW_MAX_SEGMENTS];

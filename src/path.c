@@ -5,6 +5,7 @@
  * resolved here, and nothing may be resolved twice.
  */
 
+#include <stdint.h>
 #include <string.h>
 
 #include "apigw.h"
@@ -27,6 +28,12 @@ apigw_hex(unsigned char c)
 }
 
 
+/* the bytes that end a plain segment: "/", and "%" or NUL */
+static const unsigned char  apigw_path_stop[256] = {
+    ['\0'] = 1, ['%'] = 1, ['/'] = 1
+};
+
+
 int
 apigw_path_parse(const char *raw, size_t len, char *scratch,
     apigw_path_t *out)
@@ -34,7 +41,7 @@ apigw_path_parse(const char *raw, size_t len, char *scratch,
     int            hi, lo;
     char          *d;
     size_t         i, start, w, dlen, over;
-    unsigned char  c;
+    unsigned char  c, esc;
 
     out->n = 0;
     out->trailing_slash = 0;
@@ -44,11 +51,12 @@ apigw_path_parse(const char *raw, size_t len, char *scratch,
     }
 
     /*
-     * `w` is where the next decoded segment goes in scratch.  A decoded
-     * segment is never longer than its raw text, so scratch (len bytes)
-     * always has room.  `over` counts segments beyond APIGW_MAX_SEGMENTS
-     * that were not stored: ".." can still pop them, so "/a/.../x/.." of
-     * 65 segments normalises to 64 and is fine.
+     * A segment without "%" is used where it lies in `raw`; only escaped
+     * segments are decoded, into scratch at `w`.  A decoded segment is
+     * never longer than its raw text, so scratch (len bytes) always has
+     * room.  `over` counts segments beyond APIGW_MAX_SEGMENTS that were
+     * not stored: ".." can still pop them, so "/a/.../x/.." of 65
+     * segments normalises to 64 and is fine.
      */
 
     w = 0;
@@ -57,6 +65,14 @@ apigw_path_parse(const char *raw, size_t len, char *scratch,
 
     while (i <= len) {
         start = i;
+
+        /* "%" and NUL stop the fast scan: the slow path decodes or rejects */
+
+        while (i < len && !apigw_path_stop[(unsigned char) raw[i]]) {
+            i++;
+        }
+
+        esc = (i < len && raw[i] != '/');
 
         while (i < len && raw[i] != '/') {
             i++;
@@ -67,6 +83,12 @@ apigw_path_parse(const char *raw, size_t len, char *scratch,
         if (i == start) {
             i++;
             continue;
+        }
+
+        if (!esc) {
+            d = (char *) raw + start;
+            dlen = i - start;
+            goto decoded;
         }
 
         d = scratch + w;
@@ -98,6 +120,8 @@ apigw_path_parse(const char *raw, size_t len, char *scratch,
             d[dlen++] = (char) c;
         }
 
+    decoded:
+
         i++;
 
         if (dlen == 1 && d[0] == '.') {
@@ -110,7 +134,13 @@ apigw_path_parse(const char *raw, size_t len, char *scratch,
 
             } else if (out->n) {
                 out->n--;
-                w = (size_t) (out->seg[out->n] - scratch);
+
+                /* scratch is a stack: a popped decoded segment is its top */
+                if ((uintptr_t) out->seg[out->n] >= (uintptr_t) scratch
+                    && (uintptr_t) out->seg[out->n] < (uintptr_t) scratch + w)
+                {
+                    w = (size_t) (out->seg[out->n] - scratch);
+                }
 
             } else {
                 goto invalid;       /* above the root */
@@ -127,7 +157,10 @@ apigw_path_parse(const char *raw, size_t len, char *scratch,
         out->seg[out->n] = d;
         out->len[out->n] = dlen;
         out->n++;
-        w += dlen;
+
+        if (d == scratch + w) {
+            w += dlen;
+        }
     }
 
     if (over) {

@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "apigw.h"
@@ -101,6 +102,15 @@ ref_parse(const uint8_t *d, size_t len, char **seg, size_t *slen, size_t *n)
 }
 
 
+/* segments lie in scratch (decoded) or in the raw path (as they were) */
+static int
+within(const char *seg, size_t len, const char *buf, size_t size)
+{
+    return (uintptr_t) seg >= (uintptr_t) buf
+           && (uintptr_t) seg + len <= (uintptr_t) buf + size;
+}
+
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -160,8 +170,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             || (p.len[i] == 1 && p.seg[i][0] == '.')
             || (p.len[i] == 2 && p.seg[i][0] == '.' && p.seg[i][1] == '.')
             || memchr(p.seg[i], '\0', p.len[i]) != NULL
-            || p.seg[i] < scratch
-            || p.seg[i] + p.len[i] > scratch + size
+            || !(within(p.seg[i], p.len[i], scratch, size)
+                 || within(p.seg[i], p.len[i], raw, size))
             || p.len[i] != rlen[i]
             || memcmp(p.seg[i], rseg[i], p.len[i]) != 0)
         {

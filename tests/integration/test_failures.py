@@ -7,7 +7,7 @@ import time
 import pytest
 
 import harness
-from apigw_checks import assert_error, gateway
+from apigw_checks import assert_error, gateway, last_raw
 
 
 @pytest.fixture(scope="module")
@@ -19,9 +19,15 @@ def gw(module_nginx_factory, whisk, tmp_path_factory):
         "apigw_openwhisk_url %s; apigw_spec %s; apigw_backend_timeout 1s;"
         % (whisk.url, spec),
         extra_http="log_format gw '$status|$apigw_api|$apigw_operation|"
-                   "$apigw_reason|$apigw_request_id';",
-        extra_server="access_log {dir}/gw.log gw; client_max_body_size 1k;"))
+                   "$apigw_reason|$apigw_request_id'; "
+                   "log_format line '$request_method|$request_uri|"
+                   "$apigw_backend_method|$apigw_backend_url|"
+                   "$apigw_request_id';",
+        extra_server="access_log {dir}/gw.log gw; "
+                     "access_log {dir}/line.log line; "
+                     "client_max_body_size 1k;"))
     n.access = os.path.join(n.dir, "gw.log")
+    n.lines = os.path.join(n.dir, "line.log")
     with open(n.conf) as f:
         conf = f.read().replace("{dir}", n.dir)
     with open(n.conf, "w") as f:
@@ -29,12 +35,12 @@ def gw(module_nginx_factory, whisk, tmp_path_factory):
     return n.start()
 
 
-def log_line(gw, rid):
+def log_line(gw, rid, log=None):
     """The access-log line of the request with id `rid` (written when the
     request is finalised, which may be just after the response)."""
     deadline = time.time() + 10
     while time.time() < deadline:
-        with open(gw.access) as f:
+        with open(log or gw.access) as f:
             for line in f:
                 if line.rstrip("\n").endswith("|" + rid):
                     return line.rstrip("\n").split("|")
@@ -68,6 +74,26 @@ def test_success_logs_api_and_operation(gw, whisk):
     assert r.status == 200
     assert log_line(gw, "ok-2") == ["200", "Failing API", "POST /ok", "",
                                     "ok-2"]
+
+
+def test_log_keeps_the_clients_request_line(gw, whisk):
+    """The backend gets its own method and URI; $request_method and
+    $request_uri still tell what the client sent."""
+    whisk.reset()
+    r = gw.request("PUT", "/f/verb/a%20b?x=1&y", [("X-Request-ID", "line-1")],
+                   b"hi")
+    assert r.status == 200
+    last = last_raw(whisk)
+    assert last["method"] == "POST"
+    assert last["target"] == "/raw/verb/a%20b?a=b&x=1&y"
+    assert log_line(gw, "line-1", gw.lines) == [
+        "PUT", "/f/verb/a%20b?x=1&y", "POST",
+        whisk.url + "/raw/verb/a%20b?a=b&x=1&y", "line-1"]
+    r = gw.request("HEAD", "/f/ok?q", [("X-Request-ID", "line-2")])
+    assert r.status == 200
+    assert log_line(gw, "line-2", gw.lines) == [
+        "HEAD", "/f/ok?q", "HEAD",
+        whisk.url + "/api/v1/web/guest/default/echo.json?q", "line-2"]
 
 
 @pytest.mark.parametrize("method,target,status,message,reason", [

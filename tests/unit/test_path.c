@@ -285,17 +285,22 @@ TEST(test_trailing_slash)
 
 TEST(test_scratch_reuse)
 {
-    /* after "..", the popped segment's scratch is reused correctly */
+    /*
+     * Escaped segments are decoded into scratch, and after ".." the popped
+     * one's room is reused; plain segments point into the raw path.
+     */
     char          scratch[64];
-    const char   *raw = "/aaaa/bbbb/../c%41/d";
+    const char   *raw = "/a%41aa/b%42bb/../c%41/d/e%45/../f";
     apigw_path_t  p;
 
     CHECK_INT(apigw_path_parse(raw, strlen(raw), scratch, &p), APIGW_PATH_OK);
-    CHECK_INT(p.n, 3);
-    CHECK(p.len[0] == 4 && memcmp(p.seg[0], "aaaa", 4) == 0);
+    CHECK_INT(p.n, 4);
+    CHECK(p.len[0] == 4 && memcmp(p.seg[0], "aAaa", 4) == 0);
     CHECK(p.len[1] == 2 && memcmp(p.seg[1], "cA", 2) == 0);
     CHECK(p.len[2] == 1 && memcmp(p.seg[2], "d", 1) == 0);
-    CHECK(p.seg[0] >= scratch && p.seg[2] + 1 <= scratch + strlen(raw));
+    CHECK(p.len[3] == 1 && memcmp(p.seg[3], "f", 1) == 0);
+    CHECK(p.seg[0] == scratch && p.seg[1] == scratch + 4);
+    CHECK(p.seg[2] == raw + 23 && p.seg[3] == raw + strlen(raw) - 1);
 }
 
 
