@@ -1124,8 +1124,7 @@ ngx_http_apigw_forwarded_url(ngx_http_request_t *r, ngx_str_t *url)
 static ngx_int_t
 ngx_http_apigw_forwarded_headers(ngx_http_request_t *r, ngx_str_t *xff)
 {
-    u_char                    *p, digits[5];
-    in_port_t                  port;
+    u_char                    *p;
     ngx_str_t                  v[NGX_HTTP_APIGW_FWD_N];
     ngx_uint_t                 i;
     ngx_table_elt_t           *h;
@@ -1170,23 +1169,14 @@ ngx_http_apigw_forwarded_headers(ngx_http_request_t *r, ngx_str_t *xff)
         return NGX_ERROR;
     }
 
-    /* at most five digits; ngx_sprintf() would be most of this function */
-
     v[3].data = ngx_pnalloc(r->pool, 5);
     if (v[3].data == NULL) {
         return NGX_ERROR;
     }
 
-    port = ngx_inet_get_port(c->local_sockaddr);
-    p = digits + sizeof(digits);
-
-    do {
-        *--p = (u_char) ('0' + port % 10);
-        port /= 10;
-    } while (port);
-
-    v[3].len = digits + sizeof(digits) - p;
-    ngx_memcpy(v[3].data, p, v[3].len);
+    v[3].len = ngx_http_apigw_utoa(v[3].data,
+                                   ngx_inet_get_port(c->local_sockaddr))
+               - v[3].data;
 
     if (ngx_http_apigw_forwarded_url(r, &v[4]) != NGX_OK) {
         return NGX_ERROR;

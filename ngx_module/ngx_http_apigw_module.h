@@ -11,6 +11,7 @@
 #include <ngx_http.h>
 
 #include "apigw.h"
+#include "ngx_http_apigw_util.h"
 
 
 /* the upstream{} apigw creates; its balancer picks the operation's peer */

@@ -1496,15 +1496,16 @@ ngx_http_apigw_ratelimit_headers(ngx_http_request_t *r,
     p = buf;
 
     val[0].data = p;
-    p = ngx_sprintf(p, "%L", b->limit);
+    p = ngx_http_apigw_utoa(p, b->limit > 0 ? b->limit : 0);
     val[0].len = p - val[0].data;
 
     val[1].data = p;
-    p = ngx_sprintf(p, "%L", b->remaining);
+    p = ngx_http_apigw_utoa(p, b->remaining > 0 ? b->remaining : 0);
     val[1].len = p - val[1].data;
 
     val[2].data = p;
-    p = ngx_sprintf(p, "%L", (b->reset + 999999) / 1000000);
+    p = ngx_http_apigw_utoa(p, b->reset > 0 ? (b->reset + 999999) / 1000000
+                                            : 0);
     val[2].len = p - val[2].data;
 
     val[3].data = (u_char *) rq->policy;

@@ -295,7 +295,17 @@ apigw_rl_identity(const apigw_rl_limit_t *l, const char *tenant,
     p = buf;
     last = buf + size;
 
-    p += sprintf(p, "%s|%s", l->id, l->scope_id ? l->scope_id : "");
+    /* "id|scope": memcpy, sprintf() costs more than the rest together */
+    i = strlen(l->id);
+    memcpy(p, l->id, i);
+    p += i;
+    *p++ = '|';
+
+    if (l->scope_id) {
+        i = strlen(l->scope_id);
+        memcpy(p, l->scope_id, i);
+        p += i;
+    }
 
     if (l->scope == APIGW_RL_SCOPE_TENANT) {
         memcpy(p, tenant, tlen);
@@ -359,6 +369,36 @@ rl_arg_s(apigw_rl_cmd_t *c, const char *s)
 }
 
 
+/* decimal, at most 20 bytes and a NUL; snprintf() is a tenth as fast */
+static size_t
+rl_itoa(char *buf, int64_t v)
+{
+    char      tmp[20], *t;
+    size_t    n;
+    uint64_t  u;
+
+    u = v < 0 ? 0 - (uint64_t) v : (uint64_t) v;
+    t = tmp + sizeof(tmp);
+
+    do {
+        *--t = (char) ('0' + u % 10);
+        u /= 10;
+    } while (u);
+
+    n = 0;
+
+    if (v < 0) {
+        buf[n++] = '-';
+    }
+
+    memcpy(buf + n, t, (size_t) (tmp + sizeof(tmp) - t));
+    n += (size_t) (tmp + sizeof(tmp) - t);
+    buf[n] = '\0';
+
+    return n;
+}
+
+
 /* "apigw:rl:{ident}" or "apigw:q:{ident}:<window>" into buf */
 static size_t
 rl_redis_key(const apigw_rl_limit_t *l, const char *ident, size_t ilen,
@@ -398,7 +438,7 @@ apigw_rl_redis_decide(const apigw_rl_limit_t *l, const char *ident,
 {
     int      i;
     char    *key, *num;
-    size_t   klen, left;
+    size_t   klen;
     int64_t  end;
 
     klen = rl_redis_key(l, ident, ilen, now, buf, size);
@@ -408,7 +448,6 @@ apigw_rl_redis_decide(const apigw_rl_limit_t *l, const char *ident,
 
     key = buf;
     num = buf + klen;
-    left = size - klen;
 
     for (i = 0; i < APIGW_RL_REDIS_CMDS; i++) {
         cmds[i].argc = 0;
@@ -421,22 +460,20 @@ apigw_rl_redis_decide(const apigw_rl_limit_t *l, const char *ident,
         rl_arg_s(&cmds[1], "ZADD");
         rl_arg(&cmds[1], key, klen);
         rl_arg_s(&cmds[1], "GT");
-        rl_arg(&cmds[1], num, snprintf(num, left, "%lld", (long long) now));
+        rl_arg(&cmds[1], num, rl_itoa(num, now));
         rl_arg_s(&cmds[1], "t");
         num += cmds[1].len[3] + 1;
 
         rl_arg_s(&cmds[2], "ZINCRBY");
         rl_arg(&cmds[2], key, klen);
-        rl_arg(&cmds[2], num, snprintf(num, 21, "%lld", (long long) l->t));
+        rl_arg(&cmds[2], num, rl_itoa(num, l->t));
         rl_arg_s(&cmds[2], "t");
         num += cmds[2].len[2] + 1;
 
         rl_arg_s(&cmds[3], "PEXPIRE");
         rl_arg(&cmds[3], key, klen);
         rl_arg(&cmds[3], num,
-               snprintf(num, 21, "%lld",
-                        (long long) ((l->dvt + l->t) / 1000
-                                     + RL_REDIS_SLACK_MS)));
+               rl_itoa(num, (l->dvt + l->t) / 1000 + RL_REDIS_SLACK_MS));
 
         rl_arg_s(&cmds[4], "EXEC");
 
@@ -451,9 +488,7 @@ apigw_rl_redis_decide(const apigw_rl_limit_t *l, const char *ident,
 
     rl_arg_s(&cmds[2], "PEXPIREAT");
     rl_arg(&cmds[2], key, klen);
-    rl_arg(&cmds[2], num,
-           snprintf(num, left, "%lld",
-                    (long long) (end / 1000 + RL_REDIS_SLACK_MS)));
+    rl_arg(&cmds[2], num, rl_itoa(num, end / 1000 + RL_REDIS_SLACK_MS));
 
     rl_arg_s(&cmds[3], "EXEC");
 

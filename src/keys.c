@@ -33,21 +33,44 @@ struct apigw_keytab_s {
 };
 
 
-void
-apigw_sha256(const void *data, size_t len, unsigned char out[32])
+/*
+ * SHA-256 of a || b.  The digest and its context are fetched and allocated
+ * once per process (workers are single threaded): EVP_Digest() makes and
+ * frees a context per call, which costs more than hashing a key does.
+ */
+static void
+apigw_sha256_2(const void *a, size_t alen, const void *b, size_t blen,
+    unsigned char out[32])
 {
-    unsigned int   n;
-    static EVP_MD  *md;
+    unsigned int        n;
+    static EVP_MD      *md;
+    static EVP_MD_CTX  *ctx;
 
-    /* fetched once: the implicit fetch of EVP_sha256() costs per call */
     if (md == NULL) {
         md = EVP_MD_fetch(NULL, "SHA256", NULL);
     }
 
+    if (ctx == NULL) {
+        ctx = EVP_MD_CTX_new();
+    }
+
     n = 32;
-    if (EVP_Digest(data, len, out, &n, md ? md : EVP_sha256(), NULL) != 1) {
+
+    if (md == NULL || ctx == NULL
+        || EVP_DigestInit_ex2(ctx, md, NULL) != 1
+        || EVP_DigestUpdate(ctx, a, alen) != 1
+        || (blen && EVP_DigestUpdate(ctx, b, blen) != 1)
+        || EVP_DigestFinal_ex(ctx, out, &n) != 1)
+    {
         memset(out, 0, 32);
     }
+}
+
+
+void
+apigw_sha256(const void *data, size_t len, unsigned char out[32])
+{
+    apigw_sha256_2(data, len, NULL, 0, out);
 }
 
 
@@ -69,29 +92,11 @@ apigw_sha256_hex(const void *data, size_t len, char out[65])
 }
 
 
+/* client ids are hashed in their own domain: never equal to a key's hash */
 static void
 apigw_client_hash(const char *id, size_t len, unsigned char out[32])
 {
-    EVP_MD_CTX    *md;
-    unsigned int   n;
-
-    memset(out, 0, 32);
-
-    md = EVP_MD_CTX_new();
-    if (md == NULL) {
-        return;
-    }
-
-    n = 32;
-    if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1
-        || EVP_DigestUpdate(md, "client", sizeof("client")) != 1
-        || EVP_DigestUpdate(md, id, len) != 1
-        || EVP_DigestFinal_ex(md, out, &n) != 1)
-    {
-        memset(out, 0, 32);
-    }
-
-    EVP_MD_CTX_free(md);
+    apigw_sha256_2("client", sizeof("client"), id, len, out);
 }
 
 
