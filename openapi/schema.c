@@ -415,9 +415,11 @@ sc_object_keywords(sc_t *s, json_t *node, apigw_schema_t *sc)
                 continue;
             }
 
-            sc->required[sc->nrequired] = strdup(json_string_value(it));
+            /* all of it: a name may hold "\u0000" */
+            sc->required[sc->nrequired] = oa_strndup(s->c,
+                                                     json_string_value(it),
+                                                     json_string_length(it));
             if (sc->required[sc->nrequired] == NULL) {
-                s->c->oom = 1;
                 return -1;
             }
 

@@ -477,6 +477,47 @@ TEST(test_swagger2)
 }
 
 
+/* a required name holding a NUL (YAML "\0", JSON "\u0000"): all of it */
+TEST(test_required_nul)
+{
+    json_t              *root;
+    json_error_t         err;
+    apigw_vmedia_t       media;
+    apigw_vresult_t      res;
+    apigw_validation_t   v;
+    apigw_schema_set_t  *set;
+
+    apigw_problems_free(&P);
+    apigw_problems_init(&P);
+
+    root = json_loads("{\"required\":[\"a\\u0000bc\"]}", JSON_ALLOW_NUL,
+                      &err);
+    CHECK(root != NULL);
+
+    memset(&v, 0, sizeof(v));
+    memset(&media, 0, sizeof(media));
+    media.type = (char *) "application/json";
+    media.json = 1;
+    media.schema = apigw_schema_compile(root, 1, &set, &P);
+    CHECK(media.schema != NULL);
+    v.mode = 1;
+    v.media = &media;
+    v.nmedia = 1;
+
+#define NUL_BODY(b)                                                          \
+    apigw_validate_body(&v, "application/json", 16, b, sizeof(b) - 1, &res)
+
+    CHECK_INT(NUL_BODY("{\"a\\u0000bc\":1}"), APIGW_V_OK);
+    CHECK_INT(NUL_BODY("{\"a\\u0000bd\":1}"), APIGW_V_REJECT);
+    CHECK(res_has(&res, APIGW_IN_BODY, "/a", "is required"));
+
+#undef NUL_BODY
+
+    apigw_schema_set_free(set);
+    json_decref(root);
+}
+
+
 /* the body parser: values, escapes, numbers, errors with offsets */
 TEST(test_parser)
 {
@@ -680,6 +721,7 @@ main(int argc, char **argv)
     RUN(test_limits);
     RUN(test_compile_errors);
     RUN(test_swagger2);
+    RUN(test_required_nul);
     RUN(test_parser);
 
     apigw_problems_free(&P);
