@@ -32,6 +32,7 @@
 
 #define V_STEPS_PER_BYTE  64
 #define V_STEPS_MIN       100000
+#define V_NODES           128       /* a body's nodes on the stack first */
 
 
 typedef struct {
@@ -1726,6 +1727,7 @@ apigw_validate_body(const apigw_validation_t *v, const char *content_type,
     char                   base[128];
     vc_t                   vc;
     apigw_jdoc_t           doc;
+    apigw_jnode_t          nodes[V_NODES];
     const apigw_vmedia_t  *m;
 
     apigw_vresult_init(res);
@@ -1748,7 +1750,7 @@ apigw_validate_body(const apigw_validation_t *v, const char *content_type,
         return APIGW_V_OK;
     }
 
-    rc = apigw_json_parse(body, len, &doc);
+    rc = apigw_json_parse_buf(body, len, &doc, nodes, V_NODES);
 
     if (rc == -2) {
         apigw_jdoc_free(&doc);

@@ -265,6 +265,7 @@ typedef struct {
     apigw_jnode_t         *nodes;
     size_t                 n;
     size_t                 cap;
+    apigw_jnode_t         *buf;       /* the caller's, not freed */
     char                  *strbuf;    /* unescaped strings */
     const char            *err;       /* after a failed parse */
     size_t                 err_offset;
@@ -273,6 +274,9 @@ typedef struct {
 
 /* 0: parsed; -1: malformed (err, err_offset); -2: out of memory */
 int apigw_json_parse(const char *text, size_t len, apigw_jdoc_t *doc);
+/* the same, the first nodes in buf (n of them), then on the heap */
+int apigw_json_parse_buf(const char *text, size_t len, apigw_jdoc_t *doc,
+    apigw_jnode_t *buf, size_t n);
 void apigw_jdoc_free(apigw_jdoc_t *doc);
 
 

@@ -588,6 +588,243 @@ TEST(test_parser)
 }
 
 
+/*
+ * text[0..len) parses as one string of want[0..wlen), or, with want NULL,
+ * fails at byte offset off with msg.
+ */
+static int
+str_case(const char *text, size_t len, const char *want, size_t wlen,
+    size_t off, const char *msg)
+{
+    int           rc, ok;
+    apigw_jdoc_t  d;
+
+    rc = apigw_json_parse(text, len, &d);
+
+    if (want != NULL) {
+        ok = rc == 0 && d.nodes[0].type == APIGW_J_STRING
+             && d.nodes[0].len == wlen
+             && memcmp(d.nodes[0].s, want, wlen) == 0;
+    } else {
+        ok = rc == -1 && d.err_offset == off && strcmp(d.err, msg) == 0;
+    }
+
+    if (!ok) {
+        fprintf(stderr, "  string case of %zu bytes: rc %d, %s at %zu\n",
+                len, rc, rc ? d.err : "parsed", rc ? d.err_offset : 0);
+    }
+
+    apigw_jdoc_free(&d);
+
+    return ok;
+}
+
+
+/*
+ * Strings scanned many bytes at a time: each kind of byte that ends a
+ * plain run at every position of a string of every length up to 70, so
+ * at every offset in a 16- and 8-byte word and in the byte-wise tail.
+ */
+TEST(test_parser_strings)
+{
+    char         text[128], want[128];
+    size_t       len, pos, i, n, w;
+    const char  *ins;
+
+    static const struct {
+        const char  *in;          /* inserted at pos */
+        const char  *out;         /* the value's bytes there; NULL: error */
+        const char  *msg;
+    } kinds[] = {
+        { "\\n", "\n", NULL },
+        { "\\\"", "\"", NULL },
+        { "\\u20ac", "\xe2\x82\xac", NULL },
+        { "\x7f", "\x7f", NULL },
+        { "\xc3\xa9", "\xc3\xa9", NULL },
+        { "\xe2\x82\xac", "\xe2\x82\xac", NULL },
+        { "\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80", NULL },
+        { "\x01", NULL, "control character in a string" },
+        { "\x1f", NULL, "control character in a string" },
+        { "\xff", NULL, "invalid UTF-8" },
+        { "\x80", NULL, "invalid UTF-8" },
+        { "\xc3(", NULL, "invalid UTF-8" },
+        { "\xed\xa0\x80", NULL, "invalid UTF-8" },
+        { "\\x", NULL, "invalid escape" },
+    };
+
+    for (len = 0; len <= 70; len++) {
+        /* plain: the closing quote at every position */
+        text[0] = '"';
+        memset(text + 1, 'a', len);
+        text[len + 1] = '"';
+        CHECK(str_case(text, len + 2, text + 1, len, 0, NULL));
+
+        /* unterminated, and cut inside a UTF-8 sequence */
+        CHECK(str_case(text, len + 1, NULL, 0, len + 1,
+                       "unterminated string"));
+        memcpy(text + 1 + len, "\xe2\x82", 2);
+        CHECK(str_case(text, len + 3, NULL, 0, len + 1, "invalid UTF-8"));
+
+        for (pos = 0; pos < len; pos++) {
+            for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+                ins = kinds[i].in;
+                n = strlen(ins);
+
+                text[0] = '"';
+                memset(text + 1, 'a', pos);
+                memcpy(text + 1 + pos, ins, n);
+                memset(text + 1 + pos + n, 'b', len - pos);
+                text[1 + len + n] = '"';
+
+                if (kinds[i].out == NULL) {
+                    CHECK(str_case(text, len + n + 2, NULL, 0, 1 + pos,
+                                   kinds[i].msg));
+                    continue;
+                }
+
+                w = strlen(kinds[i].out);
+                memset(want, 'a', pos);
+                memcpy(want + pos, kinds[i].out, w);
+                memset(want + pos + w, 'b', len - pos);
+                CHECK(str_case(text, len + n + 2, want, len + w, 0, NULL));
+            }
+        }
+    }
+}
+
+
+/* numbers: what the parser reads is what strtod() reads */
+TEST(test_parser_numbers)
+{
+    int            i, j, k, nd, dot, bad;
+    char           text[64];
+    double         want;
+    uint64_t       r;
+    apigw_jdoc_t   d;
+
+    static const char  *fixed[] = {
+        "0.1", "97.5", "-0.0", "0.0", "0e999", "-0E-999", "1e22", "1e23",
+        "1e-22", "1e-23", "123456789012345.6", "12345678901234.5",
+        "0.000000000000000000001", "1.7976931348623157e308", "5e-324",
+        "2.2250738585072014e-308", "123.456e-2", "-999999999999999e7",
+        "0.30000000000000004", "9007199254740993.0", "1E+2", "1.5e0",
+        "0.00000000000000000000000000000000000000000000000001e50",
+        "100000000000000000000000000000000.0e-10", "4.35", "-17.25e-3"
+    };
+
+#define NFIXED  (int) (sizeof(fixed) / sizeof(fixed[0]))
+
+    bad = 0;
+    r = 88172645463325252ULL;
+
+    for (i = 0; i < NFIXED + 50000; i++) {
+        if (i < NFIXED) {
+            snprintf(text, sizeof(text), "%s", fixed[i]);
+
+        } else {
+            /* -?d{1,18}, a point inside or none, an exponent or none */
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+
+            k = (r & 1) ? snprintf(text, sizeof(text), "-") : 0;
+            nd = 1 + (int) ((r >> 1) % 18);
+            dot = nd > 1 && (r >> 6) % 3 ? 1 + (int) ((r >> 8) % (nd - 1))
+                                         : 0;
+
+            for (j = 0; j < nd; j++) {
+                if (dot && j == dot) {
+                    text[k++] = '.';
+                }
+                text[k++] = (char) ('0' + (r >> (12 + 2 * j)) % 10);
+            }
+            text[k] = '\0';
+
+            if (((r >> 60) & 1) || strchr(text, '.') == NULL) {
+                snprintf(text + k, sizeof(text) - (size_t) k, "e%d",
+                         (int) ((r >> 50) % 61) - 30);
+            }
+        }
+
+        if (apigw_json_parse(text, strlen(text), &d) != 0
+            || d.nodes[0].type != APIGW_J_REAL)
+        {
+            apigw_jdoc_free(&d);
+            continue;              /* "01.5": not JSON */
+        }
+
+        want = strtod(text, NULL);
+
+        if (memcmp(&d.nodes[0].d, &want, sizeof(want)) != 0 && bad++ < 10) {
+            fprintf(stderr, "  %s: %.17g, not %.17g\n", text, d.nodes[0].d,
+                    want);
+        }
+
+        apigw_jdoc_free(&d);
+    }
+
+#undef NFIXED
+
+    CHECK_INT(bad, 0);
+}
+
+
+/* the nodes in the caller's buffer, then on the heap: the same */
+TEST(test_parser_buffer)
+{
+    int            i;
+    char           text[8192];
+    size_t         n, k;
+    apigw_jdoc_t   a, b;
+    apigw_jnode_t  buf[8];
+
+    n = 0;
+    text[n++] = '[';
+    for (i = 0; i < 300; i++) {
+        n += (size_t) snprintf(text + n, sizeof(text) - n,
+                               "%s{\"k%d\":[%d,\"v\\n\"]}", i ? "," : "", i, i);
+    }
+    text[n++] = ']';
+
+    for (k = 1; k <= 8; k++) {
+        CHECK_INT(apigw_json_parse(text, n, &a), 0);
+        CHECK_INT(apigw_json_parse_buf(text, n, &b, buf, k), 0);
+        CHECK_INT(a.n, 1 + 300 * 5);
+        CHECK_INT(b.n, a.n);
+        CHECK(b.nodes != buf);
+        CHECK_INT(b.nodes[a.n - 1].len, 2);
+        CHECK(memcmp(b.nodes[a.n - 1].s, "v\n", 2) == 0);
+
+        for (i = 0; i < (int) a.n; i++) {
+            if (a.nodes[i].type != b.nodes[i].type
+                || a.nodes[i].size != b.nodes[i].size
+                || a.nodes[i].count != b.nodes[i].count
+                || a.nodes[i].i != b.nodes[i].i)
+            {
+                CHECK(0 && "nodes differ");
+                break;
+            }
+        }
+
+        apigw_jdoc_free(&a);
+        apigw_jdoc_free(&b);
+    }
+
+    /* all of it in the buffer: nothing allocated */
+    CHECK_INT(apigw_json_parse_buf("[1,[]]", 6, &b, buf, 8), 0);
+    CHECK(b.nodes == buf);
+    CHECK_INT(b.n, 3);
+    CHECK_INT(b.nodes[0].size, 3);
+    CHECK_INT(b.nodes[0].count, 2);
+    CHECK_INT(b.nodes[2].i, 0);
+    apigw_jdoc_free(&b);
+
+    CHECK_INT(apigw_json_parse_buf("[1,", 3, &b, buf, 8), -1);
+    CHECK_INT(b.err_offset, 3);
+    apigw_jdoc_free(&b);
+}
+
+
 /* ---- the JSON Schema Test Suite (draft 4) ---- */
 
 static const char  *SUITE_FILES[] = {
@@ -723,6 +960,9 @@ main(int argc, char **argv)
     RUN(test_swagger2);
     RUN(test_required_nul);
     RUN(test_parser);
+    RUN(test_parser_strings);
+    RUN(test_parser_numbers);
+    RUN(test_parser_buffer);
 
     apigw_problems_free(&P);
 
