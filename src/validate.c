@@ -35,19 +35,31 @@
 #define V_NODES           128       /* a body's nodes on the stack first */
 
 
+/*
+ * The JSON pointer of the value being checked, as a stack of its tokens:
+ * rendered only for an error.  Each token takes at least its "/" of the
+ * APIGW_VERR_NAME - 1 bytes a pointer is cut to, so deeper ones are only
+ * counted.
+ */
+#define V_PATH_MAX  (APIGW_VERR_NAME - 1)
+
+typedef struct {
+    const char       *key;        /* NULL: an array index, in len */
+    size_t            len;
+} v_token_t;
+
 typedef struct {
     apigw_vresult_t  *res;
     int               in;
     const char       *name;       /* parameter name, or NULL (body) */
     size_t            name_len;
-    char              ptr[APIGW_VERR_NAME];
-    size_t            plen;
+    size_t            ntokens;    /* in path, or beyond V_PATH_MAX */
     unsigned          quiet;      /* inside anyOf / oneOf / not */
     unsigned          depth;
     int               stop;       /* cap or budget reached */
-    const apigw_jnode_t  *nodes;
     size_t            steps;
     size_t            budget;
+    v_token_t         path[V_PATH_MAX];   /* not initialised */
 } vc_t;
 
 
@@ -65,6 +77,55 @@ apigw_vresult_init(apigw_vresult_t *res)
 }
 
 
+/* the JSON pointer of the current position into ptr; its length */
+static size_t
+v_pointer(const vc_t *vc, char *ptr, size_t size)
+{
+    char         buf[24];
+    size_t       plen, cap, t, i, len, k, v;
+    const char  *key;
+
+    plen = 0;
+    cap = size - 1;
+
+    for (t = 0; t < vc->ntokens && t < V_PATH_MAX && plen < cap; t++) {
+        key = vc->path[t].key;
+        len = vc->path[t].len;
+
+        if (key == NULL) {
+            /* an index, in decimal */
+            k = sizeof(buf);
+            v = len;
+            do {
+                buf[--k] = (char) ('0' + v % 10);
+                v /= 10;
+            } while (v);
+            key = buf + k;
+            len = sizeof(buf) - k;
+        }
+
+        ptr[plen++] = '/';
+
+        /* "~" is "~0", "/" is "~1"; an escape that does not fit ends it */
+        for (i = 0; i < len && plen < cap; i++) {
+            if (key[i] == '~' || key[i] == '/') {
+                if (plen + 2 > cap) {
+                    break;
+                }
+                ptr[plen++] = '~';
+                ptr[plen++] = key[i] == '~' ? '0' : '1';
+                continue;
+            }
+            ptr[plen++] = key[i];
+        }
+    }
+
+    ptr[plen] = '\0';
+
+    return plen;
+}
+
+
 /* An error at the current position; in quiet mode only counted. */
 static size_t
 v_fail(vc_t *vc, const char *fmt, ...)
@@ -73,7 +134,8 @@ v_fail(vc_t *vc, const char *fmt, ...)
 static size_t
 v_fail(vc_t *vc, const char *fmt, ...)
 {
-    size_t           n;
+    char             ptr[APIGW_VERR_NAME];
+    size_t           n, plen;
     va_list          ap;
     apigw_verror_t  *e;
 
@@ -98,8 +160,10 @@ v_fail(vc_t *vc, const char *fmt, ...)
         memcpy(e->name, vc->name, n);
     }
 
-    if (vc->plen && n < sizeof(e->name) - 1) {
-        size_t  k = vc->plen;
+    plen = vc->ntokens ? v_pointer(vc, ptr, sizeof(ptr)) : 0;
+
+    if (plen && n < sizeof(e->name) - 1) {
+        size_t  k = plen;
 
         if (vc->name) {
             /* "ids/2": the item of a parameter */
@@ -109,11 +173,11 @@ v_fail(vc_t *vc, const char *fmt, ...)
             }
             e->name[n++] = '/';
             k = k > sizeof(e->name) - 1 - n ? sizeof(e->name) - 1 - n : k;
-            memcpy(e->name + n, vc->ptr + 1, k);
+            memcpy(e->name + n, ptr + 1, k);
 
         } else {
             k = k > sizeof(e->name) - 1 - n ? sizeof(e->name) - 1 - n : k;
-            memcpy(e->name + n, vc->ptr, k);
+            memcpy(e->name + n, ptr, k);
         }
 
         n += k;
@@ -129,64 +193,23 @@ v_fail(vc_t *vc, const char *fmt, ...)
 }
 
 
-/* push "/key" (escaped, truncated); returns the length to pop to */
+/* enter "/key" (len: an index when key is NULL); the depth to pop to */
 static size_t
 v_push(vc_t *vc, const char *key, size_t len)
 {
-    size_t  old, i, cap;
-
-    old = vc->plen;
-    cap = sizeof(vc->ptr) - 1;
-
-    if (vc->plen < cap) {
-        vc->ptr[vc->plen++] = '/';
+    if (vc->ntokens < V_PATH_MAX) {
+        vc->path[vc->ntokens].key = key;
+        vc->path[vc->ntokens].len = len;
     }
 
-    /* the common case: nothing to escape, room enough */
-    if (len <= cap - vc->plen && memchr(key, '~', len) == NULL
-        && memchr(key, '/', len) == NULL)
-    {
-        memcpy(vc->ptr + vc->plen, key, len);
-        vc->plen += len;
-        vc->ptr[vc->plen] = '\0';
-        return old;
-    }
-
-    for (i = 0; i < len && vc->plen < cap; i++) {
-        if (key[i] == '~' || key[i] == '/') {
-            if (vc->plen + 2 > cap) {
-                break;
-            }
-            vc->ptr[vc->plen++] = '~';
-            vc->ptr[vc->plen++] = key[i] == '~' ? '0' : '1';
-            continue;
-        }
-        vc->ptr[vc->plen++] = key[i];
-    }
-
-    vc->ptr[vc->plen] = '\0';
-
-    return old;
-}
-
-
-static size_t
-v_push_index(vc_t *vc, size_t i)
-{
-    char  buf[24];
-    int   n;
-
-    n = snprintf(buf, sizeof(buf), "%zu", i);
-
-    return v_push(vc, buf, (size_t) n);
+    return vc->ntokens++;
 }
 
 
 static void
 v_pop(vc_t *vc, size_t old)
 {
-    vc->plen = old;
-    vc->ptr[old] = '\0';
+    vc->ntokens = old;
 }
 
 
@@ -838,7 +861,7 @@ v_array(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
 
     if (s->items) {
         for (c = j + 1, i = 0; i < n; i++, c += c->size) {
-            old = v_push_index(vc, i);
+            old = v_push(vc, NULL, i);
             e += v_check(vc, s->items, c);
             v_pop(vc, old);
 
@@ -1018,9 +1041,16 @@ done:
 static void
 v_init(vc_t *vc, apigw_vresult_t *res, int in, size_t size)
 {
-    memset(vc, 0, sizeof(*vc));
+    /* not the path: it is written before it is read */
     vc->res = res;
     vc->in = in;
+    vc->name = NULL;
+    vc->name_len = 0;
+    vc->ntokens = 0;
+    vc->quiet = 0;
+    vc->depth = 0;
+    vc->stop = 0;
+    vc->steps = 0;
     vc->budget = size > (SIZE_MAX - V_STEPS_MIN) / V_STEPS_PER_BYTE
                  ? SIZE_MAX : V_STEPS_MIN + size * V_STEPS_PER_BYTE;
 }

@@ -518,6 +518,124 @@ TEST(test_required_nul)
 }
 
 
+/* the first error's pointer when `body` is checked against `schema` */
+static int
+ptr_case(const char *schema, const char *body, const char *want)
+{
+    int                  ok;
+    json_t              *root;
+    json_error_t         err;
+    apigw_vmedia_t       media;
+    apigw_vresult_t      res;
+    apigw_validation_t   v;
+    apigw_schema_set_t  *set;
+
+    apigw_problems_free(&P);
+    apigw_problems_init(&P);
+
+    root = json_loads(schema, 0, &err);
+    memset(&v, 0, sizeof(v));
+    memset(&media, 0, sizeof(media));
+    media.type = (char *) "application/json";
+    media.schema = root ? apigw_schema_compile(root, 1, &set, &P) : NULL;
+
+    if (media.schema == NULL) {
+        fprintf(stderr, "  schema %s does not compile\n", schema);
+        json_decref(root);
+        return 0;
+    }
+
+    v.mode = 1;
+    v.media = &media;
+    v.nmedia = 1;
+
+    ok = apigw_validate_body(&v, "application/json", 16, body, strlen(body),
+                             &res) == APIGW_V_REJECT
+         && res.n > 0 && strcmp(res.items[0].name, want) == 0;
+
+    if (!ok) {
+        fprintf(stderr, "  pointer \"%s\", not \"%s\"\n",
+                res.n ? res.items[0].name : "(none)", want);
+    }
+
+    apigw_schema_set_free(set);
+    json_decref(root);
+
+    return ok;
+}
+
+
+/* pointers: escapes, indexes, nesting, and cut at APIGW_VERR_NAME - 1 */
+TEST(test_pointers)
+{
+    int          i;
+    char        *body, want[APIGW_VERR_NAME];
+    size_t       n;
+    const char  *any3;
+
+    CHECK(ptr_case("{\"properties\":{\"a~b\":{\"properties\":{\"c/d\":"
+                   "{\"items\":{\"properties\":{\"e\":{\"type\":"
+                   "\"integer\"}}}}}}}}",
+                   "{\"a~b\":{\"c/d\":[{},{},{\"e\":\"x\"}]}}",
+                   "/a~0b/c~1d/2/e"));
+    CHECK(ptr_case("{\"items\":{\"type\":\"integer\"}}",
+                   "[0,1,2,3,4,5,6,7,8,9,10,11,12,\"x\"]", "/13"));
+    CHECK(ptr_case("{\"properties\":{\"\":{\"required\":[\"~/~\"]}}}",
+                   "{\"\":{}}", "//~0~1~0"));
+    CHECK(ptr_case("{\"additionalProperties\":{\"type\":\"integer\"}}",
+                   "{\"a\":1,\"b\\u00e9\\/\":\"x\"}", "/b\xc3\xa9~1"));
+
+    /* 300 deep: "/0" tokens to the cut, then only "/" fits */
+    body = malloc(1024);
+    n = 0;
+    for (i = 0; i < 300; i++) {
+        body[n++] = '[';
+    }
+    body[n++] = '1';
+    for (i = 0; i < 300; i++) {
+        body[n++] = ']';
+    }
+    body[n] = '\0';
+
+    for (n = 0, i = 0; i < 95; i++) {
+        want[n++] = '/';
+        want[n++] = '0';
+    }
+    want[n++] = '/';
+    want[n] = '\0';
+
+    CHECK(ptr_case("{\"type\":\"array\",\"items\":{\"$ref\":\"#\"}}", body,
+                   want));
+
+    /* an escape that does not fit ends its token; the next one's "/" fits */
+    any3 = "{\"additionalProperties\":{\"additionalProperties\":"
+           "{\"additionalProperties\":{\"type\":\"integer\"}}}}";
+
+    n = 0;
+    body[n++] = '{';
+    body[n++] = '"';
+    memset(body + n, 'a', 188);
+    n += 188;
+    memcpy(body + n, "\":{\"~\":{\"b\":\"x\"}}}", 19);
+    n += 19;
+    body[n] = '\0';
+
+    want[0] = '/';
+    memset(want + 1, 'a', 188);
+    memcpy(want + 189, "//", 3);
+
+    CHECK(ptr_case(any3, body, want));
+
+    /* a plain character still fits where an escape does not */
+    memcpy(body + 2 + 188, "\":{\"x~\":{\"b\":\"x\"}}}", 20);
+    memcpy(want + 189, "/x", 3);
+
+    CHECK(ptr_case(any3, body, want));
+
+    free(body);
+}
+
+
 /* the body parser: values, escapes, numbers, errors with offsets */
 TEST(test_parser)
 {
@@ -959,6 +1077,7 @@ main(int argc, char **argv)
     RUN(test_compile_errors);
     RUN(test_swagger2);
     RUN(test_required_nul);
+    RUN(test_pointers);
     RUN(test_parser);
     RUN(test_parser_strings);
     RUN(test_parser_numbers);
