@@ -395,6 +395,11 @@ sc_object_keywords(sc_t *s, json_t *node, apigw_schema_t *sc)
         oa_ptr_pop(s->c, old);
 
         qsort(sc->props, sc->nprops, sizeof(apigw_sprop_t), sc_prop_cmp);
+
+        if (apigw_schema_index_props(sc) != 0) {
+            s->c->oom = 1;
+            return -1;
+        }
     }
 
     v = json_object_get(node, "required");
@@ -775,6 +780,7 @@ apigw_schema_set_free(apigw_schema_set_t *set)
         }
 
         free(sc->props);
+        free(sc->ptab);
         free(sc->required);
         free(sc->required_len);
         free(sc->pprops);

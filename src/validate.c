@@ -579,12 +579,121 @@ v_regex(const apigw_regex_t *re, const char *s, size_t len)
 }
 
 
+/* a and b, n bytes each, are equal; short ones without a call */
+static int
+v_same(const char *a, const char *b, size_t n)
+{
+    uint32_t  x, y, x2, y2;
+    uint64_t  u, v, u2, v2;
+
+    if (n >= 8) {
+        if (n > 16) {
+            return memcmp(a, b, n) == 0;
+        }
+
+        /* the first and the last 8 bytes, overlapping */
+        memcpy(&u, a, 8);
+        memcpy(&v, b, 8);
+        memcpy(&u2, a + n - 8, 8);
+        memcpy(&v2, b + n - 8, 8);
+
+        return ((u ^ v) | (u2 ^ v2)) == 0;
+    }
+
+    if (n >= 4) {
+        memcpy(&x, a, 4);
+        memcpy(&y, b, 4);
+        memcpy(&x2, a + n - 4, 4);
+        memcpy(&y2, b + n - 4, 4);
+
+        return ((x ^ y) | (x2 ^ y2)) == 0;
+    }
+
+    while (n--) {
+        if (a[n] != b[n]) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* FNV-1a */
+static uint32_t
+v_hash(const char *s, size_t len)
+{
+    size_t    i;
+    uint32_t  h;
+
+    h = 2166136261u;
+
+    for (i = 0; i < len; i++) {
+        h ^= (unsigned char) s[i];
+        h *= 16777619u;
+    }
+
+    return h;
+}
+
+
+int
+apigw_schema_index_props(apigw_schema_t *s)
+{
+    size_t     i, h, size;
+    uint32_t  *t;
+
+    if (s->nprops == 0 || s->nprops > UINT32_MAX / 4) {
+        return 0;                  /* binary search */
+    }
+
+    /* at most half full: short probes */
+    for (size = 4; size < s->nprops * 2; size *= 2) { }
+
+    t = calloc(size, sizeof(uint32_t));
+    if (t == NULL) {
+        return -1;
+    }
+
+    for (i = 0; i < s->nprops; i++) {
+        h = v_hash(s->props[i].name, s->props[i].len) & (size - 1);
+
+        while (t[h]) {
+            h = (h + 1) & (size - 1);
+        }
+
+        t[h] = (uint32_t) i + 1;
+    }
+
+    free(s->ptab);
+    s->ptab = t;
+    s->pmask = size - 1;
+
+    return 0;
+}
+
+
 static const apigw_sprop_t *
 v_prop(const apigw_schema_t *s, const char *k, size_t len)
 {
     int                   r;
     size_t                lo, hi, mid, n;
+    uint32_t              x;
     const apigw_sprop_t  *p;
+
+    if (s->ptab != NULL) {
+        for (n = v_hash(k, len) & s->pmask; (x = s->ptab[n]) != 0;
+             n = (n + 1) & s->pmask)
+        {
+            p = &s->props[x - 1];
+
+            if (p->len == len && v_same(p->name, k, len)) {
+                return p;
+            }
+        }
+
+        return NULL;
+    }
 
     lo = 0;
     hi = s->nprops;
@@ -777,8 +886,7 @@ v_object(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
         size_t  rl = s->required_len[i];
 
         for (c = j + 1, k = 0; k < n; k++, c += 1 + c[1].size) {
-            if (c->len == rl && c->s[0] == s->required[i][0]
-                && memcmp(c->s, s->required[i], rl) == 0)
+            if (c->len == rl && v_same(c->s, s->required[i], rl))
             {
                 break;
             }

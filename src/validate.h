@@ -94,6 +94,9 @@ struct apigw_schema_s {
     apigw_regex_t         *pattern;
     apigw_sprop_t         *props;     /* sorted by name */
     size_t                 nprops;
+    uint32_t              *ptab;      /* props by name hash (index + 1, 0:
+                                         free), or NULL: binary search */
+    size_t                 pmask;     /* ptab has pmask + 1 slots */
     char                 **required;
     size_t                *required_len;
     size_t                 nrequired;
@@ -291,6 +294,9 @@ void apigw_jdoc_free(apigw_jdoc_t *doc);
 apigw_schema_t *apigw_schema_compile(void *root, int oas30,
     apigw_schema_set_t **set, apigw_problems_t *probs);
 void apigw_schema_set_free(apigw_schema_set_t *set);
+
+/* ptab for the sorted props of a schema being compiled; -1: no memory */
+int apigw_schema_index_props(apigw_schema_t *s);
 
 void apigw_validation_free(apigw_validation_t *v);
 

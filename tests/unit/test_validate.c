@@ -636,6 +636,95 @@ TEST(test_pointers)
 }
 
 
+/* properties by hash, and by binary search without the table */
+TEST(test_prop_lookup)
+{
+    int                  i, k, pass;
+    char                 schema[16384], body[64], want[64];
+    size_t               n;
+    json_t              *root;
+    json_error_t         err;
+    apigw_vmedia_t       media;
+    apigw_vresult_t      res;
+    apigw_schema_t      *s;
+    apigw_validation_t   v;
+    apigw_schema_set_t  *set;
+
+    /* "p0".."p199", "p0x".."p199x", "": each a number of its own */
+    n = (size_t) snprintf(schema, sizeof(schema),
+                          "{\"additionalProperties\":false,\"properties\":{"
+                          "\"\":{\"minimum\":-1,\"maximum\":-1}");
+    for (i = 0; i < 200; i++) {
+        n += (size_t) snprintf(schema + n, sizeof(schema) - n,
+                               ",\"p%d\":{\"minimum\":%d,\"maximum\":%d}"
+                               ",\"p%dx\":{\"minimum\":%d,\"maximum\":%d}",
+                               i, i, i, i, i + 1000, i + 1000);
+    }
+    snprintf(schema + n, sizeof(schema) - n, "}}");
+
+    apigw_problems_free(&P);
+    apigw_problems_init(&P);
+
+    root = json_loads(schema, 0, &err);
+    CHECK(root != NULL);
+    s = root ? apigw_schema_compile(root, 1, &set, &P) : NULL;
+    CHECK(s != NULL);
+    if (s == NULL) {
+        json_decref(root);
+        return;
+    }
+
+    CHECK_INT(s->nprops, 401);
+    CHECK(s->ptab != NULL);
+
+    memset(&v, 0, sizeof(v));
+    memset(&media, 0, sizeof(media));
+    media.type = (char *) "application/json";
+    media.schema = s;
+    v.mode = 1;
+    v.media = &media;
+    v.nmedia = 1;
+
+#define B(b_)                                                                \
+    apigw_validate_body(&v, "application/json", 16, b_, strlen(b_), &res)
+
+    for (pass = 0; pass < 2; pass++) {
+        for (i = 0; i < 200; i++) {
+            for (k = 0; k < 2; k++) {
+                snprintf(body, sizeof(body), "{\"p%d%s\":%d}", i,
+                         k ? "x" : "", i + k * 1000);
+                CHECK_INT(B(body), APIGW_V_OK);
+
+                snprintf(body, sizeof(body), "{\"p%d%s\":%d}", i,
+                         k ? "x" : "", i + k * 1000 + 1);
+                snprintf(want, sizeof(want), "/p%d%s", i, k ? "x" : "");
+                CHECK_INT(B(body), APIGW_V_REJECT);
+                CHECK(res_has(&res, APIGW_IN_BODY, want, "must be <="));
+            }
+        }
+
+        CHECK_INT(B("{\"\":-1}"), APIGW_V_OK);
+        CHECK_INT(B("{\"\":0}"), APIGW_V_REJECT);
+        CHECK(res_has(&res, APIGW_IN_BODY, "/", "must be <="));
+
+        /* not properties: near misses */
+        CHECK_INT(B("{\"p200\":1,\"p1y\":1,\"P1\":1,\"p\":1,\"n\":1,"
+                    "\"p10xx\":1}"), APIGW_V_REJECT);
+        CHECK_INT(res.total, 6);
+        CHECK(res_has(&res, APIGW_IN_BODY, "/p10xx", "not allowed"));
+
+        /* again without the table */
+        free(s->ptab);
+        s->ptab = NULL;
+    }
+
+#undef B
+
+    apigw_schema_set_free(set);
+    json_decref(root);
+}
+
+
 /* the body parser: values, escapes, numbers, errors with offsets */
 TEST(test_parser)
 {
@@ -900,7 +989,8 @@ TEST(test_parser_buffer)
     text[n++] = '[';
     for (i = 0; i < 300; i++) {
         n += (size_t) snprintf(text + n, sizeof(text) - n,
-                               "%s{\"k%d\":[%d,\"v\\n\"]}", i ? "," : "", i, i);
+                               "%s{\"k%d\":[%d,\"v\\n\"]}", i ? "," : "", i,
+                               i);
     }
     text[n++] = ']';
 
@@ -1078,6 +1168,7 @@ main(int argc, char **argv)
     RUN(test_swagger2);
     RUN(test_required_nul);
     RUN(test_pointers);
+    RUN(test_prop_lookup);
     RUN(test_parser);
     RUN(test_parser_strings);
     RUN(test_parser_numbers);
