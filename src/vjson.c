@@ -11,6 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include "validate.h"
 
 
@@ -220,6 +224,26 @@ static inline const unsigned char *
 jp_plain_run(const unsigned char *p, const unsigned char *end)
 {
     uint64_t  w, q, b, m;
+
+#ifdef __SSE2__
+    int       bits;
+    __m128i   x, y;
+
+    /* 16 bytes at a time: as signed bytes, those from 0x80 are below 0x20 */
+    while (end - p >= 16) {
+        x = _mm_loadu_si128((const __m128i *) (const void *) p);
+        y = _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')),
+                         _mm_cmpeq_epi8(x, _mm_set1_epi8('\\')));
+        y = _mm_or_si128(y, _mm_cmplt_epi8(x, _mm_set1_epi8(0x20)));
+        bits = _mm_movemask_epi8(y);
+
+        if (bits != 0) {
+            return p + __builtin_ctz((unsigned) bits);
+        }
+
+        p += 16;
+    }
+#endif
 
     while (end - p >= 8) {
         memcpy(&w, p, 8);
@@ -756,7 +780,11 @@ next:
     }
 
     nodes[cur].count++;
-    p = jp_ws(p, end);
+
+    /* whitespace is rare before a comma */
+    if (p == end || *p != ',') {
+        p = jp_ws(p, end);
+    }
 
     if (p < end && *p == ',') {
         p++;
@@ -812,10 +840,12 @@ member:
         p = j.p;
     }
 
-    p = jp_ws(p, end);
-
     if (p == end || *p != ':') {
-        JP_FAIL(p, "expected ':'");
+        p = jp_ws(p, end);
+
+        if (p == end || *p != ':') {
+            JP_FAIL(p, "expected ':'");
+        }
     }
 
     p++;
