@@ -745,6 +745,14 @@ sc_compile(sc_t *s, json_t *node)
 
     s->depth--;
 
+    /* the checker's shortcut past these */
+    if (!(sc->flags & (APIGW_S_FALSE | APIGW_S_CONST)) && sc->ref == NULL
+        && sc->enum_ == NULL && sc->nall_of == 0 && sc->nany_of == 0
+        && sc->none_of == 0 && sc->not_ == NULL)
+    {
+        sc->flags |= APIGW_S_PLAIN;
+    }
+
     return sc;
 }
 

@@ -34,6 +34,12 @@
 #define V_STEPS_MIN       100000
 #define V_NODES           128       /* a body's nodes on the stack first */
 
+#ifdef __GNUC__
+#define V_NOINLINE  __attribute__((noinline))
+#else
+#define V_NOINLINE
+#endif
+
 
 /*
  * The JSON pointer of the value being checked, as a stack of its tokens:
@@ -309,23 +315,23 @@ v_utf8_valid(const char *s, size_t len)
 }
 
 
+/* the type bits of a node's type (APIGW_J_*) */
+static const unsigned char  v_types[] = {
+    APIGW_T_NULL, APIGW_T_BOOLEAN, APIGW_T_BOOLEAN,
+    APIGW_T_INTEGER | APIGW_T_NUMBER, APIGW_T_NUMBER, APIGW_T_STRING,
+    APIGW_T_ARRAY, APIGW_T_OBJECT, 0
+};
+
+
 static unsigned
 v_type_of(const apigw_jnode_t *j)
 {
-    switch (j->type) {
-    case APIGW_J_OBJECT: return APIGW_T_OBJECT;
-    case APIGW_J_ARRAY:  return APIGW_T_ARRAY;
-    case APIGW_J_STRING: return APIGW_T_STRING;
-    case APIGW_J_INT:    return APIGW_T_INTEGER | APIGW_T_NUMBER;
-    case APIGW_J_TRUE:
-    case APIGW_J_FALSE:  return APIGW_T_BOOLEAN;
-    case APIGW_J_NULL:   return APIGW_T_NULL;
-    case APIGW_J_REAL:
-        /* integers beyond 64 bits (see the top of the file) */
-        return j->big ? APIGW_T_INTEGER | APIGW_T_NUMBER : APIGW_T_NUMBER;
+    /* integers beyond 64 bits (see the top of the file) */
+    if (j->big && j->type == APIGW_J_REAL) {
+        return APIGW_T_INTEGER | APIGW_T_NUMBER;
     }
 
-    return 0;
+    return v_types[j->type];
 }
 
 
@@ -985,29 +991,24 @@ done:
 }
 
 
-static size_t
-v_check(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
+/* "must be ..." (apart: v_check() needs no buffer on its stack) */
+static V_NOINLINE size_t
+v_fail_types(vc_t *vc, unsigned types)
 {
-    char      buf[64];
+    char  buf[64];
+
+    return v_fail(vc, "must be %s", v_types_text(types, buf, sizeof(buf)));
+}
+
+
+/* a schema with any of the keywords APIGW_S_PLAIN rules out */
+static V_NOINLINE size_t
+v_check_full(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
+{
     size_t    e, i, n, first, second;
     unsigned  t;
 
     e = 0;
-
-    if (vc->stop) {
-        return 0;
-    }
-
-    if (++vc->steps > vc->budget) {
-        vc->quiet = 0;             /* always reported */
-        e = v_fail(vc, "is too complex to validate");
-        vc->stop = 1;
-        return e;
-    }
-
-    if (vc->depth >= APIGW_VDEPTH_MAX) {
-        return v_fail(vc, "is nested too deeply to validate");
-    }
 
     vc->depth++;
 
@@ -1026,7 +1027,10 @@ v_check(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
     }
 
     if (s->types && !(s->types & t)) {
-        V_FAIL("must be %s", v_types_text(s->types, buf, sizeof(buf)));
+        e += v_fail_types(vc, s->types);
+        if (vc->quiet || vc->stop) {
+            goto done;
+        }
         goto composites;
     }
 
@@ -1139,6 +1143,70 @@ composites:
     }
 
 done:
+
+    vc->depth--;
+
+    return e;
+}
+
+
+static size_t
+v_check(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
+{
+    size_t    e;
+    unsigned  t;
+
+    if (vc->stop) {
+        return 0;
+    }
+
+    if (++vc->steps > vc->budget) {
+        vc->quiet = 0;             /* always reported */
+        e = v_fail(vc, "is too complex to validate");
+        vc->stop = 1;
+        return e;
+    }
+
+    if (vc->depth >= APIGW_VDEPTH_MAX) {
+        return v_fail(vc, "is nested too deeply to validate");
+    }
+
+    if (!(s->flags & APIGW_S_PLAIN)) {
+        return v_check_full(vc, s, j);
+    }
+
+    /* the common case: the type, then the keywords of the type */
+
+    t = v_type_of(j);
+
+    if (t == APIGW_T_NULL && (s->flags & APIGW_S_NULLABLE)) {
+        return 0;
+    }
+
+    if (s->types && !(s->types & t)) {
+        return v_fail_types(vc, s->types);
+    }
+
+    vc->depth++;
+
+    switch (j->type) {
+    case APIGW_J_STRING:
+        e = v_string(vc, s, j->s, j->len);
+        break;
+    case APIGW_J_INT:
+    case APIGW_J_REAL:
+        e = v_number(vc, s, j);
+        break;
+    case APIGW_J_OBJECT:
+        e = v_object(vc, s, j);
+        break;
+    case APIGW_J_ARRAY:
+        e = v_array(vc, s, j);
+        break;
+    default:
+        e = 0;
+        break;
+    }
 
     vc->depth--;
 

@@ -62,6 +62,8 @@ enum {
 #define APIGW_S_CONST      0x0100
 #define APIGW_S_XMIN_NUM   0x0200    /* 3.1 numeric exclusiveMinimum */
 #define APIGW_S_XMAX_NUM   0x0400
+#define APIGW_S_PLAIN      0x0800    /* none of false, $ref, enum, const,
+                                        allOf, anyOf, oneOf, not */
 
 typedef struct apigw_schema_s  apigw_schema_t;
 
