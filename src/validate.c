@@ -586,7 +586,7 @@ v_regex(const apigw_regex_t *re, const char *s, size_t len)
 
 
 /* a and b, n bytes each, are equal; short ones without a call */
-static int
+static inline int
 v_same(const char *a, const char *b, size_t n)
 {
     uint32_t  x, y, x2, y2;
@@ -625,21 +625,41 @@ v_same(const char *a, const char *b, size_t n)
 }
 
 
-/* FNV-1a */
+/* a property name's hash: all its bytes, 8 or 4 at a time, multiplied */
 static uint32_t
 v_hash(const char *s, size_t len)
 {
-    size_t    i;
-    uint32_t  h;
+    uint32_t  x, y;
+    uint64_t  h, w;
 
-    h = 2166136261u;
+    h = len;
 
-    for (i = 0; i < len; i++) {
-        h ^= (unsigned char) s[i];
-        h *= 16777619u;
+    if (len >= 8) {
+        for ( /* void */ ; len > 8; s += 8, len -= 8) {
+            memcpy(&w, s, 8);
+            h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+        }
+
+        memcpy(&w, s + len - 8, 8);
+        h ^= w;
+
+    } else if (len >= 4) {
+        memcpy(&x, s, 4);
+        memcpy(&y, s + len - 4, 4);
+        h ^= (uint64_t) x << 32 | y;
+
+    } else if (len) {
+        h ^= (uint64_t) (unsigned char) s[0] << 16
+             | (uint64_t) (unsigned char) s[len / 2] << 8
+             | (unsigned char) s[len - 1];
     }
 
-    return h;
+    /* products carry only upwards: fold the high half down, again */
+    h *= 0x9e3779b97f4a7c15ULL;
+    h ^= h >> 32;
+    h *= 0x9e3779b97f4a7c15ULL;
+
+    return (uint32_t) (h >> 32);
 }
 
 

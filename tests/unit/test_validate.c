@@ -640,7 +640,7 @@ TEST(test_pointers)
 TEST(test_prop_lookup)
 {
     int                  i, k, pass;
-    char                 schema[16384], body[64], want[64];
+    char                 body[64], want[64];
     size_t               n;
     json_t              *root;
     json_error_t         err;
@@ -650,15 +650,22 @@ TEST(test_prop_lookup)
     apigw_validation_t   v;
     apigw_schema_set_t  *set;
 
-    /* "p0".."p199", "p0x".."p199x", "": each a number of its own */
+#define V_LONG  "_and_a_longer_name"
+
+    static char         schema[65536];
+    static const char  *sfx[] = { "", "x", V_LONG };
+
+    /* "p0".."p199", "p0x".., "p0_and_a_longer_name".., "": each its number */
     n = (size_t) snprintf(schema, sizeof(schema),
                           "{\"additionalProperties\":false,\"properties\":{"
                           "\"\":{\"minimum\":-1,\"maximum\":-1}");
     for (i = 0; i < 200; i++) {
         n += (size_t) snprintf(schema + n, sizeof(schema) - n,
                                ",\"p%d\":{\"minimum\":%d,\"maximum\":%d}"
-                               ",\"p%dx\":{\"minimum\":%d,\"maximum\":%d}",
-                               i, i, i, i, i + 1000, i + 1000);
+                               ",\"p%dx\":{\"minimum\":%d,\"maximum\":%d}"
+                               ",\"p%d%s\":{\"minimum\":%d,\"maximum\":%d}",
+                               i, i, i, i, i + 1000, i + 1000, i, V_LONG,
+                               i + 2000, i + 2000);
     }
     snprintf(schema + n, sizeof(schema) - n, "}}");
 
@@ -674,7 +681,7 @@ TEST(test_prop_lookup)
         return;
     }
 
-    CHECK_INT(s->nprops, 401);
+    CHECK_INT(s->nprops, 601);
     CHECK(s->ptab != NULL);
 
     memset(&v, 0, sizeof(v));
@@ -690,14 +697,14 @@ TEST(test_prop_lookup)
 
     for (pass = 0; pass < 2; pass++) {
         for (i = 0; i < 200; i++) {
-            for (k = 0; k < 2; k++) {
+            for (k = 0; k < 3; k++) {
                 snprintf(body, sizeof(body), "{\"p%d%s\":%d}", i,
-                         k ? "x" : "", i + k * 1000);
+                         sfx[k], i + k * 1000);
                 CHECK_INT(B(body), APIGW_V_OK);
 
                 snprintf(body, sizeof(body), "{\"p%d%s\":%d}", i,
-                         k ? "x" : "", i + k * 1000 + 1);
-                snprintf(want, sizeof(want), "/p%d%s", i, k ? "x" : "");
+                         sfx[k], i + k * 1000 + 1);
+                snprintf(want, sizeof(want), "/p%d%s", i, sfx[k]);
                 CHECK_INT(B(body), APIGW_V_REJECT);
                 CHECK(res_has(&res, APIGW_IN_BODY, want, "must be <="));
             }
@@ -719,6 +726,7 @@ TEST(test_prop_lookup)
     }
 
 #undef B
+#undef V_LONG
 
     apigw_schema_set_free(set);
     json_decref(root);
