@@ -530,28 +530,37 @@ v_date_time_ok(const char *s, size_t len)
 }
 
 
+/* hexadecimal digits */
+static const unsigned char  v_hex[256] = {
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1,
+    ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1
+};
+
+
 static int
 v_uuid_ok(const char *s, size_t len)
 {
-    size_t  i;
+    size_t                i;
+    unsigned              ok;
+    const unsigned char  *p = (const unsigned char *) s;
 
-    if (len != 36) {
+    if (len != 36 || p[8] != '-' || p[13] != '-' || p[18] != '-'
+        || p[23] != '-')
+    {
         return 0;
     }
 
+    ok = 1;
+
     for (i = 0; i < 36; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-') {
-                return 0;
-            }
-        } else if (!((s[i] >= '0' && s[i] <= '9')
-                     || ((s[i] | 0x20) >= 'a' && (s[i] | 0x20) <= 'f')))
-        {
-            return 0;
+        if (i != 8 && i != 13 && i != 18 && i != 23) {
+            ok &= v_hex[p[i]];
         }
     }
 
-    return 1;
+    return ok;
 }
 
 
@@ -574,8 +583,15 @@ v_regex(const apigw_regex_t *re, const char *s, size_t len)
 {
     int  rc;
 
-    rc = pcre2_match(re->code, (PCRE2_SPTR) s, len, 0, PCRE2_NO_UTF_CHECK,
-                     re->match, NULL);
+    /* what pcre2_match() does for a JIT-compiled pattern, minus checks */
+    rc = s != NULL ? pcre2_jit_match(re->code, (PCRE2_SPTR) s, len, 0,
+                                     PCRE2_NO_UTF_CHECK, re->match, NULL)
+                   : PCRE2_ERROR_JIT_BADOPTION;
+
+    if (rc == PCRE2_ERROR_JIT_BADOPTION) {
+        rc = pcre2_match(re->code, (PCRE2_SPTR) s, len, 0, PCRE2_NO_UTF_CHECK,
+                         re->match, NULL);
+    }
 
     if (rc >= 0) {
         return 1;

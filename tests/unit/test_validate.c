@@ -636,6 +636,95 @@ TEST(test_pointers)
 }
 
 
+/* 1: body is valid against schema, 0: not, -1: the schema failed */
+static int
+body_ok(const char *schema, const char *body, size_t len)
+{
+    int                  rc;
+    json_t              *root;
+    json_error_t         err;
+    apigw_vmedia_t       media;
+    apigw_vresult_t      res;
+    apigw_validation_t   v;
+    apigw_schema_set_t  *set;
+
+    apigw_problems_free(&P);
+    apigw_problems_init(&P);
+
+    root = json_loads(schema, 0, &err);
+    memset(&v, 0, sizeof(v));
+    memset(&media, 0, sizeof(media));
+    media.type = (char *) "application/json";
+    media.schema = root ? apigw_schema_compile(root, 0, &set, &P) : NULL;
+
+    if (media.schema == NULL) {
+        json_decref(root);
+        return -1;
+    }
+
+    v.mode = 1;
+    v.media = &media;
+    v.nmedia = 1;
+
+    rc = apigw_validate_body(&v, "application/json", 16, body, len, &res);
+
+    apigw_schema_set_free(set);
+    json_decref(root);
+
+    return rc == APIGW_V_OK ? 1 : 0;
+}
+
+
+/* uuid: each position; patterns (through the JIT when there is one) */
+TEST(test_formats)
+{
+    int          ok;
+    char         body[64];
+    size_t       i, k;
+    const char  *u = "\"123e4567-e89b-12d3-a456-426614174000\"";
+
+    static const char  bad[] = { 'g', 'G', '-', ' ', 'z', '/', ':', '@',
+                                 '`', '\x7f' };
+
+    CHECK_INT(body_ok("{\"format\":\"uuid\"}", u, strlen(u)), 1);
+    CHECK_INT(body_ok("{\"format\":\"uuid\"}",
+                      "\"ABCDEF01-abcd-ABCD-0123-456789abcdef\"", 38), 1);
+    CHECK_INT(body_ok("{\"format\":\"uuid\"}", "\"\"", 2), 0);
+    CHECK_INT(body_ok("{\"format\":\"uuid\"}",
+                      "\"123e4567-e89b-12d3-a456-4266141740001\"", 39), 0);
+    CHECK_INT(body_ok("{\"format\":\"uuid\"}",
+                      "\"123e4567-e89b-12d3-a456-42661417400\"", 37), 0);
+
+    for (i = 1; i < 37; i++) {
+        for (k = 0; k < sizeof(bad); k++) {
+            memcpy(body, u, 39);
+            body[i] = bad[k];
+            ok = body_ok("{\"format\":\"uuid\"}", body, 38);
+            if (ok != (bad[k] == '-' && (i == 9 || i == 14 || i == 19
+                                          || i == 24)))
+            {
+                CHECK(0 && "uuid");
+                fprintf(stderr, "  %s: %d\n", body, ok);
+            }
+        }
+
+        /* a digit where a dash goes */
+        if (i == 9 || i == 14 || i == 19 || i == 24) {
+            memcpy(body, u, 39);
+            body[i] = 'a';
+            CHECK_INT(body_ok("{\"format\":\"uuid\"}", body, 38), 0);
+        }
+    }
+
+    CHECK_INT(body_ok("{\"pattern\":\"^[0-9]{5}$\"}", "\"12345\"", 7), 1);
+    CHECK_INT(body_ok("{\"pattern\":\"^[0-9]{5}$\"}", "\"1234a\"", 7), 0);
+    CHECK_INT(body_ok("{\"pattern\":\"^a.b$\"}", "\"a\\u0000b\"", 10), 1);
+    CHECK_INT(body_ok("{\"pattern\":\"^\\\\w$\"}", "\"\xc3\xa9\"", 4), 1);
+    CHECK_INT(body_ok("{\"pattern\":\"^.$\"}", "\"\"", 2), 0);
+    CHECK_INT(body_ok("{\"pattern\":\"^$\"}", "\"\"", 2), 1);
+}
+
+
 /* properties by hash, and by binary search without the table */
 TEST(test_prop_lookup)
 {
@@ -1176,6 +1265,7 @@ main(int argc, char **argv)
     RUN(test_swagger2);
     RUN(test_required_nul);
     RUN(test_pointers);
+    RUN(test_formats);
     RUN(test_prop_lookup);
     RUN(test_parser);
     RUN(test_parser_strings);
