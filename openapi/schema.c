@@ -1148,6 +1148,7 @@ oa_vmedia_add(oa_ctx_t *c, apigw_validation_t *v, const char *type,
     m->type = t;
     m->json = strcmp(t, "application/json") == 0
               || (n > 5 && strcmp(t + n - 5, "+json") == 0);
+    m->len = strpbrk(t, " \t") == NULL ? strlen(t) : 0;
 
     return 0;
 }

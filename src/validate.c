@@ -1810,6 +1810,24 @@ m_match(const apigw_validation_t *v, const char *ct, size_t ctlen,
         ctlen = sizeof("application/octet-stream") - 1;
     }
 
+    /*
+     * The common case: a declared type as it is, then the end or a
+     * parameter.  Its base is that type, so that is the first one found
+     * below too (an exact match ranks first), unless one before it has no
+     * length to compare with.
+     */
+    for (i = 0; i < v->nmedia && v->media[i].len != 0; i++) {
+        m = &v->media[i];
+        n = m->len;
+
+        if (n < size && n <= ctlen && memcmp(ct, m->type, n) == 0
+            && (n == ctlen || ct[n] == ';' || ct[n] == ' ' || ct[n] == '\t'))
+        {
+            memcpy(base, m->type, n + 1);
+            return m;
+        }
+    }
+
     n = m_base(ct, ctlen, base, size);
     slash = memchr(base, '/', n);
 

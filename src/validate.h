@@ -149,6 +149,8 @@ typedef struct {
     char                  *type;      /* "application/json", "*\/\*", ... */
     int                    json;      /* a JSON media type */
     apigw_schema_t        *schema;    /* NULL: not checked */
+    size_t                 len;       /* of type, when it has no blank
+                                         (and no upper case), else 0 */
 } apigw_vmedia_t;
 
 typedef struct {

@@ -180,6 +180,7 @@ differential(const uint8_t *data, size_t size)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    int                  rc;
     char                 out[8192];
     json_t              *root;
     uint8_t              flags;
@@ -261,6 +262,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     (void) apigw_validate_request(&v, &req, &res);
     (void) apigw_vresult_json(&res, out, sizeof(out));
+
+    /* the instance's start as a Content-Type: the media types' quick match
+       (with their lengths) finds what the full one does */
+    v.nparams = 0;
+    req.content_type = (const char *) data;
+    req.content_type_len = size < 40 ? size : 40;
+
+    rc = apigw_validate_request(&v, &req, &res);
+    media.len = 16;
+    if (apigw_validate_request(&v, &req, &res) != rc) {
+        __builtin_trap();
+    }
 
     apigw_schema_set_free(set);
 

@@ -822,6 +822,70 @@ TEST(test_prop_lookup)
 }
 
 
+/* Content-Type against the declared media types: as they are, or not */
+TEST(test_media)
+{
+    size_t               i;
+    req_t                req;
+    apigw_api_t         *api;
+    apigw_vresult_t      res;
+    apigw_validation_t  *v;
+
+    static const struct {
+        const char  *ct;
+        int          checked;      /* the JSON body is checked */
+    } cases[] = {
+        { "application/vnd.a+json", 1 },
+        { "application/vnd.a+json; charset=utf-8", 1 },
+        { "application/vnd.a+json;charset=utf-8", 1 },
+        { "application/vnd.a+json\t; x=1", 1 },
+        { "Application/Vnd.A+JSON", 1 },
+        { " application/vnd.a+json", 1 },
+        { "application/vnd.a+jsonx", 0 },
+        { "application/vnd.a+jso", 0 },
+        { "application/vnd.b+json", 1 },
+        { "text/plain", 0 },
+        { "text/plain;q=1", 0 },
+        { "image/png", 0 },
+        { "", 0 },
+    };
+
+    api = imp("{\"openapi\":\"3.0.0\",\"info\":{\"title\":\"t\","
+              "\"version\":\"1\"},\"paths\":{\"/a\":{\"post\":{"
+              "\"x-openwhisk\":{\"namespace\":\"n\",\"action\":\"a\"},"
+              "\"requestBody\":{\"content\":{"
+              "\"text/plain\":{},"
+              "\"Application/Vnd.A+JSON; charset=utf-8\":{\"schema\":"
+              "{\"type\":\"object\"}},"
+              "\"application/*+json\":{\"schema\":{\"type\":\"object\"}},"
+              "\"application/*\":{},"
+              "\"*/*\":{}}}}}}}");
+    CHECK(api != NULL);
+    if (api == NULL) {
+        return;
+    }
+
+    v = apigw_op_validation(op_of(api, APIGW_M_POST, "/a"));
+    CHECK(v != NULL && v->nmedia == 5);
+    CHECK_STR(v->media[1].type, "application/vnd.a+json");
+    CHECK_INT(v->media[1].len, 22);
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        req_init(&req, NULL, cases[i].ct, 1);
+        CHECK_INT(apigw_validate_request(v, &req.req, &res),
+                  cases[i].checked ? APIGW_V_BODY : APIGW_V_OK);
+        CHECK_INT(apigw_validate_body(v, cases[i].ct, strlen(cases[i].ct),
+                                      "[]", 2, &res),
+                  cases[i].checked ? APIGW_V_REJECT : APIGW_V_OK);
+        if (res.total) {
+            CHECK(res_has(&res, APIGW_IN_BODY, "", "must be object"));
+        }
+    }
+
+    apigw_api_free(api);
+}
+
+
 /* the body parser: values, escapes, numbers, errors with offsets */
 TEST(test_parser)
 {
@@ -1267,6 +1331,7 @@ main(int argc, char **argv)
     RUN(test_pointers);
     RUN(test_formats);
     RUN(test_prop_lookup);
+    RUN(test_media);
     RUN(test_parser);
     RUN(test_parser_strings);
     RUN(test_parser_numbers);
