@@ -211,31 +211,33 @@ static const unsigned char  jp_plain[256] = {
 
 /*
  * The first byte from p on that is not plain (jp_plain), or end: '"',
- * '\\', below 0x20 or from 0x80.  Eight bytes at a time, in a word w:
- * (x - 0x01..) sets the high bit of each byte of x that is 0, so of w
- * that is '"' (x = w ^ '"..') or '\\'; (w - 0x20..) of each byte below
- * 0x20; w itself of each byte from 0x80.  Other bytes get their high bit
- * set only by a borrow (or are from 0x80 anyway), and borrows only start
- * at a byte sought and go up: so a word without one gives 0, and the
- * lowest flagged byte, the first in memory on little-endian machines, is
- * the first one.
+ * '\\', below 0x20 or from 0x80.  With x = byte ^ 0x02, '"' is 0x20 and
+ * the bytes below 0x20 stay below it, but 0x20 and 0x21 go above: so it is
+ * '\\' or x below 0x21, with bytes from 0x80 below too as signed ones.
+ *
+ * Eight bytes at a time in a word w, y = w ^ 0x02..: (y - 0x21..) sets the
+ * high bit of each byte below 0x21, (b - 0x01..) of each byte of b = w ^
+ * '\\'.. that is 0, w itself of each byte from 0x80.  Other bytes get their
+ * high bit set only by a borrow (or are from 0x80 anyway), and borrows
+ * only start at a byte sought and go up: so a word without one gives 0,
+ * and the lowest flagged byte, the first in memory on little-endian
+ * machines, is the first one.
  */
 static inline const unsigned char *
 jp_plain_run(const unsigned char *p, const unsigned char *end)
 {
-    uint64_t  w, q, b, m;
+    uint64_t  w, y, b, m;
 
 #ifdef __SSE2__
     int       bits;
-    __m128i   x, y;
+    __m128i   x;
 
-    /* 16 bytes at a time: as signed bytes, those from 0x80 are below 0x20 */
     while (end - p >= 16) {
         x = _mm_loadu_si128((const __m128i *) (const void *) p);
-        y = _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')),
-                         _mm_cmpeq_epi8(x, _mm_set1_epi8('\\')));
-        y = _mm_or_si128(y, _mm_cmplt_epi8(x, _mm_set1_epi8(0x20)));
-        bits = _mm_movemask_epi8(y);
+        x = _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('\\')),
+                         _mm_cmplt_epi8(_mm_xor_si128(x, _mm_set1_epi8(2)),
+                                        _mm_set1_epi8(0x21)));
+        bits = _mm_movemask_epi8(x);
 
         if (bits != 0) {
             return p + __builtin_ctz((unsigned) bits);
@@ -247,10 +249,9 @@ jp_plain_run(const unsigned char *p, const unsigned char *end)
 
     while (end - p >= 8) {
         memcpy(&w, p, 8);
-        q = w ^ (JP_ONES * '"');
+        y = w ^ (JP_ONES * 0x02);
         b = w ^ (JP_ONES * '\\');
-        m = ((q - JP_ONES) | (b - JP_ONES) | (w - JP_ONES * 0x20) | w)
-            & JP_HIGHS;
+        m = ((y - JP_ONES * 0x21) | (b - JP_ONES) | w) & JP_HIGHS;
 
         if (m != 0) {
 #ifdef JP_CTZ
@@ -629,6 +630,7 @@ apigw_json_parse(const char *text, size_t len, apigw_jdoc_t *doc)
             }                                                                \
             nodes = doc->nodes;                                              \
             cap = doc->cap;                                                  \
+            cn = cur >= 0 ? &nodes[cur] : NULL;                              \
         }                                                                    \
         k = (long) n++;                                                      \
         node = &nodes[k];                                                    \
@@ -645,7 +647,8 @@ apigw_json_parse(const char *text, size_t len, apigw_jdoc_t *doc)
 
 /*
  * One loop, no recursion: an open array or object keeps the index of the
- * one it is in (cur) in its `i` until it is closed.
+ * one it is in in its `i` until it is closed.  The innermost one is cur
+ * (cn its node, closer its bracket).
  */
 int
 apigw_json_parse_buf(const char *text, size_t len, apigw_jdoc_t *doc,
@@ -654,8 +657,9 @@ apigw_json_parse_buf(const char *text, size_t len, apigw_jdoc_t *doc,
     long                  k, cur;
     size_t                n, cap;
     unsigned              depth;
+    unsigned char         closer;
     jp_t                  j;
-    apigw_jnode_t        *nodes, *node;
+    apigw_jnode_t        *nodes, *node, *cn;
     const unsigned char  *p, *q, *s, *end;
 
     memset(doc, 0, sizeof(*doc));
@@ -678,6 +682,8 @@ apigw_json_parse_buf(const char *text, size_t len, apigw_jdoc_t *doc,
     p = j.start;
     end = j.end;
     cur = -1;
+    cn = NULL;
+    closer = 0;
     depth = 0;
 
 value:
@@ -719,16 +725,18 @@ value:
         node->type = *p == '{' ? APIGW_J_OBJECT : APIGW_J_ARRAY;
         node->i = cur;
         cur = k;
+        cn = node;
+        closer = *p == '{' ? '}' : ']';
         depth++;
 
         p = jp_ws(p + 1, end);
 
-        if (p < end && *p == (node->type == APIGW_J_OBJECT ? '}' : ']')) {
+        if (p < end && *p == closer) {
             p++;
             goto close;
         }
 
-        if (node->type == APIGW_J_OBJECT) {
+        if (closer == '}') {
             goto member;
         }
 
@@ -775,11 +783,11 @@ next:
 
     /* after a value: the end, or a comma or the bracket of cur */
 
-    if (cur < 0) {
+    if (cn == NULL) {
         goto done;
     }
 
-    nodes[cur].count++;
+    cn->count++;
 
     /* whitespace is rare before a comma */
     if (p == end || *p != ',') {
@@ -789,14 +797,14 @@ next:
     if (p < end && *p == ',') {
         p++;
 
-        if (nodes[cur].type == APIGW_J_OBJECT) {
+        if (closer == '}') {
             goto member;
         }
 
         goto value;
     }
 
-    if (p < end && *p == (nodes[cur].type == APIGW_J_OBJECT ? '}' : ']')) {
+    if (p < end && *p == closer) {
         p++;
         goto close;
     }
@@ -806,11 +814,18 @@ next:
 
 close:
 
-    nodes[cur].size = (uint32_t) (n - (size_t) cur);
-    k = cur;
-    cur = (long) nodes[k].i;
-    nodes[k].i = 0;
+    cn->size = (uint32_t) (n - (size_t) cur);
+    cur = (long) cn->i;
+    cn->i = 0;
     depth--;
+
+    if (cur >= 0) {
+        cn = &nodes[cur];
+        closer = cn->type == APIGW_J_OBJECT ? '}' : ']';
+
+    } else {
+        cn = NULL;
+    }
 
     goto next;
 
