@@ -554,10 +554,14 @@ v_uuid_ok(const char *s, size_t len)
 
     ok = 1;
 
-    for (i = 0; i < 36; i++) {
-        if (i != 8 && i != 13 && i != 18 && i != 23) {
-            ok &= v_hex[p[i]];
-        }
+    /* 8-4-4-4-12 */
+    for (i = 0; i < 8; i++) {
+        ok &= v_hex[p[i]] & v_hex[p[i + 28]];
+    }
+
+    for (i = 0; i < 4; i++) {
+        ok &= v_hex[p[i + 9]] & v_hex[p[i + 14]] & v_hex[p[i + 19]]
+              & v_hex[p[i + 24]];
     }
 
     return ok;
@@ -692,7 +696,7 @@ apigw_schema_index_props(apigw_schema_t *s)
     /* at most half full: short probes */
     for (size = 4; size < s->nprops * 2; size *= 2) { }
 
-    t = calloc(size, sizeof(uint32_t));
+    t = calloc(size + s->nprops + 1, sizeof(uint32_t));
     if (t == NULL) {
         return -1;
     }
@@ -710,6 +714,7 @@ apigw_schema_index_props(apigw_schema_t *s)
     free(s->ptab);
     s->ptab = t;
     s->pmask = size - 1;
+    s->pnext = t + size;
 
     return 0;
 }
@@ -759,6 +764,45 @@ v_prop(const apigw_schema_t *s, const char *k, size_t len)
     }
 
     return NULL;
+}
+
+
+/*
+ * v_prop(), but first the property that followed *prev the last time (an
+ * object's keys mostly come in the same order); *prev becomes the one
+ * found.
+ */
+static const apigw_sprop_t *
+v_prop_after(const apigw_schema_t *s, size_t *prev, const char *k,
+    size_t len)
+{
+    uint32_t              g;
+    const apigw_sprop_t  *p;
+
+    if (s->pnext == NULL) {
+        return v_prop(s, k, len);
+    }
+
+    g = s->pnext[*prev];
+
+    if (g != 0) {
+        p = &s->props[g - 1];
+
+        if (p->len == len && v_same(p->name, k, len)) {
+            *prev = g - 1;
+            return p;
+        }
+    }
+
+    p = v_prop(s, k, len);
+
+    if (p != NULL) {
+        g = (uint32_t) (p - s->props);
+        s->pnext[*prev] = g + 1;
+        *prev = g;
+    }
+
+    return p;
 }
 
 
@@ -909,8 +953,8 @@ static size_t
 v_object(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
 {
     int                   matched;
-    size_t                e, i, k, old, n;
-    const apigw_jnode_t  *c, *key, *val;
+    size_t                e, i, k, old, n, prev, fk, rl;
+    const apigw_jnode_t  *c, *fc, *key, *val;
     const apigw_sprop_t  *p;
 
     e = 0;
@@ -924,24 +968,44 @@ v_object(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
         V_FAIL("must have at most %zu properties", s->max_props);
     }
 
-    for (i = 0; i < s->nrequired; i++) {
-        size_t  rl = s->required_len[i];
+    /* keys mostly come in the order names are required in: each search
+       starts after the key the last one found */
+    fk = 0;
+    fc = j + 1;
 
-        for (c = j + 1, k = 0; k < n; k++, c += 1 + c[1].size) {
-            if (c->len == rl && v_same(c->s, s->required[i], rl))
-            {
-                break;
+    for (i = 0; i < s->nrequired; i++) {
+        rl = s->required_len[i];
+
+        for (c = fc, k = fk; k < n; k++, c += 1 + c[1].size) {
+            if (c->len == rl && v_same(c->s, s->required[i], rl)) {
+                goto found;
             }
         }
 
-        if (k == n) {
-            old = v_push(vc, s->required[i], rl);
-            e += v_fail(vc, "is required");
-            v_pop(vc, old);
-
-            if (vc->quiet || vc->stop) {
-                goto done;
+        for (c = j + 1, k = 0; k < fk; k++, c += 1 + c[1].size) {
+            if (c->len == rl && v_same(c->s, s->required[i], rl)) {
+                goto found;
             }
+        }
+
+        old = v_push(vc, s->required[i], rl);
+        e += v_fail(vc, "is required");
+        v_pop(vc, old);
+
+        if (vc->quiet || vc->stop) {
+            goto done;
+        }
+
+        continue;
+
+    found:
+
+        fk = k + 1;
+        fc = c + 1 + c[1].size;
+
+        if (fk == n) {
+            fk = 0;
+            fc = j + 1;
         }
     }
 
@@ -951,13 +1015,15 @@ v_object(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
         goto done;
     }
 
+    prev = s->nprops;
+
     for (c = j + 1, k = 0; k < n; k++, c = val + val->size) {
         key = c;
         val = c + 1;
         old = v_push(vc, key->s, key->len);
         matched = 0;
 
-        p = v_prop(s, key->s, key->len);
+        p = v_prop_after(s, &prev, key->s, key->len);
         if (p != NULL) {
             matched = 1;
             e += v_check(vc, p->schema, val);
@@ -1227,7 +1293,10 @@ v_check(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
 
     switch (j->type) {
     case APIGW_J_STRING:
-        e = v_string(vc, s, j->s, j->len);
+        /* v_string() has nothing to check for most strings */
+        e = (s->min_length && j->len < s->min_length * 4)
+            || j->len > s->max_length || s->pattern || s->format
+            ? v_string(vc, s, j->s, j->len) : 0;
         break;
     case APIGW_J_INT:
     case APIGW_J_REAL:

@@ -5,8 +5,9 @@
  * into apigw_schema_t graphs; src/validate.c checks values against them.
  * Plain C, no nginx headers.
  *
- * Not thread-safe: a compiled pattern keeps its own PCRE2 match data, so a
- * compiled validation is used by one thread at a time (an nginx worker).
+ * Not thread-safe: a compiled pattern keeps its own PCRE2 match data, and
+ * an object schema the order its properties came in last, so a compiled
+ * validation is used by one thread at a time (an nginx worker).
  */
 
 #ifndef APIGW_VALIDATE_H
@@ -99,6 +100,11 @@ struct apigw_schema_s {
     uint32_t              *ptab;      /* props by name hash (index + 1, 0:
                                          free), or NULL: binary search */
     size_t                 pmask;     /* ptab has pmask + 1 slots */
+    uint32_t              *pnext;     /* in ptab's allocation: for each
+                                         property (and the start, at
+                                         nprops) the one that came next
+                                         last time (index + 1, 0: none),
+                                         tried before the hash */
     char                 **required;
     size_t                *required_len;
     size_t                 nrequired;

@@ -809,9 +809,10 @@ TEST(test_prop_lookup)
         CHECK_INT(res.total, 6);
         CHECK(res_has(&res, APIGW_IN_BODY, "/p10xx", "not allowed"));
 
-        /* again without the table */
+        /* again without the table (and the order with it) */
         free(s->ptab);
         s->ptab = NULL;
+        s->pnext = NULL;
     }
 
 #undef B
