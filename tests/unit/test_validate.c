@@ -823,6 +823,162 @@ TEST(test_prop_lookup)
 }
 
 
+/* errors as "in pointer: reason; ..." */
+static void
+errors_text(const apigw_vresult_t *res, char *buf, size_t size)
+{
+    size_t  i, n;
+
+    buf[0] = '\0';
+
+    for (i = 0, n = 0; i < res->n && n < size; i++) {
+        n += (size_t) snprintf(buf + n, size - n, "%s%s: %s", i ? "; " : "",
+                               res->items[i].name, res->items[i].reason);
+    }
+}
+
+
+/* the order properties came in last time is only a guess */
+TEST(test_prop_order)
+{
+    char                 got[1024];
+    size_t               i, k, n, pass;
+    json_t              *root;
+    json_error_t         err;
+    apigw_vmedia_t       media;
+    apigw_vresult_t      res;
+    apigw_validation_t   v;
+    apigw_schema_set_t  *set;
+
+    static const struct {
+        const char  *body;
+        const char  *errors;
+    } cases[] = {
+        { "{\"a\":1,\"b\":2,\"c\":3}", "" },
+        { "{\"a\":1,\"c\":\"x\",\"b\":2}", "/c: must be integer" },
+        { "{\"b\":\"x\",\"a\":\"y\"}",
+          "/b: must be integer; /a: must be integer" },
+        { "{\"a\":1,\"zz\":1,\"b\":\"x\"}",
+          "/zz: is not allowed (additionalProperties); /b: must be integer" },
+        { "{\"a\":1,\"a\":\"x\"}", "/a: must be integer" },
+        { "{\"e\":1,\"d\":1,\"c\":1,\"b\":1,\"a\":\"q\"}",
+          "/a: must be integer" },
+        { "{\"a\":1,\"b\":1,\"c\":1,\"d\":1,\"e\":\"q\"}",
+          "/e: must be integer" },
+        { "{\"ab\":1,\"b\":\"x\",\"\":2}",
+          "/ab: is not allowed (additionalProperties); /b: must be integer; "
+          "/: is not allowed (additionalProperties)" },
+        { "{\"t\":{\"t\":{\"a\":\"x\"},\"a\":2},\"a\":1}",
+          "/t/t/a: must be integer" },
+        { "{\"t\":{\"a\":\"x\",\"t\":{\"b\":\"y\"}},\"b\":\"z\"}",
+          "/t/a: must be integer; /t/t/b: must be integer; "
+          "/b: must be integer" },
+    };
+
+    apigw_problems_free(&P);
+    apigw_problems_init(&P);
+
+    root = json_loads("{\"additionalProperties\":false,\"properties\":{"
+                      "\"a\":{\"type\":\"integer\"},"
+                      "\"b\":{\"type\":\"integer\"},"
+                      "\"c\":{\"type\":\"integer\"},"
+                      "\"d\":{\"type\":\"integer\"},"
+                      "\"e\":{\"type\":\"integer\"},"
+                      "\"t\":{\"$ref\":\"#\"}}}", 0, &err);
+    CHECK(root != NULL);
+
+    memset(&v, 0, sizeof(v));
+    memset(&media, 0, sizeof(media));
+    media.type = (char *) "application/json";
+    media.schema = root ? apigw_schema_compile(root, 1, &set, &P) : NULL;
+    CHECK(media.schema != NULL);
+    if (media.schema == NULL) {
+        json_decref(root);
+        return;
+    }
+
+    v.mode = 1;
+    v.media = &media;
+    v.nmedia = 1;
+
+    /* each after several others: whatever order came before */
+    n = sizeof(cases) / sizeof(cases[0]);
+
+    for (pass = 0; pass < 3; pass++) {
+        for (i = 0; i < n; i++) {
+            k = (i * 7 + pass) % n;
+            (void) apigw_validate_body(&v, "application/json", 16,
+                                       cases[k].body, strlen(cases[k].body),
+                                       &res);
+            errors_text(&res, got, sizeof(got));
+            CHECK_STR(got, cases[k].errors);
+        }
+    }
+
+    apigw_schema_set_free(set);
+    json_decref(root);
+}
+
+
+/* required names searched from after the last one found */
+TEST(test_required_order)
+{
+    char                 got[1024];
+    size_t               i;
+    json_t              *root;
+    json_error_t         err;
+    apigw_vmedia_t       media;
+    apigw_vresult_t      res;
+    apigw_validation_t   v;
+    apigw_schema_set_t  *set;
+
+    static const struct {
+        const char  *body;
+        const char  *errors;
+    } cases[] = {
+        { "{\"a\":1,\"bb\":1,\"c\":1,\"x\":1}", "" },
+        { "{\"x\":1,\"c\":1,\"bb\":1,\"a\":1}", "" },
+        { "{\"c\":1,\"x\":1,\"a\":1,\"bb\":1}", "" },
+        { "{\"c\":1,\"a\":1}", "/x: is required; /bb: is required" },
+        { "{\"bb\":1}", "/c: is required; /a: is required; /x: is required" },
+        { "{}", "/c: is required; /a: is required; /x: is required; "
+                "/bb: is required" },
+        { "{\"x\":1,\"x\":1,\"b\":1,\"cc\":1,\"a\":1}",
+          "/c: is required; /bb: is required" },
+        { "{\"a\":1,\"c\":1}", "/x: is required; /bb: is required" },
+    };
+
+    apigw_problems_free(&P);
+    apigw_problems_init(&P);
+
+    root = json_loads("{\"required\":[\"c\",\"a\",\"x\",\"bb\"]}", 0, &err);
+    memset(&v, 0, sizeof(v));
+    memset(&media, 0, sizeof(media));
+    media.type = (char *) "application/json";
+    media.schema = root ? apigw_schema_compile(root, 1, &set, &P) : NULL;
+    CHECK(media.schema != NULL);
+    if (media.schema == NULL) {
+        json_decref(root);
+        return;
+    }
+
+    v.mode = 1;
+    v.media = &media;
+    v.nmedia = 1;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        (void) apigw_validate_body(&v, "application/json", 16,
+                                   cases[i].body, strlen(cases[i].body),
+                                   &res);
+        errors_text(&res, got, sizeof(got));
+        CHECK_STR(got, cases[i].errors);
+    }
+
+    apigw_schema_set_free(set);
+    json_decref(root);
+}
+
+
 /* Content-Type against the declared media types: as they are, or not */
 TEST(test_media)
 {
@@ -1332,6 +1488,8 @@ main(int argc, char **argv)
     RUN(test_pointers);
     RUN(test_formats);
     RUN(test_prop_lookup);
+    RUN(test_prop_order);
+    RUN(test_required_order);
     RUN(test_media);
     RUN(test_parser);
     RUN(test_parser_strings);
