@@ -36,8 +36,10 @@
 
 #ifdef __GNUC__
 #define V_NOINLINE  __attribute__((noinline))
+#define V_INLINE    inline __attribute__((always_inline))
 #else
 #define V_NOINLINE
+#define V_INLINE    inline
 #endif
 
 
@@ -808,7 +810,7 @@ v_prop_after(const apigw_schema_t *s, size_t *prev, const char *k,
 
 /* ---- the checker ---- */
 
-static size_t v_check(vc_t *vc, const apigw_schema_t *s,
+static V_INLINE size_t v_check(vc_t *vc, const apigw_schema_t *s,
     const apigw_jnode_t *j);
 
 
@@ -1252,17 +1254,14 @@ done:
 }
 
 
-static size_t
-v_check(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
+/* v_check() but for its inline case, the step counted */
+static V_NOINLINE size_t
+v_check_node(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
 {
     size_t    e;
     unsigned  t;
 
-    if (vc->stop) {
-        return 0;
-    }
-
-    if (++vc->steps > vc->budget) {
+    if (vc->steps > vc->budget) {
         vc->quiet = 0;             /* always reported */
         e = v_fail(vc, "is too complex to validate");
         vc->stop = 1;
@@ -1316,6 +1315,55 @@ v_check(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
     vc->depth--;
 
     return e;
+}
+
+
+/*
+ * A value against a schema: inline for what most are, a string, number,
+ * boolean or null against a schema of the short path.
+ */
+static V_INLINE size_t
+v_check(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
+{
+    unsigned  t;
+
+    if (vc->stop) {
+        return 0;
+    }
+
+    if (++vc->steps > vc->budget || vc->depth >= APIGW_VDEPTH_MAX
+        || !(s->flags & APIGW_S_PLAIN) || j->type == APIGW_J_OBJECT
+        || j->type == APIGW_J_ARRAY)
+    {
+        return v_check_node(vc, s, j);
+    }
+
+    if (j->type == APIGW_J_STRING) {
+        if (s->types && !(s->types & APIGW_T_STRING)) {
+            return v_fail_types(vc, s->types);
+        }
+
+        /* v_string() has nothing to check for most strings */
+        return (s->min_length && j->len < s->min_length * 4)
+               || j->len > s->max_length || s->pattern || s->format
+               ? v_string(vc, s, j->s, j->len) : 0;
+    }
+
+    t = v_type_of(j);
+
+    if (t == APIGW_T_NULL && (s->flags & APIGW_S_NULLABLE)) {
+        return 0;
+    }
+
+    if (s->types && !(s->types & t)) {
+        return v_fail_types(vc, s->types);
+    }
+
+    if (j->type == APIGW_J_INT || j->type == APIGW_J_REAL) {
+        return v_number(vc, s, j);
+    }
+
+    return 0;
 }
 
 
