@@ -2,21 +2,23 @@
  * The cost of one JSON body validation, outside nginx: the bench's spec
  * and 1 KB body (bench/bench.py) imported as the module does, then
  * apigw_validate_request() and apigw_validate_body() called N times.  Run
- * it under callgrind and divide by N.  Built by hand, like Debian builds
- * the module:
+ * it under callgrind twice and divide the difference by the difference of
+ * N (imports and start-up cancel out).  Not built by the Makefile:
  *
  *   mkdir -p /tmp/vm && /usr/bin/python3 -c "import sys; \
  *       sys.path.insert(0, 'bench'); import bench; \
  *       bench.spec('/tmp/vm/spec.yaml', 9000); \
  *       open('/tmp/vm/body.json', 'w').write(bench.body_1k())"
+ *   make core
  *   gcc $(dpkg-buildflags --get CFLAGS) $(dpkg-buildflags --get CPPFLAGS) \
- *       -Isrc $(pkg-config --cflags jansson yaml-0.1 libpcre2-8) \
- *       bench/validate_micro.c $(ls src/*.c openapi/*.c ratelimit/*.c \
- *       | grep -v cli.c) $(pkg-config --libs jansson yaml-0.1 libpcre2-8 \
- *       libcrypto) -o /tmp/vm/micro
- *   valgrind --tool=callgrind --callgrind-out-file=/tmp/vm/cg \
- *       /tmp/vm/micro /tmp/vm/spec.yaml /tmp/vm/body.json 1000
- *   callgrind_annotate --inclusive=yes /tmp/vm/cg | grep apigw_validate
+ *       -Isrc bench/validate_micro.c build/libapigw.a \
+ *       $(pkg-config --libs jansson yaml-0.1 libpcre2-8 libcrypto) \
+ *       -o /tmp/vm/micro
+ *   for n in 100 1100; do valgrind --tool=callgrind \
+ *       --callgrind-out-file=/tmp/vm/cg.$n /tmp/vm/micro /tmp/vm/spec.yaml \
+ *       /tmp/vm/body.json $n; done
+ *   callgrind_annotate --inclusive=yes /tmp/vm/cg.100 | grep validate_body
+ *   callgrind_annotate --inclusive=yes /tmp/vm/cg.1100 | grep validate_body
  *
  * Exits non-zero when the body is not valid (the bench's body must be).
  */
