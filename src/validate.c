@@ -956,6 +956,7 @@ v_object(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
 {
     int                   matched;
     size_t                e, i, k, old, n, prev, fk, rl;
+    v_token_t            *tok;
     const apigw_jnode_t  *c, *fc, *key, *val;
     const apigw_sprop_t  *p;
 
@@ -1019,11 +1020,19 @@ v_object(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
 
     prev = s->nprops;
 
+    /* one token for all the keys, in place */
+    old = v_push(vc, NULL, 0);
+    tok = old < V_PATH_MAX ? &vc->path[old] : NULL;
+
     for (c = j + 1, k = 0; k < n; k++, c = val + val->size) {
         key = c;
         val = c + 1;
-        old = v_push(vc, key->s, key->len);
         matched = 0;
+
+        if (tok != NULL) {
+            tok->key = key->s;
+            tok->len = key->len;
+        }
 
         p = v_prop_after(s, &prev, key->s, key->len);
         if (p != NULL) {
@@ -1047,12 +1056,12 @@ v_object(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
             }
         }
 
-        v_pop(vc, old);
-
         if ((e && vc->quiet) || vc->stop) {
-            goto done;
+            break;
         }
     }
+
+    v_pop(vc, old);
 
 done:
 
@@ -1064,6 +1073,7 @@ static size_t
 v_array(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
 {
     size_t                e, i, n, old;
+    v_token_t            *tok;
     const apigw_jnode_t  *c;
 
     e = 0;
@@ -1078,15 +1088,23 @@ v_array(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
     }
 
     if (s->items) {
+        /* one token for all the indexes, in place */
+        old = v_push(vc, NULL, 0);
+        tok = old < V_PATH_MAX ? &vc->path[old] : NULL;
+
         for (c = j + 1, i = 0; i < n; i++, c += c->size) {
-            old = v_push(vc, NULL, i);
+            if (tok != NULL) {
+                tok->len = i;
+            }
+
             e += v_check(vc, s->items, c);
-            v_pop(vc, old);
 
             if ((e && vc->quiet) || vc->stop) {
-                goto done;
+                break;
             }
         }
+
+        v_pop(vc, old);
     }
 
 done:
