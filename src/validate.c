@@ -317,11 +317,17 @@ v_utf8_valid(const char *s, size_t len)
 }
 
 
-/* the type bits of a node's type (APIGW_J_*) */
+/* the type bits of a node's type */
 static const unsigned char  v_types[] = {
-    APIGW_T_NULL, APIGW_T_BOOLEAN, APIGW_T_BOOLEAN,
-    APIGW_T_INTEGER | APIGW_T_NUMBER, APIGW_T_NUMBER, APIGW_T_STRING,
-    APIGW_T_ARRAY, APIGW_T_OBJECT, 0
+    [APIGW_J_NULL] = APIGW_T_NULL,
+    [APIGW_J_TRUE] = APIGW_T_BOOLEAN,
+    [APIGW_J_FALSE] = APIGW_T_BOOLEAN,
+    [APIGW_J_INT] = APIGW_T_INTEGER | APIGW_T_NUMBER,
+    [APIGW_J_REAL] = APIGW_T_NUMBER,
+    [APIGW_J_STRING] = APIGW_T_STRING,
+    [APIGW_J_ARRAY] = APIGW_T_ARRAY,
+    [APIGW_J_OBJECT] = APIGW_T_OBJECT,
+    [APIGW_J_KEY] = 0
 };
 
 
