@@ -395,6 +395,11 @@ sc_object_keywords(sc_t *s, json_t *node, apigw_schema_t *sc)
         oa_ptr_pop(s->c, old);
 
         qsort(sc->props, sc->nprops, sizeof(apigw_sprop_t), sc_prop_cmp);
+
+        if (apigw_schema_index_props(sc) != 0) {
+            s->c->oom = 1;
+            return -1;
+        }
     }
 
     v = json_object_get(node, "required");
@@ -415,9 +420,11 @@ sc_object_keywords(sc_t *s, json_t *node, apigw_schema_t *sc)
                 continue;
             }
 
-            sc->required[sc->nrequired] = strdup(json_string_value(it));
+            /* all of it: a name may hold "\u0000" */
+            sc->required[sc->nrequired] = oa_strndup(s->c,
+                                                     json_string_value(it),
+                                                     json_string_length(it));
             if (sc->required[sc->nrequired] == NULL) {
-                s->c->oom = 1;
                 return -1;
             }
 
@@ -738,6 +745,14 @@ sc_compile(sc_t *s, json_t *node)
 
     s->depth--;
 
+    /* the checker's shortcut past these */
+    if (!(sc->flags & (APIGW_S_FALSE | APIGW_S_CONST)) && sc->ref == NULL
+        && sc->enum_ == NULL && sc->nall_of == 0 && sc->nany_of == 0
+        && sc->none_of == 0 && sc->not_ == NULL)
+    {
+        sc->flags |= APIGW_S_PLAIN;
+    }
+
     return sc;
 }
 
@@ -773,6 +788,7 @@ apigw_schema_set_free(apigw_schema_set_t *set)
         }
 
         free(sc->props);
+        free(sc->ptab);
         free(sc->required);
         free(sc->required_len);
         free(sc->pprops);
@@ -1132,6 +1148,7 @@ oa_vmedia_add(oa_ctx_t *c, apigw_validation_t *v, const char *type,
     m->type = t;
     m->json = strcmp(t, "application/json") == 0
               || (n > 5 && strcmp(t + n - 5, "+json") == 0);
+    m->len = strpbrk(t, " \t") == NULL ? strlen(t) : 0;
 
     return 0;
 }

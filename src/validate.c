@@ -32,21 +32,42 @@
 
 #define V_STEPS_PER_BYTE  64
 #define V_STEPS_MIN       100000
+#define V_NODES           128       /* a body's nodes on the stack first */
 
+#ifdef __GNUC__
+#define V_NOINLINE  __attribute__((noinline))
+#define V_INLINE    inline __attribute__((always_inline))
+#else
+#define V_NOINLINE
+#define V_INLINE    inline
+#endif
+
+
+/*
+ * The JSON pointer of the value being checked, as a stack of its tokens:
+ * rendered only for an error.  Each token takes at least its "/" of the
+ * APIGW_VERR_NAME - 1 bytes a pointer is cut to, so deeper ones are only
+ * counted.
+ */
+#define V_PATH_MAX  (APIGW_VERR_NAME - 1)
+
+typedef struct {
+    const char       *key;        /* NULL: an array index, in len */
+    size_t            len;
+} v_token_t;
 
 typedef struct {
     apigw_vresult_t  *res;
     int               in;
     const char       *name;       /* parameter name, or NULL (body) */
     size_t            name_len;
-    char              ptr[APIGW_VERR_NAME];
-    size_t            plen;
+    size_t            ntokens;    /* in path, or beyond V_PATH_MAX */
     unsigned          quiet;      /* inside anyOf / oneOf / not */
     unsigned          depth;
     int               stop;       /* cap or budget reached */
-    const apigw_jnode_t  *nodes;
     size_t            steps;
     size_t            budget;
+    v_token_t         path[V_PATH_MAX];   /* not initialised */
 } vc_t;
 
 
@@ -64,6 +85,55 @@ apigw_vresult_init(apigw_vresult_t *res)
 }
 
 
+/* the JSON pointer of the current position into ptr; its length */
+static size_t
+v_pointer(const vc_t *vc, char *ptr, size_t size)
+{
+    char         buf[24];
+    size_t       plen, cap, t, i, len, k, v;
+    const char  *key;
+
+    plen = 0;
+    cap = size - 1;
+
+    for (t = 0; t < vc->ntokens && t < V_PATH_MAX && plen < cap; t++) {
+        key = vc->path[t].key;
+        len = vc->path[t].len;
+
+        if (key == NULL) {
+            /* an index, in decimal */
+            k = sizeof(buf);
+            v = len;
+            do {
+                buf[--k] = (char) ('0' + v % 10);
+                v /= 10;
+            } while (v);
+            key = buf + k;
+            len = sizeof(buf) - k;
+        }
+
+        ptr[plen++] = '/';
+
+        /* "~" is "~0", "/" is "~1"; an escape that does not fit ends it */
+        for (i = 0; i < len && plen < cap; i++) {
+            if (key[i] == '~' || key[i] == '/') {
+                if (plen + 2 > cap) {
+                    break;
+                }
+                ptr[plen++] = '~';
+                ptr[plen++] = key[i] == '~' ? '0' : '1';
+                continue;
+            }
+            ptr[plen++] = key[i];
+        }
+    }
+
+    ptr[plen] = '\0';
+
+    return plen;
+}
+
+
 /* An error at the current position; in quiet mode only counted. */
 static size_t
 v_fail(vc_t *vc, const char *fmt, ...)
@@ -72,7 +142,8 @@ v_fail(vc_t *vc, const char *fmt, ...)
 static size_t
 v_fail(vc_t *vc, const char *fmt, ...)
 {
-    size_t           n;
+    char             ptr[APIGW_VERR_NAME];
+    size_t           n, plen;
     va_list          ap;
     apigw_verror_t  *e;
 
@@ -97,8 +168,10 @@ v_fail(vc_t *vc, const char *fmt, ...)
         memcpy(e->name, vc->name, n);
     }
 
-    if (vc->plen && n < sizeof(e->name) - 1) {
-        size_t  k = vc->plen;
+    plen = vc->ntokens ? v_pointer(vc, ptr, sizeof(ptr)) : 0;
+
+    if (plen && n < sizeof(e->name) - 1) {
+        size_t  k = plen;
 
         if (vc->name) {
             /* "ids/2": the item of a parameter */
@@ -108,11 +181,11 @@ v_fail(vc_t *vc, const char *fmt, ...)
             }
             e->name[n++] = '/';
             k = k > sizeof(e->name) - 1 - n ? sizeof(e->name) - 1 - n : k;
-            memcpy(e->name + n, vc->ptr + 1, k);
+            memcpy(e->name + n, ptr + 1, k);
 
         } else {
             k = k > sizeof(e->name) - 1 - n ? sizeof(e->name) - 1 - n : k;
-            memcpy(e->name + n, vc->ptr, k);
+            memcpy(e->name + n, ptr, k);
         }
 
         n += k;
@@ -128,64 +201,23 @@ v_fail(vc_t *vc, const char *fmt, ...)
 }
 
 
-/* push "/key" (escaped, truncated); returns the length to pop to */
+/* enter "/key" (len: an index when key is NULL); the depth to pop to */
 static size_t
 v_push(vc_t *vc, const char *key, size_t len)
 {
-    size_t  old, i, cap;
-
-    old = vc->plen;
-    cap = sizeof(vc->ptr) - 1;
-
-    if (vc->plen < cap) {
-        vc->ptr[vc->plen++] = '/';
+    if (vc->ntokens < V_PATH_MAX) {
+        vc->path[vc->ntokens].key = key;
+        vc->path[vc->ntokens].len = len;
     }
 
-    /* the common case: nothing to escape, room enough */
-    if (len <= cap - vc->plen && memchr(key, '~', len) == NULL
-        && memchr(key, '/', len) == NULL)
-    {
-        memcpy(vc->ptr + vc->plen, key, len);
-        vc->plen += len;
-        vc->ptr[vc->plen] = '\0';
-        return old;
-    }
-
-    for (i = 0; i < len && vc->plen < cap; i++) {
-        if (key[i] == '~' || key[i] == '/') {
-            if (vc->plen + 2 > cap) {
-                break;
-            }
-            vc->ptr[vc->plen++] = '~';
-            vc->ptr[vc->plen++] = key[i] == '~' ? '0' : '1';
-            continue;
-        }
-        vc->ptr[vc->plen++] = key[i];
-    }
-
-    vc->ptr[vc->plen] = '\0';
-
-    return old;
-}
-
-
-static size_t
-v_push_index(vc_t *vc, size_t i)
-{
-    char  buf[24];
-    int   n;
-
-    n = snprintf(buf, sizeof(buf), "%zu", i);
-
-    return v_push(vc, buf, (size_t) n);
+    return vc->ntokens++;
 }
 
 
 static void
 v_pop(vc_t *vc, size_t old)
 {
-    vc->plen = old;
-    vc->ptr[old] = '\0';
+    vc->ntokens = old;
 }
 
 
@@ -285,23 +317,29 @@ v_utf8_valid(const char *s, size_t len)
 }
 
 
+/* the type bits of a node's type */
+static const unsigned char  v_types[] = {
+    [APIGW_J_NULL] = APIGW_T_NULL,
+    [APIGW_J_TRUE] = APIGW_T_BOOLEAN,
+    [APIGW_J_FALSE] = APIGW_T_BOOLEAN,
+    [APIGW_J_INT] = APIGW_T_INTEGER | APIGW_T_NUMBER,
+    [APIGW_J_REAL] = APIGW_T_NUMBER,
+    [APIGW_J_STRING] = APIGW_T_STRING,
+    [APIGW_J_ARRAY] = APIGW_T_ARRAY,
+    [APIGW_J_OBJECT] = APIGW_T_OBJECT,
+    [APIGW_J_KEY] = 0
+};
+
+
 static unsigned
 v_type_of(const apigw_jnode_t *j)
 {
-    switch (j->type) {
-    case APIGW_J_OBJECT: return APIGW_T_OBJECT;
-    case APIGW_J_ARRAY:  return APIGW_T_ARRAY;
-    case APIGW_J_STRING: return APIGW_T_STRING;
-    case APIGW_J_INT:    return APIGW_T_INTEGER | APIGW_T_NUMBER;
-    case APIGW_J_TRUE:
-    case APIGW_J_FALSE:  return APIGW_T_BOOLEAN;
-    case APIGW_J_NULL:   return APIGW_T_NULL;
-    case APIGW_J_REAL:
-        /* integers beyond 64 bits (see the top of the file) */
-        return j->big ? APIGW_T_INTEGER | APIGW_T_NUMBER : APIGW_T_NUMBER;
+    /* integers beyond 64 bits (see the top of the file) */
+    if (j->big && j->type == APIGW_J_REAL) {
+        return APIGW_T_INTEGER | APIGW_T_NUMBER;
     }
 
-    return 0;
+    return v_types[j->type];
 }
 
 
@@ -500,28 +538,41 @@ v_date_time_ok(const char *s, size_t len)
 }
 
 
+/* hexadecimal digits */
+static const unsigned char  v_hex[256] = {
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1,
+    ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+    ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
+    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1
+};
+
+
 static int
 v_uuid_ok(const char *s, size_t len)
 {
-    size_t  i;
+    size_t                i;
+    unsigned              ok;
+    const unsigned char  *p = (const unsigned char *) s;
 
-    if (len != 36) {
+    if (len != 36 || p[8] != '-' || p[13] != '-' || p[18] != '-'
+        || p[23] != '-')
+    {
         return 0;
     }
 
-    for (i = 0; i < 36; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-') {
-                return 0;
-            }
-        } else if (!((s[i] >= '0' && s[i] <= '9')
-                     || ((s[i] | 0x20) >= 'a' && (s[i] | 0x20) <= 'f')))
-        {
-            return 0;
-        }
+    ok = 1;
+
+    /* 8-4-4-4-12 */
+    for (i = 0; i < 8; i++) {
+        ok &= v_hex[p[i]] & v_hex[p[i + 28]];
     }
 
-    return 1;
+    for (i = 0; i < 4; i++) {
+        ok &= v_hex[p[i + 9]] & v_hex[p[i + 14]] & v_hex[p[i + 19]]
+              & v_hex[p[i + 24]];
+    }
+
+    return ok;
 }
 
 
@@ -544,8 +595,15 @@ v_regex(const apigw_regex_t *re, const char *s, size_t len)
 {
     int  rc;
 
-    rc = pcre2_match(re->code, (PCRE2_SPTR) s, len, 0, PCRE2_NO_UTF_CHECK,
-                     re->match, NULL);
+    /* what pcre2_match() does for a JIT-compiled pattern, minus checks */
+    rc = s != NULL ? pcre2_jit_match(re->code, (PCRE2_SPTR) s, len, 0,
+                                     PCRE2_NO_UTF_CHECK, re->match, NULL)
+                   : PCRE2_ERROR_JIT_BADOPTION;
+
+    if (rc == PCRE2_ERROR_JIT_BADOPTION) {
+        rc = pcre2_match(re->code, (PCRE2_SPTR) s, len, 0, PCRE2_NO_UTF_CHECK,
+                         re->match, NULL);
+    }
 
     if (rc >= 0) {
         return 1;
@@ -555,12 +613,142 @@ v_regex(const apigw_regex_t *re, const char *s, size_t len)
 }
 
 
+/* a and b, n bytes each, are equal; short ones without a call */
+static inline int
+v_same(const char *a, const char *b, size_t n)
+{
+    uint32_t  x, y, x2, y2;
+    uint64_t  u, v, u2, v2;
+
+    if (n >= 8) {
+        if (n > 16) {
+            return memcmp(a, b, n) == 0;
+        }
+
+        /* the first and the last 8 bytes, overlapping */
+        memcpy(&u, a, 8);
+        memcpy(&v, b, 8);
+        memcpy(&u2, a + n - 8, 8);
+        memcpy(&v2, b + n - 8, 8);
+
+        return ((u ^ v) | (u2 ^ v2)) == 0;
+    }
+
+    if (n >= 4) {
+        memcpy(&x, a, 4);
+        memcpy(&y, b, 4);
+        memcpy(&x2, a + n - 4, 4);
+        memcpy(&y2, b + n - 4, 4);
+
+        return ((x ^ y) | (x2 ^ y2)) == 0;
+    }
+
+    while (n--) {
+        if (a[n] != b[n]) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* a property name's hash: all its bytes, 8 or 4 at a time, multiplied */
+static uint32_t
+v_hash(const char *s, size_t len)
+{
+    uint32_t  x, y;
+    uint64_t  h, w;
+
+    h = len;
+
+    if (len >= 8) {
+        for ( /* void */ ; len > 8; s += 8, len -= 8) {
+            memcpy(&w, s, 8);
+            h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+        }
+
+        memcpy(&w, s + len - 8, 8);
+        h ^= w;
+
+    } else if (len >= 4) {
+        memcpy(&x, s, 4);
+        memcpy(&y, s + len - 4, 4);
+        h ^= (uint64_t) x << 32 | y;
+
+    } else if (len) {
+        h ^= (uint64_t) (unsigned char) s[0] << 16
+             | (uint64_t) (unsigned char) s[len / 2] << 8
+             | (unsigned char) s[len - 1];
+    }
+
+    /* products carry only upwards: fold the high half down, again */
+    h *= 0x9e3779b97f4a7c15ULL;
+    h ^= h >> 32;
+    h *= 0x9e3779b97f4a7c15ULL;
+
+    return (uint32_t) (h >> 32);
+}
+
+
+int
+apigw_schema_index_props(apigw_schema_t *s)
+{
+    size_t     i, h, size;
+    uint32_t  *t;
+
+    if (s->nprops == 0 || s->nprops > UINT32_MAX / 4) {
+        return 0;                  /* binary search */
+    }
+
+    /* at most half full: short probes */
+    for (size = 4; size < s->nprops * 2; size *= 2) { }
+
+    t = calloc(size + s->nprops + 1, sizeof(uint32_t));
+    if (t == NULL) {
+        return -1;
+    }
+
+    for (i = 0; i < s->nprops; i++) {
+        h = v_hash(s->props[i].name, s->props[i].len) & (size - 1);
+
+        while (t[h]) {
+            h = (h + 1) & (size - 1);
+        }
+
+        t[h] = (uint32_t) i + 1;
+    }
+
+    free(s->ptab);
+    s->ptab = t;
+    s->pmask = size - 1;
+    s->pnext = t + size;
+
+    return 0;
+}
+
+
 static const apigw_sprop_t *
 v_prop(const apigw_schema_t *s, const char *k, size_t len)
 {
     int                   r;
     size_t                lo, hi, mid, n;
+    uint32_t              x;
     const apigw_sprop_t  *p;
+
+    if (s->ptab != NULL) {
+        for (n = v_hash(k, len) & s->pmask; (x = s->ptab[n]) != 0;
+             n = (n + 1) & s->pmask)
+        {
+            p = &s->props[x - 1];
+
+            if (p->len == len && v_same(p->name, k, len)) {
+                return p;
+            }
+        }
+
+        return NULL;
+    }
 
     lo = 0;
     hi = s->nprops;
@@ -587,9 +775,48 @@ v_prop(const apigw_schema_t *s, const char *k, size_t len)
 }
 
 
+/*
+ * v_prop(), but first the property that followed *prev the last time (an
+ * object's keys mostly come in the same order); *prev becomes the one
+ * found.
+ */
+static const apigw_sprop_t *
+v_prop_after(const apigw_schema_t *s, size_t *prev, const char *k,
+    size_t len)
+{
+    uint32_t              g;
+    const apigw_sprop_t  *p;
+
+    if (s->pnext == NULL) {
+        return v_prop(s, k, len);
+    }
+
+    g = s->pnext[*prev];
+
+    if (g != 0) {
+        p = &s->props[g - 1];
+
+        if (p->len == len && v_same(p->name, k, len)) {
+            *prev = g - 1;
+            return p;
+        }
+    }
+
+    p = v_prop(s, k, len);
+
+    if (p != NULL) {
+        g = (uint32_t) (p - s->props);
+        s->pnext[*prev] = g + 1;
+        *prev = g;
+    }
+
+    return p;
+}
+
+
 /* ---- the checker ---- */
 
-static size_t v_check(vc_t *vc, const apigw_schema_t *s,
+static V_INLINE size_t v_check(vc_t *vc, const apigw_schema_t *s,
     const apigw_jnode_t *j);
 
 
@@ -734,8 +961,9 @@ static size_t
 v_object(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
 {
     int                   matched;
-    size_t                e, i, k, old, n;
-    const apigw_jnode_t  *c, *key, *val;
+    size_t                e, i, k, old, n, prev, fk, rl;
+    v_token_t            *tok;
+    const apigw_jnode_t  *c, *fc, *key, *val;
     const apigw_sprop_t  *p;
 
     e = 0;
@@ -749,25 +977,44 @@ v_object(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
         V_FAIL("must have at most %zu properties", s->max_props);
     }
 
-    for (i = 0; i < s->nrequired; i++) {
-        size_t  rl = s->required_len[i];
+    /* keys mostly come in the order names are required in: each search
+       starts after the key the last one found */
+    fk = 0;
+    fc = j + 1;
 
-        for (c = j + 1, k = 0; k < n; k++, c += 1 + c[1].size) {
-            if (c->len == rl && c->s[0] == s->required[i][0]
-                && memcmp(c->s, s->required[i], rl) == 0)
-            {
-                break;
+    for (i = 0; i < s->nrequired; i++) {
+        rl = s->required_len[i];
+
+        for (c = fc, k = fk; k < n; k++, c += 1 + c[1].size) {
+            if (c->len == rl && v_same(c->s, s->required[i], rl)) {
+                goto found;
             }
         }
 
-        if (k == n) {
-            old = v_push(vc, s->required[i], rl);
-            e += v_fail(vc, "is required");
-            v_pop(vc, old);
-
-            if (vc->quiet || vc->stop) {
-                goto done;
+        for (c = j + 1, k = 0; k < fk; k++, c += 1 + c[1].size) {
+            if (c->len == rl && v_same(c->s, s->required[i], rl)) {
+                goto found;
             }
+        }
+
+        old = v_push(vc, s->required[i], rl);
+        e += v_fail(vc, "is required");
+        v_pop(vc, old);
+
+        if (vc->quiet || vc->stop) {
+            goto done;
+        }
+
+        continue;
+
+    found:
+
+        fk = k + 1;
+        fc = c + 1 + c[1].size;
+
+        if (fk == n) {
+            fk = 0;
+            fc = j + 1;
         }
     }
 
@@ -777,13 +1024,23 @@ v_object(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
         goto done;
     }
 
+    prev = s->nprops;
+
+    /* one token for all the keys, in place */
+    old = v_push(vc, NULL, 0);
+    tok = old < V_PATH_MAX ? &vc->path[old] : NULL;
+
     for (c = j + 1, k = 0; k < n; k++, c = val + val->size) {
         key = c;
         val = c + 1;
-        old = v_push(vc, key->s, key->len);
         matched = 0;
 
-        p = v_prop(s, key->s, key->len);
+        if (tok != NULL) {
+            tok->key = key->s;
+            tok->len = key->len;
+        }
+
+        p = v_prop_after(s, &prev, key->s, key->len);
         if (p != NULL) {
             matched = 1;
             e += v_check(vc, p->schema, val);
@@ -805,12 +1062,12 @@ v_object(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
             }
         }
 
-        v_pop(vc, old);
-
         if ((e && vc->quiet) || vc->stop) {
-            goto done;
+            break;
         }
     }
+
+    v_pop(vc, old);
 
 done:
 
@@ -822,6 +1079,7 @@ static size_t
 v_array(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
 {
     size_t                e, i, n, old;
+    v_token_t            *tok;
     const apigw_jnode_t  *c;
 
     e = 0;
@@ -836,15 +1094,23 @@ v_array(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
     }
 
     if (s->items) {
+        /* one token for all the indexes, in place */
+        old = v_push(vc, NULL, 0);
+        tok = old < V_PATH_MAX ? &vc->path[old] : NULL;
+
         for (c = j + 1, i = 0; i < n; i++, c += c->size) {
-            old = v_push_index(vc, i);
+            if (tok != NULL) {
+                tok->len = i;
+            }
+
             e += v_check(vc, s->items, c);
-            v_pop(vc, old);
 
             if ((e && vc->quiet) || vc->stop) {
-                goto done;
+                break;
             }
         }
+
+        v_pop(vc, old);
     }
 
 done:
@@ -853,29 +1119,24 @@ done:
 }
 
 
-static size_t
-v_check(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
+/* "must be ..." (apart: v_check() needs no buffer on its stack) */
+static V_NOINLINE size_t
+v_fail_types(vc_t *vc, unsigned types)
 {
-    char      buf[64];
+    char  buf[64];
+
+    return v_fail(vc, "must be %s", v_types_text(types, buf, sizeof(buf)));
+}
+
+
+/* a schema with any of the keywords APIGW_S_PLAIN rules out */
+static V_NOINLINE size_t
+v_check_full(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
+{
     size_t    e, i, n, first, second;
     unsigned  t;
 
     e = 0;
-
-    if (vc->stop) {
-        return 0;
-    }
-
-    if (++vc->steps > vc->budget) {
-        vc->quiet = 0;             /* always reported */
-        e = v_fail(vc, "is too complex to validate");
-        vc->stop = 1;
-        return e;
-    }
-
-    if (vc->depth >= APIGW_VDEPTH_MAX) {
-        return v_fail(vc, "is nested too deeply to validate");
-    }
 
     vc->depth++;
 
@@ -894,7 +1155,10 @@ v_check(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
     }
 
     if (s->types && !(s->types & t)) {
-        V_FAIL("must be %s", v_types_text(s->types, buf, sizeof(buf)));
+        e += v_fail_types(vc, s->types);
+        if (vc->quiet || vc->stop) {
+            goto done;
+        }
         goto composites;
     }
 
@@ -1014,12 +1278,132 @@ done:
 }
 
 
+/* v_check() but for its inline case, the step counted */
+static V_NOINLINE size_t
+v_check_node(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
+{
+    size_t    e;
+    unsigned  t;
+
+    if (vc->steps > vc->budget) {
+        vc->quiet = 0;             /* always reported */
+        e = v_fail(vc, "is too complex to validate");
+        vc->stop = 1;
+        return e;
+    }
+
+    if (vc->depth >= APIGW_VDEPTH_MAX) {
+        return v_fail(vc, "is nested too deeply to validate");
+    }
+
+    if (!(s->flags & APIGW_S_PLAIN)) {
+        return v_check_full(vc, s, j);
+    }
+
+    /* the common case: the type, then the keywords of the type */
+
+    t = v_type_of(j);
+
+    if (t == APIGW_T_NULL && (s->flags & APIGW_S_NULLABLE)) {
+        return 0;
+    }
+
+    if (s->types && !(s->types & t)) {
+        return v_fail_types(vc, s->types);
+    }
+
+    vc->depth++;
+
+    switch (j->type) {
+    case APIGW_J_STRING:
+        /* v_string() has nothing to check for most strings */
+        e = (s->min_length && j->len < s->min_length * 4)
+            || j->len > s->max_length || s->pattern || s->format
+            ? v_string(vc, s, j->s, j->len) : 0;
+        break;
+    case APIGW_J_INT:
+    case APIGW_J_REAL:
+        e = v_number(vc, s, j);
+        break;
+    case APIGW_J_OBJECT:
+        e = v_object(vc, s, j);
+        break;
+    case APIGW_J_ARRAY:
+        e = v_array(vc, s, j);
+        break;
+    default:
+        e = 0;
+        break;
+    }
+
+    vc->depth--;
+
+    return e;
+}
+
+
+/*
+ * A value against a schema: inline for what most are, a string, number,
+ * boolean or null against a schema of the short path.
+ */
+static V_INLINE size_t
+v_check(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
+{
+    unsigned  t;
+
+    if (vc->stop) {
+        return 0;
+    }
+
+    if (++vc->steps > vc->budget || vc->depth >= APIGW_VDEPTH_MAX
+        || !(s->flags & APIGW_S_PLAIN) || j->type == APIGW_J_OBJECT
+        || j->type == APIGW_J_ARRAY)
+    {
+        return v_check_node(vc, s, j);
+    }
+
+    if (j->type == APIGW_J_STRING) {
+        if (s->types && !(s->types & APIGW_T_STRING)) {
+            return v_fail_types(vc, s->types);
+        }
+
+        /* v_string() has nothing to check for most strings */
+        return (s->min_length && j->len < s->min_length * 4)
+               || j->len > s->max_length || s->pattern || s->format
+               ? v_string(vc, s, j->s, j->len) : 0;
+    }
+
+    t = v_type_of(j);
+
+    if (t == APIGW_T_NULL && (s->flags & APIGW_S_NULLABLE)) {
+        return 0;
+    }
+
+    if (s->types && !(s->types & t)) {
+        return v_fail_types(vc, s->types);
+    }
+
+    if (j->type == APIGW_J_INT || j->type == APIGW_J_REAL) {
+        return v_number(vc, s, j);
+    }
+
+    return 0;
+}
+
+
 static void
 v_init(vc_t *vc, apigw_vresult_t *res, int in, size_t size)
 {
-    memset(vc, 0, sizeof(*vc));
+    /* not the path: it is written before it is read */
     vc->res = res;
     vc->in = in;
+    vc->name = NULL;
+    vc->name_len = 0;
+    vc->ntokens = 0;
+    vc->quiet = 0;
+    vc->depth = 0;
+    vc->stop = 0;
+    vc->steps = 0;
     vc->budget = size > (SIZE_MAX - V_STEPS_MIN) / V_STEPS_PER_BYTE
                  ? SIZE_MAX : V_STEPS_MIN + size * V_STEPS_PER_BYTE;
 }
@@ -1567,6 +1951,24 @@ m_match(const apigw_validation_t *v, const char *ct, size_t ctlen,
         ctlen = sizeof("application/octet-stream") - 1;
     }
 
+    /*
+     * The common case: a declared type as it is, then the end or a
+     * parameter.  Its base is that type, so that is the first one found
+     * below too (an exact match ranks first), unless one before it has no
+     * length to compare with.
+     */
+    for (i = 0; i < v->nmedia && v->media[i].len != 0; i++) {
+        m = &v->media[i];
+        n = m->len;
+
+        if (n < size && n <= ctlen && memcmp(ct, m->type, n) == 0
+            && (n == ctlen || ct[n] == ';' || ct[n] == ' ' || ct[n] == '\t'))
+        {
+            memcpy(base, m->type, n + 1);
+            return m;
+        }
+    }
+
     n = m_base(ct, ctlen, base, size);
     slash = memchr(base, '/', n);
 
@@ -1726,6 +2128,7 @@ apigw_validate_body(const apigw_validation_t *v, const char *content_type,
     char                   base[128];
     vc_t                   vc;
     apigw_jdoc_t           doc;
+    apigw_jnode_t          nodes[V_NODES];
     const apigw_vmedia_t  *m;
 
     apigw_vresult_init(res);
@@ -1748,7 +2151,7 @@ apigw_validate_body(const apigw_validation_t *v, const char *content_type,
         return APIGW_V_OK;
     }
 
-    rc = apigw_json_parse(body, len, &doc);
+    rc = apigw_json_parse_buf(body, len, &doc, nodes, V_NODES);
 
     if (rc == -2) {
         apigw_jdoc_free(&doc);

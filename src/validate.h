@@ -5,8 +5,9 @@
  * into apigw_schema_t graphs; src/validate.c checks values against them.
  * Plain C, no nginx headers.
  *
- * Not thread-safe: a compiled pattern keeps its own PCRE2 match data, so a
- * compiled validation is used by one thread at a time (an nginx worker).
+ * Not thread-safe: a compiled pattern keeps its own PCRE2 match data, and
+ * an object schema the order its properties came in last, so a compiled
+ * validation is used by one thread at a time (an nginx worker).
  */
 
 #ifndef APIGW_VALIDATE_H
@@ -62,6 +63,8 @@ enum {
 #define APIGW_S_CONST      0x0100
 #define APIGW_S_XMIN_NUM   0x0200    /* 3.1 numeric exclusiveMinimum */
 #define APIGW_S_XMAX_NUM   0x0400
+#define APIGW_S_PLAIN      0x0800    /* none of false, $ref, enum, const,
+                                        allOf, anyOf, oneOf, not */
 
 typedef struct apigw_schema_s  apigw_schema_t;
 
@@ -94,6 +97,14 @@ struct apigw_schema_s {
     apigw_regex_t         *pattern;
     apigw_sprop_t         *props;     /* sorted by name */
     size_t                 nprops;
+    uint32_t              *ptab;      /* props by name hash (index + 1, 0:
+                                         free), or NULL: binary search */
+    size_t                 pmask;     /* ptab has pmask + 1 slots */
+    uint32_t              *pnext;     /* in ptab's allocation: for each
+                                         property (and the start, at
+                                         nprops) the one that came next
+                                         last time (index + 1, 0: none),
+                                         tried before the hash */
     char                 **required;
     size_t                *required_len;
     size_t                 nrequired;
@@ -144,6 +155,8 @@ typedef struct {
     char                  *type;      /* "application/json", "*\/\*", ... */
     int                    json;      /* a JSON media type */
     apigw_schema_t        *schema;    /* NULL: not checked */
+    size_t                 len;       /* of type, when it has no blank
+                                         (and no upper case), else 0 */
 } apigw_vmedia_t;
 
 typedef struct {
@@ -265,6 +278,7 @@ typedef struct {
     apigw_jnode_t         *nodes;
     size_t                 n;
     size_t                 cap;
+    apigw_jnode_t         *buf;       /* the caller's, not freed */
     char                  *strbuf;    /* unescaped strings */
     const char            *err;       /* after a failed parse */
     size_t                 err_offset;
@@ -273,6 +287,9 @@ typedef struct {
 
 /* 0: parsed; -1: malformed (err, err_offset); -2: out of memory */
 int apigw_json_parse(const char *text, size_t len, apigw_jdoc_t *doc);
+/* the same, the first nodes in buf (n of them), then on the heap */
+int apigw_json_parse_buf(const char *text, size_t len, apigw_jdoc_t *doc,
+    apigw_jnode_t *buf, size_t n);
 void apigw_jdoc_free(apigw_jdoc_t *doc);
 
 
@@ -287,6 +304,9 @@ void apigw_jdoc_free(apigw_jdoc_t *doc);
 apigw_schema_t *apigw_schema_compile(void *root, int oas30,
     apigw_schema_set_t **set, apigw_problems_t *probs);
 void apigw_schema_set_free(apigw_schema_set_t *set);
+
+/* ptab for the sorted props of a schema being compiled; -1: no memory */
+int apigw_schema_index_props(apigw_schema_t *s);
 
 void apigw_validation_free(apigw_validation_t *v);
 

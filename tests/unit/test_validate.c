@@ -477,6 +477,572 @@ TEST(test_swagger2)
 }
 
 
+/* a required name holding a NUL (YAML "\0", JSON "\u0000"): all of it */
+TEST(test_required_nul)
+{
+    json_t              *root;
+    json_error_t         err;
+    apigw_vmedia_t       media;
+    apigw_vresult_t      res;
+    apigw_validation_t   v;
+    apigw_schema_set_t  *set;
+
+    apigw_problems_free(&P);
+    apigw_problems_init(&P);
+
+    root = json_loads("{\"required\":[\"a\\u0000bc\"]}", JSON_ALLOW_NUL,
+                      &err);
+    CHECK(root != NULL);
+
+    memset(&v, 0, sizeof(v));
+    memset(&media, 0, sizeof(media));
+    media.type = (char *) "application/json";
+    media.json = 1;
+    media.schema = apigw_schema_compile(root, 1, &set, &P);
+    CHECK(media.schema != NULL);
+    v.mode = 1;
+    v.media = &media;
+    v.nmedia = 1;
+
+#define NUL_BODY(b)                                                          \
+    apigw_validate_body(&v, "application/json", 16, b, sizeof(b) - 1, &res)
+
+    CHECK_INT(NUL_BODY("{\"a\\u0000bc\":1}"), APIGW_V_OK);
+    CHECK_INT(NUL_BODY("{\"a\\u0000bd\":1}"), APIGW_V_REJECT);
+    CHECK(res_has(&res, APIGW_IN_BODY, "/a", "is required"));
+
+#undef NUL_BODY
+
+    apigw_schema_set_free(set);
+    json_decref(root);
+}
+
+
+/* the first error's pointer when `body` is checked against `schema` */
+static int
+ptr_case(const char *schema, const char *body, const char *want)
+{
+    int                  ok;
+    json_t              *root;
+    json_error_t         err;
+    apigw_vmedia_t       media;
+    apigw_vresult_t      res;
+    apigw_validation_t   v;
+    apigw_schema_set_t  *set;
+
+    apigw_problems_free(&P);
+    apigw_problems_init(&P);
+
+    root = json_loads(schema, 0, &err);
+    memset(&v, 0, sizeof(v));
+    memset(&media, 0, sizeof(media));
+    media.type = (char *) "application/json";
+    media.schema = root ? apigw_schema_compile(root, 1, &set, &P) : NULL;
+
+    if (media.schema == NULL) {
+        fprintf(stderr, "  schema %s does not compile\n", schema);
+        json_decref(root);
+        return 0;
+    }
+
+    v.mode = 1;
+    v.media = &media;
+    v.nmedia = 1;
+
+    ok = apigw_validate_body(&v, "application/json", 16, body, strlen(body),
+                             &res) == APIGW_V_REJECT
+         && res.n > 0 && strcmp(res.items[0].name, want) == 0;
+
+    if (!ok) {
+        fprintf(stderr, "  pointer \"%s\", not \"%s\"\n",
+                res.n ? res.items[0].name : "(none)", want);
+    }
+
+    apigw_schema_set_free(set);
+    json_decref(root);
+
+    return ok;
+}
+
+
+/* pointers: escapes, indexes, nesting, and cut at APIGW_VERR_NAME - 1 */
+TEST(test_pointers)
+{
+    int          i;
+    char        *body, want[APIGW_VERR_NAME];
+    size_t       n;
+    const char  *any3;
+
+    CHECK(ptr_case("{\"properties\":{\"a~b\":{\"properties\":{\"c/d\":"
+                   "{\"items\":{\"properties\":{\"e\":{\"type\":"
+                   "\"integer\"}}}}}}}}",
+                   "{\"a~b\":{\"c/d\":[{},{},{\"e\":\"x\"}]}}",
+                   "/a~0b/c~1d/2/e"));
+    CHECK(ptr_case("{\"items\":{\"type\":\"integer\"}}",
+                   "[0,1,2,3,4,5,6,7,8,9,10,11,12,\"x\"]", "/13"));
+    CHECK(ptr_case("{\"properties\":{\"\":{\"required\":[\"~/~\"]}}}",
+                   "{\"\":{}}", "//~0~1~0"));
+    CHECK(ptr_case("{\"additionalProperties\":{\"type\":\"integer\"}}",
+                   "{\"a\":1,\"b\\u00e9\\/\":\"x\"}", "/b\xc3\xa9~1"));
+
+    /* 300 deep: "/0" tokens to the cut, then only "/" fits */
+    body = malloc(1024);
+    n = 0;
+    for (i = 0; i < 300; i++) {
+        body[n++] = '[';
+    }
+    body[n++] = '1';
+    for (i = 0; i < 300; i++) {
+        body[n++] = ']';
+    }
+    body[n] = '\0';
+
+    for (n = 0, i = 0; i < 95; i++) {
+        want[n++] = '/';
+        want[n++] = '0';
+    }
+    want[n++] = '/';
+    want[n] = '\0';
+
+    CHECK(ptr_case("{\"type\":\"array\",\"items\":{\"$ref\":\"#\"}}", body,
+                   want));
+
+    /* an escape that does not fit ends its token; the next one's "/" fits */
+    any3 = "{\"additionalProperties\":{\"additionalProperties\":"
+           "{\"additionalProperties\":{\"type\":\"integer\"}}}}";
+
+    n = 0;
+    body[n++] = '{';
+    body[n++] = '"';
+    memset(body + n, 'a', 188);
+    n += 188;
+    memcpy(body + n, "\":{\"~\":{\"b\":\"x\"}}}", 19);
+    n += 19;
+    body[n] = '\0';
+
+    want[0] = '/';
+    memset(want + 1, 'a', 188);
+    memcpy(want + 189, "//", 3);
+
+    CHECK(ptr_case(any3, body, want));
+
+    /* a plain character still fits where an escape does not */
+    memcpy(body + 2 + 188, "\":{\"x~\":{\"b\":\"x\"}}}", 20);
+    memcpy(want + 189, "/x", 3);
+
+    CHECK(ptr_case(any3, body, want));
+
+    free(body);
+}
+
+
+/* 1: body is valid against schema, 0: not, -1: the schema failed */
+static int
+body_ok(const char *schema, const char *body, size_t len)
+{
+    int                  rc;
+    json_t              *root;
+    json_error_t         err;
+    apigw_vmedia_t       media;
+    apigw_vresult_t      res;
+    apigw_validation_t   v;
+    apigw_schema_set_t  *set;
+
+    apigw_problems_free(&P);
+    apigw_problems_init(&P);
+
+    root = json_loads(schema, 0, &err);
+    memset(&v, 0, sizeof(v));
+    memset(&media, 0, sizeof(media));
+    media.type = (char *) "application/json";
+    media.schema = root ? apigw_schema_compile(root, 0, &set, &P) : NULL;
+
+    if (media.schema == NULL) {
+        json_decref(root);
+        return -1;
+    }
+
+    v.mode = 1;
+    v.media = &media;
+    v.nmedia = 1;
+
+    rc = apigw_validate_body(&v, "application/json", 16, body, len, &res);
+
+    apigw_schema_set_free(set);
+    json_decref(root);
+
+    return rc == APIGW_V_OK ? 1 : 0;
+}
+
+
+/* uuid: each position; patterns (through the JIT when there is one) */
+TEST(test_formats)
+{
+    int          ok;
+    char         body[64];
+    size_t       i, k;
+    const char  *u = "\"123e4567-e89b-12d3-a456-426614174000\"";
+
+    static const char  bad[] = { 'g', 'G', '-', ' ', 'z', '/', ':', '@',
+                                 '`', '\x7f' };
+
+    CHECK_INT(body_ok("{\"format\":\"uuid\"}", u, strlen(u)), 1);
+    CHECK_INT(body_ok("{\"format\":\"uuid\"}",
+                      "\"ABCDEF01-abcd-ABCD-0123-456789abcdef\"", 38), 1);
+    CHECK_INT(body_ok("{\"format\":\"uuid\"}", "\"\"", 2), 0);
+    CHECK_INT(body_ok("{\"format\":\"uuid\"}",
+                      "\"123e4567-e89b-12d3-a456-4266141740001\"", 39), 0);
+    CHECK_INT(body_ok("{\"format\":\"uuid\"}",
+                      "\"123e4567-e89b-12d3-a456-42661417400\"", 37), 0);
+
+    for (i = 1; i < 37; i++) {
+        for (k = 0; k < sizeof(bad); k++) {
+            memcpy(body, u, 39);
+            body[i] = bad[k];
+            ok = body_ok("{\"format\":\"uuid\"}", body, 38);
+            if (ok != (bad[k] == '-' && (i == 9 || i == 14 || i == 19
+                                          || i == 24)))
+            {
+                CHECK(0 && "uuid");
+                fprintf(stderr, "  %s: %d\n", body, ok);
+            }
+        }
+
+        /* a digit where a dash goes */
+        if (i == 9 || i == 14 || i == 19 || i == 24) {
+            memcpy(body, u, 39);
+            body[i] = 'a';
+            CHECK_INT(body_ok("{\"format\":\"uuid\"}", body, 38), 0);
+        }
+    }
+
+    CHECK_INT(body_ok("{\"pattern\":\"^[0-9]{5}$\"}", "\"12345\"", 7), 1);
+    CHECK_INT(body_ok("{\"pattern\":\"^[0-9]{5}$\"}", "\"1234a\"", 7), 0);
+    CHECK_INT(body_ok("{\"pattern\":\"^a.b$\"}", "\"a\\u0000b\"", 10), 1);
+    CHECK_INT(body_ok("{\"pattern\":\"^\\\\w$\"}", "\"\xc3\xa9\"", 4), 1);
+    CHECK_INT(body_ok("{\"pattern\":\"^.$\"}", "\"\"", 2), 0);
+    CHECK_INT(body_ok("{\"pattern\":\"^$\"}", "\"\"", 2), 1);
+}
+
+
+/* properties by hash, and by binary search without the table */
+TEST(test_prop_lookup)
+{
+    int                  i, k, pass;
+    char                 body[64], want[64];
+    size_t               n;
+    json_t              *root;
+    json_error_t         err;
+    apigw_vmedia_t       media;
+    apigw_vresult_t      res;
+    apigw_schema_t      *s;
+    apigw_validation_t   v;
+    apigw_schema_set_t  *set;
+
+#define V_LONG  "_and_a_longer_name"
+
+    static char         schema[65536];
+    static const char  *sfx[] = { "", "x", V_LONG };
+
+    /* "p0".."p199", "p0x".., "p0_and_a_longer_name".., "": each its number */
+    n = (size_t) snprintf(schema, sizeof(schema),
+                          "{\"additionalProperties\":false,\"properties\":{"
+                          "\"\":{\"minimum\":-1,\"maximum\":-1}");
+    for (i = 0; i < 200; i++) {
+        n += (size_t) snprintf(schema + n, sizeof(schema) - n,
+                               ",\"p%d\":{\"minimum\":%d,\"maximum\":%d}"
+                               ",\"p%dx\":{\"minimum\":%d,\"maximum\":%d}"
+                               ",\"p%d%s\":{\"minimum\":%d,\"maximum\":%d}",
+                               i, i, i, i, i + 1000, i + 1000, i, V_LONG,
+                               i + 2000, i + 2000);
+    }
+    snprintf(schema + n, sizeof(schema) - n, "}}");
+
+    apigw_problems_free(&P);
+    apigw_problems_init(&P);
+
+    root = json_loads(schema, 0, &err);
+    CHECK(root != NULL);
+    s = root ? apigw_schema_compile(root, 1, &set, &P) : NULL;
+    CHECK(s != NULL);
+    if (s == NULL) {
+        json_decref(root);
+        return;
+    }
+
+    CHECK_INT(s->nprops, 601);
+    CHECK(s->ptab != NULL);
+
+    memset(&v, 0, sizeof(v));
+    memset(&media, 0, sizeof(media));
+    media.type = (char *) "application/json";
+    media.schema = s;
+    v.mode = 1;
+    v.media = &media;
+    v.nmedia = 1;
+
+#define B(b_)                                                                \
+    apigw_validate_body(&v, "application/json", 16, b_, strlen(b_), &res)
+
+    for (pass = 0; pass < 2; pass++) {
+        for (i = 0; i < 200; i++) {
+            for (k = 0; k < 3; k++) {
+                snprintf(body, sizeof(body), "{\"p%d%s\":%d}", i,
+                         sfx[k], i + k * 1000);
+                CHECK_INT(B(body), APIGW_V_OK);
+
+                snprintf(body, sizeof(body), "{\"p%d%s\":%d}", i,
+                         sfx[k], i + k * 1000 + 1);
+                snprintf(want, sizeof(want), "/p%d%s", i, sfx[k]);
+                CHECK_INT(B(body), APIGW_V_REJECT);
+                CHECK(res_has(&res, APIGW_IN_BODY, want, "must be <="));
+            }
+        }
+
+        CHECK_INT(B("{\"\":-1}"), APIGW_V_OK);
+        CHECK_INT(B("{\"\":0}"), APIGW_V_REJECT);
+        CHECK(res_has(&res, APIGW_IN_BODY, "/", "must be <="));
+
+        /* not properties: near misses */
+        CHECK_INT(B("{\"p200\":1,\"p1y\":1,\"P1\":1,\"p\":1,\"n\":1,"
+                    "\"p10xx\":1}"), APIGW_V_REJECT);
+        CHECK_INT(res.total, 6);
+        CHECK(res_has(&res, APIGW_IN_BODY, "/p10xx", "not allowed"));
+
+        /* again without the table (and the order with it) */
+        free(s->ptab);
+        s->ptab = NULL;
+        s->pnext = NULL;
+    }
+
+#undef B
+#undef V_LONG
+
+    apigw_schema_set_free(set);
+    json_decref(root);
+}
+
+
+/* errors as "in pointer: reason; ..." */
+static void
+errors_text(const apigw_vresult_t *res, char *buf, size_t size)
+{
+    size_t  i, n;
+
+    buf[0] = '\0';
+
+    for (i = 0, n = 0; i < res->n && n < size; i++) {
+        n += (size_t) snprintf(buf + n, size - n, "%s%s: %s", i ? "; " : "",
+                               res->items[i].name, res->items[i].reason);
+    }
+}
+
+
+/* the order properties came in last time is only a guess */
+TEST(test_prop_order)
+{
+    char                 got[1024];
+    size_t               i, k, n, pass;
+    json_t              *root;
+    json_error_t         err;
+    apigw_vmedia_t       media;
+    apigw_vresult_t      res;
+    apigw_validation_t   v;
+    apigw_schema_set_t  *set;
+
+    static const struct {
+        const char  *body;
+        const char  *errors;
+    } cases[] = {
+        { "{\"a\":1,\"b\":2,\"c\":3}", "" },
+        { "{\"a\":1,\"c\":\"x\",\"b\":2}", "/c: must be integer" },
+        { "{\"b\":\"x\",\"a\":\"y\"}",
+          "/b: must be integer; /a: must be integer" },
+        { "{\"a\":1,\"zz\":1,\"b\":\"x\"}",
+          "/zz: is not allowed (additionalProperties); /b: must be integer" },
+        { "{\"a\":1,\"a\":\"x\"}", "/a: must be integer" },
+        { "{\"e\":1,\"d\":1,\"c\":1,\"b\":1,\"a\":\"q\"}",
+          "/a: must be integer" },
+        { "{\"a\":1,\"b\":1,\"c\":1,\"d\":1,\"e\":\"q\"}",
+          "/e: must be integer" },
+        { "{\"ab\":1,\"b\":\"x\",\"\":2}",
+          "/ab: is not allowed (additionalProperties); /b: must be integer; "
+          "/: is not allowed (additionalProperties)" },
+        { "{\"t\":{\"t\":{\"a\":\"x\"},\"a\":2},\"a\":1}",
+          "/t/t/a: must be integer" },
+        { "{\"t\":{\"a\":\"x\",\"t\":{\"b\":\"y\"}},\"b\":\"z\"}",
+          "/t/a: must be integer; /t/t/b: must be integer; "
+          "/b: must be integer" },
+    };
+
+    apigw_problems_free(&P);
+    apigw_problems_init(&P);
+
+    root = json_loads("{\"additionalProperties\":false,\"properties\":{"
+                      "\"a\":{\"type\":\"integer\"},"
+                      "\"b\":{\"type\":\"integer\"},"
+                      "\"c\":{\"type\":\"integer\"},"
+                      "\"d\":{\"type\":\"integer\"},"
+                      "\"e\":{\"type\":\"integer\"},"
+                      "\"t\":{\"$ref\":\"#\"}}}", 0, &err);
+    CHECK(root != NULL);
+
+    memset(&v, 0, sizeof(v));
+    memset(&media, 0, sizeof(media));
+    media.type = (char *) "application/json";
+    media.schema = root ? apigw_schema_compile(root, 1, &set, &P) : NULL;
+    CHECK(media.schema != NULL);
+    if (media.schema == NULL) {
+        json_decref(root);
+        return;
+    }
+
+    v.mode = 1;
+    v.media = &media;
+    v.nmedia = 1;
+
+    /* each after several others: whatever order came before */
+    n = sizeof(cases) / sizeof(cases[0]);
+
+    for (pass = 0; pass < 3; pass++) {
+        for (i = 0; i < n; i++) {
+            k = (i * 7 + pass) % n;
+            (void) apigw_validate_body(&v, "application/json", 16,
+                                       cases[k].body, strlen(cases[k].body),
+                                       &res);
+            errors_text(&res, got, sizeof(got));
+            CHECK_STR(got, cases[k].errors);
+        }
+    }
+
+    apigw_schema_set_free(set);
+    json_decref(root);
+}
+
+
+/* required names searched from after the last one found */
+TEST(test_required_order)
+{
+    char                 got[1024];
+    size_t               i;
+    json_t              *root;
+    json_error_t         err;
+    apigw_vmedia_t       media;
+    apigw_vresult_t      res;
+    apigw_validation_t   v;
+    apigw_schema_set_t  *set;
+
+    static const struct {
+        const char  *body;
+        const char  *errors;
+    } cases[] = {
+        { "{\"a\":1,\"bb\":1,\"c\":1,\"x\":1}", "" },
+        { "{\"x\":1,\"c\":1,\"bb\":1,\"a\":1}", "" },
+        { "{\"c\":1,\"x\":1,\"a\":1,\"bb\":1}", "" },
+        { "{\"c\":1,\"a\":1}", "/x: is required; /bb: is required" },
+        { "{\"bb\":1}", "/c: is required; /a: is required; /x: is required" },
+        { "{}", "/c: is required; /a: is required; /x: is required; "
+                "/bb: is required" },
+        { "{\"x\":1,\"x\":1,\"b\":1,\"cc\":1,\"a\":1}",
+          "/c: is required; /bb: is required" },
+        { "{\"a\":1,\"c\":1}", "/x: is required; /bb: is required" },
+    };
+
+    apigw_problems_free(&P);
+    apigw_problems_init(&P);
+
+    root = json_loads("{\"required\":[\"c\",\"a\",\"x\",\"bb\"]}", 0, &err);
+    memset(&v, 0, sizeof(v));
+    memset(&media, 0, sizeof(media));
+    media.type = (char *) "application/json";
+    media.schema = root ? apigw_schema_compile(root, 1, &set, &P) : NULL;
+    CHECK(media.schema != NULL);
+    if (media.schema == NULL) {
+        json_decref(root);
+        return;
+    }
+
+    v.mode = 1;
+    v.media = &media;
+    v.nmedia = 1;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        (void) apigw_validate_body(&v, "application/json", 16,
+                                   cases[i].body, strlen(cases[i].body),
+                                   &res);
+        errors_text(&res, got, sizeof(got));
+        CHECK_STR(got, cases[i].errors);
+    }
+
+    apigw_schema_set_free(set);
+    json_decref(root);
+}
+
+
+/* Content-Type against the declared media types: as they are, or not */
+TEST(test_media)
+{
+    size_t               i;
+    req_t                req;
+    apigw_api_t         *api;
+    apigw_vresult_t      res;
+    apigw_validation_t  *v;
+
+    static const struct {
+        const char  *ct;
+        int          checked;      /* the JSON body is checked */
+    } cases[] = {
+        { "application/vnd.a+json", 1 },
+        { "application/vnd.a+json; charset=utf-8", 1 },
+        { "application/vnd.a+json;charset=utf-8", 1 },
+        { "application/vnd.a+json\t; x=1", 1 },
+        { "Application/Vnd.A+JSON", 1 },
+        { " application/vnd.a+json", 1 },
+        { "application/vnd.a+jsonx", 0 },
+        { "application/vnd.a+jso", 0 },
+        { "application/vnd.b+json", 1 },
+        { "text/plain", 0 },
+        { "text/plain;q=1", 0 },
+        { "image/png", 0 },
+        { "", 0 },
+    };
+
+    api = imp("{\"openapi\":\"3.0.0\",\"info\":{\"title\":\"t\","
+              "\"version\":\"1\"},\"paths\":{\"/a\":{\"post\":{"
+              "\"x-openwhisk\":{\"namespace\":\"n\",\"action\":\"a\"},"
+              "\"requestBody\":{\"content\":{"
+              "\"text/plain\":{},"
+              "\"Application/Vnd.A+JSON; charset=utf-8\":{\"schema\":"
+              "{\"type\":\"object\"}},"
+              "\"application/*+json\":{\"schema\":{\"type\":\"object\"}},"
+              "\"application/*\":{},"
+              "\"*/*\":{}}}}}}}");
+    CHECK(api != NULL);
+    if (api == NULL) {
+        return;
+    }
+
+    v = apigw_op_validation(op_of(api, APIGW_M_POST, "/a"));
+    CHECK(v != NULL && v->nmedia == 5);
+    CHECK_STR(v->media[1].type, "application/vnd.a+json");
+    CHECK_INT(v->media[1].len, 22);
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        req_init(&req, NULL, cases[i].ct, 1);
+        CHECK_INT(apigw_validate_request(v, &req.req, &res),
+                  cases[i].checked ? APIGW_V_BODY : APIGW_V_OK);
+        CHECK_INT(apigw_validate_body(v, cases[i].ct, strlen(cases[i].ct),
+                                      "[]", 2, &res),
+                  cases[i].checked ? APIGW_V_REJECT : APIGW_V_OK);
+        if (res.total) {
+            CHECK(res_has(&res, APIGW_IN_BODY, "", "must be object"));
+        }
+    }
+
+    apigw_api_free(api);
+}
+
+
 /* the body parser: values, escapes, numbers, errors with offsets */
 TEST(test_parser)
 {
@@ -544,6 +1110,244 @@ TEST(test_parser)
     CHECK_INT(d.err_offset, APIGW_JSON_MAX_DEPTH);
     apigw_jdoc_free(&d);
     free(deep);
+}
+
+
+/*
+ * text[0..len) parses as one string of want[0..wlen), or, with want NULL,
+ * fails at byte offset off with msg.
+ */
+static int
+str_case(const char *text, size_t len, const char *want, size_t wlen,
+    size_t off, const char *msg)
+{
+    int           rc, ok;
+    apigw_jdoc_t  d;
+
+    rc = apigw_json_parse(text, len, &d);
+
+    if (want != NULL) {
+        ok = rc == 0 && d.nodes[0].type == APIGW_J_STRING
+             && d.nodes[0].len == wlen
+             && memcmp(d.nodes[0].s, want, wlen) == 0;
+    } else {
+        ok = rc == -1 && d.err_offset == off && strcmp(d.err, msg) == 0;
+    }
+
+    if (!ok) {
+        fprintf(stderr, "  string case of %zu bytes: rc %d, %s at %zu\n",
+                len, rc, rc ? d.err : "parsed", rc ? d.err_offset : 0);
+    }
+
+    apigw_jdoc_free(&d);
+
+    return ok;
+}
+
+
+/*
+ * Strings scanned many bytes at a time: each kind of byte that ends a
+ * plain run at every position of a string of every length up to 70, so
+ * at every offset in a 16- and 8-byte word and in the byte-wise tail.
+ */
+TEST(test_parser_strings)
+{
+    char         text[128], want[128];
+    size_t       len, pos, i, n, w;
+    const char  *ins;
+
+    static const struct {
+        const char  *in;          /* inserted at pos */
+        const char  *out;         /* the value's bytes there; NULL: error */
+        const char  *msg;
+    } kinds[] = {
+        { "\\n", "\n", NULL },
+        { "\\\"", "\"", NULL },
+        { "\\u20ac", "\xe2\x82\xac", NULL },
+        { "\x7f", "\x7f", NULL },
+        { "\xc3\xa9", "\xc3\xa9", NULL },
+        { "\xe2\x82\xac", "\xe2\x82\xac", NULL },
+        { "\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80", NULL },
+        { "\x01", NULL, "control character in a string" },
+        { "\x1f", NULL, "control character in a string" },
+        { "\xff", NULL, "invalid UTF-8" },
+        { "\x80", NULL, "invalid UTF-8" },
+        { "\xc3(", NULL, "invalid UTF-8" },
+        { "\xed\xa0\x80", NULL, "invalid UTF-8" },
+        { "\\x", NULL, "invalid escape" },
+    };
+
+    for (len = 0; len <= 70; len++) {
+        /* plain: the closing quote at every position */
+        text[0] = '"';
+        memset(text + 1, 'a', len);
+        text[len + 1] = '"';
+        CHECK(str_case(text, len + 2, text + 1, len, 0, NULL));
+
+        /* unterminated, and cut inside a UTF-8 sequence */
+        CHECK(str_case(text, len + 1, NULL, 0, len + 1,
+                       "unterminated string"));
+        memcpy(text + 1 + len, "\xe2\x82", 2);
+        CHECK(str_case(text, len + 3, NULL, 0, len + 1, "invalid UTF-8"));
+
+        for (pos = 0; pos < len; pos++) {
+            for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+                ins = kinds[i].in;
+                n = strlen(ins);
+
+                text[0] = '"';
+                memset(text + 1, 'a', pos);
+                memcpy(text + 1 + pos, ins, n);
+                memset(text + 1 + pos + n, 'b', len - pos);
+                text[1 + len + n] = '"';
+
+                if (kinds[i].out == NULL) {
+                    CHECK(str_case(text, len + n + 2, NULL, 0, 1 + pos,
+                                   kinds[i].msg));
+                    continue;
+                }
+
+                w = strlen(kinds[i].out);
+                memset(want, 'a', pos);
+                memcpy(want + pos, kinds[i].out, w);
+                memset(want + pos + w, 'b', len - pos);
+                CHECK(str_case(text, len + n + 2, want, len + w, 0, NULL));
+            }
+        }
+    }
+}
+
+
+/* numbers: what the parser reads is what strtod() reads */
+TEST(test_parser_numbers)
+{
+    int            i, j, k, nd, dot, bad;
+    char           text[64];
+    double         want;
+    uint64_t       r;
+    apigw_jdoc_t   d;
+
+    static const char  *fixed[] = {
+        "0.1", "97.5", "-0.0", "0.0", "0e999", "-0E-999", "1e22", "1e23",
+        "1e-22", "1e-23", "123456789012345.6", "12345678901234.5",
+        "0.000000000000000000001", "1.7976931348623157e308", "5e-324",
+        "2.2250738585072014e-308", "123.456e-2", "-999999999999999e7",
+        "0.30000000000000004", "9007199254740993.0", "1E+2", "1.5e0",
+        "0.00000000000000000000000000000000000000000000000001e50",
+        "100000000000000000000000000000000.0e-10", "4.35", "-17.25e-3"
+    };
+
+#define NFIXED  (int) (sizeof(fixed) / sizeof(fixed[0]))
+
+    bad = 0;
+    r = 88172645463325252ULL;
+
+    for (i = 0; i < NFIXED + 50000; i++) {
+        if (i < NFIXED) {
+            snprintf(text, sizeof(text), "%s", fixed[i]);
+
+        } else {
+            /* -?d{1,18}, a point inside or none, an exponent or none */
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+
+            k = (r & 1) ? snprintf(text, sizeof(text), "-") : 0;
+            nd = 1 + (int) ((r >> 1) % 18);
+            dot = nd > 1 && (r >> 6) % 3 ? 1 + (int) ((r >> 8) % (nd - 1))
+                                         : 0;
+
+            for (j = 0; j < nd; j++) {
+                if (dot && j == dot) {
+                    text[k++] = '.';
+                }
+                text[k++] = (char) ('0' + (r >> (12 + 2 * j)) % 10);
+            }
+            text[k] = '\0';
+
+            if (((r >> 60) & 1) || strchr(text, '.') == NULL) {
+                snprintf(text + k, sizeof(text) - (size_t) k, "e%d",
+                         (int) ((r >> 50) % 61) - 30);
+            }
+        }
+
+        if (apigw_json_parse(text, strlen(text), &d) != 0
+            || d.nodes[0].type != APIGW_J_REAL)
+        {
+            apigw_jdoc_free(&d);
+            continue;              /* "01.5": not JSON */
+        }
+
+        want = strtod(text, NULL);
+
+        if (memcmp(&d.nodes[0].d, &want, sizeof(want)) != 0 && bad++ < 10) {
+            fprintf(stderr, "  %s: %.17g, not %.17g\n", text, d.nodes[0].d,
+                    want);
+        }
+
+        apigw_jdoc_free(&d);
+    }
+
+#undef NFIXED
+
+    CHECK_INT(bad, 0);
+}
+
+
+/* the nodes in the caller's buffer, then on the heap: the same */
+TEST(test_parser_buffer)
+{
+    int            i;
+    char           text[8192];
+    size_t         n, k;
+    apigw_jdoc_t   a, b;
+    apigw_jnode_t  buf[8];
+
+    n = 0;
+    text[n++] = '[';
+    for (i = 0; i < 300; i++) {
+        n += (size_t) snprintf(text + n, sizeof(text) - n,
+                               "%s{\"k%d\":[%d,\"v\\n\"]}", i ? "," : "", i,
+                               i);
+    }
+    text[n++] = ']';
+
+    for (k = 1; k <= 8; k++) {
+        CHECK_INT(apigw_json_parse(text, n, &a), 0);
+        CHECK_INT(apigw_json_parse_buf(text, n, &b, buf, k), 0);
+        CHECK_INT(a.n, 1 + 300 * 5);
+        CHECK_INT(b.n, a.n);
+        CHECK(b.nodes != buf);
+        CHECK_INT(b.nodes[a.n - 1].len, 2);
+        CHECK(memcmp(b.nodes[a.n - 1].s, "v\n", 2) == 0);
+
+        for (i = 0; i < (int) a.n; i++) {
+            if (a.nodes[i].type != b.nodes[i].type
+                || a.nodes[i].size != b.nodes[i].size
+                || a.nodes[i].count != b.nodes[i].count
+                || a.nodes[i].i != b.nodes[i].i)
+            {
+                CHECK(0 && "nodes differ");
+                break;
+            }
+        }
+
+        apigw_jdoc_free(&a);
+        apigw_jdoc_free(&b);
+    }
+
+    /* all of it in the buffer: nothing allocated */
+    CHECK_INT(apigw_json_parse_buf("[1,[]]", 6, &b, buf, 8), 0);
+    CHECK(b.nodes == buf);
+    CHECK_INT(b.n, 3);
+    CHECK_INT(b.nodes[0].size, 3);
+    CHECK_INT(b.nodes[0].count, 2);
+    CHECK_INT(b.nodes[2].i, 0);
+    apigw_jdoc_free(&b);
+
+    CHECK_INT(apigw_json_parse_buf("[1,", 3, &b, buf, 8), -1);
+    CHECK_INT(b.err_offset, 3);
+    apigw_jdoc_free(&b);
 }
 
 
@@ -680,7 +1484,17 @@ main(int argc, char **argv)
     RUN(test_limits);
     RUN(test_compile_errors);
     RUN(test_swagger2);
+    RUN(test_required_nul);
+    RUN(test_pointers);
+    RUN(test_formats);
+    RUN(test_prop_lookup);
+    RUN(test_prop_order);
+    RUN(test_required_order);
+    RUN(test_media);
     RUN(test_parser);
+    RUN(test_parser_strings);
+    RUN(test_parser_numbers);
+    RUN(test_parser_buffer);
 
     apigw_problems_free(&P);
 
