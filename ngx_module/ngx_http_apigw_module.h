@@ -11,7 +11,6 @@
 #include <ngx_http.h>
 
 #include "apigw.h"
-#include "ngx_http_apigw_util.h"
 
 
 /* the upstream{} apigw creates; its balancer picks the operation's peer */
@@ -89,7 +88,6 @@ typedef struct {
     apigw_api_t                *webaction_api;
 
     ngx_http_handler_pt         proxy_handler;
-    ngx_http_complex_value_t   *ssl_name;
 
     ngx_flag_t                  validate;         /* apigw_validate */
     size_t                      validate_body_max;
@@ -135,6 +133,9 @@ typedef struct {
 
 
 extern ngx_module_t  ngx_http_apigw_module;
+
+
+#define ngx_http_apigw_utoa(p, v)  (u_char *) apigw_utoa((char *) (p), (v))
 
 
 char *ngx_http_apigw_create_upstream(ngx_conf_t *cf,

@@ -13,7 +13,7 @@
 #include <sys/ioctl.h>
 
 #include "ngx_http_apigw_redis.h"
-#include "ngx_http_apigw_util.h"
+#include "apigw.h"
 #include <hiredis/sds.h>
 
 
@@ -822,12 +822,12 @@ ngx_http_apigw_redis_send(ngx_http_apigw_redis_t *rd,
 
     p = buf;
     *p++ = '*';
-    p = ngx_http_apigw_utoa(p, argc);
+    p = (u_char *) apigw_utoa((char *) p, argc);
     *p++ = CR; *p++ = LF;
 
     for (i = 0; i < argc; i++) {
         *p++ = '$';
-        p = ngx_http_apigw_utoa(p, argvlen[i]);
+        p = (u_char *) apigw_utoa((char *) p, argvlen[i]);
         *p++ = CR; *p++ = LF;
         p = ngx_cpymem(p, argv[i], argvlen[i]);
         *p++ = CR; *p++ = LF;

@@ -373,29 +373,18 @@ rl_arg_s(apigw_rl_cmd_t *c, const char *s)
 static size_t
 rl_itoa(char *buf, int64_t v)
 {
-    char      tmp[20], *t;
-    size_t    n;
-    uint64_t  u;
+    char  *p;
 
-    u = v < 0 ? 0 - (uint64_t) v : (uint64_t) v;
-    t = tmp + sizeof(tmp);
-
-    do {
-        *--t = (char) ('0' + u % 10);
-        u /= 10;
-    } while (u);
-
-    n = 0;
+    p = buf;
 
     if (v < 0) {
-        buf[n++] = '-';
+        *p++ = '-';
     }
 
-    memcpy(buf + n, t, (size_t) (tmp + sizeof(tmp) - t));
-    n += (size_t) (tmp + sizeof(tmp) - t);
-    buf[n] = '\0';
+    p = apigw_utoa(p, v < 0 ? 0 - (uint64_t) v : (uint64_t) v);
+    *p = '\0';
 
-    return n;
+    return (size_t) (p - buf);
 }
 
 

@@ -180,6 +180,29 @@ void apigw_backend_clear(apigw_backend_t *b);
 const char *apigw_backend_parse(const char *url, apigw_backend_t *b);
 
 
+/* ---- small helpers ---- */
+
+/* the decimal digits of v at p; returns their end (no NUL) */
+static inline char *
+apigw_utoa(char *p, uint64_t v)
+{
+    char   tmp[20], *t;
+
+    t = tmp + sizeof(tmp);
+
+    do {
+        *--t = (char) ('0' + v % 10);
+        v /= 10;
+    } while (v);
+
+    while (t < tmp + sizeof(tmp)) {
+        *p++ = *t++;
+    }
+
+    return p;
+}
+
+
 /* ---- request paths ---- */
 
 /*

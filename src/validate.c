@@ -90,7 +90,7 @@ static size_t
 v_pointer(const vc_t *vc, char *ptr, size_t size)
 {
     char         buf[24];
-    size_t       plen, cap, t, i, len, k, v;
+    size_t       plen, cap, t, i, len;
     const char  *key;
 
     plen = 0;
@@ -102,14 +102,8 @@ v_pointer(const vc_t *vc, char *ptr, size_t size)
 
         if (key == NULL) {
             /* an index, in decimal */
-            k = sizeof(buf);
-            v = len;
-            do {
-                buf[--k] = (char) ('0' + v % 10);
-                v /= 10;
-            } while (v);
-            key = buf + k;
-            len = sizeof(buf) - k;
+            key = buf;
+            len = (size_t) (apigw_utoa(buf, len) - buf);
         }
 
         ptr[plen++] = '/';
