@@ -346,9 +346,11 @@ def main():
         auth_spec(os.path.join(d, "auth.yaml"), bport, "/a", jwks)
         auth_spec(os.path.join(d, "auth-nc.yaml"), bport, "/n", jwks)
         auth_spec(os.path.join(d, "auth-rl.yaml"), bport, "/f", jwks)
+        auth_spec(os.path.join(d, "auth-rd.yaml"), bport, "/g", jwks)
+        auth_spec(os.path.join(d, "auth-hy.yaml"), bport, "/h", jwks)
         local = ("apigw_rate_limit rate=1000000000r/s key=consumer;")
         ports = {k: free_port() for k in (
-            "route", "validate", "local", "redis", "auth", "full")}
+            "route", "validate", "local", "redis", "hybrid", "auth", "full")}
         body = "    apigw_keys_file keys.txt;\n" \
             "    apigw_limit_redis redis://127.0.0.1:%d;\n" % rdport
         body += server(ports["route"],
@@ -362,14 +364,26 @@ def main():
                        "apigw_spec bench.yaml; apigw_rate_limit "
                        "rate=1000000000r/s key=address store=redis "
                        "on_redis_failure=closed; }")
+        body += server(ports["hybrid"], "location / { apigw; "
+                       "apigw_spec bench.yaml; apigw_rate_limit "
+                       "rate=1000000000r/s key=address store=hybrid "
+                       "on_redis_failure=closed; }")
         body += server(ports["auth"], """location /a/ {
             apigw; apigw_spec auth.yaml;
         }
         location /n/ {
             apigw; apigw_spec auth-nc.yaml; apigw_token_cache off;
         }""")
-        body += server(ports["full"], "location /f/ { apigw; "
-                       "apigw_spec auth-rl.yaml; %s }" % local)
+        body += server(ports["full"], """location /f/ {
+            apigw; apigw_spec auth-rl.yaml; %s
+        }
+        location /g/ {
+            apigw; apigw_spec auth-rd.yaml; %s
+        }
+        location /h/ {
+            apigw; apigw_spec auth-hy.yaml; %s
+        }""" % (local, local[:-1] + " store=redis on_redis_failure=closed;",
+                local[:-1] + " store=hybrid on_redis_failure=closed;"))
         conf = os.path.join(d, "nginx.conf")
         nginx_conf(conf, body, load=True)
         procs.append(start(conf, ports["route"]))
@@ -391,6 +405,8 @@ def main():
              path, None, (), "bare"),
             ("apigw + Redis rate limit (one round trip)", ports["redis"],
              path, None, (), "bare"),
+            ("apigw + Redis rate limit, hybrid (synced every 100 ms)",
+             ports["hybrid"], path, None, (), "bare"),
             ("apigw + API key (header)", ports["auth"], "/a/key/12345",
              None, (key,), "bare"),
             ("apigw + JWT RS256 (cached)", ports["auth"], "/a/jwt/12345",
@@ -403,6 +419,10 @@ def main():
              "/a/keyjwt/12345", None, (key, rs), "bare"),
             ("full stack: route + API key + JWT RS256 + local limit",
              ports["full"], "/f/keyjwt/12345", None, (key, rs), "bare"),
+            ("full stack with the Redis limit (one round trip)",
+             ports["full"], "/g/keyjwt/12345", None, (key, rs), "bare"),
+            ("full stack with the Redis limit, hybrid",
+             ports["full"], "/h/keyjwt/12345", None, (key, rs), "bare"),
             ("bare `proxy_pass`, POST 1 KB JSON", pport, bpath, script, (),
              None),
             ("apigw, POST 1 KB JSON, not validated", ports["route"], bpath,

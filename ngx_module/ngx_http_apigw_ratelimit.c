@@ -7,6 +7,10 @@
  * limits are one pipelined MULTI/EXEC per limit on the worker's Redis
  * connection (ratelimit/gcra.c has the commands and the argument); the
  * request waits for the replies and then runs the rest of the pipeline.
+ * Hybrid limits are decided in the zone like local ones, on a view of
+ * Redis' state that a timer in every worker pushes and pulls each
+ * apigw_limit_sync for the states touched since; a view too old is not
+ * used (the request waits for Redis as with store=redis).
  */
 
 #include "ngx_http_apigw_ratelimit.h"
@@ -16,6 +20,8 @@
 
 #define NGX_HTTP_APIGW_ZONE_DEFAULT_SIZE  (10 * 1024 * 1024)
 #define NGX_HTTP_APIGW_RL_LOG_INTERVAL    10        /* seconds */
+#define NGX_HTTP_APIGW_RL_SYNC_DEFAULT    100       /* ms */
+#define NGX_HTTP_APIGW_RL_SYNC_BATCH      1024      /* states per tick */
 
 #define NGX_HTTP_APIGW_RL_HDR_DRAFT       1         /* RateLimit-* */
 #define NGX_HTTP_APIGW_RL_HDR_X           2         /* X-RateLimit-* */
@@ -24,6 +30,7 @@
 typedef struct {
     ngx_http_apigw_redis_conf_t      redis;
     ngx_flag_t                       redis_set;
+    ngx_msec_t                       sync;          /* apigw_limit_sync */
     ngx_int_t                        consumer_index;
     ngx_int_t                        tenant_index;
 } ngx_http_apigw_rl_main_t;
@@ -38,10 +45,27 @@ typedef struct {
 typedef struct {
     ngx_rbtree_node_t                node;          /* key: crc32 */
     ngx_queue_t                      queue;
+    ngx_queue_t                      sync;          /* hybrid: to push */
     apigw_rl_state_t                 st;
+    int64_t                          t;             /* hybrid: the limit */
+    int64_t                          dvt;
+    u_char                           kind;
+    u_char                           calendar;
+    u_char                           queued;
     u_short                          len;
     u_char                           data[1];
 } ngx_http_apigw_rl_node_t;
+
+
+/* one state's push or pull in flight (worker memory) */
+typedef struct {
+    ngx_http_apigw_zone_t           *zone;
+    apigw_rl_limit_t                 limit;         /* kind, t, dvt, ... */
+    int64_t                          sent;
+    ngx_uint_t                       push;          /* else a read */
+    size_t                           len;
+    char                             ident[1];
+} ngx_http_apigw_rl_job_t;
 
 
 typedef struct ngx_http_apigw_rl_req_s  ngx_http_apigw_rl_req_t;
@@ -67,6 +91,7 @@ struct ngx_http_apigw_rl_req_s {
     ngx_http_apigw_redis_cmd_t      *cmd[APIGW_RL_MAX_LIMITS];
     ngx_http_apigw_rl_slot_t         slot[APIGW_RL_MAX_LIMITS];
     u_char                           counted[APIGW_RL_MAX_LIMITS];
+    u_char                           deferred[APIGW_RL_MAX_LIMITS];
     u_char                           fallback[APIGW_RL_MAX_LIMITS];
     u_char                           nodata[APIGW_RL_MAX_LIMITS];
     unsigned                         local:1;       /* local ones taken */
@@ -107,7 +132,18 @@ static ngx_int_t ngx_http_apigw_rl_add_header(ngx_http_request_t *r,
     const char *name, size_t nlen, u_char *value, size_t vlen);
 
 
+static void ngx_http_apigw_rl_touch(void *data, apigw_rl_state_t *s,
+    const apigw_rl_limit_t *l);
+static void ngx_http_apigw_rl_sync(ngx_event_t *ev);
+static void ngx_http_apigw_rl_synced(redisReply *reply, void *data);
+static void ngx_http_apigw_rl_view(ngx_http_apigw_rl_req_t *rq,
+    ngx_uint_t i, int64_t value);
+
+
 static ngx_http_apigw_redis_t  *ngx_http_apigw_rl_redis;
+static ngx_event_t              ngx_http_apigw_rl_sync_ev;
+static ngx_msec_t               ngx_http_apigw_rl_sync_ms;
+static ngx_http_apigw_zone_t   *ngx_http_apigw_rl_sync_zone;
 static time_t                   ngx_http_apigw_rl_logged;
 static ngx_uint_t               ngx_http_apigw_rl_failures;
 static time_t                   ngx_http_apigw_rl_nomem_logged;
@@ -236,6 +272,7 @@ ngx_http_apigw_zone_init(ngx_shm_zone_t *shm_zone, void *data)
     ngx_rbtree_init(&ctx->sh->rl_rbtree, &ctx->sh->rl_sentinel,
                     ngx_http_apigw_rl_rbtree_insert);
     ngx_queue_init(&ctx->sh->rl_queue);
+    ngx_queue_init(&ctx->sh->rl_sync);
 
     len = sizeof(" in apigw_zone \"\"") + shm_zone->shm.name.len;
 
@@ -316,6 +353,11 @@ ngx_http_apigw_rl_delete(ngx_http_apigw_zone_t *zone,
     ngx_http_apigw_rl_node_t *lr)
 {
     ngx_queue_remove(&lr->queue);
+
+    if (lr->queued) {
+        ngx_queue_remove(&lr->sync);
+    }
+
     ngx_rbtree_delete(&zone->sh->rl_rbtree, &lr->node);
     ngx_slab_free_locked(zone->shpool, lr);
     zone->sh->rl_nodes--;
@@ -374,8 +416,8 @@ ngx_http_apigw_rl_lookup(void *data, const char *key, size_t len,
         q = ngx_queue_last(&zone->sh->rl_queue);
         lr = ngx_queue_data(q, ngx_http_apigw_rl_node_t, queue);
 
-        if (lr->st.expire > now) {
-            break;
+        if (lr->st.expire > now || lr->queued || lr->st.flags) {
+            break;                  /* live, or hybrid with a push due */
         }
 
         ngx_http_apigw_rl_delete(zone, lr);
@@ -405,6 +447,7 @@ ngx_http_apigw_rl_lookup(void *data, const char *key, size_t len,
 
     lr->node.key = hash;
     lr->len = (u_short) len;
+    lr->queued = 0;
     ngx_memcpy(lr->data, key, len);
     ngx_memzero(&lr->st, sizeof(apigw_rl_state_t));
 
@@ -423,6 +466,36 @@ ngx_http_apigw_rl_store(ngx_http_apigw_zone_t *zone, apigw_rl_store_t *st)
     st->lock = ngx_http_apigw_rl_lock;
     st->unlock = ngx_http_apigw_rl_unlock;
     st->lookup = ngx_http_apigw_rl_lookup;
+    st->touch = ngx_http_apigw_rl_touch;
+    st->offline = 0;
+
+    /* a view is trusted for three sync periods (a push and its reply) */
+    st->fresh = (int64_t) ngx_http_apigw_rl_sync_ms * 3000;
+}
+
+
+/* a hybrid state decided here: pushed (or pulled) at the next sync */
+
+static void
+ngx_http_apigw_rl_touch(void *data, apigw_rl_state_t *s,
+    const apigw_rl_limit_t *l)
+{
+    ngx_http_apigw_zone_t     *zone = data;
+    ngx_http_apigw_rl_node_t  *lr;
+
+    lr = (ngx_http_apigw_rl_node_t *)
+             ((u_char *) s - offsetof(ngx_http_apigw_rl_node_t, st));
+
+    if (lr->queued) {
+        return;
+    }
+
+    lr->t = l->t;
+    lr->dvt = l->dvt;
+    lr->kind = (u_char) l->kind;
+    lr->calendar = (u_char) l->calendar;
+    lr->queued = 1;
+    ngx_queue_insert_tail(&zone->sh->rl_sync, &lr->sync);
 }
 
 
@@ -447,6 +520,7 @@ ngx_http_apigw_rl_main(ngx_conf_t *cf)
 
     rlm->consumer_index = NGX_ERROR;
     rlm->tenant_index = NGX_ERROR;
+    rlm->sync = NGX_CONF_UNSET_MSEC;
     amcf->rl = rlm;
 
     return rlm;
@@ -629,6 +703,41 @@ ngx_http_apigw_limit_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+/* apigw_limit_sync 100ms; how often hybrid limits meet Redis */
+
+char *
+ngx_http_apigw_limit_sync(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_str_t                 *value;
+    ngx_msec_t                 ms;
+    ngx_http_apigw_rl_main_t  *rlm;
+
+    rlm = ngx_http_apigw_rl_main(cf);
+    if (rlm == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (rlm->sync != NGX_CONF_UNSET_MSEC) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    ms = ngx_parse_time(&value[1], 0);
+
+    if (ms == (ngx_msec_t) NGX_ERROR || ms < 10 || ms > 60000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid apigw_limit_sync \"%V\" (10ms to 60s)",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    rlm->sync = ms;
+
+    return NGX_CONF_OK;
+}
+
+
 void
 ngx_http_apigw_ratelimit_merge(ngx_http_apigw_loc_conf_t *prev,
     ngx_http_apigw_loc_conf_t *conf)
@@ -706,8 +815,8 @@ ngx_http_apigw_ratelimit_conf(ngx_conf_t *cf, ngx_http_apigw_loc_conf_t *alcf)
 
     if (redis && !rlm->redis_set) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "apigw: rate limits with store redis need "
-                           "\"apigw_limit_redis\" in http{}");
+                           "apigw: rate limits with store redis or hybrid "
+                           "need \"apigw_limit_redis\" in http{}");
         return NGX_CONF_ERROR;
     }
 
@@ -785,7 +894,7 @@ ngx_http_apigw_rl_ops(ngx_conf_t *cf, ngx_http_apigw_loc_conf_t *alcf,
                 return NGX_CONF_ERROR;
             }
 
-            if (l->store == APIGW_RL_STORE_REDIS) {
+            if (l->store != APIGW_RL_STORE_LOCAL) {
                 (*redis)++;
             } else {
                 (*local)++;
@@ -816,6 +925,9 @@ ngx_http_apigw_ratelimit_init_process(ngx_cycle_t *cycle)
 
     rlm = amcf->rl;
 
+    ngx_http_apigw_rl_sync_ms = rlm->sync == NGX_CONF_UNSET_MSEC
+                                ? NGX_HTTP_APIGW_RL_SYNC_DEFAULT : rlm->sync;
+
     if (!rlm->redis_set) {
         return NGX_OK;
     }
@@ -826,6 +938,16 @@ ngx_http_apigw_ratelimit_init_process(ngx_cycle_t *cycle)
         /* the limits' on-redis-failure modes decide meanwhile */
         ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
                       "apigw: no Redis connection for rate limits");
+    }
+
+    /* every worker syncs: whichever fires first takes the queue */
+
+    if (amcf->zone) {
+        ngx_http_apigw_rl_sync_zone = amcf->zone->data;
+        ngx_http_apigw_rl_sync_ev.handler = ngx_http_apigw_rl_sync;
+        ngx_http_apigw_rl_sync_ev.log = cycle->log;
+        ngx_http_apigw_rl_sync_ev.cancelable = 1;
+        ngx_add_timer(&ngx_http_apigw_rl_sync_ev, ngx_http_apigw_rl_sync_ms);
     }
 
     return NGX_OK;
@@ -970,7 +1092,7 @@ ngx_int_t
 ngx_http_apigw_ratelimit(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx)
 {
     size_t                       k;
-    ngx_uint_t                   i, nlocal;
+    ngx_uint_t                   i, nlocal, ndeferred;
     apigw_rl_set_t              *s;
     apigw_rl_store_t             st;
     apigw_rl_result_t            res[APIGW_RL_MAX_LIMITS];
@@ -1019,6 +1141,7 @@ ngx_http_apigw_ratelimit(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx)
     ctx->rl = rq;
 
     nlocal = 0;
+    ndeferred = 0;
 
     for (i = 0; i < rq->n; i++) {
         rq->limits[i] = &s->items[i];
@@ -1027,7 +1150,7 @@ ngx_http_apigw_ratelimit(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        if (s->items[i].store == APIGW_RL_STORE_LOCAL) {
+        if (s->items[i].store != APIGW_RL_STORE_REDIS) {   /* or hybrid */
             idx[nlocal] = i;
             ls[nlocal] = rq->limits[i];
             keys[nlocal] = rq->ident[i];
@@ -1046,6 +1169,11 @@ ngx_http_apigw_ratelimit(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx)
 
         for (k = 0; k < nlocal; k++) {
             rq->res[idx[k]] = res[k];
+
+            if (res[k].deferred) {
+                rq->deferred[idx[k]] = 1;
+                ndeferred++;
+            }
         }
 
         if (nomem && ngx_time() - ngx_http_apigw_rl_nomem_logged
@@ -1065,7 +1193,7 @@ ngx_http_apigw_ratelimit(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx)
         rq->local = 1;
     }
 
-    if (nlocal == rq->n) {
+    if (nlocal == rq->n && ndeferred == 0) {
         return NGX_DECLINED;
     }
 
@@ -1080,7 +1208,7 @@ ngx_http_apigw_ratelimit(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx)
     cln->data = rq;
 
     for (i = 0; i < rq->n; i++) {
-        if (rq->limits[i]->store == APIGW_RL_STORE_REDIS) {
+        if (rq->limits[i]->store == APIGW_RL_STORE_REDIS || rq->deferred[i]) {
             ngx_http_apigw_rl_redis_send(rq, i);
         }
     }
@@ -1171,8 +1299,8 @@ ngx_http_apigw_rl_reply(redisReply *reply, void *data)
     redisReply               *v;
     ngx_http_request_t       *r;
     ngx_connection_t         *c;
+    int64_t                   value;
     ngx_http_apigw_rl_req_t  *rq;
-    u_char                    num[NGX_INT64_LEN + 1];
 
     rq = slot->rq;
     i = slot->i;
@@ -1181,28 +1309,33 @@ ngx_http_apigw_rl_reply(redisReply *reply, void *data)
     rq->pending--;
 
     rc = -1;
+    value = 0;
 
     if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2) {
 
         if (rq->limits[i]->kind == APIGW_RL_RATE) {
             v = reply->element[1];                 /* ZINCRBY: the TAT */
 
-            if (v->type == REDIS_REPLY_STRING) {
-                rc = apigw_rl_redis_eval(rq->limits[i], rq->now, v->str,
-                                         v->len, &rq->res[i]);
+            if (v->type == REDIS_REPLY_STRING
+                && apigw_rl_redis_number(v->str, v->len, &value) == 0)
+            {
+                rc = apigw_gcra_eval(rq->limits[i], rq->now, value,
+                                     &rq->res[i]);
             }
 
         } else {
             v = reply->element[0];                 /* INCRBY: the count */
 
             if (v->type == REDIS_REPLY_INTEGER) {
-                rc = apigw_rl_redis_eval(rq->limits[i], rq->now,
-                                         (char *) num,
-                                         ngx_sprintf(num, "%L", v->integer)
-                                         - num,
-                                         &rq->res[i]);
+                value = v->integer;
+                rc = apigw_quota_eval(rq->limits[i], rq->now, value,
+                                      &rq->res[i]);
             }
         }
+    }
+
+    if (rc >= 0 && rq->deferred[i]) {
+        ngx_http_apigw_rl_view(rq, i, value);
     }
 
     if (rc < 0) {
@@ -1286,6 +1419,7 @@ ngx_http_apigw_rl_fail(ngx_http_apigw_rl_req_t *rq, ngx_uint_t i,
 
     default:
         ngx_http_apigw_rl_store(rq->zone, &st);
+        st.offline = 1;             /* hybrid ones too: this node alone */
 
         if (apigw_rl_check(&st, &l, &rq->ident[i], &rq->ilen[i], 1, rq->now,
                            &rq->res[i], &nomem))
@@ -1344,9 +1478,11 @@ ngx_http_apigw_rl_conclude(ngx_http_apigw_rl_req_t *rq)
         }
 
         if ((rq->fallback[i]
-             || (rq->local && rq->limits[i]->store == APIGW_RL_STORE_LOCAL))
+             || (rq->local && rq->limits[i]->store != APIGW_RL_STORE_REDIS
+                 && !rq->deferred[i]))
             && rq->res[i].allowed)
         {
+            st.offline = rq->fallback[i];
             apigw_rl_refund(&st, &rq->limits[i], &rq->ident[i], &rq->ilen[i],
                             1, rq->now);
         }
@@ -1375,6 +1511,259 @@ ngx_http_apigw_rl_cleanup(void *data)
             rq->cmd[i] = NULL;
         }
     }
+}
+
+
+/* ---- hybrid limits: push and pull ---- */
+
+static ngx_http_apigw_rl_node_t *
+ngx_http_apigw_rl_find(ngx_http_apigw_zone_t *zone, const char *key,
+    size_t len)
+{
+    uint32_t                   hash;
+    ngx_int_t                  rc;
+    ngx_rbtree_node_t         *node, *sentinel;
+    ngx_http_apigw_rl_node_t  *lr;
+
+    hash = ngx_crc32_short((u_char *) key, len);
+
+    node = zone->sh->rl_rbtree.root;
+    sentinel = zone->sh->rl_rbtree.sentinel;
+
+    while (node != sentinel) {
+
+        if (hash != node->key) {
+            node = (hash < node->key) ? node->left : node->right;
+            continue;
+        }
+
+        lr = (ngx_http_apigw_rl_node_t *) node;
+
+        rc = ngx_memn2cmp((u_char *) key, lr->data, len, (size_t) lr->len);
+
+        if (rc == 0) {
+            return lr;
+        }
+
+        node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+/*
+ * The sync tick: every state decided here since the last tick is pushed
+ * (what this node admitted, as one transaction) or, when nothing was
+ * admitted, read; the replies become the new views.  States are taken
+ * under the zone lock, the commands leave after it in one write.
+ */
+
+static void
+ngx_http_apigw_rl_sync(ngx_event_t *ev)
+{
+    int                          n;
+    int64_t                      now;
+    ngx_uint_t                   i, k;
+    ngx_queue_t                 *q;
+    apigw_rl_cmd_t               cmds[APIGW_RL_REDIS_CMDS];
+    ngx_http_apigw_zone_t       *zone;
+    ngx_http_apigw_rl_job_t     *job;
+    ngx_http_apigw_rl_node_t    *lr;
+    ngx_http_apigw_redis_cmd_t  *c;
+    char                         buf[APIGW_RL_REDIS_BUF + APIGW_RL_MAX_KEY];
+
+    if (ngx_exiting || ngx_terminate || ngx_quit) {
+        return;
+    }
+
+    ngx_add_timer(ev, ngx_http_apigw_rl_sync_ms);
+
+    zone = ngx_http_apigw_rl_sync_zone;
+
+    if (ngx_http_apigw_rl_redis == NULL
+        || !ngx_http_apigw_redis_ready(ngx_http_apigw_rl_redis)
+        || ngx_queue_empty(&zone->sh->rl_sync))
+    {
+        return;                     /* pending waits for Redis */
+    }
+
+    now = ngx_http_apigw_rl_now();
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (i = 0; i < NGX_HTTP_APIGW_RL_SYNC_BATCH; i++) {
+
+        if (ngx_queue_empty(&zone->sh->rl_sync)) {
+            break;
+        }
+
+        q = ngx_queue_head(&zone->sh->rl_sync);
+        lr = ngx_queue_data(q, ngx_http_apigw_rl_node_t, sync);
+        ngx_queue_remove(q);
+
+        if (!apigw_rl_hybrid_take(&lr->st)) {
+            /* the last push is unanswered: this one waits a tick */
+            ngx_queue_insert_tail(&zone->sh->rl_sync, q);
+            continue;
+        }
+
+        lr->queued = 0;
+
+        job = ngx_alloc(offsetof(ngx_http_apigw_rl_job_t, ident) + lr->len,
+                        ev->log);
+        if (job == NULL) {
+            apigw_rl_hybrid_failed(&lr->st);
+            lr->queued = 1;
+            ngx_queue_insert_tail(&zone->sh->rl_sync, q);
+            break;
+        }
+
+        ngx_memzero(&job->limit, sizeof(apigw_rl_limit_t));
+        job->zone = zone;
+        job->limit.kind = lr->kind;
+        job->limit.calendar = lr->calendar;
+        job->limit.t = lr->t;
+        job->limit.dvt = lr->dvt;
+        job->sent = now;
+        job->len = lr->len;
+        ngx_memcpy(job->ident, lr->data, lr->len);
+
+        n = apigw_rl_redis_sync(&job->limit, job->ident, job->len, &lr->st,
+                                now, buf, sizeof(buf), cmds);
+        if (n <= 0) {
+            apigw_rl_hybrid_failed(&lr->st);
+            ngx_free(job);
+            continue;
+        }
+
+        /* commands are formatted now: buf is reused by the next state */
+
+        job->push = (n > 1);
+
+        for (k = 0; k < (ngx_uint_t) n; k++) {
+            c = ngx_http_apigw_redis_command(ngx_http_apigw_rl_redis,
+                                             k == (ngx_uint_t) n - 1
+                                             ? ngx_http_apigw_rl_synced
+                                             : NULL,
+                                             k == (ngx_uint_t) n - 1
+                                             ? job : NULL,
+                                             0, cmds[k].argc, cmds[k].argv,
+                                             cmds[k].len);
+            if (c == NULL) {
+                /* not connected after all: nothing of it was answered */
+                apigw_rl_hybrid_failed(&lr->st);
+                ngx_free(job);
+                break;
+            }
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+}
+
+
+/* the reply to a push or a read: the view of one state */
+
+static void
+ngx_http_apigw_rl_synced(redisReply *reply, void *data)
+{
+    ngx_http_apigw_rl_job_t  *job = data;
+
+    size_t                     k;
+    int64_t                    value;
+    ngx_int_t                  ok;
+    redisReply                *v;
+    ngx_http_apigw_zone_t     *zone;
+    ngx_http_apigw_rl_node_t  *lr;
+
+    ok = 0;
+    value = 0;
+    v = reply;
+
+    if (v && job->push) {
+        /* EXEC: ZSCORE is the third reply (rates), INCRBY the first */
+        k = job->limit.kind == APIGW_RL_RATE ? 2 : 0;
+        v = (v->type == REDIS_REPLY_ARRAY && v->elements > k)
+            ? v->element[k] : NULL;
+    }
+
+    if (v) {
+        switch (v->type) {
+
+        case REDIS_REPLY_NIL:
+            ok = 1;                             /* Redis has none */
+            break;
+
+        case REDIS_REPLY_INTEGER:
+            value = v->integer;
+            ok = 1;
+            break;
+
+        case REDIS_REPLY_STRING:
+            ok = apigw_rl_redis_number(v->str, v->len, &value) == 0;
+            break;
+
+        default:
+            break;
+        }
+    }
+
+    zone = job->zone;
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    lr = ngx_http_apigw_rl_find(zone, job->ident, job->len);
+
+    if (lr) {
+        if (ok) {
+            apigw_rl_hybrid_pulled(&job->limit, &lr->st, value, job->sent,
+                                   1);
+
+        } else {
+            /* pending again, pushed next tick */
+            apigw_rl_hybrid_failed(&lr->st);
+
+            if (!lr->queued) {
+                lr->queued = 1;
+                ngx_queue_insert_tail(&zone->sh->rl_sync, &lr->sync);
+            }
+        }
+    }
+
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    ngx_free(job);
+}
+
+
+/*
+ * A hybrid limit decided by Redis (its view was too old): what Redis
+ * holds now, refused requests given back, becomes this node's view.
+ */
+
+static void
+ngx_http_apigw_rl_view(ngx_http_apigw_rl_req_t *rq, ngx_uint_t i,
+    int64_t value)
+{
+    apigw_rl_state_t        *s;
+    const apigw_rl_limit_t  *l;
+
+    l = rq->limits[i];
+
+    if (!rq->res[i].allowed) {
+        value -= l->kind == APIGW_RL_RATE ? l->t : 1;     /* the refund */
+    }
+
+    ngx_shmtx_lock(&rq->zone->shpool->mutex);
+
+    s = ngx_http_apigw_rl_lookup(rq->zone, rq->ident[i], rq->ilen[i],
+                                 rq->now);
+    if (s) {
+        apigw_rl_hybrid_pulled(l, s, value, rq->now, 0);
+    }
+
+    ngx_shmtx_unlock(&rq->zone->shpool->mutex);
 }
 
 

@@ -25,6 +25,7 @@ typedef struct {
     ngx_queue_t                 rl_queue;       /* LRU, most recent first */
     ngx_uint_t                  rl_nodes;
     void                       *slots[NGX_HTTP_APIGW_ZONE_SLOTS];
+    ngx_queue_t                 rl_sync;        /* hybrid: to push */
 } ngx_http_apigw_zone_sh_t;
 
 typedef struct {
@@ -43,6 +44,8 @@ char *ngx_http_apigw_rate_limit(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_apigw_rate_limit_headers(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_apigw_limit_redis(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_apigw_limit_sync(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 
 /* merge_loc_conf: inherit; and after the specs are compiled: attach */

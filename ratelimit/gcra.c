@@ -159,18 +159,28 @@ apigw_quota_eval(const apigw_rl_limit_t *l, int64_t now, int64_t count,
 /* one limit's decision on its state, not applied */
 static int
 rl_decide(const apigw_rl_limit_t *l, const apigw_rl_state_t *st,
-    int64_t now, apigw_rl_state_t *next, apigw_rl_result_t *res)
+    int64_t now, int hybrid, apigw_rl_state_t *next, apigw_rl_result_t *res)
 {
     int64_t  win, end;
 
     *next = *st;
 
     if (l->kind == APIGW_RL_RATE) {
-        if (apigw_gcra(l, now, st->expire > now ? st->a : 0, &next->a, res)) {
-            next->expire = next->a;
-            return 1;
+        if (!apigw_gcra(l, now, st->expire > now ? st->a : 0, &next->a,
+                        res))
+        {
+            return 0;
         }
-        return 0;
+
+        next->expire = next->a;
+
+        if (hybrid) {
+            /* compose x -> max(x, now) + T onto the pending map */
+            next->pa = st->pa + l->t;
+            next->pb = (st->pb > now ? st->pb : now) + l->t;
+        }
+
+        return 1;
     }
 
     win = apigw_quota_window(l->calendar, now, &end);
@@ -178,10 +188,15 @@ rl_decide(const apigw_rl_limit_t *l, const apigw_rl_state_t *st,
     if (st->expire <= now || st->a != win) {
         next->a = win;
         next->b = 0;
+        next->pa = 0;       /* a past window's pending is not pushed */
     }
 
     next->b++;
     next->expire = end;
+
+    if (hybrid) {
+        next->pa++;
+    }
 
     return apigw_quota_eval(l, now, next->b, res);
 }
@@ -192,7 +207,7 @@ apigw_rl_check(apigw_rl_store_t *st, const apigw_rl_limit_t **limits,
     const char **keys, const size_t *klens, size_t n, int64_t now,
     apigw_rl_result_t *res, int *nomem)
 {
-    int                allowed;
+    int                allowed, hybrid[APIGW_RL_MAX_LIMITS];
     size_t             i;
     apigw_rl_state_t  *s[APIGW_RL_MAX_LIMITS], next[APIGW_RL_MAX_LIMITS];
 
@@ -207,6 +222,8 @@ apigw_rl_check(apigw_rl_store_t *st, const apigw_rl_limit_t **limits,
 
     for (i = 0; i < n; i++) {
         s[i] = st->lookup(st->data, keys[i], klens[i], now);
+        hybrid[i] = limits[i]->store == APIGW_RL_STORE_HYBRID
+                    && !st->offline;
 
         if (s[i] == NULL) {
             /* no memory even after eviction: this limit lets it through */
@@ -219,16 +236,36 @@ apigw_rl_check(apigw_rl_store_t *st, const apigw_rl_limit_t **limits,
             continue;
         }
 
-        if (!rl_decide(limits[i], s[i], now, &next[i], &res[i])) {
+        if (hybrid[i]
+            && (s[i]->synced == 0 || now - s[i]->synced > st->fresh))
+        {
+            /* this node's view is too old to decide on: Redis does */
+            memset(&res[i], 0, sizeof(apigw_rl_result_t));
+            res[i].allowed = 1;
+            res[i].deferred = 1;
+            s[i] = NULL;
+            continue;
+        }
+
+        res[i].deferred = 0;
+
+        if (!rl_decide(limits[i], s[i], now, hybrid[i], &next[i], &res[i])) {
             allowed = 0;
         }
     }
 
-    if (allowed) {
-        for (i = 0; i < n; i++) {
-            if (s[i]) {
-                *s[i] = next[i];
-            }
+    for (i = 0; i < n; i++) {
+        if (s[i] == NULL) {
+            continue;
+        }
+
+        if (allowed) {
+            *s[i] = next[i];
+        }
+
+        /* decided here: pushed (or, when refused, pulled) at the next sync */
+        if (hybrid[i] && st->touch) {
+            st->touch(st->data, s[i], limits[i]);
         }
     }
 
@@ -242,6 +279,7 @@ void
 apigw_rl_refund(apigw_rl_store_t *st, const apigw_rl_limit_t **limits,
     const char **keys, const size_t *klens, size_t n, int64_t now)
 {
+    int                hybrid;
     size_t             i;
     int64_t            win, end;
     apigw_rl_state_t  *s;
@@ -254,19 +292,105 @@ apigw_rl_refund(apigw_rl_store_t *st, const apigw_rl_limit_t **limits,
             continue;
         }
 
+        hybrid = limits[i]->store == APIGW_RL_STORE_HYBRID && !st->offline;
+
         if (limits[i]->kind == APIGW_RL_RATE) {
             s->a -= limits[i]->t;
             s->expire = s->a;
+
+            if (hybrid) {
+                /* x -> P(x) - T, pushed as a negative increment */
+                s->pa -= limits[i]->t;
+                s->pb -= limits[i]->t;
+            }
+
             continue;
         }
 
         win = apigw_quota_window(limits[i]->calendar, now, &end);
         if (s->a == win && s->b > 0) {
             s->b--;
+
+            if (hybrid) {
+                s->pa--;
+            }
         }
     }
 
     st->unlock(st->data);
+}
+
+
+/* ---- hybrid sync ---- */
+
+int
+apigw_rl_hybrid_take(apigw_rl_state_t *s)
+{
+    if (s->flags & APIGW_RL_F_INFLIGHT) {
+        return 0;
+    }
+
+    s->fa = s->pa;
+    s->fb = s->pb;
+    s->pa = 0;
+    s->pb = 0;
+    s->flags |= APIGW_RL_F_INFLIGHT;
+
+    return 1;
+}
+
+
+void
+apigw_rl_hybrid_pulled(const apigw_rl_limit_t *l, apigw_rl_state_t *s,
+    int64_t value, int64_t sent, int push)
+{
+    int64_t  win, end, a;
+
+    if (push) {
+        s->flags &= ~APIGW_RL_F_INFLIGHT;
+        s->fa = 0;
+        s->fb = 0;
+    }
+
+    s->synced = sent;
+
+    if (l->kind == APIGW_RL_RATE) {
+        /* Redis' TAT (our push in it), then what was admitted since */
+        a = value + s->pa;
+        s->a = a > s->pb ? a : s->pb;
+        s->expire = s->a;
+        return;
+    }
+
+    win = apigw_quota_window(l->calendar, sent, &end);
+
+    if (s->a == win && s->expire > sent) {
+        s->b = value + s->pa;
+
+    } else if (s->pa == 0) {
+        s->a = win;
+        s->b = value;
+        s->expire = end;
+    }
+}
+
+
+void
+apigw_rl_hybrid_failed(apigw_rl_state_t *s)
+{
+    int64_t  b;
+
+    if (!(s->flags & APIGW_RL_F_INFLIGHT)) {
+        return;
+    }
+
+    /* P after F: x -> max(x + fa + pa, max(fb + pa, pb)) */
+    b = s->fb + s->pa;
+    s->pb = b > s->pb ? b : s->pb;
+    s->pa += s->fa;
+    s->fa = 0;
+    s->fb = 0;
+    s->flags &= ~APIGW_RL_F_INFLIGHT;
 }
 
 
@@ -515,10 +639,99 @@ apigw_rl_redis_undo(const apigw_rl_limit_t *l, const char *ident,
     return 1;
 }
 
+int
+apigw_rl_redis_sync(const apigw_rl_limit_t *l, const char *ident,
+    size_t ilen, const apigw_rl_state_t *s, int64_t now, char *buf,
+    size_t size, apigw_rl_cmd_t *cmds)
+{
+    int      i;
+    char    *key, *num;
+    size_t   klen;
+    int64_t  end, win, ttl;
+
+    klen = rl_redis_key(l, ident, ilen, now, buf, size);
+    if (klen == 0 || size - klen < 96) {
+        return -1;
+    }
+
+    key = buf;
+    num = buf + klen;
+
+    for (i = 0; i < APIGW_RL_REDIS_CMDS; i++) {
+        cmds[i].argc = 0;
+    }
+
+    if (l->kind == APIGW_RL_RATE) {
+        if (s->fa == 0 && s->fb == 0) {
+            rl_arg_s(&cmds[0], "ZSCORE");
+            rl_arg(&cmds[0], key, klen);
+            rl_arg_s(&cmds[0], "t");
+            return 1;
+        }
+
+        rl_arg_s(&cmds[0], "MULTI");
+
+        rl_arg_s(&cmds[1], "ZINCRBY");
+        rl_arg(&cmds[1], key, klen);
+        rl_arg(&cmds[1], num, rl_itoa(num, s->fa));
+        rl_arg_s(&cmds[1], "t");
+        num += cmds[1].len[2] + 1;
+
+        rl_arg_s(&cmds[2], "ZADD");
+        rl_arg(&cmds[2], key, klen);
+        rl_arg_s(&cmds[2], "GT");
+        rl_arg(&cmds[2], num, rl_itoa(num, s->fb));
+        rl_arg_s(&cmds[2], "t");
+        num += cmds[2].len[3] + 1;
+
+        rl_arg_s(&cmds[3], "ZSCORE");
+        rl_arg(&cmds[3], key, klen);
+        rl_arg_s(&cmds[3], "t");
+
+        /* the TAT may be ahead of now by what other nodes pushed too */
+        ttl = (s->a > s->fb ? s->a : s->fb) - now;
+        if (ttl < 0) {
+            ttl = 0;
+        }
+
+        rl_arg_s(&cmds[4], "PEXPIRE");
+        rl_arg(&cmds[4], key, klen);
+        rl_arg(&cmds[4], num, rl_itoa(num, (ttl + l->dvt + l->t) / 1000
+                                           + RL_REDIS_SLACK_MS));
+
+        rl_arg_s(&cmds[5], "EXEC");
+
+        return 6;
+    }
+
+    win = apigw_quota_window(l->calendar, now, &end);
+
+    if (s->fa == 0 || s->a != win) {
+        /* nothing of this window to add: read it */
+        rl_arg_s(&cmds[0], "GET");
+        rl_arg(&cmds[0], key, klen);
+        return 1;
+    }
+
+    rl_arg_s(&cmds[0], "MULTI");
+
+    rl_arg_s(&cmds[1], "INCRBY");
+    rl_arg(&cmds[1], key, klen);
+    rl_arg(&cmds[1], num, rl_itoa(num, s->fa));
+    num += cmds[1].len[2] + 1;
+
+    rl_arg_s(&cmds[2], "PEXPIREAT");
+    rl_arg(&cmds[2], key, klen);
+    rl_arg(&cmds[2], num, rl_itoa(num, end / 1000 + RL_REDIS_SLACK_MS));
+
+    rl_arg_s(&cmds[3], "EXEC");
+
+    return 4;
+}
+
 
 int
-apigw_rl_redis_eval(const apigw_rl_limit_t *l, int64_t now,
-    const char *value, size_t len, apigw_rl_result_t *res)
+apigw_rl_redis_number(const char *value, size_t len, int64_t *out)
 {
     char       tmp[48], *end;
     double     d;
@@ -531,22 +744,42 @@ apigw_rl_redis_eval(const apigw_rl_limit_t *l, int64_t now,
     memcpy(tmp, value, len);
     tmp[len] = '\0';
 
-    if (l->kind == APIGW_RL_RATE) {
-        /* a sorted-set score: a double holding an integer below 2^53 */
-        d = strtod(tmp, &end);
-        if (*end != '\0' || !(d > -9007199254740992.0
-                              && d < 9007199254740992.0))
-        {
+    n = strtoll(tmp, &end, 10);
+    if (*end == '\0') {
+        if (n <= -9007199254740992LL || n >= 9007199254740992LL) {
             return -1;
         }
-
-        return apigw_gcra_eval(l, now, (int64_t) d, res);
+        *out = n;
+        return 0;
     }
 
-    n = strtoll(tmp, &end, 10);
-    if (*end != '\0') {
+    /* a sorted-set score: a double holding an integer below 2^53 */
+    d = strtod(tmp, &end);
+    if (*end != '\0' || !(d > -9007199254740992.0 && d < 9007199254740992.0))
+    {
         return -1;
     }
 
-    return apigw_quota_eval(l, now, n, res);
+    *out = (int64_t) d;
+
+    return 0;
+}
+
+
+
+int
+apigw_rl_redis_eval(const apigw_rl_limit_t *l, int64_t now,
+    const char *value, size_t len, apigw_rl_result_t *res)
+{
+    int64_t  v;
+
+    if (apigw_rl_redis_number(value, len, &v) != 0) {
+        return -1;
+    }
+
+    if (l->kind == APIGW_RL_RATE) {
+        return apigw_gcra_eval(l, now, v, res);
+    }
+
+    return apigw_quota_eval(l, now, v, res);
 }

@@ -206,7 +206,9 @@ rl_word(const char *s, size_t len, const char *const *words)
 static const char *const  rl_scopes[] = {
     "tenant", "api", "operation", "resource", NULL
 };
-static const char *const  rl_stores[] = { "local", "redis", NULL };
+static const char *const  rl_stores[] = {
+    "local", "redis", "hybrid", NULL
+};
 static const char *const  rl_failures[] = {
     "local", "open", "closed", NULL
 };
@@ -538,9 +540,10 @@ rl_parse_item(rl_pctx_t *pp, const json_t *v, int op_level,
     if (rl_string_field(&p, v, "store", &s) == 0 && s) {
         w = rl_word(s, strlen(s), rl_stores);
         if (w < 0) {
-            rl_problem(&p, "/store", "must be local or redis, not \"%s\"", s);
+            rl_problem(&p, "/store", "must be local, redis or hybrid, not "
+                       "\"%s\"", s);
         } else {
-            l.store = w == 0 ? APIGW_RL_STORE_LOCAL : APIGW_RL_STORE_REDIS;
+            l.store = w + 1;            /* APIGW_RL_STORE_* in list order */
         }
     }
 
@@ -951,7 +954,7 @@ apigw_rl_parse_args(int argc, const char **argv, apigw_rl_limit_t *out,
                 snprintf(err, errlen, "invalid store \"%s\"", v);
                 goto failed;
             }
-            out->store = w == 0 ? APIGW_RL_STORE_LOCAL : APIGW_RL_STORE_REDIS;
+            out->store = w + 1;
 
         } else if (k == 16 && strncmp(a, "on_redis_failure", 16) == 0) {
             w = rl_word(v, len, rl_failures);

@@ -30,6 +30,7 @@
 
 #define APIGW_RL_STORE_LOCAL      1   /* this node's shared memory */
 #define APIGW_RL_STORE_REDIS      2   /* every node, through Redis */
+#define APIGW_RL_STORE_HYBRID     3   /* decided here, synced with Redis */
 
 #define APIGW_RL_FAIL_LOCAL       1   /* Redis down: this node's limit */
 #define APIGW_RL_FAIL_OPEN        2   /* Redis down: let it through */
@@ -132,6 +133,7 @@ typedef struct {
     int64_t    remaining;     /* RateLimit-Remaining */
     int64_t    reset;         /* µs until the limit is whole again */
     int64_t    retry_after;   /* µs, when not allowed */
+    int        deferred;      /* hybrid: left to Redis (view too old) */
 } apigw_rl_result_t;
 
 /*
@@ -159,10 +161,25 @@ void apigw_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
 
 /* ---- the counter store (local enforcement) ---- */
 
+/*
+ * store=hybrid keeps, besides the node's view (a, b) of the global state,
+ * what this node admitted since its last push to Redis.  For a rate that
+ * is a map of the TAT: each admission is x -> max(x, now) + T, and any
+ * sequence of them composes into x -> max(x + pa, pb), so a push applies
+ * exactly this node's sequence to whatever Redis holds.  For a quota pa
+ * is a count.  fa/fb are the part in flight.
+ */
+
+#define APIGW_RL_F_INFLIGHT  1
+
 typedef struct {
     int64_t    a;             /* GCRA: TAT; quota: window number */
     int64_t    b;             /* quota: count in the window */
     int64_t    expire;        /* µs after which the state equals none */
+    int64_t    pa, pb;        /* hybrid: admitted since the last push */
+    int64_t    fa, fb;        /* hybrid: pushed, not yet answered */
+    int64_t    synced;        /* hybrid: µs of the last view from Redis */
+    int        flags;         /* APIGW_RL_F_* */
 } apigw_rl_state_t;
 
 typedef struct {
@@ -173,6 +190,16 @@ typedef struct {
        unlock. */
     apigw_rl_state_t *(*lookup)(void *data, const char *key, size_t len,
                                 int64_t now);
+    /*
+     * Hybrid limits.  A view older than `fresh` µs (or never pulled) is
+     * not trusted: the limit is left to Redis (res.deferred).  `touch`
+     * (may be NULL) queues a state decided here for the next push.  With
+     * `offline` set (Redis is away) hybrid limits are plain local ones.
+     */
+    int64_t            fresh;
+    int                offline;
+    void             (*touch)(void *data, apigw_rl_state_t *s,
+                              const apigw_rl_limit_t *l);
 } apigw_rl_store_t;
 
 /*
@@ -188,6 +215,20 @@ int apigw_rl_check(apigw_rl_store_t *st, const apigw_rl_limit_t **limits,
 /* gives back what apigw_rl_check() took (another stage rejected) */
 void apigw_rl_refund(apigw_rl_store_t *st, const apigw_rl_limit_t **limits,
     const char **keys, const size_t *klens, size_t n, int64_t now);
+
+/*
+ * Hybrid sync of one state (under the store's lock).  take(): moves what
+ * is pending to in flight; 0 when a push is already in flight.  pulled():
+ * Redis answered `value` (its TAT or count after the push, 0 when it has
+ * none): the view becomes it, with what was admitted here since applied
+ * on top; `push` when it answers take()'s push (else a strict decision's
+ * reply, which leaves a push in flight alone).  failed(): the push did
+ * not happen; it is pending again.
+ */
+int apigw_rl_hybrid_take(apigw_rl_state_t *s);
+void apigw_rl_hybrid_pulled(const apigw_rl_limit_t *l, apigw_rl_state_t *s,
+    int64_t value, int64_t sent, int push);
+void apigw_rl_hybrid_failed(apigw_rl_state_t *s);
 
 
 /* ---- counter identities ---- */
@@ -227,11 +268,35 @@ typedef struct {
  * Quota: MULTI, INCRBY apigw:q:{id}:<window> 1, PEXPIREAT ..., EXEC.
  */
 #define APIGW_RL_REDIS_BUF  160
-#define APIGW_RL_REDIS_CMDS 5
+#define APIGW_RL_REDIS_CMDS 6
 
 int apigw_rl_redis_decide(const apigw_rl_limit_t *l, const char *ident,
     size_t ilen, int64_t now, char *buf, size_t size,
     apigw_rl_cmd_t *cmds);
+
+/*
+ * A hybrid push of what take() moved in flight (s->fa, s->fb), as one
+ * transaction, or a plain read when nothing was admitted here:
+ *
+ *     MULTI                                   (rate)
+ *     ZINCRBY apigw:rl:{id} <fa> t            x + pa
+ *     ZADD    apigw:rl:{id} GT <fb> t         max(x + pa, pb)
+ *     ZSCORE  apigw:rl:{id} t                 the TAT after (the reply)
+ *     PEXPIRE apigw:rl:{id} <ttl>
+ *     EXEC                                    or: ZSCORE apigw:rl:{id} t
+ *
+ *     MULTI, INCRBY apigw:q:{id}:<window> <fa>, PEXPIREAT, EXEC (quota)
+ *                                             or: GET apigw:q:{id}:<window>
+ *
+ * Returns the number of commands (the last one's reply carries the
+ * value), -1 when the key does not fit.
+ */
+int apigw_rl_redis_sync(const apigw_rl_limit_t *l, const char *ident,
+    size_t ilen, const apigw_rl_state_t *s, int64_t now, char *buf,
+    size_t size, apigw_rl_cmd_t *cmds);
+
+/* a reply's number: a score or an integer as text; 0 or -1 */
+int apigw_rl_redis_number(const char *value, size_t len, int64_t *out);
 
 /* gives the allowance back: ZINCRBY -T, or DECRBY 1 (same buffer rules) */
 int apigw_rl_redis_undo(const apigw_rl_limit_t *l, const char *ident,

@@ -28,10 +28,16 @@ fuzz_use(apigw_rl_set_t *s)
     size_t              i, n;
     apigw_api_t         api;
     apigw_rl_cmd_t      c[APIGW_RL_REDIS_CMDS];
+    apigw_rl_state_t    st;
     apigw_rl_result_t   r;
     apigw_operation_t   op;
 
     memset(&api, 0, sizeof(api));
+    memset(&st, 0, sizeof(st));
+    st.a = 1795694400000000LL;
+    st.pa = 3;
+    st.pb = st.a;
+    (void) apigw_rl_hybrid_take(&st);
     memset(&op, 0, sizeof(op));
     api.base_path = "/b";
     op.api = &api;
@@ -53,6 +59,8 @@ fuzz_use(apigw_rl_set_t *s)
                                      buf, sizeof(buf), c);
         (void) apigw_rl_redis_eval(&s->items[i], 1795694400000000LL,
                                    "1795694400000001", 16, &r);
+        (void) apigw_rl_redis_sync(&s->items[i], id, n, &st,
+                                   1795694400000000LL, buf, sizeof(buf), c);
     }
 }
 
@@ -79,6 +87,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     memcpy(text, data + 1, size - 1);
     text[size - 1] = '\0';
+
+    {
+        int64_t  v;
+
+        /* a Redis reply's number (a score or an integer as text) */
+        (void) apigw_rl_redis_number((const char *) data, size, &v);
+    }
 
     s = calloc(1, sizeof(apigw_rl_set_t));
     apigw_problems_init(&probs);

@@ -1,6 +1,8 @@
 """Global rate limits on a real redis-server: three nginx nodes share one
 allowance; headers and quotas through Redis; Redis killed and restarted
-under load in each on-redis-failure mode."""
+under load in each on-redis-failure mode.  Each runs with store=redis (a
+round trip per request) and, where the behaviour is the same, with
+store=hybrid (decided on the node's view, synced with Redis)."""
 
 import concurrent.futures
 import threading
@@ -12,10 +14,13 @@ import harness
 from apigw_checks import assert_error, gateway
 
 
+STORES = ["redis", "hybrid"]
+
+
 def node(factory, whisk, tmp, redis, fail="local", burst=499, workers=1,
-         extra=""):
+         extra="", store="redis"):
     spec = harness.render_spec("ratelimit.yaml", str(tmp), WHISK=whisk.url,
-                               STORE="redis", FAIL=fail, BURST=burst)
+                               STORE=store, FAIL=fail, BURST=burst)
     return factory(gateway("apigw_spec %s;" % spec,
                            extra_http="apigw_limit_redis %s?timeout=300ms;%s"
                            % (redis.url, extra)),
@@ -58,9 +63,10 @@ def test_three_nodes_share_one_allowance(nginx_factory, whisk, tmp_path,
         or "apigw:rl:{" in redis_server.cmd("KEYS", "apigw:rl:*")
 
 
+@pytest.mark.parametrize("store", STORES)
 def test_headers_and_quota_through_redis(nginx_factory, whisk, tmp_path,
-                                         redis_server):
-    n = node(nginx_factory, whisk, tmp_path, redis_server)
+                                         redis_server, store):
+    n = node(nginx_factory, whisk, tmp_path, redis_server, store=store)
     wait_connected(n)
     h = [("X-Client", "r-hdr")]
     for left in (4, 3, 2, 1, 0):
@@ -95,11 +101,13 @@ EXPECTED = {
 }
 
 
+@pytest.mark.parametrize("store", STORES)
 @pytest.mark.parametrize("mode", ["open", "closed", "local"])
 def test_redis_killed_and_restarted_under_load(nginx_factory, whisk,
-                                               tmp_path, redis_server, mode):
+                                               tmp_path, redis_server, mode,
+                                               store):
     n = node(nginx_factory, whisk, tmp_path, redis_server, fail=mode,
-             burst=100000, workers=2)
+             burst=100000, workers=2, store=store)
     wait_connected(n)
 
     stop = threading.Event()
@@ -164,11 +172,13 @@ def outage(n, redis_server, mode):
     time.sleep(0.2)
 
 
+@pytest.mark.parametrize("store", STORES)
 def test_redis_not_answering_times_out(nginx_factory, whisk, tmp_path,
-                                       redis_server):
+                                       redis_server, store):
     """A Redis that stops answering: the decision waits at most the
     command timeout (300 ms here), then on-redis-failure decides."""
-    n = node(nginx_factory, whisk, tmp_path, redis_server, fail="closed")
+    n = node(nginx_factory, whisk, tmp_path, redis_server, fail="closed",
+             store=store)
     wait_connected(n)
     redis_server.pause()
     try:
@@ -183,12 +193,14 @@ def test_redis_not_answering_times_out(nginx_factory, whisk, tmp_path,
     assert r.status == 200 and r.header("RateLimit-Remaining") in ("3", "4")
 
 
+@pytest.mark.parametrize("store", STORES)
 def test_validation_runs_after_a_redis_decision(nginx_factory, whisk,
-                                                tmp_path, redis_server):
+                                                tmp_path, redis_server,
+                                                store):
     """The pipeline goes on after the wait: rate limit, then validation,
     then the backend; a refused request is not validated at all."""
     spec = harness.render_spec("ratelimit.yaml", str(tmp_path),
-                               WHISK=whisk.url, STORE="redis", FAIL="closed",
+                               WHISK=whisk.url, STORE=store, FAIL="closed",
                                BURST=9)
     n = nginx_factory(gateway("apigw_spec %s; apigw_validate on;" % spec,
                               extra_http="apigw_limit_redis %s;"
@@ -207,3 +219,84 @@ def test_validation_runs_after_a_redis_decision(nginx_factory, whisk,
     r = n.request("POST", "/rl/checked", h, body='{"n": "bad"}')
     assert_error(r, 429, "Error: Rate limit exceeded")
     assert whisk.stats()["raw_calls"] == 2
+
+
+SYNC_MS = 50
+
+
+def test_hybrid_three_nodes_within_the_stated_bound(nginx_factory, whisk,
+                                                    tmp_path, redis_server):
+    """store=hybrid: each node decides on its view of Redis, refreshed
+    every apigw_limit_sync.  Three nodes under concurrent load admit the
+    allowance, plus at most what the others admitted in the age a view
+    may have (3 sync periods; README), and Redis ends up counting every
+    admitted request."""
+    nodes = [node(nginx_factory, whisk, tmp_path, redis_server,
+                  fail="closed", store="hybrid",
+                  extra="apigw_limit_sync %dms;" % SYNC_MS)
+             for _ in range(3)]
+    for n in nodes:
+        wait_connected(n)
+    whisk.reset()
+
+    def one(i):
+        return nodes[i % 3].request("GET", "/rl/exact").status
+
+    t0 = time.time()
+    with concurrent.futures.ThreadPoolExecutor(30) as ex:
+        codes = list(ex.map(one, range(1500)))
+    elapsed = time.time() - t0
+
+    admitted = codes.count(200)
+    rate = 1500 / elapsed
+    bound = rate * 3 * SYNC_MS / 1000.0 * 2 / 3
+    print("hybrid, three nodes: %d admitted of 500 (bound +%.0f at %.0f "
+          "requests/s)" % (admitted, bound, rate))
+    assert codes.count(200) + codes.count(429) == 1500
+    assert 500 <= admitted <= 500 + bound + 3, (admitted, bound)
+    assert whisk.stats()["raw_calls"] == admitted
+
+    # every admitted request was pushed: the TAT is one hour each ahead
+    time.sleep(4 * SYNC_MS / 1000.0)
+    key = [k for k in redis_server.cmd("KEYS", "apigw:rl:*").split("\r\n")
+           if "exact" in k]
+    assert key, redis_server.cmd("KEYS", "*")
+    score = float(redis_server.cmd("ZSCORE", key[0], "t").split("\r\n")[1])
+    in_redis = round((score / 1e6 - time.time()) / 3600)
+    assert in_redis == admitted, (in_redis, admitted)
+
+
+def test_hybrid_a_cold_view_asks_redis(nginx_factory, whisk, tmp_path,
+                                       redis_server):
+    """A node that has no fresh view of a key waits for Redis, like
+    store=redis: what another node used is never given again."""
+    a, b = [node(nginx_factory, whisk, tmp_path, redis_server,
+                 store="hybrid", fail="closed",
+                 extra="apigw_limit_sync %dms;" % SYNC_MS)
+            for _ in range(2)]
+    wait_connected(a)
+    wait_connected(b)
+    h = [("X-Client", "cold")]
+    for left in (4, 3, 2, 1, 0):
+        r = a.request("GET", "/rl/client", h)
+        assert r.status == 200 and r.header("RateLimit-Remaining") == \
+            str(left), r
+    assert_error(a.request("GET", "/rl/client", h), 429,
+                 "Error: Rate limit exceeded")
+    time.sleep(3 * SYNC_MS / 1000.0)
+    r = b.request("GET", "/rl/client", h)
+    assert_error(r, 429, "Error: Rate limit exceeded")
+    assert 3500 < int(r.header("Retry-After")) <= 3600
+    # and b's view now holds it: refused locally, no Redis key change
+    for _ in range(3):
+        assert b.request("GET", "/rl/client", h).status == 429
+
+
+def test_hybrid_needs_redis_configured(nginx_factory, whisk, tmp_path):
+    spec = harness.render_spec("ratelimit.yaml", str(tmp_path),
+                               WHISK=whisk.url, STORE="hybrid",
+                               FAIL="local", BURST=9)
+    n = nginx_factory(gateway("apigw_spec %s;" % spec))
+    rc, out = n.test()
+    assert rc != 0
+    assert "store redis or hybrid need \"apigw_limit_redis\"" in out

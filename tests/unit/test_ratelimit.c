@@ -80,6 +80,7 @@ static void
 mem_init(mem_store_t *m, apigw_rl_store_t *st, size_t cap)
 {
     memset(m, 0, sizeof(*m));
+    memset(st, 0, sizeof(*st));
     m->cap = cap;
     st->data = m;
     st->lock = mem_lock;
@@ -680,6 +681,427 @@ TEST(redis_commands)
     apigw_rl_limit_clear(&q);
 }
 
+/* ---- hybrid: a node decides on its view, pushes what it admitted ---- */
+
+/* one Redis key, and the commands that touch it */
+typedef struct {
+    int64_t  score;         /* the sorted set's member "t" */
+    int      has_score;
+    int64_t  count;         /* a quota counter */
+    int      has_count;
+} fake_redis_t;
+
+
+static int64_t
+num_arg(const apigw_rl_cmd_t *c, int i)
+{
+    char  tmp[32];
+
+    snprintf(tmp, sizeof(tmp), "%.*s", (int) c->len[i], c->argv[i]);
+
+    return strtoll(tmp, NULL, 10);
+}
+
+
+#define IS(c, name)  ((c)->len[0] == strlen(name)                           \
+                      && memcmp((c)->argv[0], name, strlen(name)) == 0)
+
+/* runs the commands; returns the value the last one's reply carries */
+static int64_t
+fake_run(fake_redis_t *r, const apigw_rl_cmd_t *c, int n, int kind)
+{
+    int      i;
+    int64_t  v, out, score;
+
+    out = 0;
+    score = 0;
+
+    for (i = 0; i < n; i++) {
+        if (IS(&c[i], "ZADD")) {
+            CHECK(c[i].len[2] == 2 && memcmp(c[i].argv[2], "GT", 2) == 0);
+            v = num_arg(&c[i], 3);
+            if (!r->has_score || v > r->score) {
+                r->score = v;
+                r->has_score = 1;
+            }
+
+        } else if (IS(&c[i], "ZINCRBY")) {
+            r->score = (r->has_score ? r->score : 0) + num_arg(&c[i], 2);
+            r->has_score = 1;
+            score = r->score;
+
+        } else if (IS(&c[i], "ZSCORE")) {
+            score = r->has_score ? r->score : 0;
+
+        } else if (IS(&c[i], "INCRBY")) {
+            r->count += num_arg(&c[i], 2);
+            r->has_count = 1;
+
+        } else if (IS(&c[i], "DECRBY")) {
+            r->count -= num_arg(&c[i], 2);
+
+        } else if (IS(&c[i], "GET")) {
+            /* the count, below */
+
+        } else {
+            CHECK(IS(&c[i], "MULTI") || IS(&c[i], "EXEC")
+                  || IS(&c[i], "PEXPIRE") || IS(&c[i], "PEXPIREAT"));
+        }
+    }
+
+    if (kind == APIGW_RL_RATE) {
+        out = score;
+    } else {
+        out = r->count;
+    }
+
+    return out;
+}
+
+
+/* a node: its store, and the sync of its one key with the fake Redis */
+typedef struct {
+    mem_store_t       m;
+    apigw_rl_store_t  st;
+} node_t;
+
+
+static void
+node_init(node_t *nd)
+{
+    mem_init(&nd->m, &nd->st, 8);
+    nd->st.fresh = 300 * MS;
+}
+
+
+static void
+node_sync(node_t *nd, fake_redis_t *r, const apigw_rl_limit_t *l,
+    const char *key, int64_t now)
+{
+    int                n;
+    char               buf[APIGW_RL_REDIS_BUF + 64];
+    int64_t            v;
+    apigw_rl_cmd_t     c[APIGW_RL_REDIS_CMDS];
+    apigw_rl_state_t  *s;
+
+    s = mem_lookup(&nd->m, key, strlen(key), now);
+    CHECK_INT(apigw_rl_hybrid_take(s), 1);
+    CHECK_INT(apigw_rl_hybrid_take(s), 0);          /* one in flight */
+
+    n = apigw_rl_redis_sync(l, key, strlen(key), s, now, buf, sizeof(buf),
+                            c);
+    CHECK(n == 1 || n == 4 || n == 6);
+
+    v = fake_run(r, c, n, l->kind);
+    apigw_rl_hybrid_pulled(l, s, v, now, 1);
+    CHECK_INT(s->flags, 0);
+}
+
+
+/* Redis decides (a view too old): the strict transaction, then the view */
+static int
+node_strict(node_t *nd, fake_redis_t *r, const apigw_rl_limit_t *l,
+    const char *key, int64_t now, apigw_rl_result_t *res)
+{
+    int                n, ok;
+    char               buf[APIGW_RL_REDIS_BUF + 64];
+    int64_t            v;
+    apigw_rl_cmd_t     c[APIGW_RL_REDIS_CMDS];
+    apigw_rl_state_t  *s;
+
+    n = apigw_rl_redis_decide(l, key, strlen(key), now, buf, sizeof(buf), c);
+    v = fake_run(r, c, n, l->kind);
+    ok = l->kind == APIGW_RL_RATE ? apigw_gcra_eval(l, now, v, res)
+                                  : apigw_quota_eval(l, now, v, res);
+    if (!ok) {
+        apigw_rl_redis_undo(l, key, strlen(key), now, buf, sizeof(buf), c);
+        v = fake_run(r, c, 1, l->kind);
+    }
+
+    s = mem_lookup(&nd->m, key, strlen(key), now);
+    apigw_rl_hybrid_pulled(l, s, v, now, 0);
+
+    return ok;
+}
+
+
+static int
+node_request(node_t *nd, fake_redis_t *r, const apigw_rl_limit_t *l,
+    const char *key, int64_t now, int *strict)
+{
+    apigw_rl_result_t  res;
+
+    if (!check1(&nd->st, l, key, now, &res)) {
+        *strict = 0;
+        return 0;
+    }
+
+    *strict = res.deferred;
+
+    return res.deferred ? node_strict(nd, r, l, key, now, &res) : 1;
+}
+
+
+TEST(hybrid_one_node_is_exact)
+{
+    int                i, a, b, strict, nstrict;
+    int64_t            t, next_sync;
+    uint32_t           seed;
+    node_t             nd;
+    fake_redis_t       r;
+    mem_store_t        ref;
+    apigw_rl_store_t   rst;
+    apigw_rl_limit_t   l, ll;
+    apigw_rl_result_t  res;
+
+    /*
+     * One node on hybrid against the same limit kept locally: the same
+     * decisions, request by request, and Redis ends with the local TAT,
+     * whatever the arrival pattern (bursts, gaps, the view drained).
+     */
+    rate(&l, 10, S, 4);
+    l.store = APIGW_RL_STORE_HYBRID;
+    node_init(&nd);
+    memset(&r, 0, sizeof(r));
+    mem_init(&ref, &rst, 8);
+    ll = l;
+    ll.store = APIGW_RL_STORE_LOCAL;
+
+    seed = 12345;
+    t = NOON;
+    next_sync = NOON + 100 * MS;
+    nstrict = 0;
+
+    for (i = 0; i < 3000; i++) {
+        seed = seed * 1103515245 + 12345;
+        t += (seed >> 16) % 4 == 0 ? (int64_t) ((seed >> 8) % 400) * MS
+                                   : (int64_t) ((seed >> 8) % 40) * MS;
+
+        while (next_sync <= t) {
+            if (nd.m.n) {
+                node_sync(&nd, &r, &l, "k", next_sync);
+            }
+            next_sync += 100 * MS;
+        }
+
+        a = node_request(&nd, &r, &l, "k", t, &strict);
+        nstrict += strict;
+        b = check1(&rst, &ll, "k", t, &res);
+        CHECK_INT(a, b);
+        if (a != b) {
+            break;
+        }
+    }
+
+    node_sync(&nd, &r, &l, "k", t);
+    CHECK_INT(r.score, ref.e[0].st.a);
+    CHECK_INT(nd.m.e[0].st.a, ref.e[0].st.a);
+    /* the first request, and none after: the view stayed fresh */
+    CHECK_INT(nstrict, 1);
+
+    apigw_rl_limit_clear(&l);
+}
+
+
+TEST(hybrid_nodes_share_one_allowance)
+{
+    int                i, k, strict, admitted;
+    int64_t            t;
+    node_t             nd[3];
+    fake_redis_t       r;
+    apigw_rl_limit_t   l;
+
+    /*
+     * Three nodes, 100 per hour, burst 99, 40 requests a node per 100 ms
+     * sync: a view misses what the others admitted since it was pulled
+     * (up to two sync periods here), so the excess is at most (N - 1) x
+     * what one node admits in that time (the README's bound); once Redis
+     * has every push, every view is full.
+     */
+    rate(&l, 100, 3600 * S, 99);
+    l.store = APIGW_RL_STORE_HYBRID;
+    memset(&r, 0, sizeof(r));
+    admitted = 0;
+    t = NOON;
+
+    for (k = 0; k < 3; k++) {
+        node_init(&nd[k]);
+    }
+
+    for (i = 0; i < 30; i++) {
+        for (k = 0; k < 120; k++) {
+            t += MS * 100 / 120;
+            admitted += node_request(&nd[k % 3], &r, &l, "k", t, &strict);
+        }
+        for (k = 0; k < 3; k++) {
+            node_sync(&nd[k], &r, &l, "k", t);
+        }
+    }
+
+    CHECK(admitted >= 100);
+    CHECK(admitted <= 100 + 2 * 2 * 40);
+
+    /* every push is in Redis: one TAT per admitted request */
+    CHECK(r.score >= NOON + admitted * l.t
+          && r.score <= NOON + admitted * l.t + 30 * 100 * MS);
+
+    /* and now nobody admits */
+    for (k = 0; k < 3; k++) {
+        CHECK_INT(node_request(&nd[k], &r, &l, "k", t + MS, &strict), 0);
+    }
+
+    apigw_rl_limit_clear(&l);
+}
+
+
+TEST(hybrid_stale_offline_refund_failed)
+{
+    int                strict;
+    node_t             nd;
+    fake_redis_t       r;
+    apigw_rl_limit_t   l;
+    apigw_rl_result_t  res;
+    apigw_rl_state_t  *s, before;
+
+    rate(&l, 10, S, 4);
+    l.store = APIGW_RL_STORE_HYBRID;
+    node_init(&nd);
+    memset(&r, 0, sizeof(r));
+
+    /* never pulled: Redis decides, and the view is set */
+    CHECK_INT(node_request(&nd, &r, &l, "k", NOON, &strict), 1);
+    CHECK_INT(strict, 1);
+    CHECK_INT(r.score, NOON + l.t);
+
+    /* fresh: decided here, pending for the push */
+    CHECK_INT(node_request(&nd, &r, &l, "k", NOON + MS, &strict), 1);
+    CHECK_INT(strict, 0);
+    s = &nd.m.e[0].st;
+    CHECK_INT(s->pa, l.t);
+    CHECK_INT(s->pb, NOON + MS + l.t);
+
+    /* a push that fails is pending again, composed with what came since */
+    CHECK_INT(apigw_rl_hybrid_take(s), 1);
+    CHECK_INT(node_request(&nd, &r, &l, "k", NOON + 2 * MS, &strict), 1);
+    apigw_rl_hybrid_failed(s);
+    CHECK_INT(s->flags, 0);
+    CHECK_INT(s->pa, 2 * l.t);
+    CHECK_INT(s->pb, NOON + MS + 2 * l.t);
+
+    /* another stage refused the last one: given back, also to Redis */
+    before = *s;
+    apigw_rl_refund(&nd.st, (const apigw_rl_limit_t *[]) { &l },
+                    (const char *[]) { "k" }, (size_t[]) { 1 }, 1,
+                    NOON + 2 * MS);
+    CHECK_INT(s->a, before.a - l.t);
+    CHECK_INT(s->pa, l.t);
+
+    node_sync(&nd, &r, &l, "k", NOON + 3 * MS);
+    CHECK_INT(r.score, NOON + 2 * l.t);     /* two admitted, one refunded */
+    CHECK_INT(s->a, r.score);
+
+    /* too old a view: Redis decides again */
+    CHECK_INT(check1(&nd.st, &l, "k", NOON + 400 * MS, &res), 1);
+    CHECK_INT(res.deferred, 1);
+
+    /* Redis away: this node alone, nothing recorded for Redis */
+    nd.st.offline = 1;
+    CHECK_INT(check1(&nd.st, &l, "k", NOON + 400 * MS, &res), 1);
+    CHECK_INT(res.deferred, 0);
+    CHECK_INT(s->pa, 0);
+    CHECK_INT(s->pb, 0);
+
+    apigw_rl_limit_clear(&l);
+}
+
+
+TEST(hybrid_quota)
+{
+    int                i, strict, n;
+    char               buf[APIGW_RL_REDIS_BUF + 64];
+    node_t             a, b;
+    fake_redis_t       r;
+    apigw_rl_cmd_t     c[APIGW_RL_REDIS_CMDS];
+    apigw_rl_limit_t   q;
+
+    memset(&q, 0, sizeof(q));
+    q.kind = APIGW_RL_QUOTA;
+    q.n = 10;
+    q.calendar = APIGW_RL_DAY;
+    q.store = APIGW_RL_STORE_HYBRID;
+    apigw_rl_finish(&q);
+    node_init(&a);
+    node_init(&b);
+    memset(&r, 0, sizeof(r));
+
+    CHECK_INT(node_request(&a, &r, &q, "q", NOON, &strict), 1);
+    CHECK_INT(strict, 1);
+    for (i = 0; i < 6; i++) {
+        CHECK_INT(node_request(&a, &r, &q, "q", NOON + MS, &strict), 1);
+        CHECK_INT(strict, 0);
+    }
+    CHECK_INT(a.m.e[0].st.pa, 6);
+
+    n = apigw_rl_redis_sync(&q, "q", 1, &a.m.e[0].st, NOON, buf,
+                            sizeof(buf), c);
+    CHECK_INT(n, 1);                        /* nothing taken: a read */
+    CHECK_STR(argv_join(&c[0]), "GET apigw:q:{q}:d20783");
+
+    node_sync(&a, &r, &q, "q", NOON + 2 * MS);
+    CHECK_INT(r.count, 7);
+
+    /* b: Redis decides its first, then it sees 8 of 10 */
+    CHECK_INT(node_request(&b, &r, &q, "q", NOON + 3 * MS, &strict), 1);
+    CHECK_INT(strict, 1);
+    CHECK_INT(node_request(&b, &r, &q, "q", NOON + 4 * MS, &strict), 1);
+    CHECK_INT(node_request(&b, &r, &q, "q", NOON + 5 * MS, &strict), 1);
+    CHECK_INT(node_request(&b, &r, &q, "q", NOON + 6 * MS, &strict), 0);
+    node_sync(&b, &r, &q, "q", NOON + 7 * MS);
+    CHECK_INT(r.count, 10);
+    node_sync(&a, &r, &q, "q", NOON + 8 * MS);
+    CHECK_INT(node_request(&a, &r, &q, "q", NOON + 9 * MS, &strict), 0);
+
+    apigw_rl_limit_clear(&q);
+}
+
+
+TEST(hybrid_sync_commands)
+{
+    int                n;
+    char               buf[APIGW_RL_REDIS_BUF + 64];
+    apigw_rl_cmd_t     c[APIGW_RL_REDIS_CMDS];
+    apigw_rl_limit_t   l;
+    apigw_rl_state_t   s;
+    int64_t            v;
+
+    rate(&l, 120, 60 * S, 9);
+    memset(&s, 0, sizeof(s));
+    s.pa = 3 * l.t;
+    s.pb = NOON + 2 * l.t;
+    s.a = NOON + 2 * l.t;
+    CHECK_INT(apigw_rl_hybrid_take(&s), 1);
+
+    n = apigw_rl_redis_sync(&l, "id", 2, &s, NOON, buf, sizeof(buf), c);
+    CHECK_INT(n, 6);
+    CHECK_STR(argv_join(&c[0]), "MULTI");
+    CHECK_STR(argv_join(&c[1]), "ZINCRBY apigw:rl:{id} 1500000 t");
+    CHECK_STR(argv_join(&c[2]),
+              "ZADD apigw:rl:{id} GT 1795694401000000 t");
+    CHECK_STR(argv_join(&c[3]), "ZSCORE apigw:rl:{id} t");
+    CHECK_STR(argv_join(&c[4]), "PEXPIRE apigw:rl:{id} 8500");
+    CHECK_STR(argv_join(&c[5]), "EXEC");
+
+    CHECK_INT(apigw_rl_redis_number("1.795694405e+15", 15, &v), 0);
+    CHECK_INT(v, 1795694405000000LL);
+    CHECK_INT(apigw_rl_redis_number("-42", 3, &v), 0);
+    CHECK_INT(v, -42);
+    CHECK_INT(apigw_rl_redis_number("99999999999999999999", 20, &v), -1);
+    CHECK_INT(apigw_rl_redis_number("1x", 2, &v), -1);
+
+    apigw_rl_limit_clear(&l);
+}
+
+
 
 /* ---- the importer attaches limits ---- */
 
@@ -748,6 +1170,11 @@ main(void)
     RUN(parse_args);
     RUN(identity);
     RUN(redis_commands);
+    RUN(hybrid_one_node_is_exact);
+    RUN(hybrid_nodes_share_one_allowance);
+    RUN(hybrid_stale_offline_refund_failed);
+    RUN(hybrid_quota);
+    RUN(hybrid_sync_commands);
     RUN(import_attaches_limits);
 
     return UNIT_DONE();
