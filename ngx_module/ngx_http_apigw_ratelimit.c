@@ -43,7 +43,7 @@ typedef struct {
 
 
 typedef struct {
-    ngx_rbtree_node_t                node;          /* key: crc32 */
+    ngx_rbtree_node_t                node;          /* key: murmur2 */
     ngx_queue_t                      queue;
     ngx_queue_t                      sync;          /* hybrid: to push */
     apigw_rl_state_t                 st;
@@ -376,7 +376,7 @@ ngx_http_apigw_rl_lookup(void *data, const char *key, size_t len,
     ngx_http_apigw_zone_t     *zone = data;
     ngx_http_apigw_rl_node_t  *lr;
 
-    hash = ngx_crc32_short((u_char *) key, len);
+    hash = ngx_murmur_hash2((u_char *) key, len);
 
     node = zone->sh->rl_rbtree.root;
     sentinel = zone->sh->rl_rbtree.sentinel;
@@ -1525,7 +1525,7 @@ ngx_http_apigw_rl_find(ngx_http_apigw_zone_t *zone, const char *key,
     ngx_rbtree_node_t         *node, *sentinel;
     ngx_http_apigw_rl_node_t  *lr;
 
-    hash = ngx_crc32_short((u_char *) key, len);
+    hash = ngx_murmur_hash2((u_char *) key, len);
 
     node = zone->sh->rl_rbtree.root;
     sentinel = zone->sh->rl_rbtree.sentinel;
