@@ -5,9 +5,10 @@ nginx instances on loopback: a backend answering `return 200`; a gateway
 with a bare `proxy_pass` (upstream keepalive); one apigw gateway whose
 servers each add one thing to the same routing (one spec of 100 operations,
 the request matching one in the middle): request validation, a local rate
-limit, a Redis rate limit (on a redis-server started for the run), API keys,
-JWTs (RS256 with and without the verified-token cache, ES256), and the full
-stack (route + API key + JWT RS256 + local limit); and two apigw gateways on
+limit, a Redis rate limit (on a redis-server started for the run; one round
+trip per request, and hybrid), API keys, JWTs (RS256 with and without the
+verified-token cache, ES256), and the full stack (route + API key + JWT
+RS256 + a local, Redis or hybrid limit); and two apigw gateways on
 embedded stores holding 1 and N APIs (default 10,000) loaded through the
 management API, for the managed-URL match and the memory per 1,000 APIs.
 

@@ -61,6 +61,7 @@ typedef struct {
 typedef struct {
     ngx_http_apigw_zone_t           *zone;
     apigw_rl_limit_t                 limit;         /* kind, t, dvt, ... */
+    apigw_rl_state_t                 st;            /* as taken */
     int64_t                          sent;
     ngx_uint_t                       push;          /* else a read */
     size_t                           len;
@@ -1477,12 +1478,15 @@ ngx_http_apigw_rl_conclude(ngx_http_apigw_rl_req_t *rq)
             }
         }
 
+        /* a hybrid view set from Redis' answer gets the refund too */
+
         if ((rq->fallback[i]
              || (rq->local && rq->limits[i]->store != APIGW_RL_STORE_REDIS
-                 && !rq->deferred[i]))
+                 && !rq->deferred[i])
+             || (rq->deferred[i] && rq->counted[i]))
             && rq->res[i].allowed)
         {
-            st.offline = rq->fallback[i];
+            st.offline = rq->fallback[i] || rq->deferred[i];
             apigw_rl_refund(&st, &rq->limits[i], &rq->ident[i], &rq->ilen[i],
                             1, rq->now);
         }
@@ -1556,7 +1560,8 @@ ngx_http_apigw_rl_find(ngx_http_apigw_zone_t *zone, const char *key,
  * The sync tick: every state decided here since the last tick is pushed
  * (what this node admitted, as one transaction) or, when nothing was
  * admitted, read; the replies become the new views.  States are taken
- * under the zone lock, the commands leave after it in one write.
+ * under the zone lock; the commands are made after it and leave in one
+ * write.
  */
 
 static void
@@ -1564,7 +1569,7 @@ ngx_http_apigw_rl_sync(ngx_event_t *ev)
 {
     int                          n;
     int64_t                      now;
-    ngx_uint_t                   i, k;
+    ngx_uint_t                   i, k, njobs, nfailed;
     ngx_queue_t                 *q;
     apigw_rl_cmd_t               cmds[APIGW_RL_REDIS_CMDS];
     ngx_http_apigw_zone_t       *zone;
@@ -1572,6 +1577,8 @@ ngx_http_apigw_rl_sync(ngx_event_t *ev)
     ngx_http_apigw_rl_node_t    *lr;
     ngx_http_apigw_redis_cmd_t  *c;
     char                         buf[APIGW_RL_REDIS_BUF + APIGW_RL_MAX_KEY];
+
+    static ngx_http_apigw_rl_job_t  *jobs[NGX_HTTP_APIGW_RL_SYNC_BATCH];
 
     if (ngx_exiting || ngx_terminate || ngx_quit) {
         return;
@@ -1589,6 +1596,7 @@ ngx_http_apigw_rl_sync(ngx_event_t *ev)
     }
 
     now = ngx_http_apigw_rl_now();
+    njobs = 0;
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
@@ -1602,7 +1610,7 @@ ngx_http_apigw_rl_sync(ngx_event_t *ev)
         lr = ngx_queue_data(q, ngx_http_apigw_rl_node_t, sync);
         ngx_queue_remove(q);
 
-        if (!apigw_rl_hybrid_take(&lr->st)) {
+        if (!apigw_rl_hybrid_take(&lr->st, now)) {
             /* the last push is unanswered: this one waits a tick */
             ngx_queue_insert_tail(&zone->sh->rl_sync, q);
             continue;
@@ -1625,23 +1633,27 @@ ngx_http_apigw_rl_sync(ngx_event_t *ev)
         job->limit.calendar = lr->calendar;
         job->limit.t = lr->t;
         job->limit.dvt = lr->dvt;
+        job->st = lr->st;
         job->sent = now;
         job->len = lr->len;
         ngx_memcpy(job->ident, lr->data, lr->len);
 
-        n = apigw_rl_redis_sync(&job->limit, job->ident, job->len, &lr->st,
-                                now, buf, sizeof(buf), cmds);
-        if (n <= 0) {
-            apigw_rl_hybrid_failed(&lr->st);
-            ngx_free(job);
-            continue;
-        }
+        jobs[njobs++] = job;
+    }
 
-        /* commands are formatted now: buf is reused by the next state */
+    ngx_shmtx_unlock(&zone->shpool->mutex);
+
+    nfailed = 0;
+
+    for (i = 0; i < njobs; i++) {
+        job = jobs[i];
+
+        n = apigw_rl_redis_sync(&job->limit, job->ident, job->len, &job->st,
+                                now, buf, sizeof(buf), cmds);
 
         job->push = (n > 1);
 
-        for (k = 0; k < (ngx_uint_t) n; k++) {
+        for (k = 0; n > 0 && k < (ngx_uint_t) n; k++) {
             c = ngx_http_apigw_redis_command(ngx_http_apigw_rl_redis,
                                              k == (ngx_uint_t) n - 1
                                              ? ngx_http_apigw_rl_synced
@@ -1651,12 +1663,37 @@ ngx_http_apigw_rl_sync(ngx_event_t *ev)
                                              0, cmds[k].argc, cmds[k].argv,
                                              cmds[k].len);
             if (c == NULL) {
-                /* not connected after all: nothing of it was answered */
-                apigw_rl_hybrid_failed(&lr->st);
-                ngx_free(job);
-                break;
+                /* not connected after all: not sent, or not whole */
+                n = -1;
             }
         }
+
+        if (n <= 0) {
+            jobs[nfailed++] = job;
+        }
+    }
+
+    if (nfailed == 0) {
+        return;
+    }
+
+    /* what did not leave is pending again */
+
+    ngx_shmtx_lock(&zone->shpool->mutex);
+
+    for (i = 0; i < nfailed; i++) {
+        lr = ngx_http_apigw_rl_find(zone, jobs[i]->ident, jobs[i]->len);
+
+        if (lr) {
+            apigw_rl_hybrid_failed(&lr->st);
+
+            if (!lr->queued) {
+                lr->queued = 1;
+                ngx_queue_insert_tail(&zone->sh->rl_sync, &lr->sync);
+            }
+        }
+
+        ngx_free(jobs[i]);
     }
 
     ngx_shmtx_unlock(&zone->shpool->mutex);

@@ -324,16 +324,21 @@ apigw_rl_refund(apigw_rl_store_t *st, const apigw_rl_limit_t **limits,
 /* ---- hybrid sync ---- */
 
 int
-apigw_rl_hybrid_take(apigw_rl_state_t *s)
+apigw_rl_hybrid_take(apigw_rl_state_t *s, int64_t now)
 {
     if (s->flags & APIGW_RL_F_INFLIGHT) {
-        return 0;
+        if (now - s->fsent < APIGW_RL_LOST) {
+            return 0;
+        }
+
+        apigw_rl_hybrid_failed(s);
     }
 
     s->fa = s->pa;
     s->fb = s->pb;
     s->pa = 0;
     s->pb = 0;
+    s->fsent = now;
     s->flags |= APIGW_RL_F_INFLIGHT;
 
     return 1;

@@ -171,6 +171,7 @@ void apigw_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
  */
 
 #define APIGW_RL_F_INFLIGHT  1
+#define APIGW_RL_LOST        (10 * APIGW_RL_SECOND)
 
 typedef struct {
     int64_t    a;             /* GCRA: TAT; quota: window number */
@@ -178,6 +179,7 @@ typedef struct {
     int64_t    expire;        /* µs after which the state equals none */
     int64_t    pa, pb;        /* hybrid: admitted since the last push */
     int64_t    fa, fb;        /* hybrid: pushed, not yet answered */
+    int64_t    fsent;         /* hybrid: when that push left */
     int64_t    synced;        /* hybrid: µs of the last view from Redis */
     int        flags;         /* APIGW_RL_F_* */
 } apigw_rl_state_t;
@@ -218,14 +220,16 @@ void apigw_rl_refund(apigw_rl_store_t *st, const apigw_rl_limit_t **limits,
 
 /*
  * Hybrid sync of one state (under the store's lock).  take(): moves what
- * is pending to in flight; 0 when a push is already in flight.  pulled():
+ * is pending to in flight; 0 when a push is already in flight (one left
+ * unanswered for APIGW_RL_LOST µs, by a worker that died, is taken as
+ * lost and pending again).  pulled():
  * Redis answered `value` (its TAT or count after the push, 0 when it has
  * none): the view becomes it, with what was admitted here since applied
  * on top; `push` when it answers take()'s push (else a strict decision's
  * reply, which leaves a push in flight alone).  failed(): the push did
  * not happen; it is pending again.
  */
-int apigw_rl_hybrid_take(apigw_rl_state_t *s);
+int apigw_rl_hybrid_take(apigw_rl_state_t *s, int64_t now);
 void apigw_rl_hybrid_pulled(const apigw_rl_limit_t *l, apigw_rl_state_t *s,
     int64_t value, int64_t sent, int push);
 void apigw_rl_hybrid_failed(apigw_rl_state_t *s);

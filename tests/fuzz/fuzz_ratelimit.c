@@ -37,7 +37,7 @@ fuzz_use(apigw_rl_set_t *s)
     st.a = 1795694400000000LL;
     st.pa = 3;
     st.pb = st.a;
-    (void) apigw_rl_hybrid_take(&st);
+    (void) apigw_rl_hybrid_take(&st, st.a);
     memset(&op, 0, sizeof(op));
     api.base_path = "/b";
     op.api = &api;

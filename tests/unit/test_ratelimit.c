@@ -785,8 +785,8 @@ node_sync(node_t *nd, fake_redis_t *r, const apigw_rl_limit_t *l,
     apigw_rl_state_t  *s;
 
     s = mem_lookup(&nd->m, key, strlen(key), now);
-    CHECK_INT(apigw_rl_hybrid_take(s), 1);
-    CHECK_INT(apigw_rl_hybrid_take(s), 0);          /* one in flight */
+    CHECK_INT(apigw_rl_hybrid_take(s, now), 1);
+    CHECK_INT(apigw_rl_hybrid_take(s, now), 0);     /* one in flight */
 
     n = apigw_rl_redis_sync(l, key, strlen(key), s, now, buf, sizeof(buf),
                             c);
@@ -981,7 +981,7 @@ TEST(hybrid_stale_offline_refund_failed)
     CHECK_INT(s->pb, NOON + MS + l.t);
 
     /* a push that fails is pending again, composed with what came since */
-    CHECK_INT(apigw_rl_hybrid_take(s), 1);
+    CHECK_INT(apigw_rl_hybrid_take(s, NOON + 2 * MS), 1);
     CHECK_INT(node_request(&nd, &r, &l, "k", NOON + 2 * MS, &strict), 1);
     apigw_rl_hybrid_failed(s);
     CHECK_INT(s->flags, 0);
@@ -1079,7 +1079,11 @@ TEST(hybrid_sync_commands)
     s.pa = 3 * l.t;
     s.pb = NOON + 2 * l.t;
     s.a = NOON + 2 * l.t;
-    CHECK_INT(apigw_rl_hybrid_take(&s), 1);
+    CHECK_INT(apigw_rl_hybrid_take(&s, NOON), 1);
+    /* unanswered for too long (its worker died): taken as lost */
+    CHECK_INT(apigw_rl_hybrid_take(&s, NOON + APIGW_RL_LOST - 1), 0);
+    CHECK_INT(apigw_rl_hybrid_take(&s, NOON + APIGW_RL_LOST), 1);
+    CHECK_INT(s.fa, 3 * l.t);
 
     n = apigw_rl_redis_sync(&l, "id", 2, &s, NOON, buf, sizeof(buf), c);
     CHECK_INT(n, 6);
