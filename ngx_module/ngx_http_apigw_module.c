@@ -29,6 +29,7 @@ typedef struct {
 
 static ngx_int_t ngx_http_apigw_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_apigw_init_process(ngx_cycle_t *cycle);
+static void ngx_http_apigw_exit_process(ngx_cycle_t *cycle);
 static void ngx_http_apigw_new_request_id(u_char *p);
 static void ngx_http_apigw_hex64(u_char *p, uint64_t v);
 static ngx_int_t ngx_http_apigw_create_request(ngx_http_request_t *r);
@@ -349,7 +350,7 @@ ngx_module_t  ngx_http_apigw_module = {
     ngx_http_apigw_init_process,           /* init process */
     NULL,                                  /* init thread */
     NULL,                                  /* exit thread */
-    NULL,                                  /* exit process */
+    ngx_http_apigw_exit_process,           /* exit process */
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
@@ -932,6 +933,13 @@ ngx_http_apigw_init_process(ngx_cycle_t *cycle)
     }
 
     return ngx_http_apigw_ratelimit_init_process(cycle);
+}
+
+
+static void
+ngx_http_apigw_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_apigw_ratelimit_exit_process(cycle);
 }
 
 

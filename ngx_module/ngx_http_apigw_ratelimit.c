@@ -955,6 +955,23 @@ ngx_http_apigw_ratelimit_init_process(ngx_cycle_t *cycle)
 }
 
 
+void
+ngx_http_apigw_ratelimit_exit_process(ngx_cycle_t *cycle)
+{
+    (void) cycle;
+
+    if (ngx_http_apigw_rl_sync_ev.timer_set) {
+        ngx_del_timer(&ngx_http_apigw_rl_sync_ev);
+    }
+
+    if (ngx_http_apigw_rl_redis) {
+        /* pushes in flight are answered NULL: pending again for others */
+        ngx_http_apigw_redis_destroy(ngx_http_apigw_rl_redis);
+        ngx_http_apigw_rl_redis = NULL;
+    }
+}
+
+
 /* ---- the pipeline stage ---- */
 
 static int64_t

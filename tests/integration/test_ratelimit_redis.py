@@ -300,3 +300,51 @@ def test_hybrid_needs_redis_configured(nginx_factory, whisk, tmp_path):
     rc, out = n.test()
     assert rc != 0
     assert "store redis or hybrid need \"apigw_limit_redis\"" in out
+
+
+def test_hybrid_reload_under_load(nginx_factory, whisk, tmp_path,
+                                  redis_server):
+    """A reload while hybrid pushes are in flight: no worker crashes, the
+    allowance is neither lost nor given twice, Redis keeps counting."""
+    n = node(nginx_factory, whisk, tmp_path, redis_server, store="hybrid",
+             fail="closed", workers=2, extra="apigw_limit_sync 20ms;")
+    wait_connected(n)
+    h = [("X-Client", "reload")]
+    codes = [n.request("GET", "/rl/client", h).status for _ in range(3)]
+    assert codes == [200, 200, 200]
+
+    stop = threading.Event()
+    seen = []
+
+    def load():
+        i = 0
+        while not stop.is_set():
+            i += 1
+            seen.append(n.request("GET", "/rl/exact").status)
+
+    threads = [threading.Thread(target=load) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        pid_log = n.log()
+        n.reload()
+        deadline = time.time() + 10
+        while n.log().count("start worker process") < \
+                pid_log.count("start worker process") + 2:
+            assert time.time() < deadline, n.log()
+            time.sleep(0.05)
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+
+    assert set(seen) <= {200, 429}, set(seen)
+    assert "signal 11" not in n.log() and "exited on signal" not in n.log()
+    codes = [n.request("GET", "/rl/client", h).status for _ in range(3)]
+    assert codes == [200, 200, 429]
+    # Redis has the five admitted (pushed before or after the reload)
+    time.sleep(0.2)
+    keys = [k for k in redis_server.cmd("KEYS", "apigw:rl:*").split("\r\n")
+            if "GET /client" in k]
+    assert keys
