@@ -64,6 +64,7 @@ typedef struct {
     apigw_rl_state_t                 st;            /* as taken */
     int64_t                          sent;
     ngx_uint_t                       push;          /* else a read */
+    uint32_t                         hash;          /* the node's key */
     size_t                           len;
     char                             ident[1];
 } ngx_http_apigw_rl_job_t;
@@ -365,32 +366,23 @@ ngx_http_apigw_rl_delete(ngx_http_apigw_zone_t *zone,
 }
 
 
-static apigw_rl_state_t *
-ngx_http_apigw_rl_lookup(void *data, const char *key, size_t len,
-    int64_t now)
-{
-    size_t                     size;
-    uint32_t                   hash;
-    ngx_int_t                  rc, i;
-    ngx_queue_t               *q;
-    ngx_rbtree_node_t         *node, *sentinel;
-    ngx_http_apigw_zone_t     *zone = data;
-    ngx_http_apigw_rl_node_t  *lr;
+/* the state of key, or NULL; hash is its ngx_murmur_hash2() */
 
-    hash = ngx_murmur_hash2((u_char *) key, len);
+static ngx_http_apigw_rl_node_t *
+ngx_http_apigw_rl_find(ngx_http_apigw_zone_t *zone, const char *key,
+    size_t len, uint32_t hash)
+{
+    ngx_int_t                  rc;
+    ngx_rbtree_node_t         *node, *sentinel;
+    ngx_http_apigw_rl_node_t  *lr;
 
     node = zone->sh->rl_rbtree.root;
     sentinel = zone->sh->rl_rbtree.sentinel;
 
     while (node != sentinel) {
 
-        if (hash < node->key) {
-            node = node->left;
-            continue;
-        }
-
-        if (hash > node->key) {
-            node = node->right;
+        if (hash != node->key) {
+            node = (hash < node->key) ? node->left : node->right;
             continue;
         }
 
@@ -399,12 +391,35 @@ ngx_http_apigw_rl_lookup(void *data, const char *key, size_t len,
         rc = ngx_memn2cmp((u_char *) key, lr->data, len, (size_t) lr->len);
 
         if (rc == 0) {
-            ngx_queue_remove(&lr->queue);
-            ngx_queue_insert_head(&zone->sh->rl_queue, &lr->queue);
-            return &lr->st;
+            return lr;
         }
 
         node = (rc < 0) ? node->left : node->right;
+    }
+
+    return NULL;
+}
+
+
+static apigw_rl_state_t *
+ngx_http_apigw_rl_lookup(void *data, const char *key, size_t len,
+    int64_t now)
+{
+    size_t                     size;
+    uint32_t                   hash;
+    ngx_int_t                  i;
+    ngx_queue_t               *q;
+    ngx_http_apigw_zone_t     *zone = data;
+    ngx_http_apigw_rl_node_t  *lr;
+
+    hash = ngx_murmur_hash2((u_char *) key, len);
+
+    lr = ngx_http_apigw_rl_find(zone, key, len, hash);
+
+    if (lr) {
+        ngx_queue_remove(&lr->queue);
+        ngx_queue_insert_head(&zone->sh->rl_queue, &lr->queue);
+        return &lr->st;
     }
 
     /*
@@ -1537,39 +1552,18 @@ ngx_http_apigw_rl_cleanup(void *data)
 
 /* ---- hybrid limits: push and pull ---- */
 
-static ngx_http_apigw_rl_node_t *
-ngx_http_apigw_rl_find(ngx_http_apigw_zone_t *zone, const char *key,
-    size_t len)
+/* a push that did not leave or was not answered: pending again, queued */
+
+static void
+ngx_http_apigw_rl_requeue(ngx_http_apigw_zone_t *zone,
+    ngx_http_apigw_rl_node_t *lr)
 {
-    uint32_t                   hash;
-    ngx_int_t                  rc;
-    ngx_rbtree_node_t         *node, *sentinel;
-    ngx_http_apigw_rl_node_t  *lr;
+    apigw_rl_hybrid_failed(&lr->st);
 
-    hash = ngx_murmur_hash2((u_char *) key, len);
-
-    node = zone->sh->rl_rbtree.root;
-    sentinel = zone->sh->rl_rbtree.sentinel;
-
-    while (node != sentinel) {
-
-        if (hash != node->key) {
-            node = (hash < node->key) ? node->left : node->right;
-            continue;
-        }
-
-        lr = (ngx_http_apigw_rl_node_t *) node;
-
-        rc = ngx_memn2cmp((u_char *) key, lr->data, len, (size_t) lr->len);
-
-        if (rc == 0) {
-            return lr;
-        }
-
-        node = (rc < 0) ? node->left : node->right;
+    if (!lr->queued) {
+        lr->queued = 1;
+        ngx_queue_insert_tail(&zone->sh->rl_sync, &lr->sync);
     }
-
-    return NULL;
 }
 
 
@@ -1638,9 +1632,7 @@ ngx_http_apigw_rl_sync(ngx_event_t *ev)
         job = ngx_alloc(offsetof(ngx_http_apigw_rl_job_t, ident) + lr->len,
                         ev->log);
         if (job == NULL) {
-            apigw_rl_hybrid_failed(&lr->st);
-            lr->queued = 1;
-            ngx_queue_insert_tail(&zone->sh->rl_sync, q);
+            ngx_http_apigw_rl_requeue(zone, lr);
             break;
         }
 
@@ -1652,6 +1644,7 @@ ngx_http_apigw_rl_sync(ngx_event_t *ev)
         job->limit.dvt = lr->dvt;
         job->st = lr->st;
         job->sent = now;
+        job->hash = (uint32_t) lr->node.key;
         job->len = lr->len;
         ngx_memcpy(job->ident, lr->data, lr->len);
 
@@ -1699,15 +1692,11 @@ ngx_http_apigw_rl_sync(ngx_event_t *ev)
     ngx_shmtx_lock(&zone->shpool->mutex);
 
     for (i = 0; i < nfailed; i++) {
-        lr = ngx_http_apigw_rl_find(zone, jobs[i]->ident, jobs[i]->len);
+        lr = ngx_http_apigw_rl_find(zone, jobs[i]->ident, jobs[i]->len,
+                                    jobs[i]->hash);
 
         if (lr) {
-            apigw_rl_hybrid_failed(&lr->st);
-
-            if (!lr->queued) {
-                lr->queued = 1;
-                ngx_queue_insert_tail(&zone->sh->rl_sync, &lr->sync);
-            }
+            ngx_http_apigw_rl_requeue(zone, lr);
         }
 
         ngx_free(jobs[i]);
@@ -1767,7 +1756,7 @@ ngx_http_apigw_rl_synced(redisReply *reply, void *data)
 
     ngx_shmtx_lock(&zone->shpool->mutex);
 
-    lr = ngx_http_apigw_rl_find(zone, job->ident, job->len);
+    lr = ngx_http_apigw_rl_find(zone, job->ident, job->len, job->hash);
 
     if (lr) {
         if (ok) {
@@ -1775,13 +1764,7 @@ ngx_http_apigw_rl_synced(redisReply *reply, void *data)
                                    1);
 
         } else {
-            /* pending again, pushed next tick */
-            apigw_rl_hybrid_failed(&lr->st);
-
-            if (!lr->queued) {
-                lr->queued = 1;
-                ngx_queue_insert_tail(&zone->sh->rl_sync, &lr->sync);
-            }
+            ngx_http_apigw_rl_requeue(zone, lr);
         }
     }
 

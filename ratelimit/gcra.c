@@ -550,6 +550,26 @@ rl_redis_key(const apigw_rl_limit_t *l, const char *ident, size_t ilen,
 }
 
 
+/* after MULTI: INCRBY key n, PEXPIREAT key <window end>, EXEC */
+static int
+rl_quota_add(apigw_rl_cmd_t *cmds, const char *key, size_t klen, char *num,
+    int64_t n, int64_t end)
+{
+    rl_arg_s(&cmds[1], "INCRBY");
+    rl_arg(&cmds[1], key, klen);
+    rl_arg(&cmds[1], num, rl_itoa(num, n));
+    num += cmds[1].len[2] + 1;
+
+    rl_arg_s(&cmds[2], "PEXPIREAT");
+    rl_arg(&cmds[2], key, klen);
+    rl_arg(&cmds[2], num, rl_itoa(num, end / 1000 + RL_REDIS_SLACK_MS));
+
+    rl_arg_s(&cmds[3], "EXEC");
+
+    return 4;
+}
+
+
 int
 apigw_rl_redis_decide(const apigw_rl_limit_t *l, const char *ident,
     size_t ilen, int64_t now, char *buf, size_t size, apigw_rl_cmd_t *cmds)
@@ -600,17 +620,7 @@ apigw_rl_redis_decide(const apigw_rl_limit_t *l, const char *ident,
 
     (void) apigw_quota_window(l->calendar, now, &end);
 
-    rl_arg_s(&cmds[1], "INCRBY");
-    rl_arg(&cmds[1], key, klen);
-    rl_arg_s(&cmds[1], "1");
-
-    rl_arg_s(&cmds[2], "PEXPIREAT");
-    rl_arg(&cmds[2], key, klen);
-    rl_arg(&cmds[2], num, rl_itoa(num, end / 1000 + RL_REDIS_SLACK_MS));
-
-    rl_arg_s(&cmds[3], "EXEC");
-
-    return 4;
+    return rl_quota_add(cmds, key, klen, num, 1, end);
 }
 
 
@@ -720,18 +730,7 @@ apigw_rl_redis_sync(const apigw_rl_limit_t *l, const char *ident,
 
     rl_arg_s(&cmds[0], "MULTI");
 
-    rl_arg_s(&cmds[1], "INCRBY");
-    rl_arg(&cmds[1], key, klen);
-    rl_arg(&cmds[1], num, rl_itoa(num, s->fa));
-    num += cmds[1].len[2] + 1;
-
-    rl_arg_s(&cmds[2], "PEXPIREAT");
-    rl_arg(&cmds[2], key, klen);
-    rl_arg(&cmds[2], num, rl_itoa(num, end / 1000 + RL_REDIS_SLACK_MS));
-
-    rl_arg_s(&cmds[3], "EXEC");
-
-    return 4;
+    return rl_quota_add(cmds, key, klen, num, s->fa, end);
 }
 
 

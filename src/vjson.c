@@ -620,6 +620,32 @@ apigw_json_parse(const char *text, size_t len, apigw_jdoc_t *doc)
 }
 
 
+/*
+ * The string (a value or a key) whose '"' is at p, into node k: a run of
+ * plain bytes up to the closing quote inline, anything else out of line.
+ * Returns the byte after it, or NULL.
+ */
+static inline const unsigned char *
+jp_string(jp_t *j, long k, apigw_jnode_t *node, const unsigned char *p,
+    const unsigned char *end)
+{
+    const unsigned char  *s, *q;
+
+    s = p + 1;
+    q = jp_plain_run(s, end);
+
+    if (q < end && *q == '"') {
+        node->s = (const char *) s;
+        node->len = (size_t) (q - s);
+        return q + 1;
+    }
+
+    j->p = p;
+
+    return jp_string_rest(j, k, s, q) == 0 ? j->p : NULL;
+}
+
+
 /* a new node k, zeroed but its size */
 #define JP_NODE()                                                            \
     do {                                                                     \
@@ -660,7 +686,7 @@ apigw_json_parse_buf(const char *text, size_t len, apigw_jdoc_t *doc,
     unsigned char         closer;
     jp_t                  j;
     apigw_jnode_t        *nodes, *node, *cn;
-    const unsigned char  *p, *q, *s, *end;
+    const unsigned char  *p, *end;
 
     memset(doc, 0, sizeof(*doc));
 
@@ -699,21 +725,10 @@ value:
     switch (*p) {
     case '"':
         node->type = APIGW_J_STRING;
-        s = p + 1;
-        q = jp_plain_run(s, end);
-
-        if (q < end && *q == '"') {
-            node->s = (const char *) s;
-            node->len = (size_t) (q - s);
-            p = q + 1;
-            break;
-        }
-
-        j.p = p;
-        if (jp_string_rest(&j, k, s, q) != 0) {
+        p = jp_string(&j, k, node, p, end);
+        if (p == NULL) {
             goto failed;
         }
-        p = j.p;
         break;
 
     case '{':
@@ -839,20 +854,9 @@ member:
 
     JP_NODE();
     node->type = APIGW_J_KEY;
-    s = p + 1;
-    q = jp_plain_run(s, end);
-
-    if (q < end && *q == '"') {
-        node->s = (const char *) s;
-        node->len = (size_t) (q - s);
-        p = q + 1;
-
-    } else {
-        j.p = p;
-        if (jp_string_rest(&j, k, s, q) != 0) {
-            goto failed;
-        }
-        p = j.p;
+    p = jp_string(&j, k, node, p, end);
+    if (p == NULL) {
+        goto failed;
     }
 
     if (p == end || *p != ':') {

@@ -141,6 +141,15 @@ http {
         subprocess.run([NGINX, "-p", self.dir + "/", "-c", self.conf,
                         "-s", "reload"], check=True)
 
+    def reload_and_wait(self, workers):
+        """Reload, then wait until `workers` new workers have started."""
+        before = self.log().count("start worker process")
+        self.reload()
+        deadline = time.time() + 10
+        while self.log().count("start worker process") < before + workers:
+            assert time.time() < deadline, self.log()
+            time.sleep(0.05)
+
     def stop(self):
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()

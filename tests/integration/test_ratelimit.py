@@ -150,13 +150,7 @@ def test_reload_keeps_counters(nginx_factory, whisk, tmp_path):
     h = [("X-Client", "reload")]
     codes = [n.request("GET", "/rl/client", h).status for _ in range(3)]
     assert codes == [200, 200, 200]
-    pid_log = n.log()
-    n.reload()
-    deadline = time.time() + 10
-    while n.log().count("start worker process") < \
-            pid_log.count("start worker process") + 2:
-        assert time.time() < deadline, n.log()
-        time.sleep(0.05)
+    n.reload_and_wait(2)
     time.sleep(0.3)                     # the old workers finish
     codes = [n.request("GET", "/rl/client", h).status for _ in range(3)]
     assert codes == [200, 200, 429]

@@ -38,9 +38,10 @@ def wait_connected(n, path="/rl/client"):
     raise AssertionError("no Redis decision:\n" + n.log())
 
 
-def test_three_nodes_share_one_allowance(nginx_factory, whisk, tmp_path,
-                                         redis_server):
-    nodes = [node(nginx_factory, whisk, tmp_path, redis_server, fail="closed")
+def three_nodes_load(factory, whisk, tmp, redis, **kw):
+    """1500 requests from 30 clients spread over three nodes on /rl/exact
+    (an allowance of 500): their statuses, and the seconds they took."""
+    nodes = [node(factory, whisk, tmp, redis, fail="closed", **kw)
              for _ in range(3)]
     for n in nodes:
         wait_connected(n)
@@ -49,8 +50,15 @@ def test_three_nodes_share_one_allowance(nginx_factory, whisk, tmp_path,
     def one(i):
         return nodes[i % 3].request("GET", "/rl/exact").status
 
+    t0 = time.time()
     with concurrent.futures.ThreadPoolExecutor(30) as ex:
         codes = list(ex.map(one, range(1500)))
+    return codes, time.time() - t0
+
+
+def test_three_nodes_share_one_allowance(nginx_factory, whisk, tmp_path,
+                                         redis_server):
+    codes, _ = three_nodes_load(nginx_factory, whisk, tmp_path, redis_server)
 
     admitted = codes.count(200)
     print("three nodes: %d admitted of 500" % admitted)
@@ -231,21 +239,10 @@ def test_hybrid_three_nodes_within_the_stated_bound(nginx_factory, whisk,
     allowance, plus at most what the others admitted in the age a view
     may have (3 sync periods; README), and Redis ends up counting every
     admitted request."""
-    nodes = [node(nginx_factory, whisk, tmp_path, redis_server,
-                  fail="closed", store="hybrid",
-                  extra="apigw_limit_sync %dms;" % SYNC_MS)
-             for _ in range(3)]
-    for n in nodes:
-        wait_connected(n)
-    whisk.reset()
-
-    def one(i):
-        return nodes[i % 3].request("GET", "/rl/exact").status
-
-    t0 = time.time()
-    with concurrent.futures.ThreadPoolExecutor(30) as ex:
-        codes = list(ex.map(one, range(1500)))
-    elapsed = time.time() - t0
+    codes, elapsed = three_nodes_load(nginx_factory, whisk, tmp_path,
+                                      redis_server, store="hybrid",
+                                      extra="apigw_limit_sync %dms;"
+                                      % SYNC_MS)
 
     admitted = codes.count(200)
     rate = 1500 / elapsed
@@ -317,22 +314,14 @@ def test_hybrid_reload_under_load(nginx_factory, whisk, tmp_path,
     seen = []
 
     def load():
-        i = 0
         while not stop.is_set():
-            i += 1
             seen.append(n.request("GET", "/rl/exact").status)
 
     threads = [threading.Thread(target=load) for _ in range(3)]
     for t in threads:
         t.start()
     try:
-        pid_log = n.log()
-        n.reload()
-        deadline = time.time() + 10
-        while n.log().count("start worker process") < \
-                pid_log.count("start worker process") + 2:
-            assert time.time() < deadline, n.log()
-            time.sleep(0.05)
+        n.reload_and_wait(2)
         time.sleep(0.5)
     finally:
         stop.set()

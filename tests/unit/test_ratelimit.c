@@ -103,6 +103,19 @@ rate(apigw_rl_limit_t *l, int64_t n, int64_t period, int64_t burst)
 }
 
 
+/* n per UTC day, one global counter */
+static void
+quota(apigw_rl_limit_t *l, int64_t n)
+{
+    memset(l, 0, sizeof(*l));
+    l->kind = APIGW_RL_QUOTA;
+    l->n = n;
+    l->calendar = APIGW_RL_DAY;
+    l->key = APIGW_RL_KEY_GLOBAL;
+    apigw_rl_finish(l);
+}
+
+
 static int
 check1(apigw_rl_store_t *st, const apigw_rl_limit_t *l, const char *key,
     int64_t now, apigw_rl_result_t *res)
@@ -268,12 +281,7 @@ TEST(quota_day_boundary)
     mem_store_t        m;
     int64_t            last = NOON + 12 * 3600 * S - S;    /* 23:59:59 */
 
-    memset(&q, 0, sizeof(q));
-    q.kind = APIGW_RL_QUOTA;
-    q.n = 3;
-    q.calendar = APIGW_RL_DAY;
-    q.key = APIGW_RL_KEY_GLOBAL;
-    apigw_rl_finish(&q);
+    quota(&q, 3);
     mem_init(&m, &st, 8);
 
     win = apigw_quota_window(APIGW_RL_DAY, last, &end);
@@ -659,11 +667,7 @@ TEST(redis_commands)
     CHECK_INT(apigw_rl_redis_eval(&l, NOON, "nan", 3, &r), -1);
     CHECK_INT(apigw_rl_redis_eval(&l, NOON, "", 0, &r), -1);
 
-    memset(&q, 0, sizeof(q));
-    q.kind = APIGW_RL_QUOTA;
-    q.n = 2;
-    q.calendar = APIGW_RL_DAY;
-    apigw_rl_finish(&q);
+    quota(&q, 2);
 
     n = apigw_rl_redis_decide(&q, "q", 1, NOON, buf, sizeof(buf), c);
     CHECK_INT(n, 4);
@@ -1024,12 +1028,8 @@ TEST(hybrid_quota)
     apigw_rl_cmd_t     c[APIGW_RL_REDIS_CMDS];
     apigw_rl_limit_t   q;
 
-    memset(&q, 0, sizeof(q));
-    q.kind = APIGW_RL_QUOTA;
-    q.n = 10;
-    q.calendar = APIGW_RL_DAY;
+    quota(&q, 10);
     q.store = APIGW_RL_STORE_HYBRID;
-    apigw_rl_finish(&q);
     node_init(&a);
     node_init(&b);
     memset(&r, 0, sizeof(r));
