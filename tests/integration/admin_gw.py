@@ -51,6 +51,7 @@ class Gateway:
     def __init__(self, factory, store_dir, workers=1, token=True,
                  extra_http="", store=None, admin_extra=""):
         self.store_dir = store_dir
+        self.workers = workers
         os.chmod(store_dir, 0o777)   # the workers write (nginx as root)
         self.aport = harness.free_port()
         self.token_file = None
@@ -85,14 +86,21 @@ class Gateway:
 
     def wait_status(self, method, target, status, timeout=15.0, **kw):
         """Poll the data plane until `target` answers `status` 8 times in a
-        row (every worker has applied the change; the generous timeout is
-        for a loaded machine, not a bound); the last response."""
+        row and from every worker (a request id starts with its worker's
+        16 hex digits): every worker has applied the change.  The generous
+        timeout is for a loaded machine, not a bound; the last response."""
         deadline = time.time() + timeout
         ok = 0
+        workers = set()
         while True:
             r = harness.request(self.port, method, target, **kw)
-            ok = ok + 1 if r.status == status else 0
-            if ok == 8 or time.time() > deadline:
+            if r.status == status:
+                ok += 1
+                workers.add((r.header("X-Request-ID") or "")[:16])
+            else:
+                ok = 0
+            if (ok >= 8 and len(workers) >= self.workers) \
+                    or time.time() > deadline:
                 return r
             time.sleep(0.01 if ok else 0.02)
 
