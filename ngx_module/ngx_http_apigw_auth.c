@@ -414,6 +414,9 @@ ngx_http_apigw_key_target(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
 
     op = ctx->op;
 
+    tg->base_path = op->api->base_path;
+    tg->path = op->path;
+
     if (ctx->opx && ctx->opx->key_api) {
         /* a managed API: keys name its tenant and artifact id */
         tg->tenant = ctx->opx->key_tenant;
@@ -445,6 +448,7 @@ ngx_http_apigw_key_lookup(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
     u_char *buf, size_t size, int *st)
 {
     size_t              slen;
+    u_char              h[32];
     const char         *sdata;
     const apigw_key_t  *k;
 
@@ -453,13 +457,14 @@ ngx_http_apigw_key_lookup(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
     sdata = secret ? (char *) secret->data : NULL;
     slen = secret ? secret->len : 0;
 
-    k = apigw_keytab_lookup(ngx_http_apigw_keytab(r, ctx), kind,
-                            (char *) id->data, id->len, sdata, slen, tg, st);
+    apigw_keytab_hash(kind, (char *) id->data, id->len, h);
+
+    k = apigw_keytab_lookup_hash(ngx_http_apigw_keytab(r, ctx), kind, h,
+                                 sdata, slen, tg, st);
 
     if (*st == APIGW_KEY_UNKNOWN) {
-        k = apigw_keytab_lookup(ngx_http_apigw_keytab_static(r), kind,
-                                (char *) id->data, id->len, sdata, slen, tg,
-                                st);
+        k = apigw_keytab_lookup_hash(ngx_http_apigw_keytab_static(r), kind,
+                                     h, sdata, slen, tg, st);
     }
 
     return k;

@@ -121,6 +121,8 @@ void apigw_auth_free(apigw_auth_t *auth);
 #define APIGW_KEY_SCOPE_TENANT     1
 #define APIGW_KEY_SCOPE_API        2
 #define APIGW_KEY_SCOPE_OPERATION  3
+#define APIGW_KEY_SCOPE_RESOURCE   4     /* a v1 resource: base path +
+                                            path, no leading "/" */
 
 #define APIGW_KEY_API     0        /* hash: SHA-256 of the key */
 #define APIGW_KEY_CLIENT  1        /* hash: SHA-256 of "client\0" + id;
@@ -152,6 +154,8 @@ typedef struct {
     const char  *api_id;           /* the API's base path ("/" for root);
                                       managed APIs: the artifact id */
     const char  *op_id;            /* operationId, else "METHOD /path" */
+    const char  *base_path;        /* the API's ("" for "/"); NULL: none */
+    const char  *path;             /* the operation's path template */
 } apigw_key_target_t;
 
 /*
@@ -198,6 +202,13 @@ int apigw_key_allows(const apigw_key_t *k, const apigw_key_target_t *tg);
  */
 const apigw_key_t *apigw_keytab_lookup(const apigw_keytab_t *t, int kind,
     const char *id, size_t idlen, const char *secret, size_t slen,
+    const apigw_key_target_t *tg, int *status);
+/* the same in parts: the table hash of a key or client id, hashed once
+   for several tables */
+void apigw_keytab_hash(int kind, const char *id, size_t len,
+    unsigned char h[32]);
+const apigw_key_t *apigw_keytab_lookup_hash(const apigw_keytab_t *t,
+    int kind, const unsigned char h[32], const char *secret, size_t slen,
     const apigw_key_target_t *tg, int *status);
 
 /* the table hash of a client id */

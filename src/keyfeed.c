@@ -5,10 +5,10 @@
  *   key:{id}                  an API key (SHA-256 only) of a tenant,
  *                             scoped to the tenant, an API (its artifact
  *                             id) or one operation of it
- *   v1sub:{tenant}:...        a v1 subscription {key, scope, apiId}: the
- *                             key is an API key of the tenant or of one
- *                             API (resource scopes grant nothing: the
- *                             v1 resource path names no operation here)
+ *   v1sub:{tenant}:...        a v1 subscription {key, scope, apiId or
+ *                             resource}: the key is an API key of the
+ *                             tenant, of one API, or of one resource (a
+ *                             path of the tenant's APIs, every method)
  *   sub:{tenant}:{api}:{id}   a v2 subscription: without a secret the
  *                             client id is an API key of that API (the
  *                             apiKey scheme); with one, a client id and
@@ -125,7 +125,7 @@ apigw_keyfeed_v1sub(const char *key, json_t *v, void *data)
     apigw_keyfeed_t  *f = data;
 
     apigw_key_t    *k, tmp;
-    const char     *tenant, *scope, *sha, *api;
+    const char     *tenant, *scope, *sha, *api, *res;
 
     (void) key;
 
@@ -133,11 +133,13 @@ apigw_keyfeed_v1sub(const char *key, json_t *v, void *data)
     scope = json_string_value(json_object_get(v, "scope"));
     sha = json_string_value(json_object_get(v, "sha256"));
     api = json_string_value(json_object_get(v, "api_id"));
+    res = json_string_value(json_object_get(v, "resource"));
 
     if (tenant == NULL || scope == NULL || sha == NULL
         || apigw_hex32(sha, strlen(sha), tmp.hash) != 0
         || !(strcmp(scope, "tenant") == 0
-             || (strcmp(scope, "api") == 0 && api != NULL)))
+             || (strcmp(scope, "api") == 0 && api != NULL)
+             || (strcmp(scope, "resource") == 0 && res != NULL)))
     {
         return 0;                   /* no access rather than open */
     }
@@ -157,6 +159,10 @@ apigw_keyfeed_v1sub(const char *key, json_t *v, void *data)
     if (strcmp(scope, "api") == 0) {
         k->scope = APIGW_KEY_SCOPE_API;
         k->scope_value = (char *) api;
+
+    } else if (strcmp(scope, "resource") == 0) {
+        k->scope = APIGW_KEY_SCOPE_RESOURCE;
+        k->scope_value = (char *) res;
 
     } else {
         k->scope = APIGW_KEY_SCOPE_TENANT;

@@ -12,14 +12,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* SHA256_Init() and friends are deprecated in OpenSSL 3, as in nginx */
+#define OPENSSL_SUPPRESS_DEPRECATED
+
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #include "apigw.h"
 #include "auth.h"
 
 
 #define APIGW_KEYS_FILE_MAX  (64 * 1024 * 1024)
+
+
+static int apigw_key_resource(const char *v, const apigw_key_target_t *tg);
 
 
 struct apigw_keytab_s {
@@ -34,36 +40,25 @@ struct apigw_keytab_s {
 
 
 /*
- * SHA-256 of a || b.  The digest and its context are fetched and allocated
- * once per process (workers are single threaded): EVP_Digest() makes and
- * frees a context per call, which costs more than hashing a key does.
+ * SHA-256 of a || b, through the low-level interface: EVP's per-call
+ * dispatch (engine and provider checks, context resets) costs more than
+ * hashing a key does (185 ns against 73 ns for 20 bytes, here).
  */
 static void
 apigw_sha256_2(const void *a, size_t alen, const void *b, size_t blen,
     unsigned char out[32])
 {
-    unsigned int        n;
-    static EVP_MD      *md;
-    static EVP_MD_CTX  *ctx;
+    SHA256_CTX  c;
 
-    if (md == NULL) {
-        md = EVP_MD_fetch(NULL, "SHA256", NULL);
-    }
-
-    if (ctx == NULL) {
-        ctx = EVP_MD_CTX_new();
-    }
-
-    n = 32;
-
-    if (md == NULL || ctx == NULL
-        || EVP_DigestInit_ex2(ctx, md, NULL) != 1
-        || EVP_DigestUpdate(ctx, a, alen) != 1
-        || (blen && EVP_DigestUpdate(ctx, b, blen) != 1)
-        || EVP_DigestFinal_ex(ctx, out, &n) != 1)
+    if (SHA256_Init(&c) != 1
+        || SHA256_Update(&c, a, alen) != 1
+        || (blen && SHA256_Update(&c, b, blen) != 1)
+        || SHA256_Final(out, &c) != 1)
     {
         memset(out, 0, 32);
     }
+
+    OPENSSL_cleanse(&c, sizeof(c));
 }
 
 
@@ -320,30 +315,9 @@ static int
 apigw_secret_ok(const apigw_key_t *k, const char *secret, size_t slen)
 {
     int            ok;
-    unsigned int   n;
     unsigned char  sh[32];
-    EVP_MD_CTX    *md;
 
-    if (k->salt_len == 0) {
-        apigw_sha256(secret, slen, sh);
-
-    } else {
-        md = EVP_MD_CTX_new();
-        if (md == NULL) {
-            return 0;
-        }
-
-        n = 32;
-        ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1
-             && EVP_DigestUpdate(md, k->salt, k->salt_len) == 1
-             && EVP_DigestUpdate(md, secret, slen) == 1
-             && EVP_DigestFinal_ex(md, sh, &n) == 1;
-        EVP_MD_CTX_free(md);
-
-        if (!ok) {
-            return 0;
-        }
-    }
+    apigw_sha256_2(k->salt, k->salt_len, secret, slen, sh);
 
     ok = CRYPTO_memcmp(k->secret, sh, 32) == 0;
     OPENSSL_cleanse(sh, sizeof(sh));
@@ -376,17 +350,35 @@ apigw_keytab_lookup(const apigw_keytab_t *t, int kind, const char *id,
     size_t idlen, const char *secret, size_t slen,
     const apigw_key_target_t *tg, int *status)
 {
-    unsigned char       h[32];
+    unsigned char  h[32];
+
+    apigw_keytab_hash(kind, id, idlen, h);
+
+    return apigw_keytab_lookup_hash(t, kind, h, secret, slen, tg, status);
+}
+
+
+void
+apigw_keytab_hash(int kind, const char *id, size_t len, unsigned char h[32])
+{
+    if (kind == APIGW_KEY_CLIENT) {
+        apigw_client_hash(id, len, h);
+
+    } else {
+        apigw_sha256(id, len, h);
+    }
+}
+
+
+const apigw_key_t *
+apigw_keytab_lookup_hash(const apigw_keytab_t *t, int kind,
+    const unsigned char h[32], const char *secret, size_t slen,
+    const apigw_key_target_t *tg, int *status)
+{
     const apigw_key_t  *k, *refused;
 
     *status = APIGW_KEY_UNKNOWN;
     refused = NULL;
-
-    if (kind == APIGW_KEY_CLIENT) {
-        apigw_client_hash(id, idlen, h);
-    } else {
-        apigw_sha256(id, idlen, h);
-    }
 
     for (k = apigw_keytab_probe(t, h, kind);
          k != NULL;
@@ -451,9 +443,56 @@ apigw_key_allows(const apigw_key_t *k, const apigw_key_target_t *tg)
         n = hash - v;
         return strlen(tg->api_id) == n && strncmp(v, tg->api_id, n) == 0
                && strcmp(hash + 1, tg->op_id) == 0;
+
+    case APIGW_KEY_SCOPE_RESOURCE:
+        return apigw_key_resource(v, tg);
     }
 
     return 0;
+}
+
+
+/*
+ * openwhisk-apigateway's v1 resource scope: the resource is the API's
+ * base path and the operation's path joined, without the leading "/"
+ * ("club/books/{isbn}"), whatever its method
+ */
+static int
+apigw_key_resource(const char *v, const apigw_key_target_t *tg)
+{
+    size_t       n;
+    const char  *base, *path;
+
+    if (tg->base_path == NULL || tg->path == NULL) {
+        return 0;
+    }
+
+    base = tg->base_path;
+    path = tg->path;
+
+    while (*v == '/') {
+        v++;
+    }
+
+    while (*base == '/') {
+        base++;
+    }
+
+    n = strlen(base);
+
+    if (n == 0) {
+        while (*path == '/') {
+            path++;
+        }
+
+    } else if (strncmp(v, base, n) != 0) {
+        return 0;
+
+    } else {
+        v += n;
+    }
+
+    return strcmp(v, path) == 0;
 }
 
 

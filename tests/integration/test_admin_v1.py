@@ -296,3 +296,51 @@ def test_v1_security_types_not_understood_fail_closed(gw, whisk):
     r = gw.wait_status("GET", "/api/%s/secx/world" % t["id"], 401)
     assert r.status == 401
     assert whisk.calls() == 0
+
+
+def test_v1_resource_subscription(gw, whisk):
+    # a key subscribed to one resource (base path + path, no leading "/",
+    # as openwhisk-apigateway names it): every method of that path, no
+    # other path of the API, and nothing in another tenant
+    t = gw.admin("PUT", "/v1/tenants",
+                 {"namespace": "res", "instance": "i"}).json()
+    body = v1_api(t["id"], whisk, base="/club")
+    world = body["resources"]["/world"]
+    body["resources"] = {"/books/{isbn}": {"operations": {
+        "GET": world["operations"]["GET"],
+        "POST": dict(world["operations"]["GET"], backendMethod="POST")}},
+        "/authors": {"operations": {"GET": world["operations"]["GET"]}}}
+    assert gw.admin("POST", "/v1/apis", body).status == 200
+    key = [("X-Api-Key", "res-key-000001")]
+    r = gw.admin("PUT", "/v1/subscriptions",
+                 {"key": "res-key-000001", "scope": "resource",
+                  "tenantId": t["id"], "resource": "club/books/{isbn}"})
+    assert r.status == 200 and r.body == b"Subscription created.\n"
+    base = "/api/%s/club" % t["id"]
+    r = gw.wait_status("GET", base + "/books/978", 200, headers=key)
+    assert r.status == 200, r
+    whisk.reset()
+    r = harness.request(gw.port, "POST", base + "/books/978", key, b"{}")
+    assert r.status == 200, r
+    assert whisk.calls() == 1
+    r = harness.request(gw.port, "GET", base + "/authors", key)
+    assert r.status == 403, r
+    assert whisk.calls() == 1
+    # the resource with a leading "/" is the same resource
+    body2 = {"key": "res-key-000002", "scope": "resource",
+             "tenantId": t["id"], "resource": "/club/authors"}
+    assert gw.admin("PUT", "/v1/subscriptions", body2).status == 200
+    r = gw.wait_status("GET", base + "/authors", 200,
+                       headers=[("X-Api-Key", "res-key-000002")])
+    assert r.status == 200, r
+    r = harness.request(gw.port, "GET", base + "/books/978",
+                        [("X-Api-Key", "res-key-000002")])
+    assert r.status == 403, r
+    # deleted: unknown again
+    assert gw.admin("DELETE", "/v1/subscriptions", body2).status == 200
+    r = gw.wait_status("GET", base + "/authors", 401,
+                       headers=[("X-Api-Key", "res-key-000002")])
+    assert r.status == 401, r
+    err(gw.admin("PUT", "/v1/subscriptions",
+                 {"key": "k", "scope": "resource", "tenantId": t["id"]}),
+        400, '"resource" missing from request body.')

@@ -20,6 +20,8 @@ target(const char *tenant, const char *api, const char *op)
     tg.tenant = tenant;
     tg.api_id = api;
     tg.op_id = op;
+    tg.base_path = NULL;
+    tg.path = NULL;
 
     return tg;
 }
@@ -376,6 +378,102 @@ TEST(test_from_store)
 }
 
 
+/* v1 subscriptions: tenant, API and resource scopes */
+TEST(test_v1_subscriptions)
+{
+    int                  st;
+    char                 hex[65], rk[128];
+    json_t              *v;
+    apigw_store_t       *s;
+    apigw_keytab_t      *t;
+    apigw_key_target_t   tg;
+    size_t               i;
+    static const struct {
+        const char  *key, *scope, *field, *value;
+    } subs[] = {
+        { "v1-tenant", "tenant", NULL, NULL },
+        { "v1-api", "api", "api_id", "A1" },
+        { "v1-res", "resource", "resource", "club/books/{isbn}" },
+        { "v1-res-slash", "resource", "resource", "/club/books" },
+        { "v1-res-root", "resource", "resource", "items" },
+        /* a resource scope without its resource grants nothing */
+        { "v1-res-none", "resource", NULL, NULL },
+    };
+    static const struct {
+        const char  *key, *base, *path;
+        int          status;
+    } cases[] = {
+        { "v1-tenant", "/club", "/books", APIGW_KEY_OK },
+        { "v1-api", "/club", "/books", APIGW_KEY_OK },
+        { "v1-res", "/club", "/books/{isbn}", APIGW_KEY_OK },
+        { "v1-res", "/club", "/books", APIGW_KEY_NOT_SUBSCRIBED },
+        { "v1-res", "/club", "/books/{isbn}/x", APIGW_KEY_NOT_SUBSCRIBED },
+        { "v1-res", "", "/club/books/{isbn}", APIGW_KEY_OK },
+        { "v1-res-slash", "/club", "/books", APIGW_KEY_OK },
+        { "v1-res-slash", "/other", "/books", APIGW_KEY_NOT_SUBSCRIBED },
+        { "v1-res-root", "", "/items", APIGW_KEY_OK },
+        { "v1-res-root", "/items", "", APIGW_KEY_OK },
+        { "v1-res-root", "/x", "/items", APIGW_KEY_NOT_SUBSCRIBED },
+        { "v1-res-none", "/club", "/books", APIGW_KEY_UNKNOWN },
+    };
+
+    s = apigw_store_create();
+    CHECK(s != NULL);
+
+    for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
+        apigw_store_sha256_hex(NULL, 0, subs[i].key, strlen(subs[i].key),
+                               hex);
+        v = json_pack("{s:s,s:s,s:s,s:s}", "tenant", "t1", "scope",
+                      subs[i].scope, "sha256", hex, "prefix", "v1-");
+        if (subs[i].field) {
+            json_object_set_new(v, subs[i].field,
+                                json_string(subs[i].value));
+        }
+        snprintf(rk, sizeof(rk), "v1sub:t1:%s:%s", subs[i].scope,
+                 subs[i].key);
+        CHECK(apigw_store_put(s, rk, v) == 0);
+    }
+
+    t = apigw_keytab_from_store(s, NULL);
+    CHECK(t != NULL);
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        tg = target("t1", "A1", "getBook");
+        tg.base_path = cases[i].base;
+        tg.path = cases[i].path;
+        apigw_keytab_lookup(t, APIGW_KEY_API, cases[i].key,
+                            strlen(cases[i].key), NULL, 0, &tg, &st);
+        if (st != cases[i].status) {
+            fprintf(stderr, "case %zu: %s %s%s\n", i, cases[i].key,
+                    cases[i].base, cases[i].path);
+        }
+        CHECK_INT(st, cases[i].status);
+    }
+
+    /* another API of the tenant: the API-scoped key is not its */
+    tg = target("t1", "A2", "getBook");
+    tg.base_path = "/club";
+    tg.path = "/books";
+    apigw_keytab_lookup(t, APIGW_KEY_API, "v1-api", 6, NULL, 0, &tg, &st);
+    CHECK_INT(st, APIGW_KEY_NOT_SUBSCRIBED);
+
+    /* another tenant: nothing */
+    tg = target("t2", "A1", "getBook");
+    tg.base_path = "/club";
+    tg.path = "/books/{isbn}";
+    apigw_keytab_lookup(t, APIGW_KEY_API, "v1-res", 6, NULL, 0, &tg, &st);
+    CHECK_INT(st, APIGW_KEY_NOT_SUBSCRIBED);
+
+    /* no path known (a target without one): a resource never matches */
+    tg = target("t1", "A1", "getBook");
+    apigw_keytab_lookup(t, APIGW_KEY_API, "v1-res", 6, NULL, 0, &tg, &st);
+    CHECK_INT(st, APIGW_KEY_NOT_SUBSCRIBED);
+
+    apigw_keytab_free(t);
+    apigw_store_free(s);
+}
+
+
 TEST(test_hex32)
 {
     unsigned char  h[32];
@@ -399,5 +497,6 @@ main(void)
     RUN(test_salted_client);
     RUN(test_revoked_chain);
     RUN(test_from_store);
+    RUN(test_v1_subscriptions);
     return UNIT_DONE();
 }
