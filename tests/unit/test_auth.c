@@ -64,7 +64,7 @@ TEST(test_keytab)
     apigw_key_t          k[3];
     apigw_keytab_t      *t;
     const apigw_key_t   *f;
-    apigw_key_target_t   tg = { "", "/a", "getA" };
+    apigw_key_target_t   tg = { "", "/a", "getA", "/a", "/x" };
 
     memset(k, 0, sizeof(k));
     apigw_sha256("one", 3, k[0].hash);
