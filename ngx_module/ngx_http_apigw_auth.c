@@ -38,6 +38,7 @@
 typedef struct {
     ngx_str_t                   name;
     ngx_str_t                   lc;
+    ngx_uint_t                  hash;     /* nginx's, of lc */
     ngx_uint_t                  kind;
     char                       *claim;
 } ngx_http_apigw_identity_t;
@@ -114,11 +115,11 @@ static ngx_http_apigw_keyref_t  *ngx_http_apigw_keytab_runtime;
 static apigw_keytab_t        *ngx_http_apigw_keytab_file;   /* re-read */
 
 static ngx_http_apigw_identity_t  ngx_http_apigw_identity_default[] = {
-    { ngx_string("X-Apigw-Consumer"), ngx_string("x-apigw-consumer"),
+    { ngx_string("X-Apigw-Consumer"), ngx_string("x-apigw-consumer"), 0,
       NGX_HTTP_APIGW_ID_CONSUMER, NULL },
-    { ngx_string("X-Apigw-Subject"), ngx_string("x-apigw-subject"),
+    { ngx_string("X-Apigw-Subject"), ngx_string("x-apigw-subject"), 0,
       NGX_HTTP_APIGW_ID_SUBJECT, NULL },
-    { ngx_string("X-Apigw-Scopes"), ngx_string("x-apigw-scopes"),
+    { ngx_string("X-Apigw-Scopes"), ngx_string("x-apigw-scopes"), 0,
       NGX_HTTP_APIGW_ID_SCOPES, NULL }
 };
 
@@ -1516,7 +1517,8 @@ ngx_http_apigw_auth_headers(ngx_http_request_t *r,
 
         for (i = 0; i < part->nelts && !rebuild; i++) {
             for (k = 0; k < nid; k++) {
-                if (h[i].key.len == id[k].lc.len
+                if (h[i].hash == id[k].hash
+                    && h[i].key.len == id[k].lc.len
                     && ngx_strncasecmp(h[i].key.data, id[k].lc.data,
                                        h[i].key.len) == 0)
                 {
@@ -1569,7 +1571,8 @@ ngx_http_apigw_auth_headers(ngx_http_request_t *r,
             }
 
             for (k = 0; k < nid; k++) {
-                if (h[i].key.len == id[k].lc.len
+                if (h[i].hash == id[k].hash
+                    && h[i].key.len == id[k].lc.len
                     && ngx_strncasecmp(h[i].key.data, id[k].lc.data,
                                        h[i].key.len) == 0)
                 {
@@ -1682,7 +1685,7 @@ add:
             return NGX_ERROR;
         }
 
-        nh->hash = 1;
+        nh->hash = id[k].hash;
         nh->key = id[k].name;
         nh->lowcase_key = id[k].lc.data;
         nh->value.data = p;
@@ -1941,7 +1944,7 @@ ngx_http_apigw_identity_header(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    ngx_strlow(id->lc.data, value[2].data, value[2].len);
+    id->hash = ngx_hash_strlow(id->lc.data, value[2].data, value[2].len);
 
     return NGX_CONF_OK;
 }
@@ -1951,6 +1954,17 @@ char *
 ngx_http_apigw_auth_merge(ngx_conf_t *cf, ngx_http_apigw_loc_conf_t *prev,
     ngx_http_apigw_loc_conf_t *conf)
 {
+    ngx_uint_t                  i;
+    ngx_http_apigw_identity_t  *id;
+
+    id = ngx_http_apigw_identity_default;
+
+    for (i = 0; i < sizeof(ngx_http_apigw_identity_default)
+                    / sizeof(ngx_http_apigw_identity_t); i++)
+    {
+        id[i].hash = ngx_hash_key(id[i].lc.data, id[i].lc.len);
+    }
+
     ngx_conf_merge_value(conf->strip_credentials, prev->strip_credentials,
                          0);
     ngx_conf_merge_ptr_value(conf->identity, prev->identity, NULL);

@@ -43,8 +43,8 @@ static ngx_int_t ngx_http_apigw_backend_headers(ngx_http_request_t *r,
     ngx_http_apigw_loc_conf_t *alcf, const apigw_backend_t *b);
 static ngx_uint_t ngx_http_apigw_hop_by_hop(ngx_http_request_t *r,
     ngx_http_apigw_loc_conf_t *alcf, ngx_table_elt_t *h);
-static ngx_table_elt_t *ngx_http_apigw_find_header(ngx_list_t *headers,
-    const char *name, size_t len);
+static ngx_table_elt_t *ngx_http_apigw_find_header(ngx_http_request_t *r,
+    const char *lc, size_t len);
 static ngx_int_t ngx_http_apigw_add_header(ngx_http_request_t *r,
     const char *name, ngx_str_t *value);
 static ngx_int_t ngx_http_apigw_cors_origin(ngx_http_request_t *r,
@@ -555,8 +555,8 @@ matched:
     if ((r->method & NGX_HTTP_OPTIONS)
         && m.api
         && m.api->cors.mode == APIGW_CORS_ENABLED
-        && ngx_http_apigw_find_header(&r->headers_in.headers,
-                                  "access-control-request-method", 29))
+        && ngx_http_apigw_find_header(r, "access-control-request-method",
+                                      29))
     {
         return ngx_http_apigw_preflight(r, ctx, &m);
     }
@@ -834,8 +834,8 @@ ngx_http_apigw_preflight(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
         value.len = ngx_strlen(cors->headers);
 
     } else {
-        h = ngx_http_apigw_find_header(&r->headers_in.headers,
-                                       "access-control-request-headers", 30);
+        h = ngx_http_apigw_find_header(r, "access-control-request-headers",
+                                       30);
         if (h) {
             value = h->value;
         } else {
@@ -990,9 +990,9 @@ ngx_http_apigw_request_id(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    h = ngx_http_apigw_find_header(&r->headers_in.headers,
-                                   (char *) alcf->request_id_lc.data,
-                                   alcf->request_id_lc.len);
+    h = ngx_http_apigw_header_in(r, alcf->request_id_lc.data,
+                                 alcf->request_id_lc.len,
+                                 alcf->request_id_hash);
 
     if (h && h->value.len && h->value.len <= NGX_HTTP_APIGW_REQUEST_ID_MAX) {
 
@@ -1036,7 +1036,7 @@ ngx_http_apigw_request_id(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    h->hash = 1;
+    h->hash = alcf->request_id_hash;
     h->key = alcf->request_id_header;
     h->lowcase_key = alcf->request_id_lc.data;
     h->value = ctx->request_id;
@@ -1074,6 +1074,8 @@ static u_char  *ngx_http_apigw_fwd_lc[] = {
 
 #define NGX_HTTP_APIGW_FWD_FOR  0
 #define NGX_HTTP_APIGW_FWD_N    5
+
+static ngx_uint_t  ngx_http_apigw_fwd_hash[NGX_HTTP_APIGW_FWD_N];
 
 
 static ngx_int_t
@@ -1203,7 +1205,7 @@ ngx_http_apigw_forwarded_headers(ngx_http_request_t *r, ngx_str_t *xff)
             return NGX_ERROR;
         }
 
-        h->hash = 1;
+        h->hash = ngx_http_apigw_fwd_hash[i];
         h->key = ngx_http_apigw_fwd_names[i];
         h->lowcase_key = ngx_http_apigw_fwd_lc[i];
         h->value = v[i];
@@ -1366,9 +1368,7 @@ ngx_http_apigw_backend_headers(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
-        ngx_strlow(lc, (u_char *) b->headers[i].name, len);
-
-        nh->hash = 1;
+        nh->hash = ngx_hash_strlow(lc, (u_char *) b->headers[i].name, len);
         nh->key.data = (u_char *) b->headers[i].name;
         nh->key.len = len;
         nh->lowcase_key = lc;
@@ -1453,19 +1453,26 @@ ngx_http_apigw_hop_by_hop(ngx_http_request_t *r,
 }
 
 
-static ngx_table_elt_t *
-ngx_http_apigw_find_header(ngx_list_t *headers, const char *name, size_t len)
+/*
+ * A request header by its lower-cased name and nginx's hash of it: the
+ * parser leaves that hash in every header, so most headers are passed
+ * over by one comparison (the headers apigw adds carry it too).
+ */
+
+ngx_table_elt_t *
+ngx_http_apigw_header_in(ngx_http_request_t *r, u_char *lc, size_t len,
+    ngx_uint_t hash)
 {
     ngx_uint_t        i;
     ngx_table_elt_t  *h;
     ngx_list_part_t  *part;
 
-    for (part = &headers->part; part; part = part->next) {
+    for (part = &r->headers_in.headers.part; part; part = part->next) {
         h = part->elts;
 
         for (i = 0; i < part->nelts; i++) {
-            if (h[i].hash && h[i].key.len == len
-                && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+            if (h[i].hash == hash && h[i].key.len == len
+                && ngx_strncasecmp(h[i].key.data, lc, len) == 0)
             {
                 return &h[i];
             }
@@ -1473,6 +1480,15 @@ ngx_http_apigw_find_header(ngx_list_t *headers, const char *name, size_t len)
     }
 
     return NULL;
+}
+
+
+/* the same by a lower-cased name */
+static ngx_table_elt_t *
+ngx_http_apigw_find_header(ngx_http_request_t *r, const char *lc, size_t len)
+{
+    return ngx_http_apigw_header_in(r, (u_char *) lc, len,
+                                    ngx_hash_key((u_char *) lc, len));
 }
 
 
@@ -1511,7 +1527,7 @@ ngx_http_apigw_cors_origin(ngx_http_request_t *r, const apigw_cors_t *cors,
 
     *vary = 0;
 
-    h = ngx_http_apigw_find_header(&r->headers_in.headers, "origin", 6);
+    h = ngx_http_apigw_find_header(r, "origin", 6);
 
     if (cors->norigins == 0) {
         if (!cors->credentials || h == NULL) {
@@ -1998,6 +2014,14 @@ ngx_http_apigw_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
 static ngx_int_t
 ngx_http_apigw_init(ngx_conf_t *cf)
 {
+    ngx_uint_t  i;
+
+    for (i = 0; i < NGX_HTTP_APIGW_FWD_N; i++) {
+        ngx_http_apigw_fwd_hash[i] =
+            ngx_hash_key(ngx_http_apigw_fwd_lc[i],
+                         ngx_http_apigw_fwd_names[i].len);
+    }
+
     ngx_http_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_apigw_header_filter;
 
@@ -2133,6 +2157,9 @@ ngx_http_apigw_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         ngx_strlow(conf->request_id_lc.data, conf->request_id_header.data,
                    conf->request_id_header.len);
     }
+
+    conf->request_id_hash = ngx_hash_key(conf->request_id_lc.data,
+                                         conf->request_id_lc.len);
 
     if (ngx_http_apigw_auth_merge(cf, prev, conf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;

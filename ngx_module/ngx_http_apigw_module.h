@@ -79,6 +79,7 @@ typedef struct {
     ngx_str_t                   ssl_trusted_certificate;
     ngx_str_t                   request_id_header;
     ngx_str_t                   request_id_lc;    /* lower-cased */
+    ngx_uint_t                  request_id_hash;  /* nginx's, of _lc */
 
     apigw_router_t             *router;
     ngx_array_t                *apis;             /* apigw_api_t * */
@@ -148,6 +149,8 @@ ngx_int_t ngx_http_apigw_send_error(ngx_http_request_t *r,
     ngx_http_apigw_ctx_t *ctx, ngx_uint_t status, const char *reason);
 ngx_http_apigw_ctx_t *ngx_http_apigw_get_ctx(ngx_http_request_t *r);
 ngx_int_t ngx_http_apigw_forwarded_url(ngx_http_request_t *r, ngx_str_t *url);
+ngx_table_elt_t *ngx_http_apigw_header_in(ngx_http_request_t *r, u_char *lc,
+    size_t len, ngx_uint_t hash);
 char *ngx_http_apigw_compile_op(ngx_conf_t *cf,
     ngx_http_apigw_loc_conf_t *alcf, apigw_operation_t *op,
     ngx_array_t *resolved);

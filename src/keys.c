@@ -58,7 +58,7 @@ apigw_sha256_2(const void *a, size_t alen, const void *b, size_t blen,
         memset(out, 0, 32);
     }
 
-    OPENSSL_cleanse(&c, sizeof(c));
+    /* SHA256_Final() has wiped the input block; the rest is the digest */
 }
 
 

@@ -227,3 +227,19 @@ def test_backend_connections_are_reused(gw, whisk):
     s = whisk.stats()
     assert s["calls"] + s["raw_calls"] == n
     assert 1 <= s["connections"] < n, s
+
+
+def test_proxy_set_header_overrides_a_forwarded_header(nginx_factory, whisk,
+                                                       tmp_path):
+    # behind a TLS-terminating balancer the operator sets the scheme the
+    # client used: one header, the operator's, not apigw's as well
+    oas = harness.render_spec("oas3.yaml", str(tmp_path), WHISK=whisk.url)
+    gw = nginx_factory(gateway(
+        "apigw_openwhisk_url %s; apigw_spec %s;" % (whisk.url, oas),
+        extra_location="proxy_set_header X-Forwarded-Proto https;")).start()
+    r = gw.request("GET", "/v3/headers", [("X-Forwarded-Proto", "ftp")])
+    assert r.status == 200
+    last = last_raw(whisk)
+    assert header_values(last, "X-Forwarded-Proto") == ["https"]
+    assert len(header_values(last, "X-Request-ID")) == 1
+    assert header_values(last, "X-Forwarded-Host") == ["localhost"]
