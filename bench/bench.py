@@ -298,8 +298,8 @@ def server(port, body):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--duration", type=int, default=3)
-    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--duration", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=30)
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--managed", type=int, default=10000,
@@ -499,14 +499,20 @@ def main():
                    statistics.median(r[1] for r in rs))
                for n, rs in results.items() if rs}
         table = ["| scenario | requests/s | p99 (ms) | bare, same request "
-                 "(requests/s) | ratio to bare |",
-                 "|---|---:|---:|---:|---:|"]
+                 "(requests/s) | ratio to bare | middle half of the "
+                 "ratios |",
+                 "|---|---:|---:|---:|---:|---:|"]
         for name, _, _, sc, hd, b in scen:
             rps, p99 = med[name]
             brps = statistics.median(r[0] for r in bare[bare_of(sc, hd)])
-            table.append("| %s | %.0f | %.2f | %.0f | %.2f |"
+            if len(pairs[name]) > 1:
+                q = statistics.quantiles(pairs[name], n=4)
+                spread = "%.2f–%.2f" % (q[0], q[2])
+            else:
+                spread = ""
+            table.append("| %s | %.0f | %.2f | %.0f | %.2f | %s |"
                          % (name, rps, p99, brps,
-                            statistics.median(pairs[name])))
+                            statistics.median(pairs[name]), spread))
 
         shown = " ".join(a for a in cmd if a not in ("-H",) and
                          not a.startswith("Authorization") and
@@ -516,8 +522,10 @@ def main():
                    "the bare `proxy_pass` sent the same request (path, "
                    "headers, body), in alternating order; requests/s and "
                    "p99 are medians, the ratio is the median of the paired "
-                   "runs' ratios.  Command: `%s` (with each scenario's "
-                   "headers and `-s post.lua` for POSTs), %s, nproc=%d.\n"
+                   "runs' ratios, and the last column the range of the "
+                   "middle half of them (first to third quartile).  "
+                   "Command: `%s` (with each scenario's headers and "
+                   "`-s post.lua` for POSTs), %s, nproc=%d.\n"
                    % (args.rounds, re.sub(r":\d+/", ":PORT/", shown),
                       time.strftime("%Y-%m-%d"), os.cpu_count()))
         v = "apigw, POST 1 KB JSON validated (20 properties)"
