@@ -1950,9 +1950,9 @@ ngx_http_apigw_identity_header(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
-char *
-ngx_http_apigw_auth_merge(ngx_conf_t *cf, ngx_http_apigw_loc_conf_t *prev,
-    ngx_http_apigw_loc_conf_t *conf)
+/* once per configuration: nginx's hashes of the default identity headers */
+void
+ngx_http_apigw_auth_init(void)
 {
     ngx_uint_t                  i;
     ngx_http_apigw_identity_t  *id;
@@ -1964,7 +1964,13 @@ ngx_http_apigw_auth_merge(ngx_conf_t *cf, ngx_http_apigw_loc_conf_t *prev,
     {
         id[i].hash = ngx_hash_key(id[i].lc.data, id[i].lc.len);
     }
+}
 
+
+char *
+ngx_http_apigw_auth_merge(ngx_conf_t *cf, ngx_http_apigw_loc_conf_t *prev,
+    ngx_http_apigw_loc_conf_t *conf)
+{
     ngx_conf_merge_value(conf->strip_credentials, prev->strip_credentials,
                          0);
     ngx_conf_merge_ptr_value(conf->identity, prev->identity, NULL);

@@ -2022,6 +2022,8 @@ ngx_http_apigw_init(ngx_conf_t *cf)
                          ngx_http_apigw_fwd_names[i].len);
     }
 
+    ngx_http_apigw_auth_init();
+
     ngx_http_next_header_filter = ngx_http_top_header_filter;
     ngx_http_top_header_filter = ngx_http_apigw_header_filter;
 

@@ -171,6 +171,7 @@ void ngx_http_apigw_validate_init(ngx_conf_t *cf);
 /* credentials (ngx_http_apigw_auth.c) */
 ngx_int_t ngx_http_apigw_auth(ngx_http_request_t *r,
     ngx_http_apigw_ctx_t *ctx, ngx_http_apigw_loc_conf_t *alcf);
+void ngx_http_apigw_auth_init(void);
 char *ngx_http_apigw_auth_merge(ngx_conf_t *cf,
     ngx_http_apigw_loc_conf_t *prev, ngx_http_apigw_loc_conf_t *conf);
 /* installs a new key table (apigw_keytab_build()) in this worker */

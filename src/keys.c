@@ -25,9 +25,6 @@
 #define APIGW_KEYS_FILE_MAX  (64 * 1024 * 1024)
 
 
-static int apigw_key_resource(const char *v, const apigw_key_target_t *tg);
-
-
 struct apigw_keytab_s {
     apigw_key_t   *keys;
     size_t         n;
@@ -409,49 +406,6 @@ apigw_keytab_lookup_hash(const apigw_keytab_t *t, int kind,
 }
 
 
-int
-apigw_key_allows(const apigw_key_t *k, const apigw_key_target_t *tg)
-{
-    size_t       n;
-    const char  *v, *hash;
-
-    v = k->scope_value ? k->scope_value : "";
-
-    /* a managed key never crosses its tenant */
-    if (k->tenant && (tg->tenant == NULL || strcmp(k->tenant, tg->tenant)))
-    {
-        return 0;
-    }
-
-    switch (k->scope) {
-
-    case APIGW_KEY_SCOPE_ANY:
-        return 1;
-
-    case APIGW_KEY_SCOPE_TENANT:
-        return tg->tenant && strcmp(v, tg->tenant) == 0;
-
-    case APIGW_KEY_SCOPE_API:
-        return tg->api_id && strcmp(v, tg->api_id) == 0;
-
-    case APIGW_KEY_SCOPE_OPERATION:
-        hash = strchr(v, '#');
-        if (hash == NULL || tg->api_id == NULL || tg->op_id == NULL) {
-            return 0;
-        }
-
-        n = hash - v;
-        return strlen(tg->api_id) == n && strncmp(v, tg->api_id, n) == 0
-               && strcmp(hash + 1, tg->op_id) == 0;
-
-    case APIGW_KEY_SCOPE_RESOURCE:
-        return apigw_key_resource(v, tg);
-    }
-
-    return 0;
-}
-
-
 /*
  * openwhisk-apigateway's v1 resource scope: the resource is the API's
  * base path and the operation's path joined, without the leading "/"
@@ -493,6 +447,49 @@ apigw_key_resource(const char *v, const apigw_key_target_t *tg)
     }
 
     return strcmp(v, path) == 0;
+}
+
+
+int
+apigw_key_allows(const apigw_key_t *k, const apigw_key_target_t *tg)
+{
+    size_t       n;
+    const char  *v, *hash;
+
+    v = k->scope_value ? k->scope_value : "";
+
+    /* a managed key never crosses its tenant */
+    if (k->tenant && (tg->tenant == NULL || strcmp(k->tenant, tg->tenant)))
+    {
+        return 0;
+    }
+
+    switch (k->scope) {
+
+    case APIGW_KEY_SCOPE_ANY:
+        return 1;
+
+    case APIGW_KEY_SCOPE_TENANT:
+        return tg->tenant && strcmp(v, tg->tenant) == 0;
+
+    case APIGW_KEY_SCOPE_API:
+        return tg->api_id && strcmp(v, tg->api_id) == 0;
+
+    case APIGW_KEY_SCOPE_OPERATION:
+        hash = strchr(v, '#');
+        if (hash == NULL || tg->api_id == NULL || tg->op_id == NULL) {
+            return 0;
+        }
+
+        n = hash - v;
+        return strlen(tg->api_id) == n && strncmp(v, tg->api_id, n) == 0
+               && strcmp(hash + 1, tg->op_id) == 0;
+
+    case APIGW_KEY_SCOPE_RESOURCE:
+        return apigw_key_resource(v, tg);
+    }
+
+    return 0;
 }
 
 
