@@ -11,6 +11,7 @@
 
 
 #define NGX_HTTP_APIGW_ADMIN_RETRIES  64
+#define NGX_HTTP_APIGW_ADMIN_ADDRS    32
 
 
 typedef struct {
@@ -23,7 +24,21 @@ typedef struct {
     apigw_admin_resp_t   resp;
     ngx_uint_t           tries;     /* lost races */
     ngx_uint_t           stale;     /* answered on an outdated copy */
+    json_t              *known;     /* backend host names looked up */
 } ngx_http_apigw_admin_ctx_t;
+
+
+/* a backend host name looked up with the system's resolver */
+typedef struct {
+    ngx_http_request_t  *request;
+    ngx_int_t            rc;        /* NGX_OK, NGX_DECLINED, NGX_BUSY */
+    ngx_uint_t           naddrs;
+    size_t               name_len;
+    size_t               len[NGX_HTTP_APIGW_ADMIN_ADDRS];
+    u_char               addr[NGX_HTTP_APIGW_ADMIN_ADDRS]
+                             [NGX_SOCKADDR_STRLEN];
+    u_char               name[1];   /* NUL-terminated */
+} ngx_http_apigw_admin_lookup_t;
 
 
 static ngx_int_t ngx_http_apigw_admin_handler(ngx_http_request_t *r);
@@ -33,6 +48,16 @@ static ngx_int_t ngx_http_apigw_admin_run(ngx_http_request_t *r,
     u_char *body, size_t len);
 static ngx_int_t ngx_http_apigw_admin_attempt(ngx_http_request_t *r);
 static void ngx_http_apigw_admin_committed(void *data, ngx_int_t rc);
+static ngx_int_t ngx_http_apigw_admin_lookup(ngx_http_request_t *r,
+    ngx_str_t *name);
+static void ngx_http_apigw_admin_lookup_run(
+    ngx_http_apigw_admin_lookup_t *lk);
+static ngx_int_t ngx_http_apigw_admin_looked_up(ngx_http_request_t *r,
+    ngx_http_apigw_admin_lookup_t *lk);
+#if (NGX_THREADS)
+static void ngx_http_apigw_admin_lookup_thread(void *data, ngx_log_t *log);
+static void ngx_http_apigw_admin_lookup_done(ngx_event_t *ev);
+#endif
 static void ngx_http_apigw_admin_resp_cleanup(void *data);
 static ngx_int_t ngx_http_apigw_admin_send(ngx_http_request_t *r,
     ngx_uint_t status, const char *type, u_char *body, size_t len);
@@ -418,7 +443,7 @@ ngx_http_apigw_admin_attempt(ngx_http_request_t *r)
 {
     size_t                       i;
     ngx_int_t                    rc;
-    ngx_str_t                    err;
+    ngx_str_t                    err, name;
     ngx_uint_t                   conflict;
     apigw_admin_resp_t          *resp;
     ngx_http_apigw_admin_ctx_t  *ctx;
@@ -446,13 +471,19 @@ ngx_http_apigw_admin_attempt(ngx_http_request_t *r)
             }
 
             rc = ngx_http_apigw_resolve_hosts(r, resp->muts.items[i].value,
-                                              &err);
+                                              ctx->known, &name, &err);
+
+            if (rc == NGX_AGAIN) {
+                return ngx_http_apigw_admin_lookup(r, &name);
+            }
+
             if (rc == NGX_ERROR) {
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
 
-            if (rc == NGX_DECLINED) {
-                apigw_admin_error(resp, ctx->req.request_id, 400, "%.*s",
+            if (rc == NGX_DECLINED || rc == NGX_BUSY) {
+                apigw_admin_error(resp, ctx->req.request_id,
+                                  rc == NGX_DECLINED ? 400 : 503, "%.*s",
                                   (int) err.len, err.data);
                 break;
             }
@@ -545,12 +576,251 @@ ngx_http_apigw_admin_committed(void *data, ngx_int_t rc)
 }
 
 
+/*
+ * A backend host name of an API being written is looked up with the
+ * system's resolver (/etc/hosts, DNS), which blocks: in nginx's default
+ * thread pool, the request waiting as it does for Redis, so the worker goes
+ * on serving.  The request is then answered again from the start, with the
+ * addresses known.
+ */
+
+static ngx_int_t
+ngx_http_apigw_admin_lookup(ngx_http_request_t *r, ngx_str_t *name)
+{
+    size_t                             size;
+    ngx_http_apigw_admin_lookup_t     *lk;
+#if (NGX_THREADS)
+    ngx_thread_task_t                 *task;
+    ngx_http_apigw_admin_main_conf_t  *amcf;
+#endif
+
+    /* no host name is longer (RFC 1035) or holds a NUL: not found */
+    size = (name->len > 255 || ngx_strlchr(name->data,
+                                           name->data + name->len, '\0'))
+           ? 0 : sizeof(ngx_http_apigw_admin_lookup_t) + name->len;
+
+#if (NGX_THREADS)
+    amcf = ngx_http_get_module_main_conf(r, ngx_http_apigw_admin_module);
+
+    if (size && amcf->lookup_pool) {
+        task = ngx_calloc(sizeof(ngx_thread_task_t) + size,
+                          r->connection->log);
+        if (task == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        lk = (ngx_http_apigw_admin_lookup_t *) (task + 1);
+        lk->request = r;
+        lk->name_len = name->len;
+        ngx_memcpy(lk->name, name->data, name->len);
+
+        task->ctx = lk;
+        task->handler = ngx_http_apigw_admin_lookup_thread;
+        task->event.handler = ngx_http_apigw_admin_lookup_done;
+        task->event.data = task;
+        task->event.log = r->connection->log;
+
+        if (ngx_thread_task_post(amcf->lookup_pool, task) != NGX_OK) {
+            ngx_free(task);
+            return ngx_http_apigw_admin_error(r,
+                                          NGX_HTTP_SERVICE_UNAVAILABLE,
+                                          "Error: Too many requests queued.");
+        }
+
+        /* the request and its pool live until the answer is back */
+        r->main->blocked++;
+        r->main->count++;
+
+        return NGX_DONE;
+    }
+#endif
+
+    /* a name that cannot exist, or nginx built without threads: here */
+
+    lk = ngx_calloc(sizeof(ngx_http_apigw_admin_lookup_t) + name->len,
+                    r->connection->log);
+    if (lk == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    lk->name_len = name->len;
+    ngx_memcpy(lk->name, name->data, name->len);
+
+    if (size) {
+        ngx_http_apigw_admin_lookup_run(lk);
+
+    } else {
+        lk->rc = NGX_DECLINED;
+    }
+
+    if (ngx_http_apigw_admin_looked_up(r, lk) != NGX_OK) {
+        ngx_free(lk);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_free(lk);
+
+    return ngx_http_apigw_admin_attempt(r);
+}
+
+
+/* a thread's part: no nginx state but the task's own memory */
+
+static void
+ngx_http_apigw_admin_lookup_run(ngx_http_apigw_admin_lookup_t *lk)
+{
+    int               rc;
+    ngx_uint_t        pass;
+    struct addrinfo   hints, *res, *rp;
+
+    ngx_memzero(&hints, sizeof(struct addrinfo));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+
+    rc = getaddrinfo((char *) lk->name, NULL, &hints, &res);
+
+    if (rc != 0) {
+        lk->rc = (rc == EAI_NONAME
+#ifdef EAI_NODATA
+                  || rc == EAI_NODATA
+#endif
+                 ) ? NGX_DECLINED : NGX_BUSY;
+        return;
+    }
+
+    /* IPv4 first, the order of ngx_parse_url() */
+
+    for (pass = 0; pass < 2; pass++) {
+        for (rp = res; rp; rp = rp->ai_next) {
+
+            if (rp->ai_family != (pass ? AF_INET6 : AF_INET)
+                || lk->naddrs == NGX_HTTP_APIGW_ADMIN_ADDRS)
+            {
+                continue;
+            }
+
+            lk->len[lk->naddrs] = ngx_sock_ntop(rp->ai_addr, rp->ai_addrlen,
+                                                lk->addr[lk->naddrs],
+                                                NGX_SOCKADDR_STRLEN, 0);
+            lk->naddrs++;
+        }
+    }
+
+    freeaddrinfo(res);
+
+    lk->rc = lk->naddrs ? NGX_OK : NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_http_apigw_admin_looked_up(ngx_http_request_t *r,
+    ngx_http_apigw_admin_lookup_t *lk)
+{
+    json_t                      *list;
+    ngx_uint_t                   i;
+    ngx_http_apigw_admin_ctx_t  *ctx;
+
+    ctx = ngx_http_apigw_admin_ctx(r);
+
+    if (ctx->known == NULL) {
+        ctx->known = json_object();
+        if (ctx->known == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (lk->rc == NGX_BUSY) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "apigw: backend host \"%*s\" could not be looked up",
+                      lk->name_len, lk->name);
+        list = json_null();
+
+    } else {
+        list = json_array();
+        if (list == NULL) {
+            return NGX_ERROR;
+        }
+
+        for (i = 0; i < lk->naddrs; i++) {
+            if (json_array_append_new(list,
+                    json_stringn((char *) lk->addr[i], lk->len[i]))
+                != 0)
+            {
+                json_decref(list);
+                return NGX_ERROR;
+            }
+        }
+    }
+
+    if (json_object_setn_new(ctx->known, (char *) lk->name, lk->name_len,
+                             list)
+        != 0)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+#if (NGX_THREADS)
+
+static void
+ngx_http_apigw_admin_lookup_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_apigw_admin_lookup_run(data);
+}
+
+
+static void
+ngx_http_apigw_admin_lookup_done(ngx_event_t *ev)
+{
+    ngx_thread_task_t *task = ev->data;
+
+    ngx_int_t                       rc;
+    ngx_connection_t               *c;
+    ngx_http_request_t             *r;
+    ngx_http_apigw_admin_lookup_t  *lk;
+
+    lk = task->ctx;
+    r = lk->request;
+    c = r->connection;
+
+    r->main->blocked--;
+
+    if (c->error) {
+        /* the request was terminated meanwhile: it ends now */
+        ngx_free(task);
+        ngx_http_finalize_request(r, NGX_ERROR);
+        ngx_http_run_posted_requests(c);
+        return;
+    }
+
+    rc = ngx_http_apigw_admin_looked_up(r, lk);
+    ngx_free(task);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_apigw_admin_attempt(r);
+
+    } else {
+        rc = NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* NGX_DONE: waiting again; the earlier reference goes */
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+#endif
+
+
 static void
 ngx_http_apigw_admin_resp_cleanup(void *data)
 {
     ngx_http_apigw_admin_ctx_t *ctx = data;
 
     apigw_admin_resp_free(&ctx->resp);
+    json_decref(ctx->known);
 }
 
 
@@ -923,9 +1193,12 @@ ngx_http_apigw_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_apigw_admin_loc_conf_t *alcf = conf;
 
-    ngx_http_core_loc_conf_t         *clcf;
-    ngx_http_core_srv_conf_t         *cscf;
-    ngx_http_apigw_admin_loc_conf_t  *slcf;
+    ngx_http_core_loc_conf_t          *clcf;
+    ngx_http_core_srv_conf_t          *cscf;
+    ngx_http_apigw_admin_loc_conf_t   *slcf;
+#if (NGX_THREADS)
+    ngx_http_apigw_admin_main_conf_t  *amcf;
+#endif
 
     if (alcf->enable != NGX_CONF_UNSET) {
         return "is duplicate";
@@ -945,6 +1218,15 @@ ngx_http_apigw_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     clcf->handler = ngx_http_apigw_admin_handler;
+
+#if (NGX_THREADS)
+    /* backend host names of written APIs are looked up there */
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_apigw_admin_module);
+    amcf->lookup_pool = ngx_thread_pool_add(cf, NULL);
+    if (amcf->lookup_pool == NULL) {
+        return NGX_CONF_ERROR;
+    }
+#endif
 
     return NGX_CONF_OK;
 }

@@ -1473,21 +1473,23 @@ ngx_http_apigw_dyn_match(ngx_http_request_t *r, apigw_method_e method,
 
 
 /*
- * Addresses of the backend hosts of an API record that are names, looked
- * up when the API is written (the admin request's worker; getaddrinfo()
- * blocks it briefly, never the data plane), stored in the record as
- * "resolved" so that every worker and node compiles it without DNS.
+ * Addresses of the backend hosts of an API record that are names, stored
+ * in the record as "resolved" so that every worker and node compiles it
+ * without DNS.  The admin handler looks the names up off the event loop
+ * and passes what it knows in `known` (name: [address, ...], [] for no
+ * such name, null for a failed lookup); NGX_AGAIN with `name` set asks
+ * for one more.  NGX_DECLINED: no such name, NGX_BUSY: the lookup failed;
+ * `err` says which host.
  */
 
 ngx_int_t
 ngx_http_apigw_resolve_hosts(ngx_http_request_t *r, json_t *rec,
-    ngx_str_t *err)
+    json_t *known, ngx_str_t *name, ngx_str_t *err)
 {
-    u_char      *bar, text[NGX_SOCKADDR_STRLEN];
+    u_char      *bar;
     size_t       i, len;
     json_t      *hosts, *h, *res, *list;
-    ngx_url_t    u;
-    ngx_uint_t   j;
+    ngx_int_t    rc;
     ngx_addr_t   a;
 
     hosts = json_object_get(rec, "hosts");
@@ -1511,25 +1513,34 @@ ngx_http_apigw_resolve_hosts(ngx_http_request_t *r, json_t *rec,
             continue;               /* numeric */
         }
 
-        ngx_memzero(&u, sizeof(ngx_url_t));
-        u.url.data = (u_char *) json_string_value(h);
-        u.url.len = len;
-        u.default_port = (in_port_t) ngx_atoi(bar + 1,
-                                              ngx_strlen(bar + 1));
-        u.no_resolve = 0;
+        list = known ? json_object_getn(known, json_string_value(h), len)
+                     : NULL;
 
-        if (ngx_parse_url(r->pool, &u) != NGX_OK || u.naddrs == 0) {
+        if (list == NULL) {
+            name->data = (u_char *) json_string_value(h);
+            name->len = len;
+            json_decref(res);
+            return NGX_AGAIN;
+        }
+
+        if (json_array_size(list) == 0) {
+            rc = json_is_array(list) ? NGX_DECLINED : NGX_BUSY;
+
             err->data = ngx_pnalloc(r->pool, len + 64);
             if (err->data == NULL) {
+                json_decref(res);
                 return NGX_ERROR;
             }
 
             err->len = ngx_sprintf(err->data,
-                                   "Backend host \"%*s\" not found.", len,
-                                   json_string_value(h))
+                                   rc == NGX_DECLINED
+                                   ? "Backend host \"%*s\" not found."
+                                   : "Backend host \"%*s\" could not be "
+                                     "looked up.",
+                                   len, json_string_value(h))
                        - err->data;
             json_decref(res);
-            return NGX_DECLINED;
+            return rc;
         }
 
         if (res == NULL) {
@@ -1539,19 +1550,10 @@ ngx_http_apigw_resolve_hosts(ngx_http_request_t *r, json_t *rec,
             }
         }
 
-        list = json_array();
-        if (list == NULL) {
+        if (json_object_set(res, json_string_value(h), list) != 0) {
             json_decref(res);
             return NGX_ERROR;
         }
-
-        for (j = 0; j < u.naddrs; j++) {
-            len = ngx_sock_ntop(u.addrs[j].sockaddr, u.addrs[j].socklen,
-                                text, sizeof(text), 0);
-            json_array_append_new(list, json_stringn((char *) text, len));
-        }
-
-        json_object_set_new(res, json_string_value(h), list);
     }
 
     if (res) {

@@ -12,6 +12,9 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
+#if (NGX_THREADS)
+#include <ngx_thread_pool.h>
+#endif
 
 #include "apigw.h"
 #include "store.h"
@@ -35,6 +38,9 @@ typedef struct {
     ngx_cycle_t                *cycle;
     ngx_flag_t                  use_redis;
     ngx_http_apigw_redis_conf_t redis;
+#if (NGX_THREADS)
+    ngx_thread_pool_t          *lookup_pool;  /* backend host names */
+#endif
 } ngx_http_apigw_admin_main_conf_t;
 
 
@@ -86,7 +92,7 @@ ngx_int_t ngx_http_apigw_store_init_zone(ngx_shm_zone_t *zone, void *data);
 ngx_int_t ngx_http_apigw_store_init_process(ngx_cycle_t *cycle);
 void ngx_http_apigw_store_exit_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_apigw_resolve_hosts(ngx_http_request_t *r, json_t *rec,
-    ngx_str_t *err);
+    json_t *known, ngx_str_t *name, ngx_str_t *err);
 
 
 /* the worker's copy of the store, for the Redis store */

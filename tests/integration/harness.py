@@ -112,6 +112,7 @@ http {
                     self.dir, self.dir, self.dir, self.dir, self.dir,
                     self.dir, body))
         self.proc = None
+        self.env = None         # the environment of nginx, if not ours
 
     def test(self):
         """nginx -t: (exit code, output)."""
@@ -125,7 +126,7 @@ http {
             raise RuntimeError("nginx -t failed:\n" + out)
         self.proc = subprocess.Popen(
             [NGINX, "-p", self.dir + "/", "-c", self.conf],
-            stderr=subprocess.DEVNULL)
+            stderr=subprocess.DEVNULL, env=self.env)
         if not wait_port(self.port, self.proc):
             raise RuntimeError("nginx did not start:\n" + self.log())
         return self

@@ -6,8 +6,10 @@ import hashlib
 import json
 import os
 import signal
+import subprocess
 import threading
 import time
+import types
 
 import pytest
 
@@ -561,3 +563,65 @@ def test_tenant_variable(nginx_factory, whisk):
     g.admin("POST", "/v2/tv-1/apis", simple_doc(whisk, "/v", "Var API"))
     r = g.wait_status("GET", "/api/tv-1/v/hello", 200)
     assert r.header("X-Tenant") == "tv-1" and r.header("X-Api") == "Var API"
+
+
+# ---- backend host names: looked up without holding the worker ----
+
+@pytest.fixture(scope="module")
+def lookup_shim(tmp_path_factory):
+    """A getaddrinfo() in which slow.apigw.test takes 3 s and
+    fail.apigw.test fails for now (lookup_shim.c)."""
+    so = str(tmp_path_factory.mktemp("shim") / "lookup_shim.so")
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-o", so,
+                    os.path.join(os.path.dirname(__file__), "lookup_shim.c"),
+                    "-ldl"], check=True)
+    return so
+
+
+def test_backend_host_lookup_does_not_hold_the_worker(module_nginx_factory,
+                                                      whisk, lookup_shim):
+    g = Gateway(module_nginx_factory, new_store_dir(), workers=1)
+    g.nginx.env = dict(os.environ, LD_PRELOAD=lookup_shim,
+                       ASAN_OPTIONS="verify_asan_link_order=0")
+    g.start()
+    t = "lookup"
+    # a host name that resolves through /etc/hosts
+    local = types.SimpleNamespace(
+        url=whisk.url.replace("127.0.0.1", "localhost"))
+    assert g.admin("POST", "/v2/%s/apis" % t,
+                   simple_doc(local, "/local")).status == 200
+    r = g.wait_status("GET", "/api/%s/local/hello" % t, 200)
+    assert r.json()["__ow_method"] == "get"
+
+    # a slow lookup: the one worker answers others meanwhile
+    slow = types.SimpleNamespace(
+        url=whisk.url.replace("127.0.0.1", "slow.apigw.test"))
+    done = {}
+
+    def write():
+        done["r"] = g.admin("POST", "/v2/%s/apis" % t,
+                            simple_doc(slow, "/slow"), timeout=30)
+
+    w = threading.Thread(target=write)
+    w.start()
+    time.sleep(0.5)
+    assert g.get("/api/%s/local/hello" % t).status == 200
+    assert g.admin("GET", "/v2/%s/apis" % t).status == 200
+    assert w.is_alive(), "the worker waited for the lookup"
+    w.join()
+    assert done["r"].status == 200, done["r"]
+    r = g.wait_status("GET", "/api/%s/slow/hello" % t, 200)
+    assert r.json()["__ow_method"] == "get"
+
+    # a lookup that fails for now is a 503 that names the host; a name
+    # that does not exist a 400
+    fail = types.SimpleNamespace(
+        url=whisk.url.replace("127.0.0.1", "fail.apigw.test"))
+    err(g.admin("POST", "/v2/%s/apis" % t, simple_doc(fail, "/fail")), 503,
+        'Backend host "fail.apigw.test" could not be looked up.')
+    gone = types.SimpleNamespace(
+        url=whisk.url.replace("127.0.0.1", "no-such-host.invalid"))
+    err(g.admin("POST", "/v2/%s/apis" % t, simple_doc(gone, "/gone")), 400,
+        'Backend host "no-such-host.invalid" not found.')
+    assert g.get("/api/%s/fail/hello" % t).status == 404
+    assert "could not be looked up" in g.nginx.log()
