@@ -469,6 +469,16 @@ ngx_http_apigw_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (r->headers_in.headers.nalloc == 0) {
+        /* HTTP/0.9: nginx sets up no header list, apigw adds to it */
+        if (ngx_list_init(&r->headers_in.headers, r->pool, 8,
+                          sizeof(ngx_table_elt_t))
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
     if (ngx_http_apigw_request_id(r, alcf, ctx) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

@@ -1,7 +1,9 @@
 """Backend failures become JSON errors; $apigw_reason and friends in the
 access log."""
 
+import json
 import os
+import socket
 import time
 
 import pytest
@@ -124,3 +126,28 @@ def test_gateway_still_serves_after_failures(gw, whisk):
         assert gw.request("GET", "/f/down").status == 502
     r = gw.request("GET", "/f/ok")
     assert r.status == 200 and r.json()["__ow_method"] == "get"
+
+
+def raw_exchange(port, data):
+    """What the gateway sends back to `data`, until it closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(data)
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return out
+            out += chunk
+
+
+def test_http09_request(gw, whisk):
+    """An HTTP/0.9 request has no headers (nginx sets up no header list):
+    it is served, body only, as nginx serves it."""
+    whisk.reset()
+    body = raw_exchange(gw.port, b"GET /f/ok?v=09\r\n")
+    assert json.loads(body)["__ow_method"] == "get", body
+    assert whisk.stats()["by_action"] == {"guest/default/echo": 1}
+    err = json.loads(raw_exchange(gw.port, b"GET /f/nope\r\n"))
+    assert err["status"] == 404 and err["message"] == "Error: Not found."
+    assert gw.request("GET", "/f/ok").status == 200
+    assert "exited on signal" not in gw.log()
