@@ -469,16 +469,6 @@ ngx_http_apigw_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (r->headers_in.headers.nalloc == 0) {
-        /* HTTP/0.9: nginx sets up no header list, apigw adds to it */
-        if (ngx_list_init(&r->headers_in.headers, r->pool, 8,
-                          sizeof(ngx_table_elt_t))
-            != NGX_OK)
-        {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-    }
-
     if (ngx_http_apigw_request_id(r, alcf, ctx) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -1039,6 +1029,19 @@ ngx_http_apigw_request_id(ngx_http_request_t *r,
 
     if (alcf->enable != 1 || r != r->main) {
         return NGX_OK;
+    }
+
+    /*
+     * the first header apigw adds (also for errors nginx answers before
+     * the handler); HTTP/0.9: nginx has set up no header list
+     */
+
+    if (r->headers_in.headers.nalloc == 0
+        && ngx_list_init(&r->headers_in.headers, r->pool, 8,
+                         sizeof(ngx_table_elt_t))
+           != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
     h = ngx_list_push(&r->headers_in.headers);

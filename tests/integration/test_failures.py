@@ -27,7 +27,10 @@ def gw(module_nginx_factory, whisk, tmp_path_factory):
                    "$apigw_request_id';",
         extra_server="access_log {dir}/gw.log gw; "
                      "access_log {dir}/line.log line; "
-                     "client_max_body_size 1k;"))
+                     "client_max_body_size 1k; "
+                     # nginx redirects /p to /p/ before apigw's handler
+                     "location /p/ { apigw; apigw_openwhisk_url %s; "
+                     "apigw_spec %s; }" % (whisk.url, spec)))
     n.access = os.path.join(n.dir, "gw.log")
     n.lines = os.path.join(n.dir, "line.log")
     with open(n.conf) as f:
@@ -149,5 +152,7 @@ def test_http09_request(gw, whisk):
     assert whisk.stats()["by_action"] == {"guest/default/echo": 1}
     err = json.loads(raw_exchange(gw.port, b"GET /f/nope\r\n"))
     assert err["status"] == 404 and err["message"] == "Error: Not found."
+    # answered by nginx before the handler, through apigw's header filter
+    assert b"301" in raw_exchange(gw.port, b"GET /p\r\n")
     assert gw.request("GET", "/f/ok").status == 200
     assert "exited on signal" not in gw.log()
