@@ -87,7 +87,10 @@ $(BUILD)/nginx/Makefile: config $(BUILD)/srclist
 $(BUILD)/ngx_http_apigw_module.so: $(BUILD)/nginx/Makefile $(CORE_SRCS) \
         $(CORE_HDRS) $(MOD_SRCS)
 	$(MAKE) -s -j$(NPROC) -f $(BUILD)/nginx/Makefile -C $(BUILD)/nginx-src modules
-	cp $(BUILD)/nginx/ngx_http_apigw_module.so $@
+	@# a new file, not the old one overwritten: a running nginx (make run)
+	@# keeps the module it mapped instead of crashing
+	cp $(BUILD)/nginx/ngx_http_apigw_module.so $@.tmp
+	mv -f $@.tmp $@
 	printf 'load_module %s;\nevents {}\n' $@ > $(BUILD)/load-test.conf
 	nginx -g 'error_log stderr; pid /dev/null;' -t -q -c $(BUILD)/load-test.conf
 
