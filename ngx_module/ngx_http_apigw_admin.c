@@ -265,8 +265,10 @@ ngx_http_apigw_admin_handler(ngx_http_request_t *r)
         return NGX_DONE;
     }
 
-    if (ngx_http_discard_request_body(r) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    /* 400 for a broken chunked body, as nginx's own handlers answer */
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     return ngx_http_apigw_admin_run(r, NULL, 0);
@@ -276,12 +278,14 @@ ngx_http_apigw_admin_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_apigw_admin_metrics(ngx_http_request_t *r)
 {
+    ngx_int_t                    rc;
     ngx_buf_t                   *b;
     const apigw_store_t         *st;
     ngx_http_apigw_admin_ctx_t  *ctx;
 
-    if (ngx_http_discard_request_body(r) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     st = ngx_http_apigw_store_current();
@@ -956,6 +960,7 @@ ngx_http_apigw_admin_header_filter(ngx_http_request_t *r)
     u_char                           *p;
     size_t                            len;
     ngx_buf_t                        *b;
+    const char                       *msg;
     ngx_table_elt_t                  *h;
     ngx_http_apigw_admin_ctx_t       *ctx;
     ngx_http_apigw_admin_loc_conf_t  *alcf;
@@ -978,8 +983,13 @@ ngx_http_apigw_admin_header_filter(ngx_http_request_t *r)
         return ngx_http_next_header_filter(r);
     }
 
-    len = sizeof("{\"status\":,\"message\":\"Error: Request failed.\","
-                 "\"request_id\":\"\"}\n") - 1 + NGX_INT_T_LEN + 32;
+    /* the client's errors said as on the data plane, the rest generic */
+    msg = (r->headers_out.status < NGX_HTTP_INTERNAL_SERVER_ERROR)
+          ? ngx_http_apigw_error_for(r->headers_out.status)->message
+          : "Error: Request failed.";
+
+    len = sizeof("{\"status\":,\"message\":\"\",\"request_id\":\"\"}\n") - 1
+          + NGX_INT_T_LEN + ngx_strlen(msg) + ctx->request_id.len;
 
     b = ngx_create_temp_buf(r->pool, len);
     if (b == NULL) {
@@ -989,11 +999,7 @@ ngx_http_apigw_admin_header_filter(ngx_http_request_t *r)
     p = b->last;
     b->last = ngx_sprintf(p, "{\"status\":%ui,\"message\":\"%s\","
                           "\"request_id\":\"%V\"}\n",
-                          r->headers_out.status,
-                          r->headers_out.status == 413
-                          ? "Error: Request body too large."
-                          : "Error: Request failed.",
-                          &ctx->request_id);
+                          r->headers_out.status, msg, &ctx->request_id);
     b->last_buf = 1;
     b->last_in_chain = 1;
     ctx->error_body = b;

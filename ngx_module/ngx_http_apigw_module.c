@@ -20,11 +20,6 @@
 #define NGX_HTTP_APIGW_REQUEST_ID_MAX  200
 
 
-typedef struct {
-    ngx_uint_t   status;
-    const char  *reason;        /* $apigw_reason */
-    const char  *message;
-} ngx_http_apigw_error_t;
 
 
 static ngx_int_t ngx_http_apigw_handler(ngx_http_request_t *r);
@@ -52,8 +47,6 @@ static ngx_int_t ngx_http_apigw_cors_origin(ngx_http_request_t *r,
 static ngx_int_t ngx_http_apigw_cors_headers(ngx_http_request_t *r,
     ngx_http_apigw_ctx_t *ctx);
 static void ngx_http_apigw_strip_cors(ngx_http_request_t *r);
-static const ngx_http_apigw_error_t *ngx_http_apigw_error_for(
-    ngx_uint_t status);
 static ngx_buf_t *ngx_http_apigw_error_body(ngx_http_request_t *r,
     ngx_uint_t status, const char *message, ngx_str_t *request_id);
 
@@ -129,7 +122,7 @@ static ngx_http_apigw_error_t  ngx_http_apigw_errors[] = {
     { 431, "headers_too_large", "Error: Request headers too large." },
     { 494, "headers_too_large", "Error: Request headers too large." },
     { 500, "internal_error", "Error: Internal server error." },
-    { 501, "no_backend", "Error: The operation has no backend." },
+    { 501, "not_implemented", "Error: Not implemented." },
     { 502, "backend_unavailable", "Error: Backend unavailable." },
     { 503, "unavailable", "Error: Service unavailable." },
     { 504, "backend_timeout", "Error: Backend timed out." },
@@ -591,7 +584,7 @@ matched:
 
     if (ctx->opx == NULL) {
         return ngx_http_apigw_send_error(r, ctx, NGX_HTTP_NOT_IMPLEMENTED,
-                                         NULL);
+                                         "no_backend");
     }
 
     /* a web action: the policies bound to it through the management API */
@@ -794,8 +787,9 @@ ngx_http_apigw_preflight(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
     ctx->preflight = 1;
     ctx->reason.len = 0;
 
-    if (ngx_http_discard_request_body(r) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     if (ngx_http_apigw_add_header(r, "Access-Control-Allow-Origin", &origin)
@@ -1658,7 +1652,7 @@ ngx_http_apigw_strip_cors(ngx_http_request_t *r)
 
 /* ---- errors: one JSON shape for everything apigw answers itself ---- */
 
-static const ngx_http_apigw_error_t *
+const ngx_http_apigw_error_t *
 ngx_http_apigw_error_for(ngx_uint_t status)
 {
     ngx_http_apigw_error_t  *e;
@@ -1736,6 +1730,8 @@ ngx_http_apigw_send_error(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
                                   ? "Error: Invalid request path."
                                   : ngx_strcmp(reason, "cors_origin") == 0
                                   ? "Error: Origin not allowed."
+                                  : ngx_strcmp(reason, "no_backend") == 0
+                                  ? "Error: The operation has no backend."
                                   : e->message,
                                   &ctx->request_id);
     if (b == NULL) {

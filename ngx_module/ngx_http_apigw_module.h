@@ -145,6 +145,14 @@ char *ngx_http_apigw_balancer(ngx_conf_t *cf, ngx_command_t *cmd, void *conf);
 char *ngx_http_apigw_conf_inject(ngx_conf_t *cf, ngx_str_t *text);
 void ngx_http_apigw_upstream_wrap(ngx_http_apigw_main_conf_t *amcf);
 
+typedef struct {
+    ngx_uint_t   status;
+    const char  *reason;        /* $apigw_reason */
+    const char  *message;
+} ngx_http_apigw_error_t;
+
+/* the reason and message of a status (a catch-all for unknown ones) */
+const ngx_http_apigw_error_t *ngx_http_apigw_error_for(ngx_uint_t status);
 ngx_int_t ngx_http_apigw_send_error(ngx_http_request_t *r,
     ngx_http_apigw_ctx_t *ctx, ngx_uint_t status, const char *reason);
 ngx_http_apigw_ctx_t *ngx_http_apigw_get_ctx(ngx_http_request_t *r);

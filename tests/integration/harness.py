@@ -260,6 +260,18 @@ def request(port, method, target, headers=None, body=None, chunked=False,
             return _read_response(f, method)
 
 
+def raw_exchange(port, data, timeout=10):
+    """The bytes the server sends back to `data`, until it closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return out
+            out += chunk
+
+
 def render_spec(name, tmpdir, **subst):
     """Copy tests/integration/specs/NAME into tmpdir with {KEY} replaced."""
     with open(os.path.join(SPECS, name)) as f:

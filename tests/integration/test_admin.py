@@ -13,6 +13,8 @@ import types
 
 import pytest
 
+import harness
+
 from admin_gw import (TOKEN, Gateway, new_store_dir, operation_id,
                       wsk_add_endpoint, wsk_remove_endpoint, wsk_swagger)
 
@@ -236,6 +238,25 @@ def test_v2_bad_documents_400(gw, whisk):
         "operation-switch"]["case"][0]["execute"][0]["invoke"][
         "target-url"] = "http://no-such-host.invalid/x"
     err(gw.admin("POST", "/v2/%s/apis" % t, doc), 400)
+
+
+def test_broken_body_framing_is_the_clients_error(gw):
+    """Errors nginx answers in admin locations are JSON that says what
+    went wrong: a GET's broken chunked body is a 400, not a 500."""
+    for target in ("/v2/t/apis", "/metrics"):
+        out = harness.raw_exchange(gw.aport, (
+            "GET %s HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer %s\r\n"
+            "Transfer-Encoding: chunked\r\n\r\nzz\r\n"
+            % (target, TOKEN)).encode())
+        head, _, body = out.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 400 "), out
+        b = json.loads(body)
+        assert b["status"] == 400 and b["message"] == "Error: Bad request."
+    out = harness.raw_exchange(gw.aport, (
+        "GET /v2/t/apis HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer %s"
+        "\r\nTransfer-Encoding: gzip\r\n\r\n" % TOKEN).encode())
+    assert out.startswith(b"HTTP/1.1 501 "), out
+    assert b'"message":"Error: Request failed."' in out
 
 
 def test_v2_errors(gw):

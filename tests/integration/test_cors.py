@@ -185,3 +185,17 @@ def test_cors_unset_preflight_goes_nowhere(gw, whisk):
         ("Access-Control-Request-Method", "GET")])
     assert_error(r, 405, "Error: Method not allowed.")
     assert counts(whisk) == (0, 0)
+
+
+def test_preflight_with_a_broken_body_is_a_400(gw, whisk):
+    """A preflight discards its body; broken chunked framing is the
+    client's error (400 JSON), not the gateway's."""
+    whisk.reset()
+    out = harness.raw_exchange(gw.port, (
+        b"OPTIONS /wsk/echo HTTP/1.1\r\nHost: a\r\n"
+        b"Origin: https://site.example\r\n"
+        b"Access-Control-Request-Method: POST\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\nzz\r\n"))
+    assert out.startswith(b"HTTP/1.1 400 "), out
+    assert b'"message":"Error: Bad request."' in out
+    assert counts(whisk) == (0, 0)

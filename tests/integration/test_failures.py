@@ -3,7 +3,6 @@ access log."""
 
 import json
 import os
-import socket
 import time
 
 import pytest
@@ -131,28 +130,37 @@ def test_gateway_still_serves_after_failures(gw, whisk):
     assert r.status == 200 and r.json()["__ow_method"] == "get"
 
 
-def raw_exchange(port, data):
-    """What the gateway sends back to `data`, until it closes."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
-        s.sendall(data)
-        out = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                return out
-            out += chunk
-
-
 def test_http09_request(gw, whisk):
     """An HTTP/0.9 request has no headers (nginx sets up no header list):
     it is served, body only, as nginx serves it."""
     whisk.reset()
-    body = raw_exchange(gw.port, b"GET /f/ok?v=09\r\n")
+    body = harness.raw_exchange(gw.port, b"GET /f/ok?v=09\r\n")
     assert json.loads(body)["__ow_method"] == "get", body
     assert whisk.stats()["by_action"] == {"guest/default/echo": 1}
-    err = json.loads(raw_exchange(gw.port, b"GET /f/nope\r\n"))
+    err = json.loads(harness.raw_exchange(gw.port, b"GET /f/nope\r\n"))
     assert err["status"] == 404 and err["message"] == "Error: Not found."
     # answered by nginx before the handler, through apigw's header filter
-    assert b"301" in raw_exchange(gw.port, b"GET /p\r\n")
+    assert b"301" in harness.raw_exchange(gw.port, b"GET /p\r\n")
     assert gw.request("GET", "/f/ok").status == 200
     assert "exited on signal" not in gw.log()
+
+
+@pytest.mark.parametrize("headers,body,status,message,reason", [
+    # a transfer coding nginx does not know: its 501, not "no backend"
+    ("Transfer-Encoding: gzip\r\n", b"", 501, "Error: Not implemented.",
+     "not_implemented"),
+    ("Transfer-Encoding: chunked\r\n", b"zz\r\n", 400,
+     "Error: Bad request.", "bad_request"),
+])
+def test_broken_request_body_framing(gw, whisk, headers, body, status,
+                                     message, reason):
+    whisk.reset()
+    out = harness.raw_exchange(gw.port, (
+        "GET /f/ok HTTP/1.1\r\nHost: a\r\n%s\r\n" % headers).encode()
+        + body)
+    head, _, payload = out.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 %d " % status), out
+    err = json.loads(payload)
+    assert err["status"] == status and err["message"] == message
+    assert log_line(gw, err["request_id"])[3] == reason
+    assert whisk.stats()["calls"] == 0
