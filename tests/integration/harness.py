@@ -133,7 +133,8 @@ http {
 
     def log(self):
         try:
-            with open(self.error_log) as f:
+            # clients' bytes are logged as they came
+            with open(self.error_log, errors="replace") as f:
                 return f.read()
         except OSError:
             return ""
