@@ -129,7 +129,7 @@ class Requests:
                             ("X-Request-ID", "abc-1"),
                             ("X-Forwarded-For", "1.2.3.4, 5.6.7.8"),
                             ("Cookie", "a=b; api_key=" + API_KEY),
-                            ("X-Trace", "0b5c8a5e-1a1b-4c3d-9e8f-000000000001"),
+                            ("X-Trace", "0b5c8a5e-1a1b-4c3d-9e8f-0000000001"),
                             ("Expect", "100-continue"),
                             ("Upgrade", "websocket")):
             if r.random() < 0.2:
