@@ -5,6 +5,7 @@ traffic flows, and concurrent writers on two nodes."""
 import json
 import threading
 import time
+import types
 
 import pytest
 
@@ -191,3 +192,25 @@ def test_password_and_db(nginx_factory, whisk):
         assert "s3cret-pw" not in log
     finally:
         r.cleanup()
+
+
+def test_backend_host_name_on_the_redis_store(nginx_factory, redis, whisk):
+    """A backend named by host name is looked up before the Redis commit;
+    the addresses go into the record, so the other node serves it without
+    a lookup of its own."""
+    a = node(nginx_factory, redis)
+    b = node(nginx_factory, redis)
+    ready(a)
+    ready(b)
+    local = types.SimpleNamespace(
+        url=whisk.url.replace("127.0.0.1", "localhost"))
+    r = a.admin("POST", "/v2/rt/apis", simple_doc(local, "/named"))
+    assert r.status == 200, r
+    got = b.wait_status("GET", "/api/rt/named/hello", 200, timeout=5)
+    assert got.json()["__ow_method"] == "get"
+    rec = json.loads(redis.cmd("HGET", "apigw:records", "api:%s"
+                               % r.json()["artifact_id"]))
+    assert "127.0.0.1" in sum(rec["resolved"].values(), [])
+    gone = types.SimpleNamespace(
+        url=whisk.url.replace("127.0.0.1", "no-such-host.invalid"))
+    err(a.admin("POST", "/v2/rt/apis", simple_doc(gone, "/gone")), 400)
