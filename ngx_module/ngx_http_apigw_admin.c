@@ -30,6 +30,9 @@ typedef struct {
 
 /* a backend host name looked up with the system's resolver */
 typedef struct {
+#if (NGX_THREADS)
+    ngx_thread_task_t    task;
+#endif
     ngx_http_request_t  *request;
     ngx_int_t            rc;        /* NGX_OK, NGX_DECLINED, NGX_BUSY */
     ngx_uint_t           naddrs;
@@ -591,41 +594,38 @@ ngx_http_apigw_admin_committed(void *data, ngx_int_t rc)
 static ngx_int_t
 ngx_http_apigw_admin_lookup(ngx_http_request_t *r, ngx_str_t *name)
 {
-    size_t                             size;
+    ngx_uint_t                         valid;
     ngx_http_apigw_admin_lookup_t     *lk;
 #if (NGX_THREADS)
-    ngx_thread_task_t                 *task;
     ngx_http_apigw_admin_main_conf_t  *amcf;
 #endif
 
+    lk = ngx_calloc(sizeof(ngx_http_apigw_admin_lookup_t) + name->len,
+                    r->connection->log);
+    if (lk == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    lk->request = r;
+    lk->name_len = name->len;
+    ngx_memcpy(lk->name, name->data, name->len);
+
     /* no host name is longer (RFC 1035) or holds a NUL: not found */
-    size = (name->len > 255 || ngx_strlchr(name->data,
-                                           name->data + name->len, '\0'))
-           ? 0 : sizeof(ngx_http_apigw_admin_lookup_t) + name->len;
+    valid = name->len <= 255
+            && ngx_strlchr(name->data, name->data + name->len, '\0') == NULL;
 
 #if (NGX_THREADS)
     amcf = ngx_http_get_module_main_conf(r, ngx_http_apigw_admin_module);
 
-    if (size && amcf->lookup_pool) {
-        task = ngx_calloc(sizeof(ngx_thread_task_t) + size,
-                          r->connection->log);
-        if (task == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+    if (valid && amcf->lookup_pool) {
+        lk->task.ctx = lk;
+        lk->task.handler = ngx_http_apigw_admin_lookup_thread;
+        lk->task.event.handler = ngx_http_apigw_admin_lookup_done;
+        lk->task.event.data = lk;
+        lk->task.event.log = r->connection->log;
 
-        lk = (ngx_http_apigw_admin_lookup_t *) (task + 1);
-        lk->request = r;
-        lk->name_len = name->len;
-        ngx_memcpy(lk->name, name->data, name->len);
-
-        task->ctx = lk;
-        task->handler = ngx_http_apigw_admin_lookup_thread;
-        task->event.handler = ngx_http_apigw_admin_lookup_done;
-        task->event.data = task;
-        task->event.log = r->connection->log;
-
-        if (ngx_thread_task_post(amcf->lookup_pool, task) != NGX_OK) {
-            ngx_free(task);
+        if (ngx_thread_task_post(amcf->lookup_pool, &lk->task) != NGX_OK) {
+            ngx_free(lk);
             return ngx_http_apigw_admin_error(r,
                                           NGX_HTTP_SERVICE_UNAVAILABLE,
                                           "Error: Too many requests queued.");
@@ -641,16 +641,7 @@ ngx_http_apigw_admin_lookup(ngx_http_request_t *r, ngx_str_t *name)
 
     /* a name that cannot exist, or nginx built without threads: here */
 
-    lk = ngx_calloc(sizeof(ngx_http_apigw_admin_lookup_t) + name->len,
-                    r->connection->log);
-    if (lk == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    lk->name_len = name->len;
-    ngx_memcpy(lk->name, name->data, name->len);
-
-    if (size) {
+    if (valid) {
         ngx_http_apigw_admin_lookup_run(lk);
 
     } else {
@@ -779,14 +770,12 @@ ngx_http_apigw_admin_lookup_thread(void *data, ngx_log_t *log)
 static void
 ngx_http_apigw_admin_lookup_done(ngx_event_t *ev)
 {
-    ngx_thread_task_t *task = ev->data;
+    ngx_http_apigw_admin_lookup_t *lk = ev->data;
 
-    ngx_int_t                       rc;
-    ngx_connection_t               *c;
-    ngx_http_request_t             *r;
-    ngx_http_apigw_admin_lookup_t  *lk;
+    ngx_int_t            rc;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
 
-    lk = task->ctx;
     r = lk->request;
     c = r->connection;
 
@@ -794,14 +783,14 @@ ngx_http_apigw_admin_lookup_done(ngx_event_t *ev)
 
     if (c->error) {
         /* the request was terminated meanwhile: it ends now */
-        ngx_free(task);
+        ngx_free(lk);
         ngx_http_finalize_request(r, NGX_ERROR);
         ngx_http_run_posted_requests(c);
         return;
     }
 
     rc = ngx_http_apigw_admin_looked_up(r, lk);
-    ngx_free(task);
+    ngx_free(lk);
 
     if (rc == NGX_OK) {
         rc = ngx_http_apigw_admin_attempt(r);

@@ -20,8 +20,6 @@
 #define NGX_HTTP_APIGW_REQUEST_ID_MAX  200
 
 
-
-
 static ngx_int_t ngx_http_apigw_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_apigw_init_process(ngx_cycle_t *cycle);
 static void ngx_http_apigw_exit_process(ngx_cycle_t *cycle);
@@ -127,6 +125,15 @@ static ngx_http_apigw_error_t  ngx_http_apigw_errors[] = {
     { 503, "unavailable", "Error: Service unavailable." },
     { 504, "backend_timeout", "Error: Backend timed out." },
     { 0, "error", "Error: Request failed." }
+};
+
+
+/* reasons whose message says more than their status's */
+static ngx_http_apigw_error_t  ngx_http_apigw_reason_errors[] = {
+    { 400, "bad_path", "Error: Invalid request path." },
+    { 403, "cors_origin", "Error: Origin not allowed." },
+    { 501, "no_backend", "Error: The operation has no backend." },
+    { 0, NULL, NULL }
 };
 
 
@@ -1709,7 +1716,8 @@ ngx_http_apigw_send_error(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
     ngx_int_t                      rc;
     ngx_buf_t                     *b;
     ngx_chain_t                    out;
-    const ngx_http_apigw_error_t  *e;
+    const char                    *message;
+    const ngx_http_apigw_error_t  *e, *m;
 
     e = ngx_http_apigw_error_for(status);
 
@@ -1725,15 +1733,16 @@ ngx_http_apigw_send_error(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
         r->keepalive = 0;
     }
 
-    b = ngx_http_apigw_error_body(r, status,
-                                  ngx_strcmp(reason, "bad_path") == 0
-                                  ? "Error: Invalid request path."
-                                  : ngx_strcmp(reason, "cors_origin") == 0
-                                  ? "Error: Origin not allowed."
-                                  : ngx_strcmp(reason, "no_backend") == 0
-                                  ? "Error: The operation has no backend."
-                                  : e->message,
-                                  &ctx->request_id);
+    message = e->message;
+
+    for (m = ngx_http_apigw_reason_errors; m->reason; m++) {
+        if (ngx_strcmp(reason, m->reason) == 0) {
+            message = m->message;
+            break;
+        }
+    }
+
+    b = ngx_http_apigw_error_body(r, status, message, &ctx->request_id);
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

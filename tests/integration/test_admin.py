@@ -588,6 +588,11 @@ def test_tenant_variable(nginx_factory, whisk):
 
 # ---- backend host names: looked up without holding the worker ----
 
+def whisk_at(whisk, host):
+    """The stand-in, named by `host` in the URLs of simple_doc()."""
+    return types.SimpleNamespace(url=whisk.url.replace("127.0.0.1", host))
+
+
 @pytest.fixture(scope="module")
 def lookup_shim(tmp_path_factory):
     """A getaddrinfo() in which slow.apigw.test takes 3 s and
@@ -607,16 +612,14 @@ def test_backend_host_lookup_does_not_hold_the_worker(module_nginx_factory,
     g.start()
     t = "lookup"
     # a host name that resolves through /etc/hosts
-    local = types.SimpleNamespace(
-        url=whisk.url.replace("127.0.0.1", "localhost"))
+    local = whisk_at(whisk, "localhost")
     assert g.admin("POST", "/v2/%s/apis" % t,
                    simple_doc(local, "/local")).status == 200
     r = g.wait_status("GET", "/api/%s/local/hello" % t, 200)
     assert r.json()["__ow_method"] == "get"
 
     # a slow lookup: the one worker answers others meanwhile
-    slow = types.SimpleNamespace(
-        url=whisk.url.replace("127.0.0.1", "slow.apigw.test"))
+    slow = whisk_at(whisk, "slow.apigw.test")
     done = {}
 
     def write():
@@ -636,12 +639,10 @@ def test_backend_host_lookup_does_not_hold_the_worker(module_nginx_factory,
 
     # a lookup that fails for now is a 503 that names the host; a name
     # that does not exist a 400
-    fail = types.SimpleNamespace(
-        url=whisk.url.replace("127.0.0.1", "fail.apigw.test"))
+    fail = whisk_at(whisk, "fail.apigw.test")
     err(g.admin("POST", "/v2/%s/apis" % t, simple_doc(fail, "/fail")), 503,
         'Backend host "fail.apigw.test" could not be looked up.')
-    gone = types.SimpleNamespace(
-        url=whisk.url.replace("127.0.0.1", "no-such-host.invalid"))
+    gone = whisk_at(whisk, "no-such-host.invalid")
     err(g.admin("POST", "/v2/%s/apis" % t, simple_doc(gone, "/gone")), 400,
         'Backend host "no-such-host.invalid" not found.')
     assert g.get("/api/%s/fail/hello" % t).status == 404

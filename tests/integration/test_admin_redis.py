@@ -5,13 +5,12 @@ traffic flows, and concurrent writers on two nodes."""
 import json
 import threading
 import time
-import types
 
 import pytest
 
 from admin_gw import Gateway, new_store_dir
 from admin_redis import RedisServer, wait_until
-from test_admin import err, simple_doc
+from test_admin import err, simple_doc, whisk_at
 
 
 @pytest.fixture
@@ -202,8 +201,7 @@ def test_backend_host_name_on_the_redis_store(nginx_factory, redis, whisk):
     b = node(nginx_factory, redis)
     ready(a)
     ready(b)
-    local = types.SimpleNamespace(
-        url=whisk.url.replace("127.0.0.1", "localhost"))
+    local = whisk_at(whisk, "localhost")
     r = a.admin("POST", "/v2/rt/apis", simple_doc(local, "/named"))
     assert r.status == 200, r
     got = b.wait_status("GET", "/api/rt/named/hello", 200, timeout=5)
@@ -211,6 +209,5 @@ def test_backend_host_name_on_the_redis_store(nginx_factory, redis, whisk):
     rec = json.loads(redis.cmd("HGET", "apigw:records", "api:%s"
                                % r.json()["artifact_id"]))
     assert "127.0.0.1" in sum(rec["resolved"].values(), [])
-    gone = types.SimpleNamespace(
-        url=whisk.url.replace("127.0.0.1", "no-such-host.invalid"))
+    gone = whisk_at(whisk, "no-such-host.invalid")
     err(a.admin("POST", "/v2/rt/apis", simple_doc(gone, "/gone")), 400)
