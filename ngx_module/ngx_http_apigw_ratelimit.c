@@ -86,16 +86,18 @@ struct ngx_http_apigw_rl_req_s {
     ngx_uint_t                       headers;
     ngx_uint_t                       pending;
     const char                      *policy;        /* RateLimit-Policy */
-    const apigw_rl_limit_t          *limits[APIGW_RL_MAX_LIMITS];
-    const char                      *ident[APIGW_RL_MAX_LIMITS];
-    size_t                           ilen[APIGW_RL_MAX_LIMITS];
-    apigw_rl_result_t                res[APIGW_RL_MAX_LIMITS];
-    ngx_http_apigw_redis_cmd_t      *cmd[APIGW_RL_MAX_LIMITS];
-    ngx_http_apigw_rl_slot_t         slot[APIGW_RL_MAX_LIMITS];
-    u_char                           counted[APIGW_RL_MAX_LIMITS];
-    u_char                           deferred[APIGW_RL_MAX_LIMITS];
-    u_char                           fallback[APIGW_RL_MAX_LIMITS];
-    u_char                           nodata[APIGW_RL_MAX_LIMITS];
+    /* n of each, in the same allocation: most operations have one limit,
+       and 16 of everything would take a pool block of its own */
+    apigw_rl_result_t               *res;
+    ngx_http_apigw_rl_slot_t        *slot;
+    const apigw_rl_limit_t         **limits;
+    const char                     **ident;
+    size_t                          *ilen;
+    ngx_http_apigw_redis_cmd_t     **cmd;
+    u_char                          *counted;
+    u_char                          *deferred;
+    u_char                          *fallback;
+    u_char                          *nodata;
     unsigned                         local:1;       /* local ones taken */
     unsigned                         suspended:1;
     unsigned                         rejected:1;
@@ -1121,6 +1123,52 @@ ngx_http_apigw_rl_key(ngx_http_request_t *r, ngx_http_apigw_rl_req_t *rq,
 }
 
 
+/* a request's limit state, with its arrays of n zeroed entries */
+
+static ngx_http_apigw_rl_req_t *
+ngx_http_apigw_rl_req(ngx_pool_t *pool, ngx_uint_t n)
+{
+    u_char                   *p;
+    ngx_http_apigw_rl_req_t  *rq;
+
+    p = ngx_pcalloc(pool, sizeof(ngx_http_apigw_rl_req_t)
+                          + n * (sizeof(apigw_rl_result_t)
+                                 + sizeof(ngx_http_apigw_rl_slot_t)
+                                 + sizeof(apigw_rl_limit_t *)
+                                 + sizeof(char *) + sizeof(size_t)
+                                 + sizeof(ngx_http_apigw_redis_cmd_t *)
+                                 + 4));
+    if (p == NULL) {
+        return NULL;
+    }
+
+    /* the widest alignment first: all but the flags are 8-byte aligned */
+
+    rq = (ngx_http_apigw_rl_req_t *) p;
+    p += sizeof(ngx_http_apigw_rl_req_t);
+
+    rq->n = n;
+    rq->res = (apigw_rl_result_t *) p;
+    p += n * sizeof(apigw_rl_result_t);
+    rq->slot = (ngx_http_apigw_rl_slot_t *) p;
+    p += n * sizeof(ngx_http_apigw_rl_slot_t);
+    rq->limits = (const apigw_rl_limit_t **) p;
+    p += n * sizeof(apigw_rl_limit_t *);
+    rq->ident = (const char **) p;
+    p += n * sizeof(char *);
+    rq->ilen = (size_t *) p;
+    p += n * sizeof(size_t);
+    rq->cmd = (ngx_http_apigw_redis_cmd_t **) p;
+    p += n * sizeof(ngx_http_apigw_redis_cmd_t *);
+    rq->counted = p;
+    rq->deferred = p + n;
+    rq->fallback = p + 2 * n;
+    rq->nodata = p + 3 * n;
+
+    return rq;
+}
+
+
 ngx_int_t
 ngx_http_apigw_ratelimit(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx)
 {
@@ -1155,7 +1203,7 @@ ngx_http_apigw_ratelimit(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx)
         return NGX_DECLINED;               /* not compiled in this conf */
     }
 
-    rq = ngx_pcalloc(r->pool, sizeof(ngx_http_apigw_rl_req_t));
+    rq = ngx_http_apigw_rl_req(r->pool, ngx_min(s->n, APIGW_RL_MAX_LIMITS));
     if (rq == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -1166,7 +1214,6 @@ ngx_http_apigw_ratelimit(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx)
     rq->ctx = ctx;
     rq->zone = amcf->zone->data;
     rq->now = ngx_http_apigw_rl_now();
-    rq->n = ngx_min(s->n, APIGW_RL_MAX_LIMITS);
     rq->policy = s->policy ? s->policy : "";
     rq->headers = (rll && rll->headers != NGX_CONF_UNSET_UINT)
                   ? rll->headers : NGX_HTTP_APIGW_RL_HDR_DRAFT;
