@@ -5,31 +5,41 @@
  *
  *     apigw:version    string   the store's version; INCR'ed by every commit
  *     apigw:records    hash     record key (src/store.h) -> JSON text
- *     apigw:changes    zset     record key, scored by the version of its
- *                               last change; a deleted record stays here
- *                               (and is gone from apigw:records) so every
- *                               node learns of the deletion
+ *     apigw:changes    zset     key of every record, scored by the version
+ *                               of its last change
+ *     apigw:deleted    zset     key of a deleted record, scored by the
+ *                               version that deleted it, so that every node
+ *                               learns of the deletion; those older than
+ *                               NGX_HTTP_APIGW_RS_KEEP versions are dropped
+ *     apigw:pruned     string   the version up to which they were dropped
  *     apigw:events     channel  PUBLISHed the new version on every commit
  *
  * A write: WATCH apigw:version, GET it; when it is the version the request
- * was answered against, MULTI, HSET/HDEL apigw:records, ZADD
- * apigw:changes, SET apigw:version, PUBLISH, EXEC.  Another writer in
- * between makes EXEC fail (or the version differ): the worker brings its
- * copy up to date and the request is answered again, so two writes never
- * mix.  Writes of one worker go one at a time (WATCH is per connection).
+ * was answered against, MULTI, HSET/HDEL apigw:records, ZADD/ZREM
+ * apigw:changes and apigw:deleted, drop the old deletions, SET
+ * apigw:version, PUBLISH, EXEC.  Another writer in between makes EXEC fail
+ * (or the version differ): the worker brings its copy up to date and the
+ * request is answered again, so two writes never mix.  Writes of one
+ * worker go one at a time (WATCH is per connection).
  *
  * Every worker subscribes to apigw:events and, on a message or a
- * (re)connection, reads what changed since its version
- * (ZRANGEBYSCORE apigw:changes, then HMGET apigw:records), then compiles
- * the changed APIs off the request path.  The data plane never reads Redis:
- * while Redis is down it serves the last configuration and writes answer
- * 503; the adapter reconnects by itself and the worker resynchronises.
+ * (re)connection, reads what changed since its version (ZRANGEBYSCORE of
+ * both sets, then HMGET apigw:records), then compiles the changed APIs off
+ * the request path.  A worker further behind than apigw:pruned (away while
+ * more than NGX_HTTP_APIGW_RS_KEEP writes were made) cannot learn every
+ * deletion that way: it reads all the records instead and drops what it
+ * holds beyond them.  The data plane never reads Redis: while Redis is
+ * down it serves the last configuration and writes answer 503; the adapter
+ * reconnects by itself and the worker resynchronises.
  */
 
 #include "ngx_http_apigw_store.h"
 
 
 #define NGX_HTTP_APIGW_RS_TIMEOUT  5000
+
+/* versions of deletions kept: a node further behind reads everything */
+#define NGX_HTTP_APIGW_RS_KEEP     1000
 
 
 typedef struct ngx_http_apigw_rs_job_s  ngx_http_apigw_rs_job_t;
@@ -51,9 +61,15 @@ static void ngx_http_apigw_rs_sync(void);
 static void ngx_http_apigw_rs_sync_start(void);
 static void ngx_http_apigw_rs_changes(redisReply *reply, void *data);
 static void ngx_http_apigw_rs_values(redisReply *reply, void *data);
+static ngx_int_t ngx_http_apigw_rs_drop_rest(void);
+static int ngx_http_apigw_rs_rest(const char *key, json_t *value,
+    void *data);
 static void ngx_http_apigw_rs_sync_done(ngx_int_t ok);
 static void ngx_http_apigw_rs_next(void);
 static void ngx_http_apigw_rs_version(redisReply *reply, void *data);
+static size_t ngx_http_apigw_rs_keys_args(apigw_muts_t *m, ngx_uint_t set,
+    const char *cmd, const char *zset, u_char *score, size_t slen,
+    const char **argv, size_t *lens);
 static void ngx_http_apigw_rs_exec(redisReply *reply, void *data);
 static void ngx_http_apigw_rs_finish(ngx_int_t rc);
 
@@ -64,6 +80,8 @@ static ngx_log_t                *ngx_http_apigw_rs_log;
 
 static ngx_uint_t                ngx_http_apigw_rs_syncing;
 static ngx_uint_t                ngx_http_apigw_rs_resync;
+static ngx_uint_t                ngx_http_apigw_rs_full;
+static uint64_t                  ngx_http_apigw_rs_since;
 static uint64_t                  ngx_http_apigw_rs_target;
 static char                    **ngx_http_apigw_rs_keys;
 static size_t                    ngx_http_apigw_rs_nkeys;
@@ -182,7 +200,7 @@ static void
 ngx_http_apigw_rs_sync_start(void)
 {
     u_char         since[NGX_INT64_LEN + 2];
-    size_t         lens[5];
+    size_t         slen, lens[5];
     const char    *argv[5];
 
     if (!ngx_http_apigw_redis_ready(ngx_http_apigw_rs_cmd)) {
@@ -191,8 +209,13 @@ ngx_http_apigw_rs_sync_start(void)
 
     ngx_http_apigw_rs_syncing = 1;
     ngx_http_apigw_rs_resync = 0;
+    ngx_http_apigw_rs_since = apigw_store_version(
+                                  ngx_http_apigw_store_current());
 
-    /* MULTI: the version and the changes at that version, together */
+    /*
+     * MULTI: the version and the changes at that version, together; when
+     * reading everything, all the records' keys
+     */
     argv[0] = "MULTI";
     lens[0] = 5;
 
@@ -213,16 +236,30 @@ ngx_http_apigw_rs_sync_start(void)
     (void) ngx_http_apigw_redis_command(ngx_http_apigw_rs_cmd, NULL, NULL, 0,
                                         2, argv, lens);
 
+    argv[1] = "apigw:pruned";
+    lens[1] = sizeof("apigw:pruned") - 1;
+
+    (void) ngx_http_apigw_redis_command(ngx_http_apigw_rs_cmd, NULL, NULL, 0,
+                                        2, argv, lens);
+
+    slen = ngx_sprintf(since, "(%uL", ngx_http_apigw_rs_since) - since;
+
     argv[0] = "ZRANGEBYSCORE";
     lens[0] = sizeof("ZRANGEBYSCORE") - 1;
     argv[1] = "apigw:changes";
     lens[1] = sizeof("apigw:changes") - 1;
-    lens[2] = ngx_sprintf(since, "(%uL",
-                          apigw_store_version(ngx_http_apigw_store_current()))
-              - since;
-    argv[2] = (char *) since;
+    argv[2] = ngx_http_apigw_rs_full ? "-inf" : (char *) since;
+    lens[2] = ngx_http_apigw_rs_full ? 4 : slen;
     argv[3] = "+inf";
     lens[3] = 4;
+
+    (void) ngx_http_apigw_redis_command(ngx_http_apigw_rs_cmd, NULL, NULL, 0,
+                                        4, argv, lens);
+
+    argv[1] = "apigw:deleted";
+    lens[1] = sizeof("apigw:deleted") - 1;
+    argv[2] = (char *) since;
+    lens[2] = slen;
 
     (void) ngx_http_apigw_redis_command(ngx_http_apigw_rs_cmd, NULL, NULL, 0,
                                         4, argv, lens);
@@ -247,12 +284,12 @@ ngx_http_apigw_rs_changes(redisReply *reply, void *data)
 {
     size_t        i, n;
     size_t       *lens;
-    ngx_int_t     v;
-    redisReply   *ver, *keys;
+    ngx_int_t     v, pruned;
+    redisReply   *ver, *prn, *keys, *gone, *e;
     const char  **argv;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
-        || reply->elements != 2)
+        || reply->elements != 4)
     {
         ngx_http_apigw_rs_where = 244;
         ngx_http_apigw_rs_sync_done(0);
@@ -260,24 +297,71 @@ ngx_http_apigw_rs_changes(redisReply *reply, void *data)
     }
 
     ver = reply->element[0];
-    keys = reply->element[1];
+    prn = reply->element[1];
+    keys = reply->element[2];
+    gone = reply->element[3];
 
     v = 0;
+    pruned = 0;
 
     if (ver->type == REDIS_REPLY_STRING) {
         v = ngx_atoi((u_char *) ver->str, ver->len);
-        if (v == NGX_ERROR) {
-            ngx_log_error(NGX_LOG_ERR, ngx_http_apigw_rs_log, 0,
-                          "apigw: bad apigw:version in Redis");
-            ngx_http_apigw_rs_where = 258;
+    }
+
+    if (prn->type == REDIS_REPLY_STRING) {
+        pruned = ngx_atoi((u_char *) prn->str, prn->len);
+    }
+
+    if (v == NGX_ERROR || pruned == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, ngx_http_apigw_rs_log, 0,
+                      "apigw: bad apigw:version or apigw:pruned in Redis");
+        ngx_http_apigw_rs_where = 258;
+        ngx_http_apigw_rs_sync_done(0);
+        return;
+    }
+
+    if (!ngx_http_apigw_rs_full
+        && ngx_http_apigw_rs_since < (uint64_t) pruned)
+    {
+        /* deletions we have not seen may be gone: read everything */
+        ngx_log_error(NGX_LOG_NOTICE, ngx_http_apigw_rs_log, 0,
+                      "apigw: Redis store: version %uL is older than the "
+                      "deletions kept (from %i on); reading every record",
+                      ngx_http_apigw_rs_since, pruned);
+        ngx_http_apigw_rs_full = 1;
+        ngx_http_apigw_rs_sync_start();
+
+        if (!ngx_http_apigw_rs_syncing) {
+            ngx_http_apigw_rs_where = 262;
             ngx_http_apigw_rs_sync_done(0);
-            return;
         }
+
+        return;
     }
 
     ngx_http_apigw_rs_target = v;
 
+    if (!ngx_http_apigw_rs_full && gone->type == REDIS_REPLY_ARRAY) {
+        for (i = 0; i < gone->elements; i++) {
+            e = gone->element[i];
+
+            if (e->type == REDIS_REPLY_STRING) {
+                /* a NUL in a key is no key of ours: ignored */
+                if (ngx_strlen(e->str) == e->len) {
+                    ngx_http_apigw_local_apply(e->str, NULL);
+                }
+            }
+        }
+    }
+
     if (keys->type != REDIS_REPLY_ARRAY || keys->elements == 0) {
+        if (ngx_http_apigw_rs_full && ngx_http_apigw_rs_drop_rest() != NGX_OK)
+        {
+            ngx_http_apigw_rs_where = 300;
+            ngx_http_apigw_rs_sync_done(0);
+            return;
+        }
+
         ngx_http_apigw_local_set_version(v);
         ngx_http_apigw_rs_sync_done(1);
         return;
@@ -385,6 +469,12 @@ ngx_http_apigw_rs_values(redisReply *reply, void *data)
         }
     }
 
+    if (ngx_http_apigw_rs_full && ngx_http_apigw_rs_drop_rest() != NGX_OK) {
+        ngx_http_apigw_rs_where = 407;
+        ngx_http_apigw_rs_sync_done(0);
+        return;
+    }
+
     /*
      * values may be newer than the version read with the keys: the next
      * sync reads them again, which is harmless
@@ -392,6 +482,67 @@ ngx_http_apigw_rs_values(redisReply *reply, void *data)
     ngx_http_apigw_local_set_version(ngx_http_apigw_rs_target);
 
     ngx_http_apigw_rs_sync_done(1);
+}
+
+
+/* after reading every record: what we hold beyond them was deleted */
+
+static ngx_int_t
+ngx_http_apigw_rs_drop_rest(void)
+{
+    size_t     i;
+    json_t    *ctx[2], *key;
+    ngx_int_t  rc;
+
+    rc = NGX_ERROR;
+    ctx[0] = json_object();     /* the keys in Redis */
+    ctx[1] = json_array();      /* ours that are not */
+
+    if (ctx[0] == NULL || ctx[1] == NULL) {
+        goto done;
+    }
+
+    for (i = 0; i < ngx_http_apigw_rs_nkeys; i++) {
+        if (json_object_set_new(ctx[0], ngx_http_apigw_rs_keys[i],
+                                json_null())
+            != 0)
+        {
+            goto done;
+        }
+    }
+
+    if (apigw_store_foreach(ngx_http_apigw_store_current(), NULL,
+                            ngx_http_apigw_rs_rest, ctx)
+        != 0)
+    {
+        goto done;
+    }
+
+    json_array_foreach(ctx[1], i, key) {
+        ngx_http_apigw_local_apply(json_string_value(key), NULL);
+    }
+
+    rc = NGX_OK;
+
+done:
+
+    json_decref(ctx[0]);
+    json_decref(ctx[1]);
+
+    return rc;
+}
+
+
+static int
+ngx_http_apigw_rs_rest(const char *key, json_t *value, void *data)
+{
+    json_t  **ctx = data;
+
+    if (json_object_get(ctx[0], key)) {
+        return 0;
+    }
+
+    return json_array_append_new(ctx[1], json_string(key));
 }
 
 
@@ -411,6 +562,7 @@ ngx_http_apigw_rs_sync_done(ngx_int_t ok)
     ngx_http_apigw_rs_keys = NULL;
     ngx_http_apigw_rs_nkeys = 0;
     ngx_http_apigw_rs_syncing = 0;
+    ngx_http_apigw_rs_full = 0;
 
     if (ok) {
         /* compile now: changes reach the data plane at once */
@@ -523,7 +675,8 @@ ngx_http_apigw_rs_version(redisReply *reply, void *data)
 {
     char                     **texts;
     u_char                     ver[NGX_INT64_LEN + 1];
-    size_t                     i, n, nset, ndel, *lens;
+    u_char                     old[NGX_INT64_LEN + 1];
+    size_t                     i, n, nset, ndel, olen, *lens;
     uint64_t                   v;
     ngx_int_t                  cur;
     size_t                     vlen;
@@ -657,20 +810,43 @@ ngx_http_apigw_rs_version(redisReply *reply, void *data)
         RS_CMD(n);
     }
 
-    argv[0] = "ZADD";
-    lens[0] = 4;
-    argv[1] = "apigw:changes";
-    lens[1] = sizeof("apigw:changes") - 1;
-    n = 2;
+    /* a record is in one of the two sets: changed (and there), deleted */
 
-    for (i = 0; i < m->n; i++) {
-        argv[n] = (char *) ver;
-        lens[n++] = vlen;
-        argv[n] = m->items[i].key;
-        lens[n++] = ngx_strlen(m->items[i].key);
+    if (nset) {
+        RS_CMD(ngx_http_apigw_rs_keys_args(m, 1, "ZADD", "apigw:changes",
+                                           ver, vlen, argv, lens));
+        RS_CMD(ngx_http_apigw_rs_keys_args(m, 1, "ZREM", "apigw:deleted",
+                                           NULL, 0, argv, lens));
     }
 
-    RS_CMD(n);
+    if (ndel) {
+        RS_CMD(ngx_http_apigw_rs_keys_args(m, 0, "ZADD", "apigw:deleted",
+                                           ver, vlen, argv, lens));
+        RS_CMD(ngx_http_apigw_rs_keys_args(m, 0, "ZREM", "apigw:changes",
+                                           NULL, 0, argv, lens));
+    }
+
+    if (v > NGX_HTTP_APIGW_RS_KEEP) {
+        olen = ngx_sprintf(old, "%uL", v - NGX_HTTP_APIGW_RS_KEEP) - old;
+
+        argv[0] = "ZREMRANGEBYSCORE";
+        lens[0] = sizeof("ZREMRANGEBYSCORE") - 1;
+        argv[1] = "apigw:deleted";
+        lens[1] = sizeof("apigw:deleted") - 1;
+        argv[2] = "-inf";
+        lens[2] = 4;
+        argv[3] = (char *) old;
+        lens[3] = olen;
+        RS_CMD(4);
+
+        argv[0] = "SET";
+        lens[0] = 3;
+        argv[1] = "apigw:pruned";
+        lens[1] = sizeof("apigw:pruned") - 1;
+        argv[2] = (char *) old;
+        lens[2] = olen;
+        RS_CMD(3);
+    }
 
     argv[0] = "SET";
     lens[0] = 3;
@@ -735,6 +911,39 @@ failed:
 
     ngx_http_apigw_rs_where = 715;
     ngx_http_apigw_rs_finish(NGX_ERROR);
+}
+
+
+/* CMD SET [score] key ...: the keys of the records set (or deleted) */
+
+static size_t
+ngx_http_apigw_rs_keys_args(apigw_muts_t *m, ngx_uint_t set,
+    const char *cmd, const char *zset, u_char *score, size_t slen,
+    const char **argv, size_t *lens)
+{
+    size_t  i, n;
+
+    argv[0] = cmd;
+    lens[0] = ngx_strlen(cmd);
+    argv[1] = zset;
+    lens[1] = ngx_strlen(zset);
+    n = 2;
+
+    for (i = 0; i < m->n; i++) {
+        if ((m->items[i].value != NULL) != set) {
+            continue;
+        }
+
+        if (score) {
+            argv[n] = (char *) score;
+            lens[n++] = slen;
+        }
+
+        argv[n] = m->items[i].key;
+        lens[n++] = ngx_strlen(m->items[i].key);
+    }
+
+    return n;
 }
 
 

@@ -3,6 +3,8 @@ served by the other), the key schema, Redis stopped and started again while
 traffic flows, and concurrent writers on two nodes."""
 
 import json
+import os
+import signal
 import threading
 import time
 
@@ -71,7 +73,10 @@ def test_two_nodes_converge(nginx_factory, redis, whisk):
     # the key schema
     assert int(redis.cmd("GET", "apigw:version")) == 6
     assert redis.cmd("HEXISTS", "apigw:records", "api:%s" % api) == 0
-    assert redis.cmd("ZSCORE", "apigw:changes", "api:%s" % api) == "6"
+    assert redis.cmd("ZSCORE", "apigw:deleted", "api:%s" % api) == "6"
+    assert redis.cmd("ZSCORE", "apigw:changes", "api:%s" % api) is None
+    assert redis.cmd("ZSCORE", "apigw:changes",
+                     "api:%s" % lst[1]["artifact_id"]) is not None
     rec = json.loads(redis.cmd("HGET", "apigw:records",
                                "api:%s" % lst[1]["artifact_id"]))
     assert rec["tenant"] == "rt" and rec["doc"] == lst[1]["open_api_doc"]
@@ -91,6 +96,60 @@ def test_node_started_later_loads_everything(nginx_factory, redis, whisk):
     assert b.get("/api/late/l0/hello").status == 404
     lst = wait_until(lambda: b.admin("GET", "/v2/late/apis").json())
     assert sorted(x["artifact_id"] for x in lst) == sorted(ids[1:])
+
+
+def frozen(g, on):
+    """Stop (or continue) a node's master and workers: it hears nothing."""
+    pids = [g.nginx.proc.pid] + [
+        int(p) for p in open("/proc/%d/task/%d/children"
+                             % (g.nginx.proc.pid, g.nginx.proc.pid)).read()
+        .split()]
+    for p in pids:
+        os.kill(p, signal.SIGSTOP if on else signal.SIGCONT)
+
+
+def test_node_behind_the_deletions_kept(nginx_factory, redis, whisk):
+    """Deletions are kept for 1,000 versions.  A node that missed more
+    writes than that cannot learn every deletion from them: it reads every
+    record and drops what it holds beyond them."""
+    a = node(nginx_factory, redis)
+    b = node(nginx_factory, redis)
+    ready(a)
+    ready(b)
+    time.sleep(0.3)
+    gone, kept = [a.admin("POST", "/v2/away/apis",
+                          simple_doc(whisk, base)).json()["artifact_id"]
+                  for base in ("/gone", "/kept")]
+    for base in ("/gone", "/kept"):
+        assert b.wait_status("GET", "/api/away%s/hello" % base,
+                             200).status == 200
+    version = int(redis.cmd("GET", "apigw:version"))
+
+    frozen(b, True)
+    try:
+        assert a.admin("DELETE", "/v2/away/apis/%s" % gone).status == 204
+        assert redis.cmd("ZSCORE", "apigw:deleted", "api:" + gone) \
+            == str(version + 1)
+        for i in range(1000):
+            r = a.admin("POST", "/v2/away/keys", {"consumer": "c%d" % i})
+            assert r.status == 201, r
+        # the deletion is no longer kept: a node that missed it must read
+        # everything
+        assert int(redis.cmd("GET", "apigw:pruned")) == version + 1
+        assert redis.cmd("ZCARD", "apigw:deleted") == 0
+        assert redis.cmd("HEXISTS", "apigw:records", "api:" + gone) == 0
+    finally:
+        frozen(b, False)
+
+    assert b.wait_status("GET", "/api/away/gone/hello", 404).status == 404
+    assert b.get("/api/away/kept/hello").status == 200
+    lst = b.admin("GET", "/v2/away/apis").json()
+    assert [x["artifact_id"] for x in lst] == [kept]
+    assert "reading every record" in b.nginx.log()
+
+    # a deletion within the kept ones reaches a node the usual way
+    assert a.admin("DELETE", "/v2/away/apis/%s" % kept).status == 204
+    assert b.wait_status("GET", "/api/away/kept/hello", 404).status == 404
 
 
 def test_redis_down_and_back(nginx_factory, redis, whisk):
