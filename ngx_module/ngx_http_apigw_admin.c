@@ -88,6 +88,9 @@ static char *ngx_http_apigw_admin_store(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_apigw_admin_tokens(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_apigw_admin_seal_key(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static void ngx_http_apigw_admin_seal_cleanup(void *data);
 
 
 static ngx_command_t  ngx_http_apigw_admin_commands[] = {
@@ -118,6 +121,13 @@ static ngx_command_t  ngx_http_apigw_admin_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_apigw_admin_main_conf_t, openwhisk_url),
+      NULL },
+
+    { ngx_string("apigw_store_encryption_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_apigw_admin_seal_key,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("apigw_admin"),
@@ -425,6 +435,7 @@ ngx_http_apigw_admin_run(ngx_http_request_t *r, u_char *body, size_t len)
     req->public_url = (char *) url;
     req->openwhisk_url = amcf->openwhisk_url.len ? (char *) ow : NULL;
     req->request_id = (char *) rid;
+    req->seal = amcf->seal;
 
     if (ngx_http_apigw_store_redis()) {
         req->store = "redis";
@@ -1323,27 +1334,27 @@ ngx_http_apigw_admin_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
-/* one token per line; kept as SHA-256 only */
-static char *
-ngx_http_apigw_admin_tokens(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+/*
+ * A small file of secrets read at configuration time (by the master, so it
+ * may be readable by root only) into cf->temp_pool: NULL and *err, or the
+ * text (its length in *len), which the caller wipes.
+ */
+
+static u_char *
+ngx_http_apigw_admin_read_secret(ngx_conf_t *cf, ngx_str_t *name,
+    size_t *len, char **err)
 {
-    ngx_http_apigw_admin_loc_conf_t *alcf = conf;
+    u_char           *p;
+    ssize_t           n;
+    ngx_str_t         file;
+    ngx_file_t        f;
+    ngx_file_info_t   fi;
 
-    u_char     *p, *last, *start, *end, *h;
-    ssize_t     n;
-    ngx_str_t  *value, file;
-    ngx_file_t  f;
-    ngx_file_info_t  fi;
-
-    if (alcf->tokens != NGX_CONF_UNSET_PTR) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-    file = value[1];
+    file = *name;
+    *err = NGX_CONF_ERROR;
 
     if (ngx_conf_full_name(cf->cycle, &file, 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
+        return NULL;
     }
 
     ngx_memzero(&f, sizeof(ngx_file_t));
@@ -1354,27 +1365,64 @@ ngx_http_apigw_admin_tokens(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     if (f.fd == NGX_INVALID_FILE) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
                            ngx_open_file_n " \"%s\" failed", file.data);
-        return NGX_CONF_ERROR;
+        return NULL;
     }
 
     if (ngx_fd_info(f.fd, &fi) == NGX_FILE_ERROR
         || ngx_file_size(&fi) > 65536)
     {
         ngx_close_file(f.fd);
-        return "file is unreadable or too large";
+        *err = "file is unreadable or too large";
+        return NULL;
+    }
+
+    if (fi.st_mode & S_IROTH) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "\"%s\" is readable by any user "
+                           "(chmod o-r it)", file.data);
     }
 
     p = ngx_pnalloc(cf->temp_pool, ngx_file_size(&fi) + 1);
     if (p == NULL) {
         ngx_close_file(f.fd);
-        return NGX_CONF_ERROR;
+        return NULL;
     }
 
     n = ngx_read_file(&f, p, ngx_file_size(&fi), 0);
     ngx_close_file(f.fd);
 
     if (n != ngx_file_size(&fi)) {
-        return "file could not be read";
+        ngx_explicit_memzero(p, ngx_file_size(&fi));
+        *err = "file could not be read";
+        return NULL;
+    }
+
+    *len = n;
+
+    return p;
+}
+
+
+/* one token per line; kept as SHA-256 only */
+static char *
+ngx_http_apigw_admin_tokens(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_apigw_admin_loc_conf_t *alcf = conf;
+
+    u_char     *p, *last, *start, *end, *h;
+    char       *err;
+    size_t      n;
+    ngx_str_t  *value;
+
+    if (alcf->tokens != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    p = ngx_http_apigw_admin_read_secret(cf, &value[1], &n, &err);
+    if (p == NULL) {
+        return err;
     }
 
     alcf->tokens = ngx_array_create(cf->pool, 2, 65);
@@ -1423,4 +1471,60 @@ ngx_http_apigw_admin_tokens(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
+}
+
+
+/* apigw_store_encryption_key FILE: 32 bytes as 64 hex digits */
+static char *
+ngx_http_apigw_admin_seal_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_apigw_admin_main_conf_t *amcf = conf;
+
+    u_char              *p;
+    char                *err;
+    size_t               n;
+    ngx_str_t           *value;
+    ngx_pool_cleanup_t  *cln;
+    char                 reason[128];
+
+    if (amcf->seal) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    p = ngx_http_apigw_admin_read_secret(cf, &value[1], &n, &err);
+    if (p == NULL) {
+        return err;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, sizeof(apigw_seal_key_t));
+    if (cln == NULL) {
+        ngx_explicit_memzero(p, n);
+        return NGX_CONF_ERROR;
+    }
+
+    cln->handler = ngx_http_apigw_admin_seal_cleanup;
+
+    if (apigw_seal_key((char *) p, n, cln->data, reason, sizeof(reason))
+        != 0)
+    {
+        ngx_explicit_memzero(p, n);
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "\"%V\" %s", &value[1],
+                           reason);
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_explicit_memzero(p, n);
+    amcf->seal = cln->data;
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_apigw_admin_seal_cleanup(void *data)
+{
+    ngx_explicit_memzero(data, sizeof(apigw_seal_key_t));
 }

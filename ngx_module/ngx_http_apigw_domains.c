@@ -30,8 +30,9 @@ typedef struct {
 /* one domain of the table */
 typedef struct {
     char             *tenant;
-    json_t           *chain_pem;   /* the store's strings, referenced */
-    json_t           *key_pem;
+    json_t           *chain_pem;   /* the store's string, referenced */
+    json_t           *key_rec;     /* the store's key: PEM, or sealed */
+    json_t           *key_pem;     /* the PEM (key_rec when in clear) */
 #if (NGX_HTTP_SSL)
     X509             *cert;        /* decoded once */
     STACK_OF(X509)   *chain;
@@ -47,6 +48,7 @@ static char *ngx_http_apigw_domains_merge_srv_conf(ngx_conf_t *cf,
 static ngx_int_t ngx_http_apigw_domains_init_process(ngx_cycle_t *cycle);
 static void ngx_http_apigw_domains_rebuild(const apigw_store_t *s,
     void *data);
+static void ngx_http_apigw_domain_key_free(json_t *pem);
 static ngx_int_t ngx_http_apigw_ssl_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_apigw_domains_postconf(ngx_conf_t *cf);
@@ -349,7 +351,8 @@ ngx_http_apigw_domain_free(ngx_http_apigw_domain_t *d)
 
     free(d->tenant);
     json_decref(d->chain_pem);
-    json_decref(d->key_pem);
+    json_decref(d->key_rec);
+    ngx_http_apigw_domain_key_free(d->key_pem);
 #if (NGX_HTTP_SSL)
     X509_free(d->cert);
     sk_X509_pop_free(d->chain, X509_free);
@@ -465,6 +468,64 @@ ngx_http_apigw_domain_decode(ngx_http_apigw_domain_t *e)
 #endif
 
 
+/*
+ * The PEM of a stored private key: the stored string itself, or, sealed,
+ * opened with apigw_store_encryption_key into worker memory (wiped when the
+ * table lets it go).  NULL (logged, never the key) when it does not open.
+ */
+
+static json_t *
+ngx_http_apigw_domain_key(const char *key, json_t *k)
+{
+    char                              *pem, err[128];
+    size_t                             len;
+    json_t                            *v;
+    ngx_http_apigw_admin_main_conf_t  *amcf;
+
+    if (!apigw_sealed(json_string_value(k), json_string_length(k))) {
+        return json_incref(k);
+    }
+
+    amcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_apigw_admin_module);
+
+    if (amcf == NULL || amcf->seal == NULL) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "apigw: the private key of \"%s\" is encrypted and "
+                      "apigw_store_encryption_key is not set", key);
+        return NULL;
+    }
+
+    pem = apigw_unseal(amcf->seal, key, json_string_value(k),
+                       json_string_length(k), &len, err, sizeof(err));
+    if (pem == NULL) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "apigw: the private key of \"%s\" %s", key, err);
+        return NULL;
+    }
+
+    v = json_stringn_nocheck(pem, len);
+    apigw_unsealed_free(pem, len);
+
+    return v;
+}
+
+
+static void
+ngx_http_apigw_domain_key_free(json_t *pem)
+{
+    char  *p;
+
+    /* the last reference to an opened key: wiped before it is freed */
+    if (pem && pem->refcount == 1) {
+        p = (char *) json_string_value(pem);
+        ngx_explicit_memzero(p, json_string_length(pem));
+    }
+
+    json_decref(pem);
+}
+
+
 static int
 ngx_http_apigw_domains_cert(const char *key, json_t *rec, void *data)
 {
@@ -488,25 +549,37 @@ ngx_http_apigw_domains_cert(const char *key, json_t *rec, void *data)
         return 0;
     }
 
-    /* the PEM strings are the store's, referenced, not copied */
-    e->chain_pem = json_incref(c);
-    e->key_pem = json_incref(k);
-
-#if (NGX_HTTP_SSL)
-
-    /* unchanged since the last table: its decoded objects are reused */
+    /* unchanged since the last table: what it opened and decoded is reused */
     prev = json_object_get(ngx_http_apigw_domtab, domain);
     p = prev ? ngx_http_apigw_dom(prev) : NULL;
 
-    if (p && p->cert && p->chain_pem == c && p->key_pem == k) {
+    if (p && p->key_pem && p->chain_pem == c && p->key_rec == k) {
+        e->chain_pem = json_incref(c);
+        e->key_rec = json_incref(k);
+        e->key_pem = p->key_pem;
+        p->key_pem = NULL;
+#if (NGX_HTTP_SSL)
         e->cert = p->cert;
         e->chain = p->chain;
         e->pkey = p->pkey;
         p->cert = NULL;
         p->chain = NULL;
         p->pkey = NULL;
+#endif
         return 0;
     }
+
+    e->key_pem = ngx_http_apigw_domain_key(key, k);
+    if (e->key_pem == NULL) {
+        /* served with the server's own certificate */
+        return 0;
+    }
+
+    /* the PEM strings are the store's, referenced, not copied */
+    e->chain_pem = json_incref(c);
+    e->key_rec = json_incref(k);
+
+#if (NGX_HTTP_SSL)
 
     if (ngx_http_apigw_domain_decode(e) != NGX_OK) {
         /* never the PEM in the log */
@@ -520,14 +593,13 @@ ngx_http_apigw_domains_cert(const char *key, json_t *rec, void *data)
         e->chain = NULL;
         e->pkey = NULL;
         json_decref(e->chain_pem);
-        json_decref(e->key_pem);
+        json_decref(e->key_rec);
+        ngx_http_apigw_domain_key_free(e->key_pem);
         e->chain_pem = NULL;
+        e->key_rec = NULL;
         e->key_pem = NULL;
     }
 
-#else
-    (void) prev;
-    (void) p;
 #endif
 
     return 0;

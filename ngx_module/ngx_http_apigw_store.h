@@ -19,6 +19,7 @@
 #include "apigw.h"
 #include "store.h"
 #include "admin.h"
+#include "seal.h"
 #include "ngx_http_apigw_module.h"
 #include "ngx_http_apigw_redis.h"
 
@@ -38,6 +39,7 @@ typedef struct {
     ngx_cycle_t                *cycle;
     ngx_flag_t                  use_redis;
     ngx_http_apigw_redis_conf_t redis;
+    apigw_seal_key_t           *seal;         /* private keys at rest */
 #if (NGX_THREADS)
     ngx_thread_pool_t          *lookup_pool;  /* backend host names */
 #endif

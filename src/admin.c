@@ -1615,7 +1615,7 @@ admin_drop_certs(admin_t *a, json_t *old, json_t *now)
 static int
 admin_v2_certificate(admin_t *a, const char *tenant, const char *domain)
 {
-    char          key[300], err[512];
+    char          key[300], err[512], *sealed;
     json_t       *rec, *body, *v;
     const char   *chain, *pkey;
     apigw_cert_t  c;
@@ -1674,14 +1674,26 @@ admin_v2_certificate(admin_t *a, const char *tenant, const char *domain)
 
     json_decref(body);
 
+    /* sealed for this record: a copy of the store holds no usable key */
+    sealed = NULL;
+
+    if (a->req->seal) {
+        sealed = apigw_seal(a->req->seal, key, c.key, strlen(c.key));
+        if (sealed == NULL) {
+            apigw_cert_free(&c);
+            return admin_oom(a);
+        }
+    }
+
     v = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:i}",
                   "tenant", tenant, "domain", domain,
-                  "chain", c.chain, "key", c.key,
+                  "chain", c.chain, "key", sealed ? sealed : c.key,
                   "subject", c.subject, "issuer", c.issuer,
                   "not_before", c.not_before, "not_after", c.not_after,
                   "fingerprint", c.fingerprint, "names", c.names,
                   "chain_length", c.ncerts);
     apigw_cert_free(&c);
+    free(sealed);
 
     if (v == NULL) {
         return admin_oom(a);

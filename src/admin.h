@@ -17,6 +17,7 @@
 #define APIGW_ADMIN_H
 
 #include "store.h"
+#include "seal.h"
 
 
 typedef struct {
@@ -33,6 +34,8 @@ typedef struct {
     const char  *request_id;    /* for error bodies; may be NULL */
     const char  *store;         /* "file", "redis"; for /health */
     int          store_up;      /* the store takes writes */
+    /* private keys of custom domains are stored sealed with it; or NULL */
+    const apigw_seal_key_t  *seal;
 } apigw_admin_req_t;
 
 typedef struct {

@@ -51,7 +51,7 @@ class DomainGateway(Gateway):
     "ssl_certificate data:$apigw_ssl_certificate"."""
 
     def __init__(self, factory, pki, whisk, workers=2, keys_file=None,
-                 store=None):
+                 store=None, store_dir=None, http_extra=""):
         self.tls_port = harness.free_port()
         self.var_port = harness.free_port()
         self.http_port = harness.free_port()
@@ -60,7 +60,7 @@ class DomainGateway(Gateway):
                                               key_type="rsa")
         self.default_cert = default_cert
         keys = "apigw_keys_file %s;" % keys_file if keys_file else ""
-        extra = """
+        extra = http_extra + """
 apigw_store_openwhisk_url %s;
 %s
 server {
@@ -87,8 +87,8 @@ server {
 }
 """ % (whisk.url, keys, self.tls_port, self.http_port, default_cert,
             default_key, self.var_port, default_cert, default_key)
-        super().__init__(factory, new_store_dir(), workers=workers,
-                         extra_http=extra, store=store)
+        super().__init__(factory, store_dir or new_store_dir(),
+                         workers=workers, extra_http=extra, store=store)
 
     def on(self, host, target, method="GET", headers=None, **kw):
         h = [("Host", host)] + list(headers or [])
