@@ -11,7 +11,6 @@
 
 
 #define NGX_HTTP_APIGW_ADMIN_RETRIES  64
-#define NGX_HTTP_APIGW_ADMIN_ADDRS    32
 
 
 typedef struct {
@@ -33,14 +32,10 @@ typedef struct {
 #if (NGX_THREADS)
     ngx_thread_task_t    task;
 #endif
-    ngx_http_request_t  *request;
-    ngx_int_t            rc;        /* NGX_OK, NGX_DECLINED, NGX_BUSY */
-    ngx_uint_t           naddrs;
-    size_t               name_len;
-    size_t               len[NGX_HTTP_APIGW_ADMIN_ADDRS];
-    u_char               addr[NGX_HTTP_APIGW_ADMIN_ADDRS]
-                             [NGX_SOCKADDR_STRLEN];
-    u_char               name[1];   /* NUL-terminated */
+    ngx_http_request_t      *request;
+    ngx_http_apigw_addrs_t   addrs;
+    size_t                   name_len;
+    u_char                   name[1];   /* NUL-terminated */
 } ngx_http_apigw_admin_lookup_t;
 
 
@@ -53,8 +48,6 @@ static ngx_int_t ngx_http_apigw_admin_attempt(ngx_http_request_t *r);
 static void ngx_http_apigw_admin_committed(void *data, ngx_int_t rc);
 static ngx_int_t ngx_http_apigw_admin_lookup(ngx_http_request_t *r,
     ngx_str_t *name);
-static void ngx_http_apigw_admin_lookup_run(
-    ngx_http_apigw_admin_lookup_t *lk);
 static ngx_int_t ngx_http_apigw_admin_looked_up(ngx_http_request_t *r,
     ngx_http_apigw_admin_lookup_t *lk);
 #if (NGX_THREADS)
@@ -114,6 +107,13 @@ static ngx_command_t  ngx_http_apigw_admin_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_apigw_admin_main_conf_t, poll),
+      NULL },
+
+    { ngx_string("apigw_store_resolve"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_apigw_admin_main_conf_t, resolve),
       NULL },
 
     { ngx_string("apigw_store_openwhisk_url"),
@@ -653,10 +653,10 @@ ngx_http_apigw_admin_lookup(ngx_http_request_t *r, ngx_str_t *name)
     /* a name that cannot exist, or nginx built without threads: here */
 
     if (valid) {
-        ngx_http_apigw_admin_lookup_run(lk);
+        ngx_http_apigw_getaddrs(lk->name, &lk->addrs);
 
     } else {
-        lk->rc = NGX_DECLINED;
+        lk->addrs.rc = NGX_DECLINED;
     }
 
     if (ngx_http_apigw_admin_looked_up(r, lk) != NGX_OK) {
@@ -667,54 +667,6 @@ ngx_http_apigw_admin_lookup(ngx_http_request_t *r, ngx_str_t *name)
     ngx_free(lk);
 
     return ngx_http_apigw_admin_attempt(r);
-}
-
-
-/* a thread's part: no nginx state but the task's own memory */
-
-static void
-ngx_http_apigw_admin_lookup_run(ngx_http_apigw_admin_lookup_t *lk)
-{
-    int               rc;
-    ngx_uint_t        pass;
-    struct addrinfo   hints, *res, *rp;
-
-    ngx_memzero(&hints, sizeof(struct addrinfo));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-
-    rc = getaddrinfo((char *) lk->name, NULL, &hints, &res);
-
-    if (rc != 0) {
-        lk->rc = (rc == EAI_NONAME
-#ifdef EAI_NODATA
-                  || rc == EAI_NODATA
-#endif
-                 ) ? NGX_DECLINED : NGX_BUSY;
-        return;
-    }
-
-    /* IPv4 first, the order of ngx_parse_url() */
-
-    for (pass = 0; pass < 2; pass++) {
-        for (rp = res; rp; rp = rp->ai_next) {
-
-            if (rp->ai_family != (pass ? AF_INET6 : AF_INET)
-                || lk->naddrs == NGX_HTTP_APIGW_ADMIN_ADDRS)
-            {
-                continue;
-            }
-
-            lk->len[lk->naddrs] = ngx_sock_ntop(rp->ai_addr, rp->ai_addrlen,
-                                                lk->addr[lk->naddrs],
-                                                NGX_SOCKADDR_STRLEN, 0);
-            lk->naddrs++;
-        }
-    }
-
-    freeaddrinfo(res);
-
-    lk->rc = lk->naddrs ? NGX_OK : NGX_DECLINED;
 }
 
 
@@ -735,7 +687,7 @@ ngx_http_apigw_admin_looked_up(ngx_http_request_t *r,
         }
     }
 
-    if (lk->rc == NGX_BUSY) {
+    if (lk->addrs.rc == NGX_BUSY) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "apigw: backend host \"%*s\" could not be looked up",
                       lk->name_len, lk->name);
@@ -747,9 +699,10 @@ ngx_http_apigw_admin_looked_up(ngx_http_request_t *r,
             return NGX_ERROR;
         }
 
-        for (i = 0; i < lk->naddrs; i++) {
+        for (i = 0; i < lk->addrs.naddrs; i++) {
             if (json_array_append_new(list,
-                    json_stringn((char *) lk->addr[i], lk->len[i]))
+                    json_stringn((char *) lk->addrs.addr[i],
+                                 lk->addrs.len[i]))
                 != 0)
             {
                 json_decref(list);
@@ -774,7 +727,9 @@ ngx_http_apigw_admin_looked_up(ngx_http_request_t *r,
 static void
 ngx_http_apigw_admin_lookup_thread(void *data, ngx_log_t *log)
 {
-    ngx_http_apigw_admin_lookup_run(data);
+    ngx_http_apigw_admin_lookup_t *lk = data;
+
+    ngx_http_apigw_getaddrs(lk->name, &lk->addrs);
 }
 
 
@@ -1096,6 +1051,7 @@ ngx_http_apigw_admin_create_main_conf(ngx_conf_t *cf)
     }
 
     amcf->poll = NGX_CONF_UNSET_MSEC;
+    amcf->resolve = NGX_CONF_UNSET_MSEC;
     amcf->zone_size = NGX_CONF_UNSET_SIZE;
 
     return amcf;
@@ -1108,6 +1064,7 @@ ngx_http_apigw_admin_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_http_apigw_admin_main_conf_t *amcf = conf;
 
     ngx_conf_init_msec_value(amcf->poll, 100);
+    ngx_conf_init_msec_value(amcf->resolve, 30000);
 
     if (amcf->public_url.len == 0) {
         ngx_str_set(&amcf->public_url, "http://127.0.0.1:8080");
@@ -1253,6 +1210,14 @@ ngx_http_apigw_admin_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
     amcf->store = value[1];
+
+#if (NGX_THREADS)
+    /* the stored APIs' backend host names are looked up again there */
+    amcf->lookup_pool = ngx_thread_pool_add(cf, NULL);
+    if (amcf->lookup_pool == NULL) {
+        return NGX_CONF_ERROR;
+    }
+#endif
 
     size = 64 * 1024 * 1024;
 

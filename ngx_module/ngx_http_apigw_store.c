@@ -542,6 +542,10 @@ ngx_http_apigw_store_init_process(ngx_cycle_t *cycle)
 
 timer:
 
+    if (ngx_http_apigw_resolve_init(cycle, amcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     ngx_http_apigw_poll_ev.handler = ngx_http_apigw_store_poll;
     ngx_http_apigw_poll_ev.log = cycle->log;
     ngx_http_apigw_poll_ev.data = amcf;
@@ -678,6 +682,13 @@ ngx_http_apigw_local_set(const char *key, json_t *v)
     }
 
     ngx_http_apigw_changed = 1;
+}
+
+
+void
+ngx_http_apigw_dyn_recompile(const char *id)
+{
+    (void) json_object_set_new(ngx_http_apigw_pending, id, json_true());
 }
 
 
@@ -1031,12 +1042,21 @@ ngx_http_apigw_dyn_addrs(ngx_pool_t *pool, json_t *rec,
         goto name;
     }
 
-    /* a host name: addresses resolved when the API was written */
+    /*
+     * a host name: the addresses this worker looked up last, else those
+     * looked up when the API was written
+     */
 
     n = ngx_snprintf(buf, sizeof(buf) - 1, "%s|%d", b->host, b->port) - buf;
     buf[n] = '\0';
 
-    list = json_object_get(json_object_get(rec, "resolved"), (char *) buf);
+    list = ngx_http_apigw_resolve_get(b->host);
+
+    if (list == NULL) {
+        list = json_object_get(json_object_get(rec, "resolved"),
+                               (char *) buf);
+    }
+
     n = json_array_size(list);
 
     if (n == 0) {

@@ -40,6 +40,7 @@ typedef struct {
     ngx_flag_t                  use_redis;
     ngx_http_apigw_redis_conf_t redis;
     apigw_seal_key_t           *seal;         /* private keys at rest */
+    ngx_msec_t                  resolve;      /* apigw_store_resolve */
 #if (NGX_THREADS)
     ngx_thread_pool_t          *lookup_pool;  /* backend host names */
 #endif
@@ -55,6 +56,34 @@ typedef struct {
 
 
 extern ngx_module_t  ngx_http_apigw_admin_module;
+
+
+/*
+ * The addresses of a host name from the system's resolver (/etc/hosts,
+ * DNS), IPv4 first as ngx_parse_url() orders them.  It blocks: called in
+ * a thread of the lookup pool, it touches no nginx state.  rc: NGX_OK,
+ * NGX_DECLINED (no such name), NGX_BUSY (the lookup failed for now).
+ */
+#define NGX_HTTP_APIGW_ADDRS  32
+
+typedef struct {
+    ngx_int_t                   rc;
+    ngx_uint_t                  naddrs;
+    size_t                      len[NGX_HTTP_APIGW_ADDRS];
+    u_char                      addr[NGX_HTTP_APIGW_ADDRS]
+                                    [NGX_SOCKADDR_STRLEN];
+} ngx_http_apigw_addrs_t;
+
+void ngx_http_apigw_getaddrs(const u_char *name, ngx_http_apigw_addrs_t *a);
+
+
+/* the stored APIs' backend host names looked up again (resolve.c) */
+ngx_int_t ngx_http_apigw_resolve_init(ngx_cycle_t *cycle,
+    ngx_http_apigw_admin_main_conf_t *amcf);
+json_t *ngx_http_apigw_resolve_get(const char *host);
+
+/* the dynamic API `id` compiled again at the next refresh */
+void ngx_http_apigw_dyn_recompile(const char *id);
 
 
 /* the worker's current store (records); NULL without "apigw_store" */

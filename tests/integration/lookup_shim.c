@@ -1,19 +1,39 @@
 /*
- * LD_PRELOAD for the integration tests: getaddrinfo() of two made-up names
- * behaves like a slow and a failing DNS server, every other name as usual.
+ * LD_PRELOAD for the integration tests: getaddrinfo() of made-up names
+ * behaves like a slow, a failing and a changing DNS server, every other name
+ * as usual.
  *   slow.apigw.test  3 s, then 127.0.0.1
  *   fail.apigw.test  EAI_AGAIN (a temporary failure)
+ *   flip.apigw.test  what the file $APIGW_SHIM_FLIP says now: an address,
+ *                    "none" (EAI_NONAME) or "again" (EAI_AGAIN)
  */
 
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 
 typedef int (*gai_pt)(const char *node, const char *service,
     const struct addrinfo *hints, struct addrinfo **res);
+
+
+/* nginx clears the workers' environment: read when the master starts */
+static char  flip_file[4096];
+
+
+__attribute__((constructor)) static void
+shim_init(void)
+{
+    const char  *f = getenv("APIGW_SHIM_FLIP");
+
+    if (f) {
+        snprintf(flip_file, sizeof(flip_file), "%s", f);
+    }
+}
 
 
 int
@@ -31,6 +51,31 @@ getaddrinfo(const char *node, const char *service,
 
     if (node && strcmp(node, "fail.apigw.test") == 0) {
         return EAI_AGAIN;
+    }
+
+    if (node && strcmp(node, "flip.apigw.test") == 0) {
+        char   now[64] = "";
+        FILE  *f;
+
+        f = flip_file[0] ? fopen(flip_file, "r") : NULL;
+        if (f) {
+            if (fgets(now, sizeof(now), f) == NULL) {
+                now[0] = '\0';
+            }
+            fclose(f);
+        }
+
+        now[strcspn(now, " \r\n")] = '\0';
+
+        if (strcmp(now, "none") == 0 || now[0] == '\0') {
+            return EAI_NONAME;
+        }
+
+        if (strcmp(now, "again") == 0) {
+            return EAI_AGAIN;
+        }
+
+        return real(now, service, hints, res);
     }
 
     return real(node, service, hints, res);

@@ -595,8 +595,9 @@ def whisk_at(whisk, host):
 
 @pytest.fixture(scope="module")
 def lookup_shim(tmp_path_factory):
-    """A getaddrinfo() in which slow.apigw.test takes 3 s and
-    fail.apigw.test fails for now (lookup_shim.c)."""
+    """A getaddrinfo() in which slow.apigw.test takes 3 s, fail.apigw.test
+    fails for now and flip.apigw.test is what a file says
+    (lookup_shim.c)."""
     so = str(tmp_path_factory.mktemp("shim") / "lookup_shim.so")
     subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-o", so,
                     os.path.join(os.path.dirname(__file__), "lookup_shim.c"),
@@ -647,3 +648,58 @@ def test_backend_host_lookup_does_not_hold_the_worker(module_nginx_factory,
         'Backend host "no-such-host.invalid" not found.')
     assert g.get("/api/%s/fail/hello" % t).status == 404
     assert "could not be looked up" in g.nginx.log()
+
+
+def test_backend_host_looked_up_again(nginx_factory, whisk, lookup_shim):
+    """A stored API's backend host name is looked up again every
+    apigw_store_resolve: new addresses are used without a write; a name
+    that fails keeps its last addresses, said once in the log."""
+    g = Gateway(nginx_factory, new_store_dir(), workers=2,
+                extra_http="apigw_store_resolve 200ms;")
+    flip = os.path.join(g.store_dir, "flip")    # the workers can read it
+
+    def dns(text):
+        with open(flip, "w") as f:
+            f.write(text + "\n")
+        os.chmod(flip, 0o644)
+
+    dns("127.0.0.1")
+    g.nginx.env = dict(os.environ, LD_PRELOAD=lookup_shim,
+                       APIGW_SHIM_FLIP=flip,
+                       ASAN_OPTIONS="verify_asan_link_order=0")
+    g.start()
+    t = "flip"
+    r = g.admin("POST", "/v2/%s/apis" % t,
+                simple_doc(whisk_at(whisk, "flip.apigw.test"), "/f"))
+    assert r.status == 200, r
+    stored = g.admin("GET", "/v2/%s/apis" % t).json()
+    assert g.wait_status("GET", "/api/%s/f/hello" % t, 200).status == 200
+
+    # the name moves to an address where nothing listens: 502 everywhere
+    dns("127.0.0.3")
+    r = g.wait_status("GET", "/api/%s/f/hello" % t, 502)
+    assert r.status == 502, r
+    assert r.json()["message"] == "Error: Backend unavailable."
+    assert 'backend host "flip.apigw.test" now has the addresses ' \
+        '["127.0.0.3"]' in g.nginx.log()
+
+    # and back
+    dns("127.0.0.1")
+    assert g.wait_status("GET", "/api/%s/f/hello" % t, 200).status == 200
+
+    # gone from DNS, or DNS away: the last addresses serve on
+    for text in ("none", "again"):
+        dns(text)
+        time.sleep(1.0)                 # several rounds
+        for _ in range(8):
+            assert g.get("/api/%s/f/hello" % t).status == 200
+    log = g.nginx.log()
+    gone = 'backend host "flip.apigw.test" is not found any more; its ' \
+        'last known addresses are kept'
+    # once per worker, not once per round
+    assert 1 <= log.count(gone) <= 2, log
+    dns("127.0.0.1")
+
+    # the stored API is as it was written: nothing was written back
+    assert g.admin("GET", "/v2/%s/apis" % t).json() == stored
+    assert "[emerg]" not in log and "[alert]" not in log
