@@ -1775,6 +1775,14 @@ ngx_http_apigw_keys_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         amcf->keys_size = ngx_file_size(&fi);
     }
 
+#if (NGX_THREADS)
+    /* watched and read again in a thread: file I/O never in the worker */
+    amcf->keys_pool = ngx_thread_pool_add(cf, NULL);
+    if (amcf->keys_pool == NULL) {
+        return NGX_CONF_ERROR;
+    }
+#endif
+
     return NGX_CONF_OK;
 }
 
@@ -1782,77 +1790,152 @@ ngx_http_apigw_keys_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 /*
  * The keys file is looked at once a second by every worker (a stat, not
  * per request) and read again when it changed, so that a revoked key is
- * refused within a second without a reload.  A file that does not parse
- * leaves the current table in place.
+ * refused within a second without a reload.  Both happen in a thread of
+ * nginx's default pool: a slow disk or a large file never holds the
+ * worker; the table is swapped in by the worker when the thread is done.
+ * A file that does not parse leaves the current table in place.
  */
 
-static ngx_event_t       ngx_http_apigw_keys_timer;
+typedef struct {
+#if (NGX_THREADS)
+    ngx_thread_task_t            task;
+#endif
+    ngx_http_apigw_main_conf_t  *amcf;
+    ngx_err_t                    err;       /* the stat failed */
+    ngx_uint_t                   changed;
+    ngx_file_uniq_t              uniq;
+    time_t                       mtime;
+    off_t                        size;
+    apigw_keytab_t              *table;     /* read again, or NULL */
+    apigw_problems_t             probs;
+} ngx_http_apigw_keys_watch_t;
+
+
+static ngx_event_t                  ngx_http_apigw_keys_timer;
+static ngx_http_apigw_keys_watch_t  ngx_http_apigw_keys_watch;
+
+
+/* the blocking part, in a thread: only the watch's own memory */
+
+static void
+ngx_http_apigw_keys_look(void *data, ngx_log_t *log)
+{
+    ngx_http_apigw_keys_watch_t *w = data;
+
+    ngx_file_info_t  fi;
+
+    w->err = 0;
+    w->changed = 0;
+    w->table = NULL;
+
+    if (ngx_file_info(w->amcf->keys_file.data, &fi) == NGX_FILE_ERROR) {
+        w->err = ngx_errno;
+        return;
+    }
+
+    if (ngx_file_uniq(&fi) == w->uniq && ngx_file_mtime(&fi) == w->mtime
+        && ngx_file_size(&fi) == w->size)
+    {
+        return;
+    }
+
+    w->changed = 1;
+    w->uniq = ngx_file_uniq(&fi);
+    w->mtime = ngx_file_mtime(&fi);
+    w->size = ngx_file_size(&fi);
+
+    apigw_problems_init(&w->probs);
+    w->table = apigw_keytab_load((char *) w->amcf->keys_file.data,
+                                 &w->probs);
+}
+
+
+/* back in the worker: what the thread found */
+
+static void
+ngx_http_apigw_keys_apply(ngx_http_apigw_keys_watch_t *w, ngx_log_t *log)
+{
+    char               buf[512];
+    size_t             n;
+    ngx_uint_t         i;
+    static ngx_uint_t  warned;
+
+    if (w->err) {
+        if (!warned) {
+            /* e.g. not readable by the worker's user */
+            ngx_log_error(NGX_LOG_ERR, log, w->err,
+                          "apigw: keys file \"%V\" cannot be watched",
+                          &w->amcf->keys_file);
+            warned = 1;
+        }
+
+    } else if (w->changed) {
+        for (i = 0; i < w->probs.n; i++) {
+            n = apigw_problem_format(&w->probs.items[i], buf, sizeof(buf));
+            if (n >= sizeof(buf)) {
+                n = sizeof(buf) - 1;
+            }
+            ngx_log_error(NGX_LOG_ERR, log, 0, "apigw: %*s", n, buf);
+        }
+
+        apigw_problems_free(&w->probs);
+
+        if (w->table) {
+            apigw_keytab_free(ngx_http_apigw_keytab_file);
+            ngx_http_apigw_keytab_file = w->table;
+            w->table = NULL;
+
+            ngx_log_error(NGX_LOG_INFO, log, 0,
+                          "apigw: keys file \"%V\" reloaded (%uz entries)",
+                          &w->amcf->keys_file,
+                          apigw_keytab_count(ngx_http_apigw_keytab_file));
+
+        } else {
+            ngx_log_error(NGX_LOG_ERR, log, 0,
+                          "apigw: keys file \"%V\" not applied; the "
+                          "previous keys stay in use", &w->amcf->keys_file);
+        }
+    }
+
+    if (!(ngx_exiting || ngx_terminate || ngx_quit)) {
+        ngx_add_timer(&ngx_http_apigw_keys_timer, 1000);
+    }
+}
+
+
+#if (NGX_THREADS)
+
+static void
+ngx_http_apigw_keys_looked(ngx_event_t *ev)
+{
+    ngx_http_apigw_keys_apply(ev->data, ev->log);
+}
+
+#endif
 
 
 static void
 ngx_http_apigw_keys_tick(ngx_event_t *ev)
 {
-    char                         buf[512];
-    size_t                       n;
-    ngx_uint_t                   i;
-    apigw_keytab_t              *t;
-    ngx_file_info_t              fi;
-    apigw_problems_t             probs;
-    ngx_http_apigw_main_conf_t  *amcf;
-    static ngx_uint_t            warned;
+    ngx_http_apigw_keys_watch_t  *w;
 
-    amcf = ev->data;
+    w = &ngx_http_apigw_keys_watch;
 
     if (ngx_exiting || ngx_terminate || ngx_quit) {
         return;
     }
 
-    if (ngx_file_info(amcf->keys_file.data, &fi) == NGX_FILE_ERROR) {
-        if (!warned) {
-            /* e.g. not readable by the worker's user */
-            ngx_log_error(NGX_LOG_ERR, ev->log, ngx_errno,
-                          "apigw: keys file \"%V\" cannot be watched",
-                          &amcf->keys_file);
-            warned = 1;
-        }
-
-    } else if (ngx_file_uniq(&fi) != amcf->keys_uniq
-            || ngx_file_mtime(&fi) != amcf->keys_mtime
-            || ngx_file_size(&fi) != amcf->keys_size)
+#if (NGX_THREADS)
+    if (w->amcf->keys_pool
+        && ngx_thread_task_post(w->amcf->keys_pool, &w->task) == NGX_OK)
     {
-        amcf->keys_uniq = ngx_file_uniq(&fi);
-        amcf->keys_mtime = ngx_file_mtime(&fi);
-        amcf->keys_size = ngx_file_size(&fi);
-
-        apigw_problems_init(&probs);
-        t = apigw_keytab_load((char *) amcf->keys_file.data, &probs);
-
-        for (i = 0; i < probs.n; i++) {
-            n = apigw_problem_format(&probs.items[i], buf, sizeof(buf));
-            if (n >= sizeof(buf)) {
-                n = sizeof(buf) - 1;
-            }
-            ngx_log_error(NGX_LOG_ERR, ev->log, 0, "apigw: %*s", n, buf);
-        }
-
-        apigw_problems_free(&probs);
-
-        if (t) {
-            apigw_keytab_free(ngx_http_apigw_keytab_file);
-            ngx_http_apigw_keytab_file = t;
-
-            ngx_log_error(NGX_LOG_INFO, ev->log, 0,
-                          "apigw: keys file \"%V\" reloaded (%uz entries)",
-                          &amcf->keys_file, apigw_keytab_count(t));
-
-        } else {
-            ngx_log_error(NGX_LOG_ERR, ev->log, 0,
-                          "apigw: keys file \"%V\" not applied; the "
-                          "previous keys stay in use", &amcf->keys_file);
-        }
+        return;                 /* the timer is set again when it is back */
     }
+#endif
 
-    ngx_add_timer(ev, 1000);
+    /* nginx without threads, or the pool's queue full: here */
+    ngx_http_apigw_keys_look(w, ev->log);
+    ngx_http_apigw_keys_apply(w, ev->log);
 }
 
 
@@ -1860,9 +1943,25 @@ ngx_int_t
 ngx_http_apigw_keys_init_process(ngx_cycle_t *cycle,
     ngx_http_apigw_main_conf_t *amcf)
 {
+    ngx_http_apigw_keys_watch_t  *w;
+
     if (amcf->keys_file.len == 0) {
         return NGX_OK;
     }
+
+    w = &ngx_http_apigw_keys_watch;
+    w->amcf = amcf;
+    w->uniq = amcf->keys_uniq;
+    w->mtime = amcf->keys_mtime;
+    w->size = amcf->keys_size;
+
+#if (NGX_THREADS)
+    w->task.ctx = w;
+    w->task.handler = ngx_http_apigw_keys_look;
+    w->task.event.handler = ngx_http_apigw_keys_looked;
+    w->task.event.data = w;
+    w->task.event.log = cycle->log;
+#endif
 
     ngx_http_apigw_keys_timer.handler = ngx_http_apigw_keys_tick;
     ngx_http_apigw_keys_timer.log = cycle->log;

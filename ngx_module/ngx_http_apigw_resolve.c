@@ -235,7 +235,7 @@ next:
 }
 
 
-/* "host|port" of a record's backends that are names, not addresses */
+/* the hosts ("host|port") of a record's backends that are names */
 
 static int
 ngx_http_apigw_resolve_names(const char *key, json_t *rec, void *data)

@@ -560,4 +560,10 @@ def test_keys_file_changes_apply_without_reload(nginx_factory, whisk, idp,
     time.sleep(1.5)
     assert status("k-new") == 200 and status("k-good") == 401
     assert "not applied" in n.log()
+    # a file the workers cannot look at any more: said once per worker,
+    # the keys in use stay
+    os.chmod(wdir, 0o700)
+    time.sleep(2.5)
+    assert status("k-new") == 200 and status("k-good") == 401
+    assert 1 <= n.log().count("cannot be watched") <= 2, n.log()
     shutil.rmtree(wdir, ignore_errors=True)
