@@ -339,6 +339,20 @@ ngx_http_apigw_rs_changes(redisReply *reply, void *data)
         return;
     }
 
+    if ((uint64_t) v < ngx_http_apigw_rs_since) {
+        /*
+         * Redis went back in time: restarted without its data, flushed, or
+         * another server.  What this worker holds keeps serving (dropping
+         * every API would be worse); an operator has to restore Redis.
+         */
+        ngx_log_error(NGX_LOG_CRIT, ngx_http_apigw_rs_log, 0,
+                      "apigw: the Redis store is at version %i, behind "
+                      "this worker's %uL: Redis lost data (restarted "
+                      "without persistence, flushed, or another server?); "
+                      "the APIs held here keep serving, restore Redis from "
+                      "a backup", v, ngx_http_apigw_rs_since);
+    }
+
     ngx_http_apigw_rs_target = v;
 
     if (!ngx_http_apigw_rs_full && gone->type == REDIS_REPLY_ARRAY) {

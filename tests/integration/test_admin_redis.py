@@ -152,6 +152,30 @@ def test_node_behind_the_deletions_kept(nginx_factory, redis, whisk):
     assert b.wait_status("GET", "/api/away/kept/hello", 404).status == 404
 
 
+def test_redis_back_without_its_data(nginx_factory, redis, whisk):
+    """Redis comes back empty (flushed, no persistence): the node says so
+    loudly, keeps serving what it has, and takes writes again."""
+    a = node(nginx_factory, redis, workers=1)
+    ready(a)
+    assert a.admin("POST", "/v2/lost/apis",
+                   simple_doc(whisk, "/kept")).status == 200
+    assert a.wait_status("GET", "/api/lost/kept/hello", 200).status == 200
+
+    redis.cmd("FLUSHALL")
+    redis.stop()
+    redis.start()
+    assert wait_until(lambda: "Redis lost data" in a.nginx.log(),
+                      timeout=10)
+    assert "[crit]" in a.nginx.log()
+    assert a.get("/api/lost/kept/hello").status == 200
+    r = wait_until(lambda: (lambda x: x if x.status == 200 else None)(
+        a.admin("POST", "/v2/lost/apis", simple_doc(whisk, "/new"))),
+        timeout=15, step=0.2)
+    assert r and r.status == 200, r
+    assert a.wait_status("GET", "/api/lost/new/hello", 200).status == 200
+    assert a.get("/api/lost/kept/hello").status == 200
+
+
 def test_redis_down_and_back(nginx_factory, redis, whisk):
     a = node(nginx_factory, redis)
     ready(a)
