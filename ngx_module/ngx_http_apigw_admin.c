@@ -362,7 +362,7 @@ ngx_http_apigw_admin_body(ngx_http_request_t *r)
 
             p += n;
 
-        } else {
+        } else if (b->last > b->pos) {
             p = ngx_cpymem(p, b->pos, b->last - b->pos);
         }
     }

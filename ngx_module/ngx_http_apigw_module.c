@@ -1145,8 +1145,14 @@ ngx_http_apigw_forwarded_url(ngx_http_request_t *r, ngx_str_t *url)
     url->data = p;
     p = ngx_cpymem(p, r->connection->ssl ? "https://" : "http://",
                    r->connection->ssl ? 8 : 7);
-    p = ngx_cpymem(p, host.data, host.len);
-    ngx_memcpy(p, r->unparsed_uri.data, r->unparsed_uri.len);
+    /* no Host (HTTP/1.0, 0.9): an empty one, not a NULL copied */
+    if (host.len) {
+        p = ngx_cpymem(p, host.data, host.len);
+    }
+
+    if (r->unparsed_uri.len) {
+        ngx_memcpy(p, r->unparsed_uri.data, r->unparsed_uri.len);
+    }
 
     return NGX_OK;
 }
