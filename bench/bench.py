@@ -12,9 +12,10 @@ RS256 + a local, Redis or hybrid limit); and two apigw gateways on
 embedded stores holding 1 and N APIs (default 10,000) loaded through the
 management API, for the managed-URL match and the memory per 1,000 APIs.
 
-Every scenario runs once per round, rounds alternate all of them so drift on
-a noisy machine hits each alike, and the report gives medians and the ratio
-to the bare proxy_pass of the same run (POST scenarios: to a bare POST).
+Every scenario runs once per round, rounds alternate all of them (in a new
+order each round) so drift on a noisy machine hits each alike, and the report
+gives medians and the ratio to the bare proxy_pass of the same run (POST
+scenarios: to a bare POST).
 """
 
 import argparse
@@ -22,6 +23,7 @@ import hashlib
 import http.client
 import json
 import os
+import random
 import re
 import shutil
 import statistics
@@ -469,9 +471,14 @@ def main():
         short = argparse.Namespace(**{**vars(args), "duration": 2})
         for name, port, p, sc, hd, _ in scen:          # warm up each
             wrk("http://127.0.0.1:%d%s" % (port, p), short, sc, hd)
-        cmd = None
+        cmds = {}
         for rnd in range(args.rounds):
-            for name, port, p, sc, hd, b in scen:
+            # a new order every round (seeded: the same for every run), so
+            # what a scenario leaves behind does not always fall on the same
+            # next one
+            order = list(scen)
+            random.Random(rnd).shuffle(order)
+            for name, port, p, sc, hd, b in order:
                 if b is None:
                     continue
                 runs = [("s", port), ("b", pport)]
@@ -484,8 +491,9 @@ def main():
                 results[name].append(got["s"])
                 bare.setdefault(bare_of(sc, hd), []).append(got["b"])
                 pairs[name].append(got["s"][0] / got["b"][0])
-                if cmd is None:
-                    cmd = got["b"][2]
+                cmds.setdefault(name, got["b"][2])
+        # the command shown: the first scenario's (the rounds are shuffled)
+        cmd = next((cmds[x[0]] for x in scen if x[0] in cmds), None)
         if cmd is None:
             sys.exit("bench: no scenario matches --only %r" % args.only)
         scen = [x for x in scen
@@ -518,7 +526,8 @@ def main():
                          not a.startswith("Authorization") and
                          not a.startswith("X-Api-Key"))
         report = "\n".join(table) + "\n\n"
-        report += ("Each scenario ran %d times, each time back to back with "
+        report += ("Each scenario ran %d times (the rounds in shuffled "
+                   "orders), each time back to back with "
                    "the bare `proxy_pass` sent the same request (path, "
                    "headers, body), in alternating order; requests/s and "
                    "p99 are medians, the ratio is the median of the paired "
