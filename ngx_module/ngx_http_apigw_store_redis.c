@@ -67,8 +67,9 @@ static int ngx_http_apigw_rs_rest(const char *key, json_t *value,
 static void ngx_http_apigw_rs_sync_done(ngx_int_t ok);
 static void ngx_http_apigw_rs_next(void);
 static void ngx_http_apigw_rs_version(redisReply *reply, void *data);
+static size_t ngx_http_apigw_rs_args(const char **argv, size_t *lens, ...);
 static size_t ngx_http_apigw_rs_keys_args(apigw_muts_t *m, ngx_uint_t set,
-    const char *cmd, const char *zset, u_char *score, size_t slen,
+    const char *cmd, const char *zset, const char *score, size_t slen,
     const char **argv, size_t *lens);
 static void ngx_http_apigw_rs_exec(redisReply *reply, void *data);
 static void ngx_http_apigw_rs_finish(ngx_int_t rc);
@@ -688,9 +689,9 @@ static void
 ngx_http_apigw_rs_version(redisReply *reply, void *data)
 {
     char                     **texts;
-    u_char                     ver[NGX_INT64_LEN + 1];
-    u_char                     old[NGX_INT64_LEN + 1];
-    size_t                     i, n, nset, ndel, olen, *lens;
+    char                       ver[NGX_INT64_LEN + 1];
+    char                       old[NGX_INT64_LEN + 1];
+    size_t                     i, n, nset, ndel, *lens;
     uint64_t                   v;
     ngx_int_t                  cur;
     size_t                     vlen;
@@ -744,7 +745,7 @@ ngx_http_apigw_rs_version(redisReply *reply, void *data)
 
     m = job->muts;
     v = job->base + 1;
-    vlen = ngx_sprintf(ver, "%uL", v) - ver;
+    vlen = ngx_sprintf((u_char *) ver, "%uL%Z", v) - (u_char *) ver - 1;
 
     nset = 0;
     ndel = 0;
@@ -841,40 +842,19 @@ ngx_http_apigw_rs_version(redisReply *reply, void *data)
     }
 
     if (v > NGX_HTTP_APIGW_RS_KEEP) {
-        olen = ngx_sprintf(old, "%uL", v - NGX_HTTP_APIGW_RS_KEEP) - old;
+        (void) ngx_sprintf((u_char *) old, "%uL%Z",
+                           v - NGX_HTTP_APIGW_RS_KEEP);
 
-        argv[0] = "ZREMRANGEBYSCORE";
-        lens[0] = sizeof("ZREMRANGEBYSCORE") - 1;
-        argv[1] = "apigw:deleted";
-        lens[1] = sizeof("apigw:deleted") - 1;
-        argv[2] = "-inf";
-        lens[2] = 4;
-        argv[3] = (char *) old;
-        lens[3] = olen;
-        RS_CMD(4);
-
-        argv[0] = "SET";
-        lens[0] = 3;
-        argv[1] = "apigw:pruned";
-        lens[1] = sizeof("apigw:pruned") - 1;
-        argv[2] = (char *) old;
-        lens[2] = olen;
-        RS_CMD(3);
+        RS_CMD(ngx_http_apigw_rs_args(argv, lens, "ZREMRANGEBYSCORE",
+                                      "apigw:deleted", "-inf", old, NULL));
+        RS_CMD(ngx_http_apigw_rs_args(argv, lens, "SET", "apigw:pruned", old,
+                                      NULL));
     }
 
-    argv[0] = "SET";
-    lens[0] = 3;
-    argv[1] = "apigw:version";
-    lens[1] = sizeof("apigw:version") - 1;
-    argv[2] = (char *) ver;
-    lens[2] = vlen;
-    RS_CMD(3);
-
-    argv[0] = "PUBLISH";
-    lens[0] = 7;
-    argv[1] = "apigw:events";
-    lens[1] = sizeof("apigw:events") - 1;
-    RS_CMD(3);
+    RS_CMD(ngx_http_apigw_rs_args(argv, lens, "SET", "apigw:version", ver,
+                                  NULL));
+    RS_CMD(ngx_http_apigw_rs_args(argv, lens, "PUBLISH", "apigw:events", ver,
+                                  NULL));
 
     argv[0] = "EXEC";
     lens[0] = 4;
@@ -928,11 +908,33 @@ failed:
 }
 
 
+/* a command of NUL-terminated words (NULL last) into argv/lens: argc */
+
+static size_t
+ngx_http_apigw_rs_args(const char **argv, size_t *lens, ...)
+{
+    size_t       n;
+    va_list      ap;
+    const char  *w;
+
+    va_start(ap, lens);
+
+    for (n = 0; (w = va_arg(ap, const char *)) != NULL; n++) {
+        argv[n] = w;
+        lens[n] = ngx_strlen(w);
+    }
+
+    va_end(ap);
+
+    return n;
+}
+
+
 /* CMD SET [score] key ...: the keys of the records set (or deleted) */
 
 static size_t
 ngx_http_apigw_rs_keys_args(apigw_muts_t *m, ngx_uint_t set,
-    const char *cmd, const char *zset, u_char *score, size_t slen,
+    const char *cmd, const char *zset, const char *score, size_t slen,
     const char **argv, size_t *lens)
 {
     size_t  i, n;
@@ -949,7 +951,7 @@ ngx_http_apigw_rs_keys_args(apigw_muts_t *m, ngx_uint_t set,
         }
 
         if (score) {
-            argv[n] = (char *) score;
+            argv[n] = score;
             lens[n++] = slen;
         }
 
