@@ -605,7 +605,6 @@ ngx_http_apigw_admin_committed(void *data, ngx_int_t rc)
 static ngx_int_t
 ngx_http_apigw_admin_lookup(ngx_http_request_t *r, ngx_str_t *name)
 {
-    ngx_uint_t                         valid;
     ngx_http_apigw_admin_lookup_t     *lk;
 #if (NGX_THREADS)
     ngx_http_apigw_admin_main_conf_t  *amcf;
@@ -621,14 +620,10 @@ ngx_http_apigw_admin_lookup(ngx_http_request_t *r, ngx_str_t *name)
     lk->name_len = name->len;
     ngx_memcpy(lk->name, name->data, name->len);
 
-    /* no host name is longer (RFC 1035) or holds a NUL: not found */
-    valid = name->len <= 255
-            && ngx_strlchr(name->data, name->data + name->len, '\0') == NULL;
-
 #if (NGX_THREADS)
     amcf = ngx_http_get_module_main_conf(r, ngx_http_apigw_admin_module);
 
-    if (valid && amcf->lookup_pool) {
+    if (amcf->lookup_pool) {
         lk->task.ctx = lk;
         lk->task.handler = ngx_http_apigw_admin_lookup_thread;
         lk->task.event.handler = ngx_http_apigw_admin_lookup_done;
@@ -650,14 +645,9 @@ ngx_http_apigw_admin_lookup(ngx_http_request_t *r, ngx_str_t *name)
     }
 #endif
 
-    /* a name that cannot exist, or nginx built without threads: here */
+    /* nginx built without threads: here */
 
-    if (valid) {
-        ngx_http_apigw_getaddrs(lk->name, &lk->addrs);
-
-    } else {
-        lk->addrs.rc = NGX_DECLINED;
-    }
+    ngx_http_apigw_getaddrs(lk->name, lk->name_len, &lk->addrs);
 
     if (ngx_http_apigw_admin_looked_up(r, lk) != NGX_OK) {
         ngx_free(lk);
@@ -729,7 +719,7 @@ ngx_http_apigw_admin_lookup_thread(void *data, ngx_log_t *log)
 {
     ngx_http_apigw_admin_lookup_t *lk = data;
 
-    ngx_http_apigw_getaddrs(lk->name, &lk->addrs);
+    ngx_http_apigw_getaddrs(lk->name, lk->name_len, &lk->addrs);
 }
 
 
@@ -1156,12 +1146,9 @@ ngx_http_apigw_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_apigw_admin_loc_conf_t *alcf = conf;
 
-    ngx_http_core_loc_conf_t          *clcf;
-    ngx_http_core_srv_conf_t          *cscf;
-    ngx_http_apigw_admin_loc_conf_t   *slcf;
-#if (NGX_THREADS)
-    ngx_http_apigw_admin_main_conf_t  *amcf;
-#endif
+    ngx_http_core_loc_conf_t         *clcf;
+    ngx_http_core_srv_conf_t         *cscf;
+    ngx_http_apigw_admin_loc_conf_t  *slcf;
 
     if (alcf->enable != NGX_CONF_UNSET) {
         return "is duplicate";
@@ -1181,15 +1168,6 @@ ngx_http_apigw_admin(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     clcf->handler = ngx_http_apigw_admin_handler;
-
-#if (NGX_THREADS)
-    /* backend host names of written APIs are looked up there */
-    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_apigw_admin_module);
-    amcf->lookup_pool = ngx_thread_pool_add(cf, NULL);
-    if (amcf->lookup_pool == NULL) {
-        return NGX_CONF_ERROR;
-    }
-#endif
 
     return NGX_CONF_OK;
 }
@@ -1212,7 +1190,10 @@ ngx_http_apigw_admin_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     amcf->store = value[1];
 
 #if (NGX_THREADS)
-    /* the stored APIs' backend host names are looked up again there */
+    /*
+     * backend host names: of APIs being written (apigw_admin needs a
+     * store), and of stored APIs, looked up again
+     */
     amcf->lookup_pool = ngx_thread_pool_add(cf, NULL);
     if (amcf->lookup_pool == NULL) {
         return NGX_CONF_ERROR;

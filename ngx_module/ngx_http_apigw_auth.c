@@ -1800,12 +1800,9 @@ typedef struct {
 #if (NGX_THREADS)
     ngx_thread_task_t            task;
 #endif
-    ngx_http_apigw_main_conf_t  *amcf;
+    ngx_http_apigw_main_conf_t  *amcf;      /* the file's last identity */
     ngx_err_t                    err;       /* the stat failed */
     ngx_uint_t                   changed;
-    ngx_file_uniq_t              uniq;
-    time_t                       mtime;
-    off_t                        size;
     apigw_keytab_t              *table;     /* read again, or NULL */
     apigw_problems_t             probs;
 } ngx_http_apigw_keys_watch_t;
@@ -1815,38 +1812,43 @@ static ngx_event_t                  ngx_http_apigw_keys_timer;
 static ngx_http_apigw_keys_watch_t  ngx_http_apigw_keys_watch;
 
 
-/* the blocking part, in a thread: only the watch's own memory */
+/*
+ * The blocking part, in a thread: only the watch and the keys_* fields of
+ * the configuration, which nothing else touches meanwhile.
+ */
 
 static void
 ngx_http_apigw_keys_look(void *data, ngx_log_t *log)
 {
     ngx_http_apigw_keys_watch_t *w = data;
 
-    ngx_file_info_t  fi;
+    ngx_file_info_t              fi;
+    ngx_http_apigw_main_conf_t  *amcf;
 
+    amcf = w->amcf;
     w->err = 0;
     w->changed = 0;
     w->table = NULL;
 
-    if (ngx_file_info(w->amcf->keys_file.data, &fi) == NGX_FILE_ERROR) {
+    if (ngx_file_info(amcf->keys_file.data, &fi) == NGX_FILE_ERROR) {
         w->err = ngx_errno;
         return;
     }
 
-    if (ngx_file_uniq(&fi) == w->uniq && ngx_file_mtime(&fi) == w->mtime
-        && ngx_file_size(&fi) == w->size)
+    if (ngx_file_uniq(&fi) == amcf->keys_uniq
+        && ngx_file_mtime(&fi) == amcf->keys_mtime
+        && ngx_file_size(&fi) == amcf->keys_size)
     {
         return;
     }
 
     w->changed = 1;
-    w->uniq = ngx_file_uniq(&fi);
-    w->mtime = ngx_file_mtime(&fi);
-    w->size = ngx_file_size(&fi);
+    amcf->keys_uniq = ngx_file_uniq(&fi);
+    amcf->keys_mtime = ngx_file_mtime(&fi);
+    amcf->keys_size = ngx_file_size(&fi);
 
     apigw_problems_init(&w->probs);
-    w->table = apigw_keytab_load((char *) w->amcf->keys_file.data,
-                                 &w->probs);
+    w->table = apigw_keytab_load((char *) amcf->keys_file.data, &w->probs);
 }
 
 
@@ -1951,9 +1953,6 @@ ngx_http_apigw_keys_init_process(ngx_cycle_t *cycle,
 
     w = &ngx_http_apigw_keys_watch;
     w->amcf = amcf;
-    w->uniq = amcf->keys_uniq;
-    w->mtime = amcf->keys_mtime;
-    w->size = amcf->keys_size;
 
 #if (NGX_THREADS)
     w->task.ctx = w;

@@ -48,8 +48,7 @@ static int ngx_http_apigw_resolve_mark(const char *key, json_t *rec,
 static json_t *ngx_http_apigw_resolve_sorted(json_t *list);
 
 
-static ngx_event_t   ngx_http_apigw_resolve_ev;
-static ngx_msec_t    ngx_http_apigw_resolve_every;
+static ngx_event_t   ngx_http_apigw_resolve_ev;   /* data: amcf */
 static ngx_uint_t    ngx_http_apigw_resolve_busy;
 
 /* host name -> [address, ...] (sorted), as last looked up here */
@@ -60,13 +59,20 @@ static json_t       *ngx_http_apigw_resolve_failed;
 
 
 void
-ngx_http_apigw_getaddrs(const u_char *name, ngx_http_apigw_addrs_t *a)
+ngx_http_apigw_getaddrs(const u_char *name, size_t len,
+    ngx_http_apigw_addrs_t *a)
 {
     int               rc;
     ngx_uint_t        pass;
     struct addrinfo   hints, *res, *rp;
 
     a->naddrs = 0;
+
+    /* no host name is longer (RFC 1035) or holds a NUL */
+    if (len > 255 || ngx_strlen(name) != len) {
+        a->rc = NGX_DECLINED;
+        return;
+    }
 
     ngx_memzero(&hints, sizeof(struct addrinfo));
     hints.ai_family = AF_UNSPEC;
@@ -107,6 +113,27 @@ ngx_http_apigw_getaddrs(const u_char *name, ngx_http_apigw_addrs_t *a)
 }
 
 
+ngx_uint_t
+ngx_http_apigw_host_is_addr(u_char *host, size_t len)
+{
+#if (NGX_HAVE_INET6)
+    u_char  buf[16];
+#endif
+
+    if (ngx_inet_addr(host, len) != INADDR_NONE) {
+        return 1;
+    }
+
+#if (NGX_HAVE_INET6)
+    if (ngx_inet6_addr(host, len, buf) == NGX_OK) {
+        return 1;
+    }
+#endif
+
+    return 0;
+}
+
+
 ngx_int_t
 ngx_http_apigw_resolve_init(ngx_cycle_t *cycle,
     ngx_http_apigw_admin_main_conf_t *amcf)
@@ -124,8 +151,6 @@ ngx_http_apigw_resolve_init(ngx_cycle_t *cycle,
     {
         return NGX_ERROR;
     }
-
-    ngx_http_apigw_resolve_every = amcf->resolve;
 
     ngx_http_apigw_resolve_ev.handler = ngx_http_apigw_resolve_timer;
     ngx_http_apigw_resolve_ev.log = cycle->log;
@@ -229,7 +254,7 @@ ngx_http_apigw_resolve_timer(ngx_event_t *ev)
 next:
 
     if (!ngx_exiting) {
-        ngx_add_timer(ev, ngx_http_apigw_resolve_every);
+        ngx_add_timer(ev, amcf->resolve);
     }
 #endif
 }
@@ -262,15 +287,7 @@ ngx_http_apigw_resolve_names(const char *key, json_t *rec, void *data)
 
         len = bar - p;
 
-        /*
-         * addresses are not looked up (an IPv6 one has a ':', which no
-         * name has); no name is longer (RFC 1035) or holds a NUL
-         */
-        if (len == 0 || len > 255
-            || ngx_strlchr(p, bar, ':') || ngx_strlchr(p, bar, '[')
-            || ngx_inet_addr(p, len) != INADDR_NONE
-            || ngx_strlen(p) < len)
-        {
+        if (len == 0 || ngx_http_apigw_host_is_addr(p, len)) {
             continue;
         }
 
@@ -295,7 +312,9 @@ ngx_http_apigw_resolve_thread(void *data, ngx_log_t *log)
     ngx_uint_t  i;
 
     for (i = 0; i < rd->n; i++) {
-        ngx_http_apigw_getaddrs(rd->names[i].name, &rd->names[i].addrs);
+        ngx_http_apigw_getaddrs(rd->names[i].name,
+                                ngx_strlen(rd->names[i].name),
+                                &rd->names[i].addrs);
     }
 }
 
@@ -305,14 +324,16 @@ ngx_http_apigw_resolve_done(ngx_event_t *ev)
 {
     ngx_http_apigw_resolve_round_t *rd = ev->data;
 
+    ngx_http_apigw_admin_main_conf_t  *amcf;
+
+    amcf = ngx_http_apigw_resolve_ev.data;
     ngx_http_apigw_resolve_busy = 0;
 
     ngx_http_apigw_resolve_apply(rd, ev->log);
     ngx_free(rd);
 
     if (!ngx_exiting) {
-        ngx_add_timer(&ngx_http_apigw_resolve_ev,
-                      ngx_http_apigw_resolve_every);
+        ngx_add_timer(&ngx_http_apigw_resolve_ev, amcf->resolve);
     }
 }
 

@@ -1047,12 +1047,13 @@ ngx_http_apigw_dyn_addrs(ngx_pool_t *pool, json_t *rec,
      * looked up when the API was written
      */
 
-    n = ngx_snprintf(buf, sizeof(buf) - 1, "%s|%d", b->host, b->port) - buf;
-    buf[n] = '\0';
-
     list = ngx_http_apigw_resolve_get(b->host);
 
     if (list == NULL) {
+        n = ngx_snprintf(buf, sizeof(buf) - 1, "%s|%d", b->host, b->port)
+            - buf;
+        buf[n] = '\0';
+
         list = json_object_get(json_object_get(rec, "resolved"),
                                (char *) buf);
     }
@@ -1510,7 +1511,6 @@ ngx_http_apigw_resolve_hosts(ngx_http_request_t *r, json_t *rec,
     size_t       i, len;
     json_t      *hosts, *h, *res, *list;
     ngx_int_t    rc;
-    ngx_addr_t   a;
 
     hosts = json_object_get(rec, "hosts");
     res = NULL;
@@ -1527,10 +1527,10 @@ ngx_http_apigw_resolve_hosts(ngx_http_request_t *r, json_t *rec,
 
         len = bar - (u_char *) json_string_value(h);
 
-        if (ngx_parse_addr(r->pool, &a, (u_char *) json_string_value(h), len)
-            == NGX_OK)
+        if (ngx_http_apigw_host_is_addr((u_char *) json_string_value(h),
+                                        len))
         {
-            continue;               /* numeric */
+            continue;
         }
 
         list = known ? json_object_getn(known, json_string_value(h), len)

@@ -59,10 +59,11 @@ extern ngx_module_t  ngx_http_apigw_admin_module;
 
 
 /*
- * The addresses of a host name from the system's resolver (/etc/hosts,
- * DNS), IPv4 first as ngx_parse_url() orders them.  It blocks: called in
- * a thread of the lookup pool, it touches no nginx state.  rc: NGX_OK,
- * NGX_DECLINED (no such name), NGX_BUSY (the lookup failed for now).
+ * The addresses of a host name (`len` bytes, NUL-terminated) from the
+ * system's resolver (/etc/hosts, DNS), IPv4 first as ngx_parse_url() orders
+ * them.  It blocks: called in a thread of the lookup pool, it touches no
+ * nginx state.  rc: NGX_OK, NGX_DECLINED (no such name, or one that cannot
+ * be: too long, a NUL in it), NGX_BUSY (the lookup failed for now).
  */
 #define NGX_HTTP_APIGW_ADDRS  32
 
@@ -74,7 +75,11 @@ typedef struct {
                                     [NGX_SOCKADDR_STRLEN];
 } ngx_http_apigw_addrs_t;
 
-void ngx_http_apigw_getaddrs(const u_char *name, ngx_http_apigw_addrs_t *a);
+void ngx_http_apigw_getaddrs(const u_char *name, size_t len,
+    ngx_http_apigw_addrs_t *a);
+
+/* a backend host that is an IPv4 or IPv6 address, not a name to look up */
+ngx_uint_t ngx_http_apigw_host_is_addr(u_char *host, size_t len);
 
 
 /* the stored APIs' backend host names looked up again (resolve.c) */

@@ -61,6 +61,7 @@ static void ngx_http_apigw_rs_sync(void);
 static void ngx_http_apigw_rs_sync_start(void);
 static void ngx_http_apigw_rs_changes(redisReply *reply, void *data);
 static void ngx_http_apigw_rs_values(redisReply *reply, void *data);
+static void ngx_http_apigw_rs_synced(void);
 static ngx_int_t ngx_http_apigw_rs_drop_rest(void);
 static int ngx_http_apigw_rs_rest(const char *key, json_t *value,
     void *data);
@@ -69,7 +70,7 @@ static void ngx_http_apigw_rs_next(void);
 static void ngx_http_apigw_rs_version(redisReply *reply, void *data);
 static size_t ngx_http_apigw_rs_args(const char **argv, size_t *lens, ...);
 static size_t ngx_http_apigw_rs_keys_args(apigw_muts_t *m, ngx_uint_t set,
-    const char *cmd, const char *zset, const char *score, size_t slen,
+    const char *cmd, const char *zset, const char *score,
     const char **argv, size_t *lens);
 static void ngx_http_apigw_rs_exec(redisReply *reply, void *data);
 static void ngx_http_apigw_rs_finish(ngx_int_t rc);
@@ -370,15 +371,7 @@ ngx_http_apigw_rs_changes(redisReply *reply, void *data)
     }
 
     if (keys->type != REDIS_REPLY_ARRAY || keys->elements == 0) {
-        if (ngx_http_apigw_rs_full && ngx_http_apigw_rs_drop_rest() != NGX_OK)
-        {
-            ngx_http_apigw_rs_where = 300;
-            ngx_http_apigw_rs_sync_done(0);
-            return;
-        }
-
-        ngx_http_apigw_local_set_version(v);
-        ngx_http_apigw_rs_sync_done(1);
+        ngx_http_apigw_rs_synced();
         return;
     }
 
@@ -484,18 +477,26 @@ ngx_http_apigw_rs_values(redisReply *reply, void *data)
         }
     }
 
+    /*
+     * values may be newer than the version read with the keys: the next
+     * sync reads them again, which is harmless
+     */
+    ngx_http_apigw_rs_synced();
+}
+
+
+/* what was read is applied: this worker is at the version read */
+
+static void
+ngx_http_apigw_rs_synced(void)
+{
     if (ngx_http_apigw_rs_full && ngx_http_apigw_rs_drop_rest() != NGX_OK) {
         ngx_http_apigw_rs_where = 407;
         ngx_http_apigw_rs_sync_done(0);
         return;
     }
 
-    /*
-     * values may be newer than the version read with the keys: the next
-     * sync reads them again, which is harmless
-     */
     ngx_http_apigw_local_set_version(ngx_http_apigw_rs_target);
-
     ngx_http_apigw_rs_sync_done(1);
 }
 
@@ -694,7 +695,6 @@ ngx_http_apigw_rs_version(redisReply *reply, void *data)
     size_t                     i, n, nset, ndel, *lens;
     uint64_t                   v;
     ngx_int_t                  cur;
-    size_t                     vlen;
     const char               **argv;
     apigw_muts_t              *m;
     ngx_http_apigw_rs_job_t   *job;
@@ -745,7 +745,7 @@ ngx_http_apigw_rs_version(redisReply *reply, void *data)
 
     m = job->muts;
     v = job->base + 1;
-    vlen = ngx_sprintf((u_char *) ver, "%uL%Z", v) - (u_char *) ver - 1;
+    (void) ngx_sprintf((u_char *) ver, "%uL%Z", v);
 
     nset = 0;
     ndel = 0;
@@ -829,16 +829,16 @@ ngx_http_apigw_rs_version(redisReply *reply, void *data)
 
     if (nset) {
         RS_CMD(ngx_http_apigw_rs_keys_args(m, 1, "ZADD", "apigw:changes",
-                                           ver, vlen, argv, lens));
+                                           ver, argv, lens));
         RS_CMD(ngx_http_apigw_rs_keys_args(m, 1, "ZREM", "apigw:deleted",
-                                           NULL, 0, argv, lens));
+                                           NULL, argv, lens));
     }
 
     if (ndel) {
         RS_CMD(ngx_http_apigw_rs_keys_args(m, 0, "ZADD", "apigw:deleted",
-                                           ver, vlen, argv, lens));
+                                           ver, argv, lens));
         RS_CMD(ngx_http_apigw_rs_keys_args(m, 0, "ZREM", "apigw:changes",
-                                           NULL, 0, argv, lens));
+                                           NULL, argv, lens));
     }
 
     if (v > NGX_HTTP_APIGW_RS_KEEP) {
@@ -934,16 +934,12 @@ ngx_http_apigw_rs_args(const char **argv, size_t *lens, ...)
 
 static size_t
 ngx_http_apigw_rs_keys_args(apigw_muts_t *m, ngx_uint_t set,
-    const char *cmd, const char *zset, const char *score, size_t slen,
+    const char *cmd, const char *zset, const char *score,
     const char **argv, size_t *lens)
 {
     size_t  i, n;
 
-    argv[0] = cmd;
-    lens[0] = ngx_strlen(cmd);
-    argv[1] = zset;
-    lens[1] = ngx_strlen(zset);
-    n = 2;
+    n = ngx_http_apigw_rs_args(argv, lens, cmd, zset, NULL);
 
     for (i = 0; i < m->n; i++) {
         if ((m->items[i].value != NULL) != set) {
@@ -952,7 +948,7 @@ ngx_http_apigw_rs_keys_args(apigw_muts_t *m, ngx_uint_t set,
 
         if (score) {
             argv[n] = score;
-            lens[n++] = slen;
+            lens[n++] = ngx_strlen(score);
         }
 
         argv[n] = m->items[i].key;
