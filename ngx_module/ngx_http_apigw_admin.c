@@ -46,6 +46,7 @@ static ngx_int_t ngx_http_apigw_admin_run(ngx_http_request_t *r,
     u_char *body, size_t len);
 static ngx_int_t ngx_http_apigw_admin_attempt(ngx_http_request_t *r);
 static void ngx_http_apigw_admin_committed(void *data, ngx_int_t rc);
+static void ngx_http_apigw_admin_stored(void *data, ngx_int_t rc);
 static ngx_int_t ngx_http_apigw_admin_lookup(ngx_http_request_t *r,
     ngx_str_t *name);
 static ngx_int_t ngx_http_apigw_admin_looked_up(ngx_http_request_t *r,
@@ -452,102 +453,125 @@ ngx_http_apigw_admin_run(ngx_http_request_t *r, u_char *body, size_t len)
 
 /*
  * Answer the request against this worker's copy of the store and commit
- * its changes: at once (embedded store) or asynchronously (Redis).  On a
- * conflict with another writer it is answered again on the newer copy.
+ * its changes, asynchronously: the embedded store's file work in the
+ * thread pool, Redis on its connection.  On a conflict with another writer
+ * it is answered again on the newer copy (ngx_http_apigw_admin_committed).
  */
 
 static ngx_int_t
 ngx_http_apigw_admin_attempt(ngx_http_request_t *r)
 {
     size_t                       i;
+    uint64_t                     base;
     ngx_int_t                    rc;
     ngx_str_t                    err, name;
-    ngx_uint_t                   conflict;
     apigw_admin_resp_t          *resp;
     ngx_http_apigw_admin_ctx_t  *ctx;
 
     ctx = ngx_http_apigw_admin_ctx(r);
     resp = &ctx->resp;
 
-    for ( /* void */ ; /* void */ ; ctx->tries++) {
+    apigw_admin_resp_free(resp);
 
-        apigw_admin_resp_free(resp);
+    if (ngx_http_apigw_store_sync(r->connection->log) != NGX_OK) {
+        return ngx_http_apigw_admin_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                          "Error: The store is unavailable.");
+    }
 
-        if (ngx_http_apigw_store_sync(r->connection->log) != NGX_OK) {
+    apigw_admin_handle(ngx_http_apigw_store_current(), &ctx->req, resp);
+
+    for (i = 0; i < resp->muts.n; i++) {
+        if (resp->muts.items[i].value == NULL
+            || ngx_strncmp(resp->muts.items[i].key, "api:", 4) != 0)
+        {
+            continue;
+        }
+
+        rc = ngx_http_apigw_resolve_hosts(r, resp->muts.items[i].value,
+                                          ctx->known, &name, &err);
+
+        if (rc == NGX_AGAIN) {
+            return ngx_http_apigw_admin_lookup(r, &name);
+        }
+
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (rc == NGX_DECLINED || rc == NGX_BUSY) {
+            apigw_admin_error(resp, ctx->req.request_id,
+                              rc == NGX_DECLINED ? 400 : 503, "%.*s",
+                              (int) err.len, err.data);
+            break;
+        }
+    }
+
+    if (resp->muts.n == 0) {
+        return ngx_http_apigw_admin_send(r, resp->status,
+                                         resp->content_type,
+                                         (u_char *) resp->body,
+                                         resp->body_len);
+    }
+
+    base = apigw_store_version(ngx_http_apigw_store_current());
+
+    if (ngx_http_apigw_store_redis()) {
+        rc = ngx_http_apigw_rstore_commit(&resp->muts, base,
+                                          ngx_http_apigw_admin_committed,
+                                          ctx);
+        if (rc != NGX_OK) {
             return ngx_http_apigw_admin_error(r,
                                           NGX_HTTP_SERVICE_UNAVAILABLE,
                                           "Error: The store is unavailable.");
         }
 
-        apigw_admin_handle(ngx_http_apigw_store_current(), &ctx->req, resp);
+        r->main->count++;
+        return NGX_DONE;
+    }
 
-        for (i = 0; i < resp->muts.n; i++) {
-            if (resp->muts.items[i].value == NULL
-                || ngx_strncmp(resp->muts.items[i].key, "api:", 4) != 0)
-            {
-                continue;
-            }
-
-            rc = ngx_http_apigw_resolve_hosts(r, resp->muts.items[i].value,
-                                              ctx->known, &name, &err);
-
-            if (rc == NGX_AGAIN) {
-                return ngx_http_apigw_admin_lookup(r, &name);
-            }
-
-            if (rc == NGX_ERROR) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
-            }
-
-            if (rc == NGX_DECLINED || rc == NGX_BUSY) {
-                apigw_admin_error(resp, ctx->req.request_id,
-                                  rc == NGX_DECLINED ? 400 : 503, "%.*s",
-                                  (int) err.len, err.data);
-                break;
-            }
-        }
-
-        if (resp->muts.n == 0) {
-            break;
-        }
-
-        if (ngx_http_apigw_store_redis()) {
-            rc = ngx_http_apigw_rstore_commit(&resp->muts,
-                     apigw_store_version(ngx_http_apigw_store_current()),
-                     ngx_http_apigw_admin_committed, ctx);
-
-            if (rc != NGX_OK) {
-                return ngx_http_apigw_admin_error(r,
-                                          NGX_HTTP_SERVICE_UNAVAILABLE,
+    rc = ngx_http_apigw_store_commit(&resp->muts, base,
+                                     ngx_http_apigw_admin_stored, ctx,
+                                     r->connection->log);
+    if (rc != NGX_OK) {
+        ngx_http_apigw_metrics_store(0);
+        return ngx_http_apigw_admin_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                           "Error: The store is unavailable.");
-            }
+    }
 
-            r->main->count++;
-            return NGX_DONE;
-        }
+    /* the request and its pool live until the write is done */
+    r->main->blocked++;
+    r->main->count++;
 
-        rc = ngx_http_apigw_store_commit(r->connection->log, &resp->muts,
-                                         &conflict);
+    return NGX_DONE;
+}
 
+
+static void
+ngx_http_apigw_admin_stored(void *data, ngx_int_t rc)
+{
+    ngx_http_apigw_admin_ctx_t *ctx = data;
+
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = ctx->request;
+    c = r->connection;
+
+    r->main->blocked--;
+
+    if (c->error) {
+        /* the request was terminated meanwhile: it ends now */
         if (rc != NGX_DECLINED) {
             ngx_http_apigw_metrics_store(rc == NGX_OK);
         }
 
-        if (rc == NGX_OK) {
-            /* this worker serves the change at once */
-            ngx_http_apigw_dyn_refresh(r->connection->log);
-            break;
-        }
-
-        if (rc == NGX_ERROR || ctx->tries == NGX_HTTP_APIGW_ADMIN_RETRIES) {
-            return ngx_http_apigw_admin_error(r,
-                                          NGX_HTTP_SERVICE_UNAVAILABLE,
-                                          "Error: The store is unavailable.");
-        }
+        ngx_http_finalize_request(r, NGX_ERROR);
+        ngx_http_run_posted_requests(c);
+        return;
     }
 
-    return ngx_http_apigw_admin_send(r, resp->status, resp->content_type,
-                                     (u_char *) resp->body, resp->body_len);
+    ngx_http_apigw_admin_committed(data, rc);
+    ngx_http_run_posted_requests(c);
 }
 
 
@@ -623,14 +647,14 @@ ngx_http_apigw_admin_lookup(ngx_http_request_t *r, ngx_str_t *name)
 #if (NGX_THREADS)
     amcf = ngx_http_get_module_main_conf(r, ngx_http_apigw_admin_module);
 
-    if (amcf->lookup_pool) {
+    if (amcf->thread_pool) {
         lk->task.ctx = lk;
         lk->task.handler = ngx_http_apigw_admin_lookup_thread;
         lk->task.event.handler = ngx_http_apigw_admin_lookup_done;
         lk->task.event.data = lk;
         lk->task.event.log = r->connection->log;
 
-        if (ngx_thread_task_post(amcf->lookup_pool, &lk->task) != NGX_OK) {
+        if (ngx_thread_task_post(amcf->thread_pool, &lk->task) != NGX_OK) {
             ngx_free(lk);
             return ngx_http_apigw_admin_error(r,
                                           NGX_HTTP_SERVICE_UNAVAILABLE,
@@ -1194,8 +1218,8 @@ ngx_http_apigw_admin_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
      * backend host names: of APIs being written (apigw_admin needs a
      * store), and of stored APIs, looked up again
      */
-    amcf->lookup_pool = ngx_thread_pool_add(cf, NULL);
-    if (amcf->lookup_pool == NULL) {
+    amcf->thread_pool = ngx_thread_pool_add(cf, NULL);
+    if (amcf->thread_pool == NULL) {
         return NGX_CONF_ERROR;
     }
 #endif

@@ -6,12 +6,14 @@
  * a worker copies only what changed since the version it has.  Deleted
  * records stay as tombstones (key only) so every worker learns of the
  * deletion.  Writes are durable before they are acknowledged: a journal
- * line (one JSON object per committed change) is appended and fsync()ed
- * under the zone's lock, then the zone is updated; when the journal grows
- * past the snapshot it is folded into a new snapshot written to a
- * temporary file, fsync()ed and renamed.  The master loads snapshot and
- * journal when the zone is created, so the store survives restarts;
- * reloads keep the zone.
+ * line (one JSON object per committed change) is appended and fsync()ed,
+ * then the zone is updated; when the journal grows past the snapshot it is
+ * folded into a new snapshot written to a temporary file, fsync()ed and
+ * renamed.  That file work runs in nginx's default thread pool, so a slow
+ * disk holds no worker's connections, and without the zone's lock, which
+ * the workers' synchronisation needs: writers, of all workers, take turns
+ * on a lock of their own.  The master loads snapshot and journal when the
+ * zone is created, so the store survives restarts; reloads keep the zone.
  *
  * Every worker keeps its own parsed copy of the records and, compiled from
  * it off the request path (an nginx timer, default every 100 ms, compares
@@ -42,7 +44,35 @@ struct ngx_http_apigw_shm_s {
     off_t                       journal_size;
     off_t                       snapshot_size;
     ngx_uint_t                  records;
+    ngx_uint_t                  full;       /* a change did not fit */
+    ngx_shmtx_sh_t              wlock;
+    ngx_shmtx_t                 writer;     /* one writer at a time */
 };
+
+
+/* one write on its way to the disk */
+typedef struct {
+#if (NGX_THREADS)
+    ngx_thread_task_t           task;
+#endif
+    ngx_event_t                 done;       /* without a thread pool */
+    ngx_log_t                  *log;
+    ngx_http_apigw_store_done_pt handler;
+    void                       *data;
+    uint64_t                    base;
+    ngx_int_t                   rc;
+    ngx_err_t                   err;
+    const char                 *failed;     /* for the log */
+    ngx_str_t                  *file;
+    ngx_uint_t                  full;
+    off_t                       dropped;
+    char                       *line;
+    size_t                      line_len;
+    size_t                      n;
+    char                      **keys;
+    char                      **texts;
+    json_t                    **values;
+} ngx_http_apigw_commit_t;
 
 
 /* one compiled dynamic API */
@@ -72,8 +102,9 @@ typedef struct {
 
 static void ngx_http_apigw_journal_owner(
     ngx_http_apigw_admin_main_conf_t *amcf, ngx_log_t *log);
-static ngx_int_t ngx_http_apigw_store_load(ngx_http_apigw_admin_main_conf_t
-    *amcf, ngx_log_t *log, apigw_store_t **out);
+static ngx_int_t ngx_http_apigw_store_load(
+    ngx_http_apigw_admin_main_conf_t *amcf, ngx_log_t *log,
+    apigw_store_t **out, off_t *sizes);
 static ngx_http_apigw_rec_t *ngx_http_apigw_rec_lookup(
     ngx_http_apigw_shm_t *sh, u_char *key, size_t len, uint32_t hash);
 static ngx_int_t ngx_http_apigw_rec_set(ngx_http_apigw_shm_t *sh,
@@ -85,7 +116,15 @@ static void ngx_http_apigw_store_poll(ngx_event_t *ev);
 static void ngx_http_apigw_dyn_compile(ngx_log_t *log);
 static void ngx_http_apigw_dyn_api_release(ngx_http_apigw_dyn_api_t *d);
 static void ngx_http_apigw_dyn_gen_release(void *data);
-static ngx_int_t ngx_http_apigw_compact(ngx_log_t *log);
+static void ngx_http_apigw_commit_write(ngx_http_apigw_commit_t *c);
+static void ngx_http_apigw_writer_lock(void);
+static void ngx_http_apigw_compact(ngx_http_apigw_commit_t *c, char *text,
+    size_t len);
+#if (NGX_THREADS)
+static void ngx_http_apigw_commit_thread(void *data, ngx_log_t *log);
+#endif
+static void ngx_http_apigw_commit_done(ngx_event_t *ev);
+static void ngx_http_apigw_commit_free(ngx_http_apigw_commit_t *c);
 
 
 static ngx_http_apigw_admin_main_conf_t  *ngx_http_apigw_amcf;
@@ -114,6 +153,7 @@ ngx_http_apigw_store_init_zone(ngx_shm_zone_t *zone, void *data)
 {
     ngx_http_apigw_admin_main_conf_t *amcf = zone->data;
 
+    off_t                  sizes[2];
     char                  *text;
     json_t                *v;
     const char            *k;
@@ -137,14 +177,22 @@ ngx_http_apigw_store_init_zone(ngx_shm_zone_t *zone, void *data)
                     ngx_http_apigw_rbtree_insert);
     ngx_queue_init(&sh->queue);
 
+    if (ngx_shmtx_create(&sh->writer, &sh->wlock, NULL) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     shpool->data = sh;
     shpool->log_nomem = 0;
 
-    if (ngx_http_apigw_store_load(amcf, zone->shm.log, &st) != NGX_OK) {
+    if (ngx_http_apigw_store_load(amcf, zone->shm.log, &st, sizes)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
     sh->version = apigw_store_version(st);
+    sh->snapshot_size = sizes[0];
+    sh->journal_size = sizes[1];
 
     json_object_foreach(apigw_store_records(st), k, v) {
         text = json_dumps(v, JSON_COMPACT);
@@ -211,10 +259,13 @@ ngx_http_apigw_journal_owner(ngx_http_apigw_admin_main_conf_t *amcf,
 }
 
 
-/* snapshot + journal; a torn last journal line (a crash) is cut off */
+/*
+ * snapshot + journal, and their sizes; a torn last journal line (a crash)
+ * is cut off
+ */
 static ngx_int_t
 ngx_http_apigw_store_load(ngx_http_apigw_admin_main_conf_t *amcf,
-    ngx_log_t *log, apigw_store_t **out)
+    ngx_log_t *log, apigw_store_t **out, off_t *sizes)
 {
     int             fd;
     char            err[256], *buf, *p, *nl, *end;
@@ -226,6 +277,8 @@ ngx_http_apigw_store_load(ngx_http_apigw_admin_main_conf_t *amcf,
     ngx_str_t      *name;
 
     st = NULL;
+    sizes[0] = 0;
+    sizes[1] = 0;
 
     for (pass = 0; pass < 2; pass++) {
         name = pass ? &amcf->journal : &amcf->path;
@@ -274,6 +327,7 @@ ngx_http_apigw_store_load(ngx_http_apigw_admin_main_conf_t *amcf,
         close(fd);
         n = p - buf;
         buf[n] = '\0';
+        sizes[pass] = n;
 
         if (pass == 0) {
             st = apigw_store_load(buf, n, err, sizeof(err));
@@ -299,6 +353,8 @@ ngx_http_apigw_store_load(ngx_http_apigw_admin_main_conf_t *amcf,
                 ngx_log_error(NGX_LOG_WARN, log, 0,
                               "apigw: dropping an incomplete last line of "
                               "\"%V\"", name);
+                sizes[pass] = p - buf;
+
                 if (truncate((char *) name->data, p - buf) == -1) {
                     ngx_log_error(NGX_LOG_EMERG, log, ngx_errno,
                                   "apigw: truncate \"%V\" failed", name);
@@ -806,23 +862,19 @@ failed:
 
 
 /*
- * Commit a change made against this worker's current version: NGX_DECLINED
- * with *conflict set when another writer got in first (sync and run the
- * request again), NGX_ERROR when it could not be made durable or does not
- * fit; nothing is changed then.
+ * Commit a change made against this worker's version `base`: done() gets
+ * NGX_OK (durable, in the zone and in this worker's copy), NGX_DECLINED
+ * (another writer got in first: sync and run the request again) or
+ * NGX_ERROR (it could not be made durable; nothing changed).  NGX_ERROR
+ * returned at once: the journal is not writable, or no memory.
  */
 
 ngx_int_t
-ngx_http_apigw_store_commit(ngx_log_t *log, apigw_muts_t *muts,
-    ngx_uint_t *conflict)
+ngx_http_apigw_store_commit(apigw_muts_t *muts, uint64_t base,
+    ngx_http_apigw_store_done_pt handler, void *data, ngx_log_t *log)
 {
-    char                  *line, **texts;
-    size_t                 i, len;
-    ssize_t                w;
-    uint64_t               version;
-    ngx_int_t              rc;
-
-    *conflict = 0;
+    size_t                    i;
+    ngx_http_apigw_commit_t  *c;
 
     if (ngx_http_apigw_journal_fd == NGX_INVALID_FILE) {
         ngx_log_error(NGX_LOG_ERR, log, 0,
@@ -830,186 +882,398 @@ ngx_http_apigw_store_commit(ngx_log_t *log, apigw_muts_t *muts,
         return NGX_ERROR;
     }
 
-    if (muts->n == 0) {
-        return NGX_OK;
-    }
-
-    texts = calloc(muts->n, sizeof(char *));
-    if (texts == NULL) {
+    c = ngx_calloc(sizeof(ngx_http_apigw_commit_t), log);
+    if (c == NULL) {
         return NGX_ERROR;
     }
 
+    c->log = log;
+    c->handler = handler;
+    c->data = data;
+    c->base = base;
+    c->n = muts->n;
+
+    c->keys = ngx_calloc(muts->n * sizeof(char *), log);
+    c->texts = ngx_calloc(muts->n * sizeof(char *), log);
+    c->values = ngx_calloc(muts->n * sizeof(json_t *), log);
+
+    if (c->keys == NULL || c->texts == NULL || c->values == NULL) {
+        goto failed;
+    }
+
+    /* the thread gets texts only: no jansson value is shared with it */
+
     for (i = 0; i < muts->n; i++) {
-        if (muts->items[i].value) {
-            texts[i] = json_dumps(muts->items[i].value, JSON_COMPACT);
-            if (texts[i] == NULL) {
-                rc = NGX_ERROR;
-                goto done;
-            }
+        c->keys[i] = strdup(muts->items[i].key);
+        if (c->keys[i] == NULL) {
+            goto failed;
+        }
+
+        if (muts->items[i].value == NULL) {
+            continue;
+        }
+
+        c->values[i] = json_incref(muts->items[i].value);
+        c->texts[i] = json_dumps(muts->items[i].value, JSON_COMPACT);
+        if (c->texts[i] == NULL) {
+            goto failed;
         }
     }
+
+    c->line = apigw_muts_journal(muts, base + 1);
+    if (c->line == NULL) {
+        goto failed;
+    }
+
+    c->line_len = ngx_strlen(c->line);
+    c->line[c->line_len++] = '\n';          /* replaces the NUL */
+
+    c->done.handler = ngx_http_apigw_commit_done;
+    c->done.data = c;
+    c->done.log = log;
+
+#if (NGX_THREADS)
+    if (ngx_http_apigw_amcf->thread_pool) {
+        c->task.ctx = c;
+        c->task.handler = ngx_http_apigw_commit_thread;
+        c->task.event.handler = ngx_http_apigw_commit_done;
+        c->task.event.data = c;
+        c->task.event.log = log;
+
+        if (ngx_thread_task_post(ngx_http_apigw_amcf->thread_pool, &c->task)
+            != NGX_OK)
+        {
+            goto failed;
+        }
+
+        return NGX_OK;
+    }
+#endif
+
+    /* nginx built without threads: here, answered from the event loop */
+
+    ngx_http_apigw_commit_write(c);
+    ngx_post_event(&c->done, &ngx_posted_events);
+
+    return NGX_OK;
+
+failed:
+
+    ngx_http_apigw_commit_free(c);
+
+    return NGX_ERROR;
+}
+
+
+#if (NGX_THREADS)
+
+static void
+ngx_http_apigw_commit_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_apigw_commit_write(data);
+}
+
+#endif
+
+
+/*
+ * In a thread: no nginx log (the request's is the event loop's), no
+ * jansson value of the worker's; shared memory under its locks only.
+ */
+
+static void
+ngx_http_apigw_commit_write(ngx_http_apigw_commit_t *c)
+{
+    off_t                  size;
+    char                  *snap;
+    size_t                 i, len;
+    ssize_t                w;
+    uint64_t               version;
+    ngx_queue_t           *q;
+    struct stat            sb;
+    apigw_snap_t           sn;
+    ngx_http_apigw_rec_t  *rec;
+    ngx_http_apigw_shm_t  *sh;
+
+    sh = ngx_http_apigw_sh;
+
+    ngx_http_apigw_writer_lock();
 
     ngx_shmtx_lock(&ngx_http_apigw_shpool->mutex);
+    version = sh->version;
+    size = sh->journal_size;
+    ngx_shmtx_unlock(&ngx_http_apigw_shpool->mutex);
 
-    version = ngx_http_apigw_sh->version;
-
-    if (version != apigw_store_version(ngx_http_apigw_local)) {
-        ngx_shmtx_unlock(&ngx_http_apigw_shpool->mutex);
-        *conflict = 1;
-        rc = NGX_DECLINED;
+    if (version != c->base) {
+        c->rc = NGX_DECLINED;
         goto done;
     }
 
-    line = apigw_muts_journal(muts, version + 1);
-    if (line == NULL) {
-        ngx_shmtx_unlock(&ngx_http_apigw_shpool->mutex);
-        rc = NGX_ERROR;
-        goto done;
-    }
-
-    len = ngx_strlen(line);
-    line[len++] = '\n';          /* replaces the NUL */
-
-    w = write(ngx_http_apigw_journal_fd, line, len);
-
-    if (w != (ssize_t) len || fsync(ngx_http_apigw_journal_fd) == -1) {
-        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
-                      "apigw: writing the store journal \"%V\" failed",
-                      &ngx_http_apigw_amcf->journal);
-
-        if (w > 0) {
-            /* cut the partial line so the journal stays readable */
-            if (ftruncate(ngx_http_apigw_journal_fd,
-                          ngx_http_apigw_sh->journal_size) == -1)
-            {
-                ngx_log_error(NGX_LOG_ALERT, log, ngx_errno,
-                              "apigw: ftruncate of the journal failed");
-            }
+    /*
+     * a writer that died between its write and the zone's update left a
+     * line that was never acknowledged nor applied: it goes, or a restart
+     * would take it for the version this write is about to be
+     */
+    if (fstat(ngx_http_apigw_journal_fd, &sb) == 0 && sb.st_size > size) {
+        if (ftruncate(ngx_http_apigw_journal_fd, size) == -1) {
+            c->err = ngx_errno;
+            c->failed = "cutting an unfinished write off the store journal";
+            c->file = &ngx_http_apigw_amcf->journal;
+            c->rc = NGX_ERROR;
+            goto done;
         }
 
-        free(line);
-        ngx_shmtx_unlock(&ngx_http_apigw_shpool->mutex);
-        rc = NGX_ERROR;
-        goto done;
+        c->dropped = sb.st_size - size;
     }
 
-    free(line);
-    ngx_http_apigw_sh->journal_size += len;
+    w = write(ngx_http_apigw_journal_fd, c->line, c->line_len);
+
+    if (w != (ssize_t) c->line_len || fsync(ngx_http_apigw_journal_fd) == -1)
+    {
+        c->err = (w == -1 || w == (ssize_t) c->line_len) ? ngx_errno : 0;
+        c->failed = "writing the store journal";
+        c->file = &ngx_http_apigw_amcf->journal;
+        c->rc = NGX_ERROR;
+
+        /* cut a partial line so that the journal stays readable */
+        if (w > 0 && ftruncate(ngx_http_apigw_journal_fd, size) == -1) {
+            c->err = ngx_errno;
+            c->failed = "cutting a partial line off the store journal";
+            c->file = &ngx_http_apigw_amcf->journal;
+        }
+
+        goto done;
+    }
 
     /* durable: now visible */
 
-    for (i = 0; i < muts->n; i++) {
-        if (ngx_http_apigw_rec_set(ngx_http_apigw_sh, ngx_http_apigw_shpool,
-                                   muts->items[i].key, (u_char *) texts[i],
-                                   texts[i] ? ngx_strlen(texts[i]) : 0,
-                                   version + 1)
+    snap = NULL;
+    len = 0;
+
+    ngx_shmtx_lock(&ngx_http_apigw_shpool->mutex);
+
+    sh->journal_size += c->line_len;
+
+    for (i = 0; i < c->n; i++) {
+        if (ngx_http_apigw_rec_set(sh, ngx_http_apigw_shpool, c->keys[i],
+                                   (u_char *) c->texts[i],
+                                   c->texts[i] ? ngx_strlen(c->texts[i]) : 0,
+                                   c->base + 1)
             != NGX_OK)
         {
             /*
-             * the zone is full: the change is in the journal, so a restart
-             * has it; the workers see the part that fitted
+             * the journal has it, so a restart has it; the workers see
+             * the part that fitted, and the zone is no longer a whole
+             * snapshot
              */
-            ngx_log_error(NGX_LOG_ALERT, log, 0,
-                          "apigw: the store zone is full; raise "
-                          "zone_size= of apigw_store and restart");
+            sh->full = 1;
+            c->full = 1;
         }
     }
 
-    ngx_http_apigw_sh->version = version + 1;
+    sh->version = c->base + 1;
 
-    for (i = 0; i < muts->n; i++) {
-        ngx_http_apigw_local_set(muts->items[i].key,
-                                 muts->items[i].value
-                                 ? json_incref(muts->items[i].value) : NULL);
-    }
-
-    apigw_store_set_version(ngx_http_apigw_local, version + 1);
-
-    if (ngx_http_apigw_sh->journal_size > 1024 * 1024
-        && ngx_http_apigw_sh->journal_size
-           > ngx_http_apigw_sh->snapshot_size)
+    if (!sh->full
+        && sh->journal_size > 1024 * 1024
+        && sh->journal_size > sh->snapshot_size)
     {
-        (void) ngx_http_apigw_compact(log);
+        apigw_snap_init(&sn, sh->version);
+
+        for (q = ngx_queue_head(&sh->queue);
+             q != ngx_queue_sentinel(&sh->queue);
+             q = ngx_queue_next(q))
+        {
+            rec = ngx_queue_data(q, ngx_http_apigw_rec_t, queue);
+
+            if (rec->text) {
+                apigw_snap_add(&sn, (char *) rec->key, rec->key_len,
+                               (char *) rec->text, rec->text_len);
+            }
+        }
+
+        snap = apigw_snap_end(&sn, &len);
+
+        if (snap == NULL) {
+            c->failed = "folding the journal into a snapshot (no memory)";
+            c->file = &ngx_http_apigw_amcf->journal;
+        }
     }
 
     ngx_shmtx_unlock(&ngx_http_apigw_shpool->mutex);
 
-    rc = NGX_OK;
+    c->rc = NGX_OK;
+
+    if (snap) {
+        ngx_http_apigw_compact(c, snap, len);
+        free(snap);
+    }
 
 done:
 
-    for (i = 0; i < muts->n; i++) {
-        free(texts[i]);
-    }
-
-    free(texts);
-
-    return rc;
+    ngx_shmtx_unlock(&sh->writer);
 }
 
 
-/* under the lock: snapshot = this worker's (current) records */
-static ngx_int_t
-ngx_http_apigw_compact(ngx_log_t *log)
+/*
+ * Writers of all workers take turns; a worker that died holding the turn
+ * (the master frees only the zone's own lock) loses it.
+ */
+
+static void
+ngx_http_apigw_writer_lock(void)
 {
-    int        fd;
-    char      *text, tmp[NGX_MAX_PATH];
-    size_t     len;
-    ssize_t    w;
+    ngx_pid_t    pid;
+    ngx_uint_t   i;
+    ngx_shmtx_t  *mtx;
+
+    mtx = &ngx_http_apigw_sh->writer;
+
+    for (i = 1; !ngx_shmtx_trylock(mtx); i++) {
+
+        if (i % 1000 == 0) {
+            pid = (ngx_pid_t) *mtx->lock;
+
+            if (pid && kill(pid, 0) == -1 && ngx_errno == NGX_ESRCH) {
+                (void) ngx_shmtx_force_unlock(mtx, pid);
+            }
+        }
+
+        ngx_msleep(1);
+    }
+}
+
+
+/* with the writers' turn: the snapshot = the zone's records */
+static void
+ngx_http_apigw_compact(ngx_http_apigw_commit_t *c, char *text, size_t len)
+{
+    int         fd;
+    char        tmp[NGX_MAX_PATH];
+    ssize_t     w;
     ngx_str_t  *path;
 
     path = &ngx_http_apigw_amcf->path;
-
-    text = apigw_store_dump(ngx_http_apigw_local);
-    if (text == NULL) {
-        return NGX_ERROR;
-    }
-
-    len = ngx_strlen(text);
 
     ngx_snprintf((u_char *) tmp, sizeof(tmp), "%V.tmp%Z", path);
 
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     if (fd == -1) {
-        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
-                      "apigw: open(\"%s\") failed", tmp);
-        free(text);
-        return NGX_ERROR;
+        c->err = ngx_errno;
+        c->failed = "creating the new store snapshot";
+        c->file = &ngx_http_apigw_amcf->path;
+        return;
     }
 
     w = write(fd, text, len);
-    free(text);
 
     if (w != (ssize_t) len || fsync(fd) == -1) {
-        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
-                      "apigw: writing the store snapshot failed");
+        c->err = ngx_errno;
+        c->failed = "writing the new store snapshot";
+        c->file = &ngx_http_apigw_amcf->path;
         close(fd);
         unlink(tmp);
-        return NGX_ERROR;
+        return;
     }
 
     close(fd);
 
     if (rename(tmp, (char *) path->data) == -1) {
-        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
-                      "apigw: rename(\"%s\", \"%V\") failed", tmp, path);
+        c->err = ngx_errno;
+        c->failed = "renaming the new store snapshot";
+        c->file = &ngx_http_apigw_amcf->path;
         unlink(tmp);
-        return NGX_ERROR;
+        return;
     }
 
     /* the snapshot has it all: the journal starts over */
     if (ftruncate(ngx_http_apigw_journal_fd, 0) == -1
         || fsync(ngx_http_apigw_journal_fd) == -1)
     {
-        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
-                      "apigw: truncating the store journal failed");
-        return NGX_ERROR;
+        c->err = ngx_errno;
+        c->failed = "truncating the store journal";
+        c->file = &ngx_http_apigw_amcf->journal;
+        return;
     }
 
+    ngx_shmtx_lock(&ngx_http_apigw_shpool->mutex);
     ngx_http_apigw_sh->snapshot_size = len;
     ngx_http_apigw_sh->journal_size = 0;
+    ngx_shmtx_unlock(&ngx_http_apigw_shpool->mutex);
+}
 
-    return NGX_OK;
+
+static void
+ngx_http_apigw_commit_done(ngx_event_t *ev)
+{
+    ngx_http_apigw_commit_t *c = ev->data;
+
+    size_t  i;
+
+    if (c->failed) {
+        ngx_log_error(NGX_LOG_ERR, c->log, c->err, "apigw: %s \"%V\" failed",
+                      c->failed, c->file);
+    }
+
+    if (c->dropped) {
+        ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                      "apigw: dropped %O bytes of an unfinished write (a "
+                      "worker that died) off the store journal \"%V\"",
+                      c->dropped, &ngx_http_apigw_amcf->journal);
+    }
+
+    if (c->full) {
+        ngx_log_error(NGX_LOG_ALERT, c->log, 0,
+                      "apigw: the store zone is full; raise zone_size= of "
+                      "apigw_store and restart");
+    }
+
+    if (c->rc == NGX_OK) {
+
+        /* unless this worker's timer has copied it from the zone already */
+
+        if (apigw_store_version(ngx_http_apigw_local) == c->base) {
+            for (i = 0; i < c->n; i++) {
+                ngx_http_apigw_local_set(c->keys[i], c->values[i]);
+                c->values[i] = NULL;
+            }
+
+            apigw_store_set_version(ngx_http_apigw_local, c->base + 1);
+        }
+
+        /* this worker serves the change at once */
+        ngx_http_apigw_dyn_refresh(c->log);
+    }
+
+    c->handler(c->data, c->rc);
+
+    ngx_http_apigw_commit_free(c);
+}
+
+
+static void
+ngx_http_apigw_commit_free(ngx_http_apigw_commit_t *c)
+{
+    size_t  i;
+
+    for (i = 0; i < c->n; i++) {
+        if (c->keys) {
+            free(c->keys[i]);
+        }
+
+        if (c->texts) {
+            free(c->texts[i]);
+        }
+
+        if (c->values) {
+            json_decref(c->values[i]);
+        }
+    }
+
+    ngx_free(c->keys);
+    ngx_free(c->texts);
+    ngx_free(c->values);
+    free(c->line);
+    ngx_free(c);
 }
 
 

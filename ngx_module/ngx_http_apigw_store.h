@@ -42,7 +42,7 @@ typedef struct {
     apigw_seal_key_t           *seal;         /* private keys at rest */
     ngx_msec_t                  resolve;      /* apigw_store_resolve */
 #if (NGX_THREADS)
-    ngx_thread_pool_t          *lookup_pool;  /* backend host names */
+    ngx_thread_pool_t          *thread_pool;  /* lookups, writes */
 #endif
 } ngx_http_apigw_admin_main_conf_t;
 
@@ -122,8 +122,16 @@ ngx_int_t ngx_http_apigw_dyn_match_tenant(ngx_http_request_t *r,
 
 /* store internals shared by the admin handler */
 ngx_int_t ngx_http_apigw_store_sync(ngx_log_t *log);
-ngx_int_t ngx_http_apigw_store_commit(ngx_log_t *log, apigw_muts_t *muts,
-    ngx_uint_t *conflict);
+/*
+ * Commits muts made against `base`, the file work in the thread pool:
+ * done() gets NGX_OK (durable, and in the zone and this worker's copy),
+ * NGX_DECLINED (another writer got in first: sync and run the request
+ * again) or NGX_ERROR (not durable; nothing changed).  NGX_ERROR returned
+ * at once: the journal is not writable, or the pool's queue is full.
+ */
+typedef void (*ngx_http_apigw_store_done_pt)(void *data, ngx_int_t rc);
+ngx_int_t ngx_http_apigw_store_commit(apigw_muts_t *muts, uint64_t base,
+    ngx_http_apigw_store_done_pt handler, void *data, ngx_log_t *log);
 ngx_int_t ngx_http_apigw_store_init_zone(ngx_shm_zone_t *zone, void *data);
 ngx_int_t ngx_http_apigw_store_init_process(ngx_cycle_t *cycle);
 void ngx_http_apigw_store_exit_process(ngx_cycle_t *cycle);

@@ -167,6 +167,115 @@ apigw_store_dump(const apigw_store_t *s)
 }
 
 
+static void
+apigw_snap_put(apigw_snap_t *sn, const char *p, size_t n)
+{
+    char    *nb;
+    size_t   cap;
+
+    if (sn->failed) {
+        return;
+    }
+
+    if (sn->len + n + 1 > sn->cap) {
+        cap = sn->cap ? sn->cap : 4096;
+
+        while (cap < sn->len + n + 1) {
+            cap *= 2;
+        }
+
+        nb = realloc(sn->buf, cap);
+        if (nb == NULL) {
+            sn->failed = 1;
+            return;
+        }
+
+        sn->buf = nb;
+        sn->cap = cap;
+    }
+
+    memcpy(sn->buf + sn->len, p, n);
+    sn->len += n;
+    sn->buf[sn->len] = '\0';
+}
+
+
+void
+apigw_snap_init(apigw_snap_t *sn, uint64_t version)
+{
+    char  head[64];
+
+    memset(sn, 0, sizeof(apigw_snap_t));
+    sn->first = 1;
+
+    apigw_snap_put(sn, head,
+                   (size_t) snprintf(head, sizeof(head),
+                                     "{\"version\":%llu,\"records\":{",
+                                     (unsigned long long) version));
+}
+
+
+/* a key as a JSON string: the texts are JSON already */
+void
+apigw_snap_add(apigw_snap_t *sn, const char *key, size_t klen,
+    const char *text, size_t len)
+{
+    char                 esc[6];
+    size_t               i, run;
+    unsigned char        c;
+    static const char    hex[] = "0123456789abcdef";
+
+    apigw_snap_put(sn, sn->first ? "\"" : ",\"", sn->first ? 1 : 2);
+    sn->first = 0;
+
+    run = 0;
+
+    for (i = 0; i < klen; i++) {
+        c = (unsigned char) key[i];
+
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            continue;
+        }
+
+        apigw_snap_put(sn, key + run, i - run);
+        run = i + 1;
+
+        if (c == '"' || c == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char) c;
+            apigw_snap_put(sn, esc, 2);
+            continue;
+        }
+
+        memcpy(esc, "\\u00", 4);
+        esc[4] = hex[c >> 4];
+        esc[5] = hex[c & 0xf];
+        apigw_snap_put(sn, esc, 6);
+    }
+
+    apigw_snap_put(sn, key + run, klen - run);
+    apigw_snap_put(sn, "\":", 2);
+    apigw_snap_put(sn, text, len);
+}
+
+
+char *
+apigw_snap_end(apigw_snap_t *sn, size_t *len)
+{
+    apigw_snap_put(sn, "}}", 2);
+
+    if (sn->failed) {
+        free(sn->buf);
+        sn->buf = NULL;
+        return NULL;
+    }
+
+    *len = sn->len;
+
+    return sn->buf;
+}
+
+
 apigw_store_t *
 apigw_store_load(const char *buf, size_t len, char *err, size_t errlen)
 {

@@ -81,6 +81,25 @@ apigw_store_t *apigw_store_load(const char *buf, size_t len, char *err,
     size_t errlen);
 
 /*
+ * The same document written piece by piece from records kept elsewhere as
+ * compact JSON texts (the embedded store's shared memory), with malloc()
+ * only, so a thread can build it: init, one add per record, end, which
+ * returns the text (free() it) or NULL when memory ran out.
+ */
+typedef struct {
+    char      *buf;
+    size_t     len;
+    size_t     cap;
+    int        failed;
+    int        first;
+} apigw_snap_t;
+
+void apigw_snap_init(apigw_snap_t *sn, uint64_t version);
+void apigw_snap_add(apigw_snap_t *sn, const char *key, size_t klen,
+    const char *text, size_t len);
+char *apigw_snap_end(apigw_snap_t *sn, size_t *len);
+
+/*
  * A journal line: {"version":N,"set":{k:v},"del":[k]} for appending to
  * the embedded store's log; apigw_store_replay() applies one line (and
  * sets the version; a line not newer than the store is skipped), 0 or -1

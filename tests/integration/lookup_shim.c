@@ -6,6 +6,7 @@
  *   fail.apigw.test  EAI_AGAIN (a temporary failure)
  *   flip.apigw.test  what the file $APIGW_SHIM_FLIP says now: an address,
  *                    "none" (EAI_NONAME) or "again" (EAI_AGAIN)
+ * and fsync() takes $APIGW_SHIM_SLOW_FSYNC seconds more: a slow disk.
  */
 
 #define _GNU_SOURCE
@@ -19,20 +20,42 @@
 
 typedef int (*gai_pt)(const char *node, const char *service,
     const struct addrinfo *hints, struct addrinfo **res);
+typedef int (*fsync_pt)(int fd);
 
 
 /* nginx clears the workers' environment: read when the master starts */
-static char  flip_file[4096];
+static char      flip_file[4096];
+static unsigned  slow_fsync;
 
 
 __attribute__((constructor)) static void
 shim_init(void)
 {
     const char  *f = getenv("APIGW_SHIM_FLIP");
+    const char  *s = getenv("APIGW_SHIM_SLOW_FSYNC");
 
     if (f) {
         snprintf(flip_file, sizeof(flip_file), "%s", f);
     }
+
+    if (s) {
+        slow_fsync = (unsigned) atoi(s);
+    }
+}
+
+
+int
+fsync(int fd)
+{
+    fsync_pt  real;
+
+    real = (fsync_pt) dlsym(RTLD_NEXT, "fsync");
+
+    if (slow_fsync) {
+        sleep(slow_fsync);
+    }
+
+    return real(fd);
 }
 
 

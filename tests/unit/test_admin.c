@@ -339,6 +339,71 @@ TEST(test_journal_roundtrip)
 }
 
 
+/* the snapshot the embedded store builds from its shared memory's texts */
+TEST(test_snapshot_from_texts)
+{
+    char           *text, err[128], key[600];
+    size_t          i, len;
+    json_t         *v;
+    const char     *k;
+    apigw_snap_t    sn;
+    apigw_store_t  *copy;
+    static const char  *keys[] = {
+        "api:t:1", "key:\"quoted\"", "back\\slash", "ctl\x01\n\t\x1f",
+        "utf8:\xc3\xa9\xe2\x82\xac", "", "del\x7f"
+    };
+
+    apigw_snap_init(&sn, 12345678901ULL);
+
+    for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        v = json_pack("{s:i,s:s}", "n", (int) i, "k", keys[i]);
+        text = json_dumps(v, JSON_COMPACT);
+        apigw_snap_add(&sn, keys[i], strlen(keys[i]), text, strlen(text));
+        free(text);
+        json_decref(v);
+    }
+
+    /* a long key: the buffer grows past its first size */
+    memset(key, 'k', sizeof(key) - 1);
+    key[sizeof(key) - 1] = '\0';
+    for (i = 0; i < 20; i++) {
+        key[0] = (char) ('a' + i);
+        apigw_snap_add(&sn, key, strlen(key), "{\"a\":[1,2,3]}", 13);
+    }
+
+    text = apigw_snap_end(&sn, &len);
+    CHECK(text != NULL);
+    CHECK_INT(len, strlen(text));
+
+    copy = apigw_store_load(text, len, err, sizeof(err));
+    CHECK(copy != NULL);
+    CHECK_INT(apigw_store_version(copy), 12345678901ULL);
+    CHECK_INT(apigw_store_count(copy), 7 + 20);
+
+    for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        v = apigw_store_get(copy, keys[i]);
+        CHECK(v != NULL);
+        CHECK_INT(json_integer_value(json_object_get(v, "n")), (int) i);
+        CHECK_STR(jstr(v, "k"), keys[i]);
+    }
+
+    json_object_foreach(apigw_store_records(copy), k, v) {
+        if (strlen(k) == sizeof(key) - 1) {
+            CHECK(json_array_size(json_object_get(v, "a")) == 3);
+        }
+    }
+
+    free(text);
+    apigw_store_free(copy);
+
+    /* no records */
+    apigw_snap_init(&sn, 0);
+    text = apigw_snap_end(&sn, &len);
+    CHECK_STR(text, "{\"version\":0,\"records\":{}}");
+    free(text);
+}
+
+
 int
 main(void)
 {
@@ -351,6 +416,7 @@ main(void)
     RUN(test_credentials_iterators);
     RUN(test_v1_model);
     RUN(test_journal_roundtrip);
+    RUN(test_snapshot_from_texts);
 
     apigw_store_free(st);
 
