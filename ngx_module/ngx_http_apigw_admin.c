@@ -47,6 +47,8 @@ static ngx_int_t ngx_http_apigw_admin_run(ngx_http_request_t *r,
 static ngx_int_t ngx_http_apigw_admin_attempt(ngx_http_request_t *r);
 static void ngx_http_apigw_admin_committed(void *data, ngx_int_t rc);
 static void ngx_http_apigw_admin_stored(void *data, ngx_int_t rc);
+static ngx_int_t ngx_http_apigw_admin_wait(ngx_http_request_t *r);
+static ngx_int_t ngx_http_apigw_admin_resume(ngx_http_request_t *r);
 static ngx_int_t ngx_http_apigw_admin_lookup(ngx_http_request_t *r,
     ngx_str_t *name);
 static ngx_int_t ngx_http_apigw_admin_looked_up(ngx_http_request_t *r,
@@ -538,11 +540,40 @@ ngx_http_apigw_admin_attempt(ngx_http_request_t *r)
                                           "Error: The store is unavailable.");
     }
 
-    /* the request and its pool live until the write is done */
+    return ngx_http_apigw_admin_wait(r);
+}
+
+
+/* waiting for a thread: the request and its pool live until it is back */
+static ngx_int_t
+ngx_http_apigw_admin_wait(ngx_http_request_t *r)
+{
     r->main->blocked++;
     r->main->count++;
 
     return NGX_DONE;
+}
+
+
+/* back from the thread: NGX_DECLINED when the request was ended meanwhile */
+static ngx_int_t
+ngx_http_apigw_admin_resume(ngx_http_request_t *r)
+{
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
+    r->main->blocked--;
+
+    if (!c->error) {
+        return NGX_OK;
+    }
+
+    /* it was terminated: it ends now */
+    ngx_http_finalize_request(r, NGX_ERROR);
+    ngx_http_run_posted_requests(c);
+
+    return NGX_DECLINED;
 }
 
 
@@ -557,16 +588,12 @@ ngx_http_apigw_admin_stored(void *data, ngx_int_t rc)
     r = ctx->request;
     c = r->connection;
 
-    r->main->blocked--;
-
-    if (c->error) {
-        /* the request was terminated meanwhile: it ends now */
+    if (ngx_http_apigw_admin_resume(r) != NGX_OK) {
+        /* no one to answer: the write is counted all the same */
         if (rc != NGX_DECLINED) {
             ngx_http_apigw_metrics_store(rc == NGX_OK);
         }
 
-        ngx_http_finalize_request(r, NGX_ERROR);
-        ngx_http_run_posted_requests(c);
         return;
     }
 
@@ -661,11 +688,7 @@ ngx_http_apigw_admin_lookup(ngx_http_request_t *r, ngx_str_t *name)
                                           "Error: Too many requests queued.");
         }
 
-        /* the request and its pool live until the answer is back */
-        r->main->blocked++;
-        r->main->count++;
-
-        return NGX_DONE;
+        return ngx_http_apigw_admin_wait(r);
     }
 #endif
 
@@ -759,13 +782,8 @@ ngx_http_apigw_admin_lookup_done(ngx_event_t *ev)
     r = lk->request;
     c = r->connection;
 
-    r->main->blocked--;
-
-    if (c->error) {
-        /* the request was terminated meanwhile: it ends now */
+    if (ngx_http_apigw_admin_resume(r) != NGX_OK) {
         ngx_free(lk);
-        ngx_http_finalize_request(r, NGX_ERROR);
-        ngx_http_run_posted_requests(c);
         return;
     }
 

@@ -861,13 +861,7 @@ failed:
 }
 
 
-/*
- * Commit a change made against this worker's version `base`: done() gets
- * NGX_OK (durable, in the zone and in this worker's copy), NGX_DECLINED
- * (another writer got in first: sync and run the request again) or
- * NGX_ERROR (it could not be made durable; nothing changed).  NGX_ERROR
- * returned at once: the journal is not writable, or no memory.
- */
+/* the texts and the journal line made here: the thread gets no jansson value */
 
 ngx_int_t
 ngx_http_apigw_store_commit(apigw_muts_t *muts, uint64_t base,
@@ -900,8 +894,6 @@ ngx_http_apigw_store_commit(apigw_muts_t *muts, uint64_t base,
     if (c->keys == NULL || c->texts == NULL || c->values == NULL) {
         goto failed;
     }
-
-    /* the thread gets texts only: no jansson value is shared with it */
 
     for (i = 0; i < muts->n; i++) {
         c->keys[i] = strdup(muts->items[i].key);

@@ -146,7 +146,6 @@ void ngx_http_apigw_dyn_refresh(ngx_log_t *log);
 ngx_uint_t ngx_http_apigw_store_redis(void);
 
 /* ngx_http_apigw_store_redis.c */
-typedef void (*ngx_http_apigw_rstore_done_pt)(void *data, ngx_int_t rc);
 ngx_int_t ngx_http_apigw_rstore_init(ngx_cycle_t *cycle,
     ngx_http_apigw_admin_main_conf_t *amcf);
 void ngx_http_apigw_rstore_exit(void);
@@ -160,7 +159,7 @@ ngx_uint_t ngx_http_apigw_rstore_ready(void);
  * returned at once: not connected.
  */
 ngx_int_t ngx_http_apigw_rstore_commit(apigw_muts_t *muts, uint64_t base,
-    ngx_http_apigw_rstore_done_pt done, void *data);
+    ngx_http_apigw_store_done_pt done, void *data);
 
 
 /* ngx_http_apigw_metrics.c */

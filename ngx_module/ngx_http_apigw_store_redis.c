@@ -48,7 +48,7 @@ struct ngx_http_apigw_rs_job_s {
     ngx_http_apigw_rs_job_t        *next;
     apigw_muts_t                   *muts;
     uint64_t                        base;
-    ngx_http_apigw_rstore_done_pt   done;
+    ngx_http_apigw_store_done_pt    done;
     void                           *data;
 };
 
@@ -605,7 +605,7 @@ ngx_http_apigw_rs_sync_done(ngx_int_t ok)
 
 ngx_int_t
 ngx_http_apigw_rstore_commit(apigw_muts_t *muts, uint64_t base,
-    ngx_http_apigw_rstore_done_pt done, void *data)
+    ngx_http_apigw_store_done_pt done, void *data)
 {
     ngx_http_apigw_rs_job_t  *job, **p;
 
