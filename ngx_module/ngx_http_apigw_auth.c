@@ -85,9 +85,12 @@ typedef struct {
     const char                 *reason;
     const apigw_scheme_t       *scheme;
     const char                 *scope;
+    ngx_uint_t                  rank;
+    ngx_uint_t                  bad_token;    /* a bearer token refused */
 } ngx_http_apigw_fail_t;
 
 
+static ngx_uint_t ngx_http_apigw_header_safe(ngx_str_t *v);
 static ngx_int_t ngx_http_apigw_auth_term(ngx_http_request_t *r,
     ngx_http_apigw_ctx_t *ctx, const apigw_sec_term_t *t,
     ngx_http_apigw_found_t *f, ngx_http_apigw_fail_t *fail);
@@ -288,7 +291,8 @@ ngx_http_apigw_auth(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
                 ngx_memcpy(ctx->consumer.data, found.key->consumer,
                            ctx->consumer.len);
 
-            } else {
+            } else if (ngx_http_apigw_header_safe(&found.subject)) {
+                /* $apigw_consumer may go into a response header */
                 ctx->consumer = found.subject;
             }
 
@@ -305,19 +309,46 @@ ngx_http_apigw_auth(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
 }
 
 
+/* 1: a value that can go into a header (not empty, no control chars) */
+static ngx_uint_t
+ngx_http_apigw_header_safe(ngx_str_t *v)
+{
+    size_t  i;
+
+    for (i = 0; i < v->len; i++) {
+        if (v->data[i] < 0x20 || v->data[i] == 0x7f) {
+            return 0;
+        }
+    }
+
+    return v->len != 0;
+}
+
+
 /*
  * Remember the most telling failure: a 403 (the caller is known but not
- * allowed) wins over a 401; otherwise the first one.
+ * allowed) wins over a credential that was sent and refused, which wins
+ * over one that is missing; otherwise the first one.
  */
 
 static ngx_int_t
 ngx_http_apigw_fail(ngx_http_apigw_fail_t *fail, ngx_uint_t status,
     const char *reason, const apigw_scheme_t *s, const char *scope)
 {
-    if (fail->status == 0
-        || (status == NGX_HTTP_FORBIDDEN
-            && fail->status != NGX_HTTP_FORBIDDEN))
-    {
+    size_t      len;
+    ngx_uint_t  rank;
+
+    len = ngx_strlen(reason);
+    rank = status == NGX_HTTP_FORBIDDEN ? 3
+           : len > 8 && ngx_strcmp(reason + len - 8, "_missing") == 0 ? 1
+           : 2;
+
+    if (rank == 2 && s && s->type == APIGW_SCHEME_BEARER) {
+        fail->bad_token = 1;
+    }
+
+    if (fail->status == 0 || rank > fail->rank) {
+        fail->rank = rank;
         fail->status = status;
         fail->reason = reason;
         fail->scheme = s;
@@ -328,14 +359,217 @@ ngx_http_apigw_fail(ngx_http_apigw_fail_t *fail, ngx_uint_t status,
 }
 
 
+/*
+ * Credentials in the query and in cookies are found and stripped by the
+ * same scanners, names compared exactly (query and cookie names are
+ * case-sensitive; a query name percent-decoded), so that what
+ * authenticated is what apigw_strip_credentials removes.
+ */
+
+/* the next "name[=value]" of a query string into pair; 0 at the end */
+static ngx_uint_t
+ngx_http_apigw_next_arg(u_char **pos, u_char *last, ngx_str_t *pair,
+    ngx_str_t *name, ngx_str_t *value)
+{
+    u_char  *p, *end, *eq;
+
+    for (p = *pos; p < last && *p == '&'; p++) { /* void */ }
+
+    if (p == last) {
+        *pos = p;
+        return 0;
+    }
+
+    end = ngx_strlchr(p, last, '&');
+    if (end == NULL) {
+        end = last;
+    }
+
+    pair->data = p;
+    pair->len = end - p;
+
+    eq = ngx_strlchr(p, end, '=');
+
+    name->data = p;
+    name->len = (eq ? eq : end) - p;
+    value->data = eq ? eq + 1 : end;
+    value->len = end - value->data;
+
+    *pos = end;
+
+    return 1;
+}
+
+
+/* 1: a query name, percent-encoded or with '+' for spaces, is name */
+static ngx_uint_t
+ngx_http_apigw_arg_is(ngx_str_t *raw, const char *name, size_t len)
+{
+    u_char      c, *p, *last;
+    size_t      i;
+    ngx_int_t   hi, lo;
+
+    p = raw->data;
+    last = p + raw->len;
+
+    for (i = 0; p < last; i++) {
+        c = *p++;
+
+        if (c == '+') {
+            c = ' ';
+
+        } else if (c == '%' && last - p >= 2) {
+            hi = ngx_hextoi(p, 1);
+            lo = ngx_hextoi(p + 1, 1);
+
+            if (hi != NGX_ERROR && lo != NGX_ERROR) {
+                c = (u_char) (hi * 16 + lo);
+                p += 2;
+            }
+        }
+
+        if (i == len || (u_char) name[i] != c) {
+            return 0;
+        }
+    }
+
+    return i == len;
+}
+
+
+/*
+ * The next cookie of a Cookie header value (RFC 6265: "; " between
+ * pairs; blanks around names and values trimmed, a quoted value
+ * unquoted; a pair without "=" has an empty name); 0 at the end.
+ */
+static ngx_uint_t
+ngx_http_apigw_next_cookie(u_char **pos, u_char *last, ngx_str_t *pair,
+    ngx_str_t *name, ngx_str_t *value)
+{
+    u_char  *p, *start, *end, *eq, *n, *v;
+
+    p = *pos;
+
+    while (p < last && (*p == ' ' || *p == '\t' || *p == ';')) {
+        p++;
+    }
+
+    if (p == last) {
+        *pos = p;
+        return 0;
+    }
+
+    start = p;
+    end = ngx_strlchr(p, last, ';');
+    if (end == NULL) {
+        end = last;
+    }
+
+    *pos = end;
+
+    while (end > start && (end[-1] == ' ' || end[-1] == '\t')) {
+        end--;
+    }
+
+    pair->data = start;
+    pair->len = end - start;
+
+    eq = ngx_strlchr(start, end, '=');
+
+    if (eq == NULL) {
+        name->data = start;
+        name->len = 0;
+        value->data = start;
+        value->len = end - start;
+        return 1;
+    }
+
+    for (n = eq; n > start && (n[-1] == ' ' || n[-1] == '\t'); n--) {
+        /* void */
+    }
+
+    for (v = eq + 1; v < end && (*v == ' ' || *v == '\t'); v++) {
+        /* void */
+    }
+
+    if (end - v >= 2 && *v == '"' && end[-1] == '"') {
+        v++;
+        end--;
+    }
+
+    name->data = start;
+    name->len = n - start;
+    value->data = v;
+    value->len = end - v;
+
+    return 1;
+}
+
+
+/*
+ * The request line, which nginx puts into every error log line of the
+ * request and the access log's $request, with the values of the named
+ * query argument replaced by "***".
+ */
+static ngx_int_t
+ngx_http_apigw_redact_arg(ngx_http_request_t *r, const char *name,
+    size_t len)
+{
+    u_char     *p, *last, *q, *dst, *np;
+    ngx_str_t   pair, n, v;
+
+    p = ngx_strlchr(r->request_line.data,
+                    r->request_line.data + r->request_line.len, '?');
+    if (p == NULL) {
+        return NGX_OK;
+    }
+
+    last = ngx_strlchr(p, r->request_line.data + r->request_line.len, ' ');
+    if (last == NULL) {
+        last = r->request_line.data + r->request_line.len;
+    }
+
+    /* "k=v" to "k=***": at most 2 bytes more for every 3 */
+    np = ngx_pnalloc(r->pool, 2 * r->request_line.len);
+    if (np == NULL) {
+        return NGX_ERROR;
+    }
+
+    p++;
+    dst = ngx_cpymem(np, r->request_line.data, p - r->request_line.data);
+    q = p;
+
+    while (ngx_http_apigw_next_arg(&p, last, &pair, &n, &v)) {
+        dst = ngx_cpymem(dst, q, pair.data - q);
+
+        if (v.len && ngx_http_apigw_arg_is(&n, name, len)) {
+            dst = ngx_cpymem(dst, n.data, n.len);
+            dst = ngx_cpymem(dst, "=***", 4);
+
+        } else {
+            dst = ngx_cpymem(dst, pair.data, pair.len);
+        }
+
+        q = p;
+    }
+
+    dst = ngx_cpymem(dst, q, r->request_line.data + r->request_line.len - q);
+
+    r->request_line.data = np;
+    r->request_line.len = dst - np;
+
+    return NGX_OK;
+}
+
+
 /* a credential from a header, the query or a cookie; NGX_DECLINED: none */
 static ngx_int_t
 ngx_http_apigw_credential(ngx_http_request_t *r, int in, const char *name,
     ngx_str_t *value)
 {
-    u_char           *dst, *src;
+    u_char           *dst, *src, *p, *last;
     size_t            len;
-    ngx_str_t         n;
+    ngx_str_t         n, v, pair;
     ngx_uint_t        i;
     ngx_table_elt_t  *h;
     ngx_list_part_t  *part;
@@ -345,7 +579,23 @@ ngx_http_apigw_credential(ngx_http_request_t *r, int in, const char *name,
     switch (in) {
 
     case APIGW_IN_QUERY:
-        if (ngx_http_arg(r, (u_char *) name, len, value) != NGX_OK) {
+        value->data = NULL;
+        p = r->args.data;
+        last = p + r->args.len;
+
+        while (ngx_http_apigw_next_arg(&p, last, &pair, &n, &v)) {
+            if (ngx_http_apigw_arg_is(&n, name, len)) {
+                if (value->data) {
+                    /* which one would the backend read? neither */
+                    return ngx_http_apigw_redact_arg(r, name, len) == NGX_OK
+                           ? NGX_ABORT : NGX_ERROR;
+                }
+
+                *value = v;
+            }
+        }
+
+        if (value->data == NULL) {
             return NGX_DECLINED;
         }
 
@@ -361,16 +611,43 @@ ngx_http_apigw_credential(ngx_http_request_t *r, int in, const char *name,
             value->len = dst - value->data;
         }
 
+        /* the request line goes into logs: not with this secret */
+        if (ngx_http_apigw_redact_arg(r, name, len) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
         break;
 
     case APIGW_IN_COOKIE:
-        n.data = (u_char *) name;
-        n.len = len;
+        value->data = NULL;
 
-        if (ngx_http_parse_multi_header_lines(&r->headers_in.cookies, &n,
-                                              value)
-            == NGX_DECLINED)
-        {
+        for (part = &r->headers_in.headers.part; part; part = part->next) {
+            h = part->elts;
+
+            for (i = 0; i < part->nelts; i++) {
+                if (h[i].hash == 0 || h[i].key.len != sizeof("Cookie") - 1
+                    || ngx_strncasecmp(h[i].key.data, (u_char *) "Cookie",
+                                       sizeof("Cookie") - 1) != 0)
+                {
+                    continue;
+                }
+
+                p = h[i].value.data;
+                last = p + h[i].value.len;
+
+                while (ngx_http_apigw_next_cookie(&p, last, &pair, &n, &v)) {
+                    if (n.len == len && ngx_strncmp(n.data, name, len) == 0) {
+                        if (value->data) {
+                            return NGX_ABORT;
+                        }
+
+                        *value = v;
+                    }
+                }
+            }
+        }
+
+        if (value->data == NULL) {
             return NGX_DECLINED;
         }
 
@@ -559,7 +836,7 @@ ngx_http_apigw_auth_client(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
                                    "client_id_missing", s, NULL);
     }
 
-    rc = ngx_http_apigw_credential(r, s->in, s->param2, &secret);
+    rc = ngx_http_apigw_credential(r, s->in2, s->param2, &secret);
     if (rc == NGX_ERROR) {
         return NGX_ERROR;
     }
@@ -913,16 +1190,52 @@ ngx_http_apigw_bearer_found(ngx_http_request_t *r, const apigw_sec_term_t *t,
     ngx_http_apigw_tokval_t *val, ngx_http_apigw_found_t *f,
     ngx_http_apigw_fail_t *fail)
 {
-    size_t  i;
+    u_char  *p, *q;
+    size_t   i, k, len;
 
     for (i = 0; i < t->nscopes; i++) {
-        if (!apigw_scope_has((char *) val->scopes.data, t->scopes[i])) {
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "apigw: token lacks scope \"%s\"", t->scopes[i]);
-            return ngx_http_apigw_fail(fail, NGX_HTTP_FORBIDDEN,
-                                       "insufficient_scope", t->scheme,
-                                       t->scopes[i]);
+        if (apigw_scope_has((char *) val->scopes.data, t->scopes[i])) {
+            continue;
         }
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "apigw: token lacks scope \"%s\"", t->scopes[i]);
+
+        /* RFC 6750 3: the scopes needed, those that fit a quoted string */
+
+        len = 1;
+        for (k = 0; k < t->nscopes; k++) {
+            len += ngx_strlen(t->scopes[k]) + 1;
+        }
+
+        p = ngx_pnalloc(r->pool, len);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        q = p;
+
+        for (k = 0; k < t->nscopes; k++) {
+            if (ngx_strlchr((u_char *) t->scopes[k],
+                            (u_char *) t->scopes[k] + ngx_strlen(t->scopes[k]),
+                            '"')
+                || ngx_strchr(t->scopes[k], '\\'))
+            {
+                continue;
+            }
+
+            if (q != p) {
+                *q++ = ' ';
+            }
+
+            q = ngx_cpystrn(q, (u_char *) t->scopes[k], len - (q - p));
+        }
+
+        *q = '\0';
+
+        return ngx_http_apigw_fail(fail, NGX_HTTP_FORBIDDEN,
+                                   "insufficient_scope", t->scheme,
+                                   (char *) p);
     }
 
     /* the strings are the request's (copied from the cache or the JWT) */
@@ -1160,7 +1473,7 @@ ngx_http_apigw_challenge(ngx_http_request_t *r, const apigw_scheme_t *s,
     ngx_table_elt_t  *h;
     const char       *in;
 
-    len = 64 + (s->param ? ngx_strlen(s->param) : 0)
+    len = 96 + (s->param ? ngx_strlen(s->param) : 0)
           + (s->param2 ? ngx_strlen(s->param2) : 0)
           + (fail->scope ? ngx_strlen(fail->scope) : 0);
 
@@ -1190,9 +1503,7 @@ ngx_http_apigw_challenge(ngx_http_request_t *r, const apigw_scheme_t *s,
             p = ngx_snprintf(p, len, "Bearer error=\"insufficient_scope\", "
                              "scope=\"%s\"", fail->scope);
 
-        } else if (fail->scheme == s && fail->reason
-                   && ngx_strcmp(fail->reason, "token_missing") != 0)
-        {
+        } else if (fail->bad_token) {
             p = ngx_snprintf(p, len, "Bearer error=\"invalid_token\"");
 
         } else {
@@ -1203,6 +1514,14 @@ ngx_http_apigw_challenge(ngx_http_request_t *r, const apigw_scheme_t *s,
     case APIGW_SCHEME_CLIENT_SECRET:
         p = ngx_snprintf(p, len, "ClientSecret id=\"%s\", secret=\"%s\", "
                          "in=\"%s\"", s->param, s->param2, in);
+
+        if (s->in2 != s->in) {
+            p = ngx_snprintf(p, len - (p - h->value.data),
+                             ", secret_in=\"%s\"",
+                             s->in2 == APIGW_IN_QUERY ? "query"
+                             : s->in2 == APIGW_IN_COOKIE ? "cookie"
+                             : "header");
+        }
         break;
 
     default:
@@ -1281,8 +1600,9 @@ ngx_http_apigw_auth_reject(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
 static ngx_int_t
 ngx_http_apigw_strip_arg(ngx_http_request_t *r, const char *name)
 {
-    u_char  *p, *last, *start, *end, *dst, *np;
-    size_t   len;
+    u_char     *p, *last, *dst, *np;
+    size_t      len;
+    ngx_str_t   pair, n, v;
 
     len = ngx_strlen(name);
 
@@ -1295,26 +1615,16 @@ ngx_http_apigw_strip_arg(ngx_http_request_t *r, const char *name)
     p = r->args.data;
     last = p + r->args.len;
 
-    while (p < last) {
-        start = p;
-        end = ngx_strlchr(p, last, '&');
-        if (end == NULL) {
-            end = last;
-        }
-
-        p = end < last ? end + 1 : last;
-
-        if ((size_t) (end - start) >= len
-            && ngx_strncmp(start, name, len) == 0
-            && (start + len == end || start[len] == '='))
-        {
+    while (ngx_http_apigw_next_arg(&p, last, &pair, &n, &v)) {
+        if (ngx_http_apigw_arg_is(&n, name, len)) {
             continue;
         }
 
         if (dst != np) {
             *dst++ = '&';
         }
-        dst = ngx_cpymem(dst, start, end - start);
+
+        dst = ngx_cpymem(dst, pair.data, pair.len);
     }
 
     r->args.data = np;
@@ -1353,8 +1663,9 @@ static ngx_int_t
 ngx_http_apigw_strip_cookies(ngx_http_request_t *r, ngx_str_t *value,
     const char **names, ngx_uint_t n)
 {
-    u_char      *p, *last, *start, *end, *name_end, *dst, *np;
+    u_char      *p, *last, *dst, *np;
     size_t       len;
+    ngx_str_t    pair, name, v;
     ngx_uint_t   k;
 
     /* "a=1;b=2" comes out as "a=1; b=2": room for the added spaces */
@@ -1367,33 +1678,11 @@ ngx_http_apigw_strip_cookies(ngx_http_request_t *r, ngx_str_t *value,
     p = value->data;
     last = p + value->len;
 
-    while (p < last) {
-        while (p < last && (*p == ' ' || *p == ';')) {
-            p++;
-        }
-
-        start = p;
-        end = ngx_strlchr(p, last, ';');
-        if (end == NULL) {
-            end = last;
-        }
-
-        p = end;
-
-        if (start == end) {
-            continue;
-        }
-
-        name_end = ngx_strlchr(start, end, '=');
-        if (name_end == NULL) {
-            name_end = end;
-        }
-
+    while (ngx_http_apigw_next_cookie(&p, last, &pair, &name, &v)) {
         for (k = 0; k < n; k++) {
             len = ngx_strlen(names[k]);
 
-            if ((size_t) (name_end - start) == len
-                && ngx_strncmp(start, names[k], len) == 0)
+            if (name.len == len && ngx_strncmp(name.data, names[k], len) == 0)
             {
                 break;
             }
@@ -1408,7 +1697,7 @@ ngx_http_apigw_strip_cookies(ngx_http_request_t *r, ngx_str_t *value,
             *dst++ = ' ';
         }
 
-        dst = ngx_cpymem(dst, start, end - start);
+        dst = ngx_cpymem(dst, pair.data, pair.len);
     }
 
     value->data = np;
@@ -1450,8 +1739,10 @@ ngx_http_apigw_auth_headers(ngx_http_request_t *r,
     ngx_table_elt_t            *h, *nh;
     ngx_list_part_t            *part;
     const char                 *strip[2 * NGX_HTTP_APIGW_MAX_TERMS + 1];
-    const char                 *cookies[NGX_HTTP_APIGW_MAX_TERMS];
-    ngx_uint_t                  ncookies, rebuild;
+    const char                 *cookies[2 * NGX_HTTP_APIGW_MAX_TERMS];
+    const char                 *name;
+    ngx_uint_t                  ncookies, rebuild, j;
+    int                         in;
     const apigw_scheme_t       *s;
     ngx_http_apigw_identity_t  *id;
 
@@ -1479,22 +1770,26 @@ ngx_http_apigw_auth_headers(ngx_http_request_t *r,
                 continue;
             }
 
-            if (s->in == APIGW_IN_QUERY) {
-                if (ngx_http_apigw_strip_arg(r, s->param) != NGX_OK
-                    || (s->param2
-                        && ngx_http_apigw_strip_arg(r, s->param2) != NGX_OK))
-                {
-                    return NGX_ERROR;
+            /* the key or client id, then the client secret */
+            for (j = 0; j < 2; j++) {
+                name = j ? s->param2 : s->param;
+                in = j ? s->in2 : s->in;
+
+                if (name == NULL) {
+                    continue;
                 }
 
-            } else if (s->in == APIGW_IN_HEADER) {
-                strip[nstrip++] = s->param;
-                if (s->param2) {
-                    strip[nstrip++] = s->param2;
-                }
+                if (in == APIGW_IN_QUERY) {
+                    if (ngx_http_apigw_strip_arg(r, name) != NGX_OK) {
+                        return NGX_ERROR;
+                    }
 
-            } else {
-                cookies[ncookies++] = s->param;
+                } else if (in == APIGW_IN_HEADER) {
+                    strip[nstrip++] = name;
+
+                } else {
+                    cookies[ncookies++] = name;
+                }
             }
         }
     }
@@ -1657,16 +1952,7 @@ add:
             break;
         }
 
-        /* no control characters in a header value */
-
-        for (i = 0; i < value.len; i++) {
-            if (value.data[i] < 0x20 || value.data[i] == 0x7f) {
-                value.len = 0;
-                break;
-            }
-        }
-
-        if (value.len == 0) {
+        if (!ngx_http_apigw_header_safe(&value)) {
             continue;
         }
 

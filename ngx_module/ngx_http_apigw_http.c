@@ -576,8 +576,13 @@ ngx_http_apigw_http_read(ngx_event_t *rev)
         }
 
         if (n == 0) {
+            /*
+             * A body delimited by the end of the connection is complete
+             * now: on_message_complete has paused the parser
+             */
             err = llhttp_finish(h->parser);
-            ngx_http_apigw_http_finish(h, err == HPE_OK && h->complete);
+            ngx_http_apigw_http_finish(h, (err == HPE_OK || err == HPE_PAUSED)
+                                          && h->complete);
             return;
         }
 

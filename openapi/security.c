@@ -593,6 +593,9 @@ oa_security_model(oa_ctx_t *c, json_t *schemes)
                     s->type = APIGW_SCHEME_CLIENT_SECRET;
                     str = json_string_value(json_object_get(sec, "name"));
                     s->param2 = oa_strdup(c, str ? str : "X-Client-Secret");
+                    if (oa_in(c, sec, &s->in2) != 0) {
+                        s->type = APIGW_SCHEME_UNSUPPORTED;
+                    }
 
                     if (s->param == NULL) {
                         s->param = oa_strdup(c, "X-Client-ID");

@@ -81,6 +81,7 @@ typedef struct {
     int                 in;            /* APIGW_IN_*: apiKey, clientSecret */
     char               *param;         /* apiKey name; client id field */
     char               *param2;        /* client secret field */
+    int                 in2;           /* APIGW_IN_*: the secret's */
     apigw_jwt_conf_t    jwt;           /* APIGW_SCHEME_BEARER */
     int                 has_jwt_conf;  /* x-apigw-jwt given */
     void               *ext;           /* the embedding's data */

@@ -317,8 +317,8 @@ apigw_jwk_clear(apigw_jwk_t *k)
 static int
 apigw_jwk_one(json_t *jwk, apigw_jwk_t *k)
 {
-    size_t       xl;
-    json_t      *v;
+    size_t       xl, i;
+    json_t      *v, *op;
     const char  *kty, *crv;
     apigw_jwa_e  ecalg = APIGW_JWA_NONE;
     unsigned char  *x;
@@ -332,6 +332,26 @@ apigw_jwk_one(json_t *jwk, apigw_jwk_t *k)
     v = json_object_get(jwk, "use");
     if (v && (!json_is_string(v) || strcmp(json_string_value(v), "sig"))) {
         return -1;
+    }
+
+    /* key_ops, when given, must allow verification (RFC 7517 4.3) */
+    v = json_object_get(jwk, "key_ops");
+    if (v) {
+        if (!json_is_array(v)) {
+            return -1;
+        }
+
+        json_array_foreach(v, i, op) {
+            if (json_is_string(op)
+                && strcmp(json_string_value(op), "verify") == 0)
+            {
+                break;
+            }
+        }
+
+        if (i == json_array_size(v)) {
+            return -1;
+        }
     }
 
     kty = json_string_value(json_object_get(jwk, "kty"));
@@ -901,7 +921,7 @@ apigw_jwt_verify(const char *tok, size_t len, const apigw_jwks_t *keys,
         return APIGW_JWT_ALG;            /* unsigned: alg "none" */
     }
 
-    if (sl > sizeof(sig) / 3 * 4) {
+    if (sl > (sizeof(sig) * 4 + 2) / 3) {    /* unpadded base64url */
         return APIGW_JWT_SIGNATURE;
     }
 

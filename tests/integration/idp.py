@@ -127,6 +127,7 @@ class Idp:
         self.keys = [Key("RSA", "rsa-1"), Key("ES256", "ec-1"),
                      Key("EdDSA", "ed-1")]
         self.fetches = 0
+        self.close_delimited = False   # bodies end with the connection
         self.introspections = 0
         self.userinfos = 0
         self.tokens = {}           # opaque token -> introspection answer
@@ -191,7 +192,11 @@ class Idp:
                 body = json.dumps(obj).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
+                if idp.close_delimited:
+                    self.send_header("Connection", "close")
+                    self.close_connection = True
+                else:
+                    self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
 

@@ -73,6 +73,7 @@ def spec(whisk, idp, jwks_file, secret_file):
             "/read": op("readOp", [{"jwt": ["read"]}]),
             "/admin": op("adminOp", [{"jwt": ["admin"]}]),
             "/either": op("eitherOp", [{"key": []}, {"jwt": []}]),
+            "/rw": op("rwOp", [{"jwt": ["read", "admin"]}]),
             "/both": op("bothOp", [{"key": [], "jwt": []}]),
             "/hs": op("hsOp", [{"hs": []}]),
             "/basic": op("basicOp", [{"basic": []}]),
@@ -118,8 +119,15 @@ def gw(module_nginx_factory, whisk, idp, tmp_path_factory):
     s.write_text(json.dumps(spec(whisk, idp, str(jwks), str(secret))))
     c = tmp / "compat.json"
     c.write_text(json.dumps(COMPAT).replace("WHISK", whisk.url))
+    # the secret in the query, the id in a header: each where its
+    # definition says
+    c2 = tmp / "compat2.json"
+    c2.write_text(json.dumps(COMPAT).replace("WHISK", whisk.url)
+                  .replace('"/compat"', '"/compat2"')
+                  .replace('"in": "header", "name": "X-Client-Secret"',
+                           '"in": "query", "name": "csec"'))
     return module_nginx_factory(gateway(
-        "apigw_spec %s; apigw_spec %s;" % (s, c),
+        "apigw_spec %s; apigw_spec %s; apigw_spec %s;" % (s, c, c2),
         extra_http="apigw_keys_file %s;" % keys,
         extra_server="large_client_header_buffers 4 64k;",
         extra_location="add_header X-T-Reason $apigw_reason always;"
@@ -225,6 +233,54 @@ def test_api_key_in_cookie(gw, whisk):
              "key_invalid")
 
 
+def test_client_secret_where_its_definition_says(gw, whisk):
+    r = gw.request("GET", "/compat2/hello?csec=s3cret",
+                   [("X-Client-ID", "app-1")])
+    assert r.status == 200, r
+    r = rejected(gw, whisk, "/compat2/hello", [("X-Client-ID", "app-1"),
+                 ("X-Client-Secret", "s3cret")], 401,
+                 "client_secret_missing")
+    assert r.header("WWW-Authenticate") == (
+        'ClientSecret id="X-Client-ID", secret="csec", in="header", '
+        'secret_in="query"')
+
+
+def test_query_and_cookie_names_are_exact(gw, whisk):
+    # what is not the credential's name is not the credential (and so is
+    # not stripped either): case differs, or "," is not a cookie separator
+    rejected(gw, whisk, "/auth/qkey?API_KEY=k-good", [], 401, "key_missing")
+    rejected(gw, whisk, "/auth/ckey", [("Cookie", "a=1; APIKEY=k-good")],
+             401, "key_missing")
+    rejected(gw, whisk, "/auth/ckey", [("Cookie", "a=1, apikey=k-good")],
+             401, "key_missing")
+    # encoded names, blanks and quotes as RFC 3986 and 6265 allow
+    assert gw.request("GET", "/auth/qkey?api%5Fkey=k-good").status == 200
+    assert gw.request("GET", "/auth/ckey",
+                      [("Cookie", "apikey = k-good ;b=2")]).status == 200
+    assert gw.request("GET", "/auth/ckey",
+                      [("Cookie", 'apikey="k-good"')]).status == 200
+    # two copies: which one would the backend read? neither
+    rejected(gw, whisk, "/auth/qkey?api_key=k-good&api_key=x", [], 401,
+             "credential_duplicate")
+    rejected(gw, whisk, "/auth/ckey",
+             [("Cookie", "apikey=k-good"), ("Cookie", "apikey=evil")], 401,
+             "credential_duplicate")
+    rejected(gw, whisk, "/auth/ckey", [("Cookie", "apikey=k-good; apikey=e")],
+             401, "credential_duplicate")
+
+
+def test_query_secret_not_in_the_log(gw, whisk):
+    rejected(gw, whisk, "/auth/qkey?x=1&api_key=almost-the-real-key-123", [],
+             401, "key_invalid")
+    rejected(gw, whisk, "/auth/qkey?api_key=dup-secret-1&api_key=dup-2", [],
+             401, "credential_duplicate")
+    log = gw.log()
+    assert "almost-the-real-key-123" not in log
+    assert "dup-secret-1" not in log
+    # the request line is still there, with the value hidden
+    assert "/auth/qkey?x=1&api_key=*** HTTP/1.1" in log
+
+
 def test_subscriptions(gw, whisk):
     # scoped to another API: known, but not subscribed
     rejected(gw, whisk, "/auth/key", [("X-Api-Key", "k-other")], 403,
@@ -305,6 +361,11 @@ def test_scopes(gw, whisk, idp):
                  "insufficient_scope")
     assert r.header("WWW-Authenticate") == \
         'Bearer error="insufficient_scope", scope="admin"'
+    # every scope the operation needs (RFC 6750 3)
+    r = rejected(gw, whisk, "/auth/rw", bearer(idp.token()), 403,
+                 "insufficient_scope")
+    assert r.header("WWW-Authenticate") == \
+        'Bearer error="insufficient_scope", scope="read admin"'
     # scp as an array
     tok = idp.token(scope=None, scp=["admin", "x"])
     assert gw.request("GET", "/auth/admin", bearer(tok)).status == 200
@@ -322,6 +383,13 @@ def test_or_and(gw, whisk, idp):
     assert gw.request("GET", "/auth/both", key + tok).status == 200
     r = gw.request("GET", "/auth/both", key + tok)
     assert r.header("X-T-Consumer") == "alice-app"
+    # a token sent and refused says more than a key not sent
+    bad = idp.token()[:-4] + "AAAA"
+    r = rejected(gw, whisk, "/auth/either", bearer(bad), 401,
+                 "token_signature")
+    assert sorted(r.header_all("WWW-Authenticate")) == \
+        ['ApiKey name="X-Api-Key", in="header"',
+         'Bearer error="invalid_token"']
     rejected(gw, whisk, "/auth/both", key, 401, "token_missing")
     rejected(gw, whisk, "/auth/both", tok, 401, "key_missing")
     rejected(gw, whisk, "/auth/both",
@@ -482,6 +550,14 @@ def test_strip_credentials(strip_gw, whisk, idp):
     r = strip_gw.request("GET", "/auth/ckey", [("Cookie", "apikey=k-good")])
     assert r.status == 200
     assert header_values(last_raw(whisk), "Cookie") == []
+    # whatever spelling authenticated is what is removed
+    r = strip_gw.request("GET", "/auth/qkey?api%5Fkey=k-good&b=2")
+    assert r.status == 200
+    assert "k-good" not in json.dumps(last_raw(whisk))
+    r = strip_gw.request("GET", "/auth/ckey",
+                         [("Cookie", 'a=1;apikey = "k-good" ; b=2')])
+    assert r.status == 200
+    assert header_values(last_raw(whisk), "Cookie") == ["a=1; b=2"]
     r = strip_gw.request("GET", "/auth/both",
                          [("X-Api-Key", "k-good"), ("X-Consumer", "evil")]
                          + bearer(idp.token(email="a@example.com")))

@@ -197,3 +197,19 @@ def test_default_provider_introspection(gw, whisk, idp):
     idp.tokens["dflt-1"] = {"active": True, "sub": "svc"}
     assert gw.request("GET", "/dflt/x", bearer("dflt-1")).status == 200
     assert gw.request("GET", "/dflt/x", bearer("nope")).status == 401
+
+
+def test_keys_from_a_body_that_ends_with_the_connection(nginx_factory,
+                                                         whisk, tmp_path):
+    # HTTP/1.1 allows a response without Content-Length or chunks: its
+    # body ends when the server closes the connection
+    i = Idp()
+    i.close_delimited = True
+    try:
+        s = tmp_path / "jwks.json"
+        s.write_text(json.dumps(spec(whisk, i, harness.free_port())))
+        n = nginx_factory(gateway("apigw_spec %s;" % s)).start()
+        assert eventually(lambda: all_ok(n, "/j/remote", i.token, times=3))
+        assert stats(i)["fetches"] >= 1
+    finally:
+        i.stop()

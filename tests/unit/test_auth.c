@@ -356,6 +356,22 @@ TEST(test_jwt_es256)
           == APIGW_JWT_MALFORMED);
 
     apigw_jwks_free(ks);
+
+    /* key_ops, when given, must allow "verify" (RFC 7517 4.3) */
+    snprintf(jwk, sizeof(jwk), "{\"keys\":[{\"kty\":\"EC\",\"crv\":"
+             "\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"key_ops\":"
+             "[\"encrypt\"]},{\"kty\":\"EC\",\"crv\":\"P-256\",\"x\":"
+             "\"%s\",\"y\":\"%s\",\"key_ops\":\"verify\"}]}", x, y, x, y);
+    ks = apigw_jwks_parse(jwk, strlen(jwk), NULL, err, sizeof(err));
+    CHECK(ks == NULL || ks->n == 0);
+    apigw_jwks_free(ks);
+    snprintf(jwk, sizeof(jwk), "{\"keys\":[{\"kty\":\"EC\",\"crv\":"
+             "\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"key_ops\":"
+             "[\"sign\",\"verify\"]}]}", x, y);
+    ks = apigw_jwks_parse(jwk, strlen(jwk), NULL, err, sizeof(err));
+    CHECK(ks != NULL && ks->n == 1);
+    apigw_jwks_free(ks);
+
     EVP_PKEY_free(pk);
     BN_free(bx);
     BN_free(by);
