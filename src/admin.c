@@ -938,7 +938,7 @@ admin_v2_apis(admin_t *a, const char *tenant)
         }
 
         rec = admin_api(a, tenant, id);
-        if (rec == NULL) {
+        if (rec == NULL || json_object_get(rec, "v1")) {
             return admin_err(a, 404, "Unknown api id %s", id);
         }
 
@@ -971,8 +971,9 @@ admin_v2_apis(admin_t *a, const char *tenant)
     }
 
     if (admin_is(a, "DELETE")) {
+        /* v1 APIs are v1's own, as they are for GET and PUT */
         rec = admin_api(a, tenant, id);
-        if (rec == NULL) {
+        if (rec == NULL || json_object_get(rec, "v1")) {
             return admin_err(a, 404, "Unknown API id %s", id);
         }
 
@@ -1015,6 +1016,15 @@ admin_v2_subs(admin_t *a, const char *tenant)
             json_decref(body);
             return admin_err(a, 400,
                              "\"client_id\" missing from request body.");
+        }
+
+        /* a secret that is not a string is not "no secret" */
+        if (json_object_get(body, "client_secret")
+            && (secret == NULL || secret[0] == '\0'))
+        {
+            json_decref(body);
+            return admin_err(a, 400,
+                             "\"client_secret\" must be a non-empty string.");
         }
 
         if (artifact == NULL || artifact[0] == '\0') {
@@ -2667,7 +2677,7 @@ admin_v1_api_put(admin_t *a, const char *id)
 
     if (id) {
         old = admin_api(a, NULL, id);
-        if (old == NULL) {
+        if (old == NULL || json_object_get(old, "v1") == NULL) {
             admin_err(a, 404, "Unknown API id %s", id);
             json_decref(body);
             return -1;
@@ -2834,7 +2844,7 @@ admin_v1_apis(admin_t *a)
         }
 
         rec = admin_api(a, NULL, id);
-        if (rec == NULL) {
+        if (rec == NULL || json_object_get(rec, "v1") == NULL) {
             return admin_err(a, 404, "Unknown API id %s", id);
         }
 
@@ -3068,7 +3078,8 @@ admin_v1_subs(admin_t *a)
     }
 
     apigw_store_sha256_hex(NULL, 0, k, strlen(k), hash);
-    snprintf(prefix, sizeof(prefix), "%.8s", k);
+    /* a hint for listings; never most of a short key */
+    snprintf(prefix, sizeof(prefix), "%.4s", strlen(k) >= 16 ? k : "");
     snprintf(key, sizeof(key), "v1sub:%s:%s:%.600s:%s", tenant, scope, target,
              hash);
 

@@ -303,6 +303,12 @@ def test_v2_subscriptions(gw, whisk):
     r = gw.admin("PUT", "/v2/%s/subscriptions" % t,
                  {"client_id": "c2", "artifact_id": api})
     assert r.status == 200
+    # a secret that is not a string must not make an id a key
+    for bad in (12345, None, True, ""):
+        err(gw.admin("POST", "/v2/%s/subscriptions" % t,
+                     {"client_id": "c3", "artifact_id": api,
+                      "client_secret": bad}), 400,
+            '"client_secret" must be a non-empty string.')
     r = gw.admin("GET", "/v2/%s/subscriptions?artifact_id=%s" % (t, api))
     assert r.status == 200 and sorted(r.json()) == ["c1", "c2"]
     err(gw.admin("GET", "/v2/%s/subscriptions" % t), 400,

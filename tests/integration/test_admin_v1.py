@@ -205,6 +205,13 @@ def test_v1_subscriptions(gw):
     body = {"key": "k-123456789", "scope": "tenant", "tenantId": t["id"]}
     r = gw.admin("PUT", "/v1/subscriptions", body)
     assert r.status == 200 and r.body == b"Subscription created.\n"
+    # stored as a hash, and not even its first characters in clear
+    import os
+    for f in os.listdir(gw.store_dir):
+        path = os.path.join(gw.store_dir, f)
+        if os.path.isfile(path):
+            with open(path, "rb") as fh:
+                assert b"k-1234" not in fh.read(), f
     r = gw.admin("DELETE", "/v1/subscriptions", body)
     assert r.status == 200 and r.body == b"Subscription deleted.\n"
     err(gw.admin("DELETE", "/v1/subscriptions", body), 404)
@@ -344,3 +351,25 @@ def test_v1_resource_subscription(gw, whisk):
     err(gw.admin("PUT", "/v1/subscriptions",
                  {"key": "k", "scope": "resource", "tenantId": t["id"]}),
         400, '"resource" missing from request body.')
+
+
+def test_v1_and_v2_apis_are_apart(gw, whisk):
+    """An id of one model is unknown to the other for every verb, not
+    only for GET: no v1 call replaces or deletes a v2 API, and back."""
+    from test_admin import simple_doc
+    v2 = gw.admin("POST", "/v2/apart/apis",
+                  simple_doc(whisk, "/apart2")).json()["artifact_id"]
+    t = gw.admin("PUT", "/v1/tenants",
+                 {"namespace": "apart", "instance": "i"}).json()
+    v1 = gw.admin("POST", "/v1/apis",
+                  v1_api(t["id"], whisk, base="/apart1")).json()["id"]
+    err(gw.admin("GET", "/v1/apis/%s" % v2), 404)
+    err(gw.admin("DELETE", "/v1/apis/%s" % v2), 404)
+    err(gw.admin("PUT", "/v1/apis/%s" % v2,
+                 v1_api(t["id"], whisk, base="/apart3")), 404)
+    err(gw.admin("GET", "/v2/apart/apis/%s" % v1), 404)
+    err(gw.admin("GET", "/v2/apart/apis/%s/openapi" % v1), 404)
+    err(gw.admin("DELETE", "/v2/apart/apis/%s" % v1), 404)
+    # both still there
+    assert gw.admin("GET", "/v2/apart/apis/%s" % v2).status == 200
+    assert gw.admin("GET", "/v1/apis/%s" % v1).status == 200
