@@ -34,6 +34,8 @@ static ngx_int_t ngx_http_apigw_request_id(ngx_http_request_t *r,
     ngx_http_apigw_loc_conf_t *alcf, ngx_http_apigw_ctx_t *ctx);
 static ngx_int_t ngx_http_apigw_backend_headers(ngx_http_request_t *r,
     ngx_http_apigw_loc_conf_t *alcf, const apigw_backend_t *b);
+static void ngx_http_apigw_hide_out(ngx_http_request_t *r, u_char *lc,
+    size_t len);
 static ngx_uint_t ngx_http_apigw_hop_by_hop(ngx_http_request_t *r,
     ngx_http_apigw_loc_conf_t *alcf, ngx_table_elt_t *h);
 static ngx_table_elt_t *ngx_http_apigw_find_header(ngx_http_request_t *r,
@@ -1239,18 +1241,20 @@ static ngx_int_t
 ngx_http_apigw_backend_headers(ngx_http_request_t *r,
     ngx_http_apigw_loc_conf_t *alcf, const apigw_backend_t *b)
 {
-    size_t            i, k, len;
-    u_char           *lc, *p;
-    ngx_int_t         fwd;
-    ngx_str_t         xff;
-    ngx_uint_t        j, n, drop, connection;
-    ngx_list_t        headers;
-    ngx_table_elt_t  *h, *nh;
-    ngx_list_part_t  *part;
+    size_t                 i, k, len;
+    u_char                *lc, *p;
+    ngx_int_t              fwd;
+    ngx_str_t              xff;
+    ngx_uint_t             j, n, drop, connection, rids;
+    ngx_list_t             headers;
+    ngx_table_elt_t       *h, *nh;
+    ngx_list_part_t       *part;
+    ngx_http_apigw_ctx_t  *ctx;
 
     n = 0;
     drop = 0;
     connection = 0;
+    rids = 0;
     xff.len = 0;
     xff.data = NULL;
 
@@ -1278,6 +1282,13 @@ ngx_http_apigw_backend_headers(ngx_http_request_t *r,
                                         sizeof("keep-alive") - 1) == 0))
             {
                 connection = 1;
+            }
+
+            if (h[j].key.len == alcf->request_id_lc.len
+                && ngx_strncasecmp(h[j].key.data, alcf->request_id_lc.data,
+                                   h[j].key.len) == 0)
+            {
+                rids++;
             }
 
             fwd = ngx_http_apigw_forwarded_name(&h[j]);
@@ -1331,9 +1342,12 @@ ngx_http_apigw_backend_headers(ngx_http_request_t *r,
         }
     }
 
-    if (b->nheaders == 0 && !drop && !connection) {
+    if (b->nheaders == 0 && !drop && !connection && rids < 2) {
         return ngx_http_apigw_forwarded_headers(r, &xff);
     }
+
+    /* one request id to the backend: the one decided (and kept) */
+    ctx = rids > 1 ? ngx_http_get_module_ctx(r, ngx_http_apigw_module) : NULL;
 
     if (ngx_list_init(&headers, r->pool,
                       n + b->nheaders + NGX_HTTP_APIGW_FWD_N,
@@ -1361,7 +1375,12 @@ ngx_http_apigw_backend_headers(ngx_http_request_t *r,
 
             if (k < b->nheaders
                 || (drop && ngx_http_apigw_forwarded_name(&h[j]) != -1)
-                || (connection && ngx_http_apigw_hop_by_hop(r, alcf, &h[j])))
+                || (connection && ngx_http_apigw_hop_by_hop(r, alcf, &h[j]))
+                || (ctx && h[j].value.data != ctx->request_id.data
+                    && h[j].key.len == alcf->request_id_lc.len
+                    && ngx_strncasecmp(h[j].key.data,
+                                       alcf->request_id_lc.data,
+                                       h[j].key.len) == 0))
             {
                 continue;
             }
@@ -1545,7 +1564,8 @@ ngx_http_apigw_cors_origin(ngx_http_request_t *r, const apigw_cors_t *cors,
     size_t            i, len;
     ngx_table_elt_t  *h;
 
-    *vary = 0;
+    /* the answer depends on Origin, also when it is absent or refused */
+    *vary = cors->norigins != 0 || cors->credentials;
 
     h = ngx_http_apigw_find_header(r, "origin", 6);
 
@@ -1599,7 +1619,7 @@ ngx_http_apigw_cors_headers(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx)
     rc = ngx_http_apigw_cors_origin(r, cors, &origin, &vary);
 
     if (rc == NGX_DECLINED) {
-        return NGX_OK;
+        goto vary;
     }
 
     if (ngx_http_apigw_add_header(r, "Access-Control-Allow-Origin", &origin)
@@ -1630,6 +1650,8 @@ ngx_http_apigw_cors_headers(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx)
         }
     }
 
+vary:
+
     if (vary) {
         ngx_str_set(&value, "Origin");
         if (ngx_http_apigw_add_header(r, "Vary", &value) != NGX_OK) {
@@ -1638,6 +1660,28 @@ ngx_http_apigw_cors_headers(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx)
     }
 
     return NGX_OK;
+}
+
+
+/* response headers of that (lower-case) name are not sent */
+static void
+ngx_http_apigw_hide_out(ngx_http_request_t *r, u_char *lc, size_t len)
+{
+    ngx_uint_t        i;
+    ngx_table_elt_t  *h;
+    ngx_list_part_t  *part;
+
+    for (part = &r->headers_out.headers.part; part; part = part->next) {
+        h = part->elts;
+
+        for (i = 0; i < part->nelts; i++) {
+            if (h[i].key.len == len
+                && ngx_strncasecmp(h[i].key.data, lc, len) == 0)
+            {
+                h[i].hash = 0;
+            }
+        }
+    }
 }
 
 
@@ -1808,6 +1852,12 @@ ngx_http_apigw_header_filter(ngx_http_request_t *r)
 
     if (ngx_http_apigw_request_id(r, alcf, ctx) != NGX_OK) {
         return NGX_ERROR;
+    }
+
+    if (r->upstream) {
+        /* the backend's own id is replaced, not sent alongside */
+        ngx_http_apigw_hide_out(r, alcf->request_id_lc.data,
+                                alcf->request_id_lc.len);
     }
 
     if (ngx_http_apigw_add_header(r, (char *) alcf->request_id_header.data,

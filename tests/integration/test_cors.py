@@ -124,8 +124,18 @@ def test_apigw_preflight_disallowed_origin_403(gw, whisk, origin):
     r = gw.request("OPTIONS", "/ca/echo", [
         ("Origin", origin), ("Access-Control-Request-Method", "GET")])
     assert_error(r, 403, "Error: Origin not allowed.")
-    assert cors_headers(r) == []
+    # no CORS headers; but the answer depends on Origin, so caches are told
+    assert cors_headers(r) == [("vary", "Origin")]
     assert counts(whisk) == (0, 0)
+
+
+@pytest.mark.parametrize("origin", [None, "https://evil.example"])
+def test_vary_origin_also_without_an_allowed_origin(gw, whisk, origin):
+    # a shared cache must not give this CORS-less copy to an allowed origin
+    r = gw.request("GET", "/ca/echo", [("Origin", origin)] if origin else [])
+    assert r.status == 200, r
+    assert r.header_all(ACAO) == []
+    assert "Origin" in r.header_all("Vary")
 
 
 def test_apigw_actual_response_allowed_origin(gw, whisk):
@@ -143,7 +153,8 @@ def test_apigw_actual_response_other_origin_gets_no_cors(gw, whisk):
     for headers in ([("Origin", "https://evil.example")], []):
         r = gw.request("GET", "/ca/echo", headers)
         assert r.status == 200            # the backend answered...
-        assert cors_headers(r) == []      # ...but the browser gets no grant
+        # ...but the browser gets no grant (and caches keep it apart)
+        assert cors_headers(r) == [("vary", "Origin")]
     assert counts(whisk) == (2, 0)
 
 

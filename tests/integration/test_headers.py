@@ -59,6 +59,30 @@ def test_absent_request_id_is_generated(gw, whisk):
     assert r2.header("X-Request-ID") != got[0]
 
 
+def test_one_request_id_each_way(nginx_factory, whisk, tmp_path):
+    """Two ids from the client make one to the backend (the one apigw
+    decided on); the backend's own id is replaced on the response."""
+    import json
+    spec = tmp_path / "rid.json"
+    spec.write_text(json.dumps({
+        "openapi": "3.0.3", "info": {"title": "rid", "version": "1"},
+        "servers": [{"url": "/rid"}],
+        "paths": {"/x": {"get": {"responses": {},
+                  "x-apigw-backend": {"url": whisk.url + "/raw/rid"}}}}}))
+    n = nginx_factory(gateway("apigw_spec %s;" % spec)).start()
+    for sent, kept in ((["abc", "a b"], "abc"), (["first", "second"], "first"),
+                       (["a b", "abc"], None)):
+        r = n.request("GET", "/rid/x", [("X-Request-ID", v) for v in sent])
+        assert r.status == 200, r
+        got = r.header_all("X-Request-ID")
+        assert len(got) == 1, got
+        if kept:
+            assert got == [kept]
+        else:
+            assert HEX32.fullmatch(got[0]), got
+        assert header_values(last_raw(whisk), "X-Request-ID") == got
+
+
 def test_request_id_reaches_web_actions(gw, whisk):
     r = gw.request("GET", "/v3/echo", [("x-request-id", "trace-77")])
     assert r.header_all("X-Request-ID") == ["trace-77"]
