@@ -12,6 +12,9 @@
 #include <stdarg.h>
 #include <ctype.h>
 #include <time.h>
+#include <strings.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 
 #include "apigw.h"
 #include "admin.h"
@@ -1328,6 +1331,9 @@ static int admin_drop_foreign_cert(admin_t *a, const char *tenant,
 
 /* ---- /v2/{tenant}: the tenant and its custom domains ---- */
 
+/* the syntax of a domain's name in a path or a record: what GET and DELETE
+ * take, so that a name stored before the rules of apigw_domain_invalid()
+ * can still be looked at and removed */
 static int
 admin_valid_domain(const char *d)
 {
@@ -1356,13 +1362,159 @@ admin_valid_domain(const char *d)
 }
 
 
+const char *
+apigw_domain_invalid(const char *d)
+{
+    char             a6[16];
+    size_t           i, n, len, labels;
+    const char      *p, *l, *last;
+    struct in_addr   a4;
+
+    n = strlen(d);
+
+    if (n == 0) {
+        return "the name is empty";
+    }
+
+    /* IP literals are the gateway's own addresses, never a tenant's */
+    if (d[0] == '[' || strchr(d, ':')) {
+        return "an IP address is not a domain name";
+    }
+
+    if (n > 253) {
+        return "the name is longer than 253 characters";
+    }
+
+    for (i = 0; i < n; i++) {
+        if (!(islower((unsigned char) d[i]) || isdigit((unsigned char) d[i])
+              || d[i] == '-' || d[i] == '.'
+              || (d[i] == '*' && i == 0 && d[1] == '.')))
+        {
+            return "only a-z, 0-9, '-' and '.' are allowed, and '*.' at "
+                   "the start";
+        }
+    }
+
+    /* inet_aton() takes "127.1" and "0x7f.0.0.1" too */
+    if (inet_aton(d, &a4) != 0 || inet_pton(AF_INET6, d, a6) == 1) {
+        return "an IP address is not a domain name";
+    }
+
+    p = d[0] == '*' ? d + 2 : d;
+    labels = 0;
+    last = p;
+
+    for (l = p; ; l += len + 1) {
+        len = strcspn(l, ".");
+
+        if (len == 0) {
+            return "a label is empty";
+        }
+
+        if (len > 63) {
+            return "a label is longer than 63 characters";
+        }
+
+        if (l[0] == '-' || l[len - 1] == '-') {
+            return "a label starts or ends with '-'";
+        }
+
+        labels++;
+        last = l;
+
+        if (l[len] == '\0') {
+            break;
+        }
+    }
+
+    /* a numeric top label is an address in some resolver's reading */
+    if (strspn(last, "0123456789") == strlen(last)) {
+        return "an IP address is not a domain name";
+    }
+
+    len = strlen(p);
+
+    if (strcmp(p, "localhost") == 0
+        || (len > 10 && strcmp(p + len - 10, ".localhost") == 0))
+    {
+        return "localhost names are the gateway's own";
+    }
+
+    if (labels < 2) {
+        return d[0] == '*' ? "a wildcard must cover a name of two labels or "
+                             "more"
+                           : "a single-label name is not a domain";
+    }
+
+    return NULL;
+}
+
+
+/*
+ * 1 when domain `d` (valid, lower case) covers the host of
+ * apigw_public_url: a tenant with it would route the gateway's own host,
+ * /api/{other tenant}/... included, by its APIs
+ */
+static int
+admin_public_host(admin_t *a, const char *d)
+{
+    size_t       n, dl;
+    const char  *u, *h, *e, *at, *dot;
+
+    u = a->req->public_url;
+
+    if (u == NULL) {
+        return 0;
+    }
+
+    h = strstr(u, "://");
+    h = h ? h + 3 : u;
+    e = h + strcspn(h, "/?#");
+
+    at = memchr(h, '@', e - h);
+    if (at) {
+        h = at + 1;
+    }
+
+    if (h < e && *h == '[') {
+        return 0;               /* an IPv6 literal: no domain is one */
+    }
+
+    n = strcspn(h, ":/?#");
+    if (h + n > e) {
+        n = e - h;
+    }
+
+    while (n && h[n - 1] == '.') {
+        n--;
+    }
+
+    dl = strlen(d);
+
+    if (d[0] == '*') {
+        /* "*.example.com" covers "gw.example.com" */
+        dot = memchr(h, '.', n);
+        if (dot == NULL) {
+            return 0;
+        }
+
+        n -= dot - h;
+        h = dot;
+        d++;
+        dl--;
+    }
+
+    return dl == n && strncasecmp(h, d, n) == 0;
+}
+
+
 static int
 admin_v2_tenant(admin_t *a, const char *tenant)
 {
     char         key[ADMIN_MAX_ID + 8], lc[256];
     size_t       i, j;
     json_t      *rec, *body, *doms, *d, *v, *o;
-    const char  *k, *s;
+    const char  *k, *s, *why;
 
     snprintf(key, sizeof(key), "tenant:%s", tenant);
     rec = apigw_store_get(a->s, key);
@@ -1430,10 +1582,20 @@ admin_v2_tenant(admin_t *a, const char *tenant)
 
         lc[j] = '\0';
 
-        if (!admin_valid_domain(lc)) {
+        why = apigw_domain_invalid(lc);
+
+        if (why) {
             json_decref(o);
             json_decref(body);
-            return admin_err(a, 400, "Invalid domain at /domains/%zu.", i);
+            return admin_err(a, 400, "Invalid domain at /domains/%zu: %s.",
+                             i, why);
+        }
+
+        if (admin_public_host(a, lc)) {
+            json_decref(o);
+            json_decref(body);
+            return admin_err(a, 409, "Domain %s is the gateway's own host.",
+                             lc);
         }
 
         /* a domain belongs to one tenant */
@@ -1759,7 +1921,8 @@ admin_v2_domains(admin_t *a, const char *tenant)
     s = a->seg[3];
 
     if (strlen(s) >= sizeof(lc)) {
-        return admin_err(a, 400, "Invalid domain.");
+        return admin_err(a, 400, "Invalid domain: the name is longer than "
+                         "253 characters.");
     }
 
     for (j = 0; s[j]; j++) {
@@ -1769,7 +1932,12 @@ admin_v2_domains(admin_t *a, const char *tenant)
     lc[j] = '\0';
 
     if (!admin_valid_domain(lc)) {
-        return admin_err(a, 400, "Invalid domain.");
+        /* a claim says why */
+        s = (a->nseg == 4 && admin_is(a, "PUT"))
+            ? apigw_domain_invalid(lc) : NULL;
+
+        return s ? admin_err(a, 400, "Invalid domain: %s.", s)
+                 : admin_err(a, 400, "Invalid domain.");
     }
 
     owner = admin_domain_owner(a, lc);
@@ -1797,6 +1965,17 @@ admin_v2_domains(admin_t *a, const char *tenant)
     }
 
     if (admin_is(a, "PUT")) {
+        s = apigw_domain_invalid(lc);
+
+        if (s) {
+            return admin_err(a, 400, "Invalid domain: %s.", s);
+        }
+
+        if (admin_public_host(a, lc)) {
+            return admin_err(a, 409, "Domain %s is the gateway's own host.",
+                             lc);
+        }
+
         if (owner && strcmp(owner, tenant) != 0) {
             return admin_err(a, 409, "Domain %s belongs to another tenant.",
                              lc);

@@ -59,6 +59,14 @@ void apigw_admin_error(apigw_admin_resp_t *resp, const char *request_id,
 #endif
     ;
 
+/*
+ * NULL when `name` (lower case) may be claimed as a custom domain, else
+ * why not: IP literals, localhost names, single labels, "*.{one label}",
+ * empty labels or labels over 63 characters or with a '-' at either end,
+ * names over 253 characters
+ */
+const char *apigw_domain_invalid(const char *name);
+
 /* the v1 model object of an API record as a Swagger 2.0 document */
 json_t *apigw_admin_v1_to_swagger(json_t *v1);
 

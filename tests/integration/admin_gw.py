@@ -12,12 +12,13 @@ TOKEN = "test-admin-token-0123456789"
 
 
 def admin_conf(store_dir, aport, token_file=None, extra_http="",
-               store=None, admin_extra=""):
+               store=None, admin_extra="", public_url=None):
     store = store or "file:%s/store.json" % store_dir
+    public_url = public_url or "http://127.0.0.1:{port}"
     tok = "apigw_admin_token_file %s;" % token_file if token_file else ""
     return """
 apigw_store %s;
-apigw_public_url http://127.0.0.1:{port};
+apigw_public_url %s;
 %s
 server {
     listen 127.0.0.1:{port};
@@ -33,7 +34,7 @@ server {
         %s
     }
 }
-""" % (store, extra_http, aport, tok, admin_extra)
+""" % (store, public_url, extra_http, aport, tok, admin_extra)
 
 
 def new_store_dir():
@@ -49,7 +50,7 @@ class Gateway:
     .aport; the store lives in store_dir (kept across restarts)."""
 
     def __init__(self, factory, store_dir, workers=1, token=True,
-                 extra_http="", store=None, admin_extra=""):
+                 extra_http="", store=None, admin_extra="", public_url=None):
         self.store_dir = store_dir
         self.workers = workers
         os.chmod(store_dir, 0o777)   # the workers write (nginx as root)
@@ -61,7 +62,7 @@ class Gateway:
                 f.write("# admin tokens\n%s\nsecond-token\n" % TOKEN)
         self.nginx = factory(admin_conf(store_dir, self.aport,
                                         self.token_file, extra_http, store,
-                                        admin_extra),
+                                        admin_extra, public_url),
                              workers=workers)
         self.port = self.nginx.port
 

@@ -13,6 +13,7 @@ import pytest
 
 import harness
 from apigw_checks import header_values, last_raw
+from admin_gw import Gateway, new_store_dir
 from domain_gw import DomainGateway, doc, raw_doc
 from domain_pki import Pki, fingerprint, read
 
@@ -80,6 +81,62 @@ def test_domain_crud_and_conflicts(gw):
 
 
 # ---- routing by Host ----
+
+def test_gateway_and_reserved_names_refused(gw):
+    # the gateway's own host (apigw_public_url is http://127.0.0.1:port)
+    for d, why in (("127.0.0.1", "an IP address"),
+                   ("10.0.0.1", "an IP address"),
+                   ("[::1]", "an IP address"),
+                   ("localhost", "localhost names"),
+                   ("api.localhost", "localhost names"),
+                   ("com", "a single-label name"),
+                   ("*.com", "a wildcard must cover"),
+                   ("-a.example.test", "a label starts or ends"),
+                   ("%s.example.test" % ("a" * 64), "a label is longer"),
+                   (".".join(["a" * 63] * 4), "the name is longer")):
+        err(gw.admin("PUT", "/v2/grab/domains/%s" % d), 400,
+            "Invalid domain: " + why)
+    err(gw.admin("PUT", "/v2/grab", {"domains": ["ok.grab.test", "com"]}),
+        400, "Invalid domain at /domains/1: a single-label name")
+    err(gw.admin("GET", "/v2/grab"), 404)
+
+
+def test_public_host_refused(nginx_factory, whisk):
+    g = Gateway(nginx_factory, new_store_dir(),
+                public_url="http://GW.Public.test:{port}/",
+                extra_http="apigw_store_openwhisk_url %s;" % whisk.url)
+    g.start()
+    r = g.admin("POST", "/v2/victim/apis",
+                doc("/shop", {"/items": ("echo-http", "get")}))
+    assert r.status == 200, r
+    r = g.admin("POST", "/v2/thief/apis",
+                doc("/api/victim/shop", {"/items": ("echo-http", "get")}))
+    assert r.status == 200, r
+
+    # the public host, in any case, a wildcard over it, in either call
+    err(g.admin("PUT", "/v2/thief/domains/gw.public.test"), 409,
+        "Domain gw.public.test is the gateway's own host.")
+    err(g.admin("PUT", "/v2/thief/domains/GW.PUBLIC.TEST"), 409)
+    err(g.admin("PUT", "/v2/thief/domains/*.public.test"), 409)
+    err(g.admin("PUT", "/v2/thief", {"domains": ["gw.public.test"]}), 409)
+    assert g.admin("GET", "/v2/thief").json()["domains"] == []
+
+    # so the victim's managed URL stays the victim's on the public host
+    h = [("Host", "gw.public.test:%d" % g.port)]
+    deadline = time.time() + 10
+    while True:
+        r = harness.request(g.port, "GET", "/api/victim/shop/items", h)
+        if r.status == 200 or time.time() > deadline:
+            break
+        time.sleep(0.05)
+    assert r.status == 200, r
+    v = harness.request(g.port, "GET", "/api/victim/shop/items")
+    assert v.status == 200, v
+    assert r.json()["__ow_path"] == v.json()["__ow_path"], (r, v)
+
+    # a name next to it is the tenant's to take
+    assert g.admin("PUT", "/v2/thief/domains/api.public.test").status == 200
+
 
 def test_host_routes_by_base_path(gw, whisk):
     r = gw.admin("POST", "/v2/shop/apis",

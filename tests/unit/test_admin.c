@@ -14,6 +14,7 @@
 static apigw_store_t  *st;
 static char            last_body[65536];
 static int             last_status;
+static const char     *public_url = "http://gw.example:9001";
 
 
 /* one request; its changes are committed to `st` (version + 1) */
@@ -39,7 +40,7 @@ req(const char *method, const char *target, const char *body)
     r.query_len = q ? strlen(q + 1) : 0;
     r.body = body;
     r.body_len = body ? strlen(body) : 0;
-    r.public_url = "http://gw.example:9001";
+    r.public_url = public_url;
     r.request_id = "rid";
 
     apigw_admin_handle(st, &r, &resp);
@@ -404,6 +405,132 @@ TEST(test_snapshot_from_texts)
 }
 
 
+TEST(test_domain_names)
+{
+    char          n[300];
+    size_t        i;
+    const char   *ok[] = {
+        "api.example.com", "*.example.com", "a.b", "x-y.example.com",
+        "123.example.com", "example.c0m", "xn--bcher-kva.example", NULL
+    };
+    const char   *bad[][2] = {
+        { "", "empty" },
+        { "127.0.0.1", "IP address" },
+        { "10.1.2.3", "IP address" },
+        { "127.1", "IP address" },
+        { "0x7f.0.0.1", "IP address" },
+        { "0x7f000001", "IP address" },
+        { "1.2.3.4.5", "IP address" },
+        { "::1", "IP address" },
+        { "[::1]", "IP address" },
+        { "fe80::1", "IP address" },
+        { "localhost", "localhost" },
+        { "x.localhost", "localhost" },
+        { "*.localhost", "localhost" },
+        { "*.x.localhost", "localhost" },
+        { "com", "single-label" },
+        { "*.com", "wildcard" },
+        { "*", "only a-z" },
+        { "*.", "empty" },
+        { "a..b", "empty" },
+        { ".a.b", "empty" },
+        { "a.b.", "empty" },
+        { "-a.example", "'-'" },
+        { "a-.example", "'-'" },
+        { "a.-example", "'-'" },
+        { "a_b.example", "only a-z" },
+        { "x.*.example", "only a-z" },
+        { "A.example", "only a-z" },
+        { NULL, NULL }
+    };
+
+    for (i = 0; ok[i]; i++) {
+        if (apigw_domain_invalid(ok[i]) != NULL) {
+            fprintf(stderr, "refused: %s\n", ok[i]);
+        }
+
+        CHECK(apigw_domain_invalid(ok[i]) == NULL);
+    }
+
+    for (i = 0; bad[i][0]; i++) {
+        if (apigw_domain_invalid(bad[i][0]) == NULL
+            || strstr(apigw_domain_invalid(bad[i][0]), bad[i][1]) == NULL)
+        {
+            fprintf(stderr, "taken or wrong reason: %s\n", bad[i][0]);
+        }
+
+        CHECK(apigw_domain_invalid(bad[i][0]) != NULL
+              && strstr(apigw_domain_invalid(bad[i][0]), bad[i][1]));
+    }
+
+    /* a label of 63 is fine, 64 is not */
+    memset(n, 'a', 63);
+    strcpy(n + 63, ".example");
+    CHECK(apigw_domain_invalid(n) == NULL);
+    memset(n, 'a', 64);
+    strcpy(n + 64, ".example");
+    CHECK(strstr(apigw_domain_invalid(n), "63") != NULL);
+
+    /* 253 in all is fine, 254 is not: labels of 49 and dots */
+    for (i = 0; i < 253; i++) {
+        n[i] = (i % 50 == 49) ? '.' : 'a';
+    }
+
+    n[253] = '\0';
+    CHECK(apigw_domain_invalid(n) == NULL);
+    n[253] = 'a';
+    n[254] = '\0';
+    CHECK(strstr(apigw_domain_invalid(n), "253") != NULL);
+}
+
+
+TEST(test_domain_claims)
+{
+    json_t  *j;
+
+    /* the public host is gw.example (req()'s apigw_public_url) */
+    json_decref(req("PUT", "/v2/d1/domains/GW.example", NULL));
+    CHECK_INT(last_status, 409);
+    CHECK(strstr(last_body, "gateway's own host") != NULL);
+    json_decref(req("PUT", "/v2/d1", "{\"domains\":[\"gw.example\"]}"));
+    CHECK_INT(last_status, 409);
+
+    /* a wildcard over it, the port and a user part ignored */
+    public_url = "https://u@GW.Corp.example.:8443";
+    json_decref(req("PUT", "/v2/d1/domains/*.corp.example", NULL));
+    CHECK_INT(last_status, 409);
+    json_decref(req("PUT", "/v2/d1", "{\"domains\":[\"gw.corp.example\"]}"));
+    CHECK_INT(last_status, 409);
+    public_url = "http://gw.example:9001";
+
+    json_decref(req("PUT", "/v2/d1/domains/127.0.0.1", NULL));
+    CHECK_INT(last_status, 400);
+    CHECK(strstr(last_body, "Invalid domain: an IP address") != NULL);
+    json_decref(req("PUT", "/v2/d1/domains/localhost", NULL));
+    CHECK_INT(last_status, 400);
+    json_decref(req("PUT", "/v2/d1/domains/com", NULL));
+    CHECK_INT(last_status, 400);
+    json_decref(req("PUT", "/v2/d1/domains/*.com", NULL));
+    CHECK_INT(last_status, 400);
+    json_decref(req("PUT", "/v2/d1",
+                    "{\"domains\":[\"ok.example.com\",\"localhost\"]}"));
+    CHECK_INT(last_status, 400);
+    CHECK(strstr(last_body, "/domains/1: localhost") != NULL);
+    CHECK(apigw_store_get(st, "tenant:d1") == NULL);
+
+    /* near the public host, not it */
+    json_decref(req("PUT", "/v2/d1/domains/api.gw.example", NULL));
+    CHECK_INT(last_status, 200);
+    j = req("PUT", "/v2/d1", "{\"domains\":[\"www.example.org\"]}");
+    CHECK_INT(last_status, 200);
+    json_decref(j);
+
+    /* a name stored before the rules can still be removed */
+    json_decref(req("DELETE", "/v2/d1/domains/localhost", NULL));
+    CHECK_INT(last_status, 404);
+}
+
+
 int
 main(void)
 {
@@ -411,6 +538,8 @@ main(void)
 
     RUN(test_v2_create_get_delete);
     RUN(test_v2_conflict_and_errors);
+    RUN(test_domain_names);
+    RUN(test_domain_claims);
     RUN(test_paging);
     RUN(test_keys_hashed);
     RUN(test_credentials_iterators);
