@@ -909,14 +909,39 @@ ngx_http_apigw_introspect_cleanup(void *data)
 
 
 /* an introspection answer into the token cache */
+/* an introspection answer's aud (a string or an array) names one of ours */
+static ngx_uint_t
+ngx_http_apigw_aud_ok(json_t *aud, const apigw_jwt_policy_t *pol)
+{
+    size_t       i, k;
+    json_t      *e;
+    const char  *a;
+
+    for (i = 0; i < (json_is_array(aud) ? json_array_size(aud) : 1); i++) {
+        e = json_is_array(aud) ? json_array_get(aud, i) : aud;
+        a = json_string_value(e);
+
+        for (k = 0; a && k < pol->naudiences; k++) {
+            if (ngx_strcmp(a, pol->audiences[k]) == 0) {
+                return 1;
+            }
+        }
+    }
+
+    return 0;
+}
+
+
 static void
 ngx_http_apigw_introspect_store(ngx_http_apigw_wait_t *w,
     ngx_http_apigw_http_t *h)
 {
     char                      idbuf[32];
     char                     *payload;
+    double                    d;
     time_t                    now, exp;
     json_t                   *doc, *v;
+    ngx_uint_t                bad;
     const char               *str;
     ngx_http_apigw_tokval_t   val;
 
@@ -978,12 +1003,33 @@ ngx_http_apigw_introspect_store(ngx_http_apigw_wait_t *w,
         return;
     }
 
+    /* RFC 7662: exp a number; anything else makes the answer unusable */
     v = json_object_get(doc, "exp");
-    exp = json_is_number(v) ? (time_t) json_number_value(v) : 0;
+    exp = 0;
+    bad = v && !json_is_number(v);
 
-    if (!json_is_true(json_object_get(doc, "active"))
-        || (exp && exp < now))
+    if (json_is_number(v)) {
+        d = json_number_value(v);
+        bad = d < (double) now;
+        exp = d < (double) (now + NGX_HTTP_APIGW_ACTIVE_MAX) ? (time_t) d : 0;
+    }
+
+    /* the scheme's issuer and audiences hold for opaque tokens too */
+    str = json_string_value(json_object_get(doc, "iss"));
+    if (w->bearer->pol.issuer && str
+        && ngx_strcmp(str, w->bearer->pol.issuer) != 0)
     {
+        bad = 1;
+    }
+
+    if (w->bearer->pol.naudiences
+        && !ngx_http_apigw_aud_ok(json_object_get(doc, "aud"),
+                                  &w->bearer->pol))
+    {
+        bad = 1;
+    }
+
+    if (!json_is_true(json_object_get(doc, "active")) || bad) {
         val.inactive = 1;
         val.exp = now + NGX_HTTP_APIGW_INACTIVE;
         ngx_http_apigw_tokcache_put(w->bearer->cache, w->bearer->id,

@@ -39,6 +39,10 @@ def gw(module_nginx_factory, whisk, idp, tmp_path_factory):
             "opaque": {"type": "oauth2", "flows": {}, "x-apigw-jwt": {
                 "introspection_endpoint": idp.issuer + "/introspect",
                 "client_id": "apigw", "client_secret_file": str(secret)}},
+            "aud": {"type": "oauth2", "flows": {}, "x-apigw-jwt": {
+                "introspection_endpoint": idp.issuer + "/introspect",
+                "client_id": "apigw", "client_secret_file": str(secret),
+                "issuer": "https://good.example/", "audiences": ["my-api"]}},
             "github": {"type": "oauth2", "flows": {}, "x-apigw-jwt": {
                 "userinfo_endpoint": idp.issuer + "/userinfo"}},
             "down": {"type": "oauth2", "flows": {}, "x-apigw-jwt": {
@@ -48,6 +52,7 @@ def gw(module_nginx_factory, whisk, idp, tmp_path_factory):
         "paths": {
             "/read": op("read", [{"opaque": ["read"]}]),
             "/any": op("any", [{"opaque": []}]),
+            "/aud": op("aud", [{"aud": []}]),
             "/down": op("down", [{"down": []}]),
             "/gh": op("gh", [{"github": []}]),
         },
@@ -106,6 +111,31 @@ def test_expired_answer_is_inactive(gw, whisk, idp):
     idp.tokens["old"] = {"active": True, "exp": int(time.time()) - 5}
     r = gw.request("GET", "/o/any", bearer("old"))
     assert r.status == 401 and r.header("X-T-Reason") == "token_inactive"
+
+
+def test_malformed_exp_is_inactive(gw, whisk, idp):
+    idp.tokens["sexp"] = {"active": True, "exp": "4102444800"}
+    idp.tokens["hexp"] = {"active": True, "exp": 1e300}
+    r = gw.request("GET", "/o/any", bearer("sexp"))
+    assert r.status == 401 and r.header("X-T-Reason") == "token_inactive"
+    # far in the future: active, cached no longer than the cap
+    assert gw.request("GET", "/o/any", bearer("hexp")).status == 200
+
+
+def test_issuer_and_audiences_hold_for_opaque_tokens(gw, whisk, idp):
+    exp = int(time.time()) + 60
+    idp.tokens["a-ok"] = {"active": True, "exp": exp, "aud": ["x", "my-api"],
+                          "iss": "https://good.example/"}
+    idp.tokens["a-other"] = {"active": True, "exp": exp, "aud": "other-api"}
+    idp.tokens["a-none"] = {"active": True, "exp": exp}
+    idp.tokens["a-iss"] = {"active": True, "exp": exp, "aud": "my-api",
+                           "iss": "https://evil.example/"}
+    assert gw.request("GET", "/o/aud", bearer("a-ok")).status == 200
+    calls = whisk.calls()
+    for tok in ("a-other", "a-none", "a-iss"):
+        r = gw.request("GET", "/o/aud", bearer(tok))
+        assert r.status == 401 and r.header("X-T-Reason") == "token_inactive"
+    assert whisk.calls() == calls
 
 
 def test_scope_from_introspection(gw, whisk, idp):
