@@ -447,6 +447,16 @@ oa_yaml_event(oa_yaml_t *y, yaml_event_t *ev, int *docs)
             return -1;
         }
 
+        /*
+         * A NUL inside a string would be read as its end by everything
+         * downstream ("/a\0b" served as "/a"), as JSON input refuses it
+         */
+        if (memchr(s, '\0', n) != NULL) {
+            oa_yaml_error(y, &ev->start_mark, "a NUL character (\\0) in a "
+                          "string is not supported", NULL);
+            return -1;
+        }
+
         if (f != NULL && json_is_object(f->node) && f->key == NULL) {
             if (json_object_getn(f->node, s, n) != NULL) {
                 oa_yaml_error(y, &ev->start_mark, "duplicate key", s);

@@ -1261,6 +1261,11 @@ TEST(test_yaml)
     CHECK(has(0, "", "YAML error at line 3, column 1: duplicate key "
               "\"info\""));
 
+    /* "\0" in a double-quoted scalar, and a raw NUL in a plain one */
+    CHECK(imp("swagger: '2.0'\nbasePath: \"/n\\0x\"\n") == NULL);
+    CHECK(has(0, "", "a NUL character (\\0) in a string is not "
+              "supported"));
+
     CHECK(imp("swagger: '2.0'\nx: *nope\n") == NULL);
     CHECK(has(0, "", "undefined or recursive alias \"nope\""));
 
