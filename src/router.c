@@ -105,6 +105,7 @@ typedef struct {
     apigw_method_e        method;
     apigw_match_t        *m;
     const rt_node_t      *other;     /* first node with other methods */
+    unsigned              allow;     /* the methods of every such node */
     size_t                nvals;
 } rt_ctx_t;
 
@@ -922,11 +923,13 @@ rt_search(rt_ctx_t *ctx, const rt_node_t *node, size_t i)
             return r;
         }
 
-        if (ctx->other == NULL) {
-            for (n = 0; n < APIGW_M_COUNT; n++) {
-                if (node->route[n]) {
+        /* Allow: what any template matching the path serves */
+        for (n = 0; n < APIGW_M_COUNT; n++) {
+            if (node->route[n]) {
+                ctx->allow |= 1u << n;
+
+                if (ctx->other == NULL) {
                     ctx->other = node;
-                    break;
                 }
             }
         }
@@ -1000,6 +1003,7 @@ apigw_router_match(const apigw_router_t *rt, apigw_method_e method,
     ctx.method = method;
     ctx.m = m;
     ctx.other = NULL;
+    ctx.allow = 0;
     ctx.nvals = 0;
 
     r = rt_search(&ctx, &rt->root, first);
@@ -1024,14 +1028,12 @@ apigw_router_match(const apigw_router_t *rt, apigw_method_e method,
         m->status = 405;
 
         for (i = 0; i < APIGW_M_COUNT; i++) {
-            if (ctx.other->route[i]) {
-                if (m->api == NULL) {
-                    m->api = ctx.other->route[i]->api;
-                }
-
-                m->allow |= 1u << i;
+            if (ctx.other->route[i] && m->api == NULL) {
+                m->api = ctx.other->route[i]->api;
             }
         }
+
+        m->allow |= ctx.allow;
 
         /* HEAD is served by GET */
         if (m->allow & (1u << APIGW_M_GET)) {

@@ -227,6 +227,29 @@ TEST(test_backtracking)
 }
 
 
+/* 405's Allow: the methods of every template that matches the path */
+TEST(test_allow_of_every_template)
+{
+    apigw_api_t     *api;
+    apigw_router_t  *rt;
+    static const opdef_t  ops[] = {
+        { GET, "/a/{x}", "px" },
+        { POST, "/a/{y}/", "py" },
+        { GET, "/a/lit", "lit" },
+        { 0, NULL, NULL }
+    };
+
+    rt = router_with("", ops, &api);
+
+    CHECK_STR(rmatch(rt, POST, "/a/lit", 0), "py y=lit");
+    CHECK_STR(rmatch(rt, DELETE, "/a/lit", 0), "405 GET, HEAD, POST");
+    CHECK_STR(rmatch(rt, DELETE, "/a/foo", 0), "405 GET, HEAD, POST");
+
+    apigw_router_free(rt);
+    apigw_api_free(api);
+}
+
+
 TEST(test_mixed_segments)
 {
     apigw_api_t     *api;
@@ -354,8 +377,8 @@ TEST(test_head_and_405)
     CHECK_STR(rmatch(rt, HEAD, "/z/lit", 0), "z-p-get p=lit");
     CHECK_STR(rmatch(rt, PUT, "/z/lit", 0), "z-lit-put");
     CHECK_STR(rmatch(rt, PUT, "/z/other", 0), "405 GET, HEAD");
-    /* 405: the methods of the first matching node, not the union */
-    CHECK_STR(rmatch(rt, DELETE, "/z/lit", 0), "405 PUT");
+    /* 405: every method the path is served with (GET by /z/{p}) */
+    CHECK_STR(rmatch(rt, DELETE, "/z/lit", 0), "405 GET, HEAD, PUT");
 
     CHECK_STR(rmatch(rt, GET, "/d", 0),
               "405 PATCH, DELETE, OPTIONS, TRACE");
@@ -1078,6 +1101,7 @@ main(void)
 {
     RUN(test_literal_and_params);
     RUN(test_backtracking);
+    RUN(test_allow_of_every_template);
     RUN(test_mixed_segments);
     RUN(test_mixed_priority_order);
     RUN(test_head_and_405);
