@@ -1122,19 +1122,65 @@ ngx_http_apigw_forwarded_name(ngx_table_elt_t *h)
 }
 
 
+/*
+ * The host of a request that named none (HTTP/1.0, 0.9): the server's
+ * name, else the address the client connected to (with its port when
+ * asked).
+ */
+static ngx_int_t
+ngx_http_apigw_own_host(ngx_http_request_t *r, ngx_str_t *host,
+    ngx_uint_t port)
+{
+    u_char                    *p;
+    ngx_http_core_srv_conf_t  *cscf;
+
+    cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
+
+    if (cscf->server_name.len) {
+        *host = cscf->server_name;
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_SOCKADDR_STRLEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    host->data = p;
+    host->len = NGX_SOCKADDR_STRLEN;
+
+    return ngx_connection_local_sockaddr(r->connection, host, port);
+}
+
+
 ngx_int_t
 ngx_http_apigw_forwarded_url(ngx_http_request_t *r, ngx_str_t *url)
 {
     u_char     *p;
     ngx_str_t   host;
 
-    /* the URL the client asked for: its Host as sent, port included */
+    /*
+     * The URL the client asked for: the authority of an absolute-form
+     * request line (which wins over Host, RFC 9112 3.2.2), else its Host
+     * as sent, port included; without either (HTTP/1.0, 0.9) the server's
+     * name, as X-Forwarded-Host has it
+     */
 
-    if (r->headers_in.host) {
+    if (r->http_version <= NGX_HTTP_VERSION_11 && r->host_start
+        && r->uri_start > r->host_start
+        && r->uri_start - r->host_start <= 255)
+    {
+        host.data = r->host_start;
+        host.len = r->uri_start - r->host_start;
+
+    } else if (r->headers_in.host) {
         host = r->headers_in.host->value;
 
-    } else {
+    } else if (r->headers_in.server.len) {
         host = r->headers_in.server;
+
+    } else if (ngx_http_apigw_own_host(r, &host, 1) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     url->len = (r->connection->ssl ? 8 : 7) + host.len + r->unparsed_uri.len;
@@ -1163,12 +1209,11 @@ ngx_http_apigw_forwarded_url(ngx_http_request_t *r, ngx_str_t *url)
 static ngx_int_t
 ngx_http_apigw_forwarded_headers(ngx_http_request_t *r, ngx_str_t *xff)
 {
-    u_char                    *p;
-    ngx_str_t                  v[NGX_HTTP_APIGW_FWD_N];
-    ngx_uint_t                 i;
-    ngx_table_elt_t           *h;
-    ngx_connection_t          *c;
-    ngx_http_core_srv_conf_t  *cscf;
+    u_char            *p;
+    ngx_str_t          v[NGX_HTTP_APIGW_FWD_N];
+    ngx_uint_t         i;
+    ngx_table_elt_t   *h;
+    ngx_connection_t  *c;
 
     c = r->connection;
 
@@ -1199,9 +1244,8 @@ ngx_http_apigw_forwarded_headers(ngx_http_request_t *r, ngx_str_t *xff)
     if (r->headers_in.server.len) {
         v[2] = r->headers_in.server;
 
-    } else {
-        cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
-        v[2] = cscf->server_name;
+    } else if (ngx_http_apigw_own_host(r, &v[2], 0) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     if (ngx_connection_local_sockaddr(c, NULL, 0) != NGX_OK) {

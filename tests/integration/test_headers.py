@@ -141,6 +141,27 @@ def test_forwarded_url_is_the_url_the_client_asked(gw, whisk):
     assert header_values(last, "X-Forwarded-Host") == ["gw.test"]
 
 
+def test_forwarded_url_without_host_and_in_absolute_form(gw, whisk):
+    # HTTP/1.0 without Host, a server without server_name: the address
+    # the client connected to
+    out = harness.raw_exchange(gw.port, b"GET /v3/headers?a=1 HTTP/1.0\r\n"
+                               b"\r\n")
+    assert out.startswith(b"HTTP/1.1 200"), out[:200]
+    last = last_raw(whisk)
+    assert header_values(last, "X-Forwarded-Host") == ["127.0.0.1"]
+    assert header_values(last, "X-Forwarded-Url") == \
+        ["http://127.0.0.1:%d/v3/headers?a=1" % gw.port]
+    # absolute-form: the request line's authority wins over Host
+    out = harness.raw_exchange(
+        gw.port, b"GET http://other.example:81/v3/headers?q=1 HTTP/1.1\r\n"
+        b"Host: x\r\nConnection: close\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 200"), out[:200]
+    last = last_raw(whisk)
+    assert header_values(last, "X-Forwarded-Host") == ["other.example"]
+    assert header_values(last, "X-Forwarded-Url") == \
+        ["http://other.example:81/v3/headers?q=1"]
+
+
 # ---- injected headers ----
 
 def test_injected_secret_reaches_the_secured_action(gw, whisk):
