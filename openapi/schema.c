@@ -153,10 +153,11 @@ sc_regex_free(apigw_regex_t *re)
 static int
 sc_regex(sc_t *s, const char *key, json_t *v, apigw_regex_t *re)
 {
-    int          err;
-    char         msg[256];
-    PCRE2_SIZE   off;
-    pcre2_code  *code;
+    int                     err;
+    char                    msg[256];
+    PCRE2_SIZE              off;
+    pcre2_code             *code;
+    pcre2_compile_context  *cctx;
 
     memset(re, 0, sizeof(*re));
 
@@ -165,9 +166,25 @@ sc_regex(sc_t *s, const char *key, json_t *v, apigw_regex_t *re)
         return -1;
     }
 
+    cctx = pcre2_compile_context_create(NULL);
+    if (cctx == NULL) {
+        s->c->oom = 1;
+        return -1;
+    }
+
+    /* ECMA-262 \uXXXX escapes */
+    (void) pcre2_set_compile_extra_options(cctx, PCRE2_EXTRA_ALT_BSUX);
+
+    /*
+     * ECMA-262 semantics: "$" only at the very end (not before a final
+     * newline); \d, \w, \s and \b ASCII (no PCRE2_UCP); code points
+     */
     code = pcre2_compile((PCRE2_SPTR) json_string_value(v),
-                         json_string_length(v), PCRE2_UTF | PCRE2_UCP,
-                         &err, &off, NULL);
+                         json_string_length(v),
+                         PCRE2_UTF | PCRE2_DOLLAR_ENDONLY,
+                         &err, &off, cctx);
+
+    pcre2_compile_context_free(cctx);
 
     if (code == NULL) {
         pcre2_get_error_message(err, (PCRE2_UCHAR *) msg, sizeof(msg));

@@ -1692,6 +1692,7 @@ typedef struct {
     const char  *v[P_MULTI_MAX];
     size_t       len[P_MULTI_MAX];
     size_t       n;
+    unsigned     more;      /* more than P_MULTI_MAX copies */
 } p_found_t;
 
 
@@ -1705,6 +1706,7 @@ p_query(const apigw_vrequest_t *req, const apigw_vparam_t *p, char *buf,
     const char  *q, *end, *amp, *eq;
 
     f->n = 0;
+    f->more = 0;
 
     if (req->query == NULL) {
         return;
@@ -1714,7 +1716,7 @@ p_query(const apigw_vrequest_t *req, const apigw_vparam_t *p, char *buf,
     end = q + req->query_len;
     out = buf;
 
-    while (q < end && f->n < P_MULTI_MAX) {
+    while (q < end) {
         amp = memchr(q, '&', (size_t) (end - q));
         if (amp == NULL) {
             amp = end;
@@ -1726,6 +1728,11 @@ p_query(const apigw_vrequest_t *req, const apigw_vparam_t *p, char *buf,
         n = p_decode(q, klen, out);
 
         if (n == p->len && memcmp(out, p->name, n) == 0) {
+            if (f->n == P_MULTI_MAX) {
+                f->more = 1;
+                return;
+            }
+
             vlen = eq ? (size_t) (amp - eq - 1) : 0;
             n = eq ? p_decode(eq + 1, vlen, out) : 0;
             f->v[f->n] = out;
@@ -1746,11 +1753,17 @@ p_header(const apigw_vrequest_t *req, const char *name, size_t len,
     size_t  i;
 
     f->n = 0;
+    f->more = 0;
 
-    for (i = 0; i < req->nheaders && f->n < P_MULTI_MAX; i++) {
+    for (i = 0; i < req->nheaders; i++) {
         if (req->headers[i].name_len == len
             && strncasecmp(req->headers[i].name, name, len) == 0)
         {
+            if (f->n == P_MULTI_MAX) {
+                f->more = 1;
+                return;
+            }
+
             f->v[f->n] = req->headers[i].value;
             f->len[f->n] = req->headers[i].value_len;
             f->n++;
@@ -1768,12 +1781,13 @@ p_cookie(const apigw_vrequest_t *req, const apigw_vparam_t *p, p_found_t *f)
 
     p_header(req, "cookie", 6, &h);
     f->n = 0;
+    f->more = h.more;
 
-    for (i = 0; i < h.n && f->n < P_MULTI_MAX; i++) {
+    for (i = 0; i < h.n && !f->more; i++) {
         s = h.v[i];
         end = s + h.len[i];
 
-        while (s < end && f->n < P_MULTI_MAX) {
+        while (s < end) {
             semi = memchr(s, ';', (size_t) (end - s));
             if (semi == NULL) {
                 semi = end;
@@ -1785,6 +1799,11 @@ p_cookie(const apigw_vrequest_t *req, const apigw_vparam_t *p, p_found_t *f)
             if (eq && (size_t) (eq - k) == p->len
                 && memcmp(k, p->name, p->len) == 0)
             {
+                if (f->n == P_MULTI_MAX) {
+                    f->more = 1;
+                    return;
+                }
+
                 f->v[f->n] = eq + 1;
                 f->len[f->n] = (size_t) (semi - eq - 1);
                 while (f->len[f->n]
@@ -1997,10 +2016,9 @@ apigw_validate_request(const apigw_validation_t *v,
     const apigw_vrequest_t *req, apigw_vresult_t *res)
 {
     char                  *buf, base[128];
-    size_t                 i, k;
+    size_t                 i, k, before;
     vc_t                   vc;
     p_found_t              f;
-    const char            *val;
     const apigw_vparam_t  *p;
     const apigw_vmedia_t  *m;
 
@@ -2010,6 +2028,7 @@ apigw_validate_request(const apigw_validation_t *v,
     for (i = 0; i < v->nparams; i++) {
         p = &v->params[i];
         f.n = 0;
+        f.more = 0;
 
         switch (p->in) {
         case APIGW_IN_PATH:
@@ -2061,6 +2080,15 @@ apigw_validate_request(const apigw_validation_t *v,
             continue;
         }
 
+        /* copies not collected would go unchecked */
+        if (f.more) {
+            v_init(&vc, res, p->in, 0);
+            vc.name = p->name;
+            vc.name_len = p->len;
+            v_fail(&vc, "is repeated more than %d times", P_MULTI_MAX);
+            continue;
+        }
+
         if (p->explode && p->style == APIGW_STYLE_FORM
             && (p_types(p->schema) & APIGW_T_ARRAY))
         {
@@ -2068,8 +2096,18 @@ apigw_validate_request(const apigw_validation_t *v,
             continue;
         }
 
-        val = f.v[0];
-        p_check(p, val, f.len[0], NULL, res);
+        /*
+         * Every copy: the backend may use any of them (OpenWhisk takes
+         * the last one); the first failing copy is reported
+         */
+        for (k = 0; k < f.n; k++) {
+            before = res->total;
+            p_check(p, f.v[k], f.len[k], NULL, res);
+
+            if (res->total != before) {
+                break;
+            }
+        }
     }
 
     free(buf);

@@ -112,6 +112,8 @@ def test_valid_parameters_reach_the_backend(gw, whisk):
     ("name=a", "name", "at least 2 characters"),
     ("name=abcde", "name", "at most 4 characters"),
     ("code=abc", "code", "must match the pattern"),
+    # ECMA-262: "$" does not match before a final newline
+    ("code=ABC%0A", "code", "must match the pattern"),
     ("day=2023-02-29", "day", "valid date"),
     ("at=2024-01-01%2010:00:00", "at", "valid date-time"),
     ("big=9223372036854775808", "big", "valid int64"),
@@ -122,6 +124,20 @@ def test_query_keywords(gw, whisk, query, name, reason):
                       [("X-Trace", TRACE)])
     assert len(errors) == 1, errors
     has(errors, "query", name, reason)
+
+
+def test_every_copy_of_a_scalar_is_checked(gw, whisk):
+    # OpenWhisk takes the last copy: each one must be valid
+    accepted(gw, whisk, "GET", "/v/items/5?limit=5&limit=6",
+             [("X-Trace", TRACE)])
+    errors = rejected(gw, whisk, "GET", "/v/items/5?limit=5&limit=1000",
+                      [("X-Trace", TRACE)])
+    assert len(errors) == 1, errors
+    has(errors, "query", "limit", "must be <= 100")
+    errors = rejected(gw, whisk, "GET", "/v/items/5",
+                      [("X-Trace", TRACE), ("X-Trace", "not-a-uuid")])
+    assert len(errors) == 1, errors
+    has(errors, "header", "X-Trace", "valid uuid")
 
 
 def test_unicode_lengths_in_code_points(gw, whisk):

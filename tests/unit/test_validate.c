@@ -179,6 +179,8 @@ static const char  *DOC30 =
 
 TEST(test_params)
 {
+    char                *qs;
+    size_t               k;
     req_t                req;
     apigw_api_t         *api;
     apigw_vresult_t      res;
@@ -232,6 +234,44 @@ TEST(test_params)
     CHECK(res_has(&res, APIGW_IN_PATH, "id", "valid int32"));
     CHECK(res_has(&res, APIGW_IN_QUERY, "limit", "must be integer"));
     CHECK(res_has(&res, APIGW_IN_COOKIE, "session", "must match"));
+
+    /* every copy of a scalar is checked: the backend may take any */
+    req_init(&req, "q=ab&limit=5&limit=6", NULL, 0);
+    req_path(&req, "id", "1");
+    req_header(&req, "X-Trace", "123e4567-e89b-12d3-a456-426614174000");
+    req_header(&req, "x-trace", "123e4567-e89b-12d3-a456-426614174001");
+    req_header(&req, "Cookie", "session=ab; session=cd");
+    CHECK_INT(apigw_validate_request(v, &req.req, &res), APIGW_V_OK);
+
+    req_init(&req, "q=ab&limit=5&q=abcd&limit=1000&limit=x", NULL, 0);
+    req_path(&req, "id", "1");
+    req_header(&req, "X-Trace", "123e4567-e89b-12d3-a456-426614174000");
+    req_header(&req, "X-Trace", "nope");
+    req_header(&req, "Cookie", "session=ab");
+    req_header(&req, "Cookie", "session=XY");
+    CHECK_INT(apigw_validate_request(v, &req.req, &res), APIGW_V_REJECT);
+    CHECK_INT(res.status, 400);
+    CHECK_INT(res.total, 4);
+    CHECK(res_has(&res, APIGW_IN_QUERY, "limit", "must be <= 100"));
+    CHECK(res_has(&res, APIGW_IN_QUERY, "q", "at most 3 characters"));
+    CHECK(res_has(&res, APIGW_IN_HEADER, "X-Trace", "valid uuid"));
+    CHECK(res_has(&res, APIGW_IN_COOKIE, "session", "must match"));
+
+    /* more copies than are collected: none goes unchecked */
+    qs = malloc(300 * 8 + 16);
+    CHECK(qs != NULL);
+    if (qs != NULL) {
+        strcpy(qs, "q=ab");
+        for (k = 0; k < 300; k++) {
+            strcat(qs, k == 299 ? "&limit=1000" : "&limit=5");
+        }
+        req_init(&req, qs, NULL, 0);
+        req_path(&req, "id", "1");
+        req_header(&req, "Cookie", "session=ab");
+        CHECK_INT(apigw_validate_request(v, &req.req, &res), APIGW_V_REJECT);
+        CHECK(res_has(&res, APIGW_IN_QUERY, "limit", "repeated more than"));
+        free(qs);
+    }
 
     /* invalid UTF-8 after decoding */
     req_init(&req, "q=%FF%FE", NULL, 0);
@@ -714,7 +754,24 @@ TEST(test_formats)
     CHECK_INT(body_ok("{\"pattern\":\"^[0-9]{5}$\"}", "\"12345\"", 7), 1);
     CHECK_INT(body_ok("{\"pattern\":\"^[0-9]{5}$\"}", "\"1234a\"", 7), 0);
     CHECK_INT(body_ok("{\"pattern\":\"^a.b$\"}", "\"a\\u0000b\"", 10), 1);
-    CHECK_INT(body_ok("{\"pattern\":\"^\\\\w$\"}", "\"\xc3\xa9\"", 4), 1);
+    CHECK_INT(body_ok("{\"pattern\":\"^.$\"}", "\"\xc3\xa9\"", 4), 1);
+
+    /* ECMA-262: "$" not before a final newline */
+    CHECK_INT(body_ok("{\"pattern\":\"^[A-Z]{3}$\"}", "\"ABC\"", 5), 1);
+    CHECK_INT(body_ok("{\"pattern\":\"^[A-Z]{3}$\"}", "\"ABC\\n\"", 7), 0);
+
+    /* ECMA-262: \d, \w and \b are ASCII */
+    CHECK_INT(body_ok("{\"pattern\":\"^\\\\d+$\"}", "\"12\"", 4), 1);
+    CHECK_INT(body_ok("{\"pattern\":\"^\\\\d+$\"}",
+                      "\"\xd9\xa1\xd9\xa2\"", 6), 0);
+    CHECK_INT(body_ok("{\"pattern\":\"^\\\\w$\"}", "\"\xc3\xa9\"", 4), 0);
+    CHECK_INT(body_ok("{\"pattern\":\"\\\\bx\"}", "\"\xc3\xa9x\"", 5), 1);
+
+    /* ECMA-262 \uXXXX escapes */
+    CHECK_INT(body_ok("{\"pattern\":\"^\\\\u0041+$\"}", "\"AAA\"", 5), 1);
+    CHECK_INT(body_ok("{\"pattern\":\"^\\\\u0041+$\"}", "\"AAB\"", 5), 0);
+    CHECK_INT(body_ok("{\"pattern\":\"^\\\\u00e9$\"}", "\"\xc3\xa9\"", 4),
+              1);
     CHECK_INT(body_ok("{\"pattern\":\"^.$\"}", "\"\"", 2), 0);
     CHECK_INT(body_ok("{\"pattern\":\"^$\"}", "\"\"", 2), 1);
 }
