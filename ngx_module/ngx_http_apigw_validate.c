@@ -124,6 +124,8 @@ ngx_http_apigw_validate(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx)
     /* APIGW_V_BODY: a JSON body to read and check */
 
     if (r->headers_in.content_length_n > (off_t) alcf->validate_body_max) {
+        /* as client_max_body_size does: no "100 Continue" for a refusal */
+        r->expect_tested = 1;
         return ngx_http_apigw_send_error(r, ctx,
                                          NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                          NULL);

@@ -360,6 +360,14 @@ def test_413_body_too_large(gw, whisk):
     rejected(gw, whisk, "PUT", "/v/items/5",
              [("Content-Type", "application/json")], big, status=413,
              chunked=True)
+    # a client that waits for "100 Continue" gets the 413 straight away
+    import socket
+    with socket.create_connection(("127.0.0.1", gw.port), timeout=5) as c:
+        c.sendall(b"PUT /v/items/5 HTTP/1.1\r\nHost: x\r\n"
+                  b"Content-Type: application/json\r\nExpect: 100-continue"
+                  b"\r\nContent-Length: %d\r\n\r\n" % len(big))
+        first = c.recv(65536)
+    assert first.startswith(b"HTTP/1.1 413"), first[:100]
     # other bodies are not limited by apigw_validate_body_max
     accepted(gw, whisk, "PUT", "/v/items/5",
              [("Content-Type", "text/plain")], "y" * 100000)
