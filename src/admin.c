@@ -614,6 +614,17 @@ admin_import(admin_t *a, const char *buf, size_t len, admin_doc_t *d)
 
     apigw_problems_free(&probs);
 
+    /* cut, they would name another API (or none): refused instead */
+    if (strlen(api->base_path) >= sizeof(d->base)
+        || (api->title && strlen(api->title) >= sizeof(d->title)))
+    {
+        apigw_api_free(api);
+        return admin_err(a, 400, "basePath may have at most %d and the "
+                         "title at most %d characters.",
+                         (int) sizeof(d->base) - 1,
+                         (int) sizeof(d->title) - 1);
+    }
+
     snprintf(d->base, sizeof(d->base), "%s",
              api->base_path[0] ? api->base_path : "/");
     snprintf(d->title, sizeof(d->title), "%s",

@@ -185,6 +185,18 @@ def test_v2_crud_filters_paging(gw, whisk):
     assert lst() == []
 
 
+def test_v2_base_path_and_title_not_cut(gw, whisk):
+    # cut, a long basePath would be another API's (or no API's) URL
+    err(gw.admin("POST", "/v2/tenant-long/apis",
+                 simple_doc(whisk, "/" + "b" * 1100)), 400,
+        "basePath may have at most 1023 and the title at most 511 "
+        "characters.")
+    err(gw.admin("POST", "/v2/tenant-long/apis",
+                 simple_doc(whisk, "/short", title="t" * 600)), 400)
+    assert gw.admin("POST", "/v2/tenant-long/apis",
+                    simple_doc(whisk, "/" + "b" * 1000)).status == 200
+
+
 def test_v2_duplicate_base_path_409(gw, whisk):
     t = "tenant-dup"
     r = gw.admin("POST", "/v2/%s/apis" % t, simple_doc(whisk, "/dup"))
