@@ -100,6 +100,29 @@ static void ngx_http_apigw_redis_cleanup(void *privdata);
 
 /* ---- configuration ---- */
 
+static ngx_int_t
+ngx_http_apigw_redis_unescape(ngx_conf_t *cf, ngx_str_t *s)
+{
+    u_char  *dst, *src;
+
+    if (ngx_strlchr(s->data, s->data + s->len, '%') == NULL) {
+        return NGX_OK;
+    }
+
+    dst = ngx_pnalloc(cf->pool, s->len);
+    if (dst == NULL) {
+        return NGX_ERROR;
+    }
+
+    src = s->data;
+    s->data = dst;
+    ngx_unescape_uri(&dst, &src, s->len, 0);
+    s->len = dst - s->data;
+
+    return NGX_OK;
+}
+
+
 char *
 ngx_http_apigw_redis_parse(ngx_conf_t *cf, ngx_str_t *url,
     ngx_http_apigw_redis_conf_t *rcf)
@@ -211,6 +234,13 @@ ngx_http_apigw_redis_parse(ngx_conf_t *cf, ngx_str_t *url,
             rcf->user.len = q - p;
             rcf->password.data = q + 1;
             rcf->password.len = at - q - 1;
+        }
+
+        /* userinfo is percent-encoded (RFC 3986 3.2.1): "/", "?", "@" */
+        if (ngx_http_apigw_redis_unescape(cf, &rcf->user) != NGX_OK
+            || ngx_http_apigw_redis_unescape(cf, &rcf->password) != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
         }
 
         p = at + 1;

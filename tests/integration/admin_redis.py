@@ -40,7 +40,10 @@ class RedisServer:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def url(self, db=0):
-        auth = ":%s@" % self.password if self.password else ""
+        # userinfo percent-encoded, as RFC 3986 has it
+        from urllib.parse import quote
+        auth = ":%s@" % quote(self.password, safe="") if self.password \
+            else ""
         return "redis://%s127.0.0.1:%d/%d?connect_timeout=500ms" % (
             auth, self.port, db)
 

@@ -260,7 +260,8 @@ def test_concurrent_writers_two_nodes(nginx_factory, redis, whisk):
 
 
 def test_password_and_db(nginx_factory, whisk):
-    r = RedisServer(password="s3cret-pw").start()
+    # "/", "?" and "@" must be percent-encoded in the URL
+    r = RedisServer(password="s3cret-pw/?@x").start()
     try:
         g = Gateway(nginx_factory, new_store_dir(), workers=1,
                     store=r.url(db=3)).start()
@@ -271,7 +272,7 @@ def test_password_and_db(nginx_factory, whisk):
         assert r.cmd("GET", "apigw:version", db=3) == "1"
         assert r.cmd("EXISTS", "apigw:version") == 0    # db 0: untouched
         log = g.nginx.log()
-        assert "s3cret-pw" not in log
+        assert "s3cret-pw" not in log and "s3cret%2Dpw" not in log
     finally:
         r.cleanup()
 
