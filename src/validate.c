@@ -128,6 +128,46 @@ v_pointer(const vc_t *vc, char *ptr, size_t size)
 }
 
 
+/* the length of s, at most max bytes, ending on a whole UTF-8 character */
+static int
+v_utf8_cut(const char *s, size_t max)
+{
+    size_t  n, i;
+
+    n = strlen(s);
+    if (n <= max) {
+        return (int) n;
+    }
+
+    /* back over continuation bytes to the start of the cut character */
+    for (i = max; i > 0 && ((unsigned char) s[i] & 0xc0) == 0x80; i--) {
+        /* void */
+    }
+
+    return (int) i;
+}
+
+
+/* the first n bytes of s without a UTF-8 character cut at their end */
+static size_t
+v_utf8_whole(const char *s, size_t n)
+{
+    size_t          i, need;
+    unsigned char   c;
+
+    for (i = n; i > 0 && n - i < 4; i--) {
+        c = (unsigned char) s[i - 1];
+
+        if ((c & 0xc0) != 0x80) {
+            need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+            return n - (i - 1) < need ? i - 1 : n;
+        }
+    }
+
+    return n;
+}
+
+
 /* An error at the current position; in quiet mode only counted. */
 static size_t
 v_fail(vc_t *vc, const char *fmt, ...)
@@ -186,10 +226,15 @@ v_fail(vc_t *vc, const char *fmt, ...)
     }
 
     e->name[n] = '\0';
+    e->name[v_utf8_whole(e->name, n)] = '\0';  /* JSON: whole characters */
 
     va_start(ap, fmt);
-    vsnprintf(e->reason, sizeof(e->reason), fmt, ap);
+    n = (size_t) vsnprintf(e->reason, sizeof(e->reason), fmt, ap);
     va_end(ap);
+
+    if (n >= sizeof(e->reason)) {
+        e->reason[v_utf8_whole(e->reason, sizeof(e->reason) - 1)] = '\0';
+    }
 
     return 1;
 }
@@ -858,10 +903,11 @@ v_string(vc_t *vc, const apigw_schema_t *s, const char *str, size_t len)
         m = v_regex(s->pattern, str, len);
 
         if (m == 0) {
-            V_FAIL("must match the pattern \"%.100s\"", s->pattern->source);
+            V_FAIL("must match the pattern \"%.*s\"",
+                   v_utf8_cut(s->pattern->source, 100), s->pattern->source);
         } else if (m < 0) {
-            V_FAIL("the pattern \"%.100s\" could not be evaluated",
-                   s->pattern->source);
+            V_FAIL("the pattern \"%.*s\" could not be evaluated",
+                   v_utf8_cut(s->pattern->source, 100), s->pattern->source);
         }
     }
 
@@ -2122,7 +2168,8 @@ apigw_validate_request(const apigw_validation_t *v,
             v_init(&vc, res, APIGW_IN_BODY, 0);
             vc.name = "Content-Type";
             vc.name_len = sizeof("Content-Type") - 1;
-            v_fail(&vc, "media type \"%.64s\" is not accepted",
+            v_fail(&vc, "media type \"%.*s\" is not accepted",
+                   v_utf8_cut(req->content_type ? base : "(none)", 64),
                    req->content_type ? base : "(none)");
 
             if (res->total == 1) {

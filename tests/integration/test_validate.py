@@ -248,6 +248,20 @@ def test_body_keywords(gw, whisk, patch, pointer, reason):
     assert raw_calls(whisk) == before
 
 
+def test_long_names_cut_on_whole_characters(gw, whisk):
+    # the error's name is cut to its limit between UTF-8 characters, so the
+    # JSON answer stays valid UTF-8 (rejected() decodes it strictly)
+    key = "a" + "\u00e9" * 150
+    body = dict(GOOD)
+    body[key] = 1
+    errors = rejected(gw, whisk, "PUT", "/v/items/5",
+                      [("Content-Type", "application/json")],
+                      json.dumps(body, ensure_ascii=False).encode())
+    assert len(errors) == 1, errors
+    assert ("/" + key).startswith(errors[0]["pointer"]), errors
+    assert len(errors[0]["pointer"]) > 90, errors
+
+
 def test_body_required_and_type(gw, whisk):
     errors = rejected(gw, whisk, "PUT", "/v/items/5",
                       [("Content-Type", "application/json")], "[]")
