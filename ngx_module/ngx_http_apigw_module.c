@@ -34,8 +34,6 @@ static ngx_int_t ngx_http_apigw_request_id(ngx_http_request_t *r,
     ngx_http_apigw_loc_conf_t *alcf, ngx_http_apigw_ctx_t *ctx);
 static ngx_int_t ngx_http_apigw_backend_headers(ngx_http_request_t *r,
     ngx_http_apigw_loc_conf_t *alcf, const apigw_backend_t *b);
-static void ngx_http_apigw_hide_out(ngx_http_request_t *r, u_char *lc,
-    size_t len);
 static ngx_uint_t ngx_http_apigw_hop_by_hop(ngx_http_request_t *r,
     ngx_http_apigw_loc_conf_t *alcf, ngx_table_elt_t *h);
 static ngx_table_elt_t *ngx_http_apigw_find_header(ngx_http_request_t *r,
@@ -1707,8 +1705,7 @@ vary:
 }
 
 
-/* response headers of that (lower-case) name are not sent */
-static void
+void
 ngx_http_apigw_hide_out(ngx_http_request_t *r, u_char *lc, size_t len)
 {
     ngx_uint_t        i;

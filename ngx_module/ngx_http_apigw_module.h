@@ -160,6 +160,8 @@ ngx_int_t ngx_http_apigw_send_error(ngx_http_request_t *r,
     ngx_http_apigw_ctx_t *ctx, ngx_uint_t status, const char *reason);
 ngx_http_apigw_ctx_t *ngx_http_apigw_get_ctx(ngx_http_request_t *r);
 ngx_int_t ngx_http_apigw_forwarded_url(ngx_http_request_t *r, ngx_str_t *url);
+/* response headers of that lower-case name are not sent (hash 0) */
+void ngx_http_apigw_hide_out(ngx_http_request_t *r, u_char *lc, size_t len);
 ngx_table_elt_t *ngx_http_apigw_header_in(ngx_http_request_t *r, u_char *lc,
     size_t len, ngx_uint_t hash);
 char *ngx_http_apigw_compile_op(ngx_conf_t *cf,

@@ -1364,6 +1364,9 @@ ngx_http_apigw_rl_redis_send(ngx_http_apigw_rl_req_t *rq, ngx_uint_t i)
         }
     }
 
+    /* a reload's old worker waits for this answer, not exits under it */
+    ngx_http_apigw_redis_hold(c);
+
     rq->cmd[i] = c;
     rq->pending++;
 }
@@ -1889,6 +1892,11 @@ ngx_http_apigw_ratelimit_headers(ngx_http_request_t *r,
     ngx_uint_t                i;
     apigw_rl_result_t        *res, *b;
     ngx_http_apigw_rl_req_t  *rq;
+    static const char        *hide[] = {
+        "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset",
+        "ratelimit-policy", "x-ratelimit-limit", "x-ratelimit-remaining",
+        "x-ratelimit-reset"
+    };
 
     rq = ctx->rl;
 
@@ -1958,6 +1966,14 @@ ngx_http_apigw_ratelimit_headers(ngx_http_request_t *r,
     }
 
     b = &res[best];
+
+    if (r->upstream) {
+        /* the gateway's limit replaces the backend's own headers */
+        for (i = 0; i < sizeof(hide) / sizeof(hide[0]); i++) {
+            ngx_http_apigw_hide_out(r, (u_char *) hide[i],
+                                    ngx_strlen(hide[i]));
+        }
+    }
 
     /* Limit, Remaining, Reset in one buffer; the policies are ready */
 

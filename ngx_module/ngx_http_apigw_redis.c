@@ -875,6 +875,13 @@ ngx_http_apigw_redis_send(ngx_http_apigw_redis_t *rd,
 
 
 void
+ngx_http_apigw_redis_hold(ngx_http_apigw_redis_cmd_t *cmd)
+{
+    cmd->timer.cancelable = 0;
+}
+
+
+void
 ngx_http_apigw_redis_cancel(ngx_http_apigw_redis_cmd_t *cmd)
 {
     /* the reply may still come: it frees cmd then */

@@ -90,6 +90,13 @@ ngx_http_apigw_redis_cmd_t *ngx_http_apigw_redis_command(
 void ngx_http_apigw_redis_cancel(ngx_http_apigw_redis_cmd_t *cmd);
 
 /*
+ * A request waits on this command: a worker shutting down gracefully
+ * (reload, quit) waits for its answer or timeout, as for a proxied
+ * request, instead of exiting under it.
+ */
+void ngx_http_apigw_redis_hold(ngx_http_apigw_redis_cmd_t *cmd);
+
+/*
  * Turns rd into a subscriber of "channel" (call once, before or after it is
  * up; it resubscribes after every reconnect, and the state handler's "up"
  * tells the owner to resynchronise whatever it may have missed).

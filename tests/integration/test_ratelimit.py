@@ -264,3 +264,24 @@ def test_consumer_keys_from_credentials(nginx_factory, whisk, tmp_path):
     assert get("alice-key-2") == 429          # the same consumer
     assert [get("bob-key-1"), get("bob-key-1"), get("bob-key-1")] == \
         [200, 200, 429]
+
+
+def test_the_gateway_limit_replaces_the_backends_headers(nginx_factory,
+                                                         whisk, tmp_path):
+    spec = tmp_path / "lh.yaml"
+    spec.write_text("""openapi: 3.0.3
+info: {title: lh, version: '1'}
+servers: [{url: /lh}]
+x-apigw-rate-limit: {rate: 5, per: minute}
+paths:
+  /x:
+    get:
+      x-apigw-backend: {url: '%s/raw/limits'}
+""" % whisk.url)
+    n = nginx_factory(gateway("apigw_spec %s; apigw_rate_limit_headers "
+                              "both;" % spec)).start()
+    r = n.request("GET", "/lh/x")
+    assert r.status == 200, r
+    assert r.header_all("RateLimit-Limit") == ["5"]
+    assert r.header_all("RateLimit-Remaining") == ["4"]
+    assert r.header_all("X-RateLimit-Limit") == ["5"]

@@ -299,6 +299,43 @@ def test_hybrid_needs_redis_configured(nginx_factory, whisk, tmp_path):
     assert "store redis or hybrid need \"apigw_limit_redis\"" in out
 
 
+def test_reload_waits_for_requests_waiting_on_redis(nginx_factory, whisk,
+                                                    tmp_path, redis_server):
+    """A reload's old worker answers the requests it holds for Redis from
+    Redis, instead of exiting under them (a closed connection and an
+    [alert] "open socket left", or a failure-mode answer)."""
+    n = node(nginx_factory, whisk, tmp_path, redis_server, fail="open",
+             workers=2)
+    wait_connected(n)
+    stop = threading.Event()
+    seen, errors = [], []
+
+    def load(k):
+        i = 0
+        while not stop.is_set():
+            i += 1
+            try:
+                seen.append(n.request("GET", "/rl/client", [
+                    ("X-Client", "rl-%d-%d" % (k, i))]).status)
+            except Exception as e:           # noqa: BLE001
+                errors.append(repr(e))
+
+    threads = [threading.Thread(target=load, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    try:
+        for _ in range(3):
+            n.reload_and_wait(2)
+            time.sleep(0.3)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert not errors, errors[:3]
+    assert seen and set(seen) == {200}, set(seen)
+    assert "open socket" not in n.log()
+
+
 def test_hybrid_reload_under_load(nginx_factory, whisk, tmp_path,
                                   redis_server):
     """A reload while hybrid pushes are in flight: no worker crashes, the

@@ -1484,6 +1484,14 @@ def handle_raw(req: Request) -> Response:
             return json_response(400, {"error": "status must be 200-599"})
         return Response(code, headers + [("Content-Type", "application/json")],
                         b"" if code in (204, 304) else json.dumps({"status": code}).encode())
+    if req.path.rstrip("/") == "/raw/limits":
+        # a backend that reports rate limits of its own
+        spool.close()
+        return Response(200, headers + [("Content-Type", "text/plain"),
+                                        ("RateLimit-Limit", "999"),
+                                        ("RateLimit-Remaining", "998"),
+                                        ("X-RateLimit-Limit", "5000")],
+                        b"limits\n")
     if req.path.rstrip("/") == "/raw/rid":
         # a backend that sets its own request id
         spool.close()
