@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include <jansson.h>
+#include <openssl/sha.h>
 
 #include "ratelimit.h"
 
@@ -1017,15 +1018,45 @@ failed:
 }
 
 
+/*
+ * Which API: 16 hex digits of the SHA-256 of its file (a spec's path, a
+ * stored API's id), so that two APIs with the same basePath (on two
+ * servers, or of two tenants) never share a counter; "" without one.
+ */
+static void
+rl_api_tag(const apigw_api_t *api, char tag[17])
+{
+    size_t               i;
+    unsigned char        md[SHA256_DIGEST_LENGTH];
+    static const char    hex[] = "0123456789abcdef";
+
+    tag[0] = '\0';
+
+    if (api == NULL || api->file == NULL) {
+        return;
+    }
+
+    SHA256((const unsigned char *) api->file, strlen(api->file), md);
+
+    for (i = 0; i < 8; i++) {
+        tag[2 * i] = hex[md[i] >> 4];
+        tag[2 * i + 1] = hex[md[i] & 0xf];
+    }
+
+    tag[16] = '\0';
+}
+
+
 int
 apigw_rl_attach(apigw_rl_set_t *s, const apigw_operation_t *op)
 {
-    char         *sid;
+    char         *sid, tag[17];
     size_t        i, len, n;
     const char   *base, *m;
 
     base = op->api && op->api->base_path ? op->api->base_path : "";
     m = apigw_method_name(op->method);
+    rl_api_tag(op->api, tag);
 
     for (i = 0; i < s->n; i++) {
         free(s->items[i].scope_id);
@@ -1038,18 +1069,19 @@ apigw_rl_attach(apigw_rl_set_t *s, const apigw_operation_t *op)
             break;
 
         case APIGW_RL_SCOPE_API:
-            len = strlen(base) + 2;
+            len = strlen(tag) + strlen(base) + 2;
             sid = malloc(len);
             if (sid) {
-                snprintf(sid, len, "a%s", base);
+                snprintf(sid, len, "a%s%s", tag, base);
             }
             break;
 
         default:
-            len = strlen(base) + strlen(m) + strlen(op->path) + 4;
+            len = strlen(tag) + strlen(base) + strlen(m) + strlen(op->path)
+                  + 4;
             sid = malloc(len);
             if (sid) {
-                snprintf(sid, len, "o%s %s %s", base, m, op->path);
+                snprintf(sid, len, "o%s%s %s %s", tag, base, m, op->path);
             }
             break;
         }

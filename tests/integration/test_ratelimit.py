@@ -285,3 +285,32 @@ paths:
     assert r.header_all("RateLimit-Limit") == ["5"]
     assert r.header_all("RateLimit-Remaining") == ["4"]
     assert r.header_all("X-RateLimit-Limit") == ["5"]
+
+
+def test_apis_with_the_same_base_path_count_apart(nginx_factory, whisk,
+                                                  tmp_path):
+    # two APIs on two servers, the same basePath, path and limit: each has
+    # its own counter ("api": all operations of *the* API share it)
+    specs = []
+    for name in ("shop", "blog"):
+        p = tmp_path / ("%s.yaml" % name)
+        p.write_text("""openapi: 3.0.3
+info: {title: %s, version: '1'}
+servers: [{url: /same}]
+x-apigw-rate-limit: {rate: 2, per: hour, burst: 1, key: global}
+paths:
+  /users:
+    get:
+      x-apigw-backend: {url: '%s/raw/%s'}
+""" % (name, whisk.url, name))
+        specs.append(p)
+    other = harness.free_port()
+    n = nginx_factory(gateway("apigw_spec %s;" % specs[0], extra_http="""
+server {
+    listen 127.0.0.1:%d;
+    location / { apigw; apigw_spec %s; }
+}""" % (other, specs[1]))).start()
+    assert [n.request("GET", "/same/users").status
+            for _ in range(3)] == [200, 200, 429]
+    assert [harness.request(other, "GET", "/same/users").status
+            for _ in range(3)] == [200, 200, 429]
