@@ -646,7 +646,11 @@ ngx_http_apigw_redis_hello(redisAsyncContext *ac, void *r, void *privdata)
     redisReply              *reply = r;
     ngx_http_apigw_redis_t  *rd = privdata;
 
-    if (reply == NULL) {
+    /*
+     * A refused AUTH or SELECT has disconnected already: the PING queued
+     * behind it must not count as a connection (and reset the backoff)
+     */
+    if (reply == NULL || (ac->c.flags & REDIS_DISCONNECTING)) {
         return;
     }
 

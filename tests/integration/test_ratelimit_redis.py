@@ -374,3 +374,21 @@ def test_hybrid_reload_under_load(nginx_factory, whisk, tmp_path,
     keys = [k for k in redis_server.cmd("KEYS", "apigw:rl:*").split("\r\n")
             if "GET /client" in k]
     assert keys
+
+
+def test_refused_select_backs_off_and_logs_once(nginx_factory, whisk,
+                                                tmp_path, redis_server):
+    """SELECT refused (no such database): one error line, reconnects with
+    a growing backoff; before, the PING queued behind it counted as a
+    connection and the worker reconnected every 50 ms, logging each."""
+    spec = harness.render_spec("ratelimit.yaml", str(tmp_path),
+                               WHISK=whisk.url, STORE="redis",
+                               FAIL="open", BURST=499)
+    n = nginx_factory(gateway(
+        "apigw_spec %s;" % spec,
+        extra_http="apigw_limit_redis %s/99;" % redis_server.url),
+        workers=1).start()
+    time.sleep(3)
+    log = n.log()
+    assert log.count("DB index is out of range") == 1, log[-2000:]
+    assert "connected" not in log.split("DB index is out of range")[1]
