@@ -1262,9 +1262,7 @@ ngx_http_apigw_bearer_found(ngx_http_request_t *r, const apigw_sec_term_t *t,
         q = p;
 
         for (k = 0; k < t->nscopes; k++) {
-            if (ngx_strlchr((u_char *) t->scopes[k],
-                            (u_char *) t->scopes[k] + ngx_strlen(t->scopes[k]),
-                            '"')
+            if (ngx_strchr(t->scopes[k], '"')
                 || ngx_strchr(t->scopes[k], '\\'))
             {
                 continue;

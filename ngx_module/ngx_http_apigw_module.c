@@ -1326,10 +1326,7 @@ ngx_http_apigw_backend_headers(ngx_http_request_t *r,
                 connection = 1;
             }
 
-            if (h[j].key.len == alcf->request_id_lc.len
-                && ngx_strncasecmp(h[j].key.data, alcf->request_id_lc.data,
-                                   h[j].key.len) == 0)
-            {
+            if (ngx_http_apigw_named_as(&h[j], &alcf->request_id_lc)) {
                 rids++;
             }
 
@@ -1419,10 +1416,7 @@ ngx_http_apigw_backend_headers(ngx_http_request_t *r,
                 || (drop && ngx_http_apigw_forwarded_name(&h[j]) != -1)
                 || (connection && ngx_http_apigw_hop_by_hop(r, alcf, &h[j]))
                 || (ctx && h[j].value.data != ctx->request_id.data
-                    && h[j].key.len == alcf->request_id_lc.len
-                    && ngx_strncasecmp(h[j].key.data,
-                                       alcf->request_id_lc.data,
-                                       h[j].key.len) == 0))
+                    && ngx_http_apigw_named_as(&h[j], &alcf->request_id_lc)))
             {
                 continue;
             }
@@ -1481,9 +1475,7 @@ ngx_http_apigw_hop_by_hop(ngx_http_request_t *r,
         || (h->key.len == sizeof("connection") - 1
             && ngx_strncasecmp(h->key.data, (u_char *) "connection",
                                sizeof("connection") - 1) == 0)
-        || (h->key.len == alcf->request_id_lc.len
-            && ngx_strncasecmp(h->key.data, alcf->request_id_lc.data,
-                               h->key.len) == 0))
+        || ngx_http_apigw_named_as(h, &alcf->request_id_lc))
     {
         return 0;
     }
@@ -1706,9 +1698,10 @@ vary:
 
 
 void
-ngx_http_apigw_hide_out(ngx_http_request_t *r, u_char *lc, size_t len)
+ngx_http_apigw_hide_out(ngx_http_request_t *r, const ngx_str_t *lc,
+    ngx_uint_t n)
 {
-    ngx_uint_t        i;
+    ngx_uint_t        i, k;
     ngx_table_elt_t  *h;
     ngx_list_part_t  *part;
 
@@ -1716,10 +1709,11 @@ ngx_http_apigw_hide_out(ngx_http_request_t *r, u_char *lc, size_t len)
         h = part->elts;
 
         for (i = 0; i < part->nelts; i++) {
-            if (h[i].key.len == len
-                && ngx_strncasecmp(h[i].key.data, lc, len) == 0)
-            {
-                h[i].hash = 0;
+            for (k = 0; k < n; k++) {
+                if (ngx_http_apigw_named_as(&h[i], &lc[k])) {
+                    h[i].hash = 0;
+                    break;
+                }
             }
         }
     }
@@ -1897,8 +1891,7 @@ ngx_http_apigw_header_filter(ngx_http_request_t *r)
 
     if (r->upstream) {
         /* the backend's own id is replaced, not sent alongside */
-        ngx_http_apigw_hide_out(r, alcf->request_id_lc.data,
-                                alcf->request_id_lc.len);
+        ngx_http_apigw_hide_out(r, &alcf->request_id_lc, 1);
     }
 
     if (ngx_http_apigw_add_header(r, (char *) alcf->request_id_header.data,

@@ -160,8 +160,17 @@ ngx_int_t ngx_http_apigw_send_error(ngx_http_request_t *r,
     ngx_http_apigw_ctx_t *ctx, ngx_uint_t status, const char *reason);
 ngx_http_apigw_ctx_t *ngx_http_apigw_get_ctx(ngx_http_request_t *r);
 ngx_int_t ngx_http_apigw_forwarded_url(ngx_http_request_t *r, ngx_str_t *url);
-/* response headers of that lower-case name are not sent (hash 0) */
-void ngx_http_apigw_hide_out(ngx_http_request_t *r, u_char *lc, size_t len);
+/* response headers of any of these lower-case names are not sent */
+void ngx_http_apigw_hide_out(ngx_http_request_t *r, const ngx_str_t *lc,
+    ngx_uint_t n);
+
+/* 1: the header's name is lc (a lower-case name), in any case */
+static ngx_inline ngx_uint_t
+ngx_http_apigw_named_as(const ngx_table_elt_t *h, const ngx_str_t *lc)
+{
+    return h->key.len == lc->len
+           && ngx_strncasecmp(h->key.data, lc->data, lc->len) == 0;
+}
 ngx_table_elt_t *ngx_http_apigw_header_in(ngx_http_request_t *r, u_char *lc,
     size_t len, ngx_uint_t hash);
 char *ngx_http_apigw_compile_op(ngx_conf_t *cf,

@@ -1892,10 +1892,11 @@ ngx_http_apigw_ratelimit_headers(ngx_http_request_t *r,
     ngx_uint_t                i;
     apigw_rl_result_t        *res, *b;
     ngx_http_apigw_rl_req_t  *rq;
-    static const char        *hide[] = {
-        "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset",
-        "ratelimit-policy", "x-ratelimit-limit", "x-ratelimit-remaining",
-        "x-ratelimit-reset"
+    static const ngx_str_t    hide[] = {
+        ngx_string("ratelimit-limit"), ngx_string("ratelimit-remaining"),
+        ngx_string("ratelimit-reset"), ngx_string("ratelimit-policy"),
+        ngx_string("x-ratelimit-limit"), ngx_string("x-ratelimit-remaining"),
+        ngx_string("x-ratelimit-reset")
     };
 
     rq = ctx->rl;
@@ -1969,10 +1970,7 @@ ngx_http_apigw_ratelimit_headers(ngx_http_request_t *r,
 
     if (r->upstream) {
         /* the gateway's limit replaces the backend's own headers */
-        for (i = 0; i < sizeof(hide) / sizeof(hide[0]); i++) {
-            ngx_http_apigw_hide_out(r, (u_char *) hide[i],
-                                    ngx_strlen(hide[i]));
-        }
+        ngx_http_apigw_hide_out(r, hide, sizeof(hide) / sizeof(hide[0]));
     }
 
     /* Limit, Remaining, Reset in one buffer; the policies are ready */

@@ -128,26 +128,6 @@ v_pointer(const vc_t *vc, char *ptr, size_t size)
 }
 
 
-/* the length of s, at most max bytes, ending on a whole UTF-8 character */
-static int
-v_utf8_cut(const char *s, size_t max)
-{
-    size_t  n, i;
-
-    n = strlen(s);
-    if (n <= max) {
-        return (int) n;
-    }
-
-    /* back over continuation bytes to the start of the cut character */
-    for (i = max; i > 0 && ((unsigned char) s[i] & 0xc0) == 0x80; i--) {
-        /* void */
-    }
-
-    return (int) i;
-}
-
-
 /* the first n bytes of s without a UTF-8 character cut at their end */
 static size_t
 v_utf8_whole(const char *s, size_t n)
@@ -165,6 +145,18 @@ v_utf8_whole(const char *s, size_t n)
     }
 
     return n;
+}
+
+
+/* the length of s, at most max bytes, ending on a whole UTF-8 character */
+static int
+v_utf8_cut(const char *s, size_t max)
+{
+    size_t  n;
+
+    n = strlen(s);
+
+    return (int) v_utf8_whole(s, n < max ? n : max);
 }
 
 
