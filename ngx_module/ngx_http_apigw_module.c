@@ -26,6 +26,10 @@ static void ngx_http_apigw_exit_process(ngx_cycle_t *cycle);
 static void ngx_http_apigw_new_request_id(u_char *p);
 static void ngx_http_apigw_hex64(u_char *p, uint64_t v);
 static ngx_int_t ngx_http_apigw_create_request(ngx_http_request_t *r);
+static ngx_int_t ngx_http_apigw_process_status(ngx_http_request_t *r);
+static ngx_int_t ngx_http_apigw_reinit_request(ngx_http_request_t *r);
+static ngx_int_t ngx_http_apigw_hide_backend(ngx_http_request_t *r,
+    ngx_http_apigw_loc_conf_t *alcf);
 static void ngx_http_apigw_client_request_line(ngx_http_request_t *r,
     ngx_http_apigw_ctx_t *ctx);
 static ngx_int_t ngx_http_apigw_preflight(ngx_http_request_t *r,
@@ -714,9 +718,18 @@ ngx_http_apigw_invoke(ngx_http_request_t *r)
         r->method_name = opx->method;
     }
 
+    ctx->client_http_version = r->http_version;
+
     rc = alcf->proxy_handler(r);
 
     u = r->upstream;
+
+    if (u && u->process_header && ctx->process_header == NULL) {
+        ctx->process_header = u->process_header;
+        u->process_header = ngx_http_apigw_process_status;
+        ctx->reinit_request = u->reinit_request;
+        u->reinit_request = ngx_http_apigw_reinit_request;
+    }
 
     if (u && u->request_bufs == NULL && u->create_request) {
         /* the request is made later (an HTTP/2 body, say): put back then */
@@ -742,6 +755,57 @@ ngx_http_apigw_create_request(ngx_http_request_t *r)
     rc = ctx->create_request(r);
 
     ngx_http_apigw_client_request_line(r, ctx);
+
+    return rc;
+}
+
+
+/*
+ * The proxy module takes an answer without a valid status line for an
+ * HTTP/0.9 response: status 200, the bytes sent on as the body, and no
+ * header at all to the client (r->http_version becomes 0.9).  A gateway
+ * calls that a bad gateway.  Only the first call is apigw's: once the
+ * status line is parsed the proxy module moves on to its header parser.
+ */
+
+static ngx_int_t
+ngx_http_apigw_process_status(ngx_http_request_t *r)
+{
+    ngx_int_t              rc;
+    ngx_http_apigw_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_apigw_module);
+
+    rc = ctx->process_header(r);
+
+    /* a status line moves the proxy module on to its header parser */
+
+    if (rc == NGX_OK
+        && r->upstream->process_header == ngx_http_apigw_process_status)
+    {
+        r->http_version = ctx->client_http_version;
+        return NGX_HTTP_UPSTREAM_INVALID_HEADER;
+    }
+
+    return rc;
+}
+
+
+/* a retry puts the proxy module's status-line parser back: wrap it again */
+
+static ngx_int_t
+ngx_http_apigw_reinit_request(ngx_http_request_t *r)
+{
+    ngx_int_t              rc;
+    ngx_http_apigw_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_apigw_module);
+
+    rc = ctx->reinit_request(r);
+
+    if (r->upstream->process_header == ctx->process_header) {
+        r->upstream->process_header = ngx_http_apigw_process_status;
+    }
 
     return rc;
 }
@@ -1720,6 +1784,100 @@ ngx_http_apigw_hide_out(ngx_http_request_t *r, const ngx_str_t *lc,
 }
 
 
+/*
+ * What the backend's answer must not pass on: its own request id (apigw's
+ * replaces it), hop-by-hop headers that nginx's upstream copies (it drops
+ * only Connection, Keep-Alive and Transfer-Encoding itself), and what its
+ * Connection header names (RFC 9110 7.6.1) but for the fields that frame
+ * or describe the content, which nginx keeps pointers to.
+ */
+
+static ngx_str_t  ngx_http_apigw_hop_out[NGX_HTTP_APIGW_HOPS] = {
+    ngx_null_string,           /* the request-id header, per location */
+    ngx_string("proxy-connection"),
+    ngx_string("te"),
+    ngx_string("trailer"),     /* nginx does not pass upstream trailers */
+    ngx_string("upgrade"),     /* apigw never forwards an upgrade */
+    ngx_string("proxy-authenticate"),
+    ngx_string("proxy-authentication-info"),
+};
+
+static ngx_str_t  ngx_http_apigw_end_to_end[] = {
+    ngx_string("content-length"),
+    ngx_string("content-type"),
+    ngx_string("content-encoding"),
+    ngx_string("transfer-encoding"),
+    ngx_string("location"),
+    ngx_string("date"),
+    ngx_string("server"),
+    ngx_null_string
+};
+
+
+static ngx_int_t
+ngx_http_apigw_hide_backend(ngx_http_request_t *r,
+    ngx_http_apigw_loc_conf_t *alcf)
+{
+    u_char           *p, *last;
+    ngx_str_t        *lc, *e;
+    ngx_uint_t        n, max;
+    ngx_table_elt_t  *h;
+
+    h = r->upstream->headers_in.connection;
+
+    if (h == NULL) {
+        ngx_http_apigw_hide_out(r, alcf->hide, NGX_HTTP_APIGW_HOPS);
+        return NGX_OK;
+    }
+
+    /* a name takes at least two bytes of the value (a name, a comma) */
+
+    max = NGX_HTTP_APIGW_HOPS + h->value.len / 2 + 1;
+
+    lc = ngx_palloc(r->pool, max * sizeof(ngx_str_t));
+    if (lc == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(lc, alcf->hide, sizeof(alcf->hide));
+    n = NGX_HTTP_APIGW_HOPS;
+
+    p = h->value.data;
+    last = p + h->value.len;
+
+    while (p < last) {
+        if (*p == ' ' || *p == '\t' || *p == ',') {
+            p++;
+            continue;
+        }
+
+        lc[n].data = p;
+
+        while (p < last && *p != ',' && *p != ' ' && *p != '\t') {
+            p++;
+        }
+
+        lc[n].len = p - lc[n].data;
+
+        for (e = ngx_http_apigw_end_to_end; e->len; e++) {
+            if (lc[n].len == e->len
+                && ngx_strncasecmp(lc[n].data, e->data, e->len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (e->len == 0 && n < max) {
+            n++;
+        }
+    }
+
+    ngx_http_apigw_hide_out(r, lc, n);
+
+    return NGX_OK;
+}
+
+
 static void
 ngx_http_apigw_strip_cors(ngx_http_request_t *r)
 {
@@ -1889,9 +2047,8 @@ ngx_http_apigw_header_filter(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
-    if (r->upstream) {
-        /* the backend's own id is replaced, not sent alongside */
-        ngx_http_apigw_hide_out(r, &alcf->request_id_lc, 1);
+    if (r->upstream && ngx_http_apigw_hide_backend(r, alcf) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     if (ngx_http_apigw_add_header(r, (char *) alcf->request_id_header.data,
@@ -2267,6 +2424,9 @@ ngx_http_apigw_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         ngx_strlow(conf->request_id_lc.data, conf->request_id_header.data,
                    conf->request_id_header.len);
     }
+
+    ngx_memcpy(conf->hide, ngx_http_apigw_hop_out, sizeof(conf->hide));
+    conf->hide[0] = conf->request_id_lc;
 
     conf->request_id_hash = ngx_hash_key(conf->request_id_lc.data,
                                          conf->request_id_lc.len);

@@ -66,6 +66,10 @@ typedef struct {
 } ngx_http_apigw_op_t;
 
 
+/* the request id and the hop-by-hop headers of ngx_http_apigw_module.c */
+#define NGX_HTTP_APIGW_HOPS  7
+
+
 typedef struct {
     ngx_flag_t                  enable;
     /*
@@ -82,6 +86,8 @@ typedef struct {
     ngx_str_t                   ssl_trusted_certificate;
     ngx_str_t                   request_id_header;
     ngx_str_t                   request_id_lc;    /* lower-cased */
+    /* response headers of the backend not sent on */
+    ngx_str_t                   hide[NGX_HTTP_APIGW_HOPS];
     ngx_uint_t                  request_id_hash;  /* nginx's, of _lc */
 
     apigw_router_t             *router;
@@ -131,6 +137,10 @@ typedef struct {
     ngx_str_t                   client_uri;
     ngx_str_t                   client_method;
     ngx_int_t                 (*create_request)(ngx_http_request_t *r);
+    /* the proxy module's, around which apigw refuses HTTP/0.9 answers */
+    ngx_int_t                 (*process_header)(ngx_http_request_t *r);
+    ngx_int_t                 (*reinit_request)(ngx_http_request_t *r);
+    ngx_uint_t                  client_http_version;
     unsigned                    client_valid_uri:1;
     unsigned                    request_line_set:1;
 } ngx_http_apigw_ctx_t;

@@ -164,3 +164,96 @@ def test_broken_request_body_framing(gw, whisk, headers, body, status,
     assert err["status"] == status and err["message"] == message
     assert log_line(gw, err["request_id"])[3] == reason
     assert whisk.stats()["calls"] == 0
+
+
+# ---- a backend that breaks HTTP: raw bytes on a socket ----
+
+RAW_ANSWERS = {
+    # no status line at all: nginx would pass it on as an HTTP/0.9 body
+    "/garbage": b"this is not HTTP\r\n\r\nat all",
+    "/badstatus": b"HTTP/1.1 2x0 OK\r\nContent-Length: 2\r\n\r\nok",
+    "/nothing": b"",
+    # hop-by-hop headers, and one named by Connection
+    "/hop": (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+             b"Connection: X-Secret-Hop, close\r\nX-Secret-Hop: 1\r\n"
+             b"Keep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\n"
+             b"TE: trailers\r\nTrailer: X-Sum\r\nUpgrade: h2c\r\n"
+             b"Proxy-Authenticate: Basic realm=\"b\"\r\n"
+             b"X-Kept: yes\r\nContent-Length: 3\r\n\r\nhop"),
+}
+
+
+@pytest.fixture(scope="module")
+def raw_gw(module_nginx_factory, tmp_path_factory):
+    import socket
+    import threading
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(64)
+    port = srv.getsockname()[1]
+
+    def serve(c):
+        with c:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = c.recv(65536)
+                if not chunk:
+                    return
+                data += chunk
+            path = data.split(b" ", 2)[1].decode()
+            c.sendall(RAW_ANSWERS[path])
+
+    def loop():
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(c,), daemon=True).start()
+
+    threading.Thread(target=loop, daemon=True).start()
+    tmp = tmp_path_factory.mktemp("raw")
+    spec = tmp / "raw.yaml"
+    spec.write_text("""openapi: 3.0.3
+info: {title: Raw, version: '1'}
+servers: [{url: /r}]
+paths:
+  /{what}:
+    get:
+      parameters: [{name: what, in: path, required: true,
+                    schema: {type: string}}]
+      x-apigw-backend: {url: 'http://127.0.0.1:%d/{what}'}
+""" % port)
+    n = module_nginx_factory(gateway("apigw_spec %s;" % spec))
+    yield n.start()
+    srv.close()
+
+
+@pytest.mark.parametrize("what", ["garbage", "badstatus", "nothing"])
+def test_backend_that_is_not_http_502(raw_gw, what):
+    """A backend answer without a valid status line is a 502 JSON, not
+    the backend's raw bytes sent as an HTTP/0.9 body (nginx's proxy module
+    does that), and not for an HTTP/1.0 client either."""
+    for version in (b"1.1", b"1.0"):
+        out = harness.raw_exchange(
+            raw_gw.port, b"GET /r/" + what.encode() + b" HTTP/" + version
+            + b"\r\nHost: a\r\nConnection: close\r\n\r\n")
+        head, _, body = out.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 502 "), out
+        assert b"\r\nContent-Type: application/json" in head, out
+        doc = json.loads(body)
+        assert doc["status"] == 502, doc
+        assert doc["message"] == "Error: Backend unavailable.", doc
+        assert b"not HTTP" not in out
+    assert "exited on signal" not in raw_gw.log()
+
+
+def test_backend_hop_by_hop_headers_not_forwarded(raw_gw):
+    r = raw_gw.request("GET", "/r/hop")
+    assert r.status == 200 and r.body == b"hop"
+    names = {k.lower() for k, _ in r.headers}
+    for hop in ("x-secret-hop", "keep-alive", "proxy-connection", "te",
+                "trailer", "upgrade", "proxy-authenticate"):
+        assert hop not in names, (hop, r.headers)
+    assert ("X-Kept", "yes") in r.headers
