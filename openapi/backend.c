@@ -324,6 +324,36 @@ oa_invoke(oa_ctx_t *c, oa_gw_t *gw, json_t *inv, oa_target_t *t)
 }
 
 
+/*
+ * Headers a spec cannot set: the gateway writes them itself (Host from the
+ * backend URL, the framing, hop-by-hop ones, X-Forwarded-*), so a value set
+ * here would never reach the backend.  Said in `apigw check`, not dropped
+ * silently.  The request-id header is the configuration's (it may be
+ * renamed), so it is not known here.
+ */
+static const char  *oa_gateway_headers[] = {
+    "host", "content-length", "transfer-encoding", "connection",
+    "keep-alive", "te", "trailer", "upgrade", "proxy-connection",
+    "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
+    "x-forwarded-port", "x-forwarded-url", NULL
+};
+
+
+static int
+oa_gateway_header(const char *name)
+{
+    const char  **g;
+
+    for (g = oa_gateway_headers; *g; g++) {
+        if (strcasecmp(name, *g) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 /* set-variable: {actions: [{set: "message.headers.NAME", value}]} */
 static void
 oa_set_variable(oa_ctx_t *c, json_t *sv, oa_headers_t *h)
@@ -402,6 +432,10 @@ oa_set_variable(oa_ctx_t *c, json_t *sv, oa_headers_t *h)
 
         if (!oa_token(name)) {
             oa_error_at(c, "set", "\"%s\" is not a valid header name", name);
+
+        } else if (oa_gateway_header(name)) {
+            oa_warn_at(c, "set", "\"%s\" is set by the gateway itself; "
+                       "ignored", name);
 
         } else if (strlen(value) != json_string_length(v)
                    && json_is_string(v))

@@ -785,7 +785,9 @@ TEST(test_gateway_verbs_headers)
         "{\"set-variable\":{\"actions\":["
         "  {\"set\":\"message.headers.X-Top\",\"value\":\"top\"},"
         "  {\"set\":\"message.headers.X-Over\",\"value\":\"top\"},"
-        "  {\"set\":\"request.path\",\"value\":\"x\"}]}},"
+        "  {\"set\":\"request.path\",\"value\":\"x\"},"
+        "  {\"set\":\"message.headers.Host\",\"value\":\"h\"},"
+        "  {\"set\":\"message.headers.x-forwarded-FOR\",\"value\":\"1\"}]}},"
         "{\"operation-switch\":{\"case\":["
         "  {\"operations\":[\"g\"],\"execute\":["
         "    {\"invoke\":{\"target-url\":\"http://b/get/{id}${request.path}\","
@@ -804,13 +806,17 @@ TEST(test_gateway_verbs_headers)
     CHECK_INT(P.nerrors, 0);
     CHECK(has(1, "/x-gateway-configuration/assembly/execute/0/set-variable/"
               "actions/2/set", "\"request.path\" is ignored"));
+    CHECK(has(1, "/x-gateway-configuration/assembly/execute/0/set-variable/"
+              "actions/3/set", "\"Host\" is set by the gateway itself"));
+    CHECK(has(1, "/x-gateway-configuration/assembly/execute/0/set-variable/"
+              "actions/4/set", "\"x-forwarded-FOR\" is set by the gateway"));
     CHECK(has(1, "/x-gateway-configuration/assembly/execute/1/"
               "operation-switch/case/1/execute/1/invoke",
               "only the first invoke is used"));
     CHECK(has(1, "/x-gateway-configuration/assembly/execute/1/"
               "operation-switch/case/1/execute/2/gatewayscript",
               "not supported"));
-    CHECK_INT(P.n, 3);
+    CHECK_INT(P.n, 5);
 
     if (api) {
         CHECK_STR(api->ops[0].backend.url, "http://b/get/{id}${request.path}");
