@@ -956,6 +956,10 @@ ngx_http_apigw_ratelimit_init_process(ngx_cycle_t *cycle)
         /* the limits' on-redis-failure modes decide meanwhile */
         ngx_log_error(NGX_LOG_ALERT, cycle->log, 0,
                       "apigw: no Redis connection for rate limits");
+
+    } else {
+        /* a new worker's first requests wait for its connection */
+        ngx_http_apigw_redis_queue_connecting(ngx_http_apigw_rl_redis);
     }
 
     /* every worker syncs: whichever fires first takes the queue */

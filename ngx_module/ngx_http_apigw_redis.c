@@ -58,6 +58,7 @@ struct ngx_http_apigw_redis_s {
     unsigned                           ready:1;
     unsigned                           failing:1;  /* logged already */
     unsigned                           exiting:1;
+    unsigned                           queue_connecting:1;
 };
 
 
@@ -331,6 +332,13 @@ ngx_http_apigw_redis_create(ngx_cycle_t *cycle,
 
 
 void
+ngx_http_apigw_redis_queue_connecting(ngx_http_apigw_redis_t *rd)
+{
+    rd->queue_connecting = 1;
+}
+
+
+void
 ngx_http_apigw_redis_on_state(ngx_http_apigw_redis_t *rd,
     ngx_http_apigw_redis_state_pt handler, void *data)
 {
@@ -339,10 +347,13 @@ ngx_http_apigw_redis_on_state(ngx_http_apigw_redis_t *rd,
 }
 
 
+/* commands can be sent: connected, or queued behind a first connection */
+
 ngx_uint_t
 ngx_http_apigw_redis_ready(ngx_http_apigw_redis_t *rd)
 {
-    return rd->ac != NULL && rd->ready;
+    return rd->ac != NULL
+           && (rd->ready || (rd->queue_connecting && !rd->failing));
 }
 
 
@@ -780,7 +791,17 @@ ngx_http_apigw_redis_command(ngx_http_apigw_redis_t *rd,
 {
     ngx_http_apigw_redis_cmd_t  *cmd;
 
-    if (rd->ac == NULL || !rd->ready || rd->channel.len) {
+    /*
+     * Where asked, a worker that has just started (or reloaded) and is
+     * connecting to a Redis that has not failed it queues its commands
+     * behind the connection's AUTH, SELECT and PING (hiredis keeps the
+     * order) rather than failing them.  Once a connection has failed,
+     * they fail fast until it is back.
+     */
+
+    if (rd->ac == NULL || rd->channel.len
+        || (!rd->ready && (rd->failing || !rd->queue_connecting)))
+    {
         return NULL;
     }
 

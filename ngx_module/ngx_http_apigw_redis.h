@@ -67,6 +67,8 @@ char *ngx_http_apigw_redis_parse(ngx_conf_t *cf, ngx_str_t *url,
 /* starts connecting (call from init_process); NULL on allocation failure */
 ngx_http_apigw_redis_t *ngx_http_apigw_redis_create(ngx_cycle_t *cycle,
     ngx_http_apigw_redis_conf_t *rcf, const char *purpose);
+/* commands wait for a first connection instead of failing (see .c) */
+void ngx_http_apigw_redis_queue_connecting(ngx_http_apigw_redis_t *rd);
 
 void ngx_http_apigw_redis_on_state(ngx_http_apigw_redis_t *rd,
     ngx_http_apigw_redis_state_pt handler, void *data);

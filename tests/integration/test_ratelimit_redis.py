@@ -392,3 +392,45 @@ def test_refused_select_backs_off_and_logs_once(nginx_factory, whisk,
     log = n.log()
     assert log.count("DB index is out of range") == 1, log[-2000:]
     assert "connected" not in log.split("DB index is out of range")[1]
+
+
+def test_new_workers_wait_for_their_first_connection(nginx_factory, whisk,
+                                                     tmp_path, redis_server):
+    """A worker that has just started (nginx start or reload) is still
+    connecting to a Redis that is up: its first requests wait for that
+    connection instead of getting the failure mode (here: 503)."""
+    n = node(nginx_factory, whisk, tmp_path, redis_server, fail="closed",
+             workers=2)
+    # no wait_connected(): the very first requests, from many clients
+    with concurrent.futures.ThreadPoolExecutor(8) as ex:
+        first = list(ex.map(lambda i: n.request("GET", "/rl/client", [
+            ("X-Client", "first-%d" % i)]).status, range(16)))
+    assert set(first) == {200}, first
+    stop = threading.Event()
+    seen, errors = [], []
+
+    def load(k):
+        i = 0
+        while not stop.is_set():
+            i += 1
+            try:
+                seen.append(n.request("GET", "/rl/client", [
+                    ("X-Client", "nw-%d-%d" % (k, i))]).status)
+            except Exception as e:           # noqa: BLE001
+                errors.append(repr(e))
+
+    threads = [threading.Thread(target=load, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    try:
+        for _ in range(4):
+            n.reload_and_wait(2)
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert not errors, errors[:3]
+    assert seen and set(seen) == {200}, (
+        set(seen), [x for x in n.log().splitlines() if "redis" in x])
+    assert "open socket" not in n.log()
