@@ -299,14 +299,9 @@ def test_hybrid_needs_redis_configured(nginx_factory, whisk, tmp_path):
     assert "store redis or hybrid need \"apigw_limit_redis\"" in out
 
 
-def test_reload_waits_for_requests_waiting_on_redis(nginx_factory, whisk,
-                                                    tmp_path, redis_server):
-    """A reload's old worker answers the requests it holds for Redis from
-    Redis, instead of exiting under them (a closed connection and an
-    [alert] "open socket left", or a failure-mode answer)."""
-    n = node(nginx_factory, whisk, tmp_path, redis_server, fail="open",
-             workers=2)
-    wait_connected(n)
+def reloads_under_load(n, reloads, pause):
+    """Six clients (each request from a new consumer) while the node
+    reloads `reloads` times: their statuses, and their errors."""
     stop = threading.Event()
     seen, errors = [], []
 
@@ -324,13 +319,25 @@ def test_reload_waits_for_requests_waiting_on_redis(nginx_factory, whisk,
     for t in threads:
         t.start()
     try:
-        for _ in range(3):
+        for _ in range(reloads):
             n.reload_and_wait(2)
-            time.sleep(0.3)
+            time.sleep(pause)
     finally:
         stop.set()
         for t in threads:
             t.join()
+    return seen, errors
+
+
+def test_reload_waits_for_requests_waiting_on_redis(nginx_factory, whisk,
+                                                    tmp_path, redis_server):
+    """A reload's old worker answers the requests it holds for Redis from
+    Redis, instead of exiting under them (a closed connection and an
+    [alert] "open socket left", or a failure-mode answer)."""
+    n = node(nginx_factory, whisk, tmp_path, redis_server, fail="open",
+             workers=2)
+    wait_connected(n)
+    seen, errors = reloads_under_load(n, 3, 0.3)
     assert not errors, errors[:3]
     assert seen and set(seen) == {200}, set(seen)
     assert "open socket" not in n.log()
@@ -406,30 +413,7 @@ def test_new_workers_wait_for_their_first_connection(nginx_factory, whisk,
         first = list(ex.map(lambda i: n.request("GET", "/rl/client", [
             ("X-Client", "first-%d" % i)]).status, range(16)))
     assert set(first) == {200}, first
-    stop = threading.Event()
-    seen, errors = [], []
-
-    def load(k):
-        i = 0
-        while not stop.is_set():
-            i += 1
-            try:
-                seen.append(n.request("GET", "/rl/client", [
-                    ("X-Client", "nw-%d-%d" % (k, i))]).status)
-            except Exception as e:           # noqa: BLE001
-                errors.append(repr(e))
-
-    threads = [threading.Thread(target=load, args=(k,)) for k in range(6)]
-    for t in threads:
-        t.start()
-    try:
-        for _ in range(4):
-            n.reload_and_wait(2)
-            time.sleep(0.2)
-    finally:
-        stop.set()
-        for t in threads:
-            t.join()
+    seen, errors = reloads_under_load(n, 4, 0.2)
     assert not errors, errors[:3]
     assert seen and set(seen) == {200}, (
         set(seen), [x for x in n.log().splitlines() if "redis" in x])
