@@ -1474,12 +1474,40 @@ apigw_schema_check(const apigw_schema_t *s, const void *json,
 
 /* ---- parameters ---- */
 
-/* the types a parameter's value converts to: through $ref and allOf */
 static unsigned
-p_types(const apigw_schema_t *s)
+p_json_types(const json_t *v)
+{
+    switch (json_typeof(v)) {
+    case JSON_INTEGER:
+        return APIGW_T_INTEGER;
+    case JSON_REAL:
+        return APIGW_T_NUMBER;
+    case JSON_TRUE:
+    case JSON_FALSE:
+        return APIGW_T_BOOLEAN;
+    case JSON_NULL:
+        return APIGW_T_NULL;
+    case JSON_STRING:
+        return APIGW_T_STRING;
+    case JSON_ARRAY:
+        return APIGW_T_ARRAY;
+    default:
+        return APIGW_T_OBJECT;
+    }
+}
+
+
+/*
+ * The types a parameter's value converts to: through $ref and allOf; for
+ * a schema without "type", what its anyOf / oneOf alternatives or its
+ * enum / const values are (enum: [1, 2] wants the number 1, not "1").
+ */
+static unsigned
+p_types_at(const apigw_schema_t *s, unsigned depth)
 {
     size_t    i;
-    unsigned  k;
+    json_t   *v;
+    unsigned  k, t;
 
     for (k = 0; s && k < 16; k++) {
         if (s->types) {
@@ -1492,10 +1520,43 @@ p_types(const apigw_schema_t *s)
             }
         }
 
+        t = 0;
+
+        if (depth < 8) {
+            for (i = 0; i < s->nany_of; i++) {
+                t |= p_types_at(s->any_of[i], depth + 1);
+            }
+
+            for (i = 0; i < s->none_of; i++) {
+                t |= p_types_at(s->one_of[i], depth + 1);
+            }
+        }
+
+        if (s->enum_) {
+            json_array_foreach((json_t *) s->enum_, i, v) {
+                t |= p_json_types(v);
+            }
+        }
+
+        if ((s->flags & APIGW_S_CONST) && s->const_) {
+            t |= p_json_types(s->const_);
+        }
+
+        if (t) {
+            return t;
+        }
+
         s = s->ref;
     }
 
     return 0;
+}
+
+
+static unsigned
+p_types(const apigw_schema_t *s)
+{
+    return p_types_at(s, 0);
 }
 
 

@@ -177,6 +177,60 @@ static const char  *DOC30 =
     "\"nullable\":true}}}}}}";
 
 
+static const char  *DOC_UNTYPED =
+    "{\"openapi\":\"3.0.3\",\"info\":{\"title\":\"t\",\"version\":\"1\"},"
+    "\"x-openwhisk\":{\"namespace\":\"ns\",\"package\":\"p\","
+    "\"action\":\"a\",\"url\":\"" OW "\"},"
+    "\"paths\":{\"/u\":{\"get\":{\"parameters\":["
+    "{\"name\":\"n\",\"in\":\"query\",\"schema\":{\"enum\":[1,2,3]}},"
+    "{\"name\":\"m\",\"in\":\"query\",\"schema\":{\"oneOf\":["
+    "{\"type\":\"integer\"},{\"type\":\"boolean\"}]}},"
+    "{\"name\":\"s\",\"in\":\"query\",\"schema\":{\"anyOf\":["
+    "{\"type\":\"integer\",\"minimum\":10},"
+    "{\"type\":\"string\",\"pattern\":\"^[a-z]+$\"}]}},"
+    "{\"name\":\"r\",\"in\":\"query\",\"schema\":{\"$ref\":"
+    "\"#/components/schemas/Level\"}}]}}},"
+    "\"components\":{\"schemas\":{\"Level\":{\"enum\":[0.5,true]}}}}";
+
+
+/* a schema without "type": the value converts as its alternatives say */
+TEST(test_params_untyped)
+{
+    req_t                req;
+    apigw_api_t         *api;
+    apigw_vresult_t      res;
+    apigw_operation_t   *op;
+    apigw_validation_t  *v;
+
+    api = imp(DOC_UNTYPED);
+    CHECK(api != NULL);
+    op = api ? op_of(api, APIGW_M_GET, "/u") : NULL;
+    CHECK(op != NULL);
+    if (op == NULL) {
+        apigw_api_free(api);
+        return;
+    }
+
+    v = apigw_op_validation(op);
+    CHECK(v != NULL);
+
+    req_init(&req, "n=2&m=true&s=12&r=0.5", NULL, 0);
+    CHECK_INT(apigw_validate_request(v, &req.req, &res), APIGW_V_OK);
+
+    req_init(&req, "n=3&m=7&s=abc&r=true", NULL, 0);
+    CHECK_INT(apigw_validate_request(v, &req.req, &res), APIGW_V_OK);
+
+    req_init(&req, "n=4&m=x&s=5&r=1", NULL, 0);
+    CHECK_INT(apigw_validate_request(v, &req.req, &res), APIGW_V_REJECT);
+    CHECK_INT(res.status, 400);
+    CHECK_INT(res.total, 4);
+    CHECK(res_has(&res, APIGW_IN_QUERY, "n", "allowed values"));
+    CHECK(res_has(&res, APIGW_IN_QUERY, "r", "allowed values"));
+
+    apigw_api_free(api);
+}
+
+
 TEST(test_params)
 {
     char                *qs;
@@ -1532,6 +1586,7 @@ main(int argc, char **argv)
     }
 
     RUN(test_params);
+    RUN(test_params_untyped);
     RUN(test_body);
     RUN(test_limits);
     RUN(test_compile_errors);
