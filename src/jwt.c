@@ -979,29 +979,36 @@ apigw_jwt_verify(const char *tok, size_t len, const apigw_jwks_t *keys,
     }
 
     /*
-     * The key: by exact kid; without a kid, the only key that can do the
-     * algorithm.  The algorithm must be one the key allows.
+     * The key: by exact kid; else the only key that can do the algorithm,
+     * among all keys for a token without a kid, among the keys without a
+     * kid of their own (an HS secret file, a JWK without "kid") for a token
+     * whose kid names none: a kid is only a hint (RFC 7515 4.1.4), and
+     * many IdPs set one on HS tokens.  The algorithm must be one the key
+     * allows.
      */
 
     key = NULL;
     ncand = 0;
 
-    for (i = 0; i < keys->n; i++) {
-        k = &keys->keys[i];
-
-        if (kid) {
-            if (k->kid && strcmp(k->kid, kid) == 0) {
-                key = k;
+    if (kid) {
+        for (i = 0; i < keys->n; i++) {
+            if (keys->keys[i].kid && strcmp(keys->keys[i].kid, kid) == 0) {
+                key = &keys->keys[i];
                 break;
             }
-            continue;
         }
+    }
 
-        if ((k->algs & bit)
-            && (k->alg == APIGW_JWA_NONE || k->alg == alg))
-        {
-            key = k;
-            ncand++;
+    if (key == NULL) {
+        for (i = 0; i < keys->n; i++) {
+            k = &keys->keys[i];
+
+            if ((kid == NULL || k->kid == NULL) && (k->algs & bit)
+                && (k->alg == APIGW_JWA_NONE || k->alg == alg))
+            {
+                key = k;
+                ncand++;
+            }
         }
     }
 

@@ -409,6 +409,33 @@ def test_hs256_with_configured_secret(gw, whisk, idp):
              "token_algorithm")
 
 
+def test_hs256_with_kid(gw, whisk, idp):
+    # many IdPs put a kid on HS tokens: with one secret it selects nothing
+    k = Key("HS", "some-kid", secret=HS_SECRET)
+    r = gw.request("GET", "/auth/hs",
+                   bearer(make_token(k, idp.claims(), alg="HS256")))
+    assert r.status == 200, r
+    bad = Key("HS", "some-kid", secret=b"x" * 40)
+    rejected(gw, whisk, "/auth/hs",
+             bearer(make_token(bad, idp.claims(), alg="HS256")), 401,
+             "token_signature")
+    # the RSA public key as the HMAC secret, with and without its kid
+    pub = Key("HS", "rsa-1", secret=idp.key("rsa-1").public_pem())
+    rejected(gw, whisk, "/auth/hs",
+             bearer(make_token(pub, idp.claims(), alg="HS256")), 401,
+             "token_signature")
+    rejected(gw, whisk, "/auth/jwt",
+             bearer(make_token(pub, idp.claims(), alg="HS256")), 401,
+             "token_algorithm")
+    # a scheme without a secret refuses HS tokens, kid or not
+    rejected(gw, whisk, "/auth/jwt",
+             bearer(make_token(k, idp.claims(), alg="HS256")), 401,
+             "token_algorithm")
+    # an RS token with its kid for the HS-only scheme
+    rejected(gw, whisk, "/auth/hs", bearer(idp.token()), 401,
+             "token_algorithm")
+
+
 # ---- the attack set: each 401, no backend call ----
 
 def _attacks(idp):

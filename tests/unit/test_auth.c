@@ -421,6 +421,110 @@ TEST(test_jwt_hs)
 }
 
 
+/* an HS256 token of `header` and `claims` (JSON) signed with `secret` */
+static char *
+hs_token(const unsigned char *secret, size_t sl, const char *header,
+    const char *claims)
+{
+    char          *h, *p, *s, *in, *tok;
+    unsigned int   ml;
+    unsigned char  mac[64];
+
+    h = b64s(header);
+    p = b64s(claims);
+    in = malloc(strlen(h) + strlen(p) + 2);
+    sprintf(in, "%s.%s", h, p);
+    HMAC(EVP_sha256(), secret, (int) sl, (unsigned char *) in, strlen(in),
+         mac, &ml);
+    s = b64u(mac, ml);
+    tok = malloc(strlen(in) + strlen(s) + 2);
+    sprintf(tok, "%s.%s", in, s);
+    free(h); free(p); free(s); free(in);
+    return tok;
+}
+
+
+static apigw_jwt_status_e
+hs_verify(const unsigned char *secret, const char *header,
+    const apigw_jwks_t *ks, const apigw_jwt_policy_t *pol)
+{
+    char                *tok;
+    apigw_jwt_result_t   res;
+    apigw_jwt_status_e   st;
+
+    tok = hs_token(secret, 32, header, "{\"exp\":4000000000}");
+    st = apigw_jwt_verify(tok, strlen(tok), ks, pol, 1, &res);
+    apigw_jwt_result_free(&res);
+    free(tok);
+    return st;
+}
+
+
+/* a kid on an HS token: selects among named keys, else only a hint */
+TEST(test_jwt_hs_kid)
+{
+    char                 jwk[512], err[128], *ka, *kb;
+    apigw_jwks_t        *ks;
+    unsigned char        a[32], b[32];
+    apigw_jwt_policy_t   pol;
+
+    memset(a, 'a', sizeof(a));
+    memset(b, 'b', sizeof(b));
+    ka = b64u(a, 32);
+    kb = b64u(b, 32);
+    memset(&pol, 0, sizeof(pol));
+    pol.algorithms = APIGW_JWA_HS_MASK;
+
+    /* one secret (secret_file): any kid, or none */
+    ks = apigw_jwks_from_secret(a, 32);
+    CHECK_INT(hs_verify(a, "{\"alg\":\"HS256\",\"kid\":\"k1\"}", ks, &pol),
+              APIGW_JWT_OK);
+    CHECK_INT(hs_verify(a, "{\"alg\":\"HS256\"}", ks, &pol), APIGW_JWT_OK);
+    CHECK_INT(hs_verify(b, "{\"alg\":\"HS256\",\"kid\":\"k1\"}", ks, &pol),
+              APIGW_JWT_SIGNATURE);
+    /* still pinned by the configuration */
+    pol.algorithms = 1u << APIGW_JWA_RS256;
+    CHECK_INT(hs_verify(a, "{\"alg\":\"HS256\",\"kid\":\"k1\"}", ks, &pol),
+              APIGW_JWT_ALG);
+    pol.algorithms = APIGW_JWA_HS_MASK;
+    apigw_jwks_free(ks);
+
+    /* named secrets: the kid selects, an unknown one finds nothing */
+    snprintf(jwk, sizeof(jwk), "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"a\","
+             "\"k\":\"%s\"},{\"kty\":\"oct\",\"kid\":\"b\",\"k\":\"%s\"}]}",
+             ka, kb);
+    ks = apigw_jwks_parse(jwk, strlen(jwk), NULL, err, sizeof(err));
+    CHECK(ks != NULL && ks->n == 2);
+    CHECK_INT(hs_verify(a, "{\"alg\":\"HS256\",\"kid\":\"a\"}", ks, &pol),
+              APIGW_JWT_OK);
+    CHECK_INT(hs_verify(b, "{\"alg\":\"HS256\",\"kid\":\"b\"}", ks, &pol),
+              APIGW_JWT_OK);
+    CHECK_INT(hs_verify(a, "{\"alg\":\"HS256\",\"kid\":\"b\"}", ks, &pol),
+              APIGW_JWT_SIGNATURE);
+    CHECK_INT(hs_verify(a, "{\"alg\":\"HS256\",\"kid\":\"c\"}", ks, &pol),
+              APIGW_JWT_KID_UNKNOWN);
+    CHECK_INT(hs_verify(a, "{\"alg\":\"HS256\"}", ks, &pol),
+              APIGW_JWT_SIGNATURE);        /* ambiguous */
+    apigw_jwks_free(ks);
+
+    /* a named and an unnamed secret: an unknown kid gets the unnamed one */
+    snprintf(jwk, sizeof(jwk), "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"a\","
+             "\"k\":\"%s\"},{\"kty\":\"oct\",\"k\":\"%s\"}]}", ka, kb);
+    ks = apigw_jwks_parse(jwk, strlen(jwk), NULL, err, sizeof(err));
+    CHECK(ks != NULL && ks->n == 2);
+    CHECK_INT(hs_verify(a, "{\"alg\":\"HS256\",\"kid\":\"a\"}", ks, &pol),
+              APIGW_JWT_OK);
+    CHECK_INT(hs_verify(b, "{\"alg\":\"HS256\",\"kid\":\"c\"}", ks, &pol),
+              APIGW_JWT_OK);
+    CHECK_INT(hs_verify(a, "{\"alg\":\"HS256\",\"kid\":\"c\"}", ks, &pol),
+              APIGW_JWT_SIGNATURE);
+    apigw_jwks_free(ks);
+
+    free(ka);
+    free(kb);
+}
+
+
 int
 main(void)
 {
@@ -430,6 +534,7 @@ main(void)
     RUN(test_model);
     RUN(test_jwt_es256);
     RUN(test_jwt_hs);
+    RUN(test_jwt_hs_kid);
     apigw_problems_free(&P);
     return UNIT_DONE();
 }
