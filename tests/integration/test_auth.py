@@ -537,6 +537,77 @@ def test_leeway(gw, whisk, idp):
         idp.token(nbf=now + 10))).status == 200
 
 
+def _later(d):
+    return lambda: int(time.time()) + d
+
+
+@pytest.mark.parametrize("claims,status,reason", [
+    # a NumericDate may be non-integer (RFC 7519 2)
+    ({"exp": _later(300.5)}, 200, None),
+    ({"exp": 1e300}, 200, None),
+    ({"exp": -1}, 401, "token_expired"),
+    ({"exp": -1e300}, 401, "token_expired"),
+    ({"exp": True}, 401, "token_expired"),
+    ({"exp": [4000000000]}, 401, "token_expired"),
+    # beyond a double, beyond a 64-bit integer: not JSON apigw can read
+    ({"exp": "RAW 1e400"}, 401, "token_malformed"),
+    ({"exp": "RAW 100000000000000000000000"}, 401, "token_malformed"),
+    ({"nbf": 1.5, "iat": 2.5}, 200, None),
+    ({"nbf": None, "iat": None}, 200, None),
+    ({"nbf": "0"}, 401, "token_malformed"),
+    ({"nbf": 1e300}, 401, "token_not_yet_valid"),
+    ({"iat": "now"}, 401, "token_malformed"),
+    ({"iat": {}}, 401, "token_malformed"),
+    ({"iat": 1e300}, 401, "token_not_yet_valid"),
+    ({"aud": ["x", "apigw-tests", "y"]}, 200, None),
+    ({"aud": ["x", 7, "apigw-tests"]}, 200, None),
+    ({"aud": []}, 401, "token_audience"),
+    ({"aud": 7}, 401, "token_audience"),
+    ({"aud": ["apigw-tests-2", "apigw"]}, 401, "token_audience"),
+    ({"aud": [["apigw-tests"]]}, 401, "token_audience"),
+    ({"aud": {"apigw-tests": 1}}, 401, "token_audience"),
+])
+def test_jwt_claim_types(gw, whisk, idp, claims, status, reason):
+    c = idp.claims(**{k: v() if callable(v) else v
+                      for k, v in claims.items()})
+    raw = None
+    for k, v in claims.items():
+        if isinstance(v, str) and v.startswith("RAW "):
+            c[k] = "@@"
+            raw = b64u(json.dumps(c).replace('"@@"', v[4:]))
+    tok = make_token(idp.key("rsa-1"), c, raw_payload=raw)
+    if status == 200:
+        r = gw.request("GET", "/auth/jwt", bearer(tok))
+        assert r.status == 200, r
+    else:
+        r = rejected(gw, whisk, "/auth/jwt", bearer(tok), status, reason)
+        assert r.header("WWW-Authenticate") == \
+            'Bearer error="invalid_token"'
+
+
+def test_scope_separators(gw, whisk, idp):
+    # runs of spaces separate scopes
+    tok = bearer(idp.token(scope="  read   admin "))
+    assert gw.request("GET", "/auth/rw", tok).status == 200
+    # a tab does not (RFC 6749 3.3: SP only): one scope matching nothing,
+    # and not forwarded (a backend splitting on any blank would see admin)
+    tok = bearer(idp.token(scope="read\tadmin"))
+    rejected(gw, whisk, "/auth/admin", tok, 403, "insufficient_scope")
+    rejected(gw, whisk, "/auth/read", tok, 403, "insufficient_scope")
+    assert gw.request("GET", "/auth/jwt", tok).status == 200
+    assert header_values(last_raw(whisk), "X-Apigw-Scopes") == []
+    # scp as a space-separated string (Azure AD), as an array (Okta)
+    tok = bearer(idp.token(scope=None, scp="x  admin"))
+    assert gw.request("GET", "/auth/admin", tok).status == 200
+    rejected(gw, whisk, "/auth/read", tok, 403, "insufficient_scope")
+    # an array element with a space is not two scopes
+    tok = bearer(idp.token(scope=None, scp=["read admin"]))
+    rejected(gw, whisk, "/auth/admin", tok, 403, "insufficient_scope")
+    # scope wins over scp
+    tok = bearer(idp.token(scope="read", scp=["admin"]))
+    rejected(gw, whisk, "/auth/admin", tok, 403, "insufficient_scope")
+
+
 def test_unknown_kid_flood(gw, whisk, idp):
     before = whisk.calls()
     for i in range(50):

@@ -235,6 +235,19 @@ TEST(test_model)
               "bearer, x-apigw-jwt: {algorithms: [none], leeway: 301}}}}\n")
           == NULL);
     CHECK_INT(P.nerrors, 2);
+    CHECK(P.n >= 2);
+    CHECK_STR(P.n >= 2 ? P.items[1].pointer : NULL,
+              "/components/securitySchemes/j/x-apigw-jwt/leeway");
+
+    /* a leeway that is not an integer, or below zero */
+    CHECK(imp("openapi: 3.0.0\ninfo: {title: t, version: '1'}\npaths: {}\n"
+              "components: {securitySchemes: {j: {type: http, scheme: "
+              "bearer, x-apigw-jwt: {jwks_file: f, leeway: 300.5}}, k: {"
+              "type: http, scheme: bearer, x-apigw-jwt: {jwks_file: f, "
+              "leeway: -1}}, l: {type: http, scheme: bearer, x-apigw-jwt: {"
+              "jwks_file: f, leeway: '30'}}}}\n")
+          == NULL);
+    CHECK_INT(P.nerrors, 3);
     apigw_problems_free(&P);
 }
 
