@@ -227,6 +227,26 @@ oa_jwt_conf(oa_ctx_t *c, json_t *t, apigw_scheme_t *s)
         }
     }
 
+    /*
+     * One key source: the module uses the first of jwks_file, secret_file,
+     * jwks_uri and discovery, and an openIdConnect scheme's issuer comes
+     * from its discovery document only when that is what gives the keys.
+     */
+
+    if ((j->jwks_file != NULL) + (j->secret_file != NULL)
+        + (j->jwks_uri != NULL) > 1)
+    {
+        oa_error(c, "jwks_file, secret_file and jwks_uri exclude each other "
+                 "(several keys, HS secrets too: a jwks_file)");
+
+    } else if (j->discovery_url && j->issuer == NULL
+               && (j->jwks_file || j->secret_file || j->jwks_uri))
+    {
+        oa_error(c, "an openIdConnect scheme with its own jwks_file, "
+                 "secret_file or jwks_uri needs an issuer (the discovered "
+                 "one is not used)");
+    }
+
     if ((j->algorithms & APIGW_JWA_HS_MASK) && j->secret_file == NULL
         && j->jwks_file == NULL)
     {

@@ -668,6 +668,35 @@ def test_strip_credentials(strip_gw, whisk, idp):
     assert header_values(last, "X-Apigw-Subject") == []
 
 
+def test_openid_connect_own_keys_need_an_issuer(nginx_factory, whisk, idp,
+                                                tmp_path):
+    # the discovered issuer is only used with the discovered keys: an
+    # openIdConnect scheme with its own keys and no issuer checked no iss
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps(idp.jwks()))
+    secret = tmp_path / "hs.secret"
+    secret.write_bytes(HS_SECRET)
+    doc = spec(whisk, idp, str(jwks), str(secret))
+    sec = doc["components"]["securitySchemes"]
+    sec["jwt"] = {"type": "openIdConnect", "openIdConnectUrl":
+                  idp.url + "/realms/test/.well-known/openid-configuration",
+                  "x-apigw-jwt": {"jwks_file": str(jwks)}}
+    s = tmp_path / "auth.json"
+    s.write_text(json.dumps(doc))
+    rc, out = nginx_factory(gateway("apigw_spec %s;" % s)).test()
+    assert rc != 0
+    assert "/components/securitySchemes/jwt/x-apigw-jwt" in out
+    assert "needs an issuer" in out
+    # two key sources: only one was used
+    sec["jwt"] = {"type": "http", "scheme": "bearer", "x-apigw-jwt": {
+        "issuer": idp.issuer, "jwks_file": str(jwks),
+        "secret_file": str(secret)}}
+    s.write_text(json.dumps(doc))
+    rc, out = nginx_factory(gateway("apigw_spec %s;" % s)).test()
+    assert rc != 0
+    assert "exclude each other" in out
+
+
 def test_bad_keys_file_fails_config(nginx_factory, tmp_path):
     keys = tmp_path / "keys.txt"
     keys.write_text("key nothex id=a\nclient x\nfoo bar\n")

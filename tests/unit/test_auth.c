@@ -248,6 +248,25 @@ TEST(test_model)
               "jwks_file: f, leeway: '30'}}}}\n")
           == NULL);
     CHECK_INT(P.nerrors, 3);
+
+    /* one key source; openIdConnect with its own keys names its issuer */
+    CHECK(imp("openapi: 3.0.0\ninfo: {title: t, version: '1'}\npaths: {}\n"
+              "components: {securitySchemes: {j: {type: http, scheme: "
+              "bearer, x-apigw-jwt: {jwks_file: f, secret_file: s}}, k: {"
+              "type: http, scheme: bearer, x-apigw-jwt: {jwks_uri: "
+              "'http://x/', secret_file: s}}, o: {type: openIdConnect, "
+              "openIdConnectUrl: 'http://x/', x-apigw-jwt: {jwks_file: f}}"
+              "}}\n")
+          == NULL);
+    CHECK_INT(P.nerrors, 3);
+    api = imp("openapi: 3.0.0\ninfo: {title: t, version: '1'}\npaths: {}\n"
+              "components: {securitySchemes: {o: {type: openIdConnect, "
+              "openIdConnectUrl: 'http://x/', x-apigw-jwt: {jwks_file: f, "
+              "issuer: i}}, p: {type: openIdConnect, openIdConnectUrl: "
+              "'http://x/', x-apigw-jwt: {audiences: a}}}}\n");
+    CHECK(api != NULL);
+    CHECK_INT(P.nerrors, 0);
+    apigw_api_free(api);
     apigw_problems_free(&P);
 }
 
