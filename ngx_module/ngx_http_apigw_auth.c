@@ -1396,7 +1396,11 @@ ngx_http_apigw_auth_bearer(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
             return NGX_ERROR;
         }
 
-        if (rc == NGX_OK && !alcf->token_cache && !val.introspected) {
+        if (rc == NGX_OK && !val.introspected
+            && (!alcf->token_cache
+                || (b->src && val.gen != ngx_http_apigw_jwks_gen(b->src))))
+        {
+            /* verified by a key set that has changed since: again */
             rc = NGX_DECLINED;
         }
     }
@@ -1459,6 +1463,7 @@ ngx_http_apigw_auth_bearer(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
     }
 
     val.exp = (time_t) res.exp;
+    val.gen = b->src ? ngx_http_apigw_jwks_gen(b->src) : 0;
 
     if (ngx_http_apigw_pstr(r->pool, &val.sub, res.sub) != NGX_OK
         || ngx_http_apigw_pstr(r->pool, &val.scopes, res.scopes) != NGX_OK

@@ -66,6 +66,7 @@ struct ngx_http_apigw_jwks_src_s {
     /* per worker */
     ngx_uint_t                  version;
     apigw_jwks_t               *keys;
+    uint32_t                    gen;           /* the key set's digest */
     char                        issuer[NGX_HTTP_APIGW_ISSUER_MAX];
     ngx_http_apigw_url_t        jwks_u;
     u_char                      jwks_url[NGX_HTTP_APIGW_JWKS_URL_MAX];
@@ -370,6 +371,7 @@ ngx_http_apigw_jwks_apply(ngx_http_apigw_jwks_src_t *src, u_char *text,
     apigw_jwks_free(src->keys);
     src->keys = ks;
     src->version = version;
+    src->gen = ngx_murmur_hash2(text, len);
 }
 
 
@@ -704,6 +706,13 @@ apigw_jwks_t *
 ngx_http_apigw_jwks_keys(ngx_http_apigw_jwks_src_t *src)
 {
     return src->keys;
+}
+
+
+uint32_t
+ngx_http_apigw_jwks_gen(ngx_http_apigw_jwks_src_t *src)
+{
+    return src->gen;
 }
 
 

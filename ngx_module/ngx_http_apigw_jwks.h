@@ -19,6 +19,8 @@ ngx_http_apigw_jwks_src_t *ngx_http_apigw_jwks_source(ngx_conf_t *cf,
 
 /* in a worker: the current keys (NULL until a first fetch succeeded) */
 apigw_jwks_t *ngx_http_apigw_jwks_keys(ngx_http_apigw_jwks_src_t *src);
+/* changes when the key set's content does (not on every refresh) */
+uint32_t ngx_http_apigw_jwks_gen(ngx_http_apigw_jwks_src_t *src);
 /* the issuer a discovery document named, or NULL */
 const char *ngx_http_apigw_jwks_issuer(ngx_http_apigw_jwks_src_t *src);
 /* a token named a kid the keys do not have: refresh (rate-limited) */

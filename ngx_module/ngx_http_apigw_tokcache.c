@@ -2,7 +2,9 @@
  * The verified-token cache, in the "apigw_tokens" shared memory zone so
  * that all workers share it: an rbtree keyed by the SHA-256 of the token
  * (and the scheme it was checked for), an LRU queue, entries until the
- * token's exp (or the introspection answer's lifetime).  Expired entries
+ * token's exp (or the introspection answer's lifetime), or until the
+ * fetched key set that verified them changes (a key withdrawn at the IdP
+ * withdraws the tokens it signed).  Expired entries
  * are dropped a few at a time on insert; the oldest is evicted when the
  * zone is full.  The lock is held only for memory work.
  */
@@ -22,6 +24,7 @@ typedef struct {
     time_t                      exp;
     unsigned                    inactive:1;
     unsigned                    introspected:1;
+    uint32_t                    gen;
     uint32_t                    sub_len;
     uint32_t                    scopes_len;
     uint32_t                    payload_len;
@@ -245,6 +248,7 @@ ngx_http_apigw_tokcache_get(ngx_shm_zone_t *zone, ngx_pool_t *pool,
         out->exp = n->exp;
         out->inactive = n->inactive;
         out->introspected = n->introspected;
+        out->gen = n->gen;
 
         if (ngx_http_apigw_tok_copy(pool, &out->sub, n->data, n->sub_len)
                == NGX_OK
@@ -331,6 +335,7 @@ ngx_http_apigw_tokcache_put(ngx_shm_zone_t *zone, uint64_t scheme,
     n->exp = in->exp;
     n->inactive = in->inactive;
     n->introspected = in->introspected;
+    n->gen = in->gen;
     n->sub_len = (uint32_t) in->sub.len;
     n->scopes_len = (uint32_t) in->scopes.len;
     n->payload_len = (uint32_t) in->payload.len;

@@ -15,6 +15,7 @@ typedef struct {
     time_t                      exp;
     ngx_uint_t                  inactive;      /* introspection said no */
     ngx_uint_t                  introspected;
+    uint32_t                    gen;           /* key set it was checked by */
     ngx_str_t                   sub;           /* NUL-terminated when set */
     ngx_str_t                   scopes;
     ngx_str_t                   payload;

@@ -181,6 +181,28 @@ def test_rotation_without_reload(gw, whisk, idp):
     assert gw.request("GET", "/j/remote", bearer(old)).status == 401
 
 
+def test_cached_token_of_a_withdrawn_key_refused(gw, whisk, idp):
+    """A key withdrawn from the JWKS withdraws the tokens it signed, also
+    the ones verified (and cached) before: the cache entry holds the
+    digest of the key set that verified it."""
+    k = idp.rotate("RSA", "rsa-w1")
+    tok = make_token(k, idp.claims())
+    assert eventually(lambda: all_ok(gw, "/j/remote", tok))
+    k2 = idp.rotate("RSA", "rsa-w2")
+    assert eventually(lambda: all_ok(
+        gw, "/j/remote", lambda: make_token(k2, idp.claims())))
+    time.sleep(1.0)
+    # both workers have the new key set; the cached token is checked again
+    calls = whisk.calls()
+    for _ in range(10):
+        r = gw.request("GET", "/j/remote", bearer(tok))
+        assert r.status == 401, r.status
+    assert whisk.calls() == calls
+    # a refresh that brings the same keys changes nothing
+    tok2 = make_token(k2, idp.claims())
+    assert all_ok(gw, "/j/remote", tok2)
+
+
 def test_compat_oauth2_provider_jwt(gw, whisk, idp):
     assert eventually(lambda: gw.request(
         "GET", "/compat/hello", bearer(idp.token("ec-1"))).status == 200)
