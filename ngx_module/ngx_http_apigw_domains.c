@@ -59,6 +59,8 @@ static json_t  *ngx_http_apigw_domtab;
 
 #define ngx_http_apigw_dom(j)  ((ngx_http_apigw_domain_t *) (uintptr_t)    \
                                 json_integer_value(j))
+#define ngx_http_apigw_dom_has_cert(j)                                       \
+    (ngx_http_apigw_dom(j)->chain_pem && ngx_http_apigw_dom(j)->key_pem)
 
 
 static ngx_command_t  ngx_http_apigw_domains_commands[] = {
@@ -631,9 +633,13 @@ ngx_http_apigw_domains_rebuild(const apigw_store_t *s, void *data)
 }
 
 
-/* the entry of a lower-case host name: exact, then "*." + its parent */
+/*
+ * The entry of a lower-case host name: exact, then "*." + its parent.  For
+ * a TLS name (cert), the first of them that has a certificate: a name
+ * claimed without one is still served by its wildcard's.
+ */
 static json_t *
-ngx_http_apigw_domain_find(const u_char *name, size_t len)
+ngx_http_apigw_domain_find(const u_char *name, size_t len, ngx_uint_t cert)
 {
     u_char   buf[256];
     u_char  *dot;
@@ -644,7 +650,7 @@ ngx_http_apigw_domain_find(const u_char *name, size_t len)
     }
 
     e = json_object_getn(ngx_http_apigw_domtab, (const char *) name, len);
-    if (e) {
+    if (e && (!cert || ngx_http_apigw_dom_has_cert(e))) {
         return e;
     }
 
@@ -659,8 +665,42 @@ ngx_http_apigw_domain_find(const u_char *name, size_t len)
     buf[0] = '*';
     ngx_memcpy(buf + 1, dot, name + len - dot);
 
-    return json_object_getn(ngx_http_apigw_domtab, (const char *) buf,
-                            name + len - dot + 1);
+    e = json_object_getn(ngx_http_apigw_domtab, (const char *) buf,
+                         name + len - dot + 1);
+
+    return (e && (!cert || ngx_http_apigw_dom_has_cert(e))) ? e : NULL;
+}
+
+
+/*
+ * The SNI name in lower case, without the one trailing dot a client may
+ * send (Host has it removed by nginx); 0 when there is none or it is too
+ * long for a DNS name.
+ */
+static size_t
+ngx_http_apigw_sni_name(const char *name, u_char *buf, size_t size)
+{
+    size_t  i, len;
+
+    if (name == NULL) {
+        return 0;
+    }
+
+    len = ngx_strlen(name);
+
+    if (len && name[len - 1] == '.') {
+        len--;
+    }
+
+    if (len >= size) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        buf[i] = ngx_tolower(name[i]);
+    }
+
+    return len;
 }
 
 
@@ -681,7 +721,7 @@ ngx_http_apigw_domain_match(ngx_http_request_t *r, apigw_method_e method,
 
     host = r->headers_in.server;    /* lower case, without the port */
 
-    e = ngx_http_apigw_domain_find(host.data, host.len);
+    e = ngx_http_apigw_domain_find(host.data, host.len, 0);
     if (e == NULL) {
         return NGX_DECLINED;
     }
@@ -716,7 +756,7 @@ ngx_http_apigw_ssl_variable(ngx_http_request_t *r,
 #if (NGX_HTTP_SSL)
 
     u_char                             *p, buf[256];
-    size_t                              i, len;
+    size_t                              len;
     json_t                             *e, *pem;
     const char                         *name;
     ngx_str_t                          *def;
@@ -731,20 +771,14 @@ ngx_http_apigw_ssl_variable(ngx_http_request_t *r,
     name = SSL_get_servername(r->connection->ssl->connection,
                               TLSEXT_NAMETYPE_host_name);
 
-    if (name) {
-        len = ngx_strlen(name);
+    len = ngx_http_apigw_sni_name(name, buf, sizeof(buf));
 
-        if (len < sizeof(buf)) {
-            for (i = 0; i < len; i++) {
-                buf[i] = ngx_tolower(name[i]);
-            }
+    if (len) {
+        e = ngx_http_apigw_domain_find(buf, len, 1);
 
-            e = ngx_http_apigw_domain_find(buf, len);
-
-            if (e) {
-                pem = data ? ngx_http_apigw_dom(e)->key_pem
-                           : ngx_http_apigw_dom(e)->chain_pem;
-            }
+        if (e) {
+            pem = data ? ngx_http_apigw_dom(e)->key_pem
+                       : ngx_http_apigw_dom(e)->chain_pem;
         }
     }
 
@@ -794,27 +828,20 @@ static int
 ngx_http_apigw_ssl_cert_cb(ngx_ssl_conn_t *ssl, void *arg)
 {
     u_char                    buf[256];
-    size_t                    i, len;
+    size_t                    len;
     json_t                   *e;
     const char               *name;
     ngx_connection_t         *c;
     ngx_http_apigw_domain_t  *d;
 
     name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-    if (name == NULL) {
+
+    len = ngx_http_apigw_sni_name(name, buf, sizeof(buf));
+    if (len == 0) {
         return 1;
     }
 
-    len = ngx_strlen(name);
-    if (len >= sizeof(buf)) {
-        return 1;
-    }
-
-    for (i = 0; i < len; i++) {
-        buf[i] = ngx_tolower(name[i]);
-    }
-
-    e = ngx_http_apigw_domain_find(buf, len);
+    e = ngx_http_apigw_domain_find(buf, len, 1);
     d = e ? ngx_http_apigw_dom(e) : NULL;
 
     if (d == NULL || d->cert == NULL) {

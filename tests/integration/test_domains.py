@@ -337,6 +337,12 @@ def test_wildcard_certificate(gw, pki):
                               cafile=pki.path("ca.pem")) == fp
     assert gw.served("a.b.tls4.test") == \
         fingerprint(gw.default_cert)
+    # a name of the wildcard claimed on its own, without a certificate of
+    # its own, is still served the wildcard's
+    assert gw.admin("PUT", "/v2/tls4/domains/api.tls4.test").status == 200
+    assert gw.wait_cert("api.tls4.test", fp) == fp
+    # a client may send the SNI name with the root's trailing dot
+    assert gw.served("z.tls4.test.") == fp
 
 
 def test_bad_certificate_uploads(gw, pki):
