@@ -218,6 +218,12 @@ static const char *const  rl_units[] = {
 };
 static const int64_t  rl_unit_secs[] = { 1, 60, 3600, 86400 };
 
+/* the fields of an x-apigw-rate-limit item; any other is a typo */
+static const char *const  rl_fields[] = {
+    "rate", "quota", "per", "burst", "key", "scope", "store",
+    "on-redis-failure", "id", NULL
+};
+
 
 static int
 rl_scope_from(int w)
@@ -410,6 +416,62 @@ rl_string_field(rl_pctx_t *p, const json_t *obj, const char *name,
 }
 
 
+/* "/" + a key as a JSON pointer token ("~" is "~0", "/" is "~1"), cut
+   before an escape that does not fit */
+static void
+rl_ptr_key(char *buf, size_t size, const char *key)
+{
+    size_t  n;
+
+    n = 0;
+    buf[n++] = '/';
+
+    for ( /* void */ ; *key && n + 3 <= size; key++) {
+        if (*key == '~' || *key == '/') {
+            buf[n++] = '~';
+            buf[n++] = *key == '~' ? '0' : '1';
+
+        } else {
+            buf[n++] = *key;
+        }
+    }
+
+    buf[n] = '\0';
+}
+
+
+/*
+ * A field apigw does not know in its own extension is a typo ("brust",
+ * "per_"), which would silently change the limit: an error.  Fields
+ * starting with "x-" are left to their owners, as extensions are.
+ */
+static void
+rl_unknown_fields(rl_pctx_t *p, const json_t *v)
+{
+    char         sub[128];
+    void        *it;
+    json_t      *obj;
+    const char  *k;
+
+    obj = (json_t *) v;
+
+    for (it = json_object_iter(obj); it; it = json_object_iter_next(obj, it))
+    {
+        k = json_object_iter_key(it);
+
+        if (rl_word(k, strlen(k), rl_fields) >= 0 || strncmp(k, "x-", 2) == 0)
+        {
+            continue;
+        }
+
+        rl_ptr_key(sub, sizeof(sub), k);
+        rl_problem(p, sub, "unknown field \"%.64s\": a rate limit has rate "
+                   "or quota, per, burst, key, scope, store, "
+                   "on-redis-failure and id", k);
+    }
+}
+
+
 /* one x-apigw-rate-limit item at p->pointer + sub */
 static int
 rl_parse_item(rl_pctx_t *pp, const json_t *v, int op_level,
@@ -434,6 +496,8 @@ rl_parse_item(rl_pctx_t *pp, const json_t *v, int op_level,
         return -1;
     }
 
+    rl_unknown_fields(&p, v);
+
     memset(&l, 0, sizeof(l));
     l.scope = op_level ? APIGW_RL_SCOPE_OPERATION : APIGW_RL_SCOPE_API;
     l.key = APIGW_RL_KEY_CONSUMER;
@@ -445,8 +509,13 @@ rl_parse_item(rl_pctx_t *pp, const json_t *v, int op_level,
     per = json_object_get(v, "per");
     burst = json_object_get(v, "burst");
 
-    if ((rate == NULL) == (quota == NULL)) {
-        rl_problem(&p, "", "a rate limit needs exactly one of \"rate\" and "
+    if (rate && quota) {
+        /* which one was meant is anyone's guess */
+        rl_problem(&p, "/quota", "a limit is a rate or a quota, not both: "
+                   "give two limits for both", NULL);
+
+    } else if (rate == NULL && quota == NULL) {
+        rl_problem(&p, "", "a rate limit needs \"rate\" (with \"per\") or "
                    "\"quota\"", NULL);
 
     } else if (rate) {

@@ -2,12 +2,16 @@
 burst, headers, per-client keys, directive defaults, reload."""
 
 import concurrent.futures
+import os
+import subprocess
 import time
 
 import pytest
 
 import harness
 from apigw_checks import assert_error, gateway
+
+CLI = os.path.join(harness.BUILD, "apigw")
 
 
 def spec(tmp, whisk, store="local", fail="local", burst=99):
@@ -189,6 +193,51 @@ paths:
         "apigw_spec %s;" % spec(tmp_path, whisk),
         extra_http="apigw_zone apigw 1k;")).test()
     assert rc != 0 and "invalid apigw_zone size" in out, out
+
+
+TYPO_SPEC = """
+openapi: 3.0.3
+info: {title: Typos, version: "1"}
+x-apigw-backend: {url: "http://127.0.0.1:9/x"}
+x-apigw-rate-limit: {rate: 10, per: minute, brust: 5, x-note: kept}
+paths:
+  /a:
+    get:
+      x-apigw-rate-limit:
+        - {quota: 5, per_: day, per: day}
+        - {rate: 1, quota: 100, per: day}
+      x-gateway-rate-limit: [{rate: 3, unit: minute, other: ignored}]
+      responses: {"200": {description: ok}}
+"""
+
+
+def test_unknown_fields_and_rate_with_quota_fail(nginx_factory, tmp_path):
+    """A typo in apigw's own extension would change the limit silently; a
+    limit with both a rate and a quota is ambiguous: both fail nginx -t and
+    apigw check, each with its pointer.  x- fields and the compat forms'
+    fields (other tools' vocabulary) are not apigw's to refuse."""
+    bad = tmp_path / "typo.yaml"
+    bad.write_text(TYPO_SPEC)
+    rc, out = nginx_factory(gateway("apigw_spec %s;" % bad)).test()
+    assert rc != 0, out
+    problems = [
+        '/x-apigw-rate-limit/brust: unknown field "brust": a rate limit has '
+        'rate or quota, per, burst, key, scope, store, on-redis-failure and '
+        'id',
+        '/paths/~1a/get/x-apigw-rate-limit/0/per_: unknown field "per_"',
+        '/paths/~1a/get/x-apigw-rate-limit/1/quota: a limit is a rate or a '
+        'quota, not both: give two limits for both',
+    ]
+    for pr in problems:
+        assert "%s: %s" % (bad, pr) in out, out
+    assert "x-note" not in out and "other" not in out, out
+
+    p = subprocess.run([CLI, "check", str(bad)], capture_output=True,
+                       text=True)
+    assert p.returncode == 1, p
+    for pr in problems:
+        assert pr in p.stdout + p.stderr, p
+    assert "failed: 3 errors" in p.stdout + p.stderr, p
 
 
 def test_full_zone_evicts_least_recently_used(nginx_factory, whisk,

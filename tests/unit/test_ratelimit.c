@@ -467,6 +467,84 @@ TEST(parse_apigw_errors)
 }
 
 
+TEST(parse_apigw_strict)
+{
+    apigw_rl_set_t    *s;
+    apigw_problems_t   p;
+
+    apigw_problems_init(&p);
+
+    /* a typo is not ignored: it would change the limit silently */
+    CHECK(parse_apigw("[{\"rate\": 10, \"per\": \"minute\", \"brust\": 5},"
+                      " {\"quota\": 9, \"per_\": \"day\", \"per\": \"day\","
+                      "  \"a/b~\": 1}]", 1, &p) == NULL);
+    CHECK_INT(p.nerrors, 3);
+    CHECK_STR(p.items[0].pointer, "/x/0/brust");
+    CHECK(strstr(p.items[0].message, "unknown field \"brust\"") != NULL);
+    CHECK(strstr(p.items[0].message, "burst") != NULL);
+    CHECK_STR(p.items[1].pointer, "/x/1/per_");
+    CHECK_STR(p.items[2].pointer, "/x/1/a~1b~0");
+
+    apigw_problems_free(&p);
+    apigw_problems_init(&p);
+
+    /* the directive's spelling is a typo here too */
+    CHECK(parse_apigw("{\"rate\": 1, \"per\": 1, \"on_redis_failure\": "
+                      "\"open\"}", 0, &p) == NULL);
+    CHECK_INT(p.nerrors, 1);
+    CHECK_STR(p.items[0].pointer, "/x/on_redis_failure");
+
+    apigw_problems_free(&p);
+    apigw_problems_init(&p);
+
+    /* both a rate and a quota: which one was meant? */
+    CHECK(parse_apigw("{\"rate\": 1, \"quota\": 2, \"per\": \"day\"}", 0,
+                      &p) == NULL);
+    CHECK_INT(p.nerrors, 1);
+    CHECK_STR(p.items[0].pointer, "/x/quota");
+    CHECK_STR(p.items[0].message, "a limit is a rate or a quota, not both: "
+              "give two limits for both");
+
+    CHECK(parse_apigw("[{\"per\": \"day\"}]", 0, &p) == NULL);
+    CHECK_INT(p.nerrors, 2);
+    CHECK_STR(p.items[1].pointer, "/x/0");
+
+    apigw_problems_free(&p);
+    apigw_problems_init(&p);
+
+    /* x- fields belong to their owners: ignored */
+    s = parse_apigw("{\"rate\": 1, \"per\": 1, \"x-note\": {\"a\": 1}}", 0,
+                    &p);
+    CHECK(s != NULL);
+    if (s) {
+        CHECK_INT(s->n, 1);
+        apigw_rl_set_free(s);
+    }
+
+    /* the compat forms come from other tools: their fields are theirs */
+    {
+        json_t          *j;
+        apigw_rl_set_t   c;
+
+        memset(&c, 0, sizeof(c));
+        j = json_loads("[{\"rate\": 10, \"unit\": \"minute\", \"units\": 1,"
+                       " \"scope\": \"api\", \"subscription\": true}]", 0,
+                       NULL);
+        CHECK_INT(apigw_rl_parse_compat(j, &p, NULL, "/x", &c), 0);
+        CHECK_INT(c.n, 1);
+        json_decref(j);
+
+        while (c.n) {
+            apigw_rl_limit_clear(&c.items[--c.n]);
+        }
+        free(c.items);
+    }
+
+    CHECK_INT(p.n, 0);
+    apigw_problems_free(&p);
+}
+
+
 TEST(parse_compat_and_v1)
 {
     json_t            *j;
@@ -1170,6 +1248,7 @@ main(void)
     RUN(quota_month_windows);
     RUN(parse_apigw_forms);
     RUN(parse_apigw_errors);
+    RUN(parse_apigw_strict);
     RUN(parse_compat_and_v1);
     RUN(parse_args);
     RUN(identity);
