@@ -909,13 +909,21 @@ rl_num(const char *s, size_t len, size_t *used)
 }
 
 
+/* the directive's parameters, in the order of apigw_rl_parse_args() */
+static const char *const  rl_params[] = {
+    "rate", "quota", "burst", "scope", "key", "store", "on_redis_failure",
+    "id", NULL
+};
+
+
 int
 apigw_rl_parse_args(int argc, const char **argv, apigw_rl_limit_t *out,
     char *err, size_t errlen)
 {
-    int          i, w, have_burst;
+    int          i, w, have_burst, p;
     size_t       len, u, k;
     int64_t      n, secs;
+    unsigned     seen;
     const char  *a, *v;
 
     memset(out, 0, sizeof(*out));
@@ -924,6 +932,7 @@ apigw_rl_parse_args(int argc, const char **argv, apigw_rl_limit_t *out,
     out->store = APIGW_RL_STORE_LOCAL;
     out->on_failure = APIGW_RL_FAIL_LOCAL;
     have_burst = 0;
+    seen = 0;
 
     for (i = 0; i < argc; i++) {
         a = argv[i];
@@ -937,6 +946,28 @@ apigw_rl_parse_args(int argc, const char **argv, apigw_rl_limit_t *out,
         k = v - a;
         v++;
         len = strlen(v);
+
+        /*
+         * One limit per directive: a parameter given twice, or a rate and
+         * a quota, would leave one of them silently unused.
+         */
+        p = rl_word(a, k, rl_params);
+
+        if (p >= 0 && (seen & (1u << p))) {
+            snprintf(err, errlen, "duplicate parameter \"%.*s\"", (int) k,
+                     a);
+            goto failed;
+        }
+
+        if (p >= 0) {
+            seen |= 1u << p;
+        }
+
+        if ((seen & 3) == 3) {
+            snprintf(err, errlen, "rate= and quota= together: a limit is a "
+                     "rate or a quota, use one apigw_rate_limit for each");
+            goto failed;
+        }
 
         if (k == 4 && strncmp(a, "rate", 4) == 0) {
             /* 100r/s, 100r/m, 100r/h, 100r/d, 100r/10s */

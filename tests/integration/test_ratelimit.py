@@ -240,6 +240,27 @@ def test_unknown_fields_and_rate_with_quota_fail(nginx_factory, tmp_path):
     assert "failed: 3 errors" in p.stdout + p.stderr, p
 
 
+@pytest.mark.parametrize("args,message", [
+    ("rate=5r/m quota=100/day", "rate= and quota= together: a limit is a "
+     "rate or a quota, use one apigw_rate_limit for each"),
+    ("quota=100/day key=address rate=5r/m", "rate= and quota= together"),
+    ("rate=5r/m burst=1 burst=2", 'duplicate parameter "burst"'),
+    ("rate=5r/m rate=6r/m", 'duplicate parameter "rate"'),
+    ("rate=5r/m brust=3", 'invalid parameter "brust=3"'),
+    ("rate=5r/m on-redis-failure=open",
+     'invalid parameter "on-redis-failure=open"'),
+])
+def test_directive_one_limit_each(nginx_factory, whisk, tmp_path, args,
+                                  message):
+    """apigw_rate_limit is one limit: a rate with a quota, a parameter
+    given twice or one it does not know fails nginx -t, naming it."""
+    rc, out = nginx_factory(gateway(
+        "apigw_spec %s; apigw_rate_limit %s;"
+        % (spec(tmp_path, whisk), args))).test()
+    assert rc != 0, out
+    assert "[emerg]" in out and "apigw_rate_limit: " + message in out, out
+
+
 def test_full_zone_evicts_least_recently_used(nginx_factory, whisk,
                                               tmp_path):
     """A zone of 8 pages holds a few dozen counters: new clients evict the

@@ -617,6 +617,11 @@ TEST(parse_args)
     const char        *bad3[] = { "burst=1" };
     const char        *bad4[] = { "rate=1r/m", "color=red" };
     const char        *bad5[] = { "rate=1r/d", "burst=1000000000" };
+    const char        *bad6[] = { "rate=5r/m", "quota=100/day" };
+    const char        *bad7[] = { "quota=100/day", "key=address",
+                                  "rate=5r/m" };
+    const char        *bad8[] = { "rate=5r/m", "burst=1", "burst=2" };
+    const char        *bad9[] = { "rate=5r/m", "brust=3" };
 
     CHECK_INT(apigw_rl_parse_args(6, a1, &l, err, sizeof(err)), 0);
     CHECK_INT(l.n, 100);
@@ -646,6 +651,18 @@ TEST(parse_args)
     CHECK_STR(err, "invalid parameter \"color=red\"");
     CHECK_INT(apigw_rl_parse_args(2, bad5, &l, err, sizeof(err)), -1);
     CHECK_STR(err, "burst × period / rate is over 31 years");
+
+    /* one limit per directive: nothing given is left unused */
+    CHECK_INT(apigw_rl_parse_args(2, bad6, &l, err, sizeof(err)), -1);
+    CHECK_STR(err, "rate= and quota= together: a limit is a rate or a "
+              "quota, use one apigw_rate_limit for each");
+    CHECK_INT(apigw_rl_parse_args(3, bad7, &l, err, sizeof(err)), -1);
+    CHECK_STR(err, "rate= and quota= together: a limit is a rate or a "
+              "quota, use one apigw_rate_limit for each");
+    CHECK_INT(apigw_rl_parse_args(3, bad8, &l, err, sizeof(err)), -1);
+    CHECK_STR(err, "duplicate parameter \"burst\"");
+    CHECK_INT(apigw_rl_parse_args(2, bad9, &l, err, sizeof(err)), -1);
+    CHECK_STR(err, "invalid parameter \"brust=3\"");
 }
 
 
