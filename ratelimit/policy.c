@@ -827,11 +827,54 @@ apigw_rl_parse_compat(const void *json, apigw_problems_t *probs,
 }
 
 
+/*
+ * A v1 number (interval, rate): a JSON integer from 1 to max, or an
+ * integral number such as 60.0 (as rl_count() takes it), but not a string
+ * of digits: the v1 API is JSON written by programs.  -1 when not, with
+ * what it is instead in `what`.
+ */
+static int64_t
+rl_v1_int(const json_t *v, int64_t max, char *what, size_t size)
+{
+    double   d;
+    int64_t  n;
+
+    if (json_is_integer(v)) {
+        n = json_integer_value(v);
+        if (n >= 1 && n <= max) {
+            return n;
+        }
+
+        snprintf(what, size, "%lld", (long long) n);
+        return -1;
+    }
+
+    if (json_is_real(v)) {
+        d = json_real_value(v);
+        if (d >= 1 && d <= (double) max && d == (double) (int64_t) d) {
+            return (int64_t) d;
+        }
+
+        snprintf(what, size, "%.15g", d);
+        return -1;
+    }
+
+    /* not the string itself: it may be long, or cut inside a character */
+    snprintf(what, size, "%s", json_is_string(v) ? "a string"
+                               : json_is_object(v) ? "an object"
+                               : json_is_array(v) ? "an array"
+                               : json_is_boolean(v) ? "a boolean" : "null");
+
+    return -1;
+}
+
+
 int
 apigw_rl_parse_v1(const void *json, apigw_problems_t *probs,
     const char *file, const char *pointer, apigw_rl_set_t *out)
 {
     int            w, sub;
+    char           what[32];
     int64_t        rate, interval;
     rl_pctx_t      p;
     const json_t  *v = json, *f;
@@ -847,16 +890,28 @@ apigw_rl_parse_v1(const void *json, apigw_problems_t *probs,
         return -1;
     }
 
-    interval = rl_count(json_object_get(v, "interval"));
-    if (interval < 1 || interval > 366 * 86400) {
-        rl_problem(&p, "/interval", "must be a number of seconds from 1 to "
-                   "31622400", NULL);
+    f = json_object_get(v, "interval");
+    interval = f ? rl_v1_int(f, 366 * 86400, what, sizeof(what)) : -1;
+
+    if (f == NULL) {
+        rl_problem(&p, "/interval", "is required: a positive integer of "
+                   "seconds (1 to 31622400)", NULL);
+
+    } else if (interval < 0) {
+        rl_problem(&p, "/interval", "must be a positive integer of seconds "
+                   "(1 to 31622400), not %s", what);
     }
 
-    rate = rl_count(json_object_get(v, "rate"));
-    if (rate < 1 || rate > APIGW_RL_MAX_N) {
-        rl_problem(&p, "/rate", "must be a whole number from 1 to "
-                   "1000000000", NULL);
+    f = json_object_get(v, "rate");
+    rate = f ? rl_v1_int(f, APIGW_RL_MAX_N, what, sizeof(what)) : -1;
+
+    if (f == NULL) {
+        rl_problem(&p, "/rate", "is required: a positive integer (1 to "
+                   "1000000000)", NULL);
+
+    } else if (rate < 0) {
+        rl_problem(&p, "/rate", "must be a positive integer (1 to "
+                   "1000000000), not %s", what);
     }
 
     w = 1;

@@ -131,7 +131,7 @@ admin_err(admin_t *a, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static int admin_v1_rate_limit_check(admin_t *a, const char *path,
-    const char *verb, json_t *value);
+    const char *verb, size_t pi, json_t *value);
 static void admin_v1_rate_limits(json_t *value, json_t *out);
 static void admin_v1_security(json_t *doc, json_t *o, json_t *sec);
 
@@ -143,6 +143,24 @@ admin_err(admin_t *a, int status, const char *fmt, ...)
 
     va_start(ap, fmt);
     admin_verror(a->resp, a->req->request_id, status, NULL, fmt, ap);
+    va_end(ap);
+
+    return -1;
+}
+
+
+/* the same, with {"pointer","message"} problems; takes no reference */
+static int
+admin_err_list(admin_t *a, int status, json_t *errors, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int
+admin_err_list(admin_t *a, int status, json_t *errors, const char *fmt, ...)
+{
+    va_list  ap;
+
+    va_start(ap, fmt);
+    admin_verror(a->resp, a->req->request_id, status, errors, fmt, ap);
     va_end(ap);
 
     return -1;
@@ -2497,7 +2515,7 @@ admin_v1_validate(admin_t *a, json_t *body)
                 }
 
                 if (strcmp(type, "rateLimit") == 0
-                    && admin_v1_rate_limit_check(a, path, verb,
+                    && admin_v1_rate_limit_check(a, path, verb, i,
                                                  json_object_get(p, "value"))
                        != 0)
                 {
@@ -2531,17 +2549,23 @@ admin_v1_validate(admin_t *a, json_t *body)
 }
 
 
-/* a v1 rateLimit policy's value: one {interval, rate, scope,
-   subscription} or a list of them */
+/*
+ * A v1 rateLimit policy's value (policies[pi] of `verb` of resource `path`):
+ * one {interval, rate, scope, subscription} or a list of them.  A bad one
+ * is 400 with every problem, each with its pointer into the submitted
+ * document: /resources/~1world/operations/GET/policies/0/value/interval.
+ */
 static int
 admin_v1_rate_limit_check(admin_t *a, const char *path, const char *verb,
-    json_t *value)
+    size_t pi, json_t *value)
 {
-    int               rc;
-    size_t            i, n;
-    json_t           *v;
-    apigw_rl_set_t   *set;
-    apigw_problems_t  probs;
+    int                rc;
+    char              *epath, *everb, *base, *ptr;
+    size_t             i, n, len;
+    json_t            *v, *errs, *e;
+    const char        *field;
+    apigw_rl_set_t     set;
+    apigw_problems_t   probs;
 
     n = json_is_array(value) ? json_array_size(value) : 1;
 
@@ -2550,35 +2574,87 @@ admin_v1_rate_limit_check(admin_t *a, const char *path, const char *verb,
                          verb, path);
     }
 
-    for (i = 0; i < n; i++) {
-        v = json_is_array(value) ? json_array_get(value, i) : value;
+    epath = oa_ptr_escape(path, strlen(path));
+    everb = oa_ptr_escape(verb, strlen(verb));
+    len = (epath ? strlen(epath) : 0) + (everb ? strlen(everb) : 0) + 100;
+    base = malloc(len);
+    ptr = malloc(len);
 
-        set = calloc(1, sizeof(apigw_rl_set_t));
-        if (set == NULL) {
-            return admin_oom(a);
-        }
-
-        apigw_problems_init(&probs);
-
-        rc = apigw_rl_parse_v1(v, &probs, NULL, "", set);
-
-        apigw_rl_set_free(set);        /* frees the set itself too */
-
-        if (rc != 0) {
-            rc = admin_err(a, 400, "Invalid rateLimit policy for '%s %s': "
-                           "%s%s%s.", verb, path,
-                           probs.n ? probs.items[0].pointer + (probs.items[0]
-                                     .pointer[0] == '/') : "",
-                           probs.n && probs.items[0].pointer[0] ? " " : "",
-                           probs.n ? probs.items[0].message : "invalid");
-            apigw_problems_free(&probs);
-            return rc;
-        }
-
-        apigw_problems_free(&probs);
+    if (epath == NULL || everb == NULL || base == NULL || ptr == NULL) {
+        free(epath);
+        free(everb);
+        free(base);
+        free(ptr);
+        return admin_oom(a);
     }
 
-    return 0;
+    snprintf(base, len, "/resources/%s/operations/%s/policies/%zu/value",
+             epath, everb, pi);
+    free(epath);
+    free(everb);
+
+    memset(&set, 0, sizeof(set));
+    apigw_problems_init(&probs);
+
+    for (i = 0; i < n; i++) {
+        if (json_is_array(value)) {
+            v = json_array_get(value, i);
+            snprintf(ptr, len, "%s/%zu", base, i);
+
+        } else {
+            v = value;
+            snprintf(ptr, len, "%s", base);
+        }
+
+        (void) apigw_rl_parse_v1(v, &probs, NULL, ptr, &set);
+    }
+
+    while (set.n) {
+        apigw_rl_limit_clear(&set.items[--set.n]);
+    }
+
+    free(set.items);
+    free(ptr);
+
+    if (probs.nerrors == 0) {
+        free(base);
+        apigw_problems_free(&probs);
+        return 0;
+    }
+
+    errs = json_array();
+
+    for (i = 0; errs && i < probs.n; i++) {
+        e = json_pack("{s:s,s:s}", "pointer",
+                      probs.items[i].pointer ? probs.items[i].pointer : "",
+                      "message",
+                      probs.items[i].message ? probs.items[i].message : "");
+        if (e) {
+            json_array_append_new(errs, e);
+        }
+    }
+
+    /* the first problem in words: "interval must be ..." */
+    field = probs.n && probs.items[0].pointer ? probs.items[0].pointer : "";
+    len = strlen(base);
+    field = strncmp(field, base, len) == 0 ? field + len : "";
+
+    if (json_is_array(value) && *field == '/') {
+        field += strcspn(field + 1, "/") + 1;
+    }
+
+    field += *field == '/';
+
+    rc = admin_err_list(a, 400, errs, "Invalid rateLimit policy for '%s %s': "
+                        "%s%s%s.", verb, path, field, *field ? " " : "",
+                        probs.n && probs.items[0].message
+                        ? probs.items[0].message : "invalid");
+
+    json_decref(errs);
+    free(base);
+    apigw_problems_free(&probs);
+
+    return rc;
 }
 
 
@@ -2604,9 +2680,12 @@ admin_v1_rate_limits(json_t *value, json_t *out)
             scope = "operation";
         }
 
-        l = json_pack("{s:O,s:O,s:s,s:s}",
-                      "rate", json_object_get(v, "rate"),
-                      "per", json_object_get(v, "interval"),
+        /* checked: whole numbers; 60.0 is written 60, which "per" needs */
+        l = json_pack("{s:I,s:I,s:s,s:s}",
+                      "rate", (json_int_t) json_number_value(
+                                  json_object_get(v, "rate")),
+                      "per", (json_int_t) json_number_value(
+                                 json_object_get(v, "interval")),
                       "scope", scope,
                       "key", json_is_false(json_object_get(v,
                                                            "subscription"))

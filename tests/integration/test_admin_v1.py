@@ -159,7 +159,7 @@ def test_v1_flow(gw, whisk):
     (lambda b: b["resources"]["/world"]["operations"]["GET"].update(
         policies=[{"type": "rateLimit", "value": {"interval": 0, "rate": 5}}]),
      400, "Invalid rateLimit policy for 'GET /world': interval must be a "
-     "number of seconds from 1 to 31622400."),
+     "positive integer of seconds (1 to 31622400), not 0."),
     (lambda b: b["resources"]["/world"]["operations"]["GET"].update(
         policies=[{"type": "rateLimit", "value": [
             {"interval": 60, "rate": 5, "scope": "galaxy"}]}]),
@@ -178,6 +178,55 @@ def test_v1_validation(gw, whisk, mutate, status, message):
     body = v1_api(t["id"], whisk, base="/val")
     mutate(body)
     err(gw.admin("POST", "/v1/apis", body), status, message)
+
+
+V1_RL = "/resources/~1world/operations/GET/policies/0/value"
+
+
+@pytest.mark.parametrize("value,errors", [
+    ({"interval": "60", "rate": 5},
+     [("/interval", "must be a positive integer of seconds (1 to 31622400), "
+                    "not a string")]),
+    ({"interval": 60.5, "rate": 5},
+     [("/interval", "must be a positive integer of seconds (1 to 31622400), "
+                    "not 60.5")]),
+    ({"interval": 60, "rate": "5"},
+     [("/rate", "must be a positive integer (1 to 1000000000), not a "
+                "string")]),
+    ([{"interval": 60, "rate": 5}, {"interval": 60, "rate": 2.5,
+                                    "subscription": "yes"}],
+     [("/1/rate", "must be a positive integer (1 to 1000000000), not 2.5"),
+      ("/1/subscription", "must be true or false")]),
+])
+def test_v1_rate_limit_numbers(gw, whisk, value, errors):
+    """interval and rate are JSON integers: a string or a fraction is a 400
+    naming the field, with its pointer into the submitted document (not a
+    problem of the document apigw translates it to)."""
+    t = gw.admin("PUT", "/v1/tenants",
+                 {"namespace": "rln", "instance": "i"}).json()
+    body = v1_api(t["id"], whisk, base="/rln")
+    body["resources"]["/world"]["operations"]["GET"]["policies"] = [
+        {"type": "rateLimit", "value": value}]
+    first = errors[0][0].rsplit("/", 1)[1]
+    b = err(gw.admin("POST", "/v1/apis", body), 400,
+            "Invalid rateLimit policy for 'GET /world': %s %s."
+            % (first, errors[0][1]))
+    assert b["errors"] == [{"pointer": V1_RL + p, "message": m}
+                           for p, m in errors], b
+
+
+def test_v1_rate_limit_integral_numbers(gw, whisk):
+    """60.0 is the integer 60, as everywhere a count is read."""
+    t = gw.admin("PUT", "/v1/tenants",
+                 {"namespace": "rli", "instance": "i"}).json()
+    body = v1_api(t["id"], whisk, base="/rli")
+    body["resources"]["/world"]["operations"]["GET"]["security"] = []
+    body["resources"]["/world"]["operations"]["GET"]["policies"] = [
+        {"type": "rateLimit", "value": {"interval": 60.0, "rate": 1000.0}}]
+    r = gw.admin("POST", "/v1/apis", body)
+    assert r.status == 200, r
+    r = gw.wait_status("GET", "/api/%s/rli/world" % t["id"], 200)
+    assert r.header("RateLimit-Policy") == "1000;w=60;burst=999", r
 
 
 def test_v1_tenants(gw):

@@ -304,6 +304,100 @@ TEST(test_v1_model)
 }
 
 
+/* POST /v1/apis with a rateLimit policy `value` on GET /w~x/y */
+static json_t *
+v1_rate_limit(const char *tenant, const char *base, const char *value)
+{
+    char  body[2048];
+
+    snprintf(body, sizeof(body),
+             "{\"name\":\"R\",\"basePath\":\"%s\",\"tenantId\":\"%s\","
+             "\"resources\":{\"/w~x/y\":{\"operations\":{\"GET\":{"
+             "\"backendMethod\":\"GET\","
+             "\"backendUrl\":\"http://127.0.0.1:1/x\",\"policies\":["
+             "{\"type\":\"reqMapping\",\"value\":[]},"
+             "{\"type\":\"rateLimit\",\"value\":%s}]}}}}}", base, tenant,
+             value);
+
+    return req("POST", "/v1/apis", body);
+}
+
+
+static const char *
+v1_problem(json_t *r, size_t i, const char *what)
+{
+    return jstr(json_array_get(json_object_get(r, "errors"), i), what);
+}
+
+
+/* the policy's value in the document v1_rate_limit() submits */
+#define V1_PTR  "/resources/~1w~0x~1y/operations/GET/policies/1/value"
+
+TEST(test_v1_rate_limit_errors)
+{
+    json_t      *t, *r, *doc, *l;
+    const char  *tid;
+
+    t = req("PUT", "/v1/tenants", "{\"namespace\":\"rl\",\"instance\":\"i\"}");
+    CHECK_INT(last_status, 200);
+    tid = jstr(t, "id");
+
+    /* a string is not a number: 400 naming the field, with its pointer
+       into the submitted document (it was an import error pointing into
+       the translated one, x-apigw-rate-limit/0/per) */
+    r = v1_rate_limit(tid, "/r1", "{\"interval\":\"60\",\"rate\":5}");
+    CHECK_INT(last_status, 400);
+    CHECK_STR(jstr(r, "message"), "Error: Invalid rateLimit policy for "
+              "'GET /w~x/y': interval must be a positive integer of seconds "
+              "(1 to 31622400), not a string.");
+    CHECK_INT(json_array_size(json_object_get(r, "errors")), 1);
+    CHECK_STR(v1_problem(r, 0, "pointer"), V1_PTR "/interval");
+    json_decref(r);
+
+    /* every problem, in a list too */
+    r = v1_rate_limit(tid, "/r2", "[{\"interval\":60,\"rate\":5},"
+                      "{\"interval\":60.5,\"rate\":\"5\"},{\"rate\":1.5}]");
+    CHECK_INT(last_status, 400);
+    CHECK_STR(jstr(r, "message"), "Error: Invalid rateLimit policy for "
+              "'GET /w~x/y': interval must be a positive integer of seconds "
+              "(1 to 31622400), not 60.5.");
+    CHECK_INT(json_array_size(json_object_get(r, "errors")), 4);
+    CHECK_STR(v1_problem(r, 0, "pointer"), V1_PTR "/1/interval");
+    CHECK_STR(v1_problem(r, 1, "pointer"), V1_PTR "/1/rate");
+    CHECK_STR(v1_problem(r, 1, "message"), "must be a positive integer "
+              "(1 to 1000000000), not a string");
+    CHECK_STR(v1_problem(r, 2, "pointer"), V1_PTR "/2/interval");
+    CHECK_STR(v1_problem(r, 2, "message"), "is required: a positive integer "
+              "of seconds (1 to 31622400)");
+    CHECK_STR(v1_problem(r, 3, "pointer"), V1_PTR "/2/rate");
+    CHECK_STR(v1_problem(r, 3, "message"), "must be a positive integer "
+              "(1 to 1000000000), not 1.5");
+    json_decref(r);
+
+    r = v1_rate_limit(tid, "/r3", "{\"interval\":60,\"rate\":true}");
+    CHECK_INT(last_status, 400);
+    CHECK_STR(jstr(r, "message"), "Error: Invalid rateLimit policy for "
+              "'GET /w~x/y': rate must be a positive integer "
+              "(1 to 1000000000), not a boolean.");
+    json_decref(r);
+
+    /* integral numbers are integers (as everywhere else): 60.0 is 60 */
+    r = v1_rate_limit(tid, "/r4", "{\"interval\":60.0,\"rate\":5.0}");
+    CHECK_INT(last_status, 200);
+
+    doc = apigw_admin_v1_to_swagger(r);
+    l = json_array_get(json_object_get(json_object_get(json_object_get(
+            json_object_get(doc, "paths"), "/w~x/y"), "get"),
+            "x-apigw-rate-limit"), 0);
+    CHECK(json_is_integer(json_object_get(l, "per")));
+    CHECK_INT(json_integer_value(json_object_get(l, "per")), 60);
+    CHECK_INT(json_integer_value(json_object_get(l, "rate")), 5);
+    json_decref(doc);
+    json_decref(r);
+    json_decref(t);
+}
+
+
 TEST(test_journal_roundtrip)
 {
     char           *dump, err[128], *line;
@@ -544,6 +638,7 @@ main(void)
     RUN(test_keys_hashed);
     RUN(test_credentials_iterators);
     RUN(test_v1_model);
+    RUN(test_v1_rate_limit_errors);
     RUN(test_journal_roundtrip);
     RUN(test_snapshot_from_texts);
 

@@ -595,6 +595,26 @@ TEST(parse_compat_and_v1)
     CHECK_INT(p.nerrors, 5);
     CHECK_INT(s.n, 3);
 
+    /* v1 numbers are JSON numbers: not strings, not fractions */
+    j = json_loads("{\"interval\": \"60\", \"rate\": 1.5}", 0, NULL);
+    CHECK_INT(apigw_rl_parse_v1(j, &p, NULL, "/v", &s), -1);
+    json_decref(j);
+    CHECK_INT(p.nerrors, 7);
+    CHECK_STR(p.items[5].pointer, "/v/interval");
+    CHECK_STR(p.items[5].message, "must be a positive integer of seconds "
+              "(1 to 31622400), not a string");
+    CHECK_STR(p.items[6].pointer, "/v/rate");
+    CHECK_STR(p.items[6].message, "must be a positive integer "
+              "(1 to 1000000000), not 1.5");
+
+    j = json_loads("{\"interval\": 60.0, \"rate\": 10.0}", 0, NULL);
+    CHECK_INT(apigw_rl_parse_v1(j, &p, NULL, "/v", &s), 0);
+    json_decref(j);
+    CHECK_INT(p.nerrors, 7);
+    CHECK_INT(s.n, 4);
+    CHECK_INT(s.items[3].period, 60 * S);
+    CHECK_INT(s.items[3].n, 10);
+
     while (s.n) {
         apigw_rl_limit_clear(&s.items[--s.n]);
     }
