@@ -366,11 +366,13 @@ rl_count(const json_t *v)
 }
 
 
-/* "second|minute|hour|day" or a number of seconds */
+/* "second|minute|hour|day" or a number of seconds (60.0 is 60, as for
+   the counts) */
 static int64_t
 rl_period(const json_t *v)
 {
-    int  w;
+    int     w;
+    double  d;
 
     if (json_is_string(v)) {
         w = rl_word(json_string_value(v), strlen(json_string_value(v)),
@@ -384,6 +386,14 @@ rl_period(const json_t *v)
         && json_integer_value(v) <= 366 * 86400)
     {
         return json_integer_value(v) * APIGW_RL_SECOND;
+    }
+
+    if (json_is_real(v)) {
+        d = json_real_value(v);
+
+        if (d >= 1 && d <= 366 * 86400 && d == (double) (int64_t) d) {
+            return (int64_t) d * APIGW_RL_SECOND;
+        }
     }
 
     return -1;

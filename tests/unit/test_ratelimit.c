@@ -404,7 +404,21 @@ TEST(parse_apigw_forms)
         apigw_rl_set_free(s);
     }
 
-    CHECK_INT(p.nerrors, 0);
+    /* whole numbers written 10.0 are whole numbers, "per" too */
+    s = parse_apigw("{\"rate\": 5.0, \"per\": 10.0, \"burst\": 2.0}", 0,
+                    &p);
+    CHECK(s != NULL);
+    if (s) {
+        CHECK_INT(s->items[0].n, 5);
+        CHECK_INT(s->items[0].period, 10 * S);
+        CHECK_INT(s->items[0].burst, 2);
+        apigw_rl_set_free(s);
+    }
+
+    CHECK(parse_apigw("{\"rate\": 5, \"per\": 10.5}", 0, &p) == NULL);
+    CHECK_INT(p.nerrors, 1);
+    CHECK_STR(p.items[0].pointer, "/x/per");
+
     apigw_problems_free(&p);
 }
 
