@@ -788,12 +788,13 @@ apigw_jwt_scopes(json_t *payload)
     size_t   i, len;
     json_t  *v, *e;
 
+    /* "scope" (a string, or an array as some IdPs send it), else "scp" */
+
     v = json_object_get(payload, "scope");
-    if (json_is_string(v)) {
-        return strdup(json_string_value(v));
+    if (!json_is_string(v) && !json_is_array(v)) {
+        v = json_object_get(payload, "scp");
     }
 
-    v = json_object_get(payload, "scp");
     if (json_is_string(v)) {
         return strdup(json_string_value(v));
     }

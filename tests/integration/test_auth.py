@@ -606,6 +606,10 @@ def test_scope_separators(gw, whisk, idp):
     # scope wins over scp
     tok = bearer(idp.token(scope="read", scp=["admin"]))
     rejected(gw, whisk, "/auth/admin", tok, 403, "insufficient_scope")
+    # scope as an array, as some IdPs send it
+    tok = bearer(idp.token(scope=["x", "admin"], scp=["read"]))
+    assert gw.request("GET", "/auth/admin", tok).status == 200
+    rejected(gw, whisk, "/auth/read", tok, 403, "insufficient_scope")
 
 
 def test_unknown_kid_flood(gw, whisk, idp):
