@@ -1094,7 +1094,10 @@ apigw_jwt_verify(const char *tok, size_t len, const apigw_jwks_t *keys,
     }
 
     for (i = 0; i < pol->nrequired_claims; i++) {
-        if (json_object_get(payload, pol->required_claims[i]) == NULL) {
+        /* a claim of null is not there */
+        v = json_object_get(payload, pol->required_claims[i]);
+
+        if (v == NULL || json_is_null(v)) {
             rc = APIGW_JWT_CLAIM;
             goto done;
         }

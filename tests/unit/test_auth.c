@@ -323,7 +323,9 @@ TEST(test_jwt_es256)
     unsigned char        bx_[32], by_[32];
     apigw_jwt_policy_t   pol;
     apigw_jwt_result_t   res;
+    char                 nclaims[256];
     const char          *aud[] = { "api" };
+    const char          *req[] = { "sub" };
 
     pk = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
     CHECK(pk != NULL);
@@ -366,6 +368,25 @@ TEST(test_jwt_es256)
     CHECK(apigw_jwt_verify(tok, strlen(tok), ks, &pol, now + 80, &res)
           == APIGW_JWT_OK);
     apigw_jwt_result_free(&res);
+
+    /* required claims: there, absent, or null (not there either) */
+    pol.required_claims = req;
+    pol.nrequired_claims = 1;
+    CHECK(apigw_jwt_verify(tok, strlen(tok), ks, &pol, now, &res)
+          == APIGW_JWT_OK);
+    apigw_jwt_result_free(&res);
+    req[0] = "email";
+    CHECK(apigw_jwt_verify(tok, strlen(tok), ks, &pol, now, &res)
+          == APIGW_JWT_CLAIM);
+    free(tok);
+    snprintf(nclaims, sizeof(nclaims), "{\"iss\":\"iss\",\"aud\":\"api\","
+             "\"sub\":\"u\",\"exp\":%ld,\"email\":null}", now + 60);
+    tok = es256_token(pk, nclaims, 0);
+    CHECK(apigw_jwt_verify(tok, strlen(tok), ks, &pol, now, &res)
+          == APIGW_JWT_CLAIM);
+    free(tok);
+    pol.nrequired_claims = 0;
+    tok = es256_token(pk, claims, 0);
 
     /* ES256 not allowed by the policy */
     pol.algorithms = 1u << APIGW_JWA_RS256;
