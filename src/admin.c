@@ -174,17 +174,73 @@ admin_oom(admin_t *a)
 }
 
 
+/*
+ * The fewest significant digits (at least `digits`, at most 17) that give
+ * every real of v back exactly: jansson writes %.17g, which shows a
+ * document's 0.1 as 0.10000000000000001.
+ */
+static int
+admin_real_digits(json_t *v, int digits, int depth)
+{
+    char         buf[40];
+    size_t       i;
+    double       d;
+    json_t      *e;
+    const char  *k;
+
+    if (digits >= 17 || depth > 4096) {
+        return 17;
+    }
+
+    switch (json_typeof(v)) {
+
+    case JSON_REAL:
+        d = json_real_value(v);
+
+        for ( ;  digits < 17; digits++) {
+            snprintf(buf, sizeof(buf), "%.*g", digits, d);
+            if (strtod(buf, NULL) == d) {
+                break;
+            }
+        }
+
+        return digits;
+
+    case JSON_OBJECT:
+        json_object_foreach(v, k, e) {
+            digits = admin_real_digits(e, digits, depth + 1);
+        }
+
+        return digits;
+
+    case JSON_ARRAY:
+        json_array_foreach(v, i, e) {
+            digits = admin_real_digits(e, digits, depth + 1);
+        }
+
+        return digits;
+
+    default:
+        return digits;
+    }
+}
+
+
 /* takes the reference to v */
 static int
 admin_json(admin_t *a, int status, json_t *v)
 {
+    int    digits;
     char  *body;
 
     if (v == NULL) {
         return admin_oom(a);
     }
 
-    body = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    digits = admin_real_digits(v, 1, 0);
+
+    body = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY
+                         | JSON_REAL_PRECISION(digits));
     json_decref(v);
 
     if (body == NULL) {

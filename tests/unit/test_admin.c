@@ -121,6 +121,32 @@ TEST(test_v2_create_get_delete)
 }
 
 
+/* a document's numbers come back as they were written, and exactly */
+TEST(test_doc_numbers)
+{
+    json_t  *j, *x;
+
+    j = req("POST", "/v2/tn/apis",
+            "{\"swagger\":\"2.0\",\"info\":{\"title\":\"T\",\"version\":\"1\","
+            "\"x-n\":[0.1,3.14159,1.0,1e300,-2.5e-7]},\"basePath\":\"/num\","
+            "\"paths\":{}}");
+    CHECK_INT(last_status, 200);
+    CHECK(strstr(last_body, "[0.1,3.14159,1.0,1e300,-2.5e-7]") != NULL);
+    json_decref(j);
+
+    j = req("POST", "/v2/tn/apis",
+            "{\"swagger\":\"2.0\",\"info\":{\"title\":\"T\",\"version\":\"1\","
+            "\"x-n\":[0.30000000000000004,0.1]},\"basePath\":\"/num2\","
+            "\"paths\":{}}");
+    CHECK_INT(last_status, 200);
+    x = json_object_get(json_object_get(json_object_get(j, "open_api_doc"),
+                                        "info"), "x-n");
+    CHECK(json_real_value(json_array_get(x, 0)) == 0.30000000000000004);
+    CHECK(json_real_value(json_array_get(x, 1)) == 0.1);
+    json_decref(j);
+}
+
+
 TEST(test_v2_conflict_and_errors)
 {
     json_t  *j;
@@ -631,6 +657,7 @@ main(void)
     st = apigw_store_create();
 
     RUN(test_v2_create_get_delete);
+    RUN(test_doc_numbers);
     RUN(test_v2_conflict_and_errors);
     RUN(test_domain_names);
     RUN(test_domain_claims);
