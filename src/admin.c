@@ -750,7 +750,56 @@ admin_import(admin_t *a, const char *buf, size_t len, admin_doc_t *d)
 }
 
 
-/* another API of the tenant with this basePath, or NULL */
+/*
+ * The next unit of a base path as the router sees it: "/" (256) between
+ * segments, else a byte, percent-decoded ("%2F" a byte of its segment).
+ */
+static int
+admin_base_unit(const char **p)
+{
+    int          hi, lo;
+    const char  *s;
+
+    s = *p;
+
+    if (*s == '/') {
+        *p = s + 1;
+        return 256;
+    }
+
+    if (s[0] == '%' && s[1] && s[2]) {
+        hi = isdigit((unsigned char) s[1]) ? s[1] - '0'
+             : isxdigit((unsigned char) s[1]) ? (s[1] | 0x20) - 'a' + 10 : -1;
+        lo = isdigit((unsigned char) s[2]) ? s[2] - '0'
+             : isxdigit((unsigned char) s[2]) ? (s[2] | 0x20) - 'a' + 10 : -1;
+
+        if (hi >= 0 && lo >= 0) {
+            *p = s + 3;
+            return hi << 4 | lo;
+        }
+    }
+
+    *p = s + 1;
+
+    return (unsigned char) *s;
+}
+
+
+/* two (normalised) base paths that route the same requests */
+static int
+admin_base_same(const char *x, const char *y)
+{
+    while (*x && *y) {
+        if (admin_base_unit(&x) != admin_base_unit(&y)) {
+            return 0;
+        }
+    }
+
+    return *x == '\0' && *y == '\0';
+}
+
+
+/* another API of the tenant with this basePath (as routed), or NULL */
 static const char *
 admin_base_taken(admin_t *a, const char *tenant, const char *base,
     const char *except)
@@ -771,8 +820,8 @@ admin_base_taken(admin_t *a, const char *tenant, const char *base,
 
         if (strcmp(admin_str(v, "tenant") ? admin_str(v, "tenant") : "",
                    tenant) == 0
-            && strcmp(admin_str(v, "basePath") ? admin_str(v, "basePath")
-                                               : "", base) == 0)
+            && admin_base_same(admin_str(v, "basePath")
+                               ? admin_str(v, "basePath") : "", base))
         {
             return id ? id : "";
         }

@@ -180,6 +180,20 @@ TEST(test_v2_conflict_and_errors)
     json_decref(req("GET", "/v2/c/apis/\xff\xfe", NULL));
     CHECK_INT(last_status, 404);
     CHECK(strstr(last_body, "\"status\":404") != NULL);
+
+    /* the same base as routed: percent-decoded, but for "%2F" */
+    json_decref(req("POST", "/v2/tp/apis", DOC("/pc%41", "/a")));
+    CHECK_INT(last_status, 200);
+    json_decref(req("POST", "/v2/tp/apis", DOC("/pcA", "/a")));
+    CHECK_INT(last_status, 409);
+    json_decref(req("POST", "/v2/tp/apis", DOC("/pc%61", "/a")));
+    CHECK_INT(last_status, 200);
+    json_decref(req("POST", "/v2/tp/apis", DOC("/x%2Fy", "/a")));
+    CHECK_INT(last_status, 200);
+    json_decref(req("POST", "/v2/tp/apis", DOC("/x/y", "/a")));
+    CHECK_INT(last_status, 200);
+    json_decref(req("POST", "/v2/tp/apis", DOC("/x%2fy", "/a")));
+    CHECK_INT(last_status, 409);
 }
 
 
