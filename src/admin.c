@@ -63,6 +63,7 @@ admin_set_body(apigw_admin_resp_t *resp, int status, char *body,
     resp->body = body;
     resp->body_len = body ? strlen(body) : 0;
     resp->content_type = type;
+    resp->allow = NULL;
 }
 
 
@@ -162,6 +163,20 @@ admin_err_list(admin_t *a, int status, json_t *errors, const char *fmt, ...)
     va_start(ap, fmt);
     admin_verror(a->resp, a->req->request_id, status, errors, fmt, ap);
     va_end(ap);
+
+    return -1;
+}
+
+
+/*
+ * 405 with `allow` (static), the methods the path serves: HEAD wherever
+ * GET is, OPTIONS everywhere (answered 204 with it: apigw_admin_handle())
+ */
+static int
+admin_verb(admin_t *a, const char *allow)
+{
+    admin_err(a, 405, "Invalid verb.");
+    a->resp->allow = allow;
 
     return -1;
 }
@@ -454,10 +469,12 @@ admin_arg(admin_t *a, const char *name)
 }
 
 
+/* HEAD is GET: the same answer, without the body (nginx drops it) */
 static int
 admin_is(admin_t *a, const char *m)
 {
-    return strcmp(a->method, m) == 0;
+    return strcmp(a->method, m) == 0
+           || (strcmp(m, "GET") == 0 && strcmp(a->method, "HEAD") == 0);
 }
 
 
@@ -1071,7 +1088,7 @@ admin_v2_apis(admin_t *a, const char *tenant)
         }
 
         if (!admin_is(a, "GET")) {
-            return admin_err(a, 405, "Invalid verb.");
+            return admin_verb(a, "GET, HEAD, OPTIONS");
         }
 
         rec = admin_api(a, tenant, id);
@@ -1091,7 +1108,7 @@ admin_v2_apis(admin_t *a, const char *tenant)
             return admin_v2_put(a, tenant, NULL);
         }
 
-        return admin_err(a, 405, "Invalid verb.");
+        return admin_verb(a, "GET, HEAD, POST, OPTIONS");
     }
 
     if (admin_is(a, "GET")) {
@@ -1121,7 +1138,7 @@ admin_v2_apis(admin_t *a, const char *tenant)
         return admin_no_content(a);
     }
 
-    return admin_err(a, 405, "Invalid verb.");
+    return admin_verb(a, "GET, HEAD, PUT, DELETE, OPTIONS");
 }
 
 
@@ -1266,7 +1283,9 @@ admin_v2_subs(admin_t *a, const char *tenant)
         return admin_no_content(a);
     }
 
-    return admin_err(a, 405, "Invalid verb.");
+    /* DELETE without a client id is a 400, not a method of the list */
+    return admin_verb(a, a->nseg == 3 ? "GET, HEAD, POST, PUT, OPTIONS"
+                                      : "DELETE, OPTIONS");
 }
 
 
@@ -1404,7 +1423,7 @@ admin_v2_keys(admin_t *a, const char *tenant)
     }
 
     if (a->nseg < 4) {
-        return admin_err(a, 405, "Invalid verb.");
+        return admin_verb(a, "GET, HEAD, POST, OPTIONS");
     }
 
     rec = NULL;
@@ -1420,7 +1439,7 @@ admin_v2_keys(admin_t *a, const char *tenant)
 
     if (a->nseg == 5) {
         if (!admin_is(a, "POST")) {
-            return admin_err(a, 405, "Invalid verb.");
+            return admin_verb(a, "POST, OPTIONS");
         }
 
         rec = json_deep_copy(rec);
@@ -1453,7 +1472,7 @@ admin_v2_keys(admin_t *a, const char *tenant)
         return admin_no_content(a);
     }
 
-    return admin_err(a, 405, "Invalid verb.");
+    return admin_verb(a, "GET, HEAD, DELETE, OPTIONS");
 }
 
 
@@ -1680,7 +1699,7 @@ admin_v2_tenant(admin_t *a, const char *tenant)
     }
 
     if (!admin_is(a, "PUT")) {
-        return admin_err(a, 405, "Invalid verb.");
+        return admin_verb(a, "GET, HEAD, PUT, DELETE, OPTIONS");
     }
 
     body = admin_body_json(a);
@@ -1950,7 +1969,7 @@ admin_v2_certificate(admin_t *a, const char *tenant, const char *domain)
     }
 
     if (!admin_is(a, "PUT")) {
-        return admin_err(a, 405, "Invalid verb.");
+        return admin_verb(a, "GET, HEAD, PUT, DELETE, OPTIONS");
     }
 
     body = admin_body_json(a);
@@ -2030,7 +2049,7 @@ admin_v2_domains(admin_t *a, const char *tenant)
 
     if (a->nseg == 3) {
         if (!admin_is(a, "GET")) {
-            return admin_err(a, 405, "Invalid verb.");
+            return admin_verb(a, "GET, HEAD, OPTIONS");
         }
 
         if (rec == NULL) {
@@ -2176,7 +2195,7 @@ admin_v2_domains(admin_t *a, const char *tenant)
         return admin_no_content(a);
     }
 
-    return admin_err(a, 405, "Invalid verb.");
+    return admin_verb(a, "GET, HEAD, PUT, DELETE, OPTIONS");
 }
 
 
@@ -2198,7 +2217,7 @@ admin_v2_webactions(admin_t *a, const char *tenant)
 
     if (a->nseg == 3) {
         if (!admin_is(a, "GET")) {
-            return admin_err(a, 405, "Invalid verb.");
+            return admin_verb(a, "GET, HEAD, OPTIONS");
         }
 
         o = json_array();
@@ -2263,7 +2282,7 @@ admin_v2_webactions(admin_t *a, const char *tenant)
     }
 
     if (!admin_is(a, "PUT")) {
-        return admin_err(a, 405, "Invalid verb.");
+        return admin_verb(a, "GET, HEAD, PUT, DELETE, OPTIONS");
     }
 
     /* the namespace is the tenant's, and no other tenant binds in it */
@@ -2376,8 +2395,8 @@ admin_route(admin_t *a)
     const char  *tenant;
 
     if (a->nseg == 1 && strcmp(a->seg[0], "health") == 0) {
-        if (!admin_is(a, "GET") && !admin_is(a, "HEAD")) {
-            return admin_err(a, 405, "Invalid verb.");
+        if (!admin_is(a, "GET")) {
+            return admin_verb(a, "GET, HEAD, OPTIONS");
         }
 
         /* 200 while the data plane serves, even when writes cannot go */
@@ -2435,8 +2454,9 @@ void
 apigw_admin_handle(const apigw_store_t *s, const apigw_admin_req_t *req,
     apigw_admin_resp_t *resp)
 {
-    size_t   i;
-    admin_t  a;
+    size_t       i;
+    admin_t      a;
+    const char  *allow;
 
     memset(resp, 0, sizeof(apigw_admin_resp_t));
     memset(&a, 0, sizeof(admin_t));
@@ -2447,6 +2467,18 @@ apigw_admin_handle(const apigw_store_t *s, const apigw_admin_req_t *req,
 
     if (admin_parse(&a) == 0) {
         (void) admin_route(&a);
+    }
+
+    /* OPTIONS: no handler serves it, and its 405 says what the path does */
+    if (admin_is(&a, "OPTIONS") && resp->status == 405 && resp->allow) {
+        allow = resp->allow;
+        admin_set_body(resp, 204, NULL, NULL);
+        resp->allow = allow;
+    }
+
+    /* neither HEAD (answered as GET) nor OPTIONS ever writes */
+    if ((admin_is(&a, "HEAD") || admin_is(&a, "OPTIONS")) && resp->muts.n) {
+        apigw_admin_error(resp, req->request_id, 500, "Internal error.");
     }
 
     if (resp->status == 0) {
@@ -2469,6 +2501,7 @@ apigw_admin_resp_free(apigw_admin_resp_t *resp)
 {
     free(resp->body);
     resp->body = NULL;
+    resp->allow = NULL;
     apigw_muts_free(&resp->muts);
 }
 
@@ -3229,7 +3262,18 @@ admin_v1_apis(admin_t *a)
         return admin_json(a, 200, json_object());
     }
 
-    return admin_err(a, 405, "Invalid verb.");
+    /*
+     * DELETE: a 400 without an id; on {id}/tenant it deletes the API, as
+     * in openwhisk-apigateway, but is no method of that path
+     */
+    switch (a->nseg) {
+    case 2:
+        return admin_verb(a, "GET, HEAD, POST, PUT, OPTIONS");
+    case 3:
+        return admin_verb(a, "GET, HEAD, POST, PUT, DELETE, OPTIONS");
+    default:
+        return admin_verb(a, "GET, HEAD, OPTIONS");
+    }
 }
 
 
@@ -3345,7 +3389,7 @@ admin_v1_tenants(admin_t *a)
     }
 
     if (id == NULL) {
-        return admin_err(a, 405, "Invalid verb.");
+        return admin_verb(a, "GET, HEAD, POST, PUT, OPTIONS");
     }
 
     rec = admin_tenant(a, id);
@@ -3386,7 +3430,8 @@ admin_v1_tenants(admin_t *a)
         return admin_json(a, 200, json_object());
     }
 
-    return admin_err(a, 405, "Invalid verb.");
+    return admin_verb(a, a->nseg == 3 ? "GET, HEAD, POST, PUT, DELETE, OPTIONS"
+                                      : "GET, HEAD, OPTIONS");
 }
 
 
@@ -3398,10 +3443,14 @@ admin_v1_subs(admin_t *a)
     json_t      *body, *rec;
     const char  *k, *scope, *tenant, *res, *api, *target;
 
+    if (a->nseg != 2) {
+        return admin_err(a, 404, "Not found.");
+    }
+
     if (!(admin_is(a, "PUT") || admin_is(a, "POST")
-          || admin_is(a, "DELETE")) || a->nseg != 2)
+          || admin_is(a, "DELETE")))
     {
-        return admin_err(a, 405, "Invalid verb.");
+        return admin_verb(a, "POST, PUT, DELETE, OPTIONS");
     }
 
     body = admin_body_json(a);
@@ -3498,7 +3547,7 @@ admin_v1(admin_t *a)
 {
     if (strcmp(a->seg[1], "health-check") == 0 && a->nseg == 2) {
         if (!admin_is(a, "GET")) {
-            return admin_err(a, 405, "Invalid verb.");
+            return admin_verb(a, "GET, HEAD, OPTIONS");
         }
 
         return admin_text(a, 200, "Status: Gateway ready.");

@@ -43,6 +43,7 @@ typedef struct {
     char          *body;          /* malloc()ed, NULL for none */
     size_t         body_len;
     const char    *content_type;  /* static */
+    const char    *allow;         /* static: Allow of a 405 or an OPTIONS */
     apigw_muts_t   muts;          /* to commit before answering */
 } apigw_admin_resp_t;
 

@@ -88,6 +88,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
 
+    /*
+     * a 405 names the methods of its path, and only OPTIONS's 204 does
+     * too; 500: a HEAD or an OPTIONS would have written
+     */
+    if ((resp.status == 405 && resp.allow == NULL)
+        || (resp.allow && resp.status != 405 && resp.status != 204)
+        || resp.status == 500)
+    {
+        abort();
+    }
+
     if (resp.muts.n) {
         (void) apigw_store_apply(fuzz_store, &resp.muts);
         fuzz_keytab(r.body, r.body_len);

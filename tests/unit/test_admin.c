@@ -14,6 +14,9 @@
 static apigw_store_t  *st;
 static char            last_body[65536];
 static int             last_status;
+static const char     *last_allow;      /* static in admin.c */
+static const char     *last_type;
+static size_t          last_nmuts;
 static const char     *public_url = "http://gw.example:9001";
 
 
@@ -44,6 +47,10 @@ req(const char *method, const char *target, const char *body)
     r.request_id = "rid";
 
     apigw_admin_handle(st, &r, &resp);
+
+    last_allow = resp.allow;
+    last_type = resp.content_type;
+    last_nmuts = resp.muts.n;
 
     if (resp.muts.n) {
         CHECK(apigw_store_apply(st, &resp.muts) == 0);
@@ -665,6 +672,182 @@ TEST(test_domain_claims)
 }
 
 
+/* one request: its status and Allow (NULL: none); it writes nothing */
+static void
+allow_check(int line, const char *method, const char *path, int status,
+    const char *allow)
+{
+    json_decref(req(method, path, NULL));
+
+    if (last_status != status || last_nmuts != 0
+        || (allow == NULL) != (last_allow == NULL)
+        || (allow && strcmp(allow, last_allow) != 0))
+    {
+        unit_cur_failed++;
+        fprintf(stderr, "%s:%d: %s %s: %d \"%s\" (%zu writes), expected "
+                "%d \"%s\"\n", __FILE__, line, method, path, last_status,
+                last_allow ? last_allow : "(none)", last_nmuts, status,
+                allow ? allow : "(none)");
+    }
+}
+
+#define ALLOW(m, p, s, a)  allow_check(__LINE__, m, p, s, a)
+
+
+/* HEAD: the GET's status, type and body (nginx drops it), no write */
+static void
+head_check(int line, const char *path)
+{
+    int          status;
+    char         body[sizeof(last_body)];
+    const char  *type, *allow;
+
+    json_decref(req("GET", path, NULL));
+    status = last_status;
+    type = last_type;
+    allow = last_allow;
+    memcpy(body, last_body, sizeof(body));
+
+    json_decref(req("HEAD", path, NULL));
+
+    if (last_status != status || last_type != type || last_allow != allow
+        || strcmp(last_body, body) != 0 || last_nmuts != 0)
+    {
+        unit_cur_failed++;
+        fprintf(stderr, "%s:%d: HEAD %s: %d %s (%zu writes), GET: %d %s\n",
+                __FILE__, line, path, last_status, last_body, last_nmuts,
+                status, body);
+    }
+}
+
+#define HEAD_AS_GET(p)  head_check(__LINE__, p)
+
+
+/* a 405 names the methods of its path; OPTIONS answers them; HEAD is GET */
+TEST(test_allow_head_options)
+{
+    json_t  *j;
+    char     api[128], oa[160], key[128], rev[160], v1api[128], v1t[128];
+    char     v1ta[160], body[512];
+
+    j = req("POST", "/v2/al/apis", DOC("/al", "/a"));
+    CHECK_INT(last_status, 200);
+    snprintf(api, sizeof(api), "/v2/al/apis/%s", jstr(j, "artifact_id"));
+    snprintf(oa, sizeof(oa), "%s/openapi", api);
+    snprintf(body, sizeof(body), "{\"client_id\":\"c1\",\"artifact_id\":"
+             "\"%s\"}", jstr(j, "artifact_id"));
+    json_decref(j);
+    json_decref(req("POST", "/v2/al/subscriptions", body));
+    CHECK_INT(last_status, 200);
+
+    j = req("POST", "/v2/al/keys", "{\"consumer\":\"alice\"}");
+    CHECK_INT(last_status, 201);
+    snprintf(key, sizeof(key), "/v2/al/keys/%s", jstr(j, "id"));
+    snprintf(rev, sizeof(rev), "%s/revoke", key);
+    json_decref(j);
+
+    json_decref(req("PUT", "/v2/al/domains/api.al.example", NULL));
+    CHECK_INT(last_status, 200);
+
+    j = req("PUT", "/v1/tenants",
+            "{\"namespace\":\"aln\",\"instance\":\"i\"}");
+    CHECK_INT(last_status, 200);
+    snprintf(v1t, sizeof(v1t), "/v1/tenants/%s", jstr(j, "id"));
+    snprintf(v1ta, sizeof(v1ta), "%s/apis", v1t);
+    snprintf(body, sizeof(body),
+             "{\"name\":\"H\",\"basePath\":\"alv1\",\"tenantId\":\"%s\","
+             "\"resources\":{\"/w\":{\"operations\":{\"get\":{"
+             "\"backendMethod\":\"GET\","
+             "\"backendUrl\":\"http://127.0.0.1:1/x\"}}}}}", jstr(j, "id"));
+    json_decref(j);
+    j = req("POST", "/v1/apis", body);
+    CHECK_INT(last_status, 200);
+    snprintf(v1api, sizeof(v1api), "/v1/apis/%s", jstr(j, "id"));
+    json_decref(j);
+
+    /* v2 */
+    ALLOW("PATCH", "/v2/al/apis", 405, "GET, HEAD, POST, OPTIONS");
+    ALLOW("DELETE", "/v2/al/apis", 405, "GET, HEAD, POST, OPTIONS");
+    ALLOW("POST", api, 405, "GET, HEAD, PUT, DELETE, OPTIONS");
+    ALLOW("PUT", oa, 405, "GET, HEAD, OPTIONS");
+    ALLOW("FOO", "/v2/al/subscriptions", 405,
+          "GET, HEAD, POST, PUT, OPTIONS");
+    ALLOW("GET", "/v2/al/subscriptions/c1", 405, "DELETE, OPTIONS");
+    ALLOW("PUT", "/v2/al/keys", 405, "GET, HEAD, POST, OPTIONS");
+    ALLOW("POST", key, 405, "GET, HEAD, DELETE, OPTIONS");
+    ALLOW("GET", rev, 405, "POST, OPTIONS");
+    ALLOW("HEAD", rev, 405, "POST, OPTIONS");
+    ALLOW("POST", "/v2/al", 405, "GET, HEAD, PUT, DELETE, OPTIONS");
+    ALLOW("PUT", "/v2/al/domains", 405, "GET, HEAD, OPTIONS");
+    ALLOW("POST", "/v2/al/domains/api.al.example", 405,
+          "GET, HEAD, PUT, DELETE, OPTIONS");
+    ALLOW("POST", "/v2/al/domains/api.al.example/certificate", 405,
+          "GET, HEAD, PUT, DELETE, OPTIONS");
+    ALLOW("POST", "/v2/al/webactions", 405, "GET, HEAD, OPTIONS");
+    ALLOW("POST", "/v2/al/webactions/aln/pkg/act", 405,
+          "GET, HEAD, PUT, DELETE, OPTIONS");
+    ALLOW("POST", "/health", 405, "GET, HEAD, OPTIONS");
+
+    /* v1 */
+    ALLOW("POST", "/v1/health-check", 405, "GET, HEAD, OPTIONS");
+    ALLOW("PATCH", "/v1/apis", 405, "GET, HEAD, POST, PUT, OPTIONS");
+    ALLOW("PATCH", v1api, 405, "GET, HEAD, POST, PUT, DELETE, OPTIONS");
+    ALLOW("PATCH", "/v1/apis/x/tenant", 405, "GET, HEAD, OPTIONS");
+    ALLOW("DELETE", "/v1/tenants", 405, "GET, HEAD, POST, PUT, OPTIONS");
+    ALLOW("PATCH", v1t, 405, "GET, HEAD, POST, PUT, DELETE, OPTIONS");
+    ALLOW("PUT", v1ta, 405, "GET, HEAD, OPTIONS");
+    ALLOW("GET", "/v1/subscriptions", 405, "POST, PUT, DELETE, OPTIONS");
+    ALLOW("HEAD", "/v1/subscriptions", 405, "POST, PUT, DELETE, OPTIONS");
+    /* no method at all there: not found */
+    ALLOW("POST", "/v1/subscriptions/x", 404, NULL);
+
+    /* no Allow but on a 405 */
+    ALLOW("GET", "/v2/al/apis", 200, NULL);
+    ALLOW("GET", "/nothing", 404, NULL);
+    ALLOW("DELETE", "/v2/al/subscriptions", 400, NULL);
+
+    /* OPTIONS: 204 with the same Allow, where the path exists */
+    ALLOW("OPTIONS", "/v2/al/apis", 204, "GET, HEAD, POST, OPTIONS");
+    CHECK(last_body[0] == '\0');
+    ALLOW("OPTIONS", key, 204, "GET, HEAD, DELETE, OPTIONS");
+    ALLOW("OPTIONS", rev, 204, "POST, OPTIONS");
+    ALLOW("OPTIONS", "/v1/subscriptions", 204,
+          "POST, PUT, DELETE, OPTIONS");
+    ALLOW("OPTIONS", "/health", 204, "GET, HEAD, OPTIONS");
+    ALLOW("OPTIONS", "/nothing", 404, NULL);
+    ALLOW("OPTIONS", "/v2/al/keys/none", 404, NULL);
+
+    /* HEAD is GET, including its errors, and never writes */
+    HEAD_AS_GET("/v2/al/apis");
+    HEAD_AS_GET("/v2/al/apis?limit=1");
+    HEAD_AS_GET(api);
+    HEAD_AS_GET(oa);
+    HEAD_AS_GET("/v2/al/apis/none");
+    HEAD_AS_GET("/v2/al/subscriptions?artifact_id=x");
+    HEAD_AS_GET("/v2/al/subscriptions");
+    HEAD_AS_GET("/v2/al/keys");
+    HEAD_AS_GET(key);
+    HEAD_AS_GET("/v2/al");
+    HEAD_AS_GET("/v2/al/domains");
+    HEAD_AS_GET("/v2/al/domains/api.al.example");
+    HEAD_AS_GET("/v2/al/domains/api.al.example/certificate");
+    HEAD_AS_GET("/v2/al/webactions");
+    HEAD_AS_GET("/health");
+    HEAD_AS_GET("/v1/health-check");
+    HEAD_AS_GET("/v1/apis");
+    HEAD_AS_GET(v1api);
+    HEAD_AS_GET(v1t);
+    HEAD_AS_GET(v1ta);
+    HEAD_AS_GET("/v1/tenants");
+
+    /* the key is still there, unrevoked */
+    j = req("GET", key, NULL);
+    CHECK_INT(last_status, 200);
+    CHECK(json_is_false(json_object_get(j, "revoked")));
+    json_decref(j);
+}
+
+
 int
 main(void)
 {
@@ -680,6 +863,7 @@ main(void)
     RUN(test_credentials_iterators);
     RUN(test_v1_model);
     RUN(test_v1_rate_limit_errors);
+    RUN(test_allow_head_options);
     RUN(test_journal_roundtrip);
     RUN(test_snapshot_from_texts);
 
