@@ -58,6 +58,8 @@ static void ngx_http_apigw_admin_lookup_thread(void *data, ngx_log_t *log);
 static void ngx_http_apigw_admin_lookup_done(ngx_event_t *ev);
 #endif
 static void ngx_http_apigw_admin_resp_cleanup(void *data);
+static ngx_int_t ngx_http_apigw_admin_send_resp(ngx_http_request_t *r,
+    apigw_admin_resp_t *resp);
 static ngx_int_t ngx_http_apigw_admin_send(ngx_http_request_t *r,
     ngx_uint_t status, const char *type, u_char *body, size_t len);
 static ngx_int_t ngx_http_apigw_admin_error(ngx_http_request_t *r,
@@ -509,10 +511,7 @@ ngx_http_apigw_admin_attempt(ngx_http_request_t *r)
     }
 
     if (resp->muts.n == 0) {
-        return ngx_http_apigw_admin_send(r, resp->status,
-                                         resp->content_type,
-                                         (u_char *) resp->body,
-                                         resp->body_len);
+        return ngx_http_apigw_admin_send_resp(r, resp);
     }
 
     base = apigw_store_version(ngx_http_apigw_store_current());
@@ -616,10 +615,7 @@ ngx_http_apigw_admin_committed(void *data, ngx_int_t rc)
     }
 
     if (rc == NGX_OK) {
-        rc = ngx_http_apigw_admin_send(r, ctx->resp.status,
-                                       ctx->resp.content_type,
-                                       (u_char *) ctx->resp.body,
-                                       ctx->resp.body_len);
+        rc = ngx_http_apigw_admin_send_resp(r, &ctx->resp);
 
     } else if ((rc == NGX_DECLINED
                 && ++ctx->tries <= NGX_HTTP_APIGW_ADMIN_RETRIES)
@@ -812,6 +808,30 @@ ngx_http_apigw_admin_resp_cleanup(void *data)
 
     apigw_admin_resp_free(&ctx->resp);
     json_decref(ctx->known);
+}
+
+
+/* the core's answer, with the Allow of a 405 or an OPTIONS */
+static ngx_int_t
+ngx_http_apigw_admin_send_resp(ngx_http_request_t *r,
+    apigw_admin_resp_t *resp)
+{
+    ngx_table_elt_t  *h;
+
+    if (resp->allow) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Allow");
+        h->value.data = (u_char *) resp->allow;
+        h->value.len = ngx_strlen(resp->allow);
+    }
+
+    return ngx_http_apigw_admin_send(r, resp->status, resp->content_type,
+                                     (u_char *) resp->body, resp->body_len);
 }
 
 

@@ -421,6 +421,107 @@ def test_health(gw):
     assert r.status == 200 and r.body == b"Status: Gateway ready.\n"
 
 
+# ---- methods: Allow on a 405, OPTIONS, HEAD ----
+
+def raw_head(gw, target, token=TOKEN):
+    """HEAD over a raw connection: status, headers (lower-case names) and
+    the bytes that came after the headers, until the server closed."""
+    auth = "Authorization: Bearer %s\r\n" % token if token else ""
+    out = harness.raw_exchange(gw.aport, (
+        "HEAD %s HTTP/1.1\r\nHost: a\r\n%sConnection: close\r\n\r\n"
+        % (target, auth)).encode())
+    head, _, rest = out.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    return int(lines[0].split(" ")[1]), headers, rest
+
+
+def assert_head_is_get(gw, target):
+    g = gw.admin("GET", target)
+    status, h, rest = raw_head(gw, target)
+    assert status == g.status, (target, status, g)
+    assert rest == b"", (target, rest)
+    assert h.get("content-type") == g.header("Content-Type"), (target, h)
+    assert int(h["content-length"]) == len(g.body), (target, h, g)
+    assert h.get("allow") == g.header("Allow"), (target, h, g)
+    assert len(h["x-request-id"]) == 32
+    return g
+
+
+def test_405_allow_options_head(gw, whisk):
+    t = "tenant-allow"
+    r = gw.admin("POST", "/v2/%s/apis" % t, simple_doc(whisk, "/allow"))
+    assert r.status == 200, r
+    api = "/v2/%s/apis/%s" % (t, r.json()["artifact_id"])
+    r = gw.admin("POST", "/v2/%s/keys" % t, {"consumer": "alice"})
+    assert r.status == 201, r
+    key = "/v2/%s/keys/%s" % (t, r.json()["id"])
+    r = gw.admin("PUT", "/v2/%s/domains/api.allow.example" % t)
+    assert r.status == 200, r
+    dom = "/v2/%s/domains/api.allow.example" % t
+
+    gs, gsp, gp, gpd = ("GET, HEAD, OPTIONS", "GET, HEAD, POST, OPTIONS",
+                        "GET, HEAD, PUT, DELETE, OPTIONS",
+                        "GET, HEAD, POST, PUT, OPTIONS")
+    for method, target, allow in [
+            ("PATCH", "/v2/%s/apis" % t, gsp),
+            ("DELETE", "/v2/%s/apis" % t, gsp),
+            ("FOO", "/v2/%s/apis" % t, gsp),
+            ("POST", api, gp),
+            ("PUT", api + "/openapi", gs),
+            ("PUT", "/v2/%s/subscriptions/c1" % t, "DELETE, OPTIONS"),
+            ("PATCH", "/v2/%s/subscriptions" % t, gpd),
+            ("PUT", "/v2/%s/keys" % t, "GET, HEAD, POST, OPTIONS"),
+            ("PUT", key, "GET, HEAD, DELETE, OPTIONS"),
+            ("GET", key + "/revoke", "POST, OPTIONS"),
+            ("POST", "/v2/%s" % t, gp),
+            ("POST", "/v2/%s/domains" % t, gs),
+            ("POST", dom, gp),
+            ("POST", dom + "/certificate", gp),
+            ("POST", "/v2/%s/webactions" % t, gs),
+            ("POST", "/v2/%s/webactions/ns/pkg/act" % t, gp),
+            ("POST", "/health", gs),
+            ("DELETE", "/v1/health-check", gs)]:
+        r = gw.admin(method, target)
+        err(r, 405, "Invalid verb.")
+        assert r.header_all("Allow") == [allow], (method, target, r)
+        # OPTIONS: the same methods, 204
+        r = gw.admin("OPTIONS", target)
+        assert r.status == 204 and r.body == b"", (target, r)
+        assert r.header_all("Allow") == [allow], (target, r)
+        assert r.header("Content-Type") is None, (target, r)
+
+    # the method a 405 is for: the answer of a HEAD, without the body
+    status, h, rest = raw_head(gw, key + "/revoke")
+    assert status == 405 and rest == b"" and h["allow"] == "POST, OPTIONS"
+    assert gw.admin("GET", key).json()["revoked"] is False
+
+    # no Allow but there; OPTIONS of a path that is not there: 404
+    assert gw.admin("GET", api).header("Allow") is None
+    assert gw.admin("GET", "/v2/%s/keys/nope" % t).header("Allow") is None
+    err(gw.admin("OPTIONS", "/nothing"), 404)
+    err(gw.admin("OPTIONS", "/v2/%s/keys/nope" % t), 404)
+    # the token first
+    r = gw.admin("OPTIONS", "/v2/%s/apis" % t, token=None)
+    err(r, 401)
+    assert r.header("Allow") is None
+
+    # HEAD: the GET's status and headers, no body
+    for target in ["/v2/%s/apis" % t, "/v2/%s/apis?limit=1" % t, api,
+                   api + "/openapi", "/v2/%s/apis/nope" % t,
+                   "/v2/%s/subscriptions?artifact_id=x" % t,
+                   "/v2/%s/keys" % t, key, "/v2/%s" % t,
+                   "/v2/%s/domains" % t, dom, "/v2/%s/webactions" % t,
+                   "/health", "/v1/health-check", "/nothing"]:
+        assert_head_is_get(gw, target)
+    assert assert_head_is_get(gw, api).status == 200
+    status, h, rest = raw_head(gw, api, token=None)
+    assert status == 401 and rest == b"", (status, h)
+
+
 # ---- persistence and concurrency ----
 
 def test_persistence_restart_and_reload(nginx_factory, whisk):

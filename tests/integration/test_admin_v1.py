@@ -422,3 +422,46 @@ def test_v1_and_v2_apis_are_apart(gw, whisk):
     # both still there
     assert gw.admin("GET", "/v2/apart/apis/%s" % v2).status == 200
     assert gw.admin("GET", "/v1/apis/%s" % v1).status == 200
+
+
+def test_v1_405_allow_options_head(gw, whisk):
+    from test_admin import assert_head_is_get
+    t = gw.admin("PUT", "/v1/tenants",
+                 {"namespace": "allow", "instance": "i"}).json()
+    api = gw.admin("POST", "/v1/apis",
+                   v1_api(t["id"], whisk, base="/allow1")).json()
+    a, ta = "/v1/apis/%s" % api["id"], "/v1/tenants/%s" % t["id"]
+    gs, gpp, gppd = ("GET, HEAD, OPTIONS", "GET, HEAD, POST, PUT, OPTIONS",
+                     "GET, HEAD, POST, PUT, DELETE, OPTIONS")
+    for method, target, allow in [
+            ("PATCH", "/v1/apis", gpp),
+            ("FOO", a, gppd),
+            ("PATCH", a + "/tenant", gs),
+            ("POST", a + "/tenant", None),  # 400 Invalid request
+            ("DELETE", "/v1/tenants", gpp),
+            ("PATCH", ta, gppd),
+            ("POST", ta + "/apis", gs),
+            ("GET", "/v1/subscriptions", "POST, PUT, DELETE, OPTIONS"),
+            ("PATCH", "/v1/health-check", gs)]:
+        r = gw.admin(method, target)
+        if allow is None:
+            err(r, 400)
+            assert r.header("Allow") is None
+            continue
+        err(r, 405, "Invalid verb.")
+        assert r.header_all("Allow") == [allow], (method, target, r)
+        r = gw.admin("OPTIONS", target)
+        assert r.status == 204 and r.body == b"", (target, r)
+        assert r.header_all("Allow") == [allow], (target, r)
+
+    # nothing is served below /v1/subscriptions
+    err(gw.admin("POST", "/v1/subscriptions/x",
+                 {"key": "k", "scope": "tenant", "tenantId": t["id"]}),
+        404, "Not found.")
+
+    for target in ["/v1/apis", a, a + "/tenant", "/v1/apis/nope",
+                   "/v1/tenants", "/v1/tenants?filter[where][namespace]=allow",
+                   ta, ta + "/apis", "/v1/health-check",
+                   "/v1/subscriptions"]:
+        assert_head_is_get(gw, target)
+    assert assert_head_is_get(gw, a).json() == api
