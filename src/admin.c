@@ -2408,6 +2408,13 @@ admin_route(admin_t *a)
                           "records", (json_int_t) apigw_store_count(a->s)));
     }
 
+    /* GET and HEAD of /metrics: the module's (ngx_http_apigw_admin.c) */
+    if (a->nseg == 1 && strcmp(a->seg[0], "metrics") == 0
+        && !admin_is(a, "GET"))
+    {
+        return admin_verb(a, "GET, HEAD, OPTIONS");
+    }
+
     if (a->nseg >= 2 && strcmp(a->seg[0], "v1") == 0) {
         return admin_v1(a);
     }

@@ -484,6 +484,7 @@ def test_405_allow_options_head(gw, whisk):
             ("POST", "/v2/%s/webactions" % t, gs),
             ("POST", "/v2/%s/webactions/ns/pkg/act" % t, gp),
             ("POST", "/health", gs),
+            ("DELETE", "/metrics", gs),
             ("DELETE", "/v1/health-check", gs)]:
         r = gw.admin(method, target)
         err(r, 405, "Invalid verb.")
@@ -517,6 +518,8 @@ def test_405_allow_options_head(gw, whisk):
                    "/v2/%s/domains" % t, dom, "/v2/%s/webactions" % t,
                    "/health", "/v1/health-check", "/nothing"]:
         assert_head_is_get(gw, target)
+    status, h, rest = raw_head(gw, "/metrics")   # its text changes
+    assert status == 200 and rest == b"" and int(h["content-length"]) > 0
     assert assert_head_is_get(gw, api).status == 200
     status, h, rest = raw_head(gw, api, token=None)
     assert status == 401 and rest == b"", (status, h)

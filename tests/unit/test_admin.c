@@ -787,6 +787,10 @@ TEST(test_allow_head_options)
     ALLOW("POST", "/v2/al/webactions/aln/pkg/act", 405,
           "GET, HEAD, PUT, DELETE, OPTIONS");
     ALLOW("POST", "/health", 405, "GET, HEAD, OPTIONS");
+    ALLOW("POST", "/metrics", 405, "GET, HEAD, OPTIONS");
+    ALLOW("OPTIONS", "/metrics", 204, "GET, HEAD, OPTIONS");
+    /* served by the module at /metrics exactly, not by the core */
+    ALLOW("GET", "/metrics/", 404, NULL);
 
     /* v1 */
     ALLOW("POST", "/v1/health-check", 405, "GET, HEAD, OPTIONS");
