@@ -792,16 +792,12 @@ ngx_http_apigw_redis_command(ngx_http_apigw_redis_t *rd,
     ngx_http_apigw_redis_cmd_t  *cmd;
 
     /*
-     * Where asked, a worker that has just started (or reloaded) and is
-     * connecting to a Redis that has not failed it queues its commands
-     * behind the connection's AUTH, SELECT and PING (hiredis keeps the
-     * order) rather than failing them.  Once a connection has failed,
-     * they fail fast until it is back.
+     * Where asked (ngx_http_apigw_redis_queue_connecting()), commands of a
+     * worker still making its first connection queue behind its AUTH,
+     * SELECT and PING (hiredis keeps the order) rather than failing.
      */
 
-    if (rd->ac == NULL || rd->channel.len
-        || (!rd->ready && (rd->failing || !rd->queue_connecting)))
-    {
+    if (!ngx_http_apigw_redis_ready(rd) || rd->channel.len) {
         return NULL;
     }
 

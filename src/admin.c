@@ -785,10 +785,8 @@ admin_base_unit(const char **p)
     }
 
     if (s[0] == '%' && s[1] && s[2]) {
-        hi = isdigit((unsigned char) s[1]) ? s[1] - '0'
-             : isxdigit((unsigned char) s[1]) ? (s[1] | 0x20) - 'a' + 10 : -1;
-        lo = isdigit((unsigned char) s[2]) ? s[2] - '0'
-             : isxdigit((unsigned char) s[2]) ? (s[2] | 0x20) - 'a' + 10 : -1;
+        hi = apigw_hex((unsigned char) s[1]);
+        lo = apigw_hex((unsigned char) s[2]);
 
         if (hi >= 0 && lo >= 0) {
             *p = s + 3;

@@ -227,6 +227,8 @@ typedef struct {
  * `raw` is the path part of the request target (no query), as received.
  * `scratch` must hold at least `len` bytes.
  */
+/* the value of a hexadecimal digit, or -1 */
+int apigw_hex(unsigned char c);
 int apigw_path_parse(const char *raw, size_t len, char *scratch,
     apigw_path_t *out);
 

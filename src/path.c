@@ -11,7 +11,7 @@
 #include "apigw.h"
 
 
-static int
+int
 apigw_hex(unsigned char c)
 {
     if (c >= '0' && c <= '9') {
