@@ -1336,6 +1336,7 @@ ngx_http_apigw_auth_bearer(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
     apigw_jwt_policy_t          pol;
     const apigw_scheme_t       *s;
     ngx_http_apigw_tokval_t     val;
+    ngx_http_apigw_wait_t      *w;
     ngx_http_apigw_bearer_t    *b;
     ngx_http_apigw_loc_conf_t  *alcf;
 
@@ -1425,6 +1426,13 @@ ngx_http_apigw_auth_bearer(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
     }
 
     if (rc == NGX_OK) {
+        /* an answer of introspection for this very request is no hit */
+        w = ctx->auth;
+        ctx->token_cache = (w && w->scheme == s
+                            && ngx_memcmp(w->hash, hash, 32) == 0)
+                           ? NGX_HTTP_APIGW_TOKEN_MISS
+                           : NGX_HTTP_APIGW_TOKEN_HIT;
+
         if (val.inactive) {
             return ngx_http_apigw_fail(fail, NGX_HTTP_UNAUTHORIZED,
                                        "token_inactive", s, NULL);
@@ -1432,6 +1440,8 @@ ngx_http_apigw_auth_bearer(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
 
         return ngx_http_apigw_bearer_found(r, t, &val, f, fail);
     }
+
+    ctx->token_cache = NGX_HTTP_APIGW_TOKEN_MISS;
 
     if (b->src) {
         pol = b->pol;

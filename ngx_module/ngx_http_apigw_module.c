@@ -371,7 +371,8 @@ enum {
     NGX_HTTP_APIGW_VAR_REASON,
     NGX_HTTP_APIGW_VAR_FORWARDED_URL,
     NGX_HTTP_APIGW_VAR_TENANT,
-    NGX_HTTP_APIGW_VAR_CONSUMER
+    NGX_HTTP_APIGW_VAR_CONSUMER,
+    NGX_HTTP_APIGW_VAR_TOKEN_CACHE
 };
 
 
@@ -409,6 +410,9 @@ static ngx_http_variable_t  ngx_http_apigw_vars[] = {
 
     { ngx_string("apigw_consumer"), NULL, ngx_http_apigw_variable,
       NGX_HTTP_APIGW_VAR_CONSUMER, NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("apigw_token_cache"), NULL, ngx_http_apigw_variable,
+      NGX_HTTP_APIGW_VAR_TOKEN_CACHE, NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
       ngx_http_null_variable
 };
@@ -2245,6 +2249,15 @@ ngx_http_apigw_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
 
         case NGX_HTTP_APIGW_VAR_CONSUMER:
             s = ctx->consumer;
+            break;
+
+        case NGX_HTTP_APIGW_VAR_TOKEN_CACHE:
+            if (ctx->token_cache == NGX_HTTP_APIGW_TOKEN_HIT) {
+                ngx_str_set(&s, "HIT");
+
+            } else if (ctx->token_cache == NGX_HTTP_APIGW_TOKEN_MISS) {
+                ngx_str_set(&s, "MISS");
+            }
             break;
 
         case NGX_HTTP_APIGW_VAR_FORWARDED_URL:

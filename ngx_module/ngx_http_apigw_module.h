@@ -143,7 +143,12 @@ typedef struct {
     ngx_uint_t                  client_http_version;
     unsigned                    client_valid_uri:1;
     unsigned                    request_line_set:1;
+    unsigned                    token_cache:2;    /* $apigw_token_cache */
 } ngx_http_apigw_ctx_t;
+
+
+#define NGX_HTTP_APIGW_TOKEN_HIT   1
+#define NGX_HTTP_APIGW_TOKEN_MISS  2
 
 
 extern ngx_module_t  ngx_http_apigw_module;

@@ -45,6 +45,31 @@ typedef struct {
 } ngx_http_apigw_tok_zone_t;
 
 
+/*
+ * Entries are ordered by the token's hash, then by the scheme: one token
+ * accepted by several schemes (one IdP in front of many APIs) has an entry
+ * for each, and each is found.
+ */
+static ngx_int_t
+ngx_http_apigw_tok_cmp(const u_char *hash, uint64_t scheme,
+    ngx_http_apigw_tok_node_t *n)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_memcmp(hash, n->hash, 32);
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    if (scheme == n->scheme) {
+        return 0;
+    }
+
+    return scheme < n->scheme ? -1 : 1;
+}
+
+
 static void
 ngx_http_apigw_tok_insert(ngx_rbtree_node_t *temp, ngx_rbtree_node_t *node,
     ngx_rbtree_node_t *sentinel)
@@ -64,8 +89,8 @@ ngx_http_apigw_tok_insert(ngx_rbtree_node_t *temp, ngx_rbtree_node_t *node,
             n = (ngx_http_apigw_tok_node_t *) node;
             t = (ngx_http_apigw_tok_node_t *) temp;
 
-            p = (ngx_memcmp(n->hash, t->hash, 32) < 0) ? &temp->left
-                                                       : &temp->right;
+            p = (ngx_http_apigw_tok_cmp(n->hash, n->scheme, t) < 0)
+                ? &temp->left : &temp->right;
         }
 
         if (*p == sentinel) {
@@ -175,10 +200,10 @@ ngx_http_apigw_tok_lookup(ngx_http_apigw_tok_sh_t *sh, uint64_t scheme,
         }
 
         n = (ngx_http_apigw_tok_node_t *) node;
-        rc = ngx_memcmp(hash, n->hash, 32);
+        rc = ngx_http_apigw_tok_cmp(hash, scheme, n);
 
         if (rc == 0) {
-            return n->scheme == scheme ? n : NULL;
+            return n;
         }
 
         node = (rc < 0) ? node->left : node->right;

@@ -126,12 +126,19 @@ def gw(module_nginx_factory, whisk, idp, tmp_path_factory):
                   .replace('"/compat"', '"/compat2"')
                   .replace('"in": "header", "name": "X-Client-Secret"',
                            '"in": "query", "name": "csec"'))
+    # a second API behind the same IdP: its schemes are others
+    s2 = tmp / "auth2.json"
+    doc = spec(whisk, idp, str(jwks), str(secret))
+    doc["servers"] = [{"url": "/auth2"}]
+    s2.write_text(json.dumps(doc))
     return module_nginx_factory(gateway(
-        "apigw_spec %s; apigw_spec %s; apigw_spec %s;" % (s, c, c2),
+        "apigw_spec %s; apigw_spec %s; apigw_spec %s; apigw_spec %s;"
+        % (s, c, c2, s2),
         extra_http="apigw_keys_file %s;" % keys,
         extra_server="large_client_header_buffers 4 64k;",
         extra_location="add_header X-T-Reason $apigw_reason always;"
                        "add_header X-T-Consumer $apigw_consumer always;"
+                       "add_header X-T-Cache $apigw_token_cache always;"
     )).start()
 
 
@@ -627,6 +634,24 @@ def test_cached_token_still_checks_scopes(gw, whisk, idp):
         assert gw.request("GET", "/auth/read", bearer(tok)).status == 200
         rejected(gw, whisk, "/auth/admin", bearer(tok), 403,
                  "insufficient_scope")
+
+
+def test_token_cache_per_scheme(gw, whisk, idp):
+    """One token accepted by the schemes of two APIs (one IdP in front of
+    both) is verified once for each and then served from the cache for
+    each, in any order: the entries of one token do not hide each other."""
+    tok = bearer(idp.token())
+    seen = []
+    for target in ("/auth/jwt", "/auth2/jwt") * 4:
+        r = gw.request("GET", target, tok)
+        assert r.status == 200
+        seen.append(r.header("X-T-Cache"))
+    assert seen == ["MISS", "MISS"] + ["HIT"] * 6
+    # a refused token was verified, not cached; no token checked: empty
+    r = gw.request("GET", "/auth/jwt", bearer(idp.token(aud="other")))
+    assert r.status == 401 and r.header("X-T-Cache") == "MISS"
+    r = gw.request("GET", "/auth/key", [("X-Api-Key", "k-good")])
+    assert r.status == 200 and r.header("X-T-Cache") is None
 
 
 def test_secrets_not_logged(gw, whisk, idp):

@@ -63,6 +63,7 @@ def gw(module_nginx_factory, whisk, idp, tmp_path_factory):
         "apigw_spec %s;" % s,
         extra_location="add_header X-T-Reason $apigw_reason always;"
                        "add_header X-T-Consumer $apigw_consumer always;"
+                       "add_header X-T-Cache $apigw_token_cache always;"
     )).start()
 
 
@@ -82,6 +83,8 @@ def test_active_token_is_cached(gw, whisk, idp):
     r = gw.request("GET", "/o/read", bearer("opaque-1"))
     assert r.status == 200, r
     assert r.header("X-T-Consumer") == "svc-1"
+    # introspected for this request: not a hit, though read from the cache
+    assert r.header("X-T-Cache") == "MISS"
     assert header_values(last_raw(whisk), "X-Apigw-Scopes") == ["read write"]
     assert stats(idp)["introspections"] == before + 1
     # apigw authenticates itself to the endpoint
@@ -89,8 +92,8 @@ def test_active_token_is_cached(gw, whisk, idp):
         b"apigw:gw-secret").decode()
     assert "token=opaque-1" in idp.last_form
     for _ in range(5):
-        assert gw.request("GET", "/o/read",
-                          bearer("opaque-1")).status == 200
+        r = gw.request("GET", "/o/read", bearer("opaque-1"))
+        assert r.status == 200 and r.header("X-T-Cache") == "HIT"
     assert stats(idp)["introspections"] == before + 1
 
 
