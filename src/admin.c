@@ -1056,8 +1056,17 @@ admin_delete_api(admin_t *a, const char *tenant, const char *id)
         return -1;
     }
 
+    /*
+     * its subscriptions, and the keys scoped to it or to one of its
+     * operations: they admit nothing any more, and must not come back to
+     * life if an API is created again under the same id (v1 PUT names it)
+     */
     json_object_foreach(apigw_store_records(a->s), k, v) {
-        if (strncmp(k, pfx, strlen(pfx)) == 0
+        if ((strncmp(k, pfx, strlen(pfx)) == 0
+             || (strncmp(k, "key:", 4) == 0
+                 && admin_str(v, "api_id")
+                 && strcmp(admin_str(v, "api_id"), id) == 0
+                 && strcmp(admin_str(v, "tenant"), tenant) == 0))
             && admin_write(a, k, NULL) != 0)
         {
             return -1;

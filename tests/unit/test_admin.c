@@ -315,9 +315,27 @@ TEST(test_credentials_iterators)
         CHECK_INT(m, n + 1);
     }
 
-    /* deleting the API removes its subscriptions */
+    /* keys scoped to the API or one of its operations, and one not */
+    snprintf(body, sizeof(body), "{\"consumer\":\"c\",\"api_id\":\"%s\"}",
+             jstr(j, "artifact_id"));
+    json_decref(req("POST", "/v2/it/keys", body));
+    CHECK_INT(last_status, 201);
+    snprintf(body, sizeof(body), "{\"consumer\":\"d\",\"api_id\":\"%s\","
+             "\"operation\":\"op\"}", jstr(j, "artifact_id"));
+    json_decref(req("POST", "/v2/it/keys", body));
+    CHECK_INT(last_status, 201);
+    n = 0;
+    apigw_store_foreach_key(st, count_key, &n);
+
+    /* deleting the API removes its subscriptions and its keys */
     snprintf(t, sizeof(t), "/v2/it/apis/%s", jstr(j, "artifact_id"));
     json_decref(req("DELETE", t, NULL));
+    CHECK_INT(last_status, 204);
+    {
+        int m = 0;
+        apigw_store_foreach_key(st, count_key, &m);
+        CHECK_INT(m, n - 2);
+    }
     n = 0;
     apigw_store_foreach_sub(st, count_sub, &n);
     CHECK_INT(n, 0);
