@@ -878,7 +878,7 @@ apigw_jwt_verify(const char *tok, size_t len, const apigw_jwks_t *keys,
     const apigw_jwt_policy_t *pol, long now, apigw_jwt_result_t *out)
 {
     long                 sigl, leeway;
-    size_t               i, hl, pl, sl, ncand;
+    size_t               i, hl, pl, sl, ncand, named;
     double               t;
     json_t              *hdr, *payload, *v;
     unsigned             allowed, bit;
@@ -990,13 +990,29 @@ apigw_jwt_verify(const char *tok, size_t len, const apigw_jwks_t *keys,
 
     key = NULL;
     ncand = 0;
+    named = 0;
 
     if (kid) {
         for (i = 0; i < keys->n; i++) {
-            if (keys->keys[i].kid && strcmp(keys->keys[i].kid, kid) == 0) {
+            if (keys->keys[i].kid == NULL) {
+                continue;
+            }
+
+            named++;
+
+            if (strcmp(keys->keys[i].kid, kid) == 0) {
                 key = &keys->keys[i];
                 break;
             }
+        }
+
+        /*
+         * a kid that names none of a set whose keys have names, and that
+         * no unnamed key verifies, is most likely a key the IdP has just
+         * added: KID_UNKNOWN, so that the set is fetched again early
+         */
+        if (key != NULL) {
+            named = 0;
         }
     }
 
@@ -1019,7 +1035,8 @@ apigw_jwt_verify(const char *tok, size_t len, const apigw_jwks_t *keys,
     }
 
     if (ncand > 1) {
-        rc = APIGW_JWT_SIGNATURE;        /* ambiguous without a kid */
+        /* ambiguous without a kid */
+        rc = named ? APIGW_JWT_KID_UNKNOWN : APIGW_JWT_SIGNATURE;
         goto done;
     }
 
@@ -1034,7 +1051,7 @@ apigw_jwt_verify(const char *tok, size_t len, const apigw_jwks_t *keys,
         ? apigw_jwt_hmac(key, alg, tok, p2 - tok, sig, (size_t) sigl) != 0
         : apigw_jwt_pkey(key, alg, tok, p2 - tok, sig, (size_t) sigl) != 0)
     {
-        rc = APIGW_JWT_SIGNATURE;
+        rc = named ? APIGW_JWT_KID_UNKNOWN : APIGW_JWT_SIGNATURE;
         goto done;
     }
 

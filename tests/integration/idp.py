@@ -70,7 +70,8 @@ class Key:
             d = {"kty": "OKP", "crv": "Ed25519", "x": b64u(raw)}
         else:
             d = {"kty": "oct", "k": b64u(self.priv)}
-        d["kid"] = self.kid
+        if self.kid is not None:         # None: a key without a name
+            d["kid"] = self.kid
         d["use"] = "sig"
         return d
 

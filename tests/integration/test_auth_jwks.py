@@ -9,7 +9,7 @@ import pytest
 
 import harness
 from apigw_checks import gateway
-from idp import Idp, make_token
+from idp import Idp, Key, make_token
 
 
 @pytest.fixture(scope="module")
@@ -201,6 +201,55 @@ def test_cached_token_of_a_withdrawn_key_refused(gw, whisk, idp):
     # a refresh that brings the same keys changes nothing
     tok2 = make_token(k2, idp.claims())
     assert all_ok(gw, "/j/remote", tok2)
+
+
+def test_unknown_kid_beside_an_unnamed_key(nginx_factory, whisk, tmp_path):
+    """A key set that names its keys and has one without a name as well:
+    a token whose kid names none of them, and which the unnamed key does
+    not verify either, is signed by a key just added at the IdP; the set
+    is fetched again at once, not at the next scheduled refresh."""
+    m = Idp(issuer_path="/realms/mixed")
+    try:
+        unnamed = Key("RSA", None)
+        with m.lock:
+            m.keys = [Key("RSA", "m-1"), unnamed]
+        f = tmp_path / "mixed.json"
+        f.write_text(json.dumps({
+            "openapi": "3.0.3", "info": {"title": "mixed", "version": "1"},
+            "servers": [{"url": "/mx"}],
+            "x-apigw-backend": {"url": whisk.url + "/raw/mixed"},
+            "components": {"securitySchemes": {"m": {
+                "type": "http", "scheme": "bearer", "x-apigw-jwt": {
+                    "issuer": m.issuer, "audiences": ["apigw-tests"],
+                    "jwks_uri": m.issuer + "/certs"}}}},
+            "security": [{"m": []}],
+            "paths": {"/x": {"get": {"responses": {}}}}}))
+        n = nginx_factory(gateway(
+            "apigw_spec %s;" % f, extra_http="apigw_jwks_refresh 300s 1s;",
+            extra_location="add_header X-T-Reason $apigw_reason always;"),
+            workers=1).start()
+        assert eventually(lambda: all_ok(
+            n, "/mx/x", lambda: make_token(m.key("m-1"), m.claims())))
+        # the unnamed key verifies a token whose kid names no key (a kid
+        # is only a hint); without a kid, two keys could: ambiguous
+        tok = make_token(unnamed, m.claims(), kid=False,
+                         header={"kid": "hint"})
+        assert n.request("GET", "/mx/x", bearer(tok)).status == 200
+        tok = make_token(unnamed, m.claims(), kid=False)
+        assert n.request("GET", "/mx/x", bearer(tok)).status == 401
+        time.sleep(1.1)                 # past the minimum refetch interval
+        new = Key("RSA", "m-2")
+        with m.lock:
+            m.keys = m.keys + [new]
+        before = stats(m)["fetches"]
+        r = n.request("GET", "/mx/x", bearer(make_token(new, m.claims())))
+        assert r.status == 401
+        assert r.header("X-T-Reason") == "token_unknown_kid"
+        assert eventually(lambda: n.request("GET", "/mx/x", bearer(
+            make_token(new, m.claims()))).status == 200, timeout=4)
+        assert stats(m)["fetches"] == before + 1
+    finally:
+        m.stop()
 
 
 def test_compat_oauth2_provider_jwt(gw, whisk, idp):

@@ -569,7 +569,12 @@ TEST(test_jwt_hs_kid)
               APIGW_JWT_OK);
     CHECK_INT(hs_verify(b, "{\"alg\":\"HS256\",\"kid\":\"c\"}", ks, &pol),
               APIGW_JWT_OK);
+    /* ... and when that one does not verify it either, the kid is
+       unknown: a key just added at the IdP, the set is fetched early */
     CHECK_INT(hs_verify(a, "{\"alg\":\"HS256\",\"kid\":\"c\"}", ks, &pol),
+              APIGW_JWT_KID_UNKNOWN);
+    /* a named key that does not verify its own kid's token: a signature */
+    CHECK_INT(hs_verify(b, "{\"alg\":\"HS256\",\"kid\":\"a\"}", ks, &pol),
               APIGW_JWT_SIGNATURE);
     apigw_jwks_free(ks);
 
