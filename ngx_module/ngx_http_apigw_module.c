@@ -611,6 +611,7 @@ matched:
 
     ctx->match = &m;
     ctx->path = &path;
+    ctx->match_kept = 0;
     ctx->path_first = first;
 
     /* authenticate, rate-limit, validate: each may answer or wait */
@@ -638,6 +639,48 @@ matched:
     }
 
     return rc;
+}
+
+
+/*
+ * For a stage that waits (a body to read, a Redis answer): the router's
+ * result moves from the handler's stack into the request's pool.  Only
+ * the segments and parameters in use are copied, not the whole arrays
+ * (2 KB).  The segments themselves are in the pool already.
+ */
+ngx_int_t
+ngx_http_apigw_keep_match(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx)
+{
+    apigw_path_t   *path;
+    apigw_match_t  *m;
+
+    if (!ctx->match_kept) {
+        m = ngx_palloc(r->pool, sizeof(apigw_match_t));
+        path = ngx_palloc(r->pool, sizeof(apigw_path_t));
+
+        if (m == NULL || path == NULL) {
+            return NGX_ERROR;
+        }
+
+        m->status = ctx->match->status;
+        m->op = ctx->match->op;
+        m->api = ctx->match->api;
+        m->allow = ctx->match->allow;
+        m->nparams = ctx->match->nparams;
+        ngx_memcpy(m->params, ctx->match->params,
+                   m->nparams * sizeof(apigw_param_t));
+
+        path->n = ctx->path->n;
+        path->trailing_slash = ctx->path->trailing_slash;
+        ngx_memcpy(path->seg, ctx->path->seg, path->n * sizeof(char *));
+        ngx_memcpy(path->len, ctx->path->len, path->n * sizeof(size_t));
+
+        ctx->match = m;
+        ctx->path = path;
+        ctx->match_kept = 1;
+    }
+
+    return NGX_OK;
 }
 
 

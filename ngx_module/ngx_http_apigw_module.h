@@ -144,6 +144,7 @@ typedef struct {
     unsigned                    client_valid_uri:1;
     unsigned                    request_line_set:1;
     unsigned                    token_cache:2;    /* $apigw_token_cache */
+    unsigned                    match_kept:1;     /* match, path: pool */
 } ngx_http_apigw_ctx_t;
 
 
@@ -199,6 +200,8 @@ char *ngx_http_apigw_webaction_conf(ngx_conf_t *cf,
 ngx_int_t ngx_http_apigw_vanity(ngx_http_request_t *r,
     ngx_http_apigw_loc_conf_t *alcf, apigw_path_t *path, apigw_match_t *m);
 ngx_int_t ngx_http_apigw_invoke(ngx_http_request_t *r);
+ngx_int_t ngx_http_apigw_keep_match(ngx_http_request_t *r,
+    ngx_http_apigw_ctx_t *ctx);
 
 /* ngx_http_apigw_validate.c */
 ngx_int_t ngx_http_apigw_validate(ngx_http_request_t *r,

@@ -1186,8 +1186,6 @@ ngx_http_apigw_ratelimit(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx)
     const apigw_rl_limit_t      *ls[APIGW_RL_MAX_LIMITS];
     ngx_uint_t                   idx[APIGW_RL_MAX_LIMITS];
     int                          nomem, allowed;
-    apigw_path_t                *path;
-    apigw_match_t               *m;
     ngx_pool_cleanup_t          *cln;
     ngx_http_apigw_rl_req_t     *rq;
     ngx_http_apigw_rl_loc_t     *rll;
@@ -1303,16 +1301,9 @@ ngx_http_apigw_ratelimit(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx)
 
     /* wait for Redis; the match and path live on the handler's stack */
 
-    m = ngx_palloc(r->pool, sizeof(apigw_match_t));
-    path = ngx_palloc(r->pool, sizeof(apigw_path_t));
-    if (m == NULL || path == NULL) {
+    if (ngx_http_apigw_keep_match(r, ctx) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;     /* cleanup cancels */
     }
-
-    ngx_memcpy(m, ctx->match, sizeof(apigw_match_t));
-    ngx_memcpy(path, ctx->path, sizeof(apigw_path_t));
-    ctx->match = m;
-    ctx->path = path;
 
     rq->suspended = 1;
     r->main->count++;

@@ -50,8 +50,6 @@ ngx_http_apigw_validate(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx)
     ngx_int_t                   rc;
     ngx_uint_t                  i, n;
     apigw_kv_t                 *kv;
-    apigw_path_t               *path;
-    apigw_match_t              *match;
     ngx_list_part_t            *part;
     ngx_table_elt_t            *h;
     apigw_vresult_t             res;
@@ -142,17 +140,9 @@ ngx_http_apigw_validate(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx)
 
     /* the router's result must outlive this stack frame */
 
-    match = ngx_palloc(r->pool, sizeof(apigw_match_t));
-    path = ngx_palloc(r->pool, sizeof(apigw_path_t));
-
-    if (match == NULL || path == NULL) {
+    if (ngx_http_apigw_keep_match(r, ctx) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    ngx_memcpy(match, ctx->match, sizeof(apigw_match_t));
-    ngx_memcpy(path, ctx->path, sizeof(apigw_path_t));
-    ctx->match = match;
-    ctx->path = path;
 
     rc = ngx_http_read_client_request_body(r,
                                            ngx_http_apigw_validate_body_done);

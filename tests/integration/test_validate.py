@@ -483,3 +483,31 @@ def test_invalid_pattern_fails_the_configuration(nginx_factory, tmp_path):
     assert rc != 0
     assert "/paths/~1a/get/parameters/0/schema/pattern" in out
     assert "invalid regular expression" in out
+
+
+def test_parameters_survive_the_body_wait(nginx_factory, whisk, tmp_path):
+    """The body is read after the handler has returned: the route's path
+    parameters and segments, kept for that wait, still build the backend
+    URL (each parameter in place, the request path appended after it)."""
+    spec = tmp_path / "wait.json"
+    spec.write_text(json.dumps({
+        "openapi": "3.0.3", "info": {"title": "wait", "version": "1"},
+        "servers": [{"url": "/w"}],
+        "paths": {"/a/{x}/b/{y}/{z}": {"post": {
+            "parameters": [{"name": n, "in": "path", "required": True,
+                            "schema": {"type": "string"}}
+                           for n in ("x", "y", "z")],
+            "requestBody": {"content": {"application/json": {
+                "schema": {"type": "object", "required": ["k"]}}}},
+            "x-apigw-backend": {
+                "url": whisk.url + "/raw/{z}/{y}/{x}"},
+            "responses": {"200": {"description": "ok"}}}}}}))
+    gw = nginx_factory(gateway("apigw_spec %s; apigw_validate on;"
+                               % spec)).start()
+    for x, y, z in (("1", "two", "3%2F4"), ("%C3%A9", "b", "c")):
+        r = gw.request("POST", "/w/a/%s/b/%s/%s?q=1" % (x, y, z),
+                       [("Content-Type", "application/json")], '{"k": 1}')
+        assert r.status == 200, r
+        assert last_raw(whisk)["path"] == "/raw/%s/%s/%s" % (z, y, x)
+    rejected(gw, whisk, "POST", "/w/a/1/b/2/3",
+             [("Content-Type", "application/json")], '{}')
