@@ -128,6 +128,8 @@ static ngx_int_t ngx_http_apigw_rl_key(ngx_http_request_t *r,
 static void ngx_http_apigw_rl_redis_send(ngx_http_apigw_rl_req_t *rq,
     ngx_uint_t i);
 static void ngx_http_apigw_rl_reply(redisReply *reply, void *data);
+static void ngx_http_apigw_rl_redis_state(ngx_http_apigw_redis_t *rd,
+    ngx_uint_t up, void *data);
 static void ngx_http_apigw_rl_fail(ngx_http_apigw_rl_req_t *rq,
     ngx_uint_t i, const char *why);
 static ngx_int_t ngx_http_apigw_rl_conclude(ngx_http_apigw_rl_req_t *rq);
@@ -145,6 +147,8 @@ static void ngx_http_apigw_rl_view(ngx_http_apigw_rl_req_t *rq,
 
 
 static ngx_http_apigw_redis_t  *ngx_http_apigw_rl_redis;
+/* which keys' expiry this worker sent lately (ratelimit.h) */
+static apigw_rl_expiry_t        ngx_http_apigw_rl_expiry;
 static ngx_event_t              ngx_http_apigw_rl_sync_ev;
 static ngx_msec_t               ngx_http_apigw_rl_sync_ms;
 static ngx_http_apigw_zone_t   *ngx_http_apigw_rl_sync_zone;
@@ -960,6 +964,8 @@ ngx_http_apigw_ratelimit_init_process(ngx_cycle_t *cycle)
     } else {
         /* a new worker's first requests wait for its connection */
         ngx_http_apigw_redis_queue_connecting(ngx_http_apigw_rl_redis);
+        ngx_http_apigw_redis_on_state(ngx_http_apigw_rl_redis,
+                                      ngx_http_apigw_rl_redis_state, NULL);
     }
 
     /* every worker syncs: whichever fires first takes the queue */
@@ -1336,7 +1342,8 @@ ngx_http_apigw_rl_redis_send(ngx_http_apigw_rl_req_t *rq, ngx_uint_t i)
     }
 
     n = apigw_rl_redis_decide(rq->limits[i], rq->ident[i], rq->ilen[i],
-                              rq->now, buf, size, cmds);
+                              rq->now, &ngx_http_apigw_rl_expiry, buf, size,
+                              cmds);
     if (n < 0) {
         ngx_http_apigw_rl_fail(rq, i, "key too long");
         return;
@@ -1367,6 +1374,18 @@ ngx_http_apigw_rl_redis_send(ngx_http_apigw_rl_req_t *rq, ngx_uint_t i)
 }
 
 
+/*
+ * A connection that went down may have taken expiries noted as sent with
+ * it, and a Redis that came back may have lost its keys: all are due again.
+ */
+static void
+ngx_http_apigw_rl_redis_state(ngx_http_apigw_redis_t *rd, ngx_uint_t up,
+    void *data)
+{
+    ngx_memzero(&ngx_http_apigw_rl_expiry, sizeof(apigw_rl_expiry_t));
+}
+
+
 static void
 ngx_http_apigw_rl_reply(redisReply *reply, void *data)
 {
@@ -1389,8 +1408,12 @@ ngx_http_apigw_rl_reply(redisReply *reply, void *data)
     rc = -1;
     value = 0;
 
-    if (reply && reply->type == REDIS_REPLY_ARRAY && reply->elements >= 2) {
+    /* EXEC's replies: ZADD, ZINCRBY[, PEXPIRE] or INCRBY[, PEXPIREAT] */
 
+    if (reply && reply->type == REDIS_REPLY_ARRAY
+        && reply->elements
+           >= (rq->limits[i]->kind == APIGW_RL_RATE ? 2 : 1))
+    {
         if (rq->limits[i]->kind == APIGW_RL_RATE) {
             v = reply->element[1];                 /* ZINCRBY: the TAT */
 

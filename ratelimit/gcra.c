@@ -550,31 +550,69 @@ rl_redis_key(const apigw_rl_limit_t *l, const char *ident, size_t ilen,
 }
 
 
-/* after MULTI: INCRBY key n, PEXPIREAT key <window end>, EXEC */
+/* after MULTI: INCRBY key n, PEXPIREAT key <window end> (if due), EXEC */
 static int
 rl_quota_add(apigw_rl_cmd_t *cmds, const char *key, size_t klen, char *num,
-    int64_t n, int64_t end)
+    int64_t n, int64_t end, int expire)
 {
+    int  k;
+
     rl_arg_s(&cmds[1], "INCRBY");
     rl_arg(&cmds[1], key, klen);
     rl_arg(&cmds[1], num, rl_itoa(num, n));
     num += cmds[1].len[2] + 1;
 
-    rl_arg_s(&cmds[2], "PEXPIREAT");
-    rl_arg(&cmds[2], key, klen);
-    rl_arg(&cmds[2], num, rl_itoa(num, end / 1000 + RL_REDIS_SLACK_MS));
+    k = 2;
 
-    rl_arg_s(&cmds[3], "EXEC");
+    if (expire) {
+        rl_arg_s(&cmds[k], "PEXPIREAT");
+        rl_arg(&cmds[k], key, klen);
+        rl_arg(&cmds[k], num, rl_itoa(num, end / 1000 + RL_REDIS_SLACK_MS));
+        k++;
+    }
 
-    return 4;
+    rl_arg_s(&cmds[k], "EXEC");
+
+    return k + 1;
+}
+
+
+int
+apigw_rl_expiry_due(apigw_rl_expiry_t *e, const char *key, size_t len,
+    int64_t now)
+{
+    uint64_t                 h;
+    unsigned char            sha[32];
+    apigw_rl_expiry_slot_t  *sl;
+
+    if (e == NULL) {
+        return 1;
+    }
+
+    SHA256((const unsigned char *) key, len, sha);
+    memcpy(&h, sha, sizeof(h));
+
+    sl = &e->slot[h % APIGW_RL_EXPIRY_SLOTS];
+
+    if (sl->at != 0 && memcmp(sl->sha, sha, 32) == 0
+        && now >= sl->at && now - sl->at < APIGW_RL_EXPIRY_EVERY)
+    {
+        return 0;
+    }
+
+    sl->at = now ? now : 1;
+    memcpy(sl->sha, sha, 32);
+
+    return 1;
 }
 
 
 int
 apigw_rl_redis_decide(const apigw_rl_limit_t *l, const char *ident,
-    size_t ilen, int64_t now, char *buf, size_t size, apigw_rl_cmd_t *cmds)
+    size_t ilen, int64_t now, apigw_rl_expiry_t *memo, char *buf,
+    size_t size, apigw_rl_cmd_t *cmds)
 {
-    int      i;
+    int      i, expire;
     char    *key, *num;
     size_t   klen;
     int64_t  end;
@@ -586,6 +624,7 @@ apigw_rl_redis_decide(const apigw_rl_limit_t *l, const char *ident,
 
     key = buf;
     num = buf + klen;
+    expire = apigw_rl_expiry_due(memo, key, klen, now);
 
     for (i = 0; i < APIGW_RL_REDIS_CMDS; i++) {
         cmds[i].argc = 0;
@@ -608,6 +647,11 @@ apigw_rl_redis_decide(const apigw_rl_limit_t *l, const char *ident,
         rl_arg_s(&cmds[2], "t");
         num += cmds[2].len[2] + 1;
 
+        if (!expire) {
+            rl_arg_s(&cmds[3], "EXEC");
+            return 4;
+        }
+
         rl_arg_s(&cmds[3], "PEXPIRE");
         rl_arg(&cmds[3], key, klen);
         rl_arg(&cmds[3], num,
@@ -620,7 +664,7 @@ apigw_rl_redis_decide(const apigw_rl_limit_t *l, const char *ident,
 
     (void) apigw_quota_window(l->calendar, now, &end);
 
-    return rl_quota_add(cmds, key, klen, num, 1, end);
+    return rl_quota_add(cmds, key, klen, num, 1, end, expire);
 }
 
 
@@ -730,7 +774,7 @@ apigw_rl_redis_sync(const apigw_rl_limit_t *l, const char *ident,
 
     rl_arg_s(&cmds[0], "MULTI");
 
-    return rl_quota_add(cmds, key, klen, num, s->fa, end);
+    return rl_quota_add(cmds, key, klen, num, s->fa, end, 1);
 }
 
 

@@ -259,6 +259,32 @@ typedef struct {
 } apigw_rl_cmd_t;
 
 /*
+ * Which Redis keys had their expiry sent lately, so that a decision
+ * leaves PEXPIRE out when one was sent for its key less than a second
+ * ago (one command of five fewer for Redis to run, on the critical path of
+ * every request).  The TTL carries 2 s of slack, so a key refreshed a
+ * second ago still outlives any TAT set since.  Direct-mapped by the
+ * SHA-256 of the key, which the slot holds: a collision of slots only
+ * evicts (an extra PEXPIRE), and no identity can be chosen to pass for
+ * another's and skip one that is due.  One per process, zeroed: no lock.
+ */
+#define APIGW_RL_EXPIRY_SLOTS  4096
+#define APIGW_RL_EXPIRY_EVERY  1000000      /* µs */
+
+typedef struct {
+    int64_t        at;                      /* µs; 0: empty */
+    unsigned char  sha[32];
+} apigw_rl_expiry_slot_t;
+
+typedef struct {
+    apigw_rl_expiry_slot_t  slot[APIGW_RL_EXPIRY_SLOTS];
+} apigw_rl_expiry_t;
+
+/* 1: send the expiry of key now (and it is noted as sent); 0: not due */
+int apigw_rl_expiry_due(apigw_rl_expiry_t *e, const char *key, size_t len,
+    int64_t now);
+
+/*
  * The decision of one limit as a transaction: MULTI, its commands, EXEC
  * (cmds[0 .. return-1]; EXEC is the last).  Strings are written to buf
  * (APIGW_RL_REDIS_BUF bytes + the identity).  Rate (GCRA):
@@ -270,13 +296,14 @@ typedef struct {
  *     EXEC
  *
  * Quota: MULTI, INCRBY apigw:q:{id}:<window> 1, PEXPIREAT ..., EXEC.
+ * With an expiry memo (else NULL), PEXPIRE / PEXPIREAT only when due.
  */
 #define APIGW_RL_REDIS_BUF  160
 #define APIGW_RL_REDIS_CMDS 6
 
 int apigw_rl_redis_decide(const apigw_rl_limit_t *l, const char *ident,
-    size_t ilen, int64_t now, char *buf, size_t size,
-    apigw_rl_cmd_t *cmds);
+    size_t ilen, int64_t now, apigw_rl_expiry_t *memo, char *buf,
+    size_t size, apigw_rl_cmd_t *cmds);
 
 /*
  * A hybrid push of what take() moved in flight (s->fa, s->fb), as one

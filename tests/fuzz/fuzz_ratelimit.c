@@ -19,6 +19,9 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* shared by the runs, as a worker's is by its requests */
+static apigw_rl_expiry_t  memo;
+
 
 static void
 fuzz_use(apigw_rl_set_t *s)
@@ -56,7 +59,7 @@ fuzz_use(apigw_rl_set_t *s)
 
         (void) apigw_rl_policy_format(&s->items[i], buf, sizeof(buf));
         (void) apigw_rl_redis_decide(&s->items[i], id, n, 1795694400000000LL,
-                                     buf, sizeof(buf), c);
+                                     &memo, buf, sizeof(buf), c);
         (void) apigw_rl_redis_eval(&s->items[i], 1795694400000000LL,
                                    "1795694400000001", 16, &r);
         (void) apigw_rl_redis_sync(&s->items[i], id, n, &st,

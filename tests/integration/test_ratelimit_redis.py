@@ -71,6 +71,48 @@ def test_three_nodes_share_one_allowance(nginx_factory, whisk, tmp_path,
         or "apigw:rl:{" in redis_server.cmd("KEYS", "apigw:rl:*")
 
 
+def test_keys_expire_refreshed_once_a_second(nginx_factory, whisk, tmp_path,
+                                             redis_server):
+    """Every key has an expiry (DVT + T + 2 s for a rate, the window's end
+    + 2 s for a quota); a worker sends it again at most once a second per
+    key, not with every decision."""
+    n = node(nginx_factory, whisk, tmp_path, redis_server)
+    wait_connected(n)
+
+    def keys(pattern):
+        return {k for k in redis_server.cmd("KEYS", pattern).split("\r\n")
+                if k.startswith("apigw:")}
+
+    def pttl(key):
+        return int(redis_server.cmd("PTTL", key).strip()[1:])
+
+    # header values are in keys as their SHA-256: the new key is ours
+    before = keys("apigw:rl:*")
+    h = [("X-Client", "r-ttl")]
+    assert n.request("GET", "/rl/client", h).status == 200
+    (rk,) = keys("apigw:rl:*") - before
+    p1 = pttl(rk)
+    # rate 1/hour, burst 4: DVT + T = 6 h, + 2 s
+    assert 6 * 3600000 < p1 <= 6 * 3600000 + 2000, p1
+    time.sleep(0.4)
+    assert n.request("GET", "/rl/client", h).status == 200
+    p2 = pttl(rk)
+    assert p2 <= p1 - 300, (p1, p2)            # not sent again: decays
+    time.sleep(0.8)
+    assert n.request("GET", "/rl/client", h).status == 200
+    p3 = pttl(rk)
+    assert p3 >= p2 + 300, (p2, p3)            # a second on: sent again
+
+    before = keys("apigw:q:*")
+    q = [("X-Client", "r-qttl")]
+    assert n.request("GET", "/rl/quota", q).status == 200
+    assert n.request("GET", "/rl/quota", q).status == 200
+    (qk,) = keys("apigw:q:*") - before
+    # the end of the UTC day, + 2 s
+    left = 86400000 - int(time.time() * 1000) % 86400000 + 2000
+    assert abs(pttl(qk) - left) < 5000
+
+
 @pytest.mark.parametrize("store", STORES)
 def test_headers_and_quota_through_redis(nginx_factory, whisk, tmp_path,
                                          redis_server, store):

@@ -771,7 +771,8 @@ TEST(redis_commands)
 
     rate(&l, 120, 60 * S, 9);
 
-    n = apigw_rl_redis_decide(&l, "id|a|g", 6, NOON, buf, sizeof(buf), c);
+    n = apigw_rl_redis_decide(&l, "id|a|g", 6, NOON, NULL, buf, sizeof(buf),
+                              c);
     CHECK_INT(n, 5);
     CHECK_STR(argv_join(&c[0]), "MULTI");
     CHECK_STR(argv_join(&c[1]),
@@ -782,6 +783,52 @@ TEST(redis_commands)
 
     n = apigw_rl_redis_undo(&l, "id|a|g", 6, NOON, buf, sizeof(buf), c);
     CHECK_STR(argv_join(&c[0]), "ZINCRBY apigw:rl:{id|a|g} -500000 t");
+
+    /* with a memo: the expiry once a second per key */
+    {
+        static apigw_rl_expiry_t  memo;
+        char                      big[600];
+
+        n = apigw_rl_redis_decide(&l, "m", 1, NOON, &memo, buf, sizeof(buf),
+                                  c);
+        CHECK_INT(n, 5);
+        CHECK_STR(argv_join(&c[3]), "PEXPIRE apigw:rl:{m} 7500");
+        n = apigw_rl_redis_decide(&l, "m", 1, NOON + 999 * MS, &memo, buf,
+                                  sizeof(buf), c);
+        CHECK_INT(n, 4);
+        CHECK_STR(argv_join(&c[1]), "ZADD apigw:rl:{m} GT 1795694400999000 t");
+        CHECK_STR(argv_join(&c[2]), "ZINCRBY apigw:rl:{m} 500000 t");
+        CHECK_STR(argv_join(&c[3]), "EXEC");
+        /* another key is its own; a second later the expiry is due */
+        n = apigw_rl_redis_decide(&l, "n", 1, NOON + 999 * MS, &memo, buf,
+                                  sizeof(buf), c);
+        CHECK_INT(n, 5);
+        n = apigw_rl_redis_decide(&l, "m", 1, NOON + 1000 * MS, &memo, buf,
+                                  sizeof(buf), c);
+        CHECK_INT(n, 5);
+        /* a clock that went back: due */
+        n = apigw_rl_redis_decide(&l, "m", 1, NOON, &memo, buf, sizeof(buf),
+                                  c);
+        CHECK_INT(n, 5);
+        /* any length; a prefix is another key */
+        memset(big, 'k', sizeof(big));
+        CHECK_INT(apigw_rl_expiry_due(&memo, big, sizeof(big), NOON), 1);
+        CHECK_INT(apigw_rl_expiry_due(&memo, big, sizeof(big), NOON), 0);
+        CHECK_INT(apigw_rl_expiry_due(&memo, big, 10, NOON), 1);
+        CHECK_INT(apigw_rl_expiry_due(&memo, big, 10, NOON), 0);
+        CHECK_INT(apigw_rl_expiry_due(&memo, big, 11, NOON), 1);
+        CHECK_INT(apigw_rl_expiry_due(NULL, big, 10, NOON), 1);
+        /* quotas: PEXPIREAT likewise, per window */
+        quota(&q, 2);
+        n = apigw_rl_redis_decide(&q, "qm", 2, NOON, &memo, buf,
+                                  sizeof(buf), c);
+        CHECK_INT(n, 4);
+        CHECK(strncmp(argv_join(&c[2]), "PEXPIREAT ", 10) == 0);
+        n = apigw_rl_redis_decide(&q, "qm", 2, NOON + MS, &memo, buf,
+                                  sizeof(buf), c);
+        CHECK_INT(n, 3);
+        CHECK_STR(argv_join(&c[2]), "EXEC");
+    }
 
     /* a fresh key: TAT = now + T; remaining 9 */
     snprintf(v, sizeof(v), "%lld", (long long) (NOON + 500 * MS));
@@ -798,7 +845,7 @@ TEST(redis_commands)
 
     quota(&q, 2);
 
-    n = apigw_rl_redis_decide(&q, "q", 1, NOON, buf, sizeof(buf), c);
+    n = apigw_rl_redis_decide(&q, "q", 1, NOON, NULL, buf, sizeof(buf), c);
     CHECK_INT(n, 4);
     CHECK_STR(argv_join(&c[1]), "INCRBY apigw:q:{q}:d20783 1");
     CHECK_STR(argv_join(&c[2]), "PEXPIREAT apigw:q:{q}:d20783 1795737602000");
@@ -942,7 +989,8 @@ node_strict(node_t *nd, fake_redis_t *r, const apigw_rl_limit_t *l,
     apigw_rl_cmd_t     c[APIGW_RL_REDIS_CMDS];
     apigw_rl_state_t  *s;
 
-    n = apigw_rl_redis_decide(l, key, strlen(key), now, buf, sizeof(buf), c);
+    n = apigw_rl_redis_decide(l, key, strlen(key), now, NULL, buf,
+                              sizeof(buf), c);
     v = fake_run(r, c, n, l->kind);
     ok = l->kind == APIGW_RL_RATE ? apigw_gcra_eval(l, now, v, res)
                                   : apigw_quota_eval(l, now, v, res);
