@@ -306,22 +306,6 @@ admin_write(admin_t *a, const char *key, json_t *v)
 
 /* ---- request parsing ---- */
 
-static int
-admin_hex(int c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-
-    c |= 0x20;
-
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-
-    return -1;
-}
-
 
 /* a percent-decoded copy ("+" is a space in a query); NULL on bad input */
 static char *
@@ -340,8 +324,8 @@ admin_decode(const char *s, size_t len, int query)
 
     for (i = 0; i < len; i++) {
         if (s[i] == '%') {
-            h = i + 1 < len ? admin_hex((unsigned char) s[i + 1]) : -1;
-            l = i + 2 < len ? admin_hex((unsigned char) s[i + 2]) : -1;
+            h = i + 1 < len ? apigw_hex((unsigned char) s[i + 1]) : -1;
+            l = i + 2 < len ? apigw_hex((unsigned char) s[i + 2]) : -1;
 
             if (h < 0 || l < 0 || (h == 0 && l == 0)) {
                 free(out);

@@ -110,23 +110,6 @@ typedef struct {
 } rt_ctx_t;
 
 
-static int
-rt_hex(unsigned char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-
-    c |= 0x20;
-
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-
-    return -1;
-}
-
-
 /* FNV-1a */
 static uint32_t
 rt_hash(const char *s, size_t len)
@@ -250,8 +233,8 @@ rt_seg_compile(const char *s, size_t len, rt_tpl_t *tpl, rt_seg_t **out)
         }
 
         if (c == '%' && len - i >= 3) {
-            hi = rt_hex((unsigned char) s[i + 1]);
-            lo = rt_hex((unsigned char) s[i + 2]);
+            hi = apigw_hex((unsigned char) s[i + 1]);
+            lo = apigw_hex((unsigned char) s[i + 2]);
 
             if (hi >= 0 && lo >= 0) {
                 c = (unsigned char) (hi << 4 | lo);

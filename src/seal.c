@@ -34,25 +34,6 @@ seal_err(char *err, size_t errlen, const char *msg)
 }
 
 
-static int
-seal_hex(int c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-
-    return -1;
-}
-
-
 int
 apigw_seal_key(const char *text, size_t len, apigw_seal_key_t *k, char *err,
     size_t errlen)
@@ -78,8 +59,8 @@ apigw_seal_key(const char *text, size_t len, apigw_seal_key_t *k, char *err,
     }
 
     for (i = 0; i < APIGW_SEAL_KEY_LEN; i++) {
-        hi = seal_hex((unsigned char) text[2 * i]);
-        lo = seal_hex((unsigned char) text[2 * i + 1]);
+        hi = apigw_hex((unsigned char) text[2 * i]);
+        lo = apigw_hex((unsigned char) text[2 * i + 1]);
 
         if (hi < 0 || lo < 0) {
             OPENSSL_cleanse(k->key, sizeof(k->key));

@@ -1745,19 +1745,6 @@ p_value(const apigw_vparam_t *p, const char *v, size_t len,
 }
 
 
-static int
-p_hex(int ch)
-{
-    if (ch >= '0' && ch <= '9') {
-        return ch - '0';
-    }
-
-    ch |= 0x20;
-
-    return (ch >= 'a' && ch <= 'f') ? ch - 'a' + 10 : -1;
-}
-
-
 /* form decoding: %XX and "+"; out has room for len bytes */
 static size_t
 p_decode(const char *s, size_t len, char *out)
@@ -1770,8 +1757,8 @@ p_decode(const char *s, size_t len, char *out)
             out[n++] = ' ';
 
         } else if (s[i] == '%' && i + 2 < len
-                   && (hi = p_hex((unsigned char) s[i + 1])) >= 0
-                   && (lo = p_hex((unsigned char) s[i + 2])) >= 0)
+                   && (hi = apigw_hex((unsigned char) s[i + 1])) >= 0
+                   && (lo = apigw_hex((unsigned char) s[i + 2])) >= 0)
         {
             out[n++] = (char) (hi * 16 + lo);
             i += 2;
