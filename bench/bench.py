@@ -40,6 +40,41 @@ OUT = os.path.join(ROOT, "build", "bench")
 API_KEY = "bench-key-0123456789"
 
 
+# What apigw adds to a routed request, as stock nginx configuration: the
+# request id both ways and the X-Forwarded-* (issue 2) ...
+ROUTE_HEADERS = """
+            proxy_set_header X-Request-ID $request_id;
+            proxy_set_header X-Forwarded-For $remote_addr;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-Host $host;
+            proxy_set_header X-Forwarded-Port $server_port;
+            proxy_set_header X-Forwarded-Url
+                             $scheme://$host:$server_port$request_uri;
+            add_header X-Request-ID $request_id;"""
+# ... and in the full stack: identity to the backend, the limit's headers
+FULL_HEADERS = """
+            proxy_set_header X-Apigw-Consumer bench;
+            proxy_set_header X-Apigw-Subject bench-user;
+            proxy_set_header X-Apigw-Scopes read;
+            add_header RateLimit-Limit 1000000000;
+            add_header RateLimit-Remaining 999999999;
+            add_header RateLimit-Reset 1;
+            add_header RateLimit-Policy "1000000000;w=1;burst=999999999";"""
+HDR_REF = ("nginx `proxy_pass` adding the same headers as apigw "
+           "(request id both ways, `X-Forwarded-*`), by configuration")
+FULL_REF = ("nginx `proxy_pass` adding the full stack's headers (those "
+            "above, the three identity headers, the four `RateLimit-*`), "
+            "by configuration, sent the key and token")
+
+
+def header_work(lines):
+    return """location / {
+            proxy_pass http://backend;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";%s
+        }""" % lines
+
+
 def nginx_conf(path, body, load=False, workers=1):
     d = os.path.dirname(path)
     for t in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
@@ -326,49 +361,15 @@ def main():
         os.makedirs(os.path.dirname(conf))
         nginx_conf(conf, """
     upstream backend { server 127.0.0.1:%d; keepalive 64; }""" % bport
-                   + server(pport, """location / {
-            proxy_pass http://backend;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-        }""")
+                   + server(pport, header_work(""))
                    # stock nginx doing by configuration what apigw does
                    # on every request it routes: the request id both ways
                    # and the X-Forwarded-* headers (issue 2)
-                   + server(eport, """location / {
-            proxy_pass http://backend;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header X-Request-ID $request_id;
-            proxy_set_header X-Forwarded-For $remote_addr;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_set_header X-Forwarded-Host $host;
-            proxy_set_header X-Forwarded-Port $server_port;
-            proxy_set_header X-Forwarded-Url
-                             $scheme://$host:$server_port$request_uri;
-            add_header X-Request-ID $request_id;
-        }""")
+                   + server(eport, header_work(ROUTE_HEADERS))
                    # ... and the headers of the full stack too: identity
                    # to the backend, the four RateLimit-* to the client
-                   + server(fport, """location / {
-            proxy_pass http://backend;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header X-Request-ID $request_id;
-            proxy_set_header X-Apigw-Consumer bench;
-            proxy_set_header X-Apigw-Subject bench-user;
-            proxy_set_header X-Apigw-Scopes read;
-            proxy_set_header X-Forwarded-For $remote_addr;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_set_header X-Forwarded-Host $host;
-            proxy_set_header X-Forwarded-Port $server_port;
-            proxy_set_header X-Forwarded-Url
-                             $scheme://$host:$server_port$request_uri;
-            add_header X-Request-ID $request_id;
-            add_header RateLimit-Limit 1000000000;
-            add_header RateLimit-Remaining 999999999;
-            add_header RateLimit-Reset 1;
-            add_header RateLimit-Policy "1000000000;w=1;burst=999999999";
-        }"""))
+                   + server(fport, header_work(ROUTE_HEADERS
+                                               + FULL_HEADERS)))
         procs.append(start(conf, pport))
 
         rdport = free_port()
@@ -442,9 +443,7 @@ def main():
         scen = [
             ("bare `proxy_pass` (keepalive upstream)", pport, path, None,
              (), None),
-            ("nginx `proxy_pass` adding the same headers as apigw "
-             "(request id both ways, `X-Forwarded-*`), by configuration",
-             eport, path, None, (), "bare"),
+            (HDR_REF, eport, path, None, (), "bare"),
             ("apigw routing (100 operations, match in the middle)",
              ports["route"], path, None, (), "bare"),
             ("apigw + local rate limit (shared memory)", ports["local"],
@@ -463,10 +462,7 @@ def main():
              None, (es,), "bare"),
             ("apigw + API key + JWT RS256 (cached)", ports["auth"],
              "/a/keyjwt/12345", None, (key, rs), "bare"),
-            ("nginx `proxy_pass` adding the full stack's headers (those "
-             "above, the three identity headers, the four `RateLimit-*`), "
-             "by configuration, sent the key and token",
-             fport, "/f/keyjwt/12345", None, (key, rs), "bare"),
+            (FULL_REF, fport, "/f/keyjwt/12345", None, (key, rs), "bare"),
             ("full stack: route + API key + JWT RS256 + local limit",
              ports["full"], "/f/keyjwt/12345", None, (key, rs), "bare"),
             ("full stack with the Redis limit (one round trip)",
@@ -593,27 +589,22 @@ def main():
             report += "Validated / not validated: %.2f.\n" \
                 % statistics.median(a / b for a, b in zip(pairs[v],
                                                           pairs[nv]))
-        eq = ("nginx `proxy_pass` adding the same headers as apigw "
-              "(request id both ways, `X-Forwarded-*`), by configuration")
-        rt = "apigw routing (100 operations, match in the middle)"
-        if pairs.get(eq) and pairs.get(rt):
-            report += ("apigw routing / nginx adding the same headers by "
-                       "configuration: %.2f (the headers apigw must add "
-                       "cost a bare proxy %.0f %%).\n"
-                       % (statistics.median(a / b for a, b in
-                                            zip(pairs[rt], pairs[eq])),
-                          100 * (1 - statistics.median(pairs[eq]))))
-        fr = ("nginx `proxy_pass` adding the full stack's headers (those "
-              "above, the three identity headers, the four `RateLimit-*`), "
-              "by configuration, sent the key and token")
-        fs = "full stack: route + API key + JWT RS256 + local limit"
-        if pairs.get(fr) and pairs.get(fs):
-            report += ("full stack (local limit) / nginx adding the same "
-                       "headers by configuration: %.2f (those headers cost "
-                       "a bare proxy %.0f %%).\n"
-                       % (statistics.median(a / b for a, b in
-                                            zip(pairs[fs], pairs[fr])),
-                          100 * (1 - statistics.median(pairs[fr]))))
+        def against(ref, sc, what):
+            """sc against the stock nginx doing its header work, both of
+            the same rounds"""
+            if pairs.get(ref) and pairs.get(sc):
+                return ("%s / nginx adding the same headers by "
+                        "configuration: %.2f (those headers cost a bare "
+                        "proxy %.0f %%).\n"
+                        % (what, statistics.median(
+                            a / b for a, b in zip(pairs[sc], pairs[ref])),
+                           100 * (1 - statistics.median(pairs[ref]))))
+            return ""
+
+        report += against(HDR_REF, "apigw routing (100 operations, match "
+                          "in the middle)", "apigw routing")
+        report += against(FULL_REF, "full stack: route + API key + JWT "
+                          "RS256 + local limit", "full stack (local limit)")
         if len(managed) == 2:
             (n1, _, _), (nn, secs, rss) = managed
             a1 = "apigw managed URL, 1 API in the store"
