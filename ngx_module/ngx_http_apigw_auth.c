@@ -1127,6 +1127,23 @@ ngx_http_apigw_introspect_done(ngx_http_apigw_http_t *h)
 }
 
 
+/* the introspection this request made for this token and scheme, or NULL */
+static ngx_http_apigw_wait_t *
+ngx_http_apigw_asked(ngx_http_apigw_ctx_t *ctx, const apigw_scheme_t *s,
+    const u_char *hash)
+{
+    ngx_http_apigw_wait_t  *w;
+
+    w = ctx->auth;
+
+    if (w && w->scheme == s && ngx_memcmp(w->hash, hash, 32) == 0) {
+        return w;
+    }
+
+    return NULL;
+}
+
+
 /*
  * NGX_OK: the answer is in the cache; NGX_AGAIN: asked, the handler will
  * run again; NGX_HTTP_SERVICE_UNAVAILABLE: no answer.
@@ -1142,9 +1159,9 @@ ngx_http_apigw_introspect(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
     ngx_http_apigw_http_t  *h;
     ngx_http_apigw_wait_t  *w;
 
-    w = ctx->auth;
+    w = ngx_http_apigw_asked(ctx, s, hash);
 
-    if (w && w->scheme == s && ngx_memcmp(w->hash, hash, 32) == 0) {
+    if (w) {
         /* asked already for this request */
         return w->failed ? NGX_HTTP_SERVICE_UNAVAILABLE : NGX_OK;
     }
@@ -1336,7 +1353,6 @@ ngx_http_apigw_auth_bearer(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
     apigw_jwt_policy_t          pol;
     const apigw_scheme_t       *s;
     ngx_http_apigw_tokval_t     val;
-    ngx_http_apigw_wait_t      *w;
     ngx_http_apigw_bearer_t    *b;
     ngx_http_apigw_loc_conf_t  *alcf;
 
@@ -1427,9 +1443,7 @@ ngx_http_apigw_auth_bearer(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
 
     if (rc == NGX_OK) {
         /* an answer of introspection for this very request is no hit */
-        w = ctx->auth;
-        ctx->token_cache = (w && w->scheme == s
-                            && ngx_memcmp(w->hash, hash, 32) == 0)
+        ctx->token_cache = ngx_http_apigw_asked(ctx, s, hash)
                            ? NGX_HTTP_APIGW_TOKEN_MISS
                            : NGX_HTTP_APIGW_TOKEN_HIT;
 

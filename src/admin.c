@@ -306,7 +306,6 @@ admin_write(admin_t *a, const char *key, json_t *v)
 
 /* ---- request parsing ---- */
 
-
 /* a percent-decoded copy ("+" is a space in a query); NULL on bad input */
 static char *
 admin_decode(const char *s, size_t len, int query)

@@ -223,12 +223,13 @@ typedef struct {
 #define APIGW_PATH_INVALID  -1    /* bad escape, NUL, above the root: 400 */
 #define APIGW_PATH_TOO_DEEP -2    /* more than APIGW_MAX_SEGMENTS: 404 */
 
+/* the value of a hexadecimal digit, or -1 */
+int apigw_hex(unsigned char c);
+
 /*
  * `raw` is the path part of the request target (no query), as received.
  * `scratch` must hold at least `len` bytes.
  */
-/* the value of a hexadecimal digit, or -1 */
-int apigw_hex(unsigned char c);
 int apigw_path_parse(const char *raw, size_t len, char *scratch,
     apigw_path_t *out);
 

@@ -878,7 +878,7 @@ apigw_jwt_verify(const char *tok, size_t len, const apigw_jwks_t *keys,
     const apigw_jwt_policy_t *pol, long now, apigw_jwt_result_t *out)
 {
     long                 sigl, leeway;
-    size_t               i, hl, pl, sl, ncand, named;
+    size_t               i, hl, pl, sl, ncand, named, unknown;
     double               t;
     json_t              *hdr, *payload, *v;
     unsigned             allowed, bit;
@@ -991,6 +991,7 @@ apigw_jwt_verify(const char *tok, size_t len, const apigw_jwks_t *keys,
     key = NULL;
     ncand = 0;
     named = 0;
+    unknown = 0;
 
     if (kid) {
         for (i = 0; i < keys->n; i++) {
@@ -1011,9 +1012,7 @@ apigw_jwt_verify(const char *tok, size_t len, const apigw_jwks_t *keys,
          * no unnamed key verifies, is most likely a key the IdP has just
          * added: KID_UNKNOWN, so that the set is fetched again early
          */
-        if (key != NULL) {
-            named = 0;
-        }
+        unknown = (key == NULL && named > 0);
     }
 
     if (key == NULL) {
@@ -1036,7 +1035,7 @@ apigw_jwt_verify(const char *tok, size_t len, const apigw_jwks_t *keys,
 
     if (ncand > 1) {
         /* ambiguous without a kid */
-        rc = named ? APIGW_JWT_KID_UNKNOWN : APIGW_JWT_SIGNATURE;
+        rc = unknown ? APIGW_JWT_KID_UNKNOWN : APIGW_JWT_SIGNATURE;
         goto done;
     }
 
@@ -1051,7 +1050,7 @@ apigw_jwt_verify(const char *tok, size_t len, const apigw_jwks_t *keys,
         ? apigw_jwt_hmac(key, alg, tok, p2 - tok, sig, (size_t) sigl) != 0
         : apigw_jwt_pkey(key, alg, tok, p2 - tok, sig, (size_t) sigl) != 0)
     {
-        rc = named ? APIGW_JWT_KID_UNKNOWN : APIGW_JWT_SIGNATURE;
+        rc = unknown ? APIGW_JWT_KID_UNKNOWN : APIGW_JWT_SIGNATURE;
         goto done;
     }
 
