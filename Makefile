@@ -3,7 +3,7 @@
 #   make            module + command-line tool
 #   make run        the demo (nginx + apigw + the OpenWhisk stand-in)
 #   make test       every unit, fuzz-smoke and integration test
-#   make bench      wrk: bare proxy_pass vs apigw, same run
+#   make bench      wrk and bench/openloop: bare proxy_pass vs apigw, same run
 #   make fuzz       each fuzz target for FUZZ_TIME seconds (default 60)
 #   make test SAN=1 nginx itself built with the module under ASan/UBSan
 
@@ -138,7 +138,7 @@ test: deps
 else
 test: deps
 	$(MAKE) all
-	$(MAKE) -j$(NPROC) $(UNIT_BINS) $(FUZZ_BINS)
+	$(MAKE) -j$(NPROC) $(UNIT_BINS) $(FUZZ_BINS) $(BUILD)/openloop
 	$(MAKE) unit
 	$(MAKE) fuzz-smoke
 	$(MAKE) integration
@@ -149,8 +149,13 @@ run: deps
 	@/usr/bin/python3 examples/demo.py
 
 bench: deps
-	$(MAKE) all
+	$(MAKE) all $(BUILD)/openloop
 	@bash bench/run.sh
+
+# the benchmark's open-loop client (latency at a fixed rate)
+$(BUILD)/openloop: bench/openloop.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu99 -O2 -Wall -Wextra -Werror $< -o $@
 
 clean:
 	rm -rf $(BUILD)

@@ -37,6 +37,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 from harness import MODULE, NGINX, free_port, wait_port  # noqa: E402
 
 OUT = os.path.join(ROOT, "build", "bench")
+OPENLOOP = os.path.join(ROOT, "build", "openloop")
 API_KEY = "bench-key-0123456789"
 
 
@@ -62,6 +63,10 @@ FULL_HEADERS = """
             add_header RateLimit-Policy "1000000000;w=1;burst=999999999";"""
 HDR_REF = ("nginx `proxy_pass` adding the same headers as apigw "
            "(request id both ways, `X-Forwarded-*`), by configuration")
+# the rows of the latency bar: p99 added at half of saturation
+LATENCY = ("apigw routing (100 operations, match in the middle)",
+           "full stack: route + API key + JWT RS256 + local limit",
+           "full stack with the Redis limit (one round trip)")
 FULL_REF = ("nginx `proxy_pass` adding the full stack's headers (those "
             "above, the three identity headers, the four `RateLimit-*`), "
             "by configuration, sent the key and token")
@@ -325,6 +330,71 @@ def wrk(url, args, script=None, headers=()):
     return rps, p99, cmd
 
 
+def openloop(url, rate, headers=(), duration=5, warm=1):
+    """bench/openloop at a fixed rate (rate None: as fast as 64
+    connections go, i.e. saturation as this client sees it)"""
+    cmd = [OPENLOOP, "-r", "%d" % (rate or 10 ** 7), "-c", "64", "-d",
+           str(duration), "-w", str(warm)]
+    for h in headers:
+        cmd += ["-H", h]
+    cmd.append(url)
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    try:
+        d = json.loads(out.stdout)
+    except ValueError:
+        sys.exit("bench: %s failed:\n%s" % (" ".join(cmd), out.stderr))
+    if d["errors"] or d["non2xx"] or d["unanswered"]:
+        sys.exit("bench: errors during %s:\n%s" % (" ".join(cmd),
+                                                     out.stdout))
+    return d
+
+
+def latency(scen, pport, rounds):
+    """p99 added at half of saturation (DESIGN.md's latency bar)
+
+    For each scenario: its saturation under the open-loop client, then
+    rounds at half that rate, each run back to back with the bare
+    proxy_pass sent the same request at the same rate, in alternating
+    order; the figure is the median of the rounds' p99 differences.
+    """
+    rows = ["| scenario | saturation, open loop (requests/s) | offered "
+            "(requests/s) | p50 bare / apigw (ms) | p99 bare / apigw (ms) "
+            "| p99 added (ms) |", "|---|---:|---:|---:|---:|---:|"]
+    for name, port, p, _, hd, _ in scen:
+        if name not in LATENCY:
+            continue
+        url = "http://127.0.0.1:%d%s" % (port, p)
+        burl = "http://127.0.0.1:%d%s" % (pport, p)
+        openloop(url, None, hd, duration=2)              # warm up
+        rate = openloop(url, None, hd, duration=3)["throughput"] / 2
+        got = {"s": [], "b": []}
+        for rnd in range(rounds):
+            runs = [("s", url), ("b", burl)]
+            if rnd % 2:
+                runs.reverse()
+            for kind, u in runs:
+                got[kind].append(openloop(u, rate, hd))
+        med = {k: {q: statistics.median(r[q] for r in v) / 1000.0
+                   for q in ("p50", "p99")} for k, v in got.items()}
+        added = statistics.median(
+            (s["p99"] - b["p99"]) / 1000.0
+            for s, b in zip(got["s"], got["b"]))
+        rows.append("| %s | %.0f | %.0f | %.2f / %.2f | %.2f / %.2f | %.2f |"
+                    % (name, 2 * rate, rate, med["b"]["p50"],
+                       med["s"]["p50"], med["b"]["p99"], med["s"]["p99"],
+                       added))
+    if len(rows) == 2:
+        return ""
+    return ("\n".join(rows) + "\n\nLatency at half of saturation: "
+            "`build/openloop -r RATE -c 64 -d 5 -w 1` (bench/openloop.c: "
+            "requests due at even intervals whatever came before, latency "
+            "from the time each was due), saturation its throughput with "
+            "no rate limit; %d rounds, each back to back with the bare "
+            "`proxy_pass` sent the same requests at the same rate; p50 and "
+            "p99 are medians of the rounds, p99 added the median of the "
+            "rounds' differences.\n" % rounds)
+
+
 def server(port, body):
     return """
     server {
@@ -339,6 +409,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--latency-rounds", type=int, default=3,
+                    help="rounds of the latency at half of saturation "
+                    "(0: skip)")
     ap.add_argument("--managed", type=int, default=10000,
                     help="APIs loaded through the management API (0: skip)")
     ap.add_argument("--only", default="",
@@ -616,6 +689,8 @@ def main():
                        "%.0f s; worker memory grew by %.1f MB, %.2f MB per "
                        "1,000 APIs.\n" % (nn, secs, rss / 1024.0,
                                           rss / 1024.0 * 1000 / nn))
+        if args.latency_rounds:
+            report += "\n" + latency(scen, pport, args.latency_rounds)
         print(report)
         with open(os.path.join(OUT, "results.md"), "w") as f:
             f.write(report)
