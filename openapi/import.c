@@ -648,6 +648,12 @@ oa_path_item(oa_ctx_t *c, const char *key, size_t klen, json_t *item,
         }
 
         i = oa_ptr_push(c, k);
+
+        if (m == APIGW_M_TRACE) {
+            oa_warn(c, "nginx refuses TRACE requests (405) before any "
+                    "module sees them: this operation can never be called");
+        }
+
         oa_operation(c, m, v, key, tlen, names, lens, n, found, opids);
         oa_ptr_pop(c, i);
     }
