@@ -34,6 +34,8 @@
 #define OL_RBUF       65536
 #define OL_MAX_CONNS  1024
 #define OL_DRAIN_NS   2000000000LL
+/* how late the last requests due may still be sent */
+#define OL_GRACE_NS   100000000LL
 
 
 typedef struct {
@@ -304,7 +306,7 @@ main(int argc, char **argv)
 
         next_due = t0 + (int64_t) sent * iv;
 
-        while (next_due <= now && next_due < end && now < end) {
+        while (next_due <= now && next_due < end && now < end + OL_GRACE_NS) {
             c = NULL;
             for (i = 0; i < nconns; i++) {
                 if (!conns[i].busy && conns[i].fd >= 0) {
@@ -330,7 +332,7 @@ main(int argc, char **argv)
             next_due = t0 + (int64_t) sent * iv;
         }
 
-        if (next_due >= end || now >= end) {
+        if (next_due >= end || now >= end + OL_GRACE_NS) {
             for (i = 0; i < nconns; i++) {
                 if (conns[i].busy) {
                     break;
@@ -344,8 +346,8 @@ main(int argc, char **argv)
 
         /* sleep until the next due request, at ns resolution */
 
-        wake = (next_due < end && now < end ? next_due : end + OL_DRAIN_NS)
-               - ol_now();
+        wake = (next_due < end && now < end + OL_GRACE_NS
+                ? next_due : end + OL_DRAIN_NS) - ol_now();
         if (wake < 0) {
             wake = 0;
         }
