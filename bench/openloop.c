@@ -97,6 +97,16 @@ ol_connect(ol_conn_t *c, int ep)
 }
 
 
+/* a broken connection: its request, if any, is lost; open another */
+static void
+ol_reconnect(ol_conn_t *c, int ep)
+{
+    epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+    close(c->fd);
+    ol_connect(c, ep);
+}
+
+
 /*
  * Length of the complete response at the start of buf, 0 when more bytes
  * are needed, -1 when it cannot be read.  Content-Length or chunked.
@@ -213,15 +223,14 @@ ol_pct(const int64_t *v, size_t n, double q)
 int
 main(int argc, char **argv)
 {
-    int                 opt, ep, nconns, st, nev, i;
+    int                 opt, ep, nconns, st, nev, i, sending;
     char               *url, *host, *path, *hdrs, *colon;
     long                resp;
     double              rate, dur, warm;
     size_t              nlat, hlen, cap;
     ssize_t             n;
     int64_t             t0, iv, now, end, warm_end, next_due, wake, *lat;
-    uint64_t            sent, done, errors, non2xx, expired, window,
-                        due;
+    uint64_t            sent, errors, non2xx, expired, window, due;
     ol_conn_t          *conns, *c;
     struct timespec     ts;
     struct epoll_event  evs[64];
@@ -297,7 +306,7 @@ main(int argc, char **argv)
                                      : 1 << 22;
     lat = malloc(cap * sizeof(int64_t));
     nlat = 0;
-    sent = done = errors = non2xx = expired = window = 0;
+    sent = errors = non2xx = expired = window = 0;
 
     for ( ;; ) {
         now = ol_now();
@@ -321,8 +330,7 @@ main(int argc, char **argv)
 
             if (write(c->fd, ol_req, ol_req_len) != (ssize_t) ol_req_len) {
                 errors++;
-                close(c->fd);
-                ol_connect(c, ep);
+                ol_reconnect(c, ep);
                 continue;
             }
 
@@ -332,7 +340,9 @@ main(int argc, char **argv)
             next_due = t0 + (int64_t) sent * iv;
         }
 
-        if (next_due >= end || now >= end + OL_GRACE_NS) {
+        sending = next_due < end && now < end + OL_GRACE_NS;
+
+        if (!sending) {
             for (i = 0; i < nconns; i++) {
                 if (conns[i].busy) {
                     break;
@@ -346,8 +356,7 @@ main(int argc, char **argv)
 
         /* sleep until the next due request, at ns resolution */
 
-        wake = (next_due < end && now < end + OL_GRACE_NS
-                ? next_due : end + OL_DRAIN_NS) - ol_now();
+        wake = (sending ? next_due : end + OL_DRAIN_NS) - ol_now();
         if (wake < 0) {
             wake = 0;
         }
@@ -371,9 +380,7 @@ main(int argc, char **argv)
                     errors++;
                 }
 
-                epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
-                close(c->fd);
-                ol_connect(c, ep);
+                ol_reconnect(c, ep);
                 continue;
             }
 
@@ -387,14 +394,11 @@ main(int argc, char **argv)
 
             if (resp < 0 || !c->busy) {
                 errors++;
-                epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
-                close(c->fd);
-                ol_connect(c, ep);
+                ol_reconnect(c, ep);
                 continue;
             }
 
             now = ol_now();
-            done++;
 
             if (st < 200 || st > 299) {
                 non2xx++;
