@@ -670,14 +670,16 @@ ngx_http_apigw_admin_lookup(ngx_http_request_t *r, ngx_str_t *name)
 #if (NGX_THREADS)
     amcf = ngx_http_get_module_main_conf(r, ngx_http_apigw_admin_module);
 
-    if (amcf->thread_pool) {
+    if (amcf->threads) {
         lk->task.ctx = lk;
         lk->task.handler = ngx_http_apigw_admin_lookup_thread;
         lk->task.event.handler = ngx_http_apigw_admin_lookup_done;
         lk->task.event.data = lk;
         lk->task.event.log = r->connection->log;
 
-        if (ngx_thread_task_post(amcf->thread_pool, &lk->task) != NGX_OK) {
+        if (ngx_http_apigw_thread_post(&lk->task, r->connection->log)
+            != NGX_OK)
+        {
             ngx_free(lk);
             return ngx_http_apigw_admin_error(r,
                                           NGX_HTTP_SERVICE_UNAVAILABLE,
@@ -1199,6 +1201,10 @@ ngx_http_apigw_admin_init_process(ngx_cycle_t *cycle)
 static void
 ngx_http_apigw_admin_exit_process(ngx_cycle_t *cycle)
 {
+#if (NGX_THREADS)
+    ngx_http_apigw_thread_exit(cycle);      /* before the journal goes */
+#endif
+
     ngx_http_apigw_store_exit_process(cycle);
 }
 
@@ -1256,10 +1262,7 @@ ngx_http_apigw_admin_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
      * backend host names: of APIs being written (apigw_admin needs a
      * store), and of stored APIs, looked up again
      */
-    amcf->thread_pool = ngx_thread_pool_add(cf, NULL);
-    if (amcf->thread_pool == NULL) {
-        return NGX_CONF_ERROR;
-    }
+    amcf->threads = 1;
 #endif
 
     size = 64 * 1024 * 1024;

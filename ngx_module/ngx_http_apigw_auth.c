@@ -17,6 +17,7 @@
 #include "ngx_http_apigw_jwks.h"
 #include "ngx_http_apigw_http.h"
 #include "ngx_http_apigw_tokcache.h"
+#include "ngx_http_apigw_thread.h"
 
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -2134,14 +2135,6 @@ ngx_http_apigw_keys_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         amcf->keys_size = ngx_file_size(&fi);
     }
 
-#if (NGX_THREADS)
-    /* watched and read again in a thread: file I/O never in the worker */
-    amcf->keys_pool = ngx_thread_pool_add(cf, NULL);
-    if (amcf->keys_pool == NULL) {
-        return NGX_CONF_ERROR;
-    }
-#endif
-
     return NGX_CONF_OK;
 }
 
@@ -2149,8 +2142,8 @@ ngx_http_apigw_keys_file(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 /*
  * The keys file is looked at once a second by every worker (a stat, not
  * per request) and read again when it changed, so that a revoked key is
- * refused within a second without a reload.  Both happen in a thread of
- * nginx's default pool: a slow disk or a large file never holds the
+ * refused within a second without a reload.  Both happen in a thread
+ * (ngx_http_apigw_thread.c): a slow disk or a large file never holds the
  * worker; the table is swapped in by the worker when the thread is done.
  * A file that does not parse leaves the current table in place.
  */
@@ -2287,9 +2280,7 @@ ngx_http_apigw_keys_tick(ngx_event_t *ev)
     }
 
 #if (NGX_THREADS)
-    if (w->amcf->keys_pool
-        && ngx_thread_task_post(w->amcf->keys_pool, &w->task) == NGX_OK)
-    {
+    if (ngx_http_apigw_thread_post(&w->task, ev->log) == NGX_OK) {
         return;                 /* the timer is set again when it is back */
     }
 #endif

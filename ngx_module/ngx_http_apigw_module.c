@@ -10,6 +10,7 @@
 
 #include "ngx_http_apigw_module.h"
 #include "ngx_http_apigw_ratelimit.h"
+#include "ngx_http_apigw_thread.h"
 
 #include <openssl/rand.h>
 
@@ -1051,6 +1052,10 @@ ngx_http_apigw_init_process(ngx_cycle_t *cycle)
 static void
 ngx_http_apigw_exit_process(ngx_cycle_t *cycle)
 {
+#if (NGX_THREADS)
+    ngx_http_apigw_thread_exit(cycle);      /* the keys file's look */
+#endif
+
     ngx_http_apigw_ratelimit_exit_process(cycle);
 }
 

@@ -43,9 +43,6 @@ typedef struct {
     ngx_file_uniq_t             keys_uniq;
     time_t                      keys_mtime;
     off_t                       keys_size;
-#if (NGX_THREADS)
-    ngx_thread_pool_t          *keys_pool;    /* where it is watched */
-#endif
 } ngx_http_apigw_main_conf_t;
 
 

@@ -139,7 +139,7 @@ ngx_http_apigw_resolve_init(ngx_cycle_t *cycle,
     ngx_http_apigw_admin_main_conf_t *amcf)
 {
 #if (NGX_THREADS)
-    if (amcf->resolve == 0 || amcf->thread_pool == NULL) {
+    if (amcf->resolve == 0 || amcf->threads == 0) {
         return NGX_OK;
     }
 
@@ -241,7 +241,7 @@ ngx_http_apigw_resolve_timer(ngx_event_t *ev)
     rd->task.event.data = rd;
     rd->task.event.log = ev->log;
 
-    if (ngx_thread_task_post(amcf->thread_pool, &rd->task) != NGX_OK) {
+    if (ngx_http_apigw_thread_post(&rd->task, ev->log) != NGX_OK) {
         ngx_free(rd);
         goto next;
     }

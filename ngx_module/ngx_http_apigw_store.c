@@ -925,15 +925,14 @@ ngx_http_apigw_store_commit(apigw_muts_t *muts, uint64_t base,
     c->done.log = log;
 
 #if (NGX_THREADS)
-    if (ngx_http_apigw_amcf->thread_pool) {
+    if (ngx_http_apigw_amcf->threads) {
         c->task.ctx = c;
         c->task.handler = ngx_http_apigw_commit_thread;
         c->task.event.handler = ngx_http_apigw_commit_done;
         c->task.event.data = c;
         c->task.event.log = log;
 
-        if (ngx_thread_task_post(ngx_http_apigw_amcf->thread_pool, &c->task)
-            != NGX_OK)
+        if (ngx_http_apigw_thread_post(&c->task, log) != NGX_OK)
         {
             goto failed;
         }

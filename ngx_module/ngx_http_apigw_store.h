@@ -13,7 +13,7 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 #if (NGX_THREADS)
-#include <ngx_thread_pool.h>
+#include "ngx_http_apigw_thread.h"
 #endif
 
 #include "apigw.h"
@@ -42,7 +42,7 @@ typedef struct {
     apigw_seal_key_t           *seal;         /* private keys at rest */
     ngx_msec_t                  resolve;      /* apigw_store_resolve */
 #if (NGX_THREADS)
-    ngx_thread_pool_t          *thread_pool;  /* lookups, writes */
+    ngx_uint_t                  threads;      /* lookups, writes */
 #endif
 } ngx_http_apigw_admin_main_conf_t;
 

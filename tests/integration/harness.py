@@ -166,6 +166,31 @@ http {
     def request(self, method, target, headers=None, body=None, **kw):
         return request(self.port, method, target, headers, body, **kw)
 
+    def worker_threads(self):
+        """{worker pid: how many threads it has}."""
+        with open("/proc/%d/task/%d/children"
+                  % (self.proc.pid, self.proc.pid)) as f:
+            pids = [int(p) for p in f.read().split()]
+        n = {}
+        for p in pids:
+            try:
+                n[p] = len(os.listdir("/proc/%d/task" % p))
+            except FileNotFoundError:       # exited meanwhile
+                pass
+        return n
+
+    def wait_single_threaded(self, timeout=5.0):
+        """apigw's blocking work (the keys file, the journal, host name
+        lookups) runs in threads that end with it: between two pieces of
+        it every worker is back to one thread.  Fails with the counts."""
+        deadline = time.time() + timeout
+        while True:
+            n = self.worker_threads()
+            if n and all(c == 1 for c in n.values()):
+                return
+            assert time.time() < deadline, n
+            time.sleep(0.02)
+
 
 class Response:
     def __init__(self, status, reason, headers, body):

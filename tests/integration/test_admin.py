@@ -914,4 +914,6 @@ def test_backend_host_looked_up_again(nginx_factory, whisk, lookup_shim):
 
     # the stored API is as it was written: nothing was written back
     assert g.admin("GET", "/v2/%s/apis" % t).json() == stored
+    # the write, its lookup and the rounds ran in threads, gone since
+    g.nginx.wait_single_threaded()
     assert "[emerg]" not in log and "[alert]" not in log

@@ -785,6 +785,8 @@ def test_keys_file_changes_apply_without_reload(nginx_factory, whisk, idp,
     # workers look once a second
     assert time.time() - t0 < 3.0
     assert eventually(lambda: all(status("k-new") == 200 for _ in range(6)))
+    # the file was looked at and read in threads, gone since
+    n.wait_single_threaded()
     # a broken file is not applied
     tmp.write_text("key nothex\n")
     os.chmod(tmp, 0o644)
