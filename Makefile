@@ -137,12 +137,17 @@ test: deps
 	    $(PYTEST) -q -p no:cacheprovider $(PYTEST_ARGS) integration
 else
 test: deps
+	@bash tests/style.sh
 	$(MAKE) all
 	$(MAKE) -j$(NPROC) $(UNIT_BINS) $(FUZZ_BINS) $(BUILD)/openloop
 	$(MAKE) unit
 	$(MAKE) fuzz-smoke
 	$(MAKE) integration
 endif
+
+# nginx's conventions in the C sources; the core includes no nginx header
+check-style:
+	@bash tests/style.sh
 
 run: deps
 	$(MAKE) all
