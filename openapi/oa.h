@@ -96,6 +96,8 @@ int oa_get_bool(oa_ctx_t *c, json_t *obj, const char *key, int *out);
  * an error (bad, dangling, cyclic) or a warning (external reference).
  */
 json_t *oa_deref(oa_ctx_t *c, json_t *node, char **saved);
+/* the same, reporting nothing: for a second pass over what was reported */
+json_t *oa_deref_quiet(oa_ctx_t *c, json_t *node, char **saved);
 void oa_deref_done(oa_ctx_t *c, char *saved);
 /* A JSON pointer from `root`; NULL when it does not resolve (*bad: bad) */
 json_t *oa_pointer_walk(oa_ctx_t *c, json_t *root, const char *ptr,

@@ -628,6 +628,25 @@ failed:
 }
 
 
+json_t *
+oa_deref_quiet(oa_ctx_t *c, json_t *node, char **saved)
+{
+    json_t            *t;
+    apigw_problems_t  *probs, scratch;
+
+    probs = c->probs;
+    apigw_problems_init(&scratch);
+    c->probs = &scratch;
+
+    t = oa_deref(c, node, saved);
+
+    c->probs = probs;
+    apigw_problems_free(&scratch);
+
+    return t;
+}
+
+
 void
 oa_deref_done(oa_ctx_t *c, char *saved)
 {

@@ -1106,7 +1106,8 @@ oa_vparams(oa_ctx_t *c, sc_t *s, oa_vbuild_t *b, json_t *holder,
     json_array_foreach(list, i, p) {
         size_t  o2 = oa_ptr_push_index(c, i);
 
-        t = oa_deref(c, p, &saved);
+        /* the importer reported bad references already */
+        t = oa_deref_quiet(c, p, &saved);
 
         if (json_is_object(t)) {
             (void) oa_vparam_add(c, s, b, t, op_level);

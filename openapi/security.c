@@ -550,7 +550,6 @@ oa_security_model(oa_ctx_t *c, json_t *schemes)
     apigw_auth_t       *auth;
     apigw_scheme_t     *s;
     apigw_security_t   *root;
-    apigw_problems_t   *quiet, scratch;
 
     auth = calloc(1, sizeof(apigw_auth_t));
     if (auth == NULL) {
@@ -596,14 +595,9 @@ oa_security_model(oa_ctx_t *c, json_t *schemes)
                 continue;
             }
 
-            /* the importer reported bad references already: quietly */
+            /* the importer reported bad references already */
             old2 = oa_ptr_push(c, k);
-            quiet = c->probs;
-            apigw_problems_init(&scratch);
-            c->probs = &scratch;
-            t = oa_deref(c, v, &saved);
-            c->probs = quiet;
-            apigw_problems_free(&scratch);
+            t = oa_deref_quiet(c, v, &saved);
 
             if (t != NULL && json_is_object(t)) {
                 s = &auth->schemes[auth->nschemes++];

@@ -41,6 +41,24 @@ imp(const char *doc)
 }
 
 
+/* How many problems have exactly this pointer and contain `msg`. */
+static size_t
+count(int warning, const char *ptr, const char *msg)
+{
+    size_t  i, n;
+
+    n = 0;
+
+    for (i = 0; i < P.n; i++) {
+        n += P.items[i].warning == warning
+             && strcmp(P.items[i].pointer, ptr) == 0
+             && strstr(P.items[i].message, msg) != NULL;
+    }
+
+    return n;
+}
+
+
 /* A problem with exactly this pointer whose message contains `msg`. */
 static int
 has(int warning, const char *ptr, const char *msg)
@@ -650,6 +668,23 @@ TEST(test_refs)
         CHECK_STR(api->ops[1].path, "/b");
         CHECK_STR(api->ops[1].pointer, "/x-items/0/get");
     }
+    apigw_api_free(api);
+
+    /*
+     * said once, though the parameters are read twice (the operation,
+     * then its request validation)
+     */
+    api = imp("swagger: '2.0'\ninfo: {title: t, version: '1'}\n"
+              "x-apigw-backend: {url: 'http://b'}\n"
+              "paths:\n"
+              "  /a:\n"
+              "    parameters: [{$ref: 'p.yaml#/q'}]\n"
+              "    get: {parameters: [{$ref: 'p.yaml#/r'}]}\n");
+    CHECK(api != NULL);
+    CHECK_INT(P.nerrors, 0);
+    CHECK_INT(count(1, "/paths/~1a/parameters/0/$ref", "external"), 1);
+    CHECK_INT(count(1, "/paths/~1a/get/parameters/0/$ref", "external"), 1);
+    CHECK_INT(P.n, 2);
     apigw_api_free(api);
 
     /* cycles: a -> b -> a, and a self-reference */
