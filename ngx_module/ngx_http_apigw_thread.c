@@ -22,7 +22,7 @@
 
 #if (NGX_THREADS)
 
-#define NGX_HTTP_APIGW_THREADS    8         /* at once, at most */
+#define NGX_HTTP_APIGW_THREADS    32        /* at once, as nginx's pool */
 #define NGX_HTTP_APIGW_MAX_QUEUE  65536
 
 
@@ -35,6 +35,7 @@ typedef struct {
 static ngx_int_t ngx_http_apigw_thread_init(ngx_log_t *log);
 static void *ngx_http_apigw_thread_cycle(void *data);
 static void ngx_http_apigw_thread_done(ngx_event_t *ev);
+static void ngx_http_apigw_thread_hold(ngx_event_t *ev);
 
 
 static ngx_connection_t       *ngx_http_apigw_thread_conn;    /* eventfd */
@@ -46,6 +47,9 @@ static ngx_uint_t              ngx_http_apigw_thread_waiting;
 static ngx_uint_t              ngx_http_apigw_thread_running;
 static ngx_uint_t              ngx_http_apigw_thread_busy;
 static ngx_uint_t              ngx_http_apigw_thread_task_id;
+/* in the worker: posted, completion handler not run yet */
+static ngx_uint_t              ngx_http_apigw_thread_pending;
+static ngx_event_t             ngx_http_apigw_thread_timer;
 
 
 /* the worker's first task: nothing is started for a worker that has none */
@@ -92,7 +96,26 @@ ngx_http_apigw_thread_init(ngx_log_t *log)
 
     ngx_http_apigw_thread_conn = c;
 
+    ngx_http_apigw_thread_timer.handler = ngx_http_apigw_thread_hold;
+    ngx_http_apigw_thread_timer.log = ngx_cycle->log;
+
     return NGX_OK;
+}
+
+
+/*
+ * A worker shutting down gracefully leaves once no timer is left, and a
+ * request waiting for a task (a management API write, say) has none: a
+ * timer is kept while tasks are in flight, so that their completion
+ * handlers still answer.
+ */
+
+static void
+ngx_http_apigw_thread_hold(ngx_event_t *ev)
+{
+    if (ngx_http_apigw_thread_pending) {
+        ngx_add_timer(ev, 60000);
+    }
 }
 
 
@@ -136,6 +159,10 @@ ngx_http_apigw_thread_post(ngx_thread_task_t *task, ngx_log_t *log)
     *ngx_http_apigw_thread_queue.last = task;
     ngx_http_apigw_thread_queue.last = &task->next;
     ngx_http_apigw_thread_waiting++;
+
+    if (ngx_http_apigw_thread_pending++ == 0) {
+        ngx_add_timer(&ngx_http_apigw_thread_timer, 60000);
+    }
 
     /* a thread that is not running a task takes the next one */
     if (ngx_http_apigw_thread_waiting
@@ -183,6 +210,10 @@ ngx_http_apigw_thread_post(ngx_thread_task_t *task, ngx_log_t *log)
 
             ngx_http_apigw_thread_waiting--;
             task->event.active = 0;
+
+            if (--ngx_http_apigw_thread_pending == 0) {
+                ngx_del_timer(&ngx_http_apigw_thread_timer);
+            }
 
             (void) ngx_thread_mutex_unlock(&ngx_http_apigw_thread_mtx, log);
             return NGX_ERROR;
@@ -289,6 +320,12 @@ ngx_http_apigw_thread_done(ngx_event_t *ev)
         event->complete = 1;
         event->active = 0;
 
+        if (--ngx_http_apigw_thread_pending == 0
+            && ngx_http_apigw_thread_timer.timer_set)
+        {
+            ngx_del_timer(&ngx_http_apigw_thread_timer);
+        }
+
         event->handler(event);
     }
 }
@@ -327,6 +364,10 @@ ngx_http_apigw_thread_exit(ngx_cycle_t *cycle)
     }
 
     (void) ngx_thread_mutex_unlock(&ngx_http_apigw_thread_mtx, cycle->log);
+
+    if (ngx_http_apigw_thread_timer.timer_set) {
+        ngx_del_timer(&ngx_http_apigw_thread_timer);
+    }
 
     ngx_close_connection(ngx_http_apigw_thread_conn);
     ngx_http_apigw_thread_conn = NULL;

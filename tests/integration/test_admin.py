@@ -772,6 +772,51 @@ def test_backend_host_lookup_does_not_hold_the_worker(module_nginx_factory,
     assert "could not be looked up" in g.nginx.log()
 
 
+def test_writes_waiting_for_lookups_survive_reload_and_quit(nginx_factory,
+                                                            whisk,
+                                                            lookup_shim):
+    """Writes whose backend host lookups are still running when nginx is
+    reloaded, or told to quit, are answered by the old workers before
+    they leave (a worker shutting down gracefully waits for what its
+    threads are doing), and no connection is dropped."""
+    g = Gateway(nginx_factory, new_store_dir(), workers=2)
+    g.nginx.env = dict(os.environ, LD_PRELOAD=lookup_shim,
+                       ASAN_OPTIONS="verify_asan_link_order=0")
+    g.start()
+    slow = whisk_at(whisk, "slow.apigw.test")      # a 3 s lookup
+    got = {}
+
+    def write(i):
+        try:
+            got[i] = g.admin("POST", "/v2/t%d/apis" % i,
+                             simple_doc(slow, "/s"), timeout=30).status
+        except OSError as e:
+            got[i] = repr(e)
+
+    def burst(ids, then):
+        ws = [threading.Thread(target=write, args=(i,)) for i in ids]
+        for w in ws:
+            w.start()
+        time.sleep(1.0)              # every lookup has started
+        then()
+        for w in ws:
+            w.join()
+
+    burst(range(12), g.nginx.reload)
+    burst(range(100, 104),
+          lambda: g.nginx.proc.send_signal(signal.SIGQUIT))
+    assert g.nginx.proc.wait(timeout=30) == 0
+    assert got == {i: 200 for i in list(range(12)) + list(range(100, 104))}
+    log = g.nginx.log()
+    assert "[alert]" not in log and "open socket" not in log, log
+
+    # what they wrote is there after a restart
+    g.start()
+    for i in (0, 11, 100, 103):
+        assert g.wait_status("GET", "/api/t%d/s/hello" % i, 200).status \
+            == 200
+
+
 def test_store_write_does_not_hold_the_worker(module_nginx_factory, whisk,
                                              lookup_shim):
     """The journal's fsync() runs in the thread pool: on a slow disk the
