@@ -457,8 +457,8 @@ ngx_http_apigw_admin_run(ngx_http_request_t *r, u_char *body, size_t len)
 
 /*
  * Answer the request against this worker's copy of the store and commit
- * its changes, asynchronously: the embedded store's file work in the
- * thread pool, Redis on its connection.  On a conflict with another writer
+ * its changes, asynchronously: the embedded store's file work in a
+ * thread, Redis on its connection.  On a conflict with another writer
  * it is answered again on the newer copy (ngx_http_apigw_admin_committed).
  */
 
@@ -643,10 +643,10 @@ ngx_http_apigw_admin_committed(void *data, ngx_int_t rc)
 
 /*
  * A backend host name of an API being written is looked up with the
- * system's resolver (/etc/hosts, DNS), which blocks: in nginx's default
- * thread pool, the request waiting as it does for Redis, so the worker goes
- * on serving.  The request is then answered again from the start, with the
- * addresses known.
+ * system's resolver (/etc/hosts, DNS), which blocks: in a thread
+ * (ngx_http_apigw_thread.c), the request waiting as it does for Redis, so
+ * the worker goes on serving.  The request is then answered again from the
+ * start, with the addresses known.
  */
 
 static ngx_int_t

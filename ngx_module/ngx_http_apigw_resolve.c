@@ -5,12 +5,12 @@
  * addresses with it, so every worker and node compiles the API without
  * DNS.  Addresses change (load balancers, failovers, cloud endpoints):
  * every apigw_store_resolve interval each worker looks the stored APIs'
- * names up again, all of them in one task of the lookup thread pool (the
- * system's resolver blocks), and recompiles, off the request path, the APIs
- * whose addresses changed.  A name that cannot be looked up for now, or no
- * longer exists, keeps the addresses it had: serving the last known
- * backend beats serving none.  Each change and each failing name is logged
- * once, not every round.
+ * names up again, all of them in one thread task (the system's resolver
+ * blocks; ngx_http_apigw_thread.c), and recompiles, off the request path,
+ * the APIs whose addresses changed.  A name that cannot be looked up for
+ * now, or no longer exists, keeps the addresses it had: serving the last
+ * known backend beats serving none.  Each change and each failing name is
+ * logged once, not every round.
  */
 
 #include "ngx_http_apigw_store.h"

@@ -9,8 +9,8 @@
  * line (one JSON object per committed change) is appended and fsync()ed,
  * then the zone is updated; when the journal grows past the snapshot it is
  * folded into a new snapshot written to a temporary file, fsync()ed and
- * renamed.  That file work runs in nginx's default thread pool, so a slow
- * disk holds no worker's connections, and without the zone's lock, which
+ * renamed.  That file work runs in a thread (ngx_http_apigw_thread.c), so a
+ * slow disk holds no worker's connections, and without the zone's lock, which
  * the workers' synchronisation needs: writers, of all workers, take turns
  * on a lock of their own.  The master loads snapshot and journal when the
  * zone is created, so the store survives restarts; reloads keep the zone.

@@ -123,7 +123,7 @@ ngx_int_t ngx_http_apigw_dyn_match_tenant(ngx_http_request_t *r,
 /* store internals shared by the admin handler */
 ngx_int_t ngx_http_apigw_store_sync(ngx_log_t *log);
 /*
- * Commits muts made against `base`, the file work in the thread pool:
+ * Commits muts made against `base`, the file work in a thread:
  * done() gets NGX_OK (durable, and in the zone and this worker's copy),
  * NGX_DECLINED (another writer got in first: sync and run the request
  * again) or NGX_ERROR (not durable; nothing changed).  NGX_ERROR returned

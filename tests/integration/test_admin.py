@@ -819,7 +819,7 @@ def test_writes_waiting_for_lookups_survive_reload_and_quit(nginx_factory,
 
 def test_store_write_does_not_hold_the_worker(module_nginx_factory, whisk,
                                              lookup_shim):
-    """The journal's fsync() runs in the thread pool: on a slow disk the
+    """The journal's fsync() runs in a thread: on a slow disk the
     one worker answers others meanwhile, and writes in flight together
     take turns and all land."""
     g = Gateway(module_nginx_factory, new_store_dir(), workers=1)
