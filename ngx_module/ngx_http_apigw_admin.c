@@ -653,9 +653,6 @@ static ngx_int_t
 ngx_http_apigw_admin_lookup(ngx_http_request_t *r, ngx_str_t *name)
 {
     ngx_http_apigw_admin_lookup_t     *lk;
-#if (NGX_THREADS)
-    ngx_http_apigw_admin_main_conf_t  *amcf;
-#endif
 
     lk = ngx_calloc(sizeof(ngx_http_apigw_admin_lookup_t) + name->len,
                     r->connection->log);
@@ -668,27 +665,21 @@ ngx_http_apigw_admin_lookup(ngx_http_request_t *r, ngx_str_t *name)
     ngx_memcpy(lk->name, name->data, name->len);
 
 #if (NGX_THREADS)
-    amcf = ngx_http_get_module_main_conf(r, ngx_http_apigw_admin_module);
+    lk->task.ctx = lk;
+    lk->task.handler = ngx_http_apigw_admin_lookup_thread;
+    lk->task.event.handler = ngx_http_apigw_admin_lookup_done;
+    lk->task.event.data = lk;
+    lk->task.event.log = r->connection->log;
 
-    if (amcf->threads) {
-        lk->task.ctx = lk;
-        lk->task.handler = ngx_http_apigw_admin_lookup_thread;
-        lk->task.event.handler = ngx_http_apigw_admin_lookup_done;
-        lk->task.event.data = lk;
-        lk->task.event.log = r->connection->log;
-
-        if (ngx_http_apigw_thread_post(&lk->task, r->connection->log)
-            != NGX_OK)
-        {
-            ngx_free(lk);
-            return ngx_http_apigw_admin_error(r,
-                                          NGX_HTTP_SERVICE_UNAVAILABLE,
+    if (ngx_http_apigw_thread_post(&lk->task, r->connection->log) != NGX_OK) {
+        ngx_free(lk);
+        return ngx_http_apigw_admin_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                           "Error: Too many requests queued.");
-        }
-
-        return ngx_http_apigw_admin_wait(r);
     }
-#endif
+
+    return ngx_http_apigw_admin_wait(r);
+
+#else
 
     /* nginx built without threads: here */
 
@@ -702,6 +693,7 @@ ngx_http_apigw_admin_lookup(ngx_http_request_t *r, ngx_str_t *name)
     ngx_free(lk);
 
     return ngx_http_apigw_admin_attempt(r);
+#endif
 }
 
 
@@ -1256,14 +1248,6 @@ ngx_http_apigw_admin_store(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     value = cf->args->elts;
     amcf->store = value[1];
-
-#if (NGX_THREADS)
-    /*
-     * backend host names: of APIs being written (apigw_admin needs a
-     * store), and of stored APIs, looked up again
-     */
-    amcf->threads = 1;
-#endif
 
     size = 64 * 1024 * 1024;
 

@@ -139,7 +139,7 @@ ngx_http_apigw_resolve_init(ngx_cycle_t *cycle,
     ngx_http_apigw_admin_main_conf_t *amcf)
 {
 #if (NGX_THREADS)
-    if (amcf->resolve == 0 || amcf->threads == 0) {
+    if (amcf->resolve == 0) {
         return NGX_OK;
     }
 

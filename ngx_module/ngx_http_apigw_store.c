@@ -925,26 +925,24 @@ ngx_http_apigw_store_commit(apigw_muts_t *muts, uint64_t base,
     c->done.log = log;
 
 #if (NGX_THREADS)
-    if (ngx_http_apigw_amcf->threads) {
-        c->task.ctx = c;
-        c->task.handler = ngx_http_apigw_commit_thread;
-        c->task.event.handler = ngx_http_apigw_commit_done;
-        c->task.event.data = c;
-        c->task.event.log = log;
+    c->task.ctx = c;
+    c->task.handler = ngx_http_apigw_commit_thread;
+    c->task.event.handler = ngx_http_apigw_commit_done;
+    c->task.event.data = c;
+    c->task.event.log = log;
 
-        if (ngx_http_apigw_thread_post(&c->task, log) != NGX_OK)
-        {
-            goto failed;
-        }
-
-        return NGX_OK;
+    if (ngx_http_apigw_thread_post(&c->task, log) != NGX_OK) {
+        goto failed;
     }
-#endif
+
+#else
 
     /* nginx built without threads: here, answered from the event loop */
 
     ngx_http_apigw_commit_write(c);
     ngx_post_event(&c->done, &ngx_posted_events);
+
+#endif
 
     return NGX_OK;
 

@@ -41,9 +41,6 @@ typedef struct {
     ngx_http_apigw_redis_conf_t redis;
     apigw_seal_key_t           *seal;         /* private keys at rest */
     ngx_msec_t                  resolve;      /* apigw_store_resolve */
-#if (NGX_THREADS)
-    ngx_uint_t                  threads;      /* lookups, writes */
-#endif
 } ngx_http_apigw_admin_main_conf_t;
 
 
