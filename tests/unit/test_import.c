@@ -65,13 +65,8 @@ has(int warning, const char *ptr, const char *msg)
 {
     size_t  i;
 
-    for (i = 0; i < P.n; i++) {
-        if (P.items[i].warning == warning
-            && strcmp(P.items[i].pointer, ptr) == 0
-            && strstr(P.items[i].message, msg) != NULL)
-        {
-            return 1;
-        }
+    if (count(warning, ptr, msg)) {
+        return 1;
     }
 
     fprintf(stderr, "  no %s at \"%s\" containing \"%s\"; have:\n",
