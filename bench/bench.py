@@ -235,9 +235,9 @@ def managed_load(admin_port, backend_port, n, tenants):
     return time.time() - t0
 
 
-def workers_rss_kb(master_pid):
-    """Resident memory of a master's worker processes, in KB."""
-    total = 0
+def workers(master_pid):
+    """The /proc/PID/status text of each of a master's worker processes."""
+    found = {}
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
@@ -247,7 +247,23 @@ def workers_rss_kb(master_pid):
         except OSError:
             continue
         if re.search(r"^PPid:\s+%d$" % master_pid, st, re.M):
-            total += int(re.search(r"^VmRSS:\s+(\d+)", st, re.M).group(1))
+            found[int(pid)] = st
+    return found
+
+
+def workers_rss_kb(master_pid):
+    """Resident memory of a master's worker processes, in KB."""
+    return sum(int(re.search(r"^VmRSS:\s+(\d+)", st, re.M).group(1))
+               for st in workers(master_pid).values())
+
+
+def cpu_ns(pids):
+    """CPU time the processes' threads have run, in ns (schedstat)."""
+    total = 0
+    for pid in pids:
+        for t in os.listdir("/proc/%d/task" % pid):
+            with open("/proc/%d/task/%s/schedstat" % (pid, t)) as f:
+                total += int(f.read().split()[0])
     return total
 
 
@@ -312,7 +328,9 @@ def credentials(d):
             make_token(ec, claims, alg="ES256"))
 
 
-def wrk(url, args, script=None, headers=()):
+def wrk(url, args, script=None, headers=(), gateway=()):
+    """requests/s, p99 (ms), the command, and the CPU time the gateway's
+    workers (pids) spent per request (us)"""
     cmd = ["wrk", "-t", str(args.threads), "-c", str(args.connections),
            "-d", "%ds" % args.duration, "--latency"]
     for h in headers:
@@ -320,8 +338,11 @@ def wrk(url, args, script=None, headers=()):
     if script:
         cmd += ["-s", script]
     cmd.append(url)
+    cpu0 = cpu_ns(gateway)
     out = subprocess.run(cmd, capture_output=True, text=True).stdout
+    cpu = cpu_ns(gateway) - cpu0
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    n = int(re.search(r"(\d+) requests in", out).group(1))
     m = re.search(r"99%\s+([\d.]+)(us|ms|s)\b", out)
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
     p99 = float(m.group(1)) * scale
@@ -329,7 +350,7 @@ def wrk(url, args, script=None, headers=()):
     if errors or "Socket errors" in out:
         sys.exit("bench: errors during the run of %s:\n%s"
                  % (" ".join(cmd), out))
-    return rps, p99, cmd
+    return rps, p99, cmd, cpu / 1000.0 / max(n, 1)
 
 
 def openloop(url, rate, headers=(), duration=5, warm=1):
@@ -456,6 +477,9 @@ def main():
                    + server(fport, header_work(ROUTE_HEADERS
                                                + FULL_HEADERS)))
         procs.append(start(conf, pport))
+        # the worker of each gateway, whose CPU time per request is measured
+        pids = list(workers(procs[-1].pid))
+        gw = dict.fromkeys((pport, eport, fport), pids)
 
         rdport = free_port()
         rd = subprocess.Popen(["redis-server", "--port", str(rdport),
@@ -516,6 +540,8 @@ def main():
         conf = os.path.join(d, "nginx.conf")
         nginx_conf(conf, body, load=True)
         procs.append(start(conf, ports["route"]))
+        pids = list(workers(procs[-1].pid))
+        gw.update(dict.fromkeys(ports.values(), pids))
 
         key = "X-Api-Key: " + API_KEY
         rs = "Authorization: Bearer " + rs_tok
@@ -572,6 +598,7 @@ def main():
                                               port, aport), load=True)
                 p = start(conf, port)
                 procs.append(p)
+                gw[port] = list(workers(p.pid))
                 time.sleep(0.5)
                 rss0 = workers_rss_kb(p.pid)
                 secs = managed_load(aport, bport, n, min(n, 100))
@@ -597,6 +624,8 @@ def main():
 
         results = {s[0]: [] for s in scen}
         pairs = {s[0]: [] for s in scen}
+        # the gateway worker's CPU time per request: bare's over apigw's
+        cpairs = {s[0]: [] for s in scen}
         bare = {}
         short = argparse.Namespace(**{**vars(args), "duration": 2})
         for name, port, p, sc, hd, _ in scen:          # warm up each
@@ -617,10 +646,11 @@ def main():
                 got = {}
                 for kind, prt in runs:
                     got[kind] = wrk("http://127.0.0.1:%d%s" % (prt, p), args,
-                                    sc, hd)
+                                    sc, hd, gw[prt])
                 results[name].append(got["s"])
                 bare.setdefault(bare_of(sc, hd), []).append(got["b"])
                 pairs[name].append(got["s"][0] / got["b"][0])
+                cpairs[name].append(got["b"][3] / got["s"][3])
                 cmds.setdefault(name, got["b"][2])
         # the command shown: the first scenario's (the rounds are shuffled)
         cmd = next((cmds[x[0]] for x in scen if x[0] in cmds), None)
@@ -632,25 +662,30 @@ def main():
             if b is None:
                 results[name] = bare[bare_of(sc, hd)]
                 pairs[name] = [1.0]
+                cpairs[name] = [1.0]
 
-        med = {n: (statistics.median(r[0] for r in rs),
-                   statistics.median(r[1] for r in rs))
+        med = {n: tuple(statistics.median(r[i] for r in rs)
+                        for i in (0, 1, 3))
                for n, rs in results.items() if rs}
         table = ["| scenario | requests/s | p99 (ms) | bare, same request "
                  "(requests/s) | ratio to bare | middle half of the "
-                 "ratios |",
-                 "|---|---:|---:|---:|---:|---:|"]
+                 "ratios | gateway CPU per request, bare / this (us) "
+                 "| CPU ratio |",
+                 "|---|---:|---:|---:|---:|---:|---:|---:|"]
         for name, _, _, sc, hd, b in scen:
-            rps, p99 = med[name]
+            rps, p99, cpu = med[name]
             brps = statistics.median(r[0] for r in bare[bare_of(sc, hd)])
+            bcpu = statistics.median(r[3] for r in bare[bare_of(sc, hd)])
             if len(pairs[name]) > 1:
                 q = statistics.quantiles(pairs[name], n=4)
                 spread = "%.2f–%.2f" % (q[0], q[2])
             else:
                 spread = ""
-            table.append("| %s | %.0f | %.2f | %.0f | %.2f | %s |"
+            table.append("| %s | %.0f | %.2f | %.0f | %.2f | %s | "
+                         "%.1f / %.1f | %.2f |"
                          % (name, rps, p99, brps,
-                            statistics.median(pairs[name]), spread))
+                            statistics.median(pairs[name]), spread,
+                            bcpu, cpu, statistics.median(cpairs[name])))
 
         shown = " ".join(a for a in cmd if a not in ("-H",) and
                          not a.startswith("Authorization") and
@@ -662,7 +697,12 @@ def main():
                    "headers, body), in alternating order; requests/s and "
                    "p99 are medians, the ratio is the median of the paired "
                    "runs' ratios, and the last column the range of the "
-                   "middle half of them (first to third quartile).  "
+                   "middle half of them (first to third quartile).  The "
+                   "gateway CPU is the time its worker ran (user and "
+                   "system, from /proc/PID/task/*/schedstat) per request "
+                   "answered, medians of the rounds; the CPU ratio is "
+                   "the median of the paired runs' bare / this: 1.00 "
+                   "means no more CPU per request than a bare proxy.  "
                    "Command: `%s` (with each scenario's headers and "
                    "`-s post.lua` for POSTs), %s, nproc=%d.\n"
                    % (args.rounds, re.sub(r":\d+/", ":PORT/", shown),

@@ -18,6 +18,7 @@
 
 #include "apigw.h"
 #include "admin.h"
+#include "auth.h"
 #include "wabind.h"
 #include "cert.h"
 #include "../openapi/oa.h"
@@ -1134,6 +1135,84 @@ admin_v2_apis(admin_t *a, const char *tenant)
 
 /* ---- /v2/{tenant}/subscriptions ---- */
 
+/*
+ * What a listing shows of a subscription: its client id, or for an API
+ * key (stored as its hash) the key's fingerprint, "key-" and 16 hex
+ * digits, which DELETE takes as well as the key.
+ */
+static const char *
+admin_sub_name(json_t *rec, char buf[65])
+{
+    const char     *id;
+    unsigned char   h[32];
+
+    id = admin_str(rec, "client_id");
+    if (id) {
+        return id;
+    }
+
+    id = admin_str(rec, "key_sha256");
+    if (id == NULL || apigw_hex32(id, strlen(id), h) != 0) {
+        return "";
+    }
+
+    apigw_key_fingerprint(h, buf);
+
+    return buf;
+}
+
+
+/* the record of a subscription named by client id, key or fingerprint */
+static int
+admin_sub_find(admin_t *a, const char *tenant, const char *artifact,
+    const char *name, char *key, size_t size)
+{
+    char         hash[65], fp[65], *found;
+    size_t       n;
+    json_t      *v;
+    const char  *k;
+
+    snprintf(key, size, "sub:%s:%s:%s", tenant, artifact, name);
+    if (apigw_store_get(a->s, key)) {
+        return 0;                   /* a client id (or an older record) */
+    }
+
+    apigw_store_sha256_hex(NULL, 0, name, strlen(name), hash);
+    snprintf(key, size, "sub:%s:%s:key-%s", tenant, artifact, hash);
+    if (apigw_store_get(a->s, key)) {
+        return 0;                   /* the key itself */
+    }
+
+    if (strlen(name) != APIGW_KEY_FP_LEN || strncmp(name, "key-", 4) != 0) {
+        return -1;
+    }
+
+    /* a fingerprint: the one key record of the API that has it */
+    snprintf(key, size, "sub:%s:%s:key-", tenant, artifact);
+    n = strlen(key);
+    found = NULL;
+
+    json_object_foreach(apigw_store_records(a->s), k, v) {
+        if (strncmp(k, key, n) == 0
+            && strcmp(admin_sub_name(v, fp), name) == 0)
+        {
+            if (found) {
+                return -1;          /* ambiguous: the key is needed */
+            }
+
+            found = (char *) k;
+        }
+    }
+
+    if (found == NULL || strlen(found) >= size) {
+        return -1;
+    }
+
+    strcpy(key, found);
+
+    return 0;
+}
+
 static int
 admin_v2_subs(admin_t *a, const char *tenant)
 {
@@ -1188,22 +1267,34 @@ admin_v2_subs(admin_t *a, const char *tenant)
             return -1;
         }
 
-        rec = json_pack("{s:s,s:s,s:s}", "tenant", tenant, "artifact_id",
-                        artifact, "client_id", client);
+        if (secret) {
+            rec = json_pack("{s:s,s:s,s:s}", "tenant", tenant, "artifact_id",
+                            artifact, "client_id", client);
 
-        if (rec && secret) {
-            if (apigw_random_hex(salt, 16) != 0) {
+            if (rec && apigw_random_hex(salt, 16) != 0) {
                 json_decref(rec);
                 json_decref(body);
                 return admin_oom(a);
             }
 
-            apigw_store_sha256_hex(salt, 32, secret, strlen(secret), hash);
-            json_object_set_new(rec, "secret_salt", json_string(salt));
-            json_object_set_new(rec, "secret_sha256", json_string(hash));
-        }
+            if (rec) {
+                apigw_store_sha256_hex(salt, 32, secret, strlen(secret),
+                                       hash);
+                json_object_set_new(rec, "secret_salt", json_string(salt));
+                json_object_set_new(rec, "secret_sha256", json_string(hash));
+            }
 
-        snprintf(key, sizeof(key), "sub:%s:%s:%s", tenant, artifact, client);
+            snprintf(key, sizeof(key), "sub:%s:%s:%s", tenant, artifact,
+                     client);
+
+        } else {
+            /* the client id is an API key: kept as its hash only */
+            apigw_store_sha256_hex(NULL, 0, client, strlen(client), hash);
+            rec = json_pack("{s:s,s:s,s:s}", "tenant", tenant, "artifact_id",
+                            artifact, "key_sha256", hash);
+            snprintf(key, sizeof(key), "sub:%s:%s:key-%s", tenant, artifact,
+                     hash);
+        }
         snprintf(msg, sizeof(msg),
                  "{\"message\":\"Subscription '%s' created for API '%s'\"}",
                  client, artifact);
@@ -1237,7 +1328,7 @@ admin_v2_subs(admin_t *a, const char *tenant)
         json_object_foreach(apigw_store_records(a->s), k, v) {
             if (strncmp(k, key, strlen(key)) == 0) {
                 json_array_append_new(out,
-                    json_string(admin_str(v, "client_id")));
+                                      json_string(admin_sub_name(v, hash)));
             }
         }
 
@@ -1259,10 +1350,10 @@ admin_v2_subs(admin_t *a, const char *tenant)
             return admin_err(a, 404, "Subscription doesn't exist");
         }
 
-        snprintf(key, sizeof(key), "sub:%s:%s:%s", tenant, artifact,
-                 a->seg[3]);
-
-        if (apigw_store_get(a->s, key) == NULL) {
+        if (admin_sub_find(a, tenant, artifact, a->seg[3], key,
+                           sizeof(key))
+            != 0)
+        {
             return admin_err(a, 404, "Subscription doesn't exist");
         }
 

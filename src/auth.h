@@ -219,6 +219,15 @@ void apigw_keytab_client_hash(const char *id, size_t len,
 int apigw_hex32(const char *s, size_t len, unsigned char out[32]);
 
 /*
+ * The name of a key known only by its hash (a subscription's): "key-" and
+ * the first 16 hex digits of its SHA-256.  It is what $apigw_consumer, the
+ * backend and the rate-limit counters see, never the key itself.
+ */
+#define APIGW_KEY_FP_LEN  20
+void apigw_key_fingerprint(const unsigned char hash[32],
+    char out[APIGW_KEY_FP_LEN + 1]);
+
+/*
  * The management store's credentials as a key table (src/keyfeed.c):
  * `base`'s entries (the keys file; may be NULL), then every API key
  * record that is not revoked (scoped to its tenant, API or operation),

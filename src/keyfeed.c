@@ -11,12 +11,15 @@
  *                             path of the tenant's APIs, every method)
  *   sub:{tenant}:{api}:{id}   a v2 subscription: without a secret the
  *                             client id is an API key of that API (the
- *                             apiKey scheme); with one, a client id and
- *                             secret pair (clientSecret), the secret kept
- *                             as SHA-256(salt || secret)
+ *                             apiKey scheme), kept as its SHA-256; with
+ *                             one, a client id and secret pair
+ *                             (clientSecret), the secret kept as
+ *                             SHA-256(salt || secret)
  *
  * Every entry carries its tenant, so a key never works on another
- * tenant's API.  Entries may share a hash (a client subscribed to several
+ * tenant's API.  A subscribed key's consumer is its fingerprint
+ * (apigw_key_fingerprint()): one counter per key, and no key in clear
+ * in a header, a counter name or a log.  Entries may share a hash (a client subscribed to several
  * APIs): the table keeps them all.
  */
 
@@ -36,6 +39,9 @@ typedef struct {
     size_t        n;
     size_t        cap;
     int           oom;
+    char        **owned;            /* strings made here: freed at the end */
+    size_t        nowned;
+    size_t        capowned;
 } apigw_keyfeed_t;
 
 
@@ -61,6 +67,38 @@ apigw_keyfeed_push(apigw_keyfeed_t *f)
     memset(nk, 0, sizeof(apigw_key_t));
 
     return nk;
+}
+
+
+/* a key's fingerprint, owned by the feed until the table is built */
+static char *
+apigw_keyfeed_fingerprint(apigw_keyfeed_t *f, const unsigned char hash[32])
+{
+    char    *fp, **no;
+    size_t   cap;
+
+    if (f->nowned == f->capowned) {
+        cap = f->capowned ? f->capowned * 2 : 64;
+        no = realloc(f->owned, cap * sizeof(char *));
+        if (no == NULL) {
+            f->oom = 1;
+            return NULL;
+        }
+
+        f->owned = no;
+        f->capowned = cap;
+    }
+
+    fp = malloc(APIGW_KEY_FP_LEN + 1);
+    if (fp == NULL) {
+        f->oom = 1;
+        return NULL;
+    }
+
+    apigw_key_fingerprint(hash, fp);
+    f->owned[f->nowned++] = fp;
+
+    return fp;
 }
 
 
@@ -151,9 +189,14 @@ apigw_keyfeed_v1sub(const char *key, json_t *v, void *data)
 
     memcpy(k->hash, tmp.hash, 32);
     k->kind = APIGW_KEY_API;
-    k->key_id = (char *) json_string_value(json_object_get(v, "prefix"));
-    k->consumer = k->key_id ? k->key_id : (char *) tenant;
-    k->prefix = k->key_id;
+    k->key_id = apigw_keyfeed_fingerprint(f, tmp.hash);
+    if (k->key_id == NULL) {
+        f->n--;
+        return 1;
+    }
+
+    k->consumer = k->key_id;
+    k->prefix = (char *) json_string_value(json_object_get(v, "prefix"));
     k->tenant = (char *) tenant;
 
     if (strcmp(scope, "api") == 0) {
@@ -180,11 +223,27 @@ apigw_keyfeed_sub(const apigw_sub_info_t *si, void *data)
 
     size_t         slen;
     apigw_key_t   *k;
-    unsigned char  secret[32];
+    unsigned char  secret[32], hash[32];
 
     slen = 0;
 
-    if (si->secret_sha256) {
+    if (si->secret_sha256 == NULL) {
+        /* an API key: by its hash (or, in an older record, in clear) */
+        if (si->key_sha256) {
+            if (apigw_hex32(si->key_sha256, strlen(si->key_sha256), hash)
+                != 0)
+            {
+                return 0;           /* unusable: no access rather than open */
+            }
+
+        } else {
+            apigw_sha256(si->client_id, strlen(si->client_id), hash);
+        }
+
+    } else if (si->client_id == NULL) {
+        return 0;
+
+    } else {
         slen = si->secret_salt ? strlen(si->secret_salt) : 0;
 
         if (apigw_hex32(si->secret_sha256, strlen(si->secret_sha256), secret)
@@ -199,13 +258,13 @@ apigw_keyfeed_sub(const apigw_sub_info_t *si, void *data)
         return 1;
     }
 
-    k->key_id = (char *) si->client_id;
-    k->consumer = (char *) si->client_id;
     k->tenant = (char *) si->tenant;
     k->scope = APIGW_KEY_SCOPE_API;
     k->scope_value = (char *) si->api_id;
 
     if (si->secret_sha256) {
+        k->key_id = (char *) si->client_id;
+        k->consumer = (char *) si->client_id;
         k->kind = APIGW_KEY_CLIENT;
         apigw_keytab_client_hash(si->client_id, strlen(si->client_id),
                                  k->hash);
@@ -216,7 +275,14 @@ apigw_keyfeed_sub(const apigw_sub_info_t *si, void *data)
 
     } else {
         k->kind = APIGW_KEY_API;
-        apigw_sha256(si->client_id, strlen(si->client_id), k->hash);
+        memcpy(k->hash, hash, 32);
+        k->key_id = apigw_keyfeed_fingerprint(f, hash);
+        if (k->key_id == NULL) {
+            f->n--;
+            return 1;
+        }
+
+        k->consumer = k->key_id;
     }
 
     return 0;
@@ -279,6 +345,12 @@ done:
         OPENSSL_cleanse(f.keys, f.cap * sizeof(apigw_key_t));
         free(f.keys);
     }
+
+    for (i = 0; i < f.nowned; i++) {
+        free(f.owned[i]);
+    }
+
+    free(f.owned);
 
     return t;
 }

@@ -533,6 +533,24 @@ apigw_hex32(const char *s, size_t len, unsigned char out[32])
 }
 
 
+void
+apigw_key_fingerprint(const unsigned char hash[32],
+    char out[APIGW_KEY_FP_LEN + 1])
+{
+    size_t             i;
+    static const char  hex[] = "0123456789abcdef";
+
+    memcpy(out, "key-", 4);
+
+    for (i = 0; i < 8; i++) {
+        out[4 + 2 * i] = hex[hash[i] >> 4];
+        out[5 + 2 * i] = hex[hash[i] & 0xf];
+    }
+
+    out[APIGW_KEY_FP_LEN] = '\0';
+}
+
+
 static void
 apigw_key_clear(apigw_key_t *k)
 {

@@ -625,10 +625,13 @@ apigw_store_foreach_sub(const apigw_store_t *s, apigw_sub_cb cb, void *data)
         si.tenant = apigw_jstr(v, "tenant");
         si.api_id = apigw_jstr(v, "artifact_id");
         si.client_id = apigw_jstr(v, "client_id");
+        si.key_sha256 = apigw_jstr(v, "key_sha256");
         si.secret_salt = apigw_jstr(v, "secret_salt");
         si.secret_sha256 = apigw_jstr(v, "secret_sha256");
 
-        if (si.tenant == NULL || si.api_id == NULL || si.client_id == NULL) {
+        if (si.tenant == NULL || si.api_id == NULL
+            || (si.client_id == NULL && si.key_sha256 == NULL))
+        {
             continue;
         }
 

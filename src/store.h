@@ -150,7 +150,8 @@ int apigw_store_foreach_key(const apigw_store_t *s, apigw_key_cb cb,
 typedef struct {
     const char  *tenant;
     const char  *api_id;
-    const char  *client_id;
+    const char  *client_id;        /* NULL for an API key's */
+    const char  *key_sha256;       /* an API key's: hex sha256(key) */
     const char  *secret_salt;      /* NULL: no secret */
     const char  *secret_sha256;    /* hex sha256(salt || secret) */
 } apigw_sub_info_t;

@@ -315,14 +315,31 @@ def test_v2_subscriptions(gw, whisk):
     r = gw.admin("PUT", "/v2/%s/subscriptions" % t,
                  {"client_id": "c2", "artifact_id": api})
     assert r.status == 200
+    # without a secret the client id is an API key: listed by its
+    # fingerprint, deleted by it or by the key
+    fp = "key-" + hashlib.sha256(b"c2").hexdigest()[:16]
+    for k in ("key-of-c4-0123456789", "key-of-c5-0123456789"):
+        r = gw.admin("POST", "/v2/%s/subscriptions" % t,
+                     {"client_id": k, "artifact_id": api})
+        assert r.status == 200
     # a secret that is not a string must not make an id a key
     for bad in (12345, None, True, ""):
         err(gw.admin("POST", "/v2/%s/subscriptions" % t,
                      {"client_id": "c3", "artifact_id": api,
                       "client_secret": bad}), 400,
             '"client_secret" must be a non-empty string.')
+    fps = ["key-" + hashlib.sha256(k).hexdigest()[:16]
+           for k in (b"key-of-c4-0123456789", b"key-of-c5-0123456789")]
     r = gw.admin("GET", "/v2/%s/subscriptions?artifact_id=%s" % (t, api))
-    assert r.status == 200 and sorted(r.json()) == ["c1", "c2"]
+    assert r.status == 200 and sorted(r.json()) == sorted(["c1", fp] + fps)
+    r = gw.admin("DELETE", "/v2/%s/subscriptions/key-of-c4-0123456789"
+                 "?artifact_id=%s" % (t, api))
+    assert r.status == 204, r
+    r = gw.admin("DELETE", "/v2/%s/subscriptions/%s?artifact_id=%s"
+                 % (t, fps[1], api))
+    assert r.status == 204, r
+    r = gw.admin("GET", "/v2/%s/subscriptions?artifact_id=%s" % (t, api))
+    assert r.status == 200 and sorted(r.json()) == sorted(["c1", fp])
     err(gw.admin("GET", "/v2/%s/subscriptions" % t), 400,
         "Missing artifact_id")
     err(gw.admin("POST", "/v2/%s/subscriptions" % t, {"artifact_id": api}),
@@ -339,12 +356,13 @@ def test_v2_subscriptions(gw, whisk):
                  % (t, api))
     assert r.status == 204
     r = gw.admin("GET", "/v2/%s/subscriptions?artifact_id=%s" % (t, api))
-    assert r.json() == ["c2"]
-    # the secret is not stored in clear
+    assert r.json() == [fp]
+    # neither the secret nor a subscribed key is stored in clear
     with open(os.path.join(gw.store_dir, "store.json.journal")) as f:
         journal = f.read()
     assert "s3cret" not in journal
-    assert '"secret_sha256"' in journal
+    assert "key-of-c" not in journal
+    assert '"secret_sha256"' in journal and '"key_sha256"' in journal
 
 
 # ---- API keys ----

@@ -2,6 +2,7 @@
 APIs with resources/operations, subscriptions, health-check, and the v1
 route-management flow (reference 4.6) reaching the data plane."""
 
+import hashlib
 import json
 
 import pytest
@@ -305,6 +306,44 @@ def test_v1_rate_limit_policy_is_enforced(gw, whisk):
     assert r.json()["message"] == "Error: Rate limit exceeded"
     assert int(r.header("Retry-After")) >= 1
     assert whisk.calls() == 0
+
+
+def test_v1_rate_limit_per_subscription(gw, whisk):
+    """subscription: true counts each subscribed key apart, whatever its
+    first characters or its length; the backend is told the key's
+    fingerprint, never the key"""
+    t = gw.admin("PUT", "/v1/tenants",
+                 {"namespace": "rlsub", "instance": "i"}).json()
+    body = v1_api(t["id"], whisk, base="/rlsub")
+    body["resources"]["/world"]["operations"]["GET"]["policies"] = [
+        {"type": "rateLimit", "value": {"interval": 3600, "rate": 2,
+                                        "scope": "api",
+                                        "subscription": True}}]
+    r = gw.admin("POST", "/v1/apis", body)
+    assert r.status == 200, r
+    api = r.json()["id"]
+    keys = ["team-alpha-key-0000000001", "team-bravo-key-0000000002",
+            "short-key-1", "short-key-2"]
+    for k in keys + ["team-probe-key-000000003"]:
+        r = gw.admin("PUT", "/v1/subscriptions",
+                     {"key": k, "scope": "api", "tenantId": t["id"],
+                      "apiId": api})
+        assert r.status == 200, r
+    path = "/api/%s/rlsub/world" % t["id"]
+    # every worker knows the last key once it has spent its own allowance
+    gw.wait_status("GET", path, 429,
+                   headers=[("X-Api-Key", "team-probe-key-000000003")])
+    for k in keys[:3]:
+        for _ in range(2):
+            r = gw.get(path, headers=[("X-Api-Key", k)])
+            assert r.status == 200, (k, r)
+        fp = "key-" + hashlib.sha256(k.encode()).hexdigest()[:16]
+        assert dict((h.lower(), v) for h, v in whisk.last()["headers"]) \
+            .get("x-apigw-consumer") == fp
+        r = gw.get(path, headers=[("X-Api-Key", k)])
+        assert r.status == 429, (k, r)
+    r = gw.get(path, headers=[("X-Api-Key", keys[3])])
+    assert r.status == 200 and r.header("RateLimit-Remaining") == "1", r
 
 
 def test_v1_security_uses_v1_subscriptions(gw, whisk):

@@ -227,6 +227,22 @@ put_sub(apigw_store_t *s, const char *tenant, const char *api,
 }
 
 
+/* a subscription of an API key as the management API writes it */
+static void
+put_key_sub(apigw_store_t *s, const char *tenant, const char *api,
+    const char *key)
+{
+    char     hex[65], rk[256];
+    json_t  *v;
+
+    apigw_store_sha256_hex(NULL, 0, key, strlen(key), hex);
+    v = json_pack("{s:s,s:s,s:s}", "tenant", tenant, "artifact_id", api,
+                  "key_sha256", hex);
+    snprintf(rk, sizeof(rk), "sub:%s:%s:key-%s", tenant, api, hex);
+    CHECK(apigw_store_put(s, rk, v) == 0);
+}
+
+
 static int
 status_of(const apigw_keytab_t *t, int kind, const char *id,
     const char *secret, const char *tenant, const char *api, const char *op)
@@ -245,6 +261,9 @@ status_of(const apigw_keytab_t *t, int kind, const char *id,
 TEST(test_from_store)
 {
     int                  st;
+    char                 fp[APIGW_KEY_FP_LEN + 1];
+    size_t               i;
+    unsigned char        h[32];
     apigw_key_t          fk;
     apigw_store_t       *s;
     apigw_keytab_t      *t, *base;
@@ -264,7 +283,8 @@ TEST(test_from_store)
     json_object_set_new(apigw_store_get(s, "key:k-bad"), "sha256",
                         json_string("nothex"));
     put_key(s, "k-t2", "t2", "ak_t2", NULL, NULL, 0);
-    put_sub(s, "t1", "X", "plain-client", NULL);
+    put_key_sub(s, "t1", "X", "plain-client");
+    /* a record of an older apigw, with the key in clear */
     put_sub(s, "t1", "Y", "plain-client", NULL);
     put_sub(s, "t1", "X", "secret-client", "s3cret");
     put_sub(s, "t1", "Y", "secret-client", "different");
@@ -325,6 +345,16 @@ TEST(test_from_store)
                         "a"), APIGW_KEY_NOT_SUBSCRIBED);
     CHECK_INT(status_of(t, APIGW_KEY_CLIENT, "plain-client", "", "t1", "X",
                         "a"), APIGW_KEY_UNKNOWN);
+    /* ... known by its fingerprint, in both forms of the record */
+    apigw_sha256("plain-client", 12, h);
+    apigw_key_fingerprint(h, fp);
+    for (i = 0; i < 2; i++) {
+        tg = target("t1", i ? "Y" : "X", "a");
+        f = apigw_keytab_lookup(t, APIGW_KEY_API, "plain-client", 12, NULL,
+                                0, &tg, &st);
+        CHECK(f != NULL && strcmp(f->consumer, fp) == 0
+              && strcmp(f->key_id, fp) == 0);
+    }
 
     /* with a secret: a client id + secret pair, per API */
     CHECK_INT(status_of(t, APIGW_KEY_CLIENT, "secret-client", "s3cret", "t1",
@@ -382,8 +412,10 @@ TEST(test_from_store)
 TEST(test_v1_subscriptions)
 {
     int                  st;
-    char                 hex[65], rk[128];
+    char                 hex[65], rk[128], fp[APIGW_KEY_FP_LEN + 1];
     json_t              *v;
+    unsigned char        h[32];
+    const apigw_key_t   *f;
     apigw_store_t       *s;
     apigw_keytab_t      *t;
     apigw_key_target_t   tg;
@@ -460,6 +492,19 @@ TEST(test_v1_subscriptions)
         }
         CHECK_INT(st, cases[i].status);
     }
+
+    /* each key is its own consumer (all share the prefix "v1-") */
+    tg = target("t1", "A1", "getBook");
+    f = apigw_keytab_lookup(t, APIGW_KEY_API, "v1-api", 6, NULL, 0, &tg,
+                            &st);
+    apigw_sha256("v1-api", 6, h);
+    apigw_key_fingerprint(h, fp);
+    CHECK(f != NULL && strcmp(f->consumer, fp) == 0
+          && strcmp(f->key_id, fp) == 0);
+    f = apigw_keytab_lookup(t, APIGW_KEY_API, "v1-tenant", 9, NULL, 0, &tg,
+                            &st);
+    CHECK(f != NULL && strcmp(f->consumer, fp) != 0
+          && strncmp(f->consumer, "key-", 4) == 0);
 
     apigw_keytab_free(t);
     apigw_store_free(s);
