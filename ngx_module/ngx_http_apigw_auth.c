@@ -92,6 +92,8 @@ typedef struct {
 
 
 static ngx_uint_t ngx_http_apigw_header_safe(ngx_str_t *v);
+static ngx_int_t ngx_http_apigw_redact_query(ngx_http_request_t *r,
+    const apigw_security_t *sec);
 static ngx_int_t ngx_http_apigw_auth_term(ngx_http_request_t *r,
     ngx_http_apigw_ctx_t *ctx, const apigw_sec_term_t *t,
     ngx_http_apigw_found_t *f, ngx_http_apigw_fail_t *fail);
@@ -251,6 +253,15 @@ ngx_http_apigw_auth(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
         return NGX_DECLINED;
     }
 
+    /*
+     * Every query credential of the requirement leaves the logged request
+     * line first: a check that stops early (an AND with its first term
+     * missing, a client id missing) never reads the others.
+     */
+    if (r->args.len && ngx_http_apigw_redact_query(r, sec) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     for (i = 0; i < sec->nalts; i++) {
         alt = &sec->alts[i];
         ngx_memzero(&found, sizeof(ngx_http_apigw_found_t));
@@ -339,9 +350,16 @@ ngx_http_apigw_fail(ngx_http_apigw_fail_t *fail, ngx_uint_t status,
     size_t      len;
     ngx_uint_t  rank;
 
+    /*
+     * 3: known but not allowed; 2: sent and refused (a token without a
+     * required claim too); 1: not sent; 0: a scheme apigw cannot check,
+     * which says nothing about what the client sent
+     */
     len = ngx_strlen(reason);
     rank = status == NGX_HTTP_FORBIDDEN ? 3
-           : len > 8 && ngx_strcmp(reason + len - 8, "_missing") == 0 ? 1
+           : ngx_strncmp(reason, "scheme_", 7) == 0 ? 0
+           : len > 8 && ngx_strcmp(reason + len - 8, "_missing") == 0
+             && ngx_strcmp(reason, "token_claim_missing") != 0 ? 1
            : 2;
 
     if (rank == 2 && s && s->type == APIGW_SCHEME_BEARER) {
@@ -558,6 +576,43 @@ ngx_http_apigw_redact_arg(ngx_http_request_t *r, const char *name,
 
     r->request_line.data = np;
     r->request_line.len = dst - np;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_apigw_redact_query(ngx_http_request_t *r,
+    const apigw_security_t *sec)
+{
+    ngx_uint_t             i, k;
+    const apigw_scheme_t  *s;
+
+    for (i = 0; i < sec->nalts; i++) {
+        for (k = 0; k < sec->alts[i].nterms; k++) {
+            s = sec->alts[i].terms[k].scheme;
+
+            if (s->type == APIGW_SCHEME_BEARER) {
+                continue;
+            }
+
+            if (s->param && s->in == APIGW_IN_QUERY
+                && ngx_http_apigw_redact_arg(r, s->param,
+                                             ngx_strlen(s->param))
+                   != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+
+            if (s->param2 && s->in2 == APIGW_IN_QUERY
+                && ngx_http_apigw_redact_arg(r, s->param2,
+                                             ngx_strlen(s->param2))
+                   != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+    }
 
     return NGX_OK;
 }
@@ -933,6 +988,41 @@ ngx_http_apigw_aud_ok(json_t *aud, const apigw_jwt_policy_t *pol)
 }
 
 
+/*
+ * The scheme's checks hold for an opaque token's answer as for a JWT:
+ * iss equal to the issuer, aud holding one of the audiences, and every
+ * required claim there, when configured.  An answer that cannot show
+ * them (userinfo seldom has iss or aud) refuses the token.
+ */
+static ngx_uint_t
+ngx_http_apigw_answer_ok(json_t *doc, const apigw_jwt_policy_t *pol)
+{
+    size_t       i;
+    const char  *str;
+
+    if (pol->issuer) {
+        str = json_string_value(json_object_get(doc, "iss"));
+        if (str == NULL || ngx_strcmp(str, pol->issuer) != 0) {
+            return 0;
+        }
+    }
+
+    if (pol->naudiences
+        && !ngx_http_apigw_aud_ok(json_object_get(doc, "aud"), pol))
+    {
+        return 0;
+    }
+
+    for (i = 0; i < pol->nrequired_claims; i++) {
+        if (json_object_get(doc, pol->required_claims[i]) == NULL) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
 static void
 ngx_http_apigw_introspect_store(ngx_http_apigw_wait_t *w,
     ngx_http_apigw_http_t *h)
@@ -961,6 +1051,16 @@ ngx_http_apigw_introspect_store(ngx_http_apigw_wait_t *w,
     now = ngx_time();
     ngx_memzero(&val, sizeof(ngx_http_apigw_tokval_t));
     val.introspected = 1;
+
+    if (w->bearer->userinfo && !ngx_http_apigw_answer_ok(doc, &w->bearer->pol))
+    {
+        val.inactive = 1;
+        val.exp = now + NGX_HTTP_APIGW_INACTIVE;
+        ngx_http_apigw_tokcache_put(w->bearer->cache, w->bearer->id,
+                                    w->hash, &val);
+        json_decref(doc);
+        return;
+    }
 
     if (w->bearer->userinfo) {
         /* the provider accepted the token: who it is, for a minute */
@@ -1015,18 +1115,7 @@ ngx_http_apigw_introspect_store(ngx_http_apigw_wait_t *w,
         exp = d < (double) (now + NGX_HTTP_APIGW_ACTIVE_MAX) ? (time_t) d : 0;
     }
 
-    /* the scheme's issuer and audiences hold for opaque tokens too */
-    str = json_string_value(json_object_get(doc, "iss"));
-    if (w->bearer->pol.issuer && str
-        && ngx_strcmp(str, w->bearer->pol.issuer) != 0)
-    {
-        bad = 1;
-    }
-
-    if (w->bearer->pol.naudiences
-        && !ngx_http_apigw_aud_ok(json_object_get(doc, "aud"),
-                                  &w->bearer->pol))
-    {
+    if (!ngx_http_apigw_answer_ok(doc, &w->bearer->pol)) {
         bad = 1;
     }
 

@@ -651,7 +651,16 @@ apigw_key_line(char **w, size_t nw, apigw_key_t *k)
         }
     }
 
-    if (k->consumer == NULL) {
+    if (k->consumer == NULL && k->key_id == NULL
+        && k->kind == APIGW_KEY_API)
+    {
+        /* a key with no name: its fingerprint, one counter per key */
+        k->consumer = malloc(APIGW_KEY_FP_LEN + 1);
+        if (k->consumer) {
+            apigw_key_fingerprint(k->hash, k->consumer);
+        }
+
+    } else if (k->consumer == NULL) {
         k->consumer = strdup(k->key_id ? k->key_id : "");
     }
 

@@ -47,6 +47,9 @@ def spec(whisk, idp, jwks_file, secret_file):
             "issuer": idp.issuer, "algorithms": ["HS256"],
             "secret_file": secret_file}},
         "basic": {"type": "http", "scheme": "basic"},
+        "jwtc": {"type": "http", "scheme": "bearer", "x-apigw-jwt": {
+            "issuer": idp.issuer, "audiences": ["apigw-tests"],
+            "jwks_file": jwks_file, "required_claims": ["email"]}},
     }
 
     def op(oid, security=None):
@@ -75,8 +78,12 @@ def spec(whisk, idp, jwks_file, secret_file):
             "/either": op("eitherOp", [{"key": []}, {"jwt": []}]),
             "/rw": op("rwOp", [{"jwt": ["read", "admin"]}]),
             "/both": op("bothOp", [{"key": [], "jwt": []}]),
+            "/keyq": op("keyqOp", [{"key": [], "qkey": []}]),
             "/hs": op("hsOp", [{"hs": []}]),
             "/basic": op("basicOp", [{"basic": []}]),
+            "/basicorkey": op("basicOrKeyOp", [{"basic": []}, {"key": []}]),
+            "/claim": op("claimOp", [{"jwtc": []}]),
+            "/keyorclaim": op("keyOrClaimOp", [{"key": []}, {"jwtc": []}]),
             "/undef": op("undefOp", [{"nope": []}]),
         },
     }
@@ -281,11 +288,23 @@ def test_query_secret_not_in_the_log(gw, whisk):
              401, "key_invalid")
     rejected(gw, whisk, "/auth/qkey?api_key=dup-secret-1&api_key=dup-2", [],
              401, "credential_duplicate")
+    # checks that stop before the query credential: an AND whose header
+    # key is missing or wrong, a compat client id missing
+    rejected(gw, whisk, "/auth/keyq?api_key=and-secret-1", [], 401,
+             "key_missing")
+    rejected(gw, whisk, "/auth/keyq?api_key=and-secret-2",
+             [("X-Api-Key", "nope")], 401, "key_invalid")
+    rejected(gw, whisk, "/compat2/hello?csec=cs-secret-3", [], 401,
+             "client_id_missing")
     log = gw.log()
-    assert "almost-the-real-key-123" not in log
-    assert "dup-secret-1" not in log
+    with open(os.path.join(gw.dir, "access.log"), errors="replace") as f:
+        log += f.read()
+    for secret in ("almost-the-real-key-123", "dup-secret-1", "and-secret-1",
+                   "and-secret-2", "cs-secret-3"):
+        assert secret not in log, secret
     # the request line is still there, with the value hidden
     assert "/auth/qkey?x=1&api_key=*** HTTP/1.1" in log
+    assert "/auth/keyq?api_key=*** HTTP/1.1" in log
 
 
 def test_subscriptions(gw, whisk):
@@ -401,6 +420,17 @@ def test_or_and(gw, whisk, idp):
     rejected(gw, whisk, "/auth/both", tok, 401, "key_missing")
     rejected(gw, whisk, "/auth/both",
              [("X-Api-Key", "k-bad")] + tok, 401, "key_invalid")
+    # a token without a required claim was sent, and refused
+    assert gw.request("GET", "/auth/claim",
+                      bearer(idp.token(email="a@b.c"))).status == 200
+    for path in ("/auth/claim", "/auth/keyorclaim"):
+        r = rejected(gw, whisk, path, tok, 401, "token_claim_missing")
+        assert 'Bearer error="invalid_token"' in r.header_all(
+            "WWW-Authenticate")
+    # a scheme apigw cannot check says nothing about what was sent
+    r = rejected(gw, whisk, "/auth/basicorkey", [], 401, "key_missing")
+    assert 'ApiKey name="X-Api-Key", in="header"' in r.header_all(
+        "WWW-Authenticate")
 
 
 def test_hs256_with_configured_secret(gw, whisk, idp):

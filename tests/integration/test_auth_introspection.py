@@ -45,6 +45,19 @@ def gw(module_nginx_factory, whisk, idp, tmp_path_factory):
                 "issuer": "https://good.example/", "audiences": ["my-api"]}},
             "github": {"type": "oauth2", "flows": {}, "x-apigw-jwt": {
                 "userinfo_endpoint": idp.issuer + "/userinfo"}},
+            "claims": {"type": "oauth2", "flows": {}, "x-apigw-jwt": {
+                "introspection_endpoint": idp.issuer + "/introspect",
+                "client_id": "apigw", "client_secret_file": str(secret),
+                "required_claims": ["email"]}},
+            "ghlogin": {"type": "oauth2", "flows": {}, "x-apigw-jwt": {
+                "userinfo_endpoint": idp.issuer + "/userinfo",
+                "required_claims": ["login"]}},
+            "ghmail": {"type": "oauth2", "flows": {}, "x-apigw-jwt": {
+                "userinfo_endpoint": idp.issuer + "/userinfo",
+                "required_claims": ["email"]}},
+            "ghaud": {"type": "oauth2", "flows": {}, "x-apigw-jwt": {
+                "userinfo_endpoint": idp.issuer + "/userinfo",
+                "issuer": "https://good.example/", "audiences": ["my-api"]}},
             "down": {"type": "oauth2", "flows": {}, "x-apigw-jwt": {
                 "introspection_endpoint":
                     "http://127.0.0.1:%d/introspect" % harness.free_port()}},
@@ -55,6 +68,10 @@ def gw(module_nginx_factory, whisk, idp, tmp_path_factory):
             "/aud": op("aud", [{"aud": []}]),
             "/down": op("down", [{"down": []}]),
             "/gh": op("gh", [{"github": []}]),
+            "/claims": op("claims", [{"claims": []}]),
+            "/ghlogin": op("ghlogin", [{"ghlogin": []}]),
+            "/ghmail": op("ghmail", [{"ghmail": []}]),
+            "/ghaud": op("ghaud", [{"ghaud": []}]),
         },
     }
     s = tmp / "opaque.json"
@@ -133,11 +150,32 @@ def test_issuer_and_audiences_hold_for_opaque_tokens(gw, whisk, idp):
     idp.tokens["a-none"] = {"active": True, "exp": exp}
     idp.tokens["a-iss"] = {"active": True, "exp": exp, "aud": "my-api",
                            "iss": "https://evil.example/"}
+    # an answer without iss cannot show the configured issuer
+    idp.tokens["a-noiss"] = {"active": True, "exp": exp, "aud": "my-api"}
     assert gw.request("GET", "/o/aud", bearer("a-ok")).status == 200
     calls = whisk.calls()
-    for tok in ("a-other", "a-none", "a-iss"):
+    for tok in ("a-other", "a-none", "a-iss", "a-noiss"):
         r = gw.request("GET", "/o/aud", bearer(tok))
         assert r.status == 401 and r.header("X-T-Reason") == "token_inactive"
+    assert whisk.calls() == calls
+
+
+def test_required_claims_hold_for_opaque_tokens(gw, whisk, idp):
+    exp = int(time.time()) + 60
+    idp.tokens["c-mail"] = {"active": True, "exp": exp, "email": "a@b.c"}
+    idp.tokens["c-nomail"] = {"active": True, "exp": exp}
+    idp.tokens["gho_claims"] = {"active": True, "id": 7}
+    assert gw.request("GET", "/o/claims", bearer("c-mail")).status == 200
+    assert gw.request("GET", "/o/ghlogin",
+                      bearer("gho_claims")).status == 200
+    calls = whisk.calls()
+    # a userinfo answer ({"id", "login"}) has no email, iss or aud
+    for path, tok in (("/o/claims", "c-nomail"), ("/o/ghmail", "gho_claims"),
+                      ("/o/ghaud", "gho_claims")):
+        r = gw.request("GET", path, bearer(tok))
+        assert r.status == 401, (path, r)
+        assert r.header("X-T-Reason") == "token_inactive"
+        assert r.header("WWW-Authenticate") == 'Bearer error="invalid_token"'
     assert whisk.calls() == calls
 
 

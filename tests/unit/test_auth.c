@@ -133,6 +133,16 @@ TEST(test_keys_file)
     CHECK(apigw_keytab_find_key(t, "app", 3) == NULL);
     apigw_keytab_free(t);
 
+    /* a key with neither id nor consumer: named by its fingerprint */
+    snprintf(buf, sizeof(buf), "key %s\n", h1);
+    t = apigw_keytab_parse(buf, strlen(buf), "keys", &probs);
+    f = apigw_keytab_find_key(t, "key-1", 5);
+    CHECK(f && strlen(f->consumer) == 20
+          && strncmp(f->consumer, "key-", 4) == 0
+          && strncmp(f->consumer + 4, h1, 16) == 0
+          && strcmp(f->key_id, f->consumer) == 0);
+    apigw_keytab_free(t);
+
     t = apigw_keytab_parse("key abc\nkey\nnope x\nkey " "0000000000000000"
                            "000000000000000000000000000000000000000000000000"
                            " scope=planet:x\n", 104, "keys", &probs);
