@@ -1888,6 +1888,55 @@ ngx_http_apigw_named(ngx_table_elt_t *h, const char **names, ngx_uint_t n)
 }
 
 
+/*
+ * 1: a client header under the name of an identity header.  With
+ * underscores_in_headers on, X_Apigw_Subject is one too: many backends
+ * (CGI, PHP, WSGI) read "-" and "_" alike.
+ */
+static ngx_uint_t
+ngx_http_apigw_identity_named(ngx_table_elt_t *h,
+    ngx_http_apigw_identity_t *id, ngx_uint_t nid, ngx_uint_t us)
+{
+    u_char      a, b;
+    size_t      j;
+    ngx_uint_t  k;
+
+    for (k = 0; k < nid; k++) {
+        if (h->key.len != id[k].lc.len) {
+            continue;
+        }
+
+        if (h->hash == id[k].hash
+            && ngx_strncasecmp(h->key.data, id[k].lc.data, h->key.len) == 0)
+        {
+            return 1;
+        }
+
+        if (!us || ngx_strlchr(h->key.data, h->key.data + h->key.len, '_')
+                   == NULL)
+        {
+            continue;
+        }
+
+        for (j = 0; j < h->key.len; j++) {
+            a = ngx_tolower(h->key.data[j]);
+            b = id[k].lc.data[j];
+
+            if (a != b && !((a == '_' || a == '-') && (b == '_' || b == '-')))
+            {
+                break;
+            }
+        }
+
+        if (j == h->key.len) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 static ngx_int_t
 ngx_http_apigw_auth_headers(ngx_http_request_t *r,
     ngx_http_apigw_loc_conf_t *alcf, const apigw_sec_alt_t *alt,
@@ -1904,10 +1953,11 @@ ngx_http_apigw_auth_headers(ngx_http_request_t *r,
     const char                 *strip[2 * NGX_HTTP_APIGW_MAX_TERMS + 1];
     const char                 *cookies[2 * NGX_HTTP_APIGW_MAX_TERMS];
     const char                 *name;
-    ngx_uint_t                  ncookies, rebuild, j;
+    ngx_uint_t                  ncookies, rebuild, j, us;
     int                         in;
     const apigw_scheme_t       *s;
     ngx_http_apigw_identity_t  *id;
+    ngx_http_core_srv_conf_t   *cscf;
 
     if (alcf->identity) {
         id = alcf->identity->elts;
@@ -1961,6 +2011,9 @@ ngx_http_apigw_auth_headers(ngx_http_request_t *r,
         return NGX_OK;
     }
 
+    cscf = ngx_http_get_module_srv_conf(r, ngx_http_core_module);
+    us = cscf->underscores_in_headers;
+
     /*
      * The usual case has nothing to remove: the identity headers are then
      * appended to the request's own list, which is not copied.
@@ -1974,16 +2027,7 @@ ngx_http_apigw_auth_headers(ngx_http_request_t *r,
         h = part->elts;
 
         for (i = 0; i < part->nelts && !rebuild; i++) {
-            for (k = 0; k < nid; k++) {
-                if (h[i].hash == id[k].hash
-                    && h[i].key.len == id[k].lc.len
-                    && ngx_strncasecmp(h[i].key.data, id[k].lc.data,
-                                       h[i].key.len) == 0)
-                {
-                    rebuild = 1;
-                    break;
-                }
-            }
+            rebuild = ngx_http_apigw_identity_named(&h[i], id, nid, us);
         }
     }
 
@@ -2028,17 +2072,7 @@ ngx_http_apigw_auth_headers(ngx_http_request_t *r,
                 }
             }
 
-            for (k = 0; k < nid; k++) {
-                if (h[i].hash == id[k].hash
-                    && h[i].key.len == id[k].lc.len
-                    && ngx_strncasecmp(h[i].key.data, id[k].lc.data,
-                                       h[i].key.len) == 0)
-                {
-                    break;
-                }
-            }
-
-            if (k < nid) {
+            if (ngx_http_apigw_identity_named(&h[i], id, nid, us)) {
                 continue;        /* the client's copy of an identity header */
             }
 

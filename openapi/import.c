@@ -779,8 +779,8 @@ oa_security_schemes(oa_ctx_t *c, json_t **schemes)
 static void
 oa_security_req(oa_ctx_t *c, json_t *obj, json_t *schemes)
 {
-    size_t       i, old, old2;
-    json_t      *list, *req, *scopes;
+    size_t       i, k, old, old2, old3;
+    json_t      *list, *req, *scopes, *e;
     const char  *name;
 
     if (oa_get_array(c, obj, "security", 0, &list) != 0 || list == NULL) {
@@ -802,8 +802,21 @@ oa_security_req(oa_ctx_t *c, json_t *obj, json_t *schemes)
             if (!json_is_array(scopes)) {
                 oa_error_at(c, name, "must be an array of scopes, not %s",
                             oa_type_name(scopes));
+                continue;
+            }
 
-            } else if (json_object_get(schemes, name) == NULL) {
+            /* a scope dropped would make the operation more open */
+            json_array_foreach(scopes, k, e) {
+                if (!json_is_string(e)) {
+                    old3 = oa_ptr_push(c, name);
+                    oa_ptr_push_index(c, k);
+                    oa_error(c, "must be a scope name (a string), not %s",
+                             oa_type_name(e));
+                    oa_ptr_pop(c, old3);
+                }
+            }
+
+            if (json_object_get(schemes, name) == NULL) {
                 oa_warn_at(c, name, "no security scheme \"%s\" is defined",
                            name);
             }

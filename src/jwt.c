@@ -198,7 +198,8 @@ apigw_jwk_rsa(json_t *jwk)
     e = BN_bin2bn(eb, (int) el, NULL);
     bld = OSSL_PARAM_BLD_new();
 
-    if (n == NULL || e == NULL || bld == NULL
+    /* the modulus's own size: leading zero bytes do not make it longer */
+    if (n == NULL || BN_num_bits(n) < 2048 || e == NULL || bld == NULL
         || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, n)
         || !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, e)
         || (params = OSSL_PARAM_BLD_to_param(bld)) == NULL)

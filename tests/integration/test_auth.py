@@ -142,7 +142,9 @@ def gw(module_nginx_factory, whisk, idp, tmp_path_factory):
         "apigw_spec %s; apigw_spec %s; apigw_spec %s; apigw_spec %s;"
         % (s, c, c2, s2),
         extra_http="apigw_keys_file %s;" % keys,
-        extra_server="large_client_header_buffers 4 64k;",
+        # headers with "_" reach the backend: the spoofing tests need them
+        extra_server="large_client_header_buffers 4 64k;"
+                     "underscores_in_headers on;",
         extra_location="add_header X-T-Reason $apigw_reason always;"
                        "add_header X-T-Consumer $apigw_consumer always;"
                        "add_header X-T-Cache $apigw_token_cache always;"
@@ -365,12 +367,25 @@ def test_jwt_identity_headers_replace_clients(gw, whisk, idp):
     assert header_values(last, "X-Apigw-Subject") == ["bob"]
     assert header_values(last, "X-Apigw-Scopes") == ["read write"]
     assert header_values(last, "X-Apigw-Consumer") == ["bob"]
+    # with underscores_in_headers on, "_" spellings go too (many backends
+    # read "-" and "_" alike); other headers with "_" stay
+    r = gw.request("GET", "/auth/jwt", bearer(idp.token(sub="bob")) + [
+        ("X_Apigw_Subject", "mallory"), ("x-apigw_scopes", "admin"),
+        ("X_Other", "kept")])
+    assert r.status == 200
+    last = last_raw(whisk)
+    assert header_values(last, "X_Apigw_Subject") == []
+    assert header_values(last, "x-apigw_scopes") == []
+    assert header_values(last, "X-Apigw-Subject") == ["bob"]
+    assert header_values(last, "X_Other") == ["kept"]
 
 
 def test_identity_headers_removed_on_open_operations(gw, whisk):
-    r = gw.request("GET", "/auth/open", [("X-Apigw-Subject", "mallory")])
+    r = gw.request("GET", "/auth/open", [("X-Apigw-Subject", "mallory"),
+                                         ("X_APIGW_SUBJECT", "mallory")])
     assert r.status == 200
     assert header_values(last_raw(whisk), "X-Apigw-Subject") == []
+    assert header_values(last_raw(whisk), "X_APIGW_SUBJECT") == []
 
 
 def test_jwt_missing(gw, whisk):

@@ -325,12 +325,13 @@ es256_token(EVP_PKEY *pk, const char *claims, int der)
 
 TEST(test_jwt_es256)
 {
-    char                 jwk[512], claims[256], err[128], *tok, *x, *y;
+    char                 jwk[1024], claims[256], err[128], *tok, *x, *y;
     long                 now;
-    BIGNUM              *bx, *by;
-    EVP_PKEY            *pk;
+    char                *n;
+    BIGNUM              *bx, *by, *rn;
+    EVP_PKEY            *pk, *rk;
     apigw_jwks_t        *ks;
-    unsigned char        bx_[32], by_[32];
+    unsigned char        bx_[32], by_[32], pad[256];
     apigw_jwt_policy_t   pol;
     apigw_jwt_result_t   res;
     char                 nclaims[256];
@@ -352,6 +353,23 @@ TEST(test_jwt_es256)
 
     ks = apigw_jwks_parse(jwk, strlen(jwk), NULL, err, sizeof(err));
     CHECK(ks != NULL && ks->n == 1);     /* the short RSA key is skipped */
+    apigw_jwks_free(ks);
+
+    /* ... and a 1024-bit one padded with zero bytes to 2048 bits */
+    rk = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t) 1024);
+    CHECK(rk != NULL);
+    rn = NULL;
+    EVP_PKEY_get_bn_param(rk, OSSL_PKEY_PARAM_RSA_N, &rn);
+    CHECK(rn != NULL && BN_bn2binpad(rn, pad, 256) == 256);
+    n = b64u(pad, 256);
+    snprintf(jwk, sizeof(jwk), "{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\","
+             "\"x\":\"%s\",\"y\":\"%s\",\"kid\":\"e1\"},{\"kty\":\"RSA\","
+             "\"n\":\"%s\",\"e\":\"AQAB\"}]}", x, y, n);
+    free(n);
+    BN_free(rn);
+    EVP_PKEY_free(rk);
+    ks = apigw_jwks_parse(jwk, strlen(jwk), NULL, err, sizeof(err));
+    CHECK(ks != NULL && ks->n == 1);
 
     now = (long) time(NULL);
     memset(&pol, 0, sizeof(pol));

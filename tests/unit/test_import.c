@@ -1521,6 +1521,15 @@ TEST(test_security)
     CHECK(has(0, "/components/securitySchemes", "must be an object"));
     CHECK(has(0, "/security/0", "must be an object"));
     CHECK(has(0, "/security/1/a", "must be an array of scopes"));
+
+    /* a scope that is not a string is an error, never a scope less */
+    CHECK(imp("openapi: 3.1.0\ninfo: {title: t, version: '1'}\n"
+              "components: {securitySchemes: {a: {type: http, "
+              "scheme: bearer}}}\n"
+              "security: [{a: [read, 7, {x: 1}]}]\n") == NULL);
+    CHECK(has(0, "/security/0/a/1", "must be a scope name (a string)"));
+    CHECK(has(0, "/security/0/a/2", "must be a scope name (a string)"));
+    CHECK_INT(P.nerrors, 2);
 }
 
 
