@@ -1212,6 +1212,83 @@ rl_api_tag(const apigw_api_t *api, char tag[17])
 }
 
 
+/*
+ * A scope id as it goes into counter names: "{", "}" and "%" escaped, so
+ * that Redis Cluster's hash tag (apigw:rl:{identity}) is the whole
+ * identity, not its part up to a path's "{param}"; and a long one (a long
+ * base path) hashed, so that every identity fits APIGW_RL_MAX_KEY.
+ */
+#define RL_SCOPE_ID_MAX  160
+
+static char *
+rl_scope_id_finish(char *sid)
+{
+    char                *e, *p;
+    size_t               i, n;
+    unsigned char        md[SHA256_DIGEST_LENGTH];
+    static const char    hex[] = "0123456789abcdef";
+
+    for (n = 0, i = 0; sid[i]; i++) {
+        n += (sid[i] == '{' || sid[i] == '}' || sid[i] == '%') ? 3 : 1;
+    }
+
+    if (n <= RL_SCOPE_ID_MAX) {
+        if (n == i) {
+            return sid;
+        }
+
+        e = malloc(n + 1);
+        if (e == NULL) {
+            free(sid);
+            return NULL;
+        }
+
+        for (p = e, i = 0; sid[i]; i++) {
+            if (sid[i] == '{' || sid[i] == '}' || sid[i] == '%') {
+                *p++ = '%';
+                *p++ = hex[(unsigned char) sid[i] >> 4];
+                *p++ = hex[sid[i] & 0xf];
+
+            } else {
+                *p++ = sid[i];
+            }
+        }
+
+        *p = '\0';
+        free(sid);
+        return e;
+    }
+
+    /* the kind letter and the API's tag stay readable: "o<tag>#<sha256>" */
+    SHA256((const unsigned char *) sid, i, md);
+
+    e = malloc(1 + 16 + 1 + 2 * SHA256_DIGEST_LENGTH + 1);
+    if (e == NULL) {
+        free(sid);
+        return NULL;
+    }
+
+    n = 1;
+    while (n < 17 && sid[n] && sid[n] != '/' && sid[n] != ' ') {
+        n++;
+    }
+
+    memcpy(e, sid, n);
+    p = e + n;
+    *p++ = '#';
+
+    for (i = 0; i < SHA256_DIGEST_LENGTH; i++) {
+        *p++ = hex[md[i] >> 4];
+        *p++ = hex[md[i] & 0xf];
+    }
+
+    *p = '\0';
+    free(sid);
+
+    return e;
+}
+
+
 int
 apigw_rl_attach(apigw_rl_set_t *s, const apigw_operation_t *op)
 {
@@ -1251,7 +1328,7 @@ apigw_rl_attach(apigw_rl_set_t *s, const apigw_operation_t *op)
             break;
         }
 
-        if (sid == NULL) {
+        if (sid == NULL || (sid = rl_scope_id_finish(sid)) == NULL) {
             return -1;
         }
 

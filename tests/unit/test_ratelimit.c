@@ -1288,6 +1288,7 @@ TEST(hybrid_sync_commands)
 
 TEST(import_attaches_limits)
 {
+    char               big[400], buf[2048];
     apigw_api_t       *api;
     apigw_problems_t   p;
     const char        *doc =
@@ -1318,6 +1319,39 @@ TEST(import_attaches_limits)
                       "10;w=1;burst=9, 5;w=86400;comment=\"quota per day\"");
             CHECK_STR(api->ops[1].limits->policy, "10;w=1;burst=9");
         }
+    }
+
+    apigw_api_free(api);
+    apigw_problems_free(&p);
+
+    /*
+     * a path parameter's braces are escaped (Redis Cluster takes the hash
+     * tag up to the first "}"), a long base path hashed to a fixed length
+     */
+    apigw_problems_init(&p);
+    memset(big, 'x', sizeof(big) - 1);
+    big[0] = '/';
+    big[sizeof(big) - 1] = '\0';
+    snprintf(buf, sizeof(buf),
+             "{\"swagger\": \"2.0\", \"basePath\": \"/b%%7B\","
+             " \"info\": {\"title\": \"t\", \"version\": \"1\"},"
+             " \"x-apigw-backend\": {\"url\": \"http://127.0.0.1:1/x\"},"
+             " \"paths\": {\"/i/{id}\": {\"get\": {\"responses\": {},"
+             " \"parameters\": [{\"name\": \"id\", \"in\": \"path\","
+             " \"required\": true, \"type\": \"string\"}],"
+             " \"x-apigw-rate-limit\": {\"rate\": 5, \"per\": \"minute\","
+             " \"scope\": \"operation\"}}},"
+             " \"%s\": {\"get\": {\"responses\": {},"
+             " \"x-apigw-rate-limit\": {\"rate\": 5, \"per\": \"minute\","
+             " \"scope\": \"operation\"}}}}}", big);
+    api = apigw_import_buffer(buf, strlen(buf), NULL, &p);
+    CHECK(api != NULL && api->nops == 2);
+
+    if (api && api->nops == 2) {
+        CHECK_STR(api->ops[0].limits->items[0].scope_id,
+                  "o/b%257B GET /i/%7bid%7d");
+        CHECK_INT(strlen(api->ops[1].limits->items[0].scope_id), 66);
+        CHECK(strncmp(api->ops[1].limits->items[0].scope_id, "o#", 2) == 0);
     }
 
     apigw_api_free(api);
