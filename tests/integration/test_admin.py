@@ -195,6 +195,13 @@ def test_v2_base_path_and_title_not_cut(gw, whisk):
                  simple_doc(whisk, "/short", title="t" * 600)), 400)
     assert gw.admin("POST", "/v2/tenant-long/apis",
                     simple_doc(whisk, "/" + "b" * 1000)).status == 200
+    # ... and limited: its counters are named by a hash of the base path
+    doc = simple_doc(whisk, "/" + "c" * 1000, paths=("/h/{id}",))
+    doc["x-gateway-rate-limit"] = [{"rate": 1000, "unit": "minute"}]
+    assert gw.admin("POST", "/v2/tenant-long/apis", doc).status == 200
+    r = gw.wait_status("GET", "/api/tenant-long/%s/h/1" % ("c" * 1000), 200)
+    assert r.status == 200, r
+    assert r.header("RateLimit-Policy").startswith("1000;w=60")
 
 
 def test_v2_duplicate_base_path_409(gw, whisk):
