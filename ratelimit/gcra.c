@@ -161,14 +161,26 @@ static int
 rl_decide(const apigw_rl_limit_t *l, const apigw_rl_state_t *st,
     int64_t now, int hybrid, apigw_rl_state_t *next, apigw_rl_result_t *res)
 {
-    int64_t  win, end;
+    int64_t  win, end, tat;
 
     *next = *st;
 
     if (l->kind == APIGW_RL_RATE) {
-        if (!apigw_gcra(l, now, st->expire > now ? st->a : 0, &next->a,
-                        res))
-        {
+        tat = st->expire > now ? st->a : 0;
+
+        /*
+         * One node's limit never leaves a TAT beyond now + DVT (a refusal
+         * is undone): one further ahead is an older limit's under the same
+         * id, loosened by a reload, and must not hold clients for the old
+         * period.  It counts as the new allowance used but for one
+         * request, which is admitted and stores the TAT so capped.  Not in
+         * hybrid mode, whose TAT has the other nodes' requests in it.
+         */
+        if (!hybrid && tat > now + l->dvt) {
+            tat = now + l->dvt - l->t;
+        }
+
+        if (!apigw_gcra(l, now, tat, &next->a, res)) {
             return 0;
         }
 

@@ -172,6 +172,42 @@ TEST(gcra_reference_example)
 }
 
 
+/* a limit loosened under the same id: the old TAT holds no one longer */
+TEST(gcra_loosened_limit)
+{
+    int                i;
+    apigw_rl_limit_t   l;
+    apigw_rl_result_t  r;
+    apigw_rl_store_t   st;
+    mem_store_t        m;
+
+    rate(&l, 5, 3600 * S, 0);
+    mem_init(&m, &st, 8);
+    for (i = 0; i < 2; i++) {
+        check1(&st, &l, "k", NOON, &r);
+    }
+    CHECK_INT(r.allowed, 0);
+    CHECK(r.retry_after > 700 * S);
+
+    /*
+     * 10/s with burst 9 now: the client counts as having used the new
+     * allowance but one request, no more: then one every 100 ms, and the
+     * burst back within a second
+     */
+    rate(&l, 10, S, 9);
+    CHECK_INT(check1(&st, &l, "k", NOON + 1 * S, &r), 1);
+    CHECK_INT(r.remaining, 0);
+    CHECK(r.reset <= 1 * S);
+    CHECK_INT(check1(&st, &l, "k", NOON + 1 * S, &r), 0);
+    CHECK_INT(r.retry_after, 100 * MS);
+    CHECK_INT(check1(&st, &l, "k", NOON + 1100 * MS, &r), 1);
+    CHECK_INT(check1(&st, &l, "k", NOON + 1100 * MS, &r), 0);
+    for (i = 0; i < 10; i++) {
+        CHECK_INT(check1(&st, &l, "k", NOON + 3 * S, &r), 1);
+    }
+}
+
+
 TEST(gcra_sustained_rate_is_exact)
 {
     int64_t            t, admitted;
@@ -1373,6 +1409,7 @@ int
 main(void)
 {
     RUN(gcra_reference_example);
+    RUN(gcra_loosened_limit);
     RUN(gcra_sustained_rate_is_exact);
     RUN(gcra_keys_are_separate);
     RUN(all_or_nothing);
