@@ -8,6 +8,7 @@
  */
 
 #include "ngx_http_apigw_store.h"
+#include "ngx_http_apigw_ratelimit.h"
 
 
 #define NGX_HTTP_APIGW_ADMIN_RETRIES  64
@@ -441,6 +442,7 @@ ngx_http_apigw_admin_run(ngx_http_request_t *r, u_char *body, size_t len)
     req->openwhisk_url = amcf->openwhisk_url.len ? (char *) ow : NULL;
     req->request_id = (char *) rid;
     req->seal = amcf->seal;
+    req->global_limits = ngx_http_apigw_rl_global_limits() ? 1 : 0;
 
     if (ngx_http_apigw_store_redis()) {
         req->store = "redis";

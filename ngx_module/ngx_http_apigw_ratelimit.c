@@ -114,9 +114,14 @@ static void ngx_http_apigw_rl_unlock(void *data);
 static apigw_rl_state_t *ngx_http_apigw_rl_lookup(void *data,
     const char *key, size_t len, int64_t now);
 static ngx_http_apigw_rl_main_t *ngx_http_apigw_rl_main(ngx_conf_t *cf);
+
+/* apigw_limit_redis is configured: store redis and hybrid can work */
+static ngx_uint_t  ngx_http_apigw_rl_global;
 static ngx_http_apigw_rl_loc_t *ngx_http_apigw_rl_loc(ngx_conf_t *cf,
     ngx_http_apigw_loc_conf_t *alcf);
 static void ngx_http_apigw_rl_set_cleanup(void *data);
+static apigw_rl_set_t *ngx_http_apigw_rl_defaults(ngx_http_request_t *r,
+    ngx_http_apigw_rl_loc_t *rll, const apigw_operation_t *op);
 static char *ngx_http_apigw_rl_ops(ngx_conf_t *cf,
     ngx_http_apigw_loc_conf_t *alcf, apigw_api_t *api,
     ngx_uint_t *local, ngx_uint_t *redis);
@@ -789,6 +794,63 @@ ngx_http_apigw_ratelimit_merge(ngx_http_apigw_loc_conf_t *prev,
 
 
 /*
+ * The apigw_rate_limit defaults for an operation of a managed API without
+ * limits of its own, in the request's pool: the managed APIs are compiled
+ * once for every location, each location has its own defaults.  NULL:
+ * none.
+ */
+static apigw_rl_set_t *
+ngx_http_apigw_rl_defaults(ngx_http_request_t *r,
+    ngx_http_apigw_rl_loc_t *rll, const apigw_operation_t *op)
+{
+    char            *sid;
+    size_t           i, len;
+    apigw_rl_set_t  *d, *s;
+
+    d = rll->defaults;
+
+    if (d == NULL || d->n == 0) {
+        return NULL;
+    }
+
+    s = ngx_palloc(r->pool, sizeof(apigw_rl_set_t));
+    if (s == NULL) {
+        return (apigw_rl_set_t *) NGX_ERROR;
+    }
+
+    *s = *d;
+    s->items = ngx_palloc(r->pool, d->n * sizeof(apigw_rl_limit_t));
+    if (s->items == NULL) {
+        return (apigw_rl_set_t *) NGX_ERROR;
+    }
+
+    for (i = 0; i < d->n; i++) {
+        s->items[i] = d->items[i];
+
+        sid = apigw_rl_scope_id(d->items[i].scope, op);
+        if (sid == NULL) {
+            return (apigw_rl_set_t *) NGX_ERROR;
+        }
+
+        len = ngx_strlen(sid) + 1;
+        s->items[i].scope_id = ngx_pnalloc(r->pool, len);
+
+        if (s->items[i].scope_id) {
+            ngx_memcpy(s->items[i].scope_id, sid, len);
+        }
+
+        free(sid);
+
+        if (s->items[i].scope_id == NULL) {
+            return (apigw_rl_set_t *) NGX_ERROR;
+        }
+    }
+
+    return s;
+}
+
+
+/*
  * After the location's specs are compiled: operations without limits of
  * their own get the apigw_rate_limit defaults; the zone is created when
  * needed; a Redis limit without apigw_limit_redis fails `nginx -t`.
@@ -800,6 +862,7 @@ ngx_http_apigw_ratelimit_conf(ngx_conf_t *cf, ngx_http_apigw_loc_conf_t *alcf)
     ngx_str_t                  name;
     ngx_uint_t                 i, local, redis;
     apigw_api_t              **pa;
+    ngx_http_apigw_rl_loc_t   *rll;
     ngx_http_apigw_rl_main_t  *rlm;
 
     local = 0;
@@ -823,6 +886,21 @@ ngx_http_apigw_ratelimit_conf(ngx_conf_t *cf, ngx_http_apigw_loc_conf_t *alcf)
            != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;
+    }
+
+    /* the defaults apply to managed APIs too, at run time */
+    rll = alcf->rl;
+
+    if (rll && rll->defaults && rll->defaults->n) {
+        if (apigw_rl_set_policy(rll->defaults) != 0) {
+            return NGX_CONF_ERROR;
+        }
+
+        for (i = 0; i < rll->defaults->n; i++) {
+            if (rll->defaults->items[i].store != APIGW_RL_STORE_LOCAL) {
+                redis++;
+            }
+        }
     }
 
     /*
@@ -953,6 +1031,8 @@ ngx_http_apigw_ratelimit_init_process(ngx_cycle_t *cycle)
     if (!rlm->redis_set) {
         return NGX_OK;
     }
+
+    ngx_http_apigw_rl_global = 1;
 
     ngx_http_apigw_rl_redis = ngx_http_apigw_redis_create(cycle, &rlm->redis,
                                                           "rate limits");
@@ -1199,12 +1279,20 @@ ngx_http_apigw_ratelimit(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx)
     ngx_http_apigw_main_conf_t  *amcf;
 
     s = ctx->op ? ctx->op->limits : NULL;
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_apigw_module);
+
+    if ((s == NULL || s->n == 0) && ctx->op && ctx->tenant.len && alcf->rl) {
+        /* a managed API's operation: the location's defaults */
+        s = ngx_http_apigw_rl_defaults(r, alcf->rl, ctx->op);
+        if (s == (apigw_rl_set_t *) NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
 
     if (s == NULL || s->n == 0 || ctx->rl) {
         return NGX_DECLINED;
     }
 
-    alcf = ngx_http_get_module_loc_conf(r, ngx_http_apigw_module);
     amcf = ngx_http_get_module_main_conf(r, ngx_http_apigw_module);
 
     if (amcf->zone == NULL || amcf->rl == NULL) {
@@ -2041,4 +2129,11 @@ ngx_http_apigw_ratelimit_headers(ngx_http_request_t *r,
     }
 
     return NGX_OK;
+}
+
+
+ngx_uint_t
+ngx_http_apigw_rl_global_limits(void)
+{
+    return ngx_http_apigw_rl_global;
 }

@@ -55,6 +55,8 @@ char *ngx_http_apigw_ratelimit_conf(ngx_conf_t *cf,
     ngx_http_apigw_loc_conf_t *alcf);
 
 ngx_int_t ngx_http_apigw_ratelimit_init_process(ngx_cycle_t *cycle);
+/* 1: apigw_limit_redis is set (a worker's view, after init_process) */
+ngx_uint_t ngx_http_apigw_rl_global_limits(void);
 /* closes the worker's Redis connection (a graceful exit leaves none) */
 void ngx_http_apigw_ratelimit_exit_process(ngx_cycle_t *cycle);
 

@@ -1289,51 +1289,66 @@ rl_scope_id_finish(char *sid)
 }
 
 
-int
-apigw_rl_attach(apigw_rl_set_t *s, const apigw_operation_t *op)
+char *
+apigw_rl_scope_id(int scope, const apigw_operation_t *op)
 {
     char         *sid, tag[17];
-    size_t        i, len, n;
+    size_t        len;
     const char   *base, *m;
 
     base = op->api && op->api->base_path ? op->api->base_path : "";
     m = apigw_method_name(op->method);
     rl_api_tag(op->api, tag);
 
+    switch (scope) {
+
+    case APIGW_RL_SCOPE_TENANT:
+        sid = strdup("t");
+        break;
+
+    case APIGW_RL_SCOPE_API:
+        len = strlen(tag) + strlen(base) + 2;
+        sid = malloc(len);
+        if (sid) {
+            snprintf(sid, len, "a%s%s", tag, base);
+        }
+        break;
+
+    default:
+        len = strlen(tag) + strlen(base) + strlen(m) + strlen(op->path) + 4;
+        sid = malloc(len);
+        if (sid) {
+            snprintf(sid, len, "o%s%s %s %s", tag, base, m, op->path);
+        }
+        break;
+    }
+
+    return sid ? rl_scope_id_finish(sid) : NULL;
+}
+
+
+int
+apigw_rl_attach(apigw_rl_set_t *s, const apigw_operation_t *op)
+{
+    size_t  i;
+
     for (i = 0; i < s->n; i++) {
         free(s->items[i].scope_id);
-        s->items[i].scope_id = NULL;
+        s->items[i].scope_id = apigw_rl_scope_id(s->items[i].scope, op);
 
-        switch (s->items[i].scope) {
-
-        case APIGW_RL_SCOPE_TENANT:
-            sid = strdup("t");
-            break;
-
-        case APIGW_RL_SCOPE_API:
-            len = strlen(tag) + strlen(base) + 2;
-            sid = malloc(len);
-            if (sid) {
-                snprintf(sid, len, "a%s%s", tag, base);
-            }
-            break;
-
-        default:
-            len = strlen(tag) + strlen(base) + strlen(m) + strlen(op->path)
-                  + 4;
-            sid = malloc(len);
-            if (sid) {
-                snprintf(sid, len, "o%s%s %s %s", tag, base, m, op->path);
-            }
-            break;
-        }
-
-        if (sid == NULL || (sid = rl_scope_id_finish(sid)) == NULL) {
+        if (s->items[i].scope_id == NULL) {
             return -1;
         }
-
-        s->items[i].scope_id = sid;
     }
+
+    return apigw_rl_set_policy(s);
+}
+
+
+int
+apigw_rl_set_policy(apigw_rl_set_t *s)
+{
+    size_t  i, len, n;
 
     /* the RateLimit-Policy value, once */
 

@@ -119,6 +119,10 @@ int apigw_rl_finish(apigw_rl_limit_t *l);
  * scoped limits of all its operations share counters.  0 or -1 (OOM).
  */
 int apigw_rl_attach(apigw_rl_set_t *s, const apigw_operation_t *op);
+/* a scope id of `op` (malloc'ed) or NULL on OOM */
+char *apigw_rl_scope_id(int scope, const apigw_operation_t *op);
+/* the set's RateLimit-Policy value, s->policy; 0 or -1 (OOM) */
+int apigw_rl_set_policy(apigw_rl_set_t *s);
 
 /* "100;w=60;burst=99" or "10000;w=86400" (one RateLimit-Policy item) */
 size_t apigw_rl_policy_format(const apigw_rl_limit_t *l, char *buf,

@@ -689,6 +689,30 @@ admin_import(admin_t *a, const char *buf, size_t len, admin_doc_t *d)
 
     apigw_problems_free(&probs);
 
+    /* as a static spec's fail `nginx -t`: refused, not 503 at run time */
+    for (i = 0; !a->req->global_limits && i < api->nops; i++) {
+        for (j = 0; api->ops[i].limits && j < api->ops[i].limits->n; j++) {
+            if (api->ops[i].limits->items[j].store != APIGW_RL_STORE_LOCAL) {
+                errs = json_pack("[{s:s,s:s}]", "pointer",
+                                 api->ops[i].pointer ? api->ops[i].pointer
+                                                     : "",
+                                 "message", "a rate limit with store redis "
+                                 "or hybrid needs apigw_limit_redis on the "
+                                 "gateway, which has none");
+                apigw_api_free(api);
+
+                if (errs == NULL) {
+                    return admin_oom(a);
+                }
+
+                admin_problems(a, errs, "a rate limit with store redis or "
+                               "hybrid needs apigw_limit_redis on the "
+                               "gateway, which has none");
+                return -1;
+            }
+        }
+    }
+
     /* cut, they would name another API (or none): refused instead */
     if (strlen(api->base_path) >= sizeof(d->base)
         || (api->title && strlen(api->title) >= sizeof(d->title)))

@@ -204,6 +204,44 @@ def test_v2_base_path_and_title_not_cut(gw, whisk):
     assert r.header("RateLimit-Policy").startswith("1000;w=60")
 
 
+def test_rate_limit_defaults_apply_to_managed_apis(module_nginx_factory,
+                                                  whisk):
+    """apigw_rate_limit is the default of every operation without limits
+    of its own, managed APIs' too; a global limit on a gateway without
+    apigw_limit_redis is refused as `nginx -t` refuses it in a spec"""
+    g = Gateway(module_nginx_factory, new_store_dir(), workers=2,
+                extra_http="apigw_rate_limit rate=3r/h burst=2 "
+                           "key=address;").start()
+    t = "tenant-dflt"
+    r = g.admin("POST", "/v2/%s/apis" % t, simple_doc(whisk, "/d"))
+    assert r.status == 200, r
+    own = simple_doc(whisk, "/own", paths=("/hello", "/other"))
+    own["paths"]["/hello"]["get"]["x-apigw-rate-limit"] = {
+        "rate": 1, "per": "hour", "burst": 0}
+    assert g.admin("POST", "/v2/%s/apis" % t, own).status == 200
+    # every worker has both once the own limit refuses
+    g.wait_status("GET", "/api/%s/own/hello" % t, 429)
+    got = [g.get("/api/%s/d/hello" % t) for _ in range(4)]
+    assert [x.status for x in got] == [200, 200, 200, 429], got
+    assert got[0].header("RateLimit-Policy") == "3;w=3600;burst=2"
+    assert got[3].json()["message"] == "Error: Rate limit exceeded"
+    # an operation with limits of its own has only those; its API's
+    # other operations get the defaults
+    r = g.get("/api/%s/own/hello" % t)
+    assert r.header("RateLimit-Policy") == "1;w=3600;burst=0", r
+    r = g.get("/api/%s/own/other" % t)
+    assert r.status == 200 and r.header("RateLimit-Policy") == \
+        "3;w=3600;burst=2"
+
+    doc = simple_doc(whisk, "/red")
+    doc["paths"]["/hello"]["get"]["x-apigw-rate-limit"] = {
+        "rate": 5, "per": "minute", "store": "redis"}
+    r = g.admin("POST", "/v2/%s/apis" % t, doc)
+    err(r, 400)
+    assert "apigw_limit_redis" in r.json()["message"]
+    assert r.json()["errors"][0]["pointer"] == "/paths/~1hello/get"
+
+
 def test_v2_duplicate_base_path_409(gw, whisk):
     t = "tenant-dup"
     r = gw.admin("POST", "/v2/%s/apis" % t, simple_doc(whisk, "/dup"))
