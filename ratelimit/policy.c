@@ -218,6 +218,38 @@ static const char *const  rl_units[] = {
 };
 static const int64_t  rl_unit_secs[] = { 1, 60, 3600, 86400 };
 
+
+/* a compat unit in any case, singular or plural; -1 for none */
+static int
+rl_unit_word(const char *s)
+{
+    int     i;
+    char    lc[8];
+    size_t  n, len;
+
+    len = strlen(s);
+    if (len >= sizeof(lc)) {
+        return -1;
+    }
+
+    for (n = 0; n < len; n++) {
+        lc[n] = (char) tolower((unsigned char) s[n]);
+    }
+
+    if (len > 1 && lc[len - 1] == 's') {
+        len--;
+    }
+
+    for (i = 0; rl_units[i]; i++) {
+        if (strlen(rl_units[i]) == len && strncmp(lc, rl_units[i], len) == 0)
+        {
+            return i;
+        }
+    }
+
+    return -1;
+}
+
 /* the fields of an x-apigw-rate-limit item; any other is a typo */
 static const char *const  rl_fields[] = {
     "rate", "quota", "per", "burst", "key", "scope", "store",
@@ -803,9 +835,8 @@ apigw_rl_parse_compat(const void *json, apigw_problems_t *probs,
         w = 1;                                       /* minute */
 
         if (f) {
-            w = json_is_string(f) ? rl_word(json_string_value(f),
-                                            strlen(json_string_value(f)),
-                                            rl_units)
+            /* as exported by other tools: "MINUTE", "minutes" */
+            w = json_is_string(f) ? rl_unit_word(json_string_value(f))
                                   : -1;
             if (w < 0) {
                 snprintf(sub, sizeof(sub), "/%zu/unit", i);

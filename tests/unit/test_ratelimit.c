@@ -600,6 +600,7 @@ TEST(parse_compat_and_v1)
     json_t            *j;
     apigw_rl_set_t     s;
     apigw_problems_t   p;
+    char               v[64];
 
     apigw_problems_init(&p);
     memset(&s, 0, sizeof(s));
@@ -630,6 +631,26 @@ TEST(parse_compat_and_v1)
     CHECK_INT(s.items[2].key, APIGW_RL_KEY_GLOBAL);
     CHECK_INT(s.items[2].burst, 9);
     CHECK_INT(p.nerrors, 0);
+
+    /* units as other tools write them: any case, plural */
+    {
+        int              k;
+        apigw_rl_set_t  *u;
+        static const char *units[] = { "MINUTE", "Hours", "days" };
+        static const int64_t secs[] = { 60, 3600, 86400 };
+
+        for (k = 0; k < 3; k++) {
+            u = calloc(1, sizeof(apigw_rl_set_t));
+            snprintf(v, sizeof(v), "[{\"rate\": 1, \"unit\": \"%s\"}]",
+                     units[k]);
+            j = json_loads(v, 0, NULL);
+            CHECK_INT(apigw_rl_parse_compat(j, &p, NULL, "/u", u), 0);
+            json_decref(j);
+            CHECK_INT(p.nerrors, 0);
+            CHECK(u->n == 1 && u->items[0].period == secs[k] * S);
+            apigw_rl_set_free(u);
+        }
+    }
 
     j = json_loads("[{\"rate\": 10, \"unit\": \"fortnight\"}, {}, 3]", 0,
                    NULL);
