@@ -198,13 +198,97 @@ static ngx_http_output_body_filter_pt    ngx_http_next_body_filter;
 
 /* ---- the handler ---- */
 
+/* GET /health, GET /v1/health-check: for load balancers, no token */
+static ngx_uint_t
+ngx_http_apigw_admin_health(ngx_http_request_t *r)
+{
+    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+        return 0;
+    }
+
+    return (r->uri.len == 7 && ngx_strncmp(r->uri.data, "/health", 7) == 0)
+           || (r->uri.len == 16
+               && ngx_strncmp(r->uri.data, "/v1/health-check", 16) == 0);
+}
+
+
+/*
+ * The secret of an Authorization header: a bearer token (v2 callers), or
+ * the password of Basic credentials (v1 callers send gwUser:gwPwd); a
+ * copy in the pool, which the caller wipes.
+ */
+static ngx_int_t
+ngx_http_apigw_admin_secret(ngx_http_request_t *r, ngx_str_t *auth,
+    ngx_str_t *secret)
+{
+    u_char     *p, *last, *colon;
+    ngx_str_t   src;
+
+    if (auth == NULL || auth->len <= 6) {
+        return NGX_DECLINED;
+    }
+
+    p = auth->data;
+    last = auth->data + auth->len;
+
+    if (auth->len > 7 && ngx_strncasecmp(p, (u_char *) "Bearer ", 7) == 0) {
+        p += 7;
+        while (p < last && *p == ' ') {
+            p++;
+        }
+
+        secret->len = last - p;
+        secret->data = ngx_pnalloc(r->pool, secret->len + 1);
+        if (secret->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(secret->data, p, secret->len);
+        return NGX_OK;
+    }
+
+    if (ngx_strncasecmp(p, (u_char *) "Basic ", 6) != 0) {
+        return NGX_DECLINED;
+    }
+
+    p += 6;
+    while (p < last && *p == ' ') {
+        p++;
+    }
+
+    src.data = p;
+    src.len = last - p;
+
+    secret->data = ngx_pnalloc(r->pool, ngx_base64_decoded_length(src.len));
+    if (secret->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_decode_base64(secret, &src) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    colon = ngx_strlchr(secret->data, secret->data + secret->len, ':');
+    if (colon == NULL) {
+        ngx_explicit_memzero(secret->data, secret->len);
+        return NGX_DECLINED;
+    }
+
+    /* the user name before it is not secret: left as it is */
+    secret->len -= colon + 1 - secret->data;
+    secret->data = colon + 1;
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_apigw_admin_handler(ngx_http_request_t *r)
 {
-    u_char                           *p, hash[65];
+    u_char                            hash[65];
     ngx_int_t                         rc;
     ngx_uint_t                        i, ok;
-    ngx_str_t                        *auth;
+    ngx_str_t                        *auth, secret;
     ngx_http_apigw_admin_ctx_t       *ctx;
     ngx_http_apigw_admin_loc_conf_t  *alcf;
 
@@ -215,21 +299,15 @@ ngx_http_apigw_admin_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (alcf->tokens) {
+    if (alcf->tokens && !ngx_http_apigw_admin_health(r)) {
         ok = 0;
         auth = r->headers_in.authorization
                ? &r->headers_in.authorization->value : NULL;
 
-        if (auth && auth->len > 7
-            && ngx_strncasecmp(auth->data, (u_char *) "Bearer ", 7) == 0)
-        {
-            p = auth->data + 7;
-            while (p < auth->data + auth->len && *p == ' ') {
-                p++;
-            }
-
-            apigw_store_sha256_hex(NULL, 0, p, auth->data + auth->len - p,
-                             (char *) hash);
+        if (ngx_http_apigw_admin_secret(r, auth, &secret) == NGX_OK) {
+            apigw_store_sha256_hex(NULL, 0, secret.data, secret.len,
+                                   (char *) hash);
+            ngx_explicit_memzero(secret.data, secret.len);
 
             for (i = 0; i < alcf->tokens->nelts; i++) {
                 /* every token compared, in constant time */

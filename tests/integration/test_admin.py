@@ -2,6 +2,7 @@
 resources) on the embedded store, and live reconfiguration of the data
 plane under /api/{tenant}/{basePath}."""
 
+import base64
 import hashlib
 import json
 import os
@@ -328,9 +329,23 @@ def test_v2_errors(gw):
     err(r, 401)
     assert r.header("WWW-Authenticate").startswith("Bearer")
     assert gw.admin("GET", "/v2/t/apis", token="second-token").status == 200
+    # the token itself is not Basic credentials ...
     r = gw.admin("GET", "/v2/t/apis", token=None,
                  headers=[("Authorization", "Basic " + TOKEN)])
     err(r, 401)
+    # ... but v1 callers' Basic user:password pass with a token as password
+    for cred, status in (("gwUser:" + TOKEN, 200), ("gwUser:wrong", 401),
+                         (TOKEN + ":x", 401), ("gwUser", 401)):
+        r = gw.admin("GET", "/v2/t/apis", token=None, headers=[
+            ("Authorization", "Basic " + base64.b64encode(
+                cred.encode()).decode())])
+        assert r.status == status, (cred, r)
+    # load balancers' health checks need no token; the rest does
+    for target in ("/health", "/v1/health-check"):
+        assert gw.admin("GET", target, token=None).status == 200
+        err(gw.admin("POST", target, token=None), 401)
+    err(gw.admin("GET", "/v1/apis", token=None), 401)
+    err(gw.admin("GET", "/metrics", token=None), 401)
 
 
 def test_body_limits_413(module_nginx_factory):
