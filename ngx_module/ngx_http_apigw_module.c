@@ -921,8 +921,8 @@ ngx_http_apigw_preflight(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
         value.data = (u_char *) cors->methods;
         value.len = ngx_strlen(cors->methods);
 
-    } else if (m->status == 405) {
-        /* what the path really allows */
+    } else if (m->status == 405 || m->allow) {
+        /* what the path really allows (an OPTIONS operation's too) */
         value.len = apigw_allow_format(m->allow, (char *) buf, sizeof(buf));
         value.data = ngx_pnalloc(r->pool, sizeof(buf));
         if (value.data == NULL) {

@@ -267,7 +267,8 @@ typedef struct {
     int                       status;    /* 0: matched, 404, 405 */
     const apigw_operation_t  *op;        /* status 0 */
     const apigw_api_t        *api;       /* status 0 or 405 */
-    unsigned                  allow;     /* 405: bit (1 << method) */
+    unsigned                  allow;     /* 405, or an OPTIONS operation:
+                                            bit (1 << method) */
     apigw_param_t             params[APIGW_MAX_PARAMS];
     size_t                    nparams;
 } apigw_match_t;

@@ -902,7 +902,18 @@ rt_search(rt_ctx_t *ctx, const rt_node_t *node, size_t i)
             r = node->route[APIGW_M_GET];
         }
 
+        if (r && ctx->method != APIGW_M_OPTIONS) {
+            return r;
+        }
+
         if (r) {
+            /* an OPTIONS operation: what the path serves, for CORS */
+            for (n = 0; n < APIGW_M_COUNT; n++) {
+                if (node->route[n]) {
+                    ctx->allow |= 1u << n;
+                }
+            }
+
             return r;
         }
 
@@ -996,6 +1007,7 @@ apigw_router_match(const apigw_router_t *rt, apigw_method_e method,
         m->op = r->op;
         m->api = r->api;
         m->nparams = r->nparams;
+        m->allow = ctx.allow;      /* for OPTIONS only */
 
         for (i = 0; i < r->nparams; i++) {
             m->params[i].name = r->name[i].s;

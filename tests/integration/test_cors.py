@@ -17,7 +17,7 @@ def gw(module_nginx_factory, whisk, tmp_path_factory):
     tmp = str(tmp_path_factory.mktemp("cors"))
     specs = [harness.render_spec(name, tmp, WHISK=whisk.url)
              for name in ("wsk.json", "oas3.yaml", "cors-apigw.yaml",
-                          "cors-off.yaml")]
+                          "cors-off.yaml", "cors-options.json")]
     return module_nginx_factory(gateway(
         "apigw_openwhisk_url %s;" % whisk.url
         + "".join(" apigw_spec %s;" % s for s in specs))).start()
@@ -64,6 +64,22 @@ def test_wsk_preflight_path_param_route(gw, whisk):
         ("access-control-allow-origin", "*"),
         ("access-control-allow-methods", "GET, HEAD")])
     assert counts(whisk) == (0, 0)
+
+
+def test_preflight_of_a_path_with_an_options_operation(gw, whisk):
+    # the methods the path serves, not every method there is
+    whisk.reset()
+    for path, methods in (("/copt/opt", "GET, HEAD, PUT, OPTIONS"),
+                          ("/copt/get", "GET, HEAD")):
+        r = gw.request("OPTIONS", path, [
+            ("Origin", "https://site.example"),
+            ("Access-Control-Request-Method", "PUT")])
+        assert r.status == 200, r
+        assert r.header("Access-Control-Allow-Methods") == methods, r
+    assert counts(whisk) == (0, 0)
+    # an OPTIONS that is not a preflight is the operation's
+    r = gw.request("OPTIONS", "/copt/opt", [("Origin", "https://s.example")])
+    assert r.status == 200 and counts(whisk) == (0, 1)
 
 
 def test_wsk_preflight_unknown_path_404(gw, whisk):
