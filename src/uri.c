@@ -236,7 +236,8 @@ apigw_backend_uri(const apigw_operation_t *op, const apigw_match_t *m,
             uri_encode(&o, path->seg[i], path->len[i], URI_PCHAR);
         }
 
-        if (path->trailing_slash && o.last != '/') {
+        /* a request for the root "/" (the parser flags no slash there) */
+        if ((path->trailing_slash || path->n == 0) && o.last != '/') {
             uri_putc(&o, '/');
         }
     }

@@ -221,6 +221,9 @@ TEST(test_append_path)
     CHECK_STR(uri(t, 1, "/a/b", 9, NULL), "/api/v1/web/ns/pkg/act.http");
     CHECK_STR(uri(t, 1, "/a/b/", 2, NULL), "/api/v1/web/ns/pkg/act.http/");
     CHECK_STR(uri(t, 1, NULL, 0, NULL), "/api/v1/web/ns/pkg/act.http");
+    /* a request for "/" (a base path "/"): the action's path is "/" */
+    CHECK_STR(uri(t, 1, "/", 0, NULL), "/api/v1/web/ns/pkg/act.http/");
+    CHECK_STR(uri(t, 1, "/", 0, "q=1"), "/api/v1/web/ns/pkg/act.http/?q=1");
 
     /* segments are re-encoded: a decoded "/" stays one segment */
     CHECK_STR(uri(t, 1, "/a%2Fb/%2e%2e%2F/c%3Fd", 0, NULL),
