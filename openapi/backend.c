@@ -5,6 +5,7 @@
  */
 
 #include <stdio.h>
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -946,6 +947,33 @@ oa_ow_base_ok(oa_ctx_t *c, const char *base)
 }
 
 
+/*
+ * An OpenWhisk entity name ([\w][\w@ .-]* not ending in a space, at
+ * most 256): anything else names no web action ("a/b", ".", "..").
+ */
+static int
+oa_ow_name_ok(const char *s)
+{
+    size_t  i, n;
+
+    n = strlen(s);
+
+    if (n == 0 || n > 256 || !(isalnum((unsigned char) s[0]) || s[0] == '_')
+        || s[n - 1] == ' ')
+    {
+        return 0;
+    }
+
+    for (i = 1; i < n; i++) {
+        if (!(isalnum((unsigned char) s[i]) || strchr("_@ .-", s[i]))) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
 /* x-openwhisk: {namespace, package?, action, url?, response-type?} */
 static void
 oa_openwhisk(oa_ctx_t *c, apigw_operation_t *op, json_t *ow)
@@ -1021,6 +1049,32 @@ oa_openwhisk(oa_ctx_t *c, apigw_operation_t *op, json_t *ow)
 
     if (sns[0] == '\0' || sact[0] == '\0') {
         oa_error(c, "\"namespace\" and \"action\" must not be empty");
+        return;
+    }
+
+    if (strcmp(sns, "_") == 0) {
+        /* a web action URL names its namespace: "_" is no default there */
+        oa_error_at(c, "namespace", "\"_\" names no namespace in a web "
+                    "action's URL: give the namespace's name");
+        bad = -1;
+
+    } else if (!oa_ow_name_ok(sns)) {
+        oa_error_at(c, "namespace", "\"%s\" is not an OpenWhisk name", sns);
+        bad = -1;
+    }
+
+    if (strcmp(spkg, "default") != 0 && !oa_ow_name_ok(spkg)) {
+        oa_error_at(c, "package", "\"%s\" is not an OpenWhisk name", spkg);
+        bad = -1;
+    }
+
+    if (!oa_ow_name_ok(sact)) {
+        oa_error_at(c, "action", "\"%s\" is not an OpenWhisk name (an "
+                    "action in a package is named by \"package\")", sact);
+        bad = -1;
+    }
+
+    if (bad) {
         return;
     }
 

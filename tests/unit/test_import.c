@@ -980,21 +980,35 @@ TEST(test_openwhisk)
 {
     apigw_api_t  *api;
 
-    api = imp_opts(OWDOC("{\"namespace\":\"a b/c\",\"package\":\"p@1\","
-                         "\"action\":\"ä\",\"response-type\":\"svg\"}"),
+    api = imp_opts(OWDOC("{\"namespace\":\"a b@c.d_dev\",\"package\":"
+                         "\"p@1\",\"action\":\"x y\",\"response-type\":"
+                         "\"svg\"}"),
                    NULL, "http://ow:3233/base/", 0);
     CHECK(api != NULL);
     CHECK_INT(P.n, 0);
     if (api) {
         CHECK_STR(api->ops[0].backend.url, "http://ow:3233/base/api/v1/web/"
-                  "a%20b%2Fc/p@1/%C3%A4.svg");
+                  "a%20b@c.d_dev/p@1/x%20y.svg");
         CHECK_STR(api->ops[0].backend.authority, "ow:3233");
-        CHECK_STR(api->ops[0].backend.path, "/base/api/v1/web/a%20b%2Fc/p@1/"
-                  "%C3%A4.svg");
+        CHECK_STR(api->ops[0].backend.path, "/base/api/v1/web/a%20b@c.d_dev/"
+                  "p@1/x%20y.svg");
         CHECK_INT(api->ops[0].backend.append_path, 0);
         CHECK_STR(api->ops[0].backend.source, "x-openwhisk");
     }
     apigw_api_free(api);
+
+    /* names OpenWhisk has no entity for, each reported */
+    CHECK(imp_opts(OWDOC("{\"namespace\":\"_\",\"action\":\"a\"}"), NULL,
+                   "http://ow", 0) == NULL);
+    CHECK(has(0, "/paths/~1a/get/x-openwhisk/namespace", "names no namespace"));
+    CHECK(imp_opts(OWDOC("{\"namespace\":\"../n\",\"package\":\".\","
+                         "\"action\":\"a/b\"}"), NULL, "http://ow", 0)
+          == NULL);
+    CHECK_INT(P.nerrors, 3);
+    CHECK(has(0, "/paths/~1a/get/x-openwhisk/package", "not an OpenWhisk"));
+    CHECK(imp_opts(OWDOC("{\"namespace\":\"n\",\"action\":\"ä\"}"), NULL,
+                   "http://ow", 0) == NULL);
+    CHECK(has(0, "/paths/~1a/get/x-openwhisk/action", "not an OpenWhisk"));
 
     /* the url wins; .http wants the request path */
     api = imp_opts(OWDOC("{\"namespace\":\"n\",\"action\":\"a\",\"url\":"
