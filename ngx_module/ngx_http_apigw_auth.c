@@ -1054,12 +1054,7 @@ ngx_http_apigw_introspect_store(ngx_http_apigw_wait_t *w,
 
     if (w->bearer->userinfo && !ngx_http_apigw_answer_ok(doc, &w->bearer->pol))
     {
-        val.inactive = 1;
-        val.exp = now + NGX_HTTP_APIGW_INACTIVE;
-        ngx_http_apigw_tokcache_put(w->bearer->cache, w->bearer->id,
-                                    w->hash, &val);
-        json_decref(doc);
-        return;
+        goto inactive;
     }
 
     if (w->bearer->userinfo) {
@@ -1120,12 +1115,7 @@ ngx_http_apigw_introspect_store(ngx_http_apigw_wait_t *w,
     }
 
     if (!json_is_true(json_object_get(doc, "active")) || bad) {
-        val.inactive = 1;
-        val.exp = now + NGX_HTTP_APIGW_INACTIVE;
-        ngx_http_apigw_tokcache_put(w->bearer->cache, w->bearer->id,
-                                    w->hash, &val);
-        json_decref(doc);
-        return;
+        goto inactive;
     }
 
     /* positive answers until exp, and never longer than the cap */
@@ -1160,6 +1150,16 @@ ngx_http_apigw_introspect_store(ngx_http_apigw_wait_t *w,
                                 &val);
 
     free(payload);
+    json_decref(doc);
+    return;
+
+inactive:
+
+    /* negative answers briefly */
+    val.inactive = 1;
+    val.exp = now + NGX_HTTP_APIGW_INACTIVE;
+    ngx_http_apigw_tokcache_put(w->bearer->cache, w->bearer->id, w->hash,
+                                &val);
     json_decref(doc);
 }
 

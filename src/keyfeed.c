@@ -19,8 +19,8 @@
  * Every entry carries its tenant, so a key never works on another
  * tenant's API.  A subscribed key's consumer is its fingerprint
  * (apigw_key_fingerprint()): one counter per key, and no key in clear
- * in a header, a counter name or a log.  Entries may share a hash (a client subscribed to several
- * APIs): the table keeps them all.
+ * in a header, a counter name or a log.  Entries may share a hash (a
+ * client subscribed to several APIs): the table keeps them all.
  */
 
 #include <stdlib.h>
