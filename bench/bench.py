@@ -15,7 +15,8 @@ management API, for the managed-URL match and the memory per 1,000 APIs.
 Every scenario runs once per round, rounds alternate all of them (in a new
 order each round) so drift on a noisy machine hits each alike, and the report
 gives medians and the ratio to the bare proxy_pass of the same run (POST
-scenarios: to a bare POST).  Then DESIGN.md's latency bar: routing and the
+scenarios: to a bare POST), and the CPU time the gateway's worker ran per
+request with its paired ratio to the bare proxy's.  Then DESIGN.md's latency bar: routing and the
 full stack (local and Redis limit) at half of their saturation, with the
 open-loop client bench/openloop.c, each paired with the bare proxy_pass.
 """
