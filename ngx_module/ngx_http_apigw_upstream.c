@@ -303,6 +303,11 @@ ngx_http_apigw_upstream_init_peer(ngx_http_request_t *r,
     r->upstream->ssl = ctx->opx->https && r->upstream->conf->ssl != NULL;
 #endif
 
+    /* error log lines name the backend's scheme, not the location's */
+    if (!ctx->opx->https) {
+        ngx_str_set(&r->upstream->schema, "http://");
+    }
+
     r->upstream->peer.data = pd;
     r->upstream->peer.get = ngx_http_apigw_upstream_get_peer;
     r->upstream->peer.free = ngx_http_apigw_upstream_free_peer;

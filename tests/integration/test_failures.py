@@ -58,6 +58,9 @@ def test_unreachable_backend_502(gw, whisk):
     assert log_line(gw, rid) == ["502", "Failing API", "down",
                                  "backend_unavailable", rid]
     assert "connect() failed" in gw.log()
+    # the log names the backend as it is, a plain-http one too
+    line = [x for x in gw.log().splitlines() if "connect() failed" in x][-1]
+    assert 'upstream: "http://127.0.0.1:' in line, line
 
 
 def test_backend_timeout_504(gw, whisk):
