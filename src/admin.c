@@ -544,21 +544,45 @@ admin_api(admin_t *a, const char *tenant, const char *id)
 }
 
 
+/*
+ * The URL of a base path: bytes a URL cannot hold as they are (UTF-8, a
+ * space) percent-encoded; "%" is left alone, since a base path with
+ * escapes already has them as the spec wrote them.
+ */
 static char *
 admin_managed_url(admin_t *a, const char *tenant, const char *base)
 {
-    char    *u;
-    size_t   n;
+    char                *u, *p;
+    size_t               n, i;
+    unsigned char        ch;
+    static const char    hex[] = "0123456789ABCDEF";
 
     if (strcmp(base, "/") == 0) {
         base = "";
     }
 
-    n = strlen(a->req->public_url) + strlen(tenant) + strlen(base) + 8;
+    n = strlen(a->req->public_url) + strlen(tenant) + 3 * strlen(base) + 8;
     u = malloc(n);
-    if (u) {
-        snprintf(u, n, "%s/api/%s%s", a->req->public_url, tenant, base);
+    if (u == NULL) {
+        return NULL;
     }
+
+    p = u + snprintf(u, n, "%s/api/%s", a->req->public_url, tenant);
+
+    for (i = 0; base[i]; i++) {
+        ch = (unsigned char) base[i];
+
+        if (ch <= 0x20 || ch >= 0x7f || strchr("\"<>\\^`{|}#?", ch)) {
+            *p++ = '%';
+            *p++ = hex[ch >> 4];
+            *p++ = hex[ch & 0xf];
+
+        } else {
+            *p++ = (char) ch;
+        }
+    }
+
+    *p = '\0';
 
     return u;
 }

@@ -83,6 +83,19 @@ jstr(json_t *o, const char *k)
     "\"url\":\"http://127.0.0.1:3233/api/v1/web/guest/default/a.http\"}}}}}"
 
 
+/* a URL: UTF-8 percent-encoded, escapes kept as written */
+TEST(test_managed_url_encoded)
+{
+    json_t  *j;
+
+    j = req("POST", "/v2/t9/apis", DOC("/b\\u00fccher%20y", "/a"));
+    CHECK_INT(last_status, 200);
+    CHECK_STR(jstr(j, "managed_url"),
+              "http://gw.example:9001/api/t9/b%C3%BCcher%20y");
+    json_decref(j);
+}
+
+
 TEST(test_v2_create_get_delete)
 {
     json_t      *j, *l;
@@ -876,6 +889,7 @@ main(void)
     st = apigw_store_create();
 
     RUN(test_v2_create_get_delete);
+    RUN(test_managed_url_encoded);
     RUN(test_doc_numbers);
     RUN(test_v2_conflict_and_errors);
     RUN(test_domain_names);
