@@ -1702,9 +1702,15 @@ ngx_http_apigw_dyn_match(ngx_http_request_t *r, apigw_method_e method,
     ngx_http_apigw_ctx_t      *ctx;
     ngx_http_apigw_dyn_gen_t  *g;
 
+    /*
+     * /api/v1/... are OpenWhisk's URLs (web actions and the bindings that
+     * secure them): never a tenant's, even one a store kept from before
+     * the management API refused the name
+     */
     if (ngx_http_apigw_dyn_tenants == NULL
         || path->n < 2 || path->len[0] != 3
-        || ngx_strncmp(path->seg[0], "api", 3) != 0)
+        || ngx_strncmp(path->seg[0], "api", 3) != 0
+        || (path->len[1] == 2 && ngx_strncmp(path->seg[1], "v1", 2) == 0))
     {
         return NGX_DECLINED;
     }

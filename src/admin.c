@@ -549,6 +549,54 @@ admin_api(admin_t *a, const char *tenant, const char *id)
  * space) percent-encoded; "%" is left alone, since a base path with
  * escapes already has them as the spec wrote them.
  */
+/* 1: the wildcard name w ("*.a.b") covers the name n ("x.a.b") */
+static int
+admin_wildcard_covers(const char *w, const char *n)
+{
+    const char  *dot;
+
+    if (w[0] != '*' || w[1] != '.') {
+        return 0;
+    }
+
+    dot = strchr(n, '.');
+
+    return dot != NULL && dot != n && strcmp(dot + 1, w + 2) == 0;
+}
+
+
+/*
+ * 1: another tenant has the domain lc, or a name a wildcard of either
+ * covers: a domain belongs to one tenant, and the certificate of a
+ * wildcard would serve the names it covers
+ */
+static int
+admin_domain_clash(admin_t *a, const char *tenant, const char *lc)
+{
+    size_t       j;
+    json_t      *v, *d;
+    const char  *k, *n;
+
+    json_object_foreach(apigw_store_records(a->s), k, v) {
+        if (strncmp(k, "tenant:", 7) != 0 || strcmp(k + 7, tenant) == 0) {
+            continue;
+        }
+
+        json_array_foreach(json_object_get(v, "domains"), j, d) {
+            n = json_string_value(d);
+
+            if (n && (strcmp(n, lc) == 0 || admin_wildcard_covers(n, lc)
+                      || admin_wildcard_covers(lc, n)))
+            {
+                return 1;
+            }
+        }
+    }
+
+    return 0;
+}
+
+
 static char *
 admin_managed_url(admin_t *a, const char *tenant, const char *base)
 {
@@ -1880,22 +1928,22 @@ admin_v2_tenant(admin_t *a, const char *tenant)
                              lc);
         }
 
-        /* a domain belongs to one tenant */
-        json_object_foreach(apigw_store_records(a->s), k, v) {
-            if (strncmp(k, "tenant:", 7) != 0 || strcmp(k, key) == 0) {
-                continue;
+        /* the same name twice (in any case) is one */
+        json_array_foreach(o, j, d) {
+            if (strcmp(json_string_value(d), lc) == 0) {
+                break;
             }
+        }
 
-            json_array_foreach(json_object_get(v, "domains"), j, d) {
-                if (json_is_string(d)
-                    && strcmp(json_string_value(d), lc) == 0)
-                {
-                    json_decref(o);
-                    json_decref(body);
-                    return admin_err(a, 409, "Domain %s belongs to another "
-                                     "tenant.", lc);
-                }
-            }
+        if (j < json_array_size(o)) {
+            continue;
+        }
+
+        if (admin_domain_clash(a, tenant, lc)) {
+            json_decref(o);
+            json_decref(body);
+            return admin_err(a, 409, "Domain %s belongs to another tenant.",
+                             lc);
         }
 
         json_array_append_new(o, json_string(lc));
@@ -1908,6 +1956,29 @@ admin_v2_tenant(admin_t *a, const char *tenant)
     }
 
     s = admin_str(body, "namespace");
+
+    /* a namespace another tenant is, has or binds is not this one's */
+    json_object_foreach(apigw_store_records(a->s), k, d) {
+        if (s == NULL || strcmp(k, key) == 0
+            || !(strncmp(k, "tenant:", 7) == 0
+                 || strncmp(k, "webaction:", 10) == 0))
+        {
+            continue;
+        }
+
+        if ((k[0] == 't' && strcmp(k + 7, s) == 0)
+            || (admin_str(d, "namespace")
+                && strcmp(admin_str(d, "namespace"), s) == 0
+                && (k[0] == 't' || (admin_str(d, "tenant")
+                                    && strcmp(admin_str(d, "tenant"), tenant)
+                                       != 0))))
+        {
+            admin_err(a, 409, "Namespace %s belongs to another tenant.", s);
+            json_decref(o);
+            json_decref(body);
+            return -1;
+        }
+    }
 
     v = json_pack("{s:s,s:s,s:s,s:o}", "id", tenant,
                   "namespace", s ? s : (rec && admin_str(rec, "namespace")
@@ -2258,7 +2329,9 @@ admin_v2_domains(admin_t *a, const char *tenant)
                              lc);
         }
 
-        if (owner && strcmp(owner, tenant) != 0) {
+        if ((owner && strcmp(owner, tenant) != 0)
+            || admin_domain_clash(a, tenant, lc))
+        {
             return admin_err(a, 409, "Domain %s belongs to another tenant.",
                              lc);
         }
@@ -2414,15 +2487,10 @@ admin_v2_webactions(admin_t *a, const char *tenant)
         return admin_verb(a, "GET, HEAD, PUT, DELETE, OPTIONS");
     }
 
-    /* the namespace is the tenant's, and no other tenant binds in it */
-
-    snprintf(key, sizeof(key), "tenant:%s", tenant);
-    s = admin_str(apigw_store_get(a->s, key), "namespace");
-
-    if (s && s[0] && strcmp(s, a->seg[3]) != 0) {
-        return admin_err(a, 403, "Namespace %s does not belong to tenant %s.",
-                         a->seg[3], tenant);
-    }
+    /*
+     * No other tenant binds in (or is) the namespace: 409; and it is the
+     * tenant's own: 403
+     */
 
     json_object_foreach(apigw_store_records(a->s), k, v) {
         if (strncmp(k, "webaction:", 10) == 0) {
@@ -2441,6 +2509,19 @@ admin_v2_webactions(admin_t *a, const char *tenant)
             return admin_err(a, 409, "Namespace %s belongs to another "
                              "tenant.", a->seg[3]);
         }
+    }
+
+    snprintf(key, sizeof(key), "tenant:%s", tenant);
+    s = admin_str(apigw_store_get(a->s, key), "namespace");
+
+    /* a tenant with no record yet: its namespace is its id */
+    if (s == NULL || s[0] == '\0') {
+        s = tenant;
+    }
+
+    if (strcmp(s, a->seg[3]) != 0) {
+        return admin_err(a, 403, "Namespace %s does not belong to tenant %s.",
+                         a->seg[3], tenant);
     }
 
     if (a->req->body == NULL || a->req->body_len == 0) {
@@ -2556,6 +2637,12 @@ admin_route(admin_t *a)
 
     if (!admin_valid_id(tenant, 0)) {
         return admin_err(a, 400, "Invalid tenant id.");
+    }
+
+    /* its managed URLs would be /api/v1/...: OpenWhisk's web actions */
+    if (strcmp(tenant, "v1") == 0) {
+        return admin_err(a, 400, "Tenant id v1 is reserved: /api/v1/ is "
+                         "where web actions are served.");
     }
 
     if (a->nseg == 2) {

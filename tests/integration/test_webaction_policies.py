@@ -341,6 +341,20 @@ def test_namespace_ownership(gw):
     r = bind(gw, "ns-own", KEY_HDR, tenant="t-thief")
     assert r.status == 409 and r.json()["message"] == \
         "Error: Namespace ns-own belongs to another tenant.", r
+    # nor take it as its own
+    r = gw.admin("PUT", "/v2/t-thief", {"namespace": "ns-own"})
+    assert r.status == 409 and r.json()["message"] == \
+        "Error: Namespace ns-own belongs to another tenant.", r
+    # a tenant with no record yet: its namespace is its id, no other
+    assert bind(gw, "ns-nobodys", KEY_HDR, tenant="t-norec").status == 403
+    assert gw.admin("GET", "/v2/t-norec").status == 404
+    assert bind(gw, "t-norec", KEY_HDR, tenant="t-norec").status == 201
+    # the tenant v1 would own /api/v1/..., where web actions are
+    r = gw.admin("POST", "/v2/v1/apis", {"swagger": "2.0", "basePath": "/web",
+                                         "info": {"title": "t",
+                                                  "version": "1"},
+                                         "paths": {}})
+    assert r.status == 400 and "reserved" in r.json()["message"], r
 
 
 # ---- persistence (embedded store) ----
