@@ -188,7 +188,7 @@ apigw_cert_check(const char *chain, size_t chain_len, const char *key,
     size_t key_len, const char *domain, time_t now, apigw_cert_t *out,
     char *err, size_t errlen)
 {
-    int               i, n, wild, rc;
+    int               i, n, wild, rc, secbits;
     BIO              *in, *pem;
     X509             *x;
     EVP_PKEY         *pkey;
@@ -299,6 +299,30 @@ apigw_cert_check(const char *chain, size_t chain_len, const char *key,
         if (X509_cmp_time(X509_get0_notBefore(x), &now) >= 0) {
             snprintf(err, errlen, "certificate %d of the chain is not valid "
                      "yet", i + 1);
+            goto done;
+        }
+
+        /*
+         * what OpenSSL's default security level (2) refuses at handshake
+         * time: keys under 112 bits of security (RSA 2048, P-224), and
+         * signatures with SHA-1 or MD5 (a self-signed root's do not count)
+         */
+        if (X509_get0_pubkey(x) == NULL
+            || EVP_PKEY_get_security_bits(X509_get0_pubkey(x)) < 112)
+        {
+            snprintf(err, errlen, "certificate %d of the chain has a key "
+                     "too weak for TLS (under 112 bits of security: RSA "
+                     "keys need 2048 bits, EC keys P-256)", i + 1);
+            goto done;
+        }
+
+        if (X509_check_issued(x, x) != X509_V_OK
+            && (X509_get_signature_info(x, NULL, NULL, &secbits, NULL) != 1
+                || secbits < 112))
+        {
+            ERR_clear_error();
+            snprintf(err, errlen, "certificate %d of the chain is signed "
+                     "with a digest too weak for TLS (SHA-1 or MD5)", i + 1);
             goto done;
         }
 

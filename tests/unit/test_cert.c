@@ -230,6 +230,34 @@ TEST(test_refusals)
         free(k);
     }
 
+    /* what TLS would refuse: a 1024-bit RSA key, a SHA-1 signature */
+    {
+        EVP_PKEY  *weak;
+
+        weak = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t) 1024);
+        x = cert_new(weak, "api.example.test", "DNS:api.example.test", ca,
+                     ca_key, -DAY, DAY, 0);
+        chain = pem_cert(x);
+        k = pem_key(weak, 0);
+        CHECK_INT(check(chain, k, "api.example.test", &c, err), -1);
+        CHECK(strstr(err, "certificate 1 of the chain has a key too weak")
+              != NULL);
+        free(chain);
+        free(k);
+        X509_free(x);
+        EVP_PKEY_free(weak);
+
+        x = cert_new(leaf_key, "api.example.test", "DNS:api.example.test",
+                     ca, ca_key, -DAY, DAY, 0);
+        X509_sign(x, ca_key, EVP_sha1());
+        chain = pem_cert(x);
+        CHECK_INT(check(chain, key_pem, "api.example.test", &c, err), -1);
+        CHECK(strstr(err, "certificate 1 of the chain is signed with a "
+                          "digest too weak") != NULL);
+        free(chain);
+        X509_free(x);
+    }
+
     /* no SAN: the CN counts (X509_check_host's fallback) */
     x = cert_new(leaf_key, "cn.example.test", NULL, ca, ca_key, -DAY, DAY, 0);
     chain = pem_cert(x);
