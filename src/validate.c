@@ -1813,6 +1813,13 @@ p_query(const apigw_vrequest_t *req, const apigw_vparam_t *p, char *buf,
         klen = (size_t) ((eq ? eq : amp) - q);
         n = p_decode(q, klen, out);
 
+        /* deepObject: "name[prop]=v" is the parameter present */
+        if (p->style == APIGW_STYLE_OTHER && n > p->len
+            && out[p->len] == '[' && memcmp(out, p->name, p->len) == 0)
+        {
+            n = p->len;
+        }
+
         if (n == p->len && memcmp(out, p->name, n) == 0) {
             if (f->n == P_MULTI_MAX) {
                 f->more = 1;
@@ -2103,6 +2110,7 @@ apigw_validate_request(const apigw_validation_t *v,
 {
     char                  *buf, base[128];
     size_t                 i, k, before;
+    unsigned               obj;
     vc_t                   vc;
     p_found_t              f;
     const apigw_vparam_t  *p;
@@ -2152,8 +2160,18 @@ apigw_validate_request(const apigw_validation_t *v,
             break;
         }
 
+        /*
+         * An object parameter is serialised by properties ("x,1,y,2", or
+         * "x=1&y=2" for a form with explode, which names no parameter at
+         * all): checked for presence only, where presence shows
+         */
+        obj = p->schema && p->style != APIGW_STYLE_OTHER
+              && (p_types(p->schema) & APIGW_T_OBJECT);
+
         if (f.n == 0) {
-            if (p->required) {
+            if (p->required
+                && !(obj && p->explode && p->style == APIGW_STYLE_FORM))
+            {
                 v_init(&vc, res, p->in, 0);
                 vc.name = p->name;
                 vc.name_len = p->len;
@@ -2162,7 +2180,7 @@ apigw_validate_request(const apigw_validation_t *v,
             continue;
         }
 
-        if (p->schema == NULL || p->style == APIGW_STYLE_OTHER) {
+        if (p->schema == NULL || p->style == APIGW_STYLE_OTHER || obj) {
             continue;
         }
 

@@ -338,6 +338,56 @@ TEST(test_params)
 }
 
 
+/* object parameters and deepObject: presence where it shows, no type */
+TEST(test_params_objects)
+{
+    req_t                req;
+    apigw_api_t         *api;
+    apigw_vresult_t      res;
+    apigw_operation_t   *op;
+    apigw_validation_t  *v;
+
+    api = imp("{\"openapi\":\"3.0.3\",\"info\":{\"title\":\"t\","
+              "\"version\":\"1\"},\"paths\":{\"/o\":{\"get\":{"
+              "\"x-apigw-backend\":{\"url\":\"http://127.0.0.1:1/\"},"
+              "\"responses\":{},\"parameters\":["
+              "{\"name\":\"f\",\"in\":\"query\",\"required\":true,"
+              "\"style\":\"deepObject\",\"schema\":{\"type\":\"object\"}},"
+              "{\"name\":\"pt\",\"in\":\"query\",\"required\":true,"
+              "\"explode\":false,\"schema\":{\"type\":\"object\"}},"
+              "{\"name\":\"o\",\"in\":\"query\",\"required\":true,"
+              "\"schema\":{\"type\":\"object\"}},"
+              "{\"name\":\"X-Pt\",\"in\":\"header\",\"required\":true,"
+              "\"schema\":{\"type\":\"object\"}}]}}}}");
+    CHECK(api != NULL);
+    op = api ? op_of(api, APIGW_M_GET, "/o") : NULL;
+    CHECK(op != NULL);
+    if (op == NULL) {
+        apigw_api_free(api);
+        return;
+    }
+
+    v = apigw_op_validation(op);
+
+    req_init(&req, "f[x]=1&pt=x,1,y,2&x=1&y=2", NULL, 0);
+    req_header(&req, "X-Pt", "x,1,y,2");
+    CHECK_INT(apigw_validate_request(v, &req.req, &res), APIGW_V_OK);
+    req_init(&req, "f%5Bx%5D=1&pt=x,1", NULL, 0);
+    req_header(&req, "X-Pt", "x,1");
+    CHECK_INT(apigw_validate_request(v, &req.req, &res), APIGW_V_OK);
+
+    /* missing where missing shows */
+    req_init(&req, "fx=1&ptx=1", NULL, 0);
+    CHECK_INT(apigw_validate_request(v, &req.req, &res), APIGW_V_REJECT);
+    CHECK_INT(res.total, 3);
+    CHECK(res_has(&res, APIGW_IN_QUERY, "f", "is required"));
+    CHECK(res_has(&res, APIGW_IN_QUERY, "pt", "is required"));
+    CHECK(res_has(&res, APIGW_IN_HEADER, "X-Pt", "is required"));
+
+    apigw_api_free(api);
+}
+
+
 TEST(test_body)
 {
     char                 json[2048];
@@ -1586,6 +1636,7 @@ main(int argc, char **argv)
     }
 
     RUN(test_params);
+    RUN(test_params_objects);
     RUN(test_params_untyped);
     RUN(test_body);
     RUN(test_limits);
