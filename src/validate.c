@@ -620,27 +620,58 @@ v_fmt_name(int f)
 }
 
 
-/* 1: matches, 0: does not, -1: could not be evaluated */
+/*
+ * A pattern's match is bounded (PCRE2's own limit is 10 million steps,
+ * tens of milliseconds): a pattern that backtracks without end on some
+ * input ("^(a+)+$") stops at V_REGEX_LIMIT, and the request with it, so
+ * one request costs at most one such match.  Each match also costs steps
+ * of the request's budget, as a schema node does.
+ */
+#define V_REGEX_LIMIT  100000
+
+static pcre2_match_context  *v_mctx;
+
+/* 1: matches, 0: does not, -1: could not be evaluated (vc stopped) */
 static int
-v_regex(const apigw_regex_t *re, const char *s, size_t len)
+v_regex(vc_t *vc, const apigw_regex_t *re, const char *s, size_t len)
 {
     int  rc;
 
+    if (v_mctx == NULL) {
+        v_mctx = pcre2_match_context_create(NULL);
+        if (v_mctx == NULL) {
+            vc->stop = 1;
+            return -1;
+        }
+
+        pcre2_set_match_limit(v_mctx, V_REGEX_LIMIT);
+        pcre2_set_depth_limit(v_mctx, V_REGEX_LIMIT);
+    }
+
+    vc->steps += 1 + len / 8;
+
     /* what pcre2_match() does for a JIT-compiled pattern, minus checks */
     rc = s != NULL ? pcre2_jit_match(re->code, (PCRE2_SPTR) s, len, 0,
-                                     PCRE2_NO_UTF_CHECK, re->match, NULL)
+                                     PCRE2_NO_UTF_CHECK, re->match, v_mctx)
                    : PCRE2_ERROR_JIT_BADOPTION;
 
     if (rc == PCRE2_ERROR_JIT_BADOPTION) {
         rc = pcre2_match(re->code, (PCRE2_SPTR) s, len, 0, PCRE2_NO_UTF_CHECK,
-                         re->match, NULL);
+                         re->match, v_mctx);
     }
 
     if (rc >= 0) {
         return 1;
     }
 
-    return rc == PCRE2_ERROR_NOMATCH ? 0 : -1;
+    if (rc == PCRE2_ERROR_NOMATCH) {
+        return 0;
+    }
+
+    vc->stop = 1;
+    vc->quiet = 0;                 /* always reported */
+
+    return -1;
 }
 
 
@@ -892,14 +923,15 @@ v_string(vc_t *vc, const apigw_schema_t *s, const char *str, size_t len)
     }
 
     if (s->pattern) {
-        m = v_regex(s->pattern, str, len);
+        m = v_regex(vc, s->pattern, str, len);
 
         if (m == 0) {
             V_FAIL("must match the pattern \"%.*s\"",
                    v_utf8_cut(s->pattern->source, 100), s->pattern->source);
         } else if (m < 0) {
-            V_FAIL("the pattern \"%.*s\" could not be evaluated",
-                   v_utf8_cut(s->pattern->source, 100), s->pattern->source);
+            V_FAIL("the pattern \"%.*s\" could not be evaluated within "
+                   "its limits", v_utf8_cut(s->pattern->source, 100),
+                   s->pattern->source);
         }
     }
 
@@ -992,7 +1024,7 @@ done:
 static size_t
 v_object(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
 {
-    int                   matched;
+    int                   matched, m;
     size_t                e, i, k, old, n, prev, fk, rl;
     v_token_t            *tok;
     const apigw_jnode_t  *c, *fc, *key, *val;
@@ -1079,9 +1111,17 @@ v_object(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
         }
 
         for (i = 0; i < s->npprops && !(e && vc->quiet) && !vc->stop; i++) {
-            if (v_regex(&s->pprops[i].re, key->s, key->len) == 1) {
+            m = v_regex(vc, &s->pprops[i].re, key->s, key->len);
+
+            if (m == 1) {
                 matched = 1;
                 e += v_check(vc, s->pprops[i].schema, val);
+
+            } else if (m < 0) {
+                e += v_fail(vc, "the pattern \"%.*s\" could not be "
+                            "evaluated within its limits",
+                            v_utf8_cut(s->pprops[i].re.source, 100),
+                            s->pprops[i].re.source);
             }
         }
 

@@ -495,6 +495,41 @@ TEST(test_limits)
     apigw_schema_set_free(set);
     json_decref(root);
 
+    /*
+     * a pattern that backtracks without end on its input: stopped at its
+     * match limit, once, and the request refused; the other keys are not
+     * tried (each would cost as much)
+     */
+    root = json_loads("{\"type\":\"object\",\"patternProperties\":"
+                      "{\"^(a+)+$\":{}},\"properties\":{\"s\":{\"type\":"
+                      "\"string\",\"pattern\":\"^(a+)+$\"}}}", 0, &err);
+    s = apigw_schema_compile(root, 1, &set, &P);
+    CHECK(s != NULL);
+    j = json_object();
+    for (i = 0; i < 50; i++) {
+        char  k[64];
+
+        snprintf(k, sizeof(k), "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!%d", i);
+        json_object_set_new(j, k, json_integer(i));
+    }
+    apigw_vresult_init(&res);
+    CHECK(apigw_schema_check(s, j, &res) > 0);
+    CHECK_INT(res.n, 1);
+    CHECK(strstr(res.items[0].reason, "could not be evaluated within its "
+                 "limits") != NULL);
+    json_decref(j);
+    j = json_pack("{s:s}", "s", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa!");
+    apigw_vresult_init(&res);
+    CHECK(apigw_schema_check(s, j, &res) > 0);
+    CHECK(strstr(res.items[0].reason, "within its limits") != NULL);
+    json_decref(j);
+    j = json_pack("{s:s}", "s", "aaaa");
+    apigw_vresult_init(&res);
+    CHECK_INT(apigw_schema_check(s, j, &res), 0);
+    json_decref(j);
+    apigw_schema_set_free(set);
+    json_decref(root);
+
     /* recursion through a $ref without consuming the value */
     root = json_loads("{\"definitions\":{\"a\":{\"allOf\":[{\"$ref\":"
                       "\"#/definitions/a\"}]}},\"$ref\":\"#/definitions/a\"}",
