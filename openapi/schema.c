@@ -359,6 +359,44 @@ sc_prop_cmp(const void *a, const void *b)
 }
 
 
+/*
+ * 1: the property of that name is readOnly: "required" does not hold for
+ * it in a request (OpenAPI 3.0.3: it takes effect on the response only),
+ * and apigw validates requests
+ */
+static int
+sc_read_only(sc_t *s, json_t *node, const char *name, size_t len)
+{
+    int      ro;
+    char    *saved;
+    json_t  *p, *t;
+
+    p = json_object_getn(json_object_get(node, "properties"), name, len);
+
+    if (!json_is_object(p)) {
+        return 0;
+    }
+
+    if (json_is_true(json_object_get(p, "readOnly"))) {
+        return 1;
+    }
+
+    if (json_object_get(p, "$ref") == NULL) {
+        return 0;
+    }
+
+    t = oa_deref_quiet(s->c, p, &saved);
+    if (t == NULL) {
+        return 0;
+    }
+
+    ro = json_is_true(json_object_get(t, "readOnly"));
+    oa_deref_done(s->c, saved);
+
+    return ro;
+}
+
+
 static int
 sc_object_keywords(sc_t *s, json_t *node, apigw_schema_t *sc)
 {
@@ -434,6 +472,12 @@ sc_object_keywords(sc_t *s, json_t *node, apigw_schema_t *sc)
             if (!json_is_string(it)) {
                 oa_warn_at(s->c, "required", "must be an array of strings; "
                            "item %zu ignored", i);
+                continue;
+            }
+
+            if (sc_read_only(s, node, json_string_value(it),
+                             json_string_length(it)))
+            {
                 continue;
             }
 

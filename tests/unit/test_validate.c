@@ -530,6 +530,28 @@ TEST(test_limits)
     apigw_schema_set_free(set);
     json_decref(root);
 
+    /* a readOnly property is not required in a request, $ref'd too */
+    root = json_loads("{\"definitions\":{\"id\":{\"type\":\"integer\","
+                      "\"readOnly\":true}},\"type\":\"object\","
+                      "\"required\":[\"id\",\"rid\",\"name\"],"
+                      "\"properties\":{\"id\":{\"type\":\"integer\","
+                      "\"readOnly\":true},\"rid\":{\"$ref\":"
+                      "\"#/definitions/id\"},\"name\":{\"type\":\"string\"}}}",
+                      0, &err);
+    s = apigw_schema_compile(root, 1, &set, &P);
+    CHECK(s != NULL);
+    j = json_pack("{s:s}", "name", "x");
+    apigw_vresult_init(&res);
+    CHECK_INT(apigw_schema_check(s, j, &res), 0);
+    json_decref(j);
+    j = json_object();
+    apigw_vresult_init(&res);
+    CHECK_INT(apigw_schema_check(s, j, &res), 1);
+    CHECK(strstr(res.items[0].name, "name") != NULL);
+    json_decref(j);
+    apigw_schema_set_free(set);
+    json_decref(root);
+
     /* recursion through a $ref without consuming the value */
     root = json_loads("{\"definitions\":{\"a\":{\"allOf\":[{\"$ref\":"
                       "\"#/definitions/a\"}]}},\"$ref\":\"#/definitions/a\"}",
