@@ -590,6 +590,11 @@ sc_keywords(sc_t *s, json_t *node, apigw_schema_t *sc)
         sc->flags |= APIGW_S_NULLABLE;
     }
 
+    /* JSON Schema 2020-12 (OpenAPI 3.1): a number with no fraction */
+    if (!s->oas30) {
+        sc->flags |= APIGW_S_WHOLE_INT;
+    }
+
     v = json_object_get(node, "enum");
 
     if (json_is_array(v)) {

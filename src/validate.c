@@ -363,10 +363,17 @@ static const unsigned char  v_types[] = {
 
 
 static unsigned
-v_type_of(const apigw_jnode_t *j)
+v_type_of(const apigw_schema_t *s, const apigw_jnode_t *j)
 {
     /* integers beyond 64 bits (see the top of the file) */
     if (j->big && j->type == APIGW_J_REAL) {
+        return APIGW_T_INTEGER | APIGW_T_NUMBER;
+    }
+
+    /* 3.1 (JSON Schema 2020-12): 1.0 and 1e2 are integers too */
+    if (j->type == APIGW_J_REAL && (s->flags & APIGW_S_WHOLE_INT)
+        && j->d == floor(j->d) && fabs(j->d) < 9007199254740992.0)
+    {
         return APIGW_T_INTEGER | APIGW_T_NUMBER;
     }
 
@@ -1220,7 +1227,7 @@ v_check_full(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
         V_SUB(s->ref, j);
     }
 
-    t = v_type_of(j);
+    t = v_type_of(s, j);
 
     if (t == APIGW_T_NULL && (s->flags & APIGW_S_NULLABLE)) {
         goto composites;
@@ -1374,7 +1381,7 @@ v_check_node(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
 
     /* the common case: the type, then the keywords of the type */
 
-    t = v_type_of(j);
+    t = v_type_of(s, j);
 
     if (t == APIGW_T_NULL && (s->flags & APIGW_S_NULLABLE)) {
         return 0;
@@ -1445,7 +1452,7 @@ v_check(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
                ? v_string(vc, s, j->s, j->len) : 0;
     }
 
-    t = v_type_of(j);
+    t = v_type_of(s, j);
 
     if (t == APIGW_T_NULL && (s->flags & APIGW_S_NULLABLE)) {
         return 0;

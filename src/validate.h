@@ -65,6 +65,7 @@ enum {
 #define APIGW_S_XMAX_NUM   0x0400
 #define APIGW_S_PLAIN      0x0800    /* none of false, $ref, enum, const,
                                         allOf, anyOf, oneOf, not */
+#define APIGW_S_WHOLE_INT  0x1000    /* 3.1: 1.0 is an integer */
 
 typedef struct apigw_schema_s  apigw_schema_t;
 

@@ -530,6 +530,28 @@ TEST(test_limits)
     apigw_schema_set_free(set);
     json_decref(root);
 
+    /* 3.1 counts 1.0 an integer (JSON Schema 2020-12), 3.0 does not */
+    for (i = 0; i < 2; i++) {
+        root = json_loads("{\"type\":\"integer\",\"maximum\":100}", 0,
+                          &err);
+        s = apigw_schema_compile(root, i, &set, &P);
+        CHECK(s != NULL);
+        j = json_real(1.0);
+        apigw_vresult_init(&res);
+        CHECK_INT(apigw_schema_check(s, j, &res), (size_t) i);
+        json_decref(j);
+        j = json_real(1.5);
+        apigw_vresult_init(&res);
+        CHECK_INT(apigw_schema_check(s, j, &res), 1);
+        json_decref(j);
+        j = json_real(200.0);
+        apigw_vresult_init(&res);
+        CHECK_INT(apigw_schema_check(s, j, &res), 1);
+        json_decref(j);
+        apigw_schema_set_free(set);
+        json_decref(root);
+    }
+
     /* a readOnly property is not required in a request, $ref'd too */
     root = json_loads("{\"definitions\":{\"id\":{\"type\":\"integer\","
                       "\"readOnly\":true}},\"type\":\"object\","
