@@ -1726,7 +1726,7 @@ p_value(const apigw_vparam_t *p, const char *v, size_t len,
     apigw_jnode_t *out, size_t max)
 {
     char                   delim;
-    size_t                 i, n, start;
+    size_t                 i, k, n, start;
     unsigned               types, itypes;
     const apigw_schema_t  *items;
 
@@ -1771,6 +1771,7 @@ p_value(const apigw_vparam_t *p, const char *v, size_t len,
         case APIGW_STYLE_PIPE:  delim = '|'; break;
         case APIGW_STYLE_TAB:   delim = '\t'; break;
         case APIGW_STYLE_LABEL: delim = p->explode ? '.' : ','; break;
+        case APIGW_STYLE_MATRIX: delim = p->explode ? ';' : ','; break;
         default:                delim = ','; break;
         }
 
@@ -1779,6 +1780,13 @@ p_value(const apigw_vparam_t *p, const char *v, size_t len,
                 if (n == max) {
                     return 0;
                 }
+
+                /* matrix, explode: ";id=3;id=4", the first "id=" gone */
+                if (delim == ';' && start > 0) {
+                    for (k = start; k < i && v[k] != '='; k++) { }
+                    start = k < i ? k + 1 : start;
+                }
+
                 p_scalar(itypes, v + start, i - start, &out[n++]);
                 start = i + 1;
             }

@@ -388,6 +388,63 @@ TEST(test_params_objects)
 }
 
 
+/* array path parameters in the label and matrix styles, both explodes */
+TEST(test_params_path_styles)
+{
+    req_t                req;
+    size_t               i;
+    apigw_api_t         *api;
+    apigw_vresult_t      res;
+    apigw_operation_t   *op;
+    apigw_validation_t  *v;
+    static const struct {
+        const char  *style, *explode, *value;
+        int          ok;
+    } cases[] = {
+        { "matrix", "true", ";id=3;id=4;id=5", 1 },
+        { "matrix", "true", ";id=3", 1 },
+        { "matrix", "true", ";id=3;id=x", 0 },
+        { "matrix", "false", ";id=3,4,5", 1 },
+        { "matrix", "false", ";id=3,x", 0 },
+        { "label", "true", ".3.4.5", 1 },
+        { "label", "false", ".3,4,5", 1 },
+        { "label", "true", ".3.x", 0 },
+    };
+    char  doc[1024];
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(doc, sizeof(doc),
+                 "{\"openapi\":\"3.0.3\",\"info\":{\"title\":\"t\","
+                 "\"version\":\"1\"},\"paths\":{\"/m/{id}\":{\"get\":{"
+                 "\"x-apigw-backend\":{\"url\":\"http://127.0.0.1:1/\"},"
+                 "\"responses\":{},\"parameters\":[{\"name\":\"id\","
+                 "\"in\":\"path\",\"required\":true,\"style\":\"%s\","
+                 "\"explode\":%s,\"schema\":{\"type\":\"array\","
+                 "\"items\":{\"type\":\"integer\"}}}]}}}}",
+                 cases[i].style, cases[i].explode);
+        api = imp(doc);
+        op = api ? op_of(api, APIGW_M_GET, "/m/{id}") : NULL;
+        CHECK(op != NULL);
+        if (op == NULL) {
+            apigw_api_free(api);
+            continue;
+        }
+
+        v = apigw_op_validation(op);
+        req_init(&req, NULL, NULL, 0);
+        req_path(&req, "id", cases[i].value);
+        if ((apigw_validate_request(v, &req.req, &res) == APIGW_V_OK)
+            != cases[i].ok)
+        {
+            fprintf(stderr, "case %zu: %s\n", i, cases[i].value);
+            CHECK(0);
+        }
+
+        apigw_api_free(api);
+    }
+}
+
+
 TEST(test_body)
 {
     char                 json[2048];
@@ -1716,6 +1773,7 @@ main(int argc, char **argv)
 
     RUN(test_params);
     RUN(test_params_objects);
+    RUN(test_params_path_styles);
     RUN(test_params_untyped);
     RUN(test_body);
     RUN(test_limits);
