@@ -997,11 +997,16 @@ v_number(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
             }
 
         } else {
+            /*
+             * d / m is off a whole number by rounding (~1e-15 of it), not
+             * by more: 1e-12 of it tells 10000000.001 from a multiple of
+             * 0.01, and accepts 99999.99
+             */
             q = (double) d / s->multiple_of;
 
             if (!isfinite(q)
-                || v_abs(q - v_round(q)) > 1e-9 * (v_abs(q) > 1 ? v_abs(q)
-                                                                : 1))
+                || v_abs(q - v_round(q)) > 1e-12 * (v_abs(q) > 1 ? v_abs(q)
+                                                                 : 1))
             {
                 V_FAIL("must be a multiple of %.15g", s->multiple_of);
             }

@@ -587,6 +587,33 @@ TEST(test_limits)
     apigw_schema_set_free(set);
     json_decref(root);
 
+    /* multipleOf of a fraction: rounding noise passes, a digit more not */
+    {
+        static const struct { double m, d; int ok; } mo[] = {
+            { 0.01, 99999.99, 1 }, { 0.01, 0.07, 1 }, { 0.1, 12345678.9, 1 },
+            { 0.1, 0.3, 1 }, { 0.05, 1.15, 1 }, { 0.01, 10000000.001, 0 },
+            { 0.01, 123456789.123, 0 }, { 1, 0.0000000001, 0 },
+            { 1, 5000000.0001, 0 }, { 0.5, 1.0000000001, 0 }, { 0.1, 0.35, 0 }
+        };
+        char  sch[64];
+        int   k;
+
+        for (k = 0; k < (int) (sizeof(mo) / sizeof(mo[0])); k++) {
+            snprintf(sch, sizeof(sch), "{\"multipleOf\":%.17g}", mo[k].m);
+            root = json_loads(sch, 0, &err);
+            s = apigw_schema_compile(root, 1, &set, &P);
+            j = json_real(mo[k].d);
+            apigw_vresult_init(&res);
+            if ((apigw_schema_check(s, j, &res) == 0) != mo[k].ok) {
+                fprintf(stderr, "multipleOf %g, %.17g\n", mo[k].m, mo[k].d);
+                CHECK(0);
+            }
+            json_decref(j);
+            apigw_schema_set_free(set);
+            json_decref(root);
+        }
+    }
+
     /* 3.1 counts 1.0 an integer (JSON Schema 2020-12), 3.0 does not */
     for (i = 0; i < 2; i++) {
         root = json_loads("{\"type\":\"integer\",\"maximum\":100}", 0,
