@@ -2449,7 +2449,8 @@ ngx_http_apigw_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_apigw_loc_conf_t  *prev = parent;
     ngx_http_apigw_loc_conf_t  *conf = child;
 
-    ngx_array_t  resolved;
+    ngx_array_t                 resolved;
+    ngx_http_core_loc_conf_t   *clcf;
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_ptr_value(conf->specs, prev->specs, NULL);
@@ -2504,6 +2505,18 @@ ngx_http_apigw_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         /* a location inheriting "apigw" cannot, it sets a content handler */
         conf->enable = 0;
         return NGX_CONF_OK;
+    }
+
+    /* a content handler set after "apigw" (fastcgi_pass, ...) replaced it */
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler != ngx_http_apigw_handler) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "apigw: another content handler "
+                           "(\"fastcgi_pass\", \"uwsgi_pass\", ...) in "
+                           "location \"%V\" replaces \"apigw\"",
+                           &clcf->name);
+        return NGX_CONF_ERROR;
     }
 
     if (ngx_http_apigw_compile(cf, conf) != NGX_CONF_OK) {

@@ -64,6 +64,31 @@ def test_same_route_in_two_specs(nginx_factory):
             % (SPECS, SPECS)) in out
 
 
+@pytest.mark.parametrize("other,message", [
+    ("proxy_pass http://127.0.0.1:1;", "conflicts with another content "
+     "handler"),
+    ("fastcgi_pass 127.0.0.1:1;", 'replaces "apigw"'),
+    ("uwsgi_pass 127.0.0.1:1;", 'replaces "apigw"'),
+])
+@pytest.mark.parametrize("after", [True, False])
+def test_another_content_handler_fails(nginx_factory, other, message, after):
+    # before or after "apigw", in either order: never apigw switched off
+    spec = " apigw_spec %s;" % os.path.join(SPECS, "small.yaml")
+    body = ("apigw;%s %s" % (spec, other)) if after \
+        else ("%s apigw;%s" % (other, spec))
+    n = nginx_factory("server { listen 127.0.0.1:{port}; location /x/ { %s } }"
+                      % body)
+    rc, out = n.test()
+    assert rc == 1, out
+    if other.startswith("proxy_pass") and after:
+        # the proxy module's own check comes first: "apigw" set it
+        assert '"proxy_pass" directive is duplicate' in out, out
+    elif after:
+        assert message in out, out
+    else:
+        assert "conflicts with another content handler" in out, out
+
+
 def test_missing_spec_file(nginx_factory):
     rc, out = nginx_t(nginx_factory, ["does-not-exist.yaml"])
     assert rc == 1, out
