@@ -1953,20 +1953,29 @@ ngx_http_apigw_auth_headers(ngx_http_request_t *r,
     const char                 *strip[2 * NGX_HTTP_APIGW_MAX_TERMS + 1];
     const char                 *cookies[2 * NGX_HTTP_APIGW_MAX_TERMS];
     const char                 *name;
-    ngx_uint_t                  ncookies, rebuild, j, us;
+    ngx_uint_t                  ncookies, rebuild, j, us, ndflt;
     int                         in;
     const apigw_scheme_t       *s;
-    ngx_http_apigw_identity_t  *id;
+    ngx_http_apigw_identity_t  *id, *dflt;
     ngx_http_core_srv_conf_t   *cscf;
+
+    /*
+     * Configured identity headers replace the defaults, but the defaults'
+     * names are still removed from what the client sent: a backend written
+     * for them must never read a client's X-Apigw-Consumer
+     */
+    ndflt = sizeof(ngx_http_apigw_identity_default)
+            / sizeof(ngx_http_apigw_identity_t);
 
     if (alcf->identity) {
         id = alcf->identity->elts;
         nid = alcf->identity->nelts;
+        dflt = ngx_http_apigw_identity_default;
 
     } else {
         id = ngx_http_apigw_identity_default;
-        nid = sizeof(ngx_http_apigw_identity_default)
-              / sizeof(ngx_http_apigw_identity_t);
+        nid = ndflt;
+        dflt = NULL;
     }
 
     /* the credentials that were used, when they are not to be forwarded */
@@ -2007,7 +2016,7 @@ ngx_http_apigw_auth_headers(ngx_http_request_t *r,
         }
     }
 
-    if (nid == 0 && nstrip == 0 && ncookies == 0) {
+    if (nid == 0 && nstrip == 0 && ncookies == 0 && dflt == NULL) {
         return NGX_OK;
     }
 
@@ -2027,7 +2036,9 @@ ngx_http_apigw_auth_headers(ngx_http_request_t *r,
         h = part->elts;
 
         for (i = 0; i < part->nelts && !rebuild; i++) {
-            rebuild = ngx_http_apigw_identity_named(&h[i], id, nid, us);
+            rebuild = ngx_http_apigw_identity_named(&h[i], id, nid, us)
+                      || (dflt && ngx_http_apigw_identity_named(&h[i], dflt,
+                                                                ndflt, us));
         }
     }
 
@@ -2072,7 +2083,10 @@ ngx_http_apigw_auth_headers(ngx_http_request_t *r,
                 }
             }
 
-            if (ngx_http_apigw_identity_named(&h[i], id, nid, us)) {
+            if (ngx_http_apigw_identity_named(&h[i], id, nid, us)
+                || (dflt && ngx_http_apigw_identity_named(&h[i], dflt, ndflt,
+                                                          us)))
+            {
                 continue;        /* the client's copy of an identity header */
             }
 

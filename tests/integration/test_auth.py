@@ -731,7 +731,9 @@ def test_strip_credentials(strip_gw, whisk, idp):
     assert r.status == 200
     assert header_values(last_raw(whisk), "Cookie") == ["a=1; b=2"]
     r = strip_gw.request("GET", "/auth/both",
-                         [("X-Api-Key", "k-good"), ("X-Consumer", "evil")]
+                         [("X-Api-Key", "k-good"), ("X-Consumer", "evil"),
+                          ("X-Apigw-Subject", "root"),
+                          ("X-Apigw-Consumer", "admin")]
                          + bearer(idp.token(email="a@example.com")))
     assert r.status == 200
     last = last_raw(whisk)
@@ -739,7 +741,12 @@ def test_strip_credentials(strip_gw, whisk, idp):
     assert header_values(last, "X-Api-Key") == []
     assert header_values(last, "X-Consumer") == ["alice-app"]
     assert header_values(last, "X-Email") == ["a@example.com"]
+    # the defaults' names are not sent, and a client's never pass
     assert header_values(last, "X-Apigw-Subject") == []
+    assert header_values(last, "X-Apigw-Consumer") == []
+    r = strip_gw.request("GET", "/auth/open", [("X-Apigw-Scopes", "admin")])
+    assert r.status == 200
+    assert header_values(last_raw(whisk), "X-Apigw-Scopes") == []
 
 
 def test_openid_connect_own_keys_need_an_issuer(nginx_factory, whisk, idp,
