@@ -528,7 +528,7 @@ ngx_http_apigw_admin_run(ngx_http_request_t *r, u_char *body, size_t len)
 
     } else {
         req->store = "file";
-        req->store_up = 1;
+        req->store_up = ngx_http_apigw_store_writable() ? 1 : 0;
     }
 
     return ngx_http_apigw_admin_attempt(r);

@@ -133,6 +133,8 @@ static ngx_slab_pool_t                   *ngx_http_apigw_shpool;
 static apigw_store_t                     *ngx_http_apigw_local;
 static ngx_fd_t                           ngx_http_apigw_journal_fd
                                               = NGX_INVALID_FILE;
+/* the last journal write failed (disk full, permissions, ...) */
+static ngx_uint_t                         ngx_http_apigw_store_write_failed;
 static json_t                            *ngx_http_apigw_pending;
 static json_t                            *ngx_http_apigw_dyn_apis;
 static json_t                            *ngx_http_apigw_dyn_by_tenant;
@@ -863,6 +865,14 @@ failed:
 
 /* the texts and the journal line made here: the thread gets no jansson value */
 
+ngx_uint_t
+ngx_http_apigw_store_writable(void)
+{
+    return ngx_http_apigw_journal_fd != NGX_INVALID_FILE
+           && !ngx_http_apigw_store_write_failed;
+}
+
+
 ngx_int_t
 ngx_http_apigw_store_commit(apigw_muts_t *muts, uint64_t base,
     ngx_http_apigw_store_done_pt handler, void *data, ngx_log_t *log)
@@ -1202,6 +1212,9 @@ ngx_http_apigw_commit_done(ngx_event_t *ev)
         ngx_log_error(NGX_LOG_ERR, c->log, c->err, "apigw: %s \"%V\" failed",
                       c->failed, c->file);
     }
+
+    /* /health tells what the last write found */
+    ngx_http_apigw_store_write_failed = (c->rc != NGX_OK);
 
     if (c->dropped) {
         ngx_log_error(NGX_LOG_WARN, c->log, 0,

@@ -127,6 +127,8 @@ ngx_int_t ngx_http_apigw_store_sync(ngx_log_t *log);
  * at once: the journal is not writable, or the pool's queue is full.
  */
 typedef void (*ngx_http_apigw_store_done_pt)(void *data, ngx_int_t rc);
+/* 1: the embedded store's journal is open and its last write worked */
+ngx_uint_t ngx_http_apigw_store_writable(void);
 ngx_int_t ngx_http_apigw_store_commit(apigw_muts_t *muts, uint64_t base,
     ngx_http_apigw_store_done_pt handler, void *data, ngx_log_t *log);
 ngx_int_t ngx_http_apigw_store_init_zone(ngx_shm_zone_t *zone, void *data);
