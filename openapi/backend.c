@@ -1034,7 +1034,8 @@ oa_openwhisk(oa_ctx_t *c, apigw_operation_t *op, json_t *ow)
 
     if (base == NULL) {
         oa_error(c, "x-openwhisk without \"url\" needs the OpenWhisk API "
-                 "host: set the apigw_openwhisk_url directive (or "
+                 "host: set the apigw_openwhisk_url directive "
+                 "(apigw_store_openwhisk_url for the management API's APIs, "
                  "--openwhisk-url for the apigw tool)");
         return;
     }
