@@ -2518,8 +2518,8 @@ ngx_http_apigw_identity_header(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    if (value[2].len == 0) {
-        return "needs a header name";
+    if (!ngx_http_apigw_token_ok(&value[2])) {
+        return "needs a header name (letters, digits and !#$%&'*+-.^_`|~)";
     }
 
     id->name = value[2];

@@ -112,6 +112,10 @@ ngx_http_apigw_jwks_refresh(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return "has an invalid minimum interval";
         }
 
+        if (t > amcf->jwks_refresh) {
+            return "has a minimum interval longer than the interval";
+        }
+
         amcf->jwks_min_refresh = t;
     }
 

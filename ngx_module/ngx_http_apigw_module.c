@@ -142,6 +142,22 @@ static ngx_http_apigw_error_t  ngx_http_apigw_reason_errors[] = {
 };
 
 
+/* values nginx -t refuses rather than requests failing on them */
+static char *ngx_http_apigw_header_name_post(ngx_conf_t *cf, void *post,
+    void *data);
+static char *ngx_http_apigw_positive_post(ngx_conf_t *cf, void *post,
+    void *data);
+static char *ngx_http_apigw_base_url_post(ngx_conf_t *cf, void *post,
+    void *data);
+
+static ngx_conf_post_t  ngx_http_apigw_header_name_p =
+    { ngx_http_apigw_header_name_post };
+static ngx_conf_post_t  ngx_http_apigw_positive_p =
+    { ngx_http_apigw_positive_post };
+static ngx_conf_post_t  ngx_http_apigw_base_url_p =
+    { ngx_http_apigw_base_url_post };
+
+
 static ngx_command_t  ngx_http_apigw_commands[] = {
 
     { ngx_string("apigw"),
@@ -163,21 +179,21 @@ static ngx_command_t  ngx_http_apigw_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_apigw_loc_conf_t, openwhisk_url),
-      NULL },
+      &ngx_http_apigw_base_url_p },
 
     { ngx_string("apigw_backend_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_apigw_loc_conf_t, backend_timeout),
-      NULL },
+      &ngx_http_apigw_positive_p },
 
     { ngx_string("apigw_backend_connect_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_apigw_loc_conf_t, backend_connect_timeout),
-      NULL },
+      &ngx_http_apigw_positive_p },
 
     { ngx_string("apigw_backend_ssl_verify"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
@@ -205,7 +221,7 @@ static ngx_command_t  ngx_http_apigw_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_apigw_loc_conf_t, request_id_header),
-      NULL },
+      &ngx_http_apigw_header_name_p },
 
     { ngx_string("apigw_web_actions"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
@@ -1093,7 +1109,7 @@ ngx_http_apigw_hex64(u_char *p, uint64_t v)
 
 
 /*
- * The client's request id when it is sane, else nginx's $request_id; the
+ * The client's request id when it is sane, else apigw's own; the
  * backend gets the same value under the same header name.
  */
 
@@ -3084,6 +3100,71 @@ ngx_http_apigw_keepalive(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     amcf->keepalive = n;
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_uint_t
+ngx_http_apigw_token_ok(ngx_str_t *s)
+{
+    size_t  i;
+
+    for (i = 0; i < s->len; i++) {
+        if (!(isalnum(s->data[i])
+              || ngx_strlchr((u_char *) "!#$%&'*+-.^_`|~",
+                             (u_char *) "!#$%&'*+-.^_`|~" + 15, s->data[i])))
+        {
+            return 0;
+        }
+    }
+
+    return s->len != 0;
+}
+
+
+static char *
+ngx_http_apigw_header_name_post(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_str_t  *s = data;
+
+    if (!ngx_http_apigw_token_ok(s)) {
+        return "needs a header name (letters, digits and !#$%&'*+-.^_`|~)";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_apigw_positive_post(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_msec_t  *ms = data;
+
+    if (*ms == 0) {
+        return "must be more than 0";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_apigw_base_url_post(ngx_conf_t *cf, void *post, void *data)
+{
+    ngx_str_t  *s = data;
+
+    /* the web action's path is appended: no query or fragment before it */
+    if (!((s->len > 7 && ngx_strncasecmp(s->data, (u_char *) "http://", 7)
+                         == 0)
+          || (s->len > 8 && ngx_strncasecmp(s->data, (u_char *) "https://", 8)
+                            == 0))
+        || ngx_strlchr(s->data, s->data + s->len, '?')
+        || ngx_strlchr(s->data, s->data + s->len, '#'))
+    {
+        return "needs an http:// or https:// URL without a query or "
+               "fragment";
+    }
 
     return NGX_CONF_OK;
 }

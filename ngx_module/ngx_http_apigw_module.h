@@ -177,6 +177,9 @@ ngx_int_t ngx_http_apigw_forwarded_url(ngx_http_request_t *r, ngx_str_t *url);
 void ngx_http_apigw_hide_out(ngx_http_request_t *r, const ngx_str_t *lc,
     ngx_uint_t n);
 
+/* 1: s is an RFC 9110 token, as a header name must be */
+ngx_uint_t ngx_http_apigw_token_ok(ngx_str_t *s);
+
 /* 1: the header's name is lc (a lower-case name), in any case */
 static ngx_inline ngx_uint_t
 ngx_http_apigw_named_as(const ngx_table_elt_t *h, const ngx_str_t *lc)

@@ -7,6 +7,23 @@
 #include "ngx_http_apigw_module.h"
 
 
+/* a host name's characters: letters, digits, "-" and "." */
+static ngx_uint_t
+ngx_http_apigw_host_chars(ngx_str_t *s)
+{
+    size_t  i;
+
+    for (i = 0; i < s->len; i++) {
+        if (!(isalnum(s->data[i]) || s->data[i] == '-' || s->data[i] == '.'))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
 char *
 ngx_http_apigw_vanity_domain(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -27,10 +44,10 @@ ngx_http_apigw_vanity_domain(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (i = 1; i < cf->args->nelts; i++) {
 
-        if (value[i].len == 0 || value[i].data[0] == '.'
+        if (value[i].len == 0 || value[i].len > 253
+            || value[i].data[0] == '.'
             || value[i].data[value[i].len - 1] == '.'
-            || ngx_strlchr(value[i].data, value[i].data + value[i].len, ':')
-            || ngx_strlchr(value[i].data, value[i].data + value[i].len, '*'))
+            || !ngx_http_apigw_host_chars(&value[i]))
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid vanity domain \"%V\": a domain "

@@ -89,6 +89,24 @@ def test_another_content_handler_fails(nginx_factory, other, message, after):
         assert "conflicts with another content handler" in out, out
 
 
+@pytest.mark.parametrize("directive,message", [
+    ("apigw_openwhisk_url http://ow.example?x=1;", "without a query"),
+    ("apigw_openwhisk_url ow.example;", "needs an http:// or https:// URL"),
+    ("apigw_request_id_header '';", "needs a header name"),
+    ("apigw_request_id_header 'X Id';", "needs a header name"),
+    ("apigw_identity_header consumer 'Bad Name';", "needs a header name"),
+    ("apigw_backend_timeout 0;", "must be more than 0"),
+    ("apigw_backend_connect_timeout 0;", "must be more than 0"),
+])
+def test_values_that_would_break_requests_fail(nginx_factory, directive,
+                                                message):
+    n = nginx_factory("server { listen 127.0.0.1:{port}; location /x/ { "
+                      "apigw; apigw_spec %s; %s } }"
+                      % (os.path.join(SPECS, "small.yaml"), directive))
+    rc, out = n.test()
+    assert rc == 1 and message in out, out
+
+
 def test_missing_spec_file(nginx_factory):
     rc, out = nginx_t(nginx_factory, ["does-not-exist.yaml"])
     assert rc == 1, out
