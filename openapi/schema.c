@@ -280,9 +280,11 @@ static int
 sc_list(sc_t *s, json_t *node, const char *key, apigw_schema_t ***out,
     size_t *n)
 {
+    int      err;
     size_t   i, old;
     json_t  *v, *it;
 
+    err = 0;
     v = json_object_get(node, key);
     if (v == NULL) {
         return 0;
@@ -307,9 +309,13 @@ sc_list(sc_t *s, json_t *node, const char *key, apigw_schema_t ***out,
         (*out)[i] = sc_compile(s, it);
         oa_ptr_pop(s->c, o2);
 
+        /* on to the next: every problem is reported, not the first */
         if ((*out)[i] == NULL) {
-            oa_ptr_pop(s->c, old);
-            return -1;
+            err = 1;
+
+            if (s->c->oom) {
+                break;
+            }
         }
 
         *n = i + 1;
@@ -317,7 +323,7 @@ sc_list(sc_t *s, json_t *node, const char *key, apigw_schema_t ***out,
 
     oa_ptr_pop(s->c, old);
 
-    return 0;
+    return err ? -1 : 0;
 }
 
 
@@ -441,9 +447,13 @@ sc_object_keywords(sc_t *s, json_t *node, apigw_schema_t *sc)
             p->schema = sc_compile(s, it);
             oa_ptr_pop(s->c, o2);
 
+            /* on to the next: every problem is reported, not the first */
             if (p->schema == NULL) {
                 err = 1;
-                break;
+
+                if (s->c->oom) {
+                    break;
+                }
             }
         }
 
@@ -514,7 +524,12 @@ sc_object_keywords(sc_t *s, json_t *node, apigw_schema_t *sc)
             if (src == NULL || sc_regex(s, k, src, &pp->re) != 0) {
                 json_decref(src);
                 err = 1;
-                break;
+
+                if (src == NULL || s->c->oom) {
+                    break;
+                }
+
+                continue;
             }
 
             json_decref(src);
@@ -529,7 +544,10 @@ sc_object_keywords(sc_t *s, json_t *node, apigw_schema_t *sc)
 
             if (pp->schema == NULL) {
                 err = 1;
-                break;
+
+                if (s->c->oom) {
+                    break;
+                }
             }
         }
 

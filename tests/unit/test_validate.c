@@ -693,6 +693,29 @@ TEST(test_limits)
 }
 
 
+/* every bad schema of a document is reported, not the first */
+TEST(test_compile_errors_all)
+{
+    apigw_api_t  *api;
+
+    apigw_problems_free(&P);
+    apigw_problems_init(&P);
+    api = imp("{\"openapi\":\"3.0.3\",\"info\":{\"title\":\"t\","
+              "\"version\":\"1\"},\"x-apigw-validate\":true,\"paths\":"
+              "{\"/d\":{\"post\":{\"x-apigw-backend\":{\"url\":"
+              "\"http://127.0.0.1:1/\"},\"responses\":{},\"requestBody\":"
+              "{\"content\":{\"application/json\":{\"schema\":{"
+              "\"type\":\"object\",\"properties\":{\"a\":{\"pattern\":"
+              "\"(x\"},\"b\":{\"pattern\":\"(y\"},\"c\":{\"$ref\":"
+              "\"#/nope\"}},\"patternProperties\":{\"(p\":{},\"(q\":{}},"
+              "\"allOf\":[{\"pattern\":\"(r\"},{\"pattern\":\"(s\"}]"
+              "}}}}}}}}");
+    CHECK(api == NULL);
+    CHECK_INT(P.nerrors, 7);
+    apigw_api_free(api);
+}
+
+
 TEST(test_compile_errors)
 {
     apigw_api_t  *api;
@@ -1805,6 +1828,7 @@ main(int argc, char **argv)
     RUN(test_body);
     RUN(test_limits);
     RUN(test_compile_errors);
+    RUN(test_compile_errors_all);
     RUN(test_swagger2);
     RUN(test_required_nul);
     RUN(test_pointers);
