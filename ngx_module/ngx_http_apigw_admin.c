@@ -1259,6 +1259,14 @@ ngx_http_apigw_admin_merge_loc_conf(ngx_conf_t *cf, void *parent,
     clcf->client_body_buffer_size = conf->max_body;
     clcf->client_body_in_file_only = 0;          /* "off" */
 
+    if (conf->tokens == NULL) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "apigw: the management API in location \"%V\" "
+                           "takes no token (no \"apigw_admin_token_file\"): "
+                           "anyone who reaches it can change every API",
+                           &clcf->name);
+    }
+
     return NGX_CONF_OK;
 }
 
