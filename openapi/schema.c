@@ -254,6 +254,29 @@ sc_count(sc_t *s, json_t *node, const char *key, size_t *out)
 }
 
 
+/* a bound: an integer one exactly (long double holds any int64) */
+static int
+sc_bound(sc_t *s, json_t *node, const char *key, long double *out)
+{
+    json_t  *v;
+
+    v = json_object_get(node, key);
+    if (v == NULL) {
+        return 0;
+    }
+
+    if (!json_is_number(v)) {
+        oa_warn_at(s->c, key, "must be a number; ignored");
+        return 0;
+    }
+
+    *out = json_is_integer(v) ? (long double) json_integer_value(v)
+                              : (long double) json_real_value(v);
+
+    return 1;
+}
+
+
 static int
 sc_number(sc_t *s, json_t *node, const char *key, double *out)
 {
@@ -629,11 +652,11 @@ sc_keywords(sc_t *s, json_t *node, apigw_schema_t *sc)
         sc->flags |= APIGW_S_CONST;
     }
 
-    if (sc_number(s, node, "minimum", &sc->minimum)) {
+    if (sc_bound(s, node, "minimum", &sc->minimum)) {
         sc->flags |= APIGW_S_MIN;
     }
 
-    if (sc_number(s, node, "maximum", &sc->maximum)) {
+    if (sc_bound(s, node, "maximum", &sc->maximum)) {
         sc->flags |= APIGW_S_MAX;
     }
 
@@ -642,8 +665,9 @@ sc_keywords(sc_t *s, json_t *node, apigw_schema_t *sc)
     if (json_is_true(v)) {
         sc->flags |= APIGW_S_XMIN;
 
-    } else if (json_is_number(v)) {
-        sc->xminimum = json_number_value(v);
+    } else if (json_is_number(v)
+               && sc_bound(s, node, "exclusiveMinimum", &sc->xminimum))
+    {
         sc->flags |= APIGW_S_XMIN_NUM;
     }
 
@@ -652,8 +676,9 @@ sc_keywords(sc_t *s, json_t *node, apigw_schema_t *sc)
     if (json_is_true(v)) {
         sc->flags |= APIGW_S_XMAX;
 
-    } else if (json_is_number(v)) {
-        sc->xmaximum = json_number_value(v);
+    } else if (json_is_number(v)
+               && sc_bound(s, node, "exclusiveMaximum", &sc->xmaximum))
+    {
         sc->flags |= APIGW_S_XMAX_NUM;
     }
 

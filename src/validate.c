@@ -955,9 +955,25 @@ done:
 }
 
 
+/* a bound as the document wrote it: an integer exactly, else 15 digits */
+static const char *
+v_bound_text(long double b, char buf[48])
+{
+    if (b == floorl(b) && fabsl(b) < 1e19L) {
+        snprintf(buf, 48, "%.0Lf", b);
+
+    } else {
+        snprintf(buf, 48, "%.15Lg", b);
+    }
+
+    return buf;
+}
+
+
 static size_t
 v_number(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
 {
+    char         nb[48];
     size_t       e;
     double       q;
     long double  d;
@@ -968,24 +984,24 @@ v_number(vc_t *vc, const apigw_schema_t *s, const apigw_jnode_t *j)
 
     if (s->flags & APIGW_S_MIN) {
         if ((s->flags & APIGW_S_XMIN) ? d <= s->minimum : d < s->minimum) {
-            V_FAIL("must be %s %.15g", (s->flags & APIGW_S_XMIN) ? ">" : ">=",
-                   s->minimum);
+            V_FAIL("must be %s %s", (s->flags & APIGW_S_XMIN) ? ">" : ">=",
+                   v_bound_text(s->minimum, nb));
         }
     }
 
     if (s->flags & APIGW_S_MAX) {
         if ((s->flags & APIGW_S_XMAX) ? d >= s->maximum : d > s->maximum) {
-            V_FAIL("must be %s %.15g", (s->flags & APIGW_S_XMAX) ? "<" : "<=",
-                   s->maximum);
+            V_FAIL("must be %s %s", (s->flags & APIGW_S_XMAX) ? "<" : "<=",
+                   v_bound_text(s->maximum, nb));
         }
     }
 
     if ((s->flags & APIGW_S_XMIN_NUM) && d <= s->xminimum) {
-        V_FAIL("must be > %.15g", s->xminimum);
+        V_FAIL("must be > %s", v_bound_text(s->xminimum, nb));
     }
 
     if ((s->flags & APIGW_S_XMAX_NUM) && d >= s->xmaximum) {
-        V_FAIL("must be < %.15g", s->xmaximum);
+        V_FAIL("must be < %s", v_bound_text(s->xmaximum, nb));
     }
 
     if (s->flags & APIGW_S_MULTIPLE) {

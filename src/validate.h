@@ -90,7 +90,8 @@ struct apigw_schema_s {
     unsigned               types;     /* APIGW_T_*; 0: any */
     unsigned               flags;     /* APIGW_S_* */
     int                    format;    /* APIGW_FMT_* */
-    double                 minimum, maximum, xminimum, xmaximum;
+    /* long double: an int64 bound (2^53 + 1) is exact, a double's not */
+    long double            minimum, maximum, xminimum, xmaximum;
     double                 multiple_of;
     size_t                 min_length, max_length;       /* code points */
     size_t                 min_items, max_items;

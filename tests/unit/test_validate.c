@@ -614,6 +614,27 @@ TEST(test_limits)
         }
     }
 
+    /* 64-bit bounds are exact (2^53 + 1 has no double) */
+    root = json_loads("{\"minimum\":9007199254740993,"
+                      "\"maximum\":9223372036854775807}", 0, &err);
+    s = apigw_schema_compile(root, 1, &set, &P);
+    CHECK(s != NULL);
+    j = json_integer(9007199254740993LL);
+    apigw_vresult_init(&res);
+    CHECK_INT(apigw_schema_check(s, j, &res), 0);
+    json_decref(j);
+    j = json_integer(9007199254740992LL);
+    apigw_vresult_init(&res);
+    CHECK_INT(apigw_schema_check(s, j, &res), 1);
+    CHECK_STR(res.items[0].reason, "must be >= 9007199254740993");
+    json_decref(j);
+    j = json_integer(9223372036854775807LL);
+    apigw_vresult_init(&res);
+    CHECK_INT(apigw_schema_check(s, j, &res), 0);
+    json_decref(j);
+    apigw_schema_set_free(set);
+    json_decref(root);
+
     /* 3.1 counts 1.0 an integer (JSON Schema 2020-12), 3.0 does not */
     for (i = 0; i < 2; i++) {
         root = json_loads("{\"type\":\"integer\",\"maximum\":100}", 0,
