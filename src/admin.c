@@ -1957,9 +1957,12 @@ admin_v2_tenant(admin_t *a, const char *tenant)
 
     s = admin_str(body, "namespace");
 
-    /* a namespace another tenant is, has or binds is not this one's */
+    /*
+     * a namespace another tenant is, has or binds is not this one's (its
+     * own id always is)
+     */
     json_object_foreach(apigw_store_records(a->s), k, d) {
-        if (s == NULL || strcmp(k, key) == 0
+        if (s == NULL || strcmp(s, tenant) == 0 || strcmp(k, key) == 0
             || !(strncmp(k, "tenant:", 7) == 0
                  || strncmp(k, "webaction:", 10) == 0))
         {
@@ -2413,7 +2416,7 @@ admin_v2_webactions(admin_t *a, const char *tenant)
     char        *text, msg[700];
     size_t       i, n;
     json_t      *rec, *v, *o, *errs, *pol;
-    const char  *k, *s, *err;
+    const char  *k, *s, *err, *ns;
     apigw_api_t       *api;
     apigw_problems_t   probs;
 
@@ -2488,15 +2491,27 @@ admin_v2_webactions(admin_t *a, const char *tenant)
     }
 
     /*
-     * No other tenant binds in (or is) the namespace: 409; and it is the
-     * tenant's own: 403
+     * No other tenant binds in the namespace (nor, unless the namespace
+     * is this tenant's too, is or has it): 409; and it is the tenant's
+     * own: 403.  A v1 tenant (namespace + instance) and the v2 tenant of
+     * the same name both own it: the first to bind in it has it.
      */
+
+    snprintf(key, sizeof(key), "tenant:%s", tenant);
+    ns = admin_str(apigw_store_get(a->s, key), "namespace");
+
+    /* a tenant with no record yet: its namespace is its id */
+    if (ns == NULL || ns[0] == '\0') {
+        ns = tenant;
+    }
 
     json_object_foreach(apigw_store_records(a->s), k, v) {
         if (strncmp(k, "webaction:", 10) == 0) {
             s = admin_str(v, "tenant");
 
-        } else if (strncmp(k, "tenant:", 7) == 0) {
+        } else if (strncmp(k, "tenant:", 7) == 0
+                   && strcmp(ns, a->seg[3]) != 0)
+        {
             s = k + 7;
 
         } else {
@@ -2511,13 +2526,7 @@ admin_v2_webactions(admin_t *a, const char *tenant)
         }
     }
 
-    snprintf(key, sizeof(key), "tenant:%s", tenant);
-    s = admin_str(apigw_store_get(a->s, key), "namespace");
-
-    /* a tenant with no record yet: its namespace is its id */
-    if (s == NULL || s[0] == '\0') {
-        s = tenant;
-    }
+    s = ns;
 
     if (strcmp(s, a->seg[3]) != 0) {
         return admin_err(a, 403, "Namespace %s does not belong to tenant %s.",

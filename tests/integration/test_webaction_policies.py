@@ -349,6 +349,13 @@ def test_namespace_ownership(gw):
     assert bind(gw, "ns-nobodys", KEY_HDR, tenant="t-norec").status == 403
     assert gw.admin("GET", "/v2/t-norec").status == 404
     assert bind(gw, "t-norec", KEY_HDR, tenant="t-norec").status == 201
+    # a v1 tenant of a namespace and the v2 tenant of that name both own
+    # it: the one that binds first has it, the other is 409
+    assert bind(gw, "ns-shared/a", KEY_HDR, tenant="ns-shared").status == 201
+    v1 = gw.admin("PUT", "/v1/tenants", {"namespace": "ns-shared",
+                                         "instance": "1"}).json()
+    assert bind(gw, "ns-shared/a", KEY_HDR, tenant="ns-shared").status == 200
+    assert bind(gw, "ns-shared/b", KEY_HDR, tenant=v1["id"]).status == 409
     # the tenant v1 would own /api/v1/..., where web actions are
     r = gw.admin("POST", "/v2/v1/apis", {"swagger": "2.0", "basePath": "/web",
                                          "info": {"title": "t",
