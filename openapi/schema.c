@@ -280,19 +280,13 @@ sc_bound(sc_t *s, json_t *node, const char *key, long double *out)
 static int
 sc_number(sc_t *s, json_t *node, const char *key, double *out)
 {
-    json_t  *v;
+    long double  v;
 
-    v = json_object_get(node, key);
-    if (v == NULL) {
+    if (!sc_bound(s, node, key, &v)) {
         return 0;
     }
 
-    if (!json_is_number(v)) {
-        oa_warn_at(s->c, key, "must be a number; ignored");
-        return 0;
-    }
-
-    *out = json_number_value(v);
+    *out = (double) v;
 
     return 1;
 }
