@@ -114,9 +114,6 @@ static void ngx_http_apigw_rl_unlock(void *data);
 static apigw_rl_state_t *ngx_http_apigw_rl_lookup(void *data,
     const char *key, size_t len, int64_t now);
 static ngx_http_apigw_rl_main_t *ngx_http_apigw_rl_main(ngx_conf_t *cf);
-
-/* apigw_limit_redis is configured: store redis and hybrid can work */
-static ngx_uint_t  ngx_http_apigw_rl_global;
 static ngx_http_apigw_rl_loc_t *ngx_http_apigw_rl_loc(ngx_conf_t *cf,
     ngx_http_apigw_loc_conf_t *alcf);
 static void ngx_http_apigw_rl_set_cleanup(void *data);
@@ -152,6 +149,8 @@ static void ngx_http_apigw_rl_view(ngx_http_apigw_rl_req_t *rq,
 
 
 static ngx_http_apigw_redis_t  *ngx_http_apigw_rl_redis;
+/* apigw_limit_redis is configured: store redis and hybrid can work */
+static ngx_uint_t               ngx_http_apigw_rl_global;
 /* which keys' expiry this worker sent lately (ratelimit.h) */
 static apigw_rl_expiry_t        ngx_http_apigw_rl_expiry;
 static ngx_event_t              ngx_http_apigw_rl_sync_ev;
@@ -1277,6 +1276,10 @@ ngx_http_apigw_ratelimit(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx)
     ngx_http_apigw_rl_loc_t     *rll;
     ngx_http_apigw_loc_conf_t   *alcf;
     ngx_http_apigw_main_conf_t  *amcf;
+
+    if (ctx->rl) {
+        return NGX_DECLINED;               /* decided already */
+    }
 
     s = ctx->op ? ctx->op->limits : NULL;
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_apigw_module);
