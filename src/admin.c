@@ -544,11 +544,6 @@ admin_api(admin_t *a, const char *tenant, const char *id)
 }
 
 
-/*
- * The URL of a base path: bytes a URL cannot hold as they are (UTF-8, a
- * space) percent-encoded; "%" is left alone, since a base path with
- * escapes already has them as the spec wrote them.
- */
 /* 1: the wildcard name w ("*.a.b") covers the name n ("x.a.b") */
 static int
 admin_wildcard_covers(const char *w, const char *n)
@@ -597,6 +592,11 @@ admin_domain_clash(admin_t *a, const char *tenant, const char *lc)
 }
 
 
+/*
+ * The URL of a base path: bytes a URL cannot hold as they are (UTF-8, a
+ * space) percent-encoded; "%" is left alone, since a base path with
+ * escapes already has them as the spec wrote them.
+ */
 static char *
 admin_managed_url(admin_t *a, const char *tenant, const char *base)
 {
