@@ -177,11 +177,13 @@ sc_regex(sc_t *s, const char *key, json_t *v, apigw_regex_t *re)
 
     /*
      * ECMA-262 semantics: "$" only at the very end (not before a final
-     * newline); \d, \w, \s and \b ASCII (no PCRE2_UCP); code points
+     * newline); \d, \w, \s and \b ASCII (no PCRE2_UCP); code points;
+     * "[]" matches nothing and "[^]" any character
      */
     code = pcre2_compile((PCRE2_SPTR) json_string_value(v),
                          json_string_length(v),
-                         PCRE2_UTF | PCRE2_DOLLAR_ENDONLY,
+                         PCRE2_UTF | PCRE2_DOLLAR_ENDONLY
+                         | PCRE2_ALLOW_EMPTY_CLASS,
                          &err, &off, cctx);
 
     pcre2_compile_context_free(cctx);

@@ -614,6 +614,22 @@ TEST(test_limits)
         }
     }
 
+    /* ECMA-262's empty classes: "[^]" is any character, "[]" none */
+    root = json_loads("{\"properties\":{\"a\":{\"pattern\":\"^[^]*$\"},"
+                      "\"b\":{\"pattern\":\"x[]\"}}}", 0, &err);
+    s = apigw_schema_compile(root, 1, &set, &P);
+    CHECK(s != NULL);
+    j = json_pack("{s:s}", "a", "line\nline");
+    apigw_vresult_init(&res);
+    CHECK_INT(apigw_schema_check(s, j, &res), 0);
+    json_decref(j);
+    j = json_pack("{s:s}", "b", "x");
+    apigw_vresult_init(&res);
+    CHECK_INT(apigw_schema_check(s, j, &res), 1);
+    json_decref(j);
+    apigw_schema_set_free(set);
+    json_decref(root);
+
     /* 64-bit bounds are exact (2^53 + 1 has no double) */
     root = json_loads("{\"minimum\":9007199254740993,"
                       "\"maximum\":9223372036854775807}", 0, &err);
