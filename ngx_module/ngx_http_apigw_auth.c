@@ -618,7 +618,11 @@ ngx_http_apigw_redact_query(ngx_http_request_t *r,
 }
 
 
-/* a credential from a header, the query or a cookie; NGX_DECLINED: none */
+/*
+ * A credential from a header, the query or a cookie; NGX_DECLINED: none.
+ * Only for the terms of the requirement ngx_http_apigw_redact_query() has
+ * hidden in the logged request line.
+ */
 static ngx_int_t
 ngx_http_apigw_credential(ngx_http_request_t *r, int in, const char *name,
     ngx_str_t *value)
@@ -643,8 +647,7 @@ ngx_http_apigw_credential(ngx_http_request_t *r, int in, const char *name,
             if (ngx_http_apigw_arg_is(&n, name, len)) {
                 if (value->data) {
                     /* which one would the backend read? neither */
-                    return ngx_http_apigw_redact_arg(r, name, len) == NGX_OK
-                           ? NGX_ABORT : NGX_ERROR;
+                    return NGX_ABORT;
                 }
 
                 *value = v;
@@ -667,11 +670,7 @@ ngx_http_apigw_credential(ngx_http_request_t *r, int in, const char *name,
             value->len = dst - value->data;
         }
 
-        /* the request line goes into logs: not with this secret */
-        if (ngx_http_apigw_redact_arg(r, name, len) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
+        /* the logged request line has it hidden already (redact_query) */
         break;
 
     case APIGW_IN_COOKIE:

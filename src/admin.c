@@ -544,6 +544,38 @@ admin_api(admin_t *a, const char *tenant, const char *id)
 }
 
 
+/*
+ * 1: a tenant other than `tenant` binds in the namespace ns, or, with
+ * `owners`, has it as its namespace
+ */
+static int
+admin_ns_taken(admin_t *a, const char *tenant, const char *ns, int owners)
+{
+    json_t      *v;
+    const char  *k, *t, *n;
+
+    json_object_foreach(apigw_store_records(a->s), k, v) {
+        if (strncmp(k, "webaction:", 10) == 0) {
+            t = admin_str(v, "tenant");
+
+        } else if (owners && strncmp(k, "tenant:", 7) == 0) {
+            t = k + 7;
+
+        } else {
+            continue;
+        }
+
+        n = admin_str(v, "namespace");
+
+        if (t && n && strcmp(t, tenant) != 0 && strcmp(n, ns) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 /* 1: the wildcard name w ("*.a.b") covers the name n ("x.a.b") */
 static int
 admin_wildcard_covers(const char *w, const char *n)
@@ -1841,7 +1873,7 @@ admin_public_host(admin_t *a, const char *d)
 static int
 admin_v2_tenant(admin_t *a, const char *tenant)
 {
-    char         key[ADMIN_MAX_ID + 8], lc[256];
+    char         key[ADMIN_MAX_ID + 8], ns[ADMIN_MAX_ID + 8], lc[256];
     size_t       i, j;
     json_t      *rec, *body, *doms, *d, *v, *o;
     const char  *k, *s, *why;
@@ -1961,21 +1993,10 @@ admin_v2_tenant(admin_t *a, const char *tenant)
      * a namespace another tenant is, has or binds is not this one's (its
      * own id always is)
      */
-    json_object_foreach(apigw_store_records(a->s), k, d) {
-        if (s == NULL || strcmp(s, tenant) == 0 || strcmp(k, key) == 0
-            || !(strncmp(k, "tenant:", 7) == 0
-                 || strncmp(k, "webaction:", 10) == 0))
-        {
-            continue;
-        }
+    if (s != NULL && strcmp(s, tenant) != 0) {
+        snprintf(ns, sizeof(ns), "tenant:%.*s", ADMIN_MAX_ID, s);
 
-        if ((k[0] == 't' && strcmp(k + 7, s) == 0)
-            || (admin_str(d, "namespace")
-                && strcmp(admin_str(d, "namespace"), s) == 0
-                && (k[0] == 't' || (admin_str(d, "tenant")
-                                    && strcmp(admin_str(d, "tenant"), tenant)
-                                       != 0))))
-        {
+        if (apigw_store_get(a->s, ns) || admin_ns_taken(a, tenant, s, 1)) {
             admin_err(a, 409, "Namespace %s belongs to another tenant.", s);
             json_decref(o);
             json_decref(body);
@@ -2505,30 +2526,12 @@ admin_v2_webactions(admin_t *a, const char *tenant)
         ns = tenant;
     }
 
-    json_object_foreach(apigw_store_records(a->s), k, v) {
-        if (strncmp(k, "webaction:", 10) == 0) {
-            s = admin_str(v, "tenant");
-
-        } else if (strncmp(k, "tenant:", 7) == 0
-                   && strcmp(ns, a->seg[3]) != 0)
-        {
-            s = k + 7;
-
-        } else {
-            continue;
-        }
-
-        if (s && strcmp(s, tenant) != 0 && admin_str(v, "namespace")
-            && strcmp(admin_str(v, "namespace"), a->seg[3]) == 0)
-        {
-            return admin_err(a, 409, "Namespace %s belongs to another "
-                             "tenant.", a->seg[3]);
-        }
+    if (admin_ns_taken(a, tenant, a->seg[3], strcmp(ns, a->seg[3]) != 0)) {
+        return admin_err(a, 409, "Namespace %s belongs to another tenant.",
+                         a->seg[3]);
     }
 
-    s = ns;
-
-    if (strcmp(s, a->seg[3]) != 0) {
+    if (strcmp(ns, a->seg[3]) != 0) {
         return admin_err(a, 403, "Namespace %s does not belong to tenant %s.",
                          a->seg[3], tenant);
     }

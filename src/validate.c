@@ -2186,7 +2186,7 @@ apigw_validate_request(const apigw_validation_t *v,
 {
     char                  *buf, base[128];
     size_t                 i, k, before;
-    unsigned               obj;
+    unsigned               obj, types;
     vc_t                   vc;
     p_found_t              f;
     const apigw_vparam_t  *p;
@@ -2241,8 +2241,9 @@ apigw_validate_request(const apigw_validation_t *v,
          * "x=1&y=2" for a form with explode, which names no parameter at
          * all): checked for presence only, where presence shows
          */
-        obj = p->schema && p->style != APIGW_STYLE_OTHER
-              && (p_types(p->schema) & APIGW_T_OBJECT);
+        types = p->schema && p->style != APIGW_STYLE_OTHER
+                ? p_types(p->schema) : 0;
+        obj = types & APIGW_T_OBJECT;
 
         if (f.n == 0) {
             if (p->required
@@ -2270,7 +2271,7 @@ apigw_validate_request(const apigw_validation_t *v,
         }
 
         if (p->explode && p->style == APIGW_STYLE_FORM
-            && (p_types(p->schema) & APIGW_T_ARRAY))
+            && (types & APIGW_T_ARRAY))
         {
             p_check(p, NULL, 0, &f, res);
             continue;
