@@ -113,7 +113,7 @@ static ngx_str_t  ngx_http_apigw_proxy_conf = ngx_string(
 
 static ngx_http_apigw_error_t  ngx_http_apigw_errors[] = {
     { 400, "bad_request", "Error: Bad request." },
-    { 401, "unauthorized", "Error: Unauthorized." },
+    { 401, "unauthorized", "Error: Unauthorized" },
     { 403, "forbidden", "Error: Forbidden." },
     { 404, "not_found", "Error: Not found." },
     { 405, "method_not_allowed", "Error: Method not allowed." },

@@ -623,8 +623,15 @@ sc_keywords(sc_t *s, json_t *node, apigw_schema_t *sc)
         oa_warn_at(s->c, "type", "must be a string or an array; ignored");
     }
 
+    /* OpenAPI 3.0's; 3.1 (JSON Schema) spells it type: [..., "null"] */
     if (json_is_true(json_object_get(node, "nullable"))) {
-        sc->flags |= APIGW_S_NULLABLE;
+        if (s->oas30) {
+            sc->flags |= APIGW_S_NULLABLE;
+
+        } else {
+            oa_warn_at(s->c, "nullable", "not an OpenAPI 3.1 keyword (null "
+                       "is a type there: type: [..., \"null\"]); ignored");
+        }
     }
 
     /* JSON Schema 2020-12 (OpenAPI 3.1): a number with no fraction */

@@ -1992,6 +1992,54 @@ p_cookie(const apigw_vrequest_t *req, const apigw_vparam_t *p, p_found_t *f)
 
 #define P_ITEMS_MAX  1024
 
+/*
+ * A label value starts with "."; in a matrix value every ";" piece is the
+ * parameter's own name, alone or with "=value" (RFC 6570 3.2.7), and
+ * only an exploded array has more than one piece: ";id=3" for "id", not
+ * ";other=3" or a bare "3".
+ */
+static int
+p_style_ok(const apigw_vparam_t *p, const char *v, size_t len)
+{
+    size_t  i, start, n;
+
+    if (p->style == APIGW_STYLE_LABEL) {
+        return len > 0 && v[0] == '.';
+    }
+
+    if (p->style != APIGW_STYLE_MATRIX) {
+        return 1;
+    }
+
+    if (len == 0 || v[0] != ';') {
+        return 0;
+    }
+
+    for (start = 1, i = 1; i <= len; i++) {
+        if (i < len && v[i] != ';') {
+            continue;
+        }
+
+        n = i - start;
+
+        if (n < p->len || memcmp(v + start, p->name, p->len) != 0
+            || (n > p->len && v[start + p->len] != '='))
+        {
+            return 0;
+        }
+
+        if (!p->explode || !(p_types(p->schema) & APIGW_T_ARRAY)) {
+            /* one piece: the rest, ";" included, is the value */
+            return 1;
+        }
+
+        start = i + 1;
+    }
+
+    return 1;
+}
+
+
 static void
 p_check(const apigw_vparam_t *p, const char *v, size_t len,
     const p_found_t *multi, apigw_vresult_t *res)
@@ -2014,6 +2062,14 @@ p_check(const apigw_vparam_t *p, const char *v, size_t len,
 
     } else if (!v_utf8_valid(v, len)) {
         v_fail(&vc, "is not valid UTF-8");
+        return;
+    }
+
+    if (!multi && !p_style_ok(p, v, len)) {
+        v_fail(&vc, p->style == APIGW_STYLE_LABEL
+                    ? "is not in the label style (\".value\")"
+                    : "is not in the matrix style (\";%s=value\")",
+               p->name);
         return;
     }
 

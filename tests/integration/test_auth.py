@@ -171,7 +171,7 @@ def strip_gw(nginx_factory, whisk, idp, tmp_path):
 def rejected(gw, whisk, target, headers, status, reason):
     before = whisk.calls()
     r = gw.request("GET", target, headers)
-    assert_error(r, status, "Error: Unauthorized." if status == 401
+    assert_error(r, status, "Error: Unauthorized" if status == 401
                  else "Error: Forbidden.")
     assert r.header("X-T-Reason") == reason, r
     assert whisk.calls() == before, "the backend was called"

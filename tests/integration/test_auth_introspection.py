@@ -119,7 +119,7 @@ def test_inactive_token(gw, whisk, idp):
     calls = whisk.calls()
     for _ in range(3):
         r = gw.request("GET", "/o/any", bearer("unknown-token"))
-        assert_error(r, 401, "Error: Unauthorized.")
+        assert_error(r, 401, "Error: Unauthorized")
         assert r.header("X-T-Reason") == "token_inactive"
         assert r.header("WWW-Authenticate") == 'Bearer error="invalid_token"'
     # the negative answer is cached briefly
@@ -232,7 +232,7 @@ def test_userinfo_style_provider(gw, whisk, idp):
     calls = whisk.calls()
     for _ in range(2):
         r = gw.request("GET", "/o/gh", bearer("gho_bad"))
-        assert_error(r, 401, "Error: Unauthorized.")
+        assert_error(r, 401, "Error: Unauthorized")
         assert r.header("X-T-Reason") == "token_inactive"
     assert stats(idp)["userinfos"] == before + 2
     assert whisk.calls() == calls

@@ -107,7 +107,7 @@ def test_key_bound_to_namespace_package_action(gw, whisk):
     before = whisk.calls()
     r = gw.get(HELLO)
     error_shape(r, 401, "key_missing")
-    assert r.json()["message"] == "Error: Unauthorized."
+    assert r.json()["message"] == "Error: Unauthorized"
     assert r.header("WWW-Authenticate") == 'ApiKey name="X-Api-Key", ' \
                                            'in="header"'
     error_shape(gw.get(ECHO, headers=[("X-Api-Key", "nope")]), 401,

@@ -409,6 +409,14 @@ TEST(test_params_path_styles)
         { "label", "true", ".3.4.5", 1 },
         { "label", "false", ".3,4,5", 1 },
         { "label", "true", ".3.x", 0 },
+        /* the style's prefix and, for matrix, the parameter's own name */
+        { "matrix", "true", "3", 0 },
+        { "matrix", "false", "3,4", 0 },
+        { "matrix", "false", ";x=3", 0 },
+        { "matrix", "true", ";id=3;x=4", 0 },
+        { "matrix", "true", ";idx=3", 0 },
+        { "label", "true", "3.4", 0 },
+        { "label", "false", "3", 0 },
     };
     char  doc[1024];
 
@@ -672,6 +680,30 @@ TEST(test_limits)
         apigw_schema_set_free(set);
         json_decref(root);
     }
+
+    /* nullable is 3.0's: 3.1 takes null only as a type */
+    for (i = 0; i < 2; i++) {
+        root = json_loads("{\"type\":\"string\",\"nullable\":true}", 0,
+                          &err);
+        s = apigw_schema_compile(root, i, &set, &P);
+        CHECK(s != NULL);
+        j = json_null();
+        apigw_vresult_init(&res);
+        CHECK_INT(apigw_schema_check(s, j, &res), (size_t) (i == 0));
+        json_decref(j);
+        apigw_schema_set_free(set);
+        json_decref(root);
+    }
+
+    root = json_loads("{\"type\":[\"string\",\"null\"]}", 0, &err);
+    s = apigw_schema_compile(root, 0, &set, &P);
+    CHECK(s != NULL);
+    j = json_null();
+    apigw_vresult_init(&res);
+    CHECK_INT(apigw_schema_check(s, j, &res), 0);
+    json_decref(j);
+    apigw_schema_set_free(set);
+    json_decref(root);
 
     /* a readOnly property is not required in a request, $ref'd too */
     root = json_loads("{\"definitions\":{\"id\":{\"type\":\"integer\","
