@@ -733,8 +733,18 @@ typedef struct {
 } admin_doc_t;
 
 
+static int admin_routes_clash(admin_t *a, const char *tenant,
+    const char *except, apigw_api_t *api);
+
+
+/*
+ * The document of an API `except` of `tenant` (NULL: a new one): compiled
+ * as the gateway will, and routed with the tenant's other APIs, so that a
+ * write is refused rather than acknowledged and then left out.
+ */
 static int
-admin_import(admin_t *a, const char *buf, size_t len, admin_doc_t *d)
+admin_import(admin_t *a, const char *buf, size_t len, const char *tenant,
+    const char *except, admin_doc_t *d)
 {
     size_t                i, j;
     json_t               *errs, *e;
@@ -815,6 +825,11 @@ admin_import(admin_t *a, const char *buf, size_t len, admin_doc_t *d)
                 return -1;
             }
         }
+    }
+
+    if (admin_routes_clash(a, tenant, except, api) != 0) {
+        apigw_api_free(api);
+        return -1;
     }
 
     /* cut, they would name another API (or none): refused instead */
@@ -923,6 +938,153 @@ admin_base_same(const char *x, const char *y)
     }
 
     return *x == '\0' && *y == '\0';
+}
+
+
+/*
+ * One base path a segment-wise prefix of the other (as routed): only then
+ * can their APIs' routes be the same template.  "/" prefixes every one.
+ */
+static int
+admin_base_overlap(const char *x, const char *y)
+{
+    const char  *t;
+
+    if (strlen(x) > strlen(y)) {
+        t = x;
+        x = y;
+        y = t;
+    }
+
+    if (strcmp(x, "/") == 0 || x[0] == '\0') {
+        return 1;
+    }
+
+    while (*x && *y) {
+        if (admin_base_unit(&x) != admin_base_unit(&y)) {
+            return 0;
+        }
+    }
+
+    return *x == '\0' && (*y == '\0' || *y == '/');
+}
+
+
+/* 400: the document's own routes clash; 409: with another API's */
+static int
+admin_routes_clash(admin_t *a, const char *tenant, const char *except,
+    apigw_api_t *api)
+{
+    int                   rc;
+    char                 *text, msg[600];
+    size_t                i, n;
+    json_t               *v, *errs, *e;
+    const char           *k, *id, *base;
+    apigw_api_t          *other, **others;
+    apigw_router_t       *rt;
+    apigw_problems_t      probs;
+    apigw_import_opts_t   opts;
+
+    rt = apigw_router_create();
+    others = calloc(json_object_size(apigw_store_records(a->s)) + 1,
+                    sizeof(apigw_api_t *));
+
+    if (rt == NULL || others == NULL) {
+        apigw_router_free(rt);
+        free(others);
+        return admin_oom(a);
+    }
+
+    apigw_problems_init(&probs);
+    rc = 0;
+    n = 0;
+
+    if (apigw_router_add(rt, api, &probs) != 0) {
+        errs = json_array();
+
+        for (i = 0; errs && i < probs.n; i++) {
+            e = json_pack("{s:s,s:s}", "pointer",
+                          probs.items[i].pointer ? probs.items[i].pointer
+                                                 : "",
+                          "message", probs.items[i].message
+                                     ? probs.items[i].message : "");
+            if (e) {
+                json_array_append_new(errs, e);
+            }
+        }
+
+        if (errs == NULL) {
+            rc = admin_oom(a);
+
+        } else {
+            admin_problems(a, errs, probs.n && probs.items[0].message
+                                    ? probs.items[0].message
+                                    : "routes clash");
+            rc = -1;
+        }
+
+        goto done;
+    }
+
+    memset(&opts, 0, sizeof(opts));
+    opts.openwhisk_url = a->req->openwhisk_url;
+
+    json_object_foreach(apigw_store_records(a->s), k, v) {
+        id = admin_str(v, "id");
+        base = admin_str(v, "basePath");
+
+        if (strncmp(k, "api:", 4) != 0 || id == NULL || base == NULL
+            || (except && strcmp(id, except) == 0)
+            || strcmp(admin_str(v, "tenant") ? admin_str(v, "tenant") : "",
+                      tenant ? tenant : "") != 0
+            || !admin_base_overlap(base, api->base_path)
+            /* the same basePath: 409 for that, by the caller */
+            || admin_base_same(base, api->base_path[0] ? api->base_path
+                                                       : "/"))
+        {
+            continue;
+        }
+
+        text = json_dumps(json_object_get(v, "doc"), JSON_COMPACT);
+        if (text == NULL) {
+            continue;
+        }
+
+        opts.file = id;
+        opts.max_size = strlen(text) + 1;
+        other = apigw_import_buffer(text, strlen(text), &opts, &probs);
+        free(text);
+
+        /* a stored document the gateway cannot compile is not routed */
+        if (other == NULL) {
+            apigw_problems_free(&probs);
+            apigw_problems_init(&probs);
+            continue;
+        }
+
+        others[n++] = other;
+
+        if (apigw_router_add(rt, other, &probs) != 0) {
+            snprintf(msg, sizeof(msg), "%s",
+                     probs.n && probs.items[probs.n - 1].message
+                     ? probs.items[probs.n - 1].message : "");
+            rc = admin_err(a, 409, "Routes clash with API %s: %s", id, msg);
+            goto done;
+        }
+    }
+
+done:
+
+    apigw_problems_free(&probs);
+    apigw_router_free(rt);
+
+    for (i = 0; i < n; i++) {
+        apigw_api_free(others[i]);
+    }
+
+    free(others);
+
+    return rc;
 }
 
 
@@ -1122,7 +1284,9 @@ admin_v2_put(admin_t *a, const char *tenant, const char *id)
         id = uuid;
     }
 
-    if (admin_import(a, a->req->body, a->req->body_len, &d) != 0) {
+    if (admin_import(a, a->req->body, a->req->body_len, tenant, id, &d)
+        != 0)
+    {
         return -1;
     }
 
@@ -3360,7 +3524,7 @@ admin_v1_api_put(admin_t *a, const char *id)
         return admin_oom(a);
     }
 
-    if (admin_import(a, text, strlen(text), &d) != 0) {
+    if (admin_import(a, text, strlen(text), tenant, uuid, &d) != 0) {
         free(text);
         json_decref(body);
         return -1;

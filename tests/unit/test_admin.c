@@ -217,6 +217,61 @@ TEST(test_v2_conflict_and_errors)
 }
 
 
+#define DOC2(base, p1, p2)                                                   \
+    "{\"swagger\":\"2.0\",\"info\":{\"title\":\"T\",\"version\":\"1\"},"     \
+    "\"basePath\":\"" base "\",\"paths\":{\"" p1 "\":{\"get\":{"             \
+    "\"x-apigw-backend\":{\"url\":\"http://127.0.0.1:1/\"}}},"              \
+    "\"" p2 "\":{\"get\":{\"x-apigw-backend\":{\"url\":"                   \
+    "\"http://127.0.0.1:1/\"}}}}}"
+
+
+/* routes the gateway could not serve are refused, not left out later */
+TEST(test_route_clashes)
+{
+    char         t[256];
+    json_t      *j;
+    const char  *id;
+
+    /* within the document: 400, with the pointer */
+    j = req("POST", "/v2/rc/apis", DOC2("/club", "/books", "/books/"));
+    CHECK_INT(last_status, 400);
+    CHECK(strstr(last_body, "same path template") != NULL);
+    CHECK(json_array_size(json_object_get(j, "errors")) >= 1);
+    json_decref(j);
+    json_decref(req("POST", "/v2/rc/apis", DOC2("/club", "/b/{x}", "/b/{y}")));
+    CHECK_INT(last_status, 400);
+
+    /* with another API of the tenant, either way round: 409 */
+    j = req("POST", "/v2/rc/apis", DOC2("/club", "/books", "/x"));
+    CHECK_INT(last_status, 200);
+    id = jstr(j, "artifact_id");
+    json_decref(req("POST", "/v2/rc/apis", DOC2("/club/books", "/", "/y")));
+    CHECK_INT(last_status, 409);
+    CHECK(strstr(last_body, "Routes clash with API") != NULL);
+    json_decref(req("POST", "/v2/rc/apis", DOC2("/", "/club/x", "/z")));
+    CHECK_INT(last_status, 409);
+    json_decref(req("POST", "/v2/rc/apis", DOC2("/club/books", "/y", "/z")));
+    CHECK_INT(last_status, 200);
+
+    /* ... but not with itself (an update), another tenant's or a base
+     * that only starts with the same characters */
+    snprintf(t, sizeof(t), "/v2/rc/apis/%s", id);
+    json_decref(req("PUT", t, DOC2("/club", "/books", "/w")));
+    CHECK_INT(last_status, 200);
+    json_decref(req("POST", "/v2/rc2/apis", DOC2("/club/books", "/", "/y")));
+    CHECK_INT(last_status, 200);
+    json_decref(req("POST", "/v2/rc/apis", DOC2("/clubs", "/books", "/x")));
+    CHECK_INT(last_status, 200);
+
+    /* an update that would clash with a neighbour: 409, nothing changed */
+    json_decref(req("PUT", t, DOC2("/club", "/books/y", "/w")));
+    CHECK_INT(last_status, 409);
+    CHECK_INT(last_nmuts, 0);
+
+    json_decref(j);
+}
+
+
 TEST(test_paging)
 {
     json_t  *l;
@@ -894,6 +949,7 @@ main(void)
     RUN(test_v2_conflict_and_errors);
     RUN(test_domain_names);
     RUN(test_domain_claims);
+    RUN(test_route_clashes);
     RUN(test_paging);
     RUN(test_keys_hashed);
     RUN(test_credentials_iterators);
