@@ -108,6 +108,13 @@ static ngx_str_t  ngx_http_apigw_proxy_conf = ngx_string(
     "proxy_set_header Proxy-Authorization \"\";"
     "proxy_set_header Trailer \"\";"
     "proxy_set_header X-Real-IP \"\";"
+    /*
+     * a backend (any web action's headers) must not steer nginx: an
+     * internal redirect reaches the server's internal locations; only
+     * X-Accel-Buffering (streaming answers) is honoured
+     */
+    "proxy_ignore_headers X-Accel-Redirect X-Accel-Expires "
+    "X-Accel-Limit-Rate X-Accel-Charset;"
 );
 
 

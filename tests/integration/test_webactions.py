@@ -21,6 +21,10 @@ def gw(module_nginx_factory, whisk, tmp_path_factory):
     location /off/ {
         apigw;
         apigw_openwhisk_url %s;
+    }
+    location /internal-only/ {
+        internal;
+        return 200 "internal secret";
     }""" % whisk.url)).start()
 
 
@@ -37,6 +41,21 @@ def test_passthrough_reaches_the_action(gw, whisk):
     assert r.header("X-Request-ID")
     r = gw.request("GET", "/api/v1/web/guest/demo/hello.json?name=apigw")
     assert r.status == 200 and r.json() == HELLO
+
+
+def test_backend_cannot_steer_nginx(gw, whisk):
+    # X-Accel-Redirect would reach the server's internal locations,
+    # X-Accel-Limit-Rate throttle the client: both ignored, and not sent
+    for hdr in ({"X-Accel-Redirect": "/internal-only/x"},
+                {"X-Accel-Limit-Rate": "1"}):
+        r = gw.request("POST", "/api/v1/web/guest/default/respond.http",
+                       [("Content-Type", "application/json")],
+                       json.dumps({"result": {"statusCode": 200,
+                                              "headers": hdr,
+                                              "body": "the action's"}})
+                       .encode())
+        assert r.status == 200 and r.body == b"the action's", r
+        assert not [k for k, _ in r.headers if k.lower().startswith("x-accel")]
 
 
 def test_passthrough_keeps_the_path_and_method(gw, whisk):
