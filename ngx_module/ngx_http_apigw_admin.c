@@ -106,14 +106,14 @@ static ngx_command_t  ngx_http_apigw_admin_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_apigw_admin_main_conf_t, public_url),
-      NULL },
+      &ngx_http_apigw_base_url_p },
 
     { ngx_string("apigw_store_poll"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_apigw_admin_main_conf_t, poll),
-      NULL },
+      &ngx_http_apigw_positive_p },
 
     { ngx_string("apigw_store_resolve"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -127,7 +127,7 @@ static ngx_command_t  ngx_http_apigw_admin_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_apigw_admin_main_conf_t, openwhisk_url),
-      NULL },
+      &ngx_http_apigw_base_url_p },
 
     { ngx_string("apigw_store_encryption_key"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,

@@ -2465,6 +2465,7 @@ ngx_http_apigw_identity_header(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_apigw_loc_conf_t *alcf = conf;
 
+    char                       *rv;
     ngx_str_t                  *value;
     ngx_http_apigw_identity_t  *id;
 
@@ -2517,8 +2518,9 @@ ngx_http_apigw_identity_header(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    if (!ngx_http_apigw_token_ok(&value[2])) {
-        return "needs a header name (letters, digits and !#$%&'*+-.^_`|~)";
+    rv = ngx_http_apigw_header_name_check(&value[2]);
+    if (rv != NGX_CONF_OK) {
+        return rv;
     }
 
     id->name = value[2];

@@ -159,9 +159,9 @@ static char *ngx_http_apigw_base_url_post(ngx_conf_t *cf, void *post,
 
 static ngx_conf_post_t  ngx_http_apigw_header_name_p =
     { ngx_http_apigw_header_name_post };
-static ngx_conf_post_t  ngx_http_apigw_positive_p =
+ngx_conf_post_t  ngx_http_apigw_positive_p =
     { ngx_http_apigw_positive_post };
-static ngx_conf_post_t  ngx_http_apigw_base_url_p =
+ngx_conf_post_t  ngx_http_apigw_base_url_p =
     { ngx_http_apigw_base_url_post };
 
 
@@ -3130,16 +3130,54 @@ ngx_http_apigw_token_ok(ngx_str_t *s)
 }
 
 
-static char *
-ngx_http_apigw_header_name_post(ngx_conf_t *cf, void *post, void *data)
+/*
+ * A header apigw sets on requests and answers: not one that frames or
+ * routes the message, carries credentials or is apigw's own (two
+ * Content-Length headers, a request id for a Host).
+ */
+char *
+ngx_http_apigw_header_name_check(ngx_str_t *s)
 {
-    ngx_str_t  *s = data;
+    ngx_uint_t  i;
+
+    static ngx_str_t  reserved[] = {
+        ngx_string("Content-Length"), ngx_string("Transfer-Encoding"),
+        ngx_string("Content-Type"), ngx_string("Content-Encoding"),
+        ngx_string("Host"), ngx_string("Connection"),
+        ngx_string("Keep-Alive"), ngx_string("Proxy-Connection"),
+        ngx_string("TE"), ngx_string("Trailer"), ngx_string("Upgrade"),
+        ngx_string("Expect"), ngx_string("Authorization"),
+        ngx_string("Proxy-Authorization"), ngx_string("Proxy-Authenticate"),
+        ngx_string("WWW-Authenticate"), ngx_string("Cookie"),
+        ngx_string("Set-Cookie"), ngx_string("Location"),
+        ngx_string("Date"), ngx_string("Server"), ngx_string("Via"),
+        ngx_string("Forwarded"), ngx_string("X-Real-IP"),
+        ngx_string("X-Forwarded-For"), ngx_string("X-Forwarded-Proto"),
+        ngx_string("X-Forwarded-Host"), ngx_string("X-Forwarded-Port"),
+        ngx_string("X-Forwarded-Url")
+    };
 
     if (!ngx_http_apigw_token_ok(s)) {
         return "needs a header name (letters, digits and !#$%&'*+-.^_`|~)";
     }
 
+    for (i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
+        if (s->len == reserved[i].len
+            && ngx_strncasecmp(s->data, reserved[i].data, s->len) == 0)
+        {
+            return "cannot be a header that frames or routes the message, "
+                   "carries credentials or is set by apigw itself";
+        }
+    }
+
     return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_apigw_header_name_post(ngx_conf_t *cf, void *post, void *data)
+{
+    return ngx_http_apigw_header_name_check(data);
 }
 
 

@@ -179,6 +179,11 @@ void ngx_http_apigw_hide_out(ngx_http_request_t *r, const ngx_str_t *lc,
 
 /* 1: s is an RFC 9110 token, as a header name must be */
 ngx_uint_t ngx_http_apigw_token_ok(ngx_str_t *s);
+char *ngx_http_apigw_header_name_check(ngx_str_t *s);
+
+/* post handlers of directives: more than 0; an http(s) URL to append to */
+extern ngx_conf_post_t  ngx_http_apigw_positive_p;
+extern ngx_conf_post_t  ngx_http_apigw_base_url_p;
 
 /* 1: the header's name is lc (a lower-case name), in any case */
 static ngx_inline ngx_uint_t

@@ -97,12 +97,38 @@ def test_another_content_handler_fails(nginx_factory, other, message, after):
     ("apigw_identity_header consumer 'Bad Name';", "needs a header name"),
     ("apigw_backend_timeout 0;", "must be more than 0"),
     ("apigw_backend_connect_timeout 0;", "must be more than 0"),
+    # headers that frame or route the message, or carry credentials
+    ("apigw_request_id_header Content-Length;", "cannot be a header that"),
+    ("apigw_request_id_header transfer-encoding;", "cannot be a header that"),
+    ("apigw_request_id_header Host;", "cannot be a header that"),
+    ("apigw_identity_header consumer Authorization;",
+     "cannot be a header that"),
+    ("apigw_identity_header subject X-Forwarded-For;",
+     "cannot be a header that"),
 ])
 def test_values_that_would_break_requests_fail(nginx_factory, directive,
                                                 message):
     n = nginx_factory("server { listen 127.0.0.1:{port}; location /x/ { "
                       "apigw; apigw_spec %s; %s } }"
                       % (os.path.join(SPECS, "small.yaml"), directive))
+    rc, out = n.test()
+    assert rc == 1 and message in out, out
+
+
+@pytest.mark.parametrize("directive,message", [
+    # 0 would re-arm the poll timer inside the timer loop: a spinning worker
+    ("apigw_store_poll 0;", "must be more than 0"),
+    ("apigw_public_url gw.example.com;", "needs an http:// or https:// URL"),
+    ("apigw_public_url 'http://gw.example.com/?x=1';", "without a query"),
+    ("apigw_store_openwhisk_url 127.0.0.1:3233;",
+     "needs an http:// or https:// URL"),
+    ("apigw_store_openwhisk_url 'http://ow.example/#f';", "without a query"),
+])
+def test_http_values_that_would_break_requests_fail(nginx_factory, directive,
+                                                     message):
+    n = nginx_factory("%s server { listen 127.0.0.1:{port}; "
+                      "location /x/ { apigw; apigw_spec %s; } }"
+                      % (directive, os.path.join(SPECS, "small.yaml")))
     rc, out = n.test()
     assert rc == 1 and message in out, out
 
