@@ -83,6 +83,7 @@ static ngx_log_t                *ngx_http_apigw_rs_log;
 static ngx_uint_t                ngx_http_apigw_rs_syncing;
 static ngx_uint_t                ngx_http_apigw_rs_resync;
 static ngx_uint_t                ngx_http_apigw_rs_full;
+static ngx_uint_t                ngx_http_apigw_rs_keep;   /* no drop */
 static uint64_t                  ngx_http_apigw_rs_since;
 static uint64_t                  ngx_http_apigw_rs_target;
 static char                    **ngx_http_apigw_rs_keys;
@@ -167,11 +168,16 @@ ngx_http_apigw_rs_message(ngx_str_t *channel, ngx_str_t *message,
 
     v = ngx_atoi(message->data, message->len);
 
+    /*
+     * Our own write, or one read already.  Not any older version: after a
+     * FLUSHALL the versions start again below ours, and those writes
+     * must be read too (the sync notices that Redis went back in time).
+     */
     if (v != NGX_ERROR
-        && (uint64_t) v <= apigw_store_version(
+        && (uint64_t) v == apigw_store_version(
                                ngx_http_apigw_store_current()))
     {
-        return;                 /* our own write, applied already */
+        return;
     }
 
     ngx_http_apigw_rs_sync();
@@ -341,11 +347,14 @@ ngx_http_apigw_rs_changes(redisReply *reply, void *data)
         return;
     }
 
-    if ((uint64_t) v < ngx_http_apigw_rs_since) {
+    if ((uint64_t) v < ngx_http_apigw_rs_since && !ngx_http_apigw_rs_full) {
         /*
          * Redis went back in time: restarted without its data, flushed, or
          * another server.  What this worker holds keeps serving (dropping
          * every API would be worse); an operator has to restore Redis.
+         * Everything Redis has now is read on top of it (the changes
+         * since our version would miss the writes made since the loss),
+         * and this worker goes on from Redis's version.
          */
         ngx_log_error(NGX_LOG_CRIT, ngx_http_apigw_rs_log, 0,
                       "apigw: the Redis store is at version %i, behind "
@@ -353,6 +362,17 @@ ngx_http_apigw_rs_changes(redisReply *reply, void *data)
                       "without persistence, flushed, or another server?); "
                       "the APIs held here keep serving, restore Redis from "
                       "a backup", v, ngx_http_apigw_rs_since);
+
+        ngx_http_apigw_rs_full = 1;
+        ngx_http_apigw_rs_keep = 1;
+        ngx_http_apigw_rs_sync_start();
+
+        if (!ngx_http_apigw_rs_syncing) {
+            ngx_http_apigw_rs_where = 263;
+            ngx_http_apigw_rs_sync_done(0);
+        }
+
+        return;
     }
 
     ngx_http_apigw_rs_target = v;
@@ -490,7 +510,9 @@ ngx_http_apigw_rs_values(redisReply *reply, void *data)
 static void
 ngx_http_apigw_rs_synced(void)
 {
-    if (ngx_http_apigw_rs_full && ngx_http_apigw_rs_drop_rest() != NGX_OK) {
+    if (ngx_http_apigw_rs_full && !ngx_http_apigw_rs_keep
+        && ngx_http_apigw_rs_drop_rest() != NGX_OK)
+    {
         ngx_http_apigw_rs_where = 407;
         ngx_http_apigw_rs_sync_done(0);
         return;
@@ -579,6 +601,7 @@ ngx_http_apigw_rs_sync_done(ngx_int_t ok)
     ngx_http_apigw_rs_nkeys = 0;
     ngx_http_apigw_rs_syncing = 0;
     ngx_http_apigw_rs_full = 0;
+    ngx_http_apigw_rs_keep = 0;
 
     if (ok) {
         /* compile now: changes reach the data plane at once */
