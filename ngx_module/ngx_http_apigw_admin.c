@@ -525,6 +525,7 @@ ngx_http_apigw_admin_run(ngx_http_request_t *r, u_char *body, size_t len)
     if (ngx_http_apigw_store_redis()) {
         req->store = "redis";
         req->store_up = ngx_http_apigw_rstore_ready() ? 1 : 0;
+        req->store_unread = ngx_http_apigw_rstore_loaded() ? 0 : 1;
 
     } else {
         req->store = "file";

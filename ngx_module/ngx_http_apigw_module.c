@@ -594,6 +594,13 @@ matched:
     }
 
     if (m.status == 404) {
+        /* a node that could not read its Redis store yet knows no API */
+        if (ngx_http_apigw_store_unread()) {
+            return ngx_http_apigw_send_error(r, ctx,
+                                             NGX_HTTP_SERVICE_UNAVAILABLE,
+                                             "store_unread");
+        }
+
         return ngx_http_apigw_send_error(r, ctx, NGX_HTTP_NOT_FOUND, NULL);
     }
 

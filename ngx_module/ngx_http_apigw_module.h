@@ -247,6 +247,8 @@ ngx_int_t ngx_http_apigw_wabind(ngx_http_request_t *r,
 ngx_int_t ngx_http_apigw_dyn_match(ngx_http_request_t *r,
     apigw_method_e method, const apigw_path_t *path, apigw_match_t *m,
     size_t *first);
+/* a Redis store this worker could not read yet: it knows no API */
+ngx_uint_t ngx_http_apigw_store_unread(void);
 
 /* ngx_http_apigw_domains.c: a tenant's APIs on its custom domains */
 ngx_int_t ngx_http_apigw_domain_match(ngx_http_request_t *r,

@@ -725,6 +725,13 @@ ngx_http_apigw_store_redis(void)
 }
 
 
+ngx_uint_t
+ngx_http_apigw_store_unread(void)
+{
+    return ngx_http_apigw_store_redis() && !ngx_http_apigw_rstore_loaded();
+}
+
+
 static void
 ngx_http_apigw_local_set(const char *key, json_t *v)
 {

@@ -149,6 +149,8 @@ ngx_int_t ngx_http_apigw_rstore_init(ngx_cycle_t *cycle,
     ngx_http_apigw_admin_main_conf_t *amcf);
 void ngx_http_apigw_rstore_exit(void);
 ngx_uint_t ngx_http_apigw_rstore_ready(void);
+/* this worker has read the store once (before that it knows no API) */
+ngx_uint_t ngx_http_apigw_rstore_loaded(void);
 /*
  * Commits muts made against `base` with WATCH/MULTI/EXEC; done() gets
  * NGX_OK (committed and applied locally), NGX_DECLINED (another writer

@@ -84,6 +84,7 @@ static ngx_uint_t                ngx_http_apigw_rs_syncing;
 static ngx_uint_t                ngx_http_apigw_rs_resync;
 static ngx_uint_t                ngx_http_apigw_rs_full;
 static ngx_uint_t                ngx_http_apigw_rs_keep;   /* no drop */
+static ngx_uint_t                ngx_http_apigw_rs_loaded;
 static uint64_t                  ngx_http_apigw_rs_since;
 static uint64_t                  ngx_http_apigw_rs_target;
 static char                    **ngx_http_apigw_rs_keys;
@@ -123,6 +124,13 @@ ngx_http_apigw_rstore_init(ngx_cycle_t *cycle,
     return ngx_http_apigw_redis_subscribe(ngx_http_apigw_rs_sub,
                                           &ngx_http_apigw_rs_channel,
                                           ngx_http_apigw_rs_message, NULL);
+}
+
+
+ngx_uint_t
+ngx_http_apigw_rstore_loaded(void)
+{
+    return ngx_http_apigw_rs_loaded;
 }
 
 
@@ -519,6 +527,7 @@ ngx_http_apigw_rs_synced(void)
     }
 
     ngx_http_apigw_local_set_version(ngx_http_apigw_rs_target);
+    ngx_http_apigw_rs_loaded = 1;
     ngx_http_apigw_rs_sync_done(1);
 }
 

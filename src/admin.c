@@ -2785,13 +2785,25 @@ admin_route(admin_t *a)
             return admin_verb(a, "GET, HEAD, OPTIONS");
         }
 
-        /* 200 while the data plane serves, even when writes cannot go */
-        return admin_json(a, 200, json_pack("{s:s,s:s,s:b,s:I,s:I}",
-                          "status", "ok",
+        /*
+         * 200 while the data plane serves, even when writes cannot go;
+         * 503 until the store was read once: this node knows no API yet
+         */
+        return admin_json(a, a->req->store_unread ? 503 : 200,
+                          json_pack("{s:s,s:s,s:b,s:I,s:I}",
+                          "status", a->req->store_unread ? "unavailable"
+                                                         : "ok",
                           "store", a->req->store ? a->req->store : "memory",
                           "store_writable", a->req->store_up,
                           "version", (json_int_t) apigw_store_version(a->s),
                           "records", (json_int_t) apigw_store_count(a->s)));
+    }
+
+    /* an empty list or 404 would say there is no such API */
+    if (a->req->store_unread
+        && !(a->nseg == 1 && strcmp(a->seg[0], "metrics") == 0))
+    {
+        return admin_err(a, 503, "The store is unavailable.");
     }
 
     /* GET and HEAD of /metrics: the module's (ngx_http_apigw_admin.c) */

@@ -34,6 +34,7 @@ typedef struct {
     const char  *request_id;    /* for error bodies; may be NULL */
     const char  *store;         /* "file", "redis"; for /health */
     int          store_up;      /* the store takes writes */
+    int          store_unread;  /* not read yet (Redis down at start) */
     int          global_limits; /* limits with store redis or hybrid work */
     /* private keys of custom domains are stored sealed with it; or NULL */
     const apigw_seal_key_t  *seal;

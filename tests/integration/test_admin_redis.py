@@ -212,6 +212,31 @@ def test_redis_flushed_while_connected(nginx_factory, redis, whisk):
     assert "Redis lost data" in b.nginx.log()
 
 
+def test_node_started_while_redis_is_down(nginx_factory, redis, whisk):
+    """A node that has never read its store knows no API: 503, not a 404
+    or an empty list, and /health is not "ok" (a load balancer keeps it out)
+    until Redis is there."""
+    a = node(nginx_factory, redis, workers=1)
+    ready(a)
+    assert a.admin("POST", "/v2/unread/apis",
+                   simple_doc(whisk, "/api1")).status == 200
+    redis.stop()
+    b = node(nginx_factory, redis, workers=1)
+
+    h = b.admin("GET", "/health")
+    assert h.status == 503 and h.json()["status"] == "unavailable", h
+    assert b.admin("GET", "/v2/unread/apis").status == 503
+    r = b.get("/api/unread/api1/hello")
+    assert r.status == 503, r
+    assert r.header("Content-Type") == "application/json"
+
+    redis.start()
+    assert b.wait_status("GET", "/api/unread/api1/hello", 200).status == 200
+    h = b.admin("GET", "/health")
+    assert h.status == 200 and h.json()["status"] == "ok", h
+    assert b.get("/api/unread/nothing/hello").status == 404
+
+
 def test_redis_down_and_back(nginx_factory, redis, whisk):
     a = node(nginx_factory, redis)
     ready(a)
