@@ -92,7 +92,8 @@ typedef struct {
 
 
 static ngx_uint_t ngx_http_apigw_header_safe(ngx_str_t *v);
-static ngx_int_t ngx_http_apigw_redact_query(ngx_http_request_t *r,
+static ngx_int_t ngx_http_apigw_redact_query(ngx_pool_t *pool,
+    ngx_str_t *line,
     const apigw_security_t *sec);
 static ngx_int_t ngx_http_apigw_auth_term(ngx_http_request_t *r,
     ngx_http_apigw_ctx_t *ctx, const apigw_sec_term_t *t,
@@ -258,8 +259,15 @@ ngx_http_apigw_auth(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
      * line first: a check that stops early (an AND with its first term
      * missing, a client id missing) never reads the others.
      */
-    if (r->args.len && ngx_http_apigw_redact_query(r, sec) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (r->args.len) {
+        if (ngx_http_apigw_redact_query(r->pool, &r->request_line, sec)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        /* and from the backend's URI (ngx_http_apigw_redact_upstream) */
+        ctx->redact = sec;
     }
 
     for (i = 0; i < sec->nalts; i++) {
@@ -526,36 +534,36 @@ ngx_http_apigw_next_cookie(u_char **pos, u_char *last, ngx_str_t *pair,
 
 
 /*
- * The request line, which nginx puts into every error log line of the
- * request and the access log's $request, with the values of the named
+ * A line with a URI (the request line, which nginx puts into every error
+ * log line of the request and the access log's $request; the backend's
+ * URI, in the error log's "upstream:"), with the values of the named
  * query argument replaced by "***".
  */
 static ngx_int_t
-ngx_http_apigw_redact_arg(ngx_http_request_t *r, const char *name,
-    size_t len)
+ngx_http_apigw_redact_arg(ngx_pool_t *pool, ngx_str_t *line,
+    const char *name, size_t len)
 {
     u_char     *p, *last, *q, *dst, *np;
     ngx_str_t   pair, n, v;
 
-    p = ngx_strlchr(r->request_line.data,
-                    r->request_line.data + r->request_line.len, '?');
+    p = ngx_strlchr(line->data, line->data + line->len, '?');
     if (p == NULL) {
         return NGX_OK;
     }
 
-    last = ngx_strlchr(p, r->request_line.data + r->request_line.len, ' ');
+    last = ngx_strlchr(p, line->data + line->len, ' ');
     if (last == NULL) {
-        last = r->request_line.data + r->request_line.len;
+        last = line->data + line->len;
     }
 
     /* "k=v" to "k=***": at most 2 bytes more for every 3 */
-    np = ngx_pnalloc(r->pool, 2 * r->request_line.len);
+    np = ngx_pnalloc(pool, 2 * line->len);
     if (np == NULL) {
         return NGX_ERROR;
     }
 
     p++;
-    dst = ngx_cpymem(np, r->request_line.data, p - r->request_line.data);
+    dst = ngx_cpymem(np, line->data, p - line->data);
     q = p;
 
     while (ngx_http_apigw_next_arg(&p, last, &pair, &n, &v)) {
@@ -572,17 +580,17 @@ ngx_http_apigw_redact_arg(ngx_http_request_t *r, const char *name,
         q = p;
     }
 
-    dst = ngx_cpymem(dst, q, r->request_line.data + r->request_line.len - q);
+    dst = ngx_cpymem(dst, q, line->data + line->len - q);
 
-    r->request_line.data = np;
-    r->request_line.len = dst - np;
+    line->data = np;
+    line->len = dst - np;
 
     return NGX_OK;
 }
 
 
 static ngx_int_t
-ngx_http_apigw_redact_query(ngx_http_request_t *r,
+ngx_http_apigw_redact_query(ngx_pool_t *pool, ngx_str_t *line,
     const apigw_security_t *sec)
 {
     ngx_uint_t             i, k;
@@ -597,7 +605,7 @@ ngx_http_apigw_redact_query(ngx_http_request_t *r,
             }
 
             if (s->param && s->in == APIGW_IN_QUERY
-                && ngx_http_apigw_redact_arg(r, s->param,
+                && ngx_http_apigw_redact_arg(pool, line, s->param,
                                              ngx_strlen(s->param))
                    != NGX_OK)
             {
@@ -605,7 +613,7 @@ ngx_http_apigw_redact_query(ngx_http_request_t *r,
             }
 
             if (s->param2 && s->in2 == APIGW_IN_QUERY
-                && ngx_http_apigw_redact_arg(r, s->param2,
+                && ngx_http_apigw_redact_arg(pool, line, s->param2,
                                              ngx_strlen(s->param2))
                    != NGX_OK)
             {
@@ -615,6 +623,25 @@ ngx_http_apigw_redact_query(ngx_http_request_t *r,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * The backend's URI as nginx logs it ("upstream:" of an error log line):
+ * u->uri points into the request made, which keeps the query as it is.
+ */
+ngx_int_t
+ngx_http_apigw_redact_upstream(ngx_http_request_t *r,
+    ngx_http_apigw_ctx_t *ctx)
+{
+    if (ctx->redact == NULL || r->upstream == NULL
+        || r->upstream->uri.len == 0)
+    {
+        return NGX_OK;
+    }
+
+    return ngx_http_apigw_redact_query(r->pool, &r->upstream->uri,
+                                       ctx->redact);
 }
 
 

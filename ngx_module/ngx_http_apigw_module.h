@@ -142,6 +142,8 @@ typedef struct {
     unsigned                    request_line_set:1;
     unsigned                    token_cache:2;    /* $apigw_token_cache */
     unsigned                    match_kept:1;     /* match, path: pool */
+    /* whose query credentials are hidden in what nginx logs */
+    const apigw_security_t     *redact;
 } ngx_http_apigw_ctx_t;
 
 
@@ -214,6 +216,8 @@ ngx_int_t ngx_http_apigw_validate(ngx_http_request_t *r,
 void ngx_http_apigw_validate_init(ngx_conf_t *cf);
 
 /* credentials (ngx_http_apigw_auth.c) */
+ngx_int_t ngx_http_apigw_redact_upstream(ngx_http_request_t *r,
+    ngx_http_apigw_ctx_t *ctx);
 ngx_int_t ngx_http_apigw_auth(ngx_http_request_t *r,
     ngx_http_apigw_ctx_t *ctx, ngx_http_apigw_loc_conf_t *alcf);
 void ngx_http_apigw_auth_init(void);

@@ -294,6 +294,11 @@ ngx_http_apigw_upstream_init_peer(ngx_http_request_t *r,
     pd->ctx = ctx;
     pd->tried = 0;
 
+    /* the request is made (create_request runs first): nothing logged yet */
+    if (ngx_http_apigw_redact_upstream(r, ctx) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
 #if (NGX_HTTP_SSL)
     /*
      * The location's URL is "https://apigw_backend" so that the proxy

@@ -85,6 +85,10 @@ def spec(whisk, idp, jwks_file, secret_file):
             "/claim": op("claimOp", [{"jwtc": []}]),
             "/keyorclaim": op("keyOrClaimOp", [{"key": []}, {"jwtc": []}]),
             "/undef": op("undefOp", [{"nope": []}]),
+            # nobody listens on port 1: a 502, logged with the backend URI
+            "/qkeydown": {"get": dict(op("qkeyDown", [{"qkey": []}])["get"],
+                                      **{"x-apigw-backend": {
+                                          "url": "http://127.0.0.1:1/d"}})},
         },
     }
 
@@ -307,6 +311,15 @@ def test_query_secret_not_in_the_log(gw, whisk):
     # the request line is still there, with the value hidden
     assert "/auth/qkey?x=1&api_key=*** HTTP/1.1" in log
     assert "/auth/keyq?api_key=*** HTTP/1.1" in log
+
+
+def test_query_key_not_in_the_upstream_log(gw, whisk):
+    # a good key, a failing backend: the error log names the backend's URI
+    r = gw.request("GET", "/auth/qkeydown?a=1&api_key=k-good&b=2")
+    assert r.status == 502, r
+    log = gw.log()
+    assert 'upstream: "http://127.0.0.1:1/d?a=1&api_key=***&b=2"' in log, log
+    assert "k-good" not in log
 
 
 def test_subscriptions(gw, whisk):
