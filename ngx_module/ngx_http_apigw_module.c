@@ -2054,6 +2054,12 @@ ngx_http_apigw_send_error(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
     ctx->reason.len = ngx_strlen(reason);
     ctx->own_response = 1;
 
+    /*
+     * no "100 Continue" for a body that is refused anyway (as nginx's own
+     * 413): a client that waits for it sends nothing
+     */
+    r->expect_tested = 1;
+
     if (ngx_http_discard_request_body(r) != NGX_OK) {
         r->keepalive = 0;
     }

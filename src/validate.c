@@ -2241,6 +2241,7 @@ apigw_validate_request(const apigw_validation_t *v,
     const apigw_vrequest_t *req, apigw_vresult_t *res)
 {
     char                  *buf, base[128];
+    const char            *ct;
     size_t                 i, k, before;
     unsigned               obj, types;
     vc_t                   vc;
@@ -2359,9 +2360,11 @@ apigw_validate_request(const apigw_validation_t *v,
             v_init(&vc, res, APIGW_IN_BODY, 0);
             vc.name = "Content-Type";
             vc.name_len = sizeof("Content-Type") - 1;
+            /* the error body is JSON: no bytes that are not UTF-8 */
+            ct = req->content_type == NULL ? "(none)"
+                 : v_utf8_valid(base, strlen(base)) ? base : "(not UTF-8)";
             v_fail(&vc, "media type \"%.*s\" is not accepted",
-                   v_utf8_cut(req->content_type ? base : "(none)", 64),
-                   req->content_type ? base : "(none)");
+                   v_utf8_cut(ct, 64), ct);
 
             if (res->total == 1) {
                 res->status = 415;

@@ -141,6 +141,18 @@ def test_unknown_path_404(gw, whisk):
     assert counts(whisk) == (0, 0)
 
 
+def test_no_100_continue_for_a_refused_body(gw, whisk):
+    # the answer is known before the body: a client waiting for
+    # "100 Continue" is not told to send it
+    for target in (b"/nothing/here", b"/wsk/echo"):
+        data = harness.raw_exchange(
+            gw.port, b"PUT " + target + b" HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Length: 1000000\r\nExpect: 100-continue\r\n"
+            b"Connection: close\r\n\r\n", timeout=5)
+        assert data.startswith(b"HTTP/1.1 40"), data[:200]
+        assert b"100 Continue" not in data
+
+
 def test_wrong_method_405_with_allow(gw, whisk):
     whisk.reset()
     r = gw.request("DELETE", "/v3/echo")

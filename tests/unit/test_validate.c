@@ -487,6 +487,13 @@ TEST(test_body)
     CHECK_INT(apigw_validate_request(v, &req.req, &res), APIGW_V_REJECT);
     CHECK_INT(res.status, 415);
 
+    /* the reason goes into a JSON body: never bytes that are not UTF-8 */
+    req_init(&req, NULL, "text/caf\xe9s", 1);
+    req_path(&req, "id", "1");
+    CHECK_INT(apigw_validate_request(v, &req.req, &res), APIGW_V_REJECT);
+    CHECK_INT(res.status, 415);
+    CHECK(res_has(&res, APIGW_IN_BODY, "Content-Type", "(not UTF-8)"));
+
     req_init(&req, NULL, NULL, 0);
     req_path(&req, "id", "1");
     CHECK_INT(apigw_validate_request(v, &req.req, &res), APIGW_V_REJECT);
