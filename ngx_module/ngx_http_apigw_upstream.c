@@ -274,7 +274,9 @@ static ngx_int_t
 ngx_http_apigw_upstream_init_peer(ngx_http_request_t *r,
     ngx_http_upstream_srv_conf_t *us)
 {
+    const apigw_backend_t       *b;
     ngx_http_apigw_ctx_t        *ctx;
+    ngx_http_upstream_conf_t    *ucf;
     ngx_http_apigw_peer_data_t  *pd;
 
     ctx = ngx_http_apigw_get_ctx(r);
@@ -297,6 +299,33 @@ ngx_http_apigw_upstream_init_peer(ngx_http_request_t *r,
     /* the request is made (create_request runs first): nothing logged yet */
     if (ngx_http_apigw_redact_upstream(r, ctx) != NGX_OK) {
         return NGX_ERROR;
+    }
+
+    /*
+     * the operation's own timeouts (x-apigw-timeout): the location's
+     * upstream settings, copied for this request; nothing has read the
+     * timeouts before the connection is made
+     */
+    b = ctx->op ? &ctx->op->backend : NULL;
+
+    if (b && (b->timeout_ms || b->connect_timeout_ms)) {
+        ucf = ngx_palloc(r->pool, sizeof(ngx_http_upstream_conf_t));
+        if (ucf == NULL) {
+            return NGX_ERROR;
+        }
+
+        *ucf = *r->upstream->conf;
+
+        if (b->timeout_ms) {
+            ucf->send_timeout = (ngx_msec_t) b->timeout_ms;
+            ucf->read_timeout = (ngx_msec_t) b->timeout_ms;
+        }
+
+        if (b->connect_timeout_ms) {
+            ucf->connect_timeout = (ngx_msec_t) b->connect_timeout_ms;
+        }
+
+        r->upstream->conf = ucf;
     }
 
 #if (NGX_HTTP_SSL)

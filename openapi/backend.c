@@ -287,7 +287,96 @@ oa_verb(oa_ctx_t *c, json_t *obj, const char *key, char **method)
 }
 
 
-/* invoke: {target-url, verb} at the current pointer */
+/*
+ * A time: seconds as a number ("timeout": 30, as IBM's invoke has it), or
+ * a string with a unit ("500ms", "30s", "2m"); more than 0, at most a
+ * day.  Returns milliseconds, or 0 after an error at `key`.
+ */
+static long
+oa_time(oa_ctx_t *c, json_t *v, const char *key)
+{
+    char        *end;
+    size_t       old;
+    long         ms;
+    double       d, unit;
+    const char  *s;
+
+    old = key ? oa_ptr_push(c, key) : 0;
+    ms = 0;
+
+    if (json_is_number(v)) {
+        d = json_number_value(v) * 1000;
+
+    } else if (json_is_string(v)) {
+        s = json_string_value(v);
+        d = strtod(s, &end);
+        unit = strcmp(end, "ms") == 0 ? 1
+               : strcmp(end, "s") == 0 || *end == '\0' ? 1000
+               : strcmp(end, "m") == 0 ? 60000 : -1;
+
+        if (end == s || unit < 0 || isspace((unsigned char) s[0])
+            || s[0] == '+')
+        {
+            oa_error(c, "must be a time: seconds, or a number and ms, s "
+                     "or m (\"500ms\", \"30s\")");
+            goto done;
+        }
+
+        d *= unit;
+
+    } else {
+        oa_error(c, "must be a number of seconds or a string such as "
+                 "\"30s\", not %s", oa_type_name(v));
+        goto done;
+    }
+
+    if (!(d >= 1 && d <= 86400000)) {
+        oa_error(c, "must be from 1ms to a day");
+        goto done;
+    }
+
+    ms = (long) d;
+
+done:
+
+    if (key) {
+        oa_ptr_pop(c, old);
+    }
+
+    return ms;
+}
+
+
+/*
+ * x-apigw-timeout: a time (to send to and read from the backend, as
+ * apigw_backend_timeout), or {read, connect}.
+ */
+static void
+oa_timeouts(oa_ctx_t *c, json_t *v, apigw_backend_t *b)
+{
+    json_t      *e;
+    const char  *k;
+
+    if (!json_is_object(v)) {
+        b->timeout_ms = oa_time(c, v, NULL);
+        return;
+    }
+
+    json_object_foreach(v, k, e) {
+        if (strcmp(k, "read") == 0) {
+            b->timeout_ms = oa_time(c, e, k);
+
+        } else if (strcmp(k, "connect") == 0) {
+            b->connect_timeout_ms = oa_time(c, e, k);
+
+        } else if (strncmp(k, "x-", 2) != 0) {
+            oa_warn_at(c, k, "unknown field; ignored (read, connect)");
+        }
+    }
+}
+
+
+/* invoke: {target-url, verb, timeout} at the current pointer */
 static void
 oa_invoke(oa_ctx_t *c, oa_gw_t *gw, json_t *inv, oa_target_t *t)
 {
@@ -322,6 +411,12 @@ oa_invoke(oa_ctx_t *c, oa_gw_t *gw, json_t *inv, oa_target_t *t)
     oa_ptr_pop(c, old);
 
     t->b.method = method;
+
+    /* IBM's invoke: seconds */
+    if (json_object_get(inv, "timeout") != NULL) {
+        t->b.timeout_ms = oa_time(c, json_object_get(inv, "timeout"),
+                                  "timeout");
+    }
 }
 
 
@@ -879,6 +974,15 @@ oa_materialize(oa_ctx_t *c, apigw_operation_t *op, const oa_target_t *t,
     b->port = t->b.port;
     b->append_path = t->b.append_path;
     b->source = source;
+    b->timeout_ms = t->b.timeout_ms;
+
+    /* the backend's answer has no body, the client's request wants one */
+    if (b->method && strcmp(b->method, "HEAD") == 0
+        && op->method != APIGW_M_HEAD)
+    {
+        oa_error(c, "backend verb HEAD answers without a body: only a head "
+                 "operation may use it");
+    }
 
     memset(&h, 0, sizeof(h));
 
@@ -948,7 +1052,7 @@ oa_ow_base_ok(oa_ctx_t *c, const char *base)
 
 
 /*
- * An OpenWhisk entity name ([\w][\w@ .-]* not ending in a space, at
+ * An OpenWhisk entity name ([\w][\w@ .&-]* not ending in a space, at
  * most 256): anything else names no web action ("a/b", ".", "..").
  */
 static int
@@ -965,7 +1069,7 @@ oa_ow_name_ok(const char *s)
     }
 
     for (i = 1; i < n; i++) {
-        if (!(isalnum((unsigned char) s[i]) || strchr("_@ .-", s[i]))) {
+        if (!(isalnum((unsigned char) s[i]) || strchr("_@ .&-", s[i]))) {
             return 0;
         }
     }
@@ -1173,6 +1277,7 @@ oa_backends(oa_ctx_t *c)
     oa_gw_t             gw;
     oa_exec_t          *ex;
     oa_target_t         root, t;
+    apigw_backend_t     deflt;
     apigw_operation_t  *op;
 
     memset(&gw, 0, sizeof(gw));
@@ -1245,6 +1350,39 @@ oa_backends(oa_ctx_t *c)
         }
 
         oa_warn(c, "no backend; requests get 501");
+    }
+
+    /* x-apigw-timeout: the operation's, else the document's */
+    memset(&deflt, 0, sizeof(apigw_backend_t));
+    v = json_object_get(c->root, "x-apigw-timeout");
+
+    if (v != NULL) {
+        oa_ptr_set(c, "");
+        old = oa_ptr_push(c, "x-apigw-timeout");
+        oa_timeouts(c, v, &deflt);
+        oa_ptr_pop(c, old);
+    }
+
+    for (i = 0; i < c->api->nops; i++) {
+        op = &c->api->ops[i];
+        v = json_object_get(c->info[i].op, "x-apigw-timeout");
+
+        if (op->pointer == NULL) {
+            continue;
+        }
+
+        if (op->backend.timeout_ms == 0) {
+            op->backend.timeout_ms = deflt.timeout_ms;
+        }
+
+        op->backend.connect_timeout_ms = deflt.connect_timeout_ms;
+
+        if (v != NULL) {
+            oa_ptr_set(c, op->pointer);
+            old = oa_ptr_push(c, "x-apigw-timeout");
+            oa_timeouts(c, v, &op->backend);
+            oa_ptr_pop(c, old);
+        }
     }
 
     oa_ptr_set(c, saved);

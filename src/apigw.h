@@ -96,6 +96,9 @@ typedef struct {
     apigw_header_t  *headers;      /* injected request headers */
     size_t           nheaders;
     const char      *source;       /* "x-gateway-configuration", ... */
+    /* x-apigw-timeout, invoke's timeout; 0: the location's */
+    long             timeout_ms;           /* to send and to read */
+    long             connect_timeout_ms;
 } apigw_backend_t;
 
 /* CORS of an API (or an operation override). */

@@ -84,6 +84,15 @@ cli_print_problems(FILE *out, const apigw_problems_t *p, size_t from)
 }
 
 
+/* as nginx -t has apigw_openwhisk_url: http(s), no query or fragment */
+static int
+cli_base_url_ok(const char *u)
+{
+    return (strncasecmp(u, "http://", 7) == 0 && u[7])
+           || (strncasecmp(u, "https://", 8) == 0 && u[8]);
+}
+
+
 /*
  * The options common to both commands; returns the index of the first
  * file or -1 after a usage error.
@@ -106,21 +115,24 @@ cli_options(int argc, char **argv, int first, const char **ow_url)
                 return -1;
             }
             *ow_url = argv[++i];
-            continue;
-        }
 
-        if (strncmp(argv[i], "--openwhisk-url=", 16) == 0) {
+        } else if (strncmp(argv[i], "--openwhisk-url=", 16) == 0) {
             *ow_url = argv[i] + 16;
-            continue;
-        }
 
-        if (argv[i][0] == '-' && argv[i][1] != '\0') {
+        } else if (argv[i][0] == '-' && argv[i][1] != '\0') {
             fprintf(stderr, "apigw: unknown option \"%s\"\n", argv[i]);
             fputs(cli_usage, stderr);
             return -1;
+
+        } else {
+            return i;
         }
 
-        return i;
+        if (!cli_base_url_ok(*ow_url) || strpbrk(*ow_url, "?#")) {
+            cli_usage_error("--openwhisk-url needs an http:// or https:// "
+                            "URL without a query or fragment");
+            return -1;
+        }
     }
 
     return i;

@@ -272,6 +272,13 @@ def test_cli_routes_fixed_method_and_no_backend(tmp_path):
     (("routes", "dup-a.yaml", "corr.yaml"),
      "apigw: routes needs exactly one FILE"),
     (("check", "--openwhisk-url"), "apigw: --openwhisk-url needs a URL"),
+    # what nginx -t refuses in apigw_openwhisk_url
+    (("check", "--openwhisk-url", "http://ow.example/p?x=1", "dup-a.yaml"),
+     "apigw: --openwhisk-url needs an http:// or https:// URL without a "
+     "query or fragment"),
+    (("routes", "--openwhisk-url=ow.example", "dup-a.yaml"),
+     "apigw: --openwhisk-url needs an http:// or https:// URL without a "
+     "query or fragment"),
     (("check", "--bogus", "dup-a.yaml"), 'apigw: unknown option "--bogus"'),
 ])
 def test_cli_usage_errors(args, message):

@@ -52,6 +52,15 @@ def log_line(gw, rid, log=None):
     raise AssertionError("no access-log line for " + rid)
 
 
+def test_operation_timeouts(gw, whisk):
+    # 800 ms is within the location's 1s, not the operation's 200 ms
+    r = gw.request("GET", "/f/slow-short?ms=800")
+    assert_error(r, 504, "Error: Backend timed out.")
+    # and 1.5 s beyond the location's, within the operation's 5 s
+    r = gw.request("GET", "/f/slow-long?ms=1500")
+    assert r.status == 200, r
+
+
 def test_unreachable_backend_502(gw, whisk):
     r = gw.request("GET", "/f/down")
     rid = assert_error(r, 502, "Error: Backend unavailable.")

@@ -997,6 +997,15 @@ TEST(test_openwhisk)
     }
     apigw_api_free(api);
 
+    /* "&" is in OpenWhisk's names: r&d/q&a (a sub-delimiter: kept) */
+    api = imp_opts(OWDOC("{\"namespace\":\"n\",\"package\":\"r&d\","
+                         "\"action\":\"q&a\"}"), NULL, "http://ow", 0);
+    CHECK(api != NULL);
+    if (api) {
+        CHECK_STR(api->ops[0].backend.path, "/api/v1/web/n/r&d/q&a.json");
+    }
+    apigw_api_free(api);
+
     /* names OpenWhisk has no entity for, each reported */
     CHECK(imp_opts(OWDOC("{\"namespace\":\"_\",\"action\":\"a\"}"), NULL,
                    "http://ow", 0) == NULL);
@@ -1142,6 +1151,55 @@ TEST(test_backend_urls)
     CHECK(has(0, "/x-apigw-backend/url",
               "\"{id}\" is not a path parameter of GET /b"));
     CHECK_INT(P.nerrors, 1);
+}
+
+
+/* x-apigw-timeout (root, operation, {read, connect}), IBM invoke's */
+TEST(test_timeouts)
+{
+    apigw_api_t  *api;
+
+    api = imp("{\"openapi\":\"3.0.0\",\"info\":{\"title\":\"t\","
+              "\"version\":\"1\"},\"x-apigw-timeout\":2.5,"
+              "\"x-apigw-backend\":{\"url\":\"http://h/\"},\"paths\":{"
+              "\"/a\":{\"get\":{}},"
+              "\"/b\":{\"get\":{\"x-apigw-timeout\":\"500ms\"}},"
+              "\"/c\":{\"get\":{\"x-apigw-timeout\":{\"connect\":\"1m\"}}}}}");
+    CHECK(api != NULL);
+    if (api) {
+        CHECK_INT(api->ops[0].backend.timeout_ms, 2500);
+        CHECK_INT(api->ops[0].backend.connect_timeout_ms, 0);
+        CHECK_INT(api->ops[1].backend.timeout_ms, 500);
+        CHECK_INT(api->ops[2].backend.timeout_ms, 2500);
+        CHECK_INT(api->ops[2].backend.connect_timeout_ms, 60000);
+    }
+    apigw_api_free(api);
+
+    api = imp("{\"swagger\":\"2.0\",\"info\":{\"title\":\"t\",\"version\":"
+              "\"1\"},\"paths\":{\"/a\":{\"get\":{}}},"
+              "\"x-ibm-configuration\":{\"assembly\":{\"execute\":[{"
+              "\"invoke\":{\"target-url\":\"http://h/x\",\"timeout\":60}}]}}}");
+    CHECK(api != NULL);
+    if (api) {
+        CHECK_INT(api->ops[0].backend.timeout_ms, 60000);
+    }
+    apigw_api_free(api);
+
+    CHECK(imp(BE("{\"url\":\"http://h/\"},\"x-apigw-timeout\":0")) == NULL);
+    CHECK(has(0, "/paths/~1a~1{id}/get/x-apigw-timeout",
+              "must be from 1ms to a day"));
+    CHECK(imp(BE("{\"url\":\"http://h/\"},\"x-apigw-timeout\":\"5 s\""))
+          == NULL);
+    CHECK(has(0, "/paths/~1a~1{id}/get/x-apigw-timeout", "must be a time"));
+    CHECK(imp(BE("{\"url\":\"http://h/\"},\"x-apigw-timeout\":"
+                 "{\"read\":true}")) == NULL);
+    CHECK(has(0, "/paths/~1a~1{id}/get/x-apigw-timeout/read",
+              "must be a number of seconds"));
+
+    /* a HEAD backend for a GET: the client would get no body */
+    CHECK(imp(BE("{\"url\":\"http://h/\",\"method\":\"HEAD\"}")) == NULL);
+    CHECK(has(0, "/paths/~1a~1{id}/get/x-apigw-backend",
+              "only a head operation"));
 }
 
 
@@ -1618,6 +1676,7 @@ main(void)
     RUN(test_ibm_properties);
     RUN(test_openwhisk);
     RUN(test_backend_urls);
+    RUN(test_timeouts);
     RUN(test_cors);
     RUN(test_json_errors);
     RUN(test_yaml);
