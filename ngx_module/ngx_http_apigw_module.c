@@ -33,8 +33,10 @@ static ngx_int_t ngx_http_apigw_hide_backend(ngx_http_request_t *r,
     ngx_http_apigw_loc_conf_t *alcf);
 static void ngx_http_apigw_client_request_line(ngx_http_request_t *r,
     ngx_http_apigw_ctx_t *ctx);
+static const apigw_cors_t *ngx_http_apigw_preflight_cors(
+    ngx_http_request_t *r, apigw_match_t *m, const apigw_path_t *path);
 static ngx_int_t ngx_http_apigw_preflight(ngx_http_request_t *r,
-    ngx_http_apigw_ctx_t *ctx, apigw_match_t *m);
+    ngx_http_apigw_ctx_t *ctx, apigw_match_t *m, const apigw_cors_t *cors);
 static ngx_int_t ngx_http_apigw_request_id(ngx_http_request_t *r,
     ngx_http_apigw_loc_conf_t *alcf, ngx_http_apigw_ctx_t *ctx);
 static ngx_int_t ngx_http_apigw_backend_headers(ngx_http_request_t *r,
@@ -48,7 +50,7 @@ static ngx_int_t ngx_http_apigw_add_header(ngx_http_request_t *r,
 static ngx_int_t ngx_http_apigw_cors_origin(ngx_http_request_t *r,
     const apigw_cors_t *cors, ngx_str_t *origin, ngx_uint_t *vary);
 static ngx_int_t ngx_http_apigw_cors_headers(ngx_http_request_t *r,
-    ngx_http_apigw_ctx_t *ctx);
+    ngx_http_apigw_ctx_t *ctx, const apigw_cors_t *cors);
 static void ngx_http_apigw_strip_cors(ngx_http_request_t *r);
 static ngx_buf_t *ngx_http_apigw_error_body(ngx_http_request_t *r,
     ngx_uint_t status, const char *message, ngx_str_t *request_id);
@@ -488,6 +490,7 @@ ngx_http_apigw_handler(ngx_http_request_t *r)
     apigw_path_t                path;
     apigw_match_t               m;
     apigw_method_e              method;
+    const apigw_cors_t         *cors;
     ngx_http_apigw_ctx_t       *ctx;
     ngx_http_apigw_loc_conf_t  *alcf;
 
@@ -577,6 +580,7 @@ ngx_http_apigw_handler(ngx_http_request_t *r)
         m.api = alcf->webaction_api;
         m.op = apigw_webaction_op(alcf->webaction_api, APIGW_WEBACTION_WEB);
         m.nparams = 0;
+        m.rt = NULL;
         first = 3;
     }
 
@@ -584,13 +588,12 @@ matched:
 
     ctx->api = m.api;
 
-    if ((r->method & NGX_HTTP_OPTIONS)
-        && m.api
-        && m.api->cors.mode == APIGW_CORS_ENABLED
-        && ngx_http_apigw_find_header(r, "access-control-request-method",
-                                      29))
-    {
-        return ngx_http_apigw_preflight(r, ctx, &m);
+    if ((r->method & NGX_HTTP_OPTIONS) && m.api) {
+        cors = ngx_http_apigw_preflight_cors(r, &m, &path);
+
+        if (cors && cors->mode == APIGW_CORS_ENABLED) {
+            return ngx_http_apigw_preflight(r, ctx, &m, cors);
+        }
     }
 
     if (m.status == 404) {
@@ -698,6 +701,8 @@ ngx_http_apigw_keep_match(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx)
         m->api = ctx->match->api;
         m->allow = ctx->match->allow;
         m->nparams = ctx->match->nparams;
+        m->rt = ctx->match->rt;
+        m->first = ctx->match->first;
         ngx_memcpy(m->params, ctx->match->params,
                    m->nparams * sizeof(apigw_param_t));
 
@@ -905,18 +910,55 @@ ngx_http_apigw_client_request_line(ngx_http_request_t *r,
 }
 
 
+/*
+ * The CORS of a preflight: the operation's that the request it announces
+ * (Access-Control-Request-Method) would reach, else the API's; NULL: not
+ * a preflight.
+ */
+static const apigw_cors_t *
+ngx_http_apigw_preflight_cors(ngx_http_request_t *r, apigw_match_t *m,
+    const apigw_path_t *path)
+{
+    ngx_table_elt_t  *h;
+    apigw_match_t    *other;
+
+    h = ngx_http_apigw_find_header(r, "access-control-request-method", 29);
+
+    if (h == NULL) {
+        return NULL;
+    }
+
+    if (!m->api->op_cors || m->rt == NULL) {
+        return &m->api->cors;
+    }
+
+    other = ngx_palloc(r->pool, sizeof(apigw_match_t));
+    if (other == NULL) {
+        return &m->api->cors;
+    }
+
+    apigw_router_match(m->rt,
+                       apigw_method_parse((char *) h->value.data,
+                                          h->value.len),
+                       path, m->first, other);
+
+    if (other->status != 0 || other->api != m->api) {
+        return &m->api->cors;
+    }
+
+    return apigw_op_cors(other->api, other->op);
+}
+
+
 static ngx_int_t
 ngx_http_apigw_preflight(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
-    apigw_match_t *m)
+    apigw_match_t *m, const apigw_cors_t *cors)
 {
     u_char               buf[128];
     ngx_int_t            rc;
     ngx_str_t            origin, value;
     ngx_uint_t           vary;
     ngx_table_elt_t     *h;
-    const apigw_cors_t  *cors;
-
-    cors = &m->api->cors;
 
     if (m->status == 404) {
         return ngx_http_apigw_send_error(r, ctx, NGX_HTTP_NOT_FOUND, NULL);
@@ -1785,14 +1827,12 @@ ngx_http_apigw_cors_origin(ngx_http_request_t *r, const apigw_cors_t *cors,
 /* CORS on a response (not a preflight) of an API that enables it */
 
 static ngx_int_t
-ngx_http_apigw_cors_headers(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx)
+ngx_http_apigw_cors_headers(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
+    const apigw_cors_t *cors)
 {
     ngx_int_t            rc;
     ngx_str_t            origin, value;
     ngx_uint_t           vary;
-    const apigw_cors_t  *cors;
-
-    cors = &ctx->api->cors;
 
     ngx_http_apigw_strip_cors(r);
 
@@ -2103,6 +2143,7 @@ static ngx_int_t
 ngx_http_apigw_header_filter(ngx_http_request_t *r)
 {
     ngx_buf_t                      *b;
+    const apigw_cors_t             *cors;
     ngx_http_apigw_ctx_t           *ctx;
     ngx_http_apigw_loc_conf_t      *alcf;
     const ngx_http_apigw_error_t   *e;
@@ -2181,13 +2222,14 @@ ngx_http_apigw_header_filter(ngx_http_request_t *r)
     }
 
     if (ctx->api && !ctx->preflight) {
+        cors = apigw_op_cors(ctx->api, ctx->op);
 
-        if (ctx->api->cors.mode == APIGW_CORS_ENABLED) {
-            if (ngx_http_apigw_cors_headers(r, ctx) != NGX_OK) {
+        if (cors->mode == APIGW_CORS_ENABLED) {
+            if (ngx_http_apigw_cors_headers(r, ctx, cors) != NGX_OK) {
                 return NGX_ERROR;
             }
 
-        } else if (ctx->api->cors.mode == APIGW_CORS_DISABLED) {
+        } else if (cors->mode == APIGW_CORS_DISABLED) {
             ngx_http_apigw_strip_cors(r);
         }
     }

@@ -1579,15 +1579,13 @@ oa_origin_valid(const char *s)
 
 
 static void
-oa_cors_origins(oa_ctx_t *c, json_t *obj)
+oa_cors_origins(oa_ctx_t *c, json_t *obj, apigw_cors_t *cors)
 {
     int           any;
     size_t        i, old, old2;
     json_t       *v, *e;
     const char   *s;
-    apigw_cors_t *cors;
 
-    cors = &c->api->cors;
     v = json_object_get(obj, "origins");
 
     if (v == NULL) {
@@ -1680,15 +1678,12 @@ oa_cors_origins(oa_ctx_t *c, json_t *obj)
 
 
 static void
-oa_apigw_cors(oa_ctx_t *c, json_t *v)
+oa_apigw_cors(oa_ctx_t *c, json_t *v, apigw_cors_t *cors)
 {
     int            b;
     double         d;
     json_t        *e;
     const char    *k;
-    apigw_cors_t  *cors;
-
-    cors = &c->api->cors;
 
     if (json_is_boolean(v)) {
         cors->mode = json_is_true(v) ? APIGW_CORS_ENABLED
@@ -1714,7 +1709,7 @@ oa_apigw_cors(oa_ctx_t *c, json_t *v)
         }
     }
 
-    oa_cors_origins(c, v);
+    oa_cors_origins(c, v, cors);
     oa_cors_list(c, v, "methods", 1, &cors->methods);
     oa_cors_list(c, v, "headers", 0, &cors->headers);
     oa_cors_list(c, v, "expose_headers", 0, &cors->expose);
@@ -1771,7 +1766,35 @@ oa_cors(oa_ctx_t *c)
 
     if (v != NULL) {
         old = oa_ptr_push(c, "x-apigw-cors");
-        oa_apigw_cors(c, v);
+        oa_apigw_cors(c, v, &c->api->cors);
         oa_ptr_pop(c, old);
+    }
+}
+
+
+/* an operation's own x-apigw-cors (the v1 model's CORS is per resource) */
+void
+oa_op_cors(oa_ctx_t *c)
+{
+    size_t              i, old;
+    json_t             *v;
+    apigw_operation_t  *op;
+
+    for (i = 0; i < c->api->nops; i++) {
+        op = &c->api->ops[i];
+        v = json_object_get(c->info[i].op, "x-apigw-cors");
+        op->cors.max_age = -1;
+
+        if (v == NULL || op->pointer == NULL) {
+            continue;
+        }
+
+        oa_ptr_set(c, op->pointer);
+        old = oa_ptr_push(c, "x-apigw-cors");
+        oa_apigw_cors(c, v, &op->cors);
+        oa_ptr_pop(c, old);
+        oa_ptr_set(c, "");
+
+        c->api->op_cors = 1;
     }
 }

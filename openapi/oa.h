@@ -128,6 +128,7 @@ const char *oa_template_scan(const char *s, size_t len, const char **names,
 /* backend.c */
 
 void oa_cors(oa_ctx_t *c);
+void oa_op_cors(oa_ctx_t *c);
 void oa_backends(oa_ctx_t *c);
 
 

@@ -3305,7 +3305,7 @@ apigw_admin_v1_to_swagger(json_t *v1)
     char         id[32];
     size_t       n, i;
     json_t      *doc, *paths, *cases, *res, *r, *ops, *op, *pm, *o, *ex;
-    json_t      *acts, *p, *m, *cors;
+    json_t      *acts, *p, *m, *cors, *methods;
     const char  *path, *verb, *url, *origin;
     char         lc[16];
 
@@ -3326,14 +3326,32 @@ apigw_admin_v1_to_swagger(json_t *v1)
 
     paths = json_object_get(doc, "paths");
     res = json_object_get(v1, "resources");
-    cors = NULL;
     n = 0;
 
     json_object_foreach(res, path, r) {
+        /*
+         * CORS is the resource's: "true" any origin, "false" the
+         * backend's CORS headers removed, another string that origin
+         * only, none: the backend's pass through
+         */
         origin = admin_str(json_object_get(r, "cors"), "origin");
+        methods = json_object_get(json_object_get(r, "cors"), "methods");
+        cors = NULL;
 
-        if (cors == NULL && origin) {
-            cors = json_pack("{s:b}", "enabled", strcmp(origin, "false"));
+        if (origin && strcmp(origin, "false") == 0) {
+            cors = json_false();
+
+        } else if (origin) {
+            cors = json_object();
+
+            if (cors && strcmp(origin, "true") != 0) {
+                json_object_set_new(cors, "origins", json_pack("[s]",
+                                                               origin));
+            }
+
+            if (cors && methods) {
+                json_object_set(cors, "methods", methods);
+            }
         }
 
         pm = json_object();
@@ -3353,6 +3371,10 @@ apigw_admin_v1_to_swagger(json_t *v1)
             o = json_pack("{s:s,s:{s:{s:s}}}", "operationId", id,
                           "responses", "default", "description", "ok");
             json_object_set_new(pm, lc, o);
+
+            if (o && cors) {
+                json_object_set(o, "x-apigw-cors", cors);
+            }
 
             if (o && json_array_size(json_object_get(op, "security"))) {
                 admin_v1_security(doc, o, json_object_get(op, "security"));
@@ -3434,16 +3456,12 @@ apigw_admin_v1_to_swagger(json_t *v1)
             json_array_append_new(cases, json_pack("{s:[s],s:o}",
                                   "operations", id, "execute", ex));
         }
+
+        json_decref(cors);
     }
 
     o = json_pack("{s:{s:[{s:{s:o}}]}}", "assembly", "execute",
                   "operation-switch", "case", cases);
-
-    if (o && cors) {
-        json_object_set_new(o, "cors", cors);
-    } else {
-        json_decref(cors);
-    }
 
     if (o == NULL) {
         json_decref(doc);

@@ -138,6 +138,8 @@ typedef struct {
     struct apigw_rl_set_s  *limits;
     /* credentials required (src/auth.h); NULL: open; points into api->auth */
     const apigw_security_t  *security;
+    /* x-apigw-cors of the operation; mode APIGW_CORS_UNSET: the API's */
+    apigw_cors_t     cors;
 } apigw_operation_t;
 
 struct apigw_api_s {
@@ -152,7 +154,16 @@ struct apigw_api_s {
     apigw_auth_t       *auth;       /* security schemes (src/auth.h) */
     /* a web-action binding's tenant (not owned): its keys may call it */
     const char         *tenant;
+    int                 op_cors;    /* an operation has its own CORS */
 };
+
+
+/* the CORS that applies to an operation (op may be NULL: the API's) */
+static inline const apigw_cors_t *
+apigw_op_cors(const apigw_api_t *api, const apigw_operation_t *op)
+{
+    return op && op->cors.mode != APIGW_CORS_UNSET ? &op->cors : &api->cors;
+}
 
 #define APIGW_SPEC_SWAGGER2  2
 #define APIGW_SPEC_OAS30     30
@@ -177,6 +188,7 @@ apigw_api_t *apigw_import_buffer(const char *buf, size_t len,
 apigw_api_t *apigw_import_file(const char *path,
     const apigw_import_opts_t *opts, apigw_problems_t *probs);
 void apigw_api_free(apigw_api_t *api);
+void apigw_cors_clear(apigw_cors_t *cors);  /* frees what it owns */
 /* frees what a backend owns and zeroes it */
 void apigw_backend_clear(apigw_backend_t *b);
 /* splits an absolute http(s) URL into `b`; NULL, or the reason it failed */
@@ -274,6 +286,9 @@ typedef struct {
                                             bit (1 << method) */
     apigw_param_t             params[APIGW_MAX_PARAMS];
     size_t                    nparams;
+    /* what matched it: for the same path with another method */
+    const apigw_router_t     *rt;
+    size_t                    first;
 } apigw_match_t;
 
 apigw_router_t *apigw_router_create(void);

@@ -167,6 +167,22 @@ apigw_backend_clear(apigw_backend_t *b)
 
 
 void
+apigw_cors_clear(apigw_cors_t *cors)
+{
+    size_t  i;
+
+    for (i = 0; i < cors->norigins; i++) {
+        free(cors->origins[i]);
+    }
+
+    free(cors->origins);
+    free(cors->methods);
+    free(cors->headers);
+    free(cors->expose);
+}
+
+
+void
 apigw_api_free(apigw_api_t *api)
 {
     size_t  i;
@@ -182,16 +198,10 @@ apigw_api_free(apigw_api_t *api)
         apigw_backend_clear(&api->ops[i].backend);
         apigw_validation_free(api->ops[i].validation);
         apigw_rl_set_free(api->ops[i].limits);
+        apigw_cors_clear(&api->ops[i].cors);
     }
 
-    for (i = 0; i < api->cors.norigins; i++) {
-        free(api->cors.origins[i]);
-    }
-
-    free(api->cors.origins);
-    free(api->cors.methods);
-    free(api->cors.headers);
-    free(api->cors.expose);
+    apigw_cors_clear(&api->cors);
     apigw_auth_free(api->auth);
     free(api->ops);
     free(api->file);

@@ -988,6 +988,8 @@ apigw_router_match(const apigw_router_t *rt, apigw_method_e method,
     m->api = NULL;
     m->allow = 0;
     m->nparams = 0;
+    m->rt = rt;
+    m->first = first;
 
     if (rt == NULL || first > path->n || (unsigned) method > APIGW_M_NONE) {
         return;

@@ -504,3 +504,57 @@ def test_v1_405_allow_options_head(gw, whisk):
                    "/v1/subscriptions"]:
         assert_head_is_get(gw, target)
     assert assert_head_is_get(gw, a).json() == api
+
+
+def test_v1_cors_is_per_resource(gw, whisk):
+    """Each resource's cors: "true" any origin, "false" the backend's CORS
+    headers removed and no preflight at the edge, a literal origin only
+    that one, none: the backend's headers pass through (reference 8)."""
+    t = gw.admin("PUT", "/v1/tenants",
+                 {"namespace": "corsy", "instance": "i"}).json()
+
+    def op():
+        return {"backendMethod": "GET", "backendUrl":
+                "%s/api/v1/web/guest/default/cors.http" % whisk.url}
+    body = {"name": "c", "basePath": "/corsy", "tenantId": t["id"],
+            "resources": {
+                "/a": {"cors": {"origin": "true", "methods": "GET"},
+                       "operations": {"GET": op()}},
+                "/b": {"cors": {"origin": "false"},
+                       "operations": {"GET": op()}},
+                "/c": {"cors": {"origin": "https://only.example"},
+                       "operations": {"GET": op()}},
+                "/d": {"operations": {"GET": op()}}}}
+    assert gw.admin("POST", "/v1/apis", body).status == 200
+    base = "/api/%s/corsy/" % t["id"]
+    gw.wait_status("GET", base + "d", 200)
+
+    def get(p, origin):
+        return gw.get(base + p, headers=[("Origin", origin)])
+
+    def pre(p, origin):
+        return harness.request(gw.port, "OPTIONS", base + p, [
+            ("Origin", origin), ("Access-Control-Request-Method", "GET")])
+
+    evil, only = "https://evil.example", "https://only.example"
+    # "true": any origin, preflights at the edge
+    r = pre("a", evil)
+    assert r.status in (200, 204), r
+    assert r.header("Access-Control-Allow-Origin") in ("*", evil), r
+    assert get("a", evil).header("Access-Control-Allow-Origin") in ("*",
+                                                                   evil)
+    # "false": stripped, the preflight goes the normal way (no OPTIONS)
+    r = pre("b", evil)
+    assert r.status == 405 and r.header("Access-Control-Allow-Origin") is None
+    r = get("b", evil)
+    assert r.status == 200 and r.header("Access-Control-Allow-Origin") is None
+    # a literal origin: that one only
+    assert pre("c", evil).status == 403
+    r = pre("c", only)
+    assert r.header("Access-Control-Allow-Origin") == only, r
+    assert get("c", evil).header("Access-Control-Allow-Origin") is None
+    assert get("c", only).header("Access-Control-Allow-Origin") == only
+    # none: the backend's own, as it sent them (OpenWhisk's "*" too)
+    r = get("d", evil)
+    assert "https://backend.example" in \
+        r.header_all("Access-Control-Allow-Origin"), r

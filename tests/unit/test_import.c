@@ -1209,6 +1209,34 @@ TEST(test_cors)
 {
     apigw_api_t  *api;
 
+    /* an operation's own: over the API's, for that operation only */
+    api = imp("{\"openapi\":\"3.0.0\",\"info\":{\"title\":\"t\","
+              "\"version\":\"1\"},\"x-apigw-cors\":true,"
+              "\"x-apigw-backend\":{\"url\":\"http://h/\"},\"paths\":{"
+              "\"/a\":{\"get\":{}},"
+              "\"/b\":{\"get\":{\"x-apigw-cors\":false}},"
+              "\"/c\":{\"get\":{\"x-apigw-cors\":{\"origins\":"
+              "[\"https://x.example\"],\"max_age\":5}}}}}");
+    CHECK(api != NULL);
+    if (api) {
+        CHECK(api->op_cors);
+        CHECK(apigw_op_cors(api, &api->ops[0]) == &api->cors);
+        CHECK_INT(apigw_op_cors(api, &api->ops[1])->mode,
+                  APIGW_CORS_DISABLED);
+        CHECK_INT(apigw_op_cors(api, &api->ops[2])->mode,
+                  APIGW_CORS_ENABLED);
+        CHECK_INT(api->ops[2].cors.norigins, 1);
+        CHECK_INT(api->ops[2].cors.max_age, 5);
+        CHECK_INT(api->ops[1].cors.max_age, -1);
+        CHECK(apigw_op_cors(api, NULL) == &api->cors);
+    }
+    apigw_api_free(api);
+
+    CHECK(imp(BE("{\"url\":\"http://h/\"},\"x-apigw-cors\":{\"origins\":"
+                 "[\"nope\"]}")) == NULL);
+    CHECK(has(0, "/paths/~1a~1{id}/get/x-apigw-cors/origins/0",
+              "is not an origin"));
+
     api = imp(SW(",\"x-apigw-cors\":false,\"x-gateway-configuration\":"
                  "{\"cors\":{\"enabled\":true}}"));
     CHECK(api && api->cors.mode == APIGW_CORS_DISABLED);
