@@ -145,6 +145,8 @@ static ngx_http_apigw_error_t  ngx_http_apigw_errors[] = {
 /* reasons whose message says more than their status's */
 static ngx_http_apigw_error_t  ngx_http_apigw_reason_errors[] = {
     { 400, "bad_path", "Error: Invalid request path." },
+    { 400, "bad_mapping", "Error: The request cannot be mapped for the "
+                          "backend." },
     { 403, "cors_origin", "Error: Origin not allowed." },
     { 501, "no_backend", "Error: The operation has no backend." },
     { 0, NULL, NULL }
@@ -739,6 +741,7 @@ ngx_http_apigw_invoke(ngx_http_request_t *r)
     u_char                     *p;
     size_t                      n, size;
     ngx_int_t                   rc;
+    ngx_str_t                   args;
     apigw_path_t               *path;
     apigw_match_t              *m;
     ngx_http_upstream_t        *u;
@@ -753,14 +756,35 @@ ngx_http_apigw_invoke(ngx_http_request_t *r)
     path = ctx->path;
     opx = ctx->opx;
 
+    if (ngx_http_apigw_backend_headers(r, alcf, &m->op->backend) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* the request mapping, after the injected headers (v1: in order) */
+    args = r->args;
+
+    if (m->op->nmaps) {
+        rc = ngx_http_apigw_reqmap(r, ctx, &args);
+
+        if (rc == NGX_DECLINED) {
+            return ngx_http_apigw_send_error(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                             "bad_mapping");
+        }
+
+        if (rc != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
     /*
      * One pass into a buffer that fits unless parameters are repeated in
-     * the template: encoding at most triples the path.
+     * the template: encoding at most triples the path (and a path
+     * parameter that a mapping set).
      */
 
     size = ngx_strlen(m->op->backend.path ? m->op->backend.path : "")
            + 3 * (r->uri.len + 1) * (m->op->backend.append_path ? 2 : 1)
-           + r->args.len + 2;
+           + args.len + 2;
 
     for ( ;; ) {
         p = ngx_pnalloc(r->pool, size);
@@ -769,7 +793,7 @@ ngx_http_apigw_invoke(ngx_http_request_t *r)
         }
 
         n = apigw_backend_uri(m->op, m, path, ctx->path_first,
-                              (char *) r->args.data, r->args.len,
+                              (char *) args.data, args.len,
                               (char *) p, size);
         if (n <= size) {
             break;
@@ -780,10 +804,6 @@ ngx_http_apigw_invoke(ngx_http_request_t *r)
 
     ctx->backend_uri.data = p;
     ctx->backend_uri.len = n;
-
-    if (ngx_http_apigw_backend_headers(r, alcf, &m->op->backend) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "apigw backend \"%V\" \"%V\"", &opx->host,

@@ -214,6 +214,12 @@ ngx_int_t ngx_http_apigw_keep_match(ngx_http_request_t *r,
 ngx_int_t ngx_http_apigw_validate(ngx_http_request_t *r,
     ngx_http_apigw_ctx_t *ctx);
 void ngx_http_apigw_validate_init(ngx_conf_t *cf);
+/* the body collected for the operation (validation, a mapping), or NULL */
+const char *ngx_http_apigw_collected_body(ngx_http_request_t *r,
+    size_t *len);
+/* request mapping (ngx_http_apigw_reqmap.c) */
+ngx_int_t ngx_http_apigw_reqmap(ngx_http_request_t *r,
+    ngx_http_apigw_ctx_t *ctx, ngx_str_t *args);
 
 /* credentials (ngx_http_apigw_auth.c) */
 ngx_int_t ngx_http_apigw_redact_upstream(ngx_http_request_t *r,

@@ -48,7 +48,7 @@ ngx_http_apigw_validate(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx)
 {
     int                         vrc;
     ngx_int_t                   rc;
-    ngx_uint_t                  i, n;
+    ngx_uint_t                  i, n, has_body;
     apigw_kv_t                 *kv;
     ngx_list_part_t            *part;
     ngx_table_elt_t            *h;
@@ -62,8 +62,19 @@ ngx_http_apigw_validate(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx)
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_apigw_module);
     op = ctx->op;
 
-    if (r != r->main || !apigw_validation_on(op, alcf->validate)) {
+    if (r != r->main) {
         return NGX_DECLINED;
+    }
+
+    has_body = r->headers_in.content_length_n > 0 || r->headers_in.chunked;
+
+    if (!apigw_validation_on(op, alcf->validate)) {
+        /* a mapping of the body needs it whole, unchecked */
+        if (!(op->map_body && has_body)) {
+            return NGX_DECLINED;
+        }
+
+        goto collect;
     }
 
     v = apigw_op_validation(op);
@@ -74,8 +85,7 @@ ngx_http_apigw_validate(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx)
     req.npath = ctx->match->nparams;
     req.query = (char *) r->args.data;
     req.query_len = r->args.len;
-    req.has_body = r->headers_in.content_length_n > 0
-                   || r->headers_in.chunked;
+    req.has_body = has_body;
 
     if (r->headers_in.content_type) {
         req.content_type = (char *) r->headers_in.content_type->value.data;
@@ -115,11 +125,13 @@ ngx_http_apigw_validate(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx)
         return ngx_http_apigw_validate_reject(r, ctx, &res);
     }
 
-    if (vrc == APIGW_V_OK) {
+    if (vrc == APIGW_V_OK && !(op->map_body && has_body)) {
         return NGX_DECLINED;
     }
 
-    /* APIGW_V_BODY: a JSON body to read and check */
+collect:
+
+    /* APIGW_V_BODY: a JSON body to read and check (or to map) */
 
     if (r->headers_in.content_length_n > (off_t) alcf->validate_body_max) {
         /* as client_max_body_size does: no "100 Continue" for a refusal */
@@ -158,12 +170,13 @@ ngx_http_apigw_validate(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx)
 static void
 ngx_http_apigw_validate_body_done(ngx_http_request_t *r)
 {
-    int                      vrc;
-    ngx_int_t                rc;
-    ngx_str_t                ct;
-    apigw_vresult_t          res;
-    ngx_http_apigw_ctx_t    *ctx;
-    ngx_http_apigw_vbody_t  *vb;
+    int                         vrc;
+    ngx_int_t                   rc;
+    ngx_str_t                   ct;
+    apigw_vresult_t             res;
+    ngx_http_apigw_ctx_t       *ctx;
+    ngx_http_apigw_vbody_t     *vb;
+    ngx_http_apigw_loc_conf_t  *alcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_apigw_module);
     vb = ctx->validate;
@@ -180,8 +193,16 @@ ngx_http_apigw_validate_body_done(ngx_http_request_t *r)
         ct = r->headers_in.content_type->value;
     }
 
-    vrc = apigw_validate_body(apigw_op_validation(ctx->op), (char *) ct.data,
-                              ct.len, (char *) vb->buf, vb->len, &res);
+    alcf = ngx_http_get_module_loc_conf(r, ngx_http_apigw_module);
+
+    /* collected for a mapping only: not checked */
+    vrc = APIGW_V_OK;
+
+    if (apigw_validation_on(ctx->op, alcf->validate)) {
+        vrc = apigw_validate_body(apigw_op_validation(ctx->op),
+                                  (char *) ct.data, ct.len, (char *) vb->buf,
+                                  vb->len, &res);
+    }
 
     if (vrc == APIGW_V_REJECT) {
         rc = ngx_http_apigw_validate_reject(r, ctx, &res);
@@ -191,6 +212,26 @@ ngx_http_apigw_validate_body_done(ngx_http_request_t *r)
     }
 
     ngx_http_finalize_request(r, rc);
+}
+
+
+const char *
+ngx_http_apigw_collected_body(ngx_http_request_t *r, size_t *len)
+{
+    ngx_http_apigw_ctx_t    *ctx;
+    ngx_http_apigw_vbody_t  *vb;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_apigw_module);
+    vb = ctx ? ctx->validate : NULL;
+
+    if (vb == NULL || vb->collecting) {
+        *len = 0;
+        return NULL;
+    }
+
+    *len = vb->len;
+
+    return (char *) vb->buf;
 }
 
 

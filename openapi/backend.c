@@ -1772,6 +1772,284 @@ oa_cors(oa_ctx_t *c)
 }
 
 
+/* ---- request mapping ---- */
+
+/* a {name} of the operation's path template */
+static int
+oa_path_param(const apigw_operation_t *op, const char *name)
+{
+    size_t       i, n, lens[APIGW_MAX_PARAMS];
+    const char  *names[APIGW_MAX_PARAMS];
+
+    if (op->path == NULL
+        || oa_template_scan(op->path, strlen(op->path), names, lens,
+                            APIGW_MAX_PARAMS, &n) != NULL)
+    {
+        return 0;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (lens[i] == strlen(name) && memcmp(names[i], name, lens[i]) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static int
+oa_map_location(oa_ctx_t *c, json_t *end, const char *key, char **name)
+{
+    int          loc;
+    size_t       old;
+    const char  *l, *n;
+
+    old = oa_ptr_push(c, key);
+    loc = -1;
+    *name = NULL;
+
+    if (!json_is_object(end)) {
+        oa_error(c, "must be an object, not %s", oa_type_name(end));
+        goto done;
+    }
+
+    if ((oa_get_string(c, end, "location", 1, &l)
+         | oa_get_string(c, end, "name", 1, &n)) != 0)
+    {
+        goto done;
+    }
+
+    loc = strcmp(l, "header") == 0 ? APIGW_MAP_HEADER
+          : strcmp(l, "query") == 0 ? APIGW_MAP_QUERY
+          : strcmp(l, "body") == 0 ? APIGW_MAP_BODY
+          : strcmp(l, "path") == 0 ? APIGW_MAP_PATH : -1;
+
+    if (loc == -1) {
+        oa_error_at(c, "location", "must be header, query, body or path");
+        goto done;
+    }
+
+    if (n[0] == '\0' || (loc == APIGW_MAP_HEADER && !oa_token(n))) {
+        oa_error_at(c, "name", "\"%s\" is not a %s name", n, l);
+        loc = -1;
+        goto done;
+    }
+
+    /* "*": a whole query or body, not the headers (Host, framing) */
+    if (strcmp(n, "*") == 0
+        && loc != APIGW_MAP_QUERY && loc != APIGW_MAP_BODY)
+    {
+        oa_error_at(c, "name", "\"*\" is for the query or the body");
+        loc = -1;
+        goto done;
+    }
+
+    *name = oa_strdup(c, n);
+
+done:
+
+    oa_ptr_pop(c, old);
+
+    return loc;
+}
+
+
+/*
+ * x-apigw-request-mapping: [{action, from: {name, location} | {value},
+ * to: {name, location}}], openwhisk-apigateway's reqMapping: applied in
+ * order, before the request goes to the backend.
+ */
+static void
+oa_request_mapping(oa_ctx_t *c, apigw_operation_t *op, json_t *list)
+{
+    size_t        i, old, n;
+    json_t       *e, *from, *to, *v;
+    const char   *a;
+    apigw_map_t  *m;
+
+    if (!json_is_array(list)) {
+        oa_error(c, "must be an array, not %s", oa_type_name(list));
+        return;
+    }
+
+    op->maps = calloc(json_array_size(list) + 1, sizeof(apigw_map_t));
+    if (op->maps == NULL) {
+        c->oom = 1;
+        return;
+    }
+
+    json_array_foreach(list, i, e) {
+        old = oa_ptr_push_index(c, i);
+        m = &op->maps[op->nmaps];
+        memset(m, 0, sizeof(apigw_map_t));
+
+        if (!json_is_object(e)) {
+            oa_error(c, "must be an object, not %s", oa_type_name(e));
+            goto next;
+        }
+
+        if (oa_get_string(c, e, "action", 1, &a) != 0) {
+            goto next;
+        }
+
+        m->action = strcmp(a, "insert") == 0 ? APIGW_MAP_INSERT
+                    : strcmp(a, "remove") == 0 ? APIGW_MAP_REMOVE
+                    : strcmp(a, "transform") == 0 ? APIGW_MAP_TRANSFORM
+                    : strcmp(a, "default") == 0 ? APIGW_MAP_DEFAULT : -1;
+
+        if (m->action == -1) {
+            oa_error_at(c, "action", "must be insert, remove, transform or "
+                        "default");
+            goto next;
+        }
+
+        from = json_object_get(e, "from");
+        to = json_object_get(e, "to");
+
+        if (m->action == APIGW_MAP_REMOVE) {
+            /* what goes: "from" (openwhisk-apigateway), or "to" */
+            if (from == NULL && to == NULL) {
+                oa_error(c, "missing required field \"from\"");
+                goto next;
+            }
+
+            m->from = oa_map_location(c, from ? from : to,
+                                      from ? "from" : "to", &m->from_name);
+            if (m->from == -1) {
+                goto next;
+            }
+
+            if (m->from == APIGW_MAP_PATH) {
+                oa_error(c, "a path parameter cannot be removed");
+                goto next;
+            }
+
+            op->map_body |= m->from == APIGW_MAP_BODY;
+            op->nmaps++;
+            goto next;
+        }
+
+        if (!json_is_object(from)) {
+            oa_error_at(c, "from", from ? "must be an object"
+                                        : "missing required field");
+            goto next;
+        }
+
+        v = json_object_get(from, "value");
+
+        if (v != NULL && m->action != APIGW_MAP_TRANSFORM) {
+            if (!(json_is_string(v) || json_is_number(v)
+                  || json_is_boolean(v)))
+            {
+                oa_error_at(c, "from", "value must be a string, number or "
+                            "boolean");
+                goto next;
+            }
+
+            m->from = APIGW_MAP_VALUE;
+            m->value = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+            if (m->value == NULL) {
+                c->oom = 1;
+                goto next;
+            }
+
+        } else {
+            m->from = oa_map_location(c, from, "from", &m->from_name);
+            if (m->from == -1) {
+                goto next;
+            }
+        }
+
+        if (!json_is_object(to)) {
+            oa_error_at(c, "to", to ? "must be an object"
+                                    : "missing required field");
+            goto next;
+        }
+
+        m->to = oa_map_location(c, to, "to", &m->to_name);
+        if (m->to == -1) {
+            goto next;
+        }
+
+        n = 0;
+
+        if (m->from_name && strcmp(m->from_name, "*") == 0) {
+            n++;
+        }
+
+        if (strcmp(m->to_name, "*") == 0) {
+            n++;
+        }
+
+        /* "*" moves a whole query or body into the other one */
+        if (n == 1 || (n == 2 && m->action != APIGW_MAP_TRANSFORM)) {
+            oa_error(c, "\"*\" is a whole query or body: transform from "
+                     "\"*\" to \"*\" only");
+            goto next;
+        }
+
+        if (m->to == APIGW_MAP_PATH && m->action == APIGW_MAP_DEFAULT) {
+            oa_error(c, "a path parameter always has a value: no default");
+            goto next;
+        }
+
+        if (m->to == APIGW_MAP_PATH && oa_path_param(op, m->to_name) == 0) {
+            oa_error_at(c, "to", "\"%s\" is not a path parameter of the "
+                        "operation", m->to_name);
+            goto next;
+        }
+
+        if (m->from == APIGW_MAP_PATH
+            && oa_path_param(op, m->from_name) == 0)
+        {
+            oa_error_at(c, "from", "\"%s\" is not a path parameter of the "
+                        "operation", m->from_name);
+            goto next;
+        }
+
+        op->map_body |= m->from == APIGW_MAP_BODY || m->to == APIGW_MAP_BODY;
+        op->nmaps++;
+
+    next:
+
+        if (op->nmaps == 0 || &op->maps[op->nmaps - 1] != m) {
+            free(m->from_name);
+            free(m->value);
+            free(m->to_name);
+            memset(m, 0, sizeof(apigw_map_t));
+        }
+
+        oa_ptr_pop(c, old);
+    }
+}
+
+
+/* x-apigw-request-mapping of every operation */
+void
+oa_request_mappings(oa_ctx_t *c)
+{
+    size_t              i, old;
+    json_t             *v;
+    apigw_operation_t  *op;
+
+    for (i = 0; i < c->api->nops; i++) {
+        op = &c->api->ops[i];
+        v = json_object_get(c->info[i].op, "x-apigw-request-mapping");
+
+        if (v == NULL || op->pointer == NULL) {
+            continue;
+        }
+
+        oa_ptr_set(c, op->pointer);
+        old = oa_ptr_push(c, "x-apigw-request-mapping");
+        oa_request_mapping(c, op, v);
+        oa_ptr_pop(c, old);
+        oa_ptr_set(c, "");
+    }
+}
+
+
 /* an operation's own x-apigw-cors (the v1 model's CORS is per resource) */
 void
 oa_op_cors(oa_ctx_t *c)

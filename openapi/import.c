@@ -927,6 +927,7 @@ apigw_import_buffer(const char *buf, size_t len,
             oa_cors(&c);
             oa_paths(&c);
             oa_op_cors(&c);
+            oa_request_mappings(&c);
             oa_security(&c);
             oa_backends(&c);
             oa_validation(&c);

@@ -129,6 +129,7 @@ const char *oa_template_scan(const char *s, size_t len, const char **names,
 
 void oa_cors(oa_ctx_t *c);
 void oa_op_cors(oa_ctx_t *c);
+void oa_request_mappings(oa_ctx_t *c);
 void oa_backends(oa_ctx_t *c);
 
 

@@ -3305,7 +3305,7 @@ apigw_admin_v1_to_swagger(json_t *v1)
     char         id[32];
     size_t       n, i;
     json_t      *doc, *paths, *cases, *res, *r, *ops, *op, *pm, *o, *ex;
-    json_t      *acts, *p, *m, *cors, *methods;
+    json_t      *acts, *maps, *p, *m, *cors, *methods;
     const char  *path, *verb, *url, *origin;
     char         lc[16];
 
@@ -3407,6 +3407,7 @@ apigw_admin_v1_to_swagger(json_t *v1)
                                    : "keep");
 
             acts = json_array();
+            maps = json_array();
 
             json_array_foreach(json_object_get(op, "policies"), i, p) {
                 if (strcmp(admin_str(p, "type") ? admin_str(p, "type") : "",
@@ -3424,6 +3425,7 @@ apigw_admin_v1_to_swagger(json_t *v1)
                         to = json_object_get(m, "to");
                         from = json_object_get(m, "from");
 
+                        /* the rest: apigw's request mapping, in order */
                         if (strcmp(admin_str(m, "action")
                                    ? admin_str(m, "action") : "", "insert")
                             || strcmp(admin_str(to, "location")
@@ -3433,6 +3435,7 @@ apigw_admin_v1_to_swagger(json_t *v1)
                             || !json_is_string(json_object_get(from,
                                                                "value")))
                         {
+                            json_array_append(maps, m);
                             continue;
                         }
 
@@ -3451,6 +3454,12 @@ apigw_admin_v1_to_swagger(json_t *v1)
                                       "set-variable", "actions", acts));
             } else {
                 json_decref(acts);
+            }
+
+            if (json_array_size(maps)) {
+                json_object_set_new(o, "x-apigw-request-mapping", maps);
+            } else {
+                json_decref(maps);
             }
 
             json_array_append_new(cases, json_pack("{s:[s],s:o}",

@@ -101,6 +101,36 @@ typedef struct {
     long             connect_timeout_ms;
 } apigw_backend_t;
 
+/*
+ * A request mapping (x-apigw-request-mapping; openwhisk-apigateway's v1
+ * reqMapping policy): insert, remove, transform (move) or default (insert
+ * when absent) a header, query argument, top-level field of a JSON body or
+ * path parameter.  Name "*" moves or removes a whole query or body.
+ */
+enum {
+    APIGW_MAP_INSERT = 0,
+    APIGW_MAP_REMOVE,
+    APIGW_MAP_TRANSFORM,
+    APIGW_MAP_DEFAULT
+};
+
+enum {
+    APIGW_MAP_VALUE = 0,        /* from: a literal value */
+    APIGW_MAP_HEADER,
+    APIGW_MAP_QUERY,
+    APIGW_MAP_BODY,
+    APIGW_MAP_PATH
+};
+
+typedef struct {
+    int              action;       /* APIGW_MAP_INSERT, ... */
+    int              from;         /* APIGW_MAP_VALUE, _HEADER, ... */
+    char            *from_name;    /* or NULL for a value */
+    char            *value;        /* a value as JSON ("\"x\"", "5") */
+    int              to;           /* APIGW_MAP_HEADER, ...; remove: 0 */
+    char            *to_name;
+} apigw_map_t;
+
 /* CORS of an API (or an operation override). */
 typedef struct {
     int              mode;         /* APIGW_CORS_* */
@@ -140,6 +170,10 @@ typedef struct {
     const apigw_security_t  *security;
     /* x-apigw-cors of the operation; mode APIGW_CORS_UNSET: the API's */
     apigw_cors_t     cors;
+    /* x-apigw-request-mapping, in order */
+    apigw_map_t     *maps;
+    size_t           nmaps;
+    int              map_body;     /* a mapping reads or writes the body */
 } apigw_operation_t;
 
 struct apigw_api_s {
@@ -333,6 +367,9 @@ size_t apigw_backend_uri(const apigw_operation_t *op, const apigw_match_t *m,
 
 /* Percent-encode one path segment (RFC 3986 pchar kept).  Same contract. */
 size_t apigw_encode_segment(const char *s, size_t len, char *buf,
+    size_t size);
+/* ... a query name or value: only unreserved bytes kept */
+size_t apigw_encode_component(const char *s, size_t len, char *buf,
     size_t size);
 
 

@@ -185,7 +185,7 @@ apigw_cors_clear(apigw_cors_t *cors)
 void
 apigw_api_free(apigw_api_t *api)
 {
-    size_t  i;
+    size_t  i, k;
 
     if (api == NULL) {
         return;
@@ -199,6 +199,14 @@ apigw_api_free(apigw_api_t *api)
         apigw_validation_free(api->ops[i].validation);
         apigw_rl_set_free(api->ops[i].limits);
         apigw_cors_clear(&api->ops[i].cors);
+
+        for (k = 0; k < api->ops[i].nmaps; k++) {
+            free(api->ops[i].maps[k].from_name);
+            free(api->ops[i].maps[k].value);
+            free(api->ops[i].maps[k].to_name);
+        }
+
+        free(api->ops[i].maps);
     }
 
     apigw_cors_clear(&api->cors);

@@ -141,6 +141,22 @@ apigw_encode_segment(const char *s, size_t len, char *buf, size_t size)
 }
 
 
+size_t
+apigw_encode_component(const char *s, size_t len, char *buf, size_t size)
+{
+    uri_out_t  o;
+
+    o.buf = buf;
+    o.size = size;
+    o.n = 0;
+    o.last = '\0';
+
+    uri_encode(&o, s, len, URI_UNRESERVED);
+
+    return o.n;
+}
+
+
 /*
  * Copy template t[0 .. len) with each {name} replaced by the encoded value
  * of that path parameter.  In the template's query only unreserved bytes

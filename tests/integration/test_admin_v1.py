@@ -558,3 +558,40 @@ def test_v1_cors_is_per_resource(gw, whisk):
     r = get("d", evil)
     assert "https://backend.example" in \
         r.header_all("Access-Control-Allow-Origin"), r
+
+
+def test_v1_legacy_rest_invoke_flow(gw, whisk):
+    """Reference 4.6: OpenWhisk's route management without an access token
+    maps the query into a JSON body and calls the REST invoke API."""
+    import base64
+    key = ("23bc46b1-71f6-4ed5-8c54-816aa4f8c502:123zO3xZCLrMN6v2BKK1dXYFpXl"
+           "PkccOFqm12CdAsMgRU4VrNZ9lyGVCGuMDGIwP")
+    t = gw.admin("PUT", "/v1/tenants",
+                 {"namespace": "legacy", "instance": "openwhisk"}).json()
+    op = {"backendMethod": "POST",
+          "backendUrl": "%s/api/v1/namespaces/guest/actions/echo" % whisk.url,
+          "policies": [{"type": "reqMapping", "value": [
+              {"action": "transform",
+               "from": {"name": "*", "location": "query"},
+               "to": {"name": "*", "location": "body"}},
+              {"action": "insert",
+               "from": {"value": "Basic " + base64.b64encode(
+                   key.encode()).decode()},
+               "to": {"name": "Authorization", "location": "header"}},
+              {"action": "insert", "from": {"value": "application/json"},
+               "to": {"name": "Content-Type", "location": "header"}},
+              {"action": "insert", "from": {"value": "true"},
+               "to": {"name": "blocking", "location": "query"}},
+              {"action": "insert", "from": {"value": "true"},
+               "to": {"name": "result", "location": "query"}}]}]}
+    body = {"name": "legacy", "basePath": "/legacy", "tenantId": t["id"],
+            "resources": {"/hello": {"operations": {"GET": op}}}}
+    assert gw.admin("POST", "/v1/apis", body).status == 200
+    target = "/api/%s/legacy/hello?name=Bob&n=5" % t["id"]
+    r = gw.wait_status("GET", target, 200)
+    assert r.json() == {"name": "Bob", "n": "5"}, r
+    last = json.loads(harness.request(whisk.port, "GET",
+                                      "/_whisk/last?kind=invoke").body)
+    assert last["method"] == "POST"
+    assert sorted(last["query"].split("&")) == ["blocking=true",
+                                                "result=true"]

@@ -1196,6 +1196,34 @@ TEST(test_timeouts)
     CHECK(has(0, "/paths/~1a~1{id}/get/x-apigw-timeout/read",
               "must be a number of seconds"));
 
+    /* request mappings: kept in order, the body flagged */
+    api = imp(BE("{\"url\":\"http://h/{id}\"},\"x-apigw-request-mapping\":["
+                 "{\"action\":\"transform\",\"from\":{\"location\":"
+                 "\"query\",\"name\":\"*\"},\"to\":{\"location\":"
+                 "\"body\",\"name\":\"*\"}},{\"action\":\"insert\","
+                 "\"from\":{\"value\":5},\"to\":{\"location\":\"path\","
+                 "\"name\":\"id\"}},{\"action\":\"remove\",\"from\":"
+                 "{\"location\":\"header\",\"name\":\"X-A\"}}]"));
+    CHECK(api != NULL);
+    if (api) {
+        CHECK_INT(api->ops[0].nmaps, 3);
+        CHECK(api->ops[0].map_body);
+        CHECK_INT(api->ops[0].maps[0].from, APIGW_MAP_QUERY);
+        CHECK_INT(api->ops[0].maps[0].to, APIGW_MAP_BODY);
+        CHECK_INT(api->ops[0].maps[1].from, APIGW_MAP_VALUE);
+        CHECK_STR(api->ops[0].maps[1].value, "5");
+        CHECK_INT(api->ops[0].maps[2].action, APIGW_MAP_REMOVE);
+        CHECK_STR(api->ops[0].maps[2].from_name, "X-A");
+    }
+    apigw_api_free(api);
+
+    CHECK(imp(BE("{\"url\":\"http://h/\"},\"x-apigw-request-mapping\":["
+                 "{\"action\":\"insert\",\"from\":{\"value\":\"x\"},"
+                 "\"to\":{\"location\":\"query\",\"name\":\"*\"}}]"))
+          == NULL);
+    CHECK(has(0, "/paths/~1a~1{id}/get/x-apigw-request-mapping/0",
+              "transform from \"*\" to \"*\" only"));
+
     /* a HEAD backend for a GET: the client would get no body */
     CHECK(imp(BE("{\"url\":\"http://h/\",\"method\":\"HEAD\"}")) == NULL);
     CHECK(has(0, "/paths/~1a~1{id}/get/x-apigw-backend",

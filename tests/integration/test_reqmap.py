@@ -1,0 +1,140 @@
+"""Request mapping (x-apigw-request-mapping, openwhisk-apigateway's v1
+reqMapping): headers, query, JSON body fields and path parameters moved,
+inserted, defaulted and removed before the request reaches the backend."""
+
+import json
+
+import pytest
+
+from apigw_checks import assert_error, gateway, header_values, last_raw
+
+
+def mapping(action, to=None, frm=None, value=None):
+    m = {"action": action}
+    if value is not None:
+        m["from"] = {"value": value}
+    elif frm:
+        m["from"] = {"location": frm[0], "name": frm[1]}
+    if to:
+        m["to"] = {"location": to[0], "name": to[1]}
+    return m
+
+
+def spec(whisk):
+    maps = [
+        mapping("transform", ("body", "*"), ("query", "*")),
+        mapping("insert", ("body", "n"), value=7),
+        mapping("transform", ("query", "from"), ("header", "X-From")),
+        mapping("default", ("query", "q"), value="d"),
+        mapping("default", ("query", "kept"), value="no"),
+        mapping("remove", frm=("header", "X-Drop")),
+        mapping("insert", ("header", "X-Id"), ("path", "id")),
+        mapping("transform", ("header", "X-Secret"), ("body", "secret")),
+        mapping("insert", ("path", "id"), value="v2"),
+    ]
+
+    def op(m, path):
+        return {"post": {"x-apigw-backend": {"url": whisk.url + path},
+                         "x-apigw-request-mapping": m,
+                         "responses": {"200": {"description": "ok"}}}}
+
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "reqmap", "version": "1"},
+        "servers": [{"url": "/rm"}],
+        "paths": {
+            "/m/{id}": dict(op(maps, "/raw/m/{id}"), parameters=[
+                {"name": "id", "in": "path", "required": True,
+                 "schema": {"type": "string"}}]),
+            "/h": op([mapping("transform", ("header", "X-H"),
+                              ("query", "h"))], "/raw/h"),
+            "/b": op([mapping("transform", ("body", "*"),
+                              ("query", "*"))], "/raw/b"),
+        },
+    }
+
+
+@pytest.fixture(scope="module")
+def gw(module_nginx_factory, whisk, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("reqmap")
+    s = tmp / "reqmap.json"
+    s.write_text(json.dumps(spec(whisk)))
+    return module_nginx_factory(gateway("apigw_spec %s;" % s)).start()
+
+
+def test_every_location_and_action(gw, whisk):
+    r = gw.request("POST", "/rm/m/orig%20id?a=1&kept=yes&a2=x%26y",
+                   [("Content-Type", "application/json"),
+                    ("X-From", "hdr"), ("X-Drop", "gone")],
+                   json.dumps({"secret": "s3", "keep": [1, 2]}).encode())
+    assert r.status == 200, r
+    last = last_raw(whisk)
+    # the path parameter set by the last mapping, the others from the old
+    assert last["path"] == "/raw/m/v2"
+    assert header_values(last, "X-Id") == ["orig id"]
+    # the query: moved into the body, then what the mappings put there
+    assert sorted(last["query"].split("&")) == ["from=hdr", "kept=no",
+                                                "q=d"]
+    assert header_values(last, "X-From") == []
+    assert header_values(last, "X-Drop") == []
+    assert header_values(last, "X-Secret") == ["s3"]
+    body = json.loads(r.body)
+    assert body == {"keep": [1, 2], "a": "1", "a2": "x&y", "kept": "yes",
+                    "n": 7}
+    assert header_values(last, "Content-Length") == [str(len(r.body))]
+
+
+def test_a_chunked_body_is_mapped(gw, whisk):
+    r = gw.request("POST", "/rm/b?x=1", [("Content-Type", "application/json")],
+                   b'{"y": true}', chunked=True)
+    assert r.status == 200, r
+    assert json.loads(r.body) == {"x": "1", "y": True}
+    last = last_raw(whisk)
+    assert header_values(last, "Transfer-Encoding") == []
+    assert header_values(last, "Content-Length") == [str(len(r.body))]
+
+
+def test_a_body_is_made_for_a_request_without_one(gw, whisk):
+    r = gw.request("POST", "/rm/b?name=Bob&n=5")
+    assert r.status == 200, r
+    assert json.loads(r.body) == {"name": "Bob", "n": "5"}
+    assert last_raw(whisk)["query"] == ""
+
+
+def test_values_that_cannot_be_mapped_are_400(gw, whisk):
+    # no header injection from a query value
+    before = whisk.stats()["raw_calls"]
+    r = gw.request("POST", "/rm/h?h=a%0D%0AX-Evil:%201")
+    assert_error(r, 400, "Error: The request cannot be mapped for the "
+                         "backend.")
+    # a body to map that is not a JSON object
+    r = gw.request("POST", "/rm/b?x=1", [("Content-Type", "text/plain")],
+                   b"plain text")
+    assert_error(r, 400, "Error: The request cannot be mapped for the "
+                         "backend.")
+    assert whisk.stats()["raw_calls"] == before
+    r = gw.request("POST", "/rm/h?h=fine")
+    assert r.status == 200 and header_values(last_raw(whisk), "X-H") == [
+        "fine"]
+
+
+def test_bad_mappings_fail_the_import(nginx_factory, whisk, tmp_path):
+    doc = spec(whisk)
+    doc["paths"]["/h"]["post"]["x-apigw-request-mapping"] = [
+        {"action": "move"},
+        mapping("insert", ("path", "nope"), value="x"),
+        mapping("transform", ("body", "*"), ("header", "*")),
+        mapping("insert", ("header", "Bad Name"), value="x"),
+        {"action": "insert", "from": {"value": "x"}},
+    ]
+    s = tmp_path / "bad.json"
+    s.write_text(json.dumps(doc))
+    rc, out = nginx_factory(gateway("apigw_spec %s;" % s)).test()
+    assert rc == 1, out
+    p = "/paths/~1h/post/x-apigw-request-mapping"
+    for where, what in [("/0/action", "must be insert, remove"),
+                        ("/1/to", "is not a path parameter"),
+                        ("/2/from/name", "\"*\" is for the query or the body"),
+                        ("/3/to/name", "is not a header name"),
+                        ("/4/to", "missing required field")]:
+        assert p + where in out and what in out, (where, out)
