@@ -150,10 +150,45 @@ static ngx_uint_t                         ngx_http_apigw_changed;
 
 /* ---- the zone ---- */
 
+/* the running configuration (a reload) has a zone of that name */
+static ngx_uint_t
+ngx_http_apigw_store_zone_running(ngx_http_apigw_admin_main_conf_t *amcf,
+    ngx_shm_zone_t *zone)
+{
+    ngx_uint_t        i;
+    ngx_cycle_t      *old;
+    ngx_shm_zone_t   *z;
+    ngx_list_part_t  *part;
+
+    old = amcf->cycle ? amcf->cycle->old_cycle : NULL;
+
+    if (old == NULL || ngx_is_init_cycle(old)) {
+        return 0;
+    }
+
+    for (part = &old->shared_memory.part; part; part = part->next) {
+        z = part->elts;
+
+        for (i = 0; i < part->nelts; i++) {
+            if (z[i].tag == zone->tag
+                && z[i].shm.name.len == zone->shm.name.len
+                && ngx_strncmp(z[i].shm.name.data, zone->shm.name.data,
+                               zone->shm.name.len) == 0)
+            {
+                return 1;
+            }
+        }
+    }
+
+    return 0;
+}
+
+
 ngx_int_t
 ngx_http_apigw_store_init_zone(ngx_shm_zone_t *zone, void *data)
 {
     ngx_http_apigw_admin_main_conf_t *amcf = zone->data;
+    ngx_http_apigw_admin_main_conf_t *old;
 
     off_t                  sizes[2];
     char                  *text;
@@ -166,8 +201,37 @@ ngx_http_apigw_store_init_zone(ngx_shm_zone_t *zone, void *data)
     shpool = (ngx_slab_pool_t *) zone->shm.addr;
 
     if (data) {
-        /* a reload: the zone and its records carry over */
+        /*
+         * a reload: the zone and its records carry over; not to another
+         * file, which would get the writes while the zone holds this one
+         */
+        old = data;
+
+        if (old->path.len != amcf->path.len
+            || ngx_strncmp(old->path.data, amcf->path.data, old->path.len)
+               != 0)
+        {
+            ngx_log_error(NGX_LOG_EMERG, zone->shm.log, 0,
+                          "apigw: the store file cannot change on a reload "
+                          "(\"%V\" to \"%V\"): restart nginx",
+                          &old->path, &amcf->path);
+            return NGX_ERROR;
+        }
+
         return NGX_OK;
+    }
+
+    /*
+     * A new zone while the workers of the running configuration write to
+     * the old one: both would append to the journal, and each cut the
+     * other's lines off as unfinished writes.  A new zone_size= takes a
+     * restart.
+     */
+    if (ngx_http_apigw_store_zone_running(amcf, zone)) {
+        ngx_log_error(NGX_LOG_EMERG, zone->shm.log, 0,
+                      "apigw: the store's zone_size= cannot change on a "
+                      "reload: restart nginx");
+        return NGX_ERROR;
     }
 
     sh = ngx_slab_calloc(shpool, sizeof(ngx_http_apigw_shm_t));

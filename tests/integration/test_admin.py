@@ -637,6 +637,36 @@ def test_persistence_restart_and_reload(nginx_factory, whisk):
     assert g3.get("/api/p/keep/a").status == 404
 
 
+def test_reload_cannot_move_or_resize_the_store(nginx_factory, whisk):
+    """A reload that would make a second zone or point the zone at another
+    file fails (the running configuration goes on): the two would share or
+    split the journal, and acknowledged writes were lost."""
+    d = new_store_dir()
+    g = Gateway(nginx_factory, d).start()
+    assert g.admin("POST", "/v2/rz/apis",
+                   simple_doc(whisk, "/before")).status == 200
+    conf = open(g.nginx.conf).read()
+    for new in ("file:%s/store.json zone_size=2m" % d,
+                "file:%s/other.json" % d):
+        with open(g.nginx.conf, "w") as f:
+            f.write(conf.replace("file:%s/store.json" % d, new))
+        n = g.nginx.log().count("cannot change on a reload")
+        os.kill(g.nginx.proc.pid, signal.SIGHUP)
+        deadline = time.time() + 10
+        while g.nginx.log().count("cannot change on a reload") == n:
+            assert time.time() < deadline, g.nginx.log()
+            time.sleep(0.05)
+        # still the running configuration, and writes still work
+        assert g.admin("POST", "/v2/rz/apis", simple_doc(
+            whisk, "/after%d" % n)).status == 200
+    with open(g.nginx.conf, "w") as f:
+        f.write(conf)
+    g.nginx.stop()
+    g2 = Gateway(nginx_factory, d).start()
+    assert len(g2.admin("GET", "/v2/rz/apis").json()) == 3
+    g2.nginx.stop()
+
+
 def test_torn_journal_line_is_dropped(nginx_factory, whisk):
     d = new_store_dir()
     g = Gateway(nginx_factory, d).start()
