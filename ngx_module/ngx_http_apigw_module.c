@@ -1013,6 +1013,21 @@ ngx_http_apigw_preflight(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
         value.data = (u_char *) cors->methods;
         value.len = ngx_strlen(cors->methods);
 
+    } else if (m->api->op_cors
+               && (h = ngx_http_apigw_find_header(
+                           r, "access-control-request-method", 29))
+               && apigw_method_parse((char *) h->value.data, h->value.len)
+                  < APIGW_M_NONE)
+    {
+        /*
+         * operations of a path with CORS of their own: a browser caches
+         * the grant, so it is for the method asked about only
+         */
+        value.data = (u_char *) apigw_method_name(
+                         apigw_method_parse((char *) h->value.data,
+                                            h->value.len));
+        value.len = ngx_strlen(value.data);
+
     } else if (m->status == 405 || m->allow) {
         /* what the path really allows (an OPTIONS operation's too) */
         value.len = apigw_allow_format(m->allow, (char *) buf, sizeof(buf));

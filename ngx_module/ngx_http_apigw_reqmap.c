@@ -15,6 +15,7 @@
 typedef struct {
     ngx_http_request_t         *r;
     ngx_http_apigw_ctx_t       *ctx;
+    ngx_http_apigw_loc_conf_t  *alcf;
     ngx_array_t                *query;        /* ngx_keyval_t, decoded */
     json_t                     *body;         /* an object, or NULL */
     unsigned                    query_set:1;
@@ -64,6 +65,7 @@ ngx_http_apigw_reqmap(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
     ngx_memzero(&mc, sizeof(ngx_http_apigw_map_t));
     mc.r = r;
     mc.ctx = ctx;
+    mc.alcf = ngx_http_get_module_loc_conf(r, ngx_http_apigw_module);
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
@@ -178,7 +180,8 @@ ngx_http_apigw_reqmap(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
 
     /* the body sent on: the object as JSON, or none once it is empty */
     text = json_object_size(mc.body)
-           ? json_dumps(mc.body, JSON_COMPACT | JSON_REAL_PRECISION(17))
+           ? json_dumps(mc.body, JSON_COMPACT | JSON_REAL_PRECISION(
+                                    apigw_json_real_digits(mc.body)))
            : NULL;
 
     if (text == NULL && json_object_size(mc.body)) {
@@ -360,8 +363,8 @@ ngx_http_apigw_map_get(ngx_http_apigw_map_t *mc, int loc, const char *name,
                     && ngx_strncasecmp(h[i].key.data, (u_char *) name, len)
                        == 0)
                 {
-                    *out = json_stringn((char *) h[i].value.data,
-                                        h[i].value.len);
+                    *out = json_stringn_nocheck((char *) h[i].value.data,
+                                                h[i].value.len);
                     return *out ? NGX_OK : NGX_ERROR;
                 }
             }
@@ -380,8 +383,8 @@ ngx_http_apigw_map_get(ngx_http_apigw_map_t *mc, int loc, const char *name,
             if (kv[i].key.len == len
                 && ngx_strncmp(kv[i].key.data, name, len) == 0)
             {
-                *out = json_stringn((char *) kv[i].value.data,
-                                    kv[i].value.len);
+                *out = json_stringn_nocheck((char *) kv[i].value.data,
+                                            kv[i].value.len);
                 return *out ? NGX_OK : NGX_ERROR;
             }
         }
@@ -405,8 +408,8 @@ ngx_http_apigw_map_get(ngx_http_apigw_map_t *mc, int loc, const char *name,
             if (m->params[i].name_len == len
                 && ngx_strncmp(m->params[i].name, name, len) == 0)
             {
-                *out = json_stringn(m->params[i].value,
-                                    m->params[i].value_len);
+                *out = json_stringn_nocheck(m->params[i].value,
+                                            m->params[i].value_len);
                 return *out ? NGX_OK : NGX_ERROR;
             }
         }
@@ -473,8 +476,27 @@ ngx_http_apigw_map_put(ngx_http_apigw_map_t *mc, int loc, const char *name,
     len = ngx_strlen(name);
 
     if (loc == APIGW_MAP_BODY) {
+        /* a header, query or path value that is not UTF-8 is no JSON */
+        if (json_is_string(v)
+            && !apigw_utf8_valid(json_string_value(v), json_string_length(v)))
+        {
+            return NGX_DECLINED;
+        }
+
+        if (!apigw_utf8_valid(name, len)) {
+            return NGX_DECLINED;
+        }
+
         mc->body_set = 1;
         return json_object_set(mc->body, name, v) == 0 ? NGX_OK : NGX_ERROR;
+    }
+
+    /* the request id is the gateway's (also when it is renamed) */
+    if (loc == APIGW_MAP_HEADER && len == mc->alcf->request_id_header.len
+        && ngx_strncasecmp((u_char *) name, mc->alcf->request_id_header.data,
+                           len) == 0)
+    {
+        return NGX_OK;
     }
 
     if (ngx_http_apigw_map_text(mc, v, &text) != NGX_OK) {
@@ -673,7 +695,8 @@ ngx_http_apigw_map_all(ngx_http_apigw_map_t *mc, int from, int to)
         kv = mc->query->elts;
 
         for (i = 0; to && i < mc->query->nelts; i++) {
-            v = json_stringn((char *) kv[i].value.data, kv[i].value.len);
+            v = json_stringn_nocheck((char *) kv[i].value.data,
+                                     kv[i].value.len);
             k = (char *) ngx_pnalloc(mc->r->pool, kv[i].key.len + 1);
 
             if (v == NULL || k == NULL) {

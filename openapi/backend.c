@@ -1836,6 +1836,15 @@ oa_map_location(oa_ctx_t *c, json_t *end, const char *key, char **name)
         goto done;
     }
 
+    /* the gateway writes these (a renamed request id: the data plane) */
+    if (loc == APIGW_MAP_HEADER
+        && (oa_gateway_header(n) || strcasecmp(n, "X-Request-ID") == 0))
+    {
+        oa_error_at(c, "name", "\"%s\" is a header the gateway sets", n);
+        loc = -1;
+        goto done;
+    }
+
     /* "*": a whole query or body, not the headers (Host, framing) */
     if (strcmp(n, "*") == 0
         && loc != APIGW_MAP_QUERY && loc != APIGW_MAP_BODY)

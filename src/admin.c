@@ -242,6 +242,13 @@ admin_real_digits(json_t *v, int digits, int depth)
 }
 
 
+int
+apigw_json_real_digits(json_t *v)
+{
+    return admin_real_digits(v, 1, 0);
+}
+
+
 /* takes the reference to v */
 static int
 admin_json(admin_t *a, int status, json_t *v)
@@ -948,25 +955,21 @@ admin_base_same(const char *x, const char *y)
 static int
 admin_base_overlap(const char *x, const char *y)
 {
-    const char  *t;
-
-    if (strlen(x) > strlen(y)) {
-        t = x;
-        x = y;
-        y = t;
-    }
-
-    if (strcmp(x, "/") == 0 || x[0] == '\0') {
+    if (strcmp(x, "/") == 0 || x[0] == '\0'
+        || strcmp(y, "/") == 0 || y[0] == '\0')
+    {
         return 1;
     }
 
+    /* unit by unit, as routed: "%61" is "a", whichever is longer */
     while (*x && *y) {
         if (admin_base_unit(&x) != admin_base_unit(&y)) {
             return 0;
         }
     }
 
-    return *x == '\0' && (*y == '\0' || *y == '/');
+    return (*x == '\0' && (*y == '\0' || *y == '/'))
+           || (*y == '\0' && *x == '/');
 }
 
 

@@ -375,6 +375,15 @@ size_t apigw_encode_component(const char *s, size_t len, char *buf,
 
 /* ---- small helpers ---- */
 
+/* well-formed UTF-8 (no overlong forms, surrogates or code points past
+   U+10FFFF) */
+int apigw_utf8_valid(const char *s, size_t len);
+
+/* the fewest significant digits (1 to 17) that write every real number of
+   a JSON value back exactly: JSON_REAL_PRECISION() for json_dumps() */
+struct json_t;
+int apigw_json_real_digits(struct json_t *v);
+
 /* JSON string escaping (no quotes added); same contract as above. */
 size_t apigw_json_escape(const char *s, size_t len, char *buf, size_t size);
 

@@ -348,6 +348,13 @@ v_utf8_valid(const char *s, size_t len)
 }
 
 
+int
+apigw_utf8_valid(const char *s, size_t len)
+{
+    return v_utf8_valid(s, len);
+}
+
+
 /* the type bits of a node's type */
 static const unsigned char  v_types[] = {
     [APIGW_J_NULL] = APIGW_T_NULL,

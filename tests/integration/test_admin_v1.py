@@ -552,6 +552,8 @@ def test_v1_cors_is_per_resource(gw, whisk):
     assert pre("c", evil).status == 403
     r = pre("c", only)
     assert r.header("Access-Control-Allow-Origin") == only, r
+    # the grant is for the method asked about, not the path's others
+    assert r.header("Access-Control-Allow-Methods") == "GET", r
     assert get("c", evil).header("Access-Control-Allow-Origin") is None
     assert get("c", only).header("Access-Control-Allow-Origin") == only
     # none: the backend's own, as it sent them (OpenWhisk's "*" too)

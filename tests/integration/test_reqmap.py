@@ -101,6 +101,19 @@ def test_a_body_is_made_for_a_request_without_one(gw, whisk):
     assert last_raw(whisk)["query"] == ""
 
 
+def test_bytes_and_numbers_as_they_came(gw, whisk):
+    # not UTF-8: fine in a header, not in a JSON body
+    r = gw.request("POST", "/rm/h?h=caf%E9")
+    assert r.status == 200, r
+    assert_error(gw.request("POST", "/rm/b?x=caf%E9"), 400,
+                 "Error: The request cannot be mapped for the backend.")
+    # the client's other fields are not rewritten
+    r = gw.request("POST", "/rm/b?x=1", [("Content-Type", "application/json")],
+                   b'{"price": 19.99, "f": 0.1, "i": 3}')
+    assert r.status == 200, r
+    assert r.body == b'{"price":19.99,"f":0.1,"i":3,"x":"1"}', r.body
+
+
 def test_values_that_cannot_be_mapped_are_400(gw, whisk):
     # no header injection from a query value
     before = whisk.stats()["raw_calls"]
@@ -126,6 +139,7 @@ def test_bad_mappings_fail_the_import(nginx_factory, whisk, tmp_path):
         mapping("transform", ("body", "*"), ("header", "*")),
         mapping("insert", ("header", "Bad Name"), value="x"),
         {"action": "insert", "from": {"value": "x"}},
+        mapping("insert", ("header", "X-Forwarded-For"), ("query", "a")),
     ]
     s = tmp_path / "bad.json"
     s.write_text(json.dumps(doc))
@@ -136,5 +150,6 @@ def test_bad_mappings_fail_the_import(nginx_factory, whisk, tmp_path):
                         ("/1/to", "is not a path parameter"),
                         ("/2/from/name", "\"*\" is for the query or the body"),
                         ("/3/to/name", "is not a header name"),
-                        ("/4/to", "missing required field")]:
+                        ("/4/to", "missing required field"),
+                        ("/5/to/name", "a header the gateway sets")]:
         assert p + where in out and what in out, (where, out)

@@ -263,6 +263,12 @@ TEST(test_route_clashes)
     json_decref(req("POST", "/v2/rc/apis", DOC2("/clubs", "/books", "/x")));
     CHECK_INT(last_status, 200);
 
+    /* a base path written percent-encoded is the same, as routed */
+    json_decref(req("POST", "/v2/rc3/apis", DOC2("/abc/d", "/", "/e")));
+    CHECK_INT(last_status, 200);
+    json_decref(req("POST", "/v2/rc3/apis", DOC2("/%61%62%63", "/d", "/f")));
+    CHECK_INT(last_status, 409);
+
     /* an update that would clash with a neighbour: 409, nothing changed */
     json_decref(req("PUT", t, DOC2("/club", "/books/y", "/w")));
     CHECK_INT(last_status, 409);
