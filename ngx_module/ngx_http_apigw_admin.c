@@ -11,7 +11,8 @@
 #include "ngx_http_apigw_ratelimit.h"
 
 
-#define NGX_HTTP_APIGW_ADMIN_RETRIES  64
+/* a write that lost to another worker is answered again on the newer copy */
+#define NGX_HTTP_APIGW_ADMIN_RETRIES  1024
 
 
 typedef struct {
@@ -691,12 +692,17 @@ ngx_http_apigw_admin_committed(void *data, ngx_int_t rc)
 
     r = ctx->request;
 
-    if (rc == NGX_OK || rc == NGX_ERROR) {
+    if (rc == NGX_OK || rc == NGX_ERROR || rc == NGX_ABORT) {
         ngx_http_apigw_metrics_store(rc == NGX_OK);
     }
 
     if (rc == NGX_OK) {
         rc = ngx_http_apigw_admin_send_resp(r, &ctx->resp);
+
+    } else if (rc == NGX_ABORT) {
+        /* the embedded store's zone has no room: nothing was written */
+        rc = ngx_http_apigw_admin_error(r, 507,
+                                        "Error: The store is full.");
 
     } else if ((rc == NGX_DECLINED
                 && ++ctx->tries <= NGX_HTTP_APIGW_ADMIN_RETRIES)

@@ -65,6 +65,7 @@ typedef struct {
     const char                 *failed;     /* for the log */
     ngx_str_t                  *file;
     ngx_uint_t                  full;
+    ngx_uint_t                  refused;    /* no room in the zone */
     off_t                       dropped;
     char                       *line;
     size_t                      line_len;
@@ -72,6 +73,9 @@ typedef struct {
     char                      **keys;
     char                      **texts;
     json_t                    **values;
+    /* the zone's memory for them, taken before the journal line */
+    u_char                    **room;      /* texts' copies */
+    void                      **nodes;     /* records not in the zone yet */
 } ngx_http_apigw_commit_t;
 
 
@@ -107,9 +111,11 @@ static ngx_int_t ngx_http_apigw_store_load(
     apigw_store_t **out, off_t *sizes);
 static ngx_http_apigw_rec_t *ngx_http_apigw_rec_lookup(
     ngx_http_apigw_shm_t *sh, u_char *key, size_t len, uint32_t hash);
+static ngx_int_t ngx_http_apigw_reserve(ngx_http_apigw_commit_t *c);
+static void ngx_http_apigw_unreserve(ngx_http_apigw_commit_t *c);
 static ngx_int_t ngx_http_apigw_rec_set(ngx_http_apigw_shm_t *sh,
     ngx_slab_pool_t *shpool, const char *key, u_char *text, size_t len,
-    uint64_t rev);
+    uint64_t rev, u_char *room, void *node);
 static void ngx_http_apigw_rbtree_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static void ngx_http_apigw_store_poll(ngx_event_t *ev);
@@ -264,7 +270,8 @@ ngx_http_apigw_store_init_zone(ngx_shm_zone_t *zone, void *data)
         text = json_dumps(v, JSON_COMPACT);
         if (text == NULL
             || ngx_http_apigw_rec_set(sh, shpool, k, (u_char *) text,
-                                      ngx_strlen(text), sh->version)
+                                      ngx_strlen(text), sh->version, NULL,
+                                      NULL)
                != NGX_OK)
         {
             free(text);
@@ -530,7 +537,8 @@ ngx_http_apigw_rec_lookup(ngx_http_apigw_shm_t *sh, u_char *key, size_t len,
 /* under the lock; text NULL: a tombstone */
 static ngx_int_t
 ngx_http_apigw_rec_set(ngx_http_apigw_shm_t *sh, ngx_slab_pool_t *shpool,
-    const char *key, u_char *text, size_t len, uint64_t rev)
+    const char *key, u_char *text, size_t len, uint64_t rev, u_char *room,
+    void *node)
 {
     size_t                 klen;
     u_char                *copy;
@@ -543,8 +551,11 @@ ngx_http_apigw_rec_set(ngx_http_apigw_shm_t *sh, ngx_slab_pool_t *shpool,
     copy = NULL;
 
     if (text) {
-        copy = ngx_slab_alloc_locked(shpool, len ? len : 1);
+        copy = room ? room : ngx_slab_alloc_locked(shpool, len ? len : 1);
         if (copy == NULL) {
+            if (node) {
+                ngx_slab_free_locked(shpool, node);
+            }
             return NGX_ERROR;
         }
 
@@ -553,9 +564,16 @@ ngx_http_apigw_rec_set(ngx_http_apigw_shm_t *sh, ngx_slab_pool_t *shpool,
 
     rec = ngx_http_apigw_rec_lookup(sh, (u_char *) key, klen, hash);
 
+    if (rec != NULL && node != NULL) {
+        /* reserved for a key an earlier change of the write added */
+        ngx_slab_free_locked(shpool, node);
+    }
+
     if (rec == NULL) {
-        rec = ngx_slab_alloc_locked(shpool,
-                                    sizeof(ngx_http_apigw_rec_t) + klen);
+        rec = node ? node
+                   : ngx_slab_alloc_locked(shpool,
+                                           sizeof(ngx_http_apigw_rec_t)
+                                           + klen);
         if (rec == NULL) {
             if (copy) {
                 ngx_slab_free_locked(shpool, copy);
@@ -971,8 +989,12 @@ ngx_http_apigw_store_commit(apigw_muts_t *muts, uint64_t base,
     c->keys = ngx_calloc(muts->n * sizeof(char *), log);
     c->texts = ngx_calloc(muts->n * sizeof(char *), log);
     c->values = ngx_calloc(muts->n * sizeof(json_t *), log);
+    c->room = ngx_calloc(muts->n * sizeof(u_char *), log);
+    c->nodes = ngx_calloc(muts->n * sizeof(void *), log);
 
-    if (c->keys == NULL || c->texts == NULL || c->values == NULL) {
+    if (c->keys == NULL || c->texts == NULL || c->values == NULL
+        || c->room == NULL || c->nodes == NULL)
+    {
         goto failed;
     }
 
@@ -1046,6 +1068,80 @@ ngx_http_apigw_commit_thread(void *data, ngx_log_t *log)
 #endif
 
 
+/* the zone's memory for a write's records, or NGX_ERROR: it is full */
+static ngx_int_t
+ngx_http_apigw_reserve(ngx_http_apigw_commit_t *c)
+{
+    size_t                 i, klen;
+    ngx_slab_pool_t       *shpool;
+    ngx_http_apigw_shm_t  *sh;
+
+    sh = ngx_http_apigw_sh;
+    shpool = ngx_http_apigw_shpool;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    for (i = 0; i < c->n; i++) {
+        klen = ngx_strlen(c->keys[i]);
+
+        if (c->texts[i]) {
+            c->room[i] = ngx_slab_alloc_locked(shpool,
+                                               ngx_strlen(c->texts[i]) + 1);
+            if (c->room[i] == NULL) {
+                goto full;
+            }
+        }
+
+        if (ngx_http_apigw_rec_lookup(sh, (u_char *) c->keys[i], klen,
+                                      ngx_crc32_short((u_char *) c->keys[i],
+                                                      klen))
+            == NULL)
+        {
+            c->nodes[i] = ngx_slab_alloc_locked(shpool,
+                                           sizeof(ngx_http_apigw_rec_t)
+                                           + klen);
+            if (c->nodes[i] == NULL) {
+                goto full;
+            }
+        }
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    return NGX_OK;
+
+full:
+
+    ngx_shmtx_unlock(&shpool->mutex);
+    ngx_http_apigw_unreserve(c);
+
+    return NGX_ERROR;
+}
+
+
+static void
+ngx_http_apigw_unreserve(ngx_http_apigw_commit_t *c)
+{
+    size_t  i;
+
+    ngx_shmtx_lock(&ngx_http_apigw_shpool->mutex);
+
+    for (i = 0; i < c->n; i++) {
+        if (c->room[i]) {
+            ngx_slab_free_locked(ngx_http_apigw_shpool, c->room[i]);
+            c->room[i] = NULL;
+        }
+
+        if (c->nodes[i]) {
+            ngx_slab_free_locked(ngx_http_apigw_shpool, c->nodes[i]);
+            c->nodes[i] = NULL;
+        }
+    }
+
+    ngx_shmtx_unlock(&ngx_http_apigw_shpool->mutex);
+}
+
+
 /*
  * In a thread: no nginx log (the request's is the event loop's), no
  * jansson value of the worker's; shared memory under its locks only.
@@ -1059,6 +1155,7 @@ ngx_http_apigw_commit_write(ngx_http_apigw_commit_t *c)
     size_t                 i, len;
     ssize_t                w;
     uint64_t               version;
+    ngx_int_t              rc;
     ngx_queue_t           *q;
     struct stat            sb;
     apigw_snap_t           sn;
@@ -1076,6 +1173,19 @@ ngx_http_apigw_commit_write(ngx_http_apigw_commit_t *c)
 
     if (version != c->base) {
         c->rc = NGX_DECLINED;
+        goto done;
+    }
+
+    /*
+     * room in the zone first: a write that does not fit is refused, not
+     * journaled, acknowledged and then seen by this worker only
+     */
+    if (ngx_http_apigw_reserve(c) != NGX_OK) {
+        c->failed = "storing a write (the zone is full: raise zone_size= "
+                    "of apigw_store)";
+        c->file = &ngx_http_apigw_amcf->journal;
+        c->refused = 1;
+        c->rc = NGX_ERROR;
         goto done;
     }
 
@@ -1101,6 +1211,7 @@ ngx_http_apigw_commit_write(ngx_http_apigw_commit_t *c)
     if (w != (ssize_t) c->line_len || fsync(ngx_http_apigw_journal_fd) == -1)
     {
         c->err = (w == -1 || w == (ssize_t) c->line_len) ? ngx_errno : 0;
+        ngx_http_apigw_unreserve(c);
         c->failed = "writing the store journal";
         c->file = &ngx_http_apigw_amcf->journal;
         c->rc = NGX_ERROR;
@@ -1125,12 +1236,15 @@ ngx_http_apigw_commit_write(ngx_http_apigw_commit_t *c)
     sh->journal_size += c->line_len;
 
     for (i = 0; i < c->n; i++) {
-        if (ngx_http_apigw_rec_set(sh, ngx_http_apigw_shpool, c->keys[i],
-                                   (u_char *) c->texts[i],
-                                   c->texts[i] ? ngx_strlen(c->texts[i]) : 0,
-                                   c->base + 1)
-            != NGX_OK)
-        {
+        rc = ngx_http_apigw_rec_set(sh, ngx_http_apigw_shpool, c->keys[i],
+                                    (u_char *) c->texts[i],
+                                    c->texts[i] ? ngx_strlen(c->texts[i])
+                                                : 0,
+                                    c->base + 1, c->room[i], c->nodes[i]);
+        c->room[i] = NULL;
+        c->nodes[i] = NULL;
+
+        if (rc != NGX_OK) {
             /*
              * the journal has it, so a restart has it; the workers see
              * the part that fitted, and the zone is no longer a whole
@@ -1284,8 +1398,14 @@ ngx_http_apigw_commit_done(ngx_event_t *ev)
                       c->failed, c->file);
     }
 
-    /* /health tells what the last write found */
-    ngx_http_apigw_store_write_failed = (c->rc != NGX_OK);
+    /*
+     * /health tells what the last write found on the disk: a write that
+     * lost the race to another worker, or found no room in the zone, says
+     * nothing about it
+     */
+    if (c->rc != NGX_DECLINED && !c->refused) {
+        ngx_http_apigw_store_write_failed = (c->rc != NGX_OK);
+    }
 
     if (c->dropped) {
         ngx_log_error(NGX_LOG_WARN, c->log, 0,
@@ -1317,7 +1437,8 @@ ngx_http_apigw_commit_done(ngx_event_t *ev)
         ngx_http_apigw_dyn_refresh(c->log);
     }
 
-    c->handler(c->data, c->rc);
+    /* NGX_ABORT: refused, the zone is full */
+    c->handler(c->data, c->refused ? NGX_ABORT : c->rc);
 
     ngx_http_apigw_commit_free(c);
 }
@@ -1344,6 +1465,14 @@ ngx_http_apigw_commit_free(ngx_http_apigw_commit_t *c)
 
     ngx_free(c->keys);
     ngx_free(c->texts);
+
+    if (c->room) {
+        ngx_free(c->room);
+    }
+
+    if (c->nodes) {
+        ngx_free(c->nodes);
+    }
     ngx_free(c->values);
     free(c->line);
     ngx_free(c);

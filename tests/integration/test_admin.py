@@ -667,6 +667,39 @@ def test_reload_cannot_move_or_resize_the_store(nginx_factory, whisk):
     g2.nginx.stop()
 
 
+def test_full_zone_refuses_writes(nginx_factory, whisk):
+    """A write that does not fit in the store's zone is refused (507), not
+    acknowledged and then seen by one worker only; deletes make room."""
+    d = new_store_dir()
+    g = Gateway(nginx_factory, d, workers=2,
+                store="file:%s/store.json zone_size=1m" % d).start()
+    big = "x" * 60000
+    made, status = [], 200
+    while status == 200 and len(made) < 100:
+        doc = simple_doc(whisk, "/z%d" % len(made))
+        doc["info"]["x-pad"] = big
+        r = g.admin("POST", "/v2/zf/apis", doc)
+        status = r.status
+        if status == 200:
+            made.append(r.json()["artifact_id"])
+    assert status == 507, r
+    assert r.json()["message"] == "Error: The store is full.", r
+    assert 3 < len(made) < 100
+    # every worker lists every acknowledged API (requests land on both)
+    for _ in range(8):
+        assert len(g.admin("GET", "/v2/zf/apis").json()) == len(made)
+    assert g.admin("GET", "/health").json()["store_writable"] is True
+    for a in made[:3]:
+        assert g.admin("DELETE", "/v2/zf/apis/%s" % a).status == 204
+    assert g.admin("POST", "/v2/zf/apis",
+                   simple_doc(whisk, "/again")).status == 200
+    g.nginx.stop()
+    g2 = Gateway(nginx_factory, d, workers=1,
+                 store="file:%s/store.json zone_size=1m" % d).start()
+    assert len(g2.admin("GET", "/v2/zf/apis").json()) == len(made) - 2
+    g2.nginx.stop()
+
+
 def test_torn_journal_line_is_dropped(nginx_factory, whisk):
     d = new_store_dir()
     g = Gateway(nginx_factory, d).start()
