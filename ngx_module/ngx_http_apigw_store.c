@@ -44,6 +44,8 @@ struct ngx_http_apigw_shm_s {
     off_t                       journal_size;
     off_t                       snapshot_size;
     ngx_uint_t                  records;
+    ngx_uint_t                  tombstones; /* deleted records kept */
+    uint64_t                    pruned;     /* none kept from before */
     ngx_uint_t                  full;       /* a change did not fit */
     ngx_shmtx_sh_t              wlock;
     ngx_shmtx_t                 writer;     /* one writer at a time */
@@ -112,6 +114,8 @@ static ngx_int_t ngx_http_apigw_store_load(
 static ngx_http_apigw_rec_t *ngx_http_apigw_rec_lookup(
     ngx_http_apigw_shm_t *sh, u_char *key, size_t len, uint32_t hash);
 static ngx_int_t ngx_http_apigw_reserve(ngx_http_apigw_commit_t *c);
+static void ngx_http_apigw_prune(ngx_http_apigw_shm_t *sh,
+    ngx_slab_pool_t *shpool);
 static void ngx_http_apigw_unreserve(ngx_http_apigw_commit_t *c);
 static ngx_int_t ngx_http_apigw_rec_set(ngx_http_apigw_shm_t *sh,
     ngx_slab_pool_t *shpool, const char *key, u_char *text, size_t len,
@@ -585,6 +589,7 @@ ngx_http_apigw_rec_set(ngx_http_apigw_shm_t *sh, ngx_slab_pool_t *shpool,
         rec->key_len = klen;
         ngx_memcpy(rec->key, key, klen);
         rec->text = NULL;
+        rec->rev = 0;
         rec->text_len = 0;
 
         ngx_rbtree_insert(&sh->rbtree, &rec->node);
@@ -596,10 +601,16 @@ ngx_http_apigw_rec_set(ngx_http_apigw_shm_t *sh, ngx_slab_pool_t *shpool,
     if (rec->text) {
         ngx_slab_free_locked(shpool, rec->text);
         sh->records--;
+
+    } else if (rec->rev) {
+        sh->tombstones--;
     }
 
     if (copy) {
         sh->records++;
+
+    } else {
+        sh->tombstones++;
     }
 
     rec->text = copy;
@@ -844,8 +855,10 @@ ngx_int_t
 ngx_http_apigw_store_sync(ngx_log_t *log)
 {
     size_t                  n, cap, i;
-    json_t                 *v;
+    json_t                 *v, *gone, *seen;
     uint64_t                mine, version;
+    ngx_uint_t              full;
+    const char             *k;
     ngx_queue_t            *q;
     json_error_t            je;
     ngx_http_apigw_rec_t   *rec;
@@ -869,13 +882,16 @@ ngx_http_apigw_store_sync(ngx_log_t *log)
 
     version = ngx_http_apigw_sh->version;
 
+    /* deletions this worker has not seen may be gone: every record */
+    full = mine < ngx_http_apigw_sh->pruned;
+
     for (q = ngx_queue_last(&ngx_http_apigw_sh->queue);
          q != ngx_queue_sentinel(&ngx_http_apigw_sh->queue);
          q = ngx_queue_prev(q))
     {
         rec = ngx_queue_data(q, ngx_http_apigw_rec_t, queue);
 
-        if (rec->rev <= mine) {
+        if (rec->rev <= mine && !full) {
             break;
         }
 
@@ -910,6 +926,49 @@ ngx_http_apigw_store_sync(ngx_log_t *log)
 
     ngx_shmtx_unlock(&ngx_http_apigw_shpool->mutex);
 
+    if (full) {
+        /* what this worker holds beyond the zone's records was deleted */
+        gone = json_array();
+        seen = json_object();
+
+        for (i = 0; seen && i < n; i++) {
+            if (json_object_set_new(seen, c[i].key, json_null()) != 0) {
+                json_decref(seen);
+                seen = NULL;
+            }
+        }
+
+        if (gone == NULL || seen == NULL) {
+            json_decref(gone);
+            json_decref(seen);
+            goto failed_copied;
+        }
+
+        json_object_foreach(apigw_store_records(ngx_http_apigw_local), k,
+                            v)
+        {
+            if (json_object_get(seen, k) == NULL
+                && json_array_append_new(gone, json_string(k)) != 0)
+            {
+                json_decref(gone);
+                json_decref(seen);
+                goto failed_copied;
+            }
+        }
+
+        json_decref(seen);
+
+        json_array_foreach(gone, i, v) {
+            ngx_http_apigw_local_set(json_string_value(v), NULL);
+        }
+
+        json_decref(gone);
+
+        ngx_log_error(NGX_LOG_INFO, log, 0,
+                      "apigw: deleted records were pruned before this "
+                      "worker saw them: every record read");
+    }
+
     /* oldest first */
     for (i = n; i-- > 0; /* void */) {
         v = NULL;
@@ -940,6 +999,8 @@ ngx_http_apigw_store_sync(ngx_log_t *log)
 failed:
 
     ngx_shmtx_unlock(&ngx_http_apigw_shpool->mutex);
+
+failed_copied:
 
     for (i = 0; i < n; i++) {
         free(c[i].key);
@@ -1066,6 +1127,34 @@ ngx_http_apigw_commit_thread(void *data, ngx_log_t *log)
 }
 
 #endif
+
+
+/* under the zone's mutex */
+static void
+ngx_http_apigw_prune(ngx_http_apigw_shm_t *sh, ngx_slab_pool_t *shpool)
+{
+    ngx_queue_t           *q, *next;
+    ngx_http_apigw_rec_t  *rec;
+
+    for (q = ngx_queue_head(&sh->queue);
+         q != ngx_queue_sentinel(&sh->queue);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        rec = ngx_queue_data(q, ngx_http_apigw_rec_t, queue);
+
+        if (rec->text) {
+            continue;
+        }
+
+        ngx_queue_remove(&rec->queue);
+        ngx_rbtree_delete(&sh->rbtree, &rec->node);
+        ngx_slab_free_locked(shpool, rec);
+    }
+
+    sh->tombstones = 0;
+    sh->pruned = sh->version;
+}
 
 
 /* the zone's memory for a write's records, or NGX_ERROR: it is full */
@@ -1256,6 +1345,16 @@ ngx_http_apigw_commit_write(ngx_http_apigw_commit_t *c)
     }
 
     sh->version = c->base + 1;
+
+    /*
+     * Deleted records are kept so that every worker learns of the
+     * deletion; once there are more of them than records (and at least a
+     * thousand) they go, and a worker that had not seen them reads every
+     * record instead (ngx_http_apigw_store_sync())
+     */
+    if (sh->tombstones > 1024 && sh->tombstones > sh->records) {
+        ngx_http_apigw_prune(sh, ngx_http_apigw_shpool);
+    }
 
     if (!sh->full
         && sh->journal_size > 1024 * 1024

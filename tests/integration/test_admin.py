@@ -700,6 +700,28 @@ def test_full_zone_refuses_writes(nginx_factory, whisk):
     g2.nginx.stop()
 
 
+def test_deleted_records_do_not_fill_the_zone(nginx_factory, whisk):
+    """Create/delete churn: the deleted records kept for the workers go once
+    there are many, and a worker that had not seen them reads everything;
+    every worker ends with the same records."""
+    d = new_store_dir()
+    g = Gateway(nginx_factory, d, workers=2,
+                store="file:%s/store.json zone_size=1m" % d).start()
+    keep = g.admin("POST", "/v2/ch/keys", {"consumer": "keep"}).json()["id"]
+    for i in range(4500):
+        k = g.admin("POST", "/v2/ch/keys", {"consumer": "c%d" % i})
+        assert k.status == 201, (i, k)
+        assert g.admin("DELETE", "/v2/ch/keys/%s" % k.json()["id"]).status \
+            == 204, i
+    assert g.admin("POST", "/v2/ch/apis",
+                   simple_doc(whisk, "/after")).status == 200
+    for _ in range(8):
+        assert [k["id"] for k in g.admin("GET", "/v2/ch/keys").json()] == \
+            [keep]
+        assert len(g.admin("GET", "/v2/ch/apis").json()) == 1
+    g.nginx.stop()
+
+
 def test_torn_journal_line_is_dropped(nginx_factory, whisk):
     d = new_store_dir()
     g = Gateway(nginx_factory, d).start()
