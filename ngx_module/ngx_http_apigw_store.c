@@ -24,6 +24,8 @@
 
 #include "ngx_http_apigw_store.h"
 
+#include <sys/file.h>
+
 
 typedef struct {
     ngx_rbtree_node_t           node;       /* key: crc32 of the key */
@@ -113,6 +115,8 @@ static ngx_int_t ngx_http_apigw_store_load(
     apigw_store_t **out, off_t *sizes);
 static ngx_http_apigw_rec_t *ngx_http_apigw_rec_lookup(
     ngx_http_apigw_shm_t *sh, u_char *key, size_t len, uint32_t hash);
+static ngx_int_t ngx_http_apigw_store_lock(
+    ngx_http_apigw_admin_main_conf_t *amcf, ngx_log_t *log);
 static ngx_int_t ngx_http_apigw_reserve(ngx_http_apigw_commit_t *c);
 static void ngx_http_apigw_prune(ngx_http_apigw_shm_t *sh,
     ngx_slab_pool_t *shpool);
@@ -159,6 +163,55 @@ static ngx_uint_t                         ngx_http_apigw_changed;
 
 
 /* ---- the zone ---- */
+
+/*
+ * One nginx at a time per store: another one (a binary upgrade, USR2,
+ * runs the old and the new side by side) would have a zone of its own
+ * and append to the same journal, each cutting the other's lines off.
+ * The lock (PATH.lock) is held by this master and its workers until the
+ * last of them exits; not passed to a new binary (O_CLOEXEC).
+ */
+static ngx_int_t
+ngx_http_apigw_store_lock(ngx_http_apigw_admin_main_conf_t *amcf,
+    ngx_log_t *log)
+{
+    int                 fd;
+    u_char              path[NGX_MAX_PATH];
+    static ngx_uint_t   locked;
+
+    if (locked) {
+        return NGX_OK;
+    }
+
+    if (amcf->path.len + sizeof(".lock") > sizeof(path)) {
+        return NGX_OK;
+    }
+
+    ngx_sprintf(path, "%V.lock%Z", &amcf->path);
+
+    fd = open((char *) path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd == -1) {
+        ngx_log_error(NGX_LOG_EMERG, log, ngx_errno,
+                      "apigw: cannot open \"%s\"", path);
+        return NGX_ERROR;
+    }
+
+    if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+        ngx_log_error(NGX_LOG_EMERG, log, ngx_errno,
+                      "apigw: the store \"%V\" is in use by another nginx "
+                      "(a binary upgrade runs both: the embedded store "
+                      "takes a stop and a start; the Redis store does not)",
+                      &amcf->path);
+        close(fd);
+        return NGX_ERROR;
+    }
+
+    /* kept open: the lock lasts as long as this nginx */
+    locked = 1;
+
+    return NGX_OK;
+}
+
 
 /* the running configuration (a reload) has a zone of that name */
 static ngx_uint_t
@@ -241,6 +294,12 @@ ngx_http_apigw_store_init_zone(ngx_shm_zone_t *zone, void *data)
         ngx_log_error(NGX_LOG_EMERG, zone->shm.log, 0,
                       "apigw: the store's zone_size= cannot change on a "
                       "reload: restart nginx");
+        return NGX_ERROR;
+    }
+
+    if (!ngx_test_config && ngx_http_apigw_store_lock(amcf, zone->shm.log)
+                            != NGX_OK)
+    {
         return NGX_ERROR;
     }
 

@@ -85,6 +85,13 @@ static ngx_uint_t                ngx_http_apigw_rs_resync;
 static ngx_uint_t                ngx_http_apigw_rs_full;
 static ngx_uint_t                ngx_http_apigw_rs_keep;   /* no drop */
 static ngx_uint_t                ngx_http_apigw_rs_loaded;
+/*
+ * apigw:epoch: set (NX) by the first write to a Redis that has no store,
+ * so a worker notices a FLUSHALL even once the versions have passed its
+ * own again
+ */
+static u_char                    ngx_http_apigw_rs_epoch[33];
+static u_char                    ngx_http_apigw_rs_mine[33];
 static uint64_t                  ngx_http_apigw_rs_since;
 static uint64_t                  ngx_http_apigw_rs_target;
 static char                    **ngx_http_apigw_rs_keys;
@@ -258,6 +265,12 @@ ngx_http_apigw_rs_sync_start(void)
     (void) ngx_http_apigw_redis_command(ngx_http_apigw_rs_cmd, NULL, NULL, 0,
                                         2, argv, lens);
 
+    argv[1] = "apigw:epoch";
+    lens[1] = sizeof("apigw:epoch") - 1;
+
+    (void) ngx_http_apigw_redis_command(ngx_http_apigw_rs_cmd, NULL, NULL, 0,
+                                        2, argv, lens);
+
     slen = ngx_sprintf(since, "(%uL", ngx_http_apigw_rs_since) - since;
 
     argv[0] = "ZRANGEBYSCORE";
@@ -301,11 +314,12 @@ ngx_http_apigw_rs_changes(redisReply *reply, void *data)
     size_t        i, n;
     size_t       *lens;
     ngx_int_t     v, pruned;
-    redisReply   *ver, *prn, *keys, *gone, *e;
+    ngx_uint_t    lost;
+    redisReply   *ver, *prn, *epo, *keys, *gone, *e;
     const char  **argv;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
-        || reply->elements != 4)
+        || reply->elements != 5)
     {
         ngx_http_apigw_rs_where = 244;
         ngx_http_apigw_rs_sync_done(0);
@@ -314,8 +328,21 @@ ngx_http_apigw_rs_changes(redisReply *reply, void *data)
 
     ver = reply->element[0];
     prn = reply->element[1];
-    keys = reply->element[2];
-    gone = reply->element[3];
+    epo = reply->element[2];
+    keys = reply->element[3];
+    gone = reply->element[4];
+
+    /*
+     * another epoch than the one this worker read (a FLUSHALL, and writes
+     * since): Redis went back in time even when its version is past ours
+     */
+    lost = 0;
+
+    if (epo->type == REDIS_REPLY_STRING && epo->len == 32) {
+        lost = ngx_http_apigw_rs_epoch[0]
+               && ngx_strncmp(ngx_http_apigw_rs_epoch, epo->str, 32) != 0;
+        ngx_memcpy(ngx_http_apigw_rs_epoch, epo->str, 32);
+    }
 
     v = 0;
     pruned = 0;
@@ -355,7 +382,9 @@ ngx_http_apigw_rs_changes(redisReply *reply, void *data)
         return;
     }
 
-    if ((uint64_t) v < ngx_http_apigw_rs_since && !ngx_http_apigw_rs_full) {
+    if (((uint64_t) v < ngx_http_apigw_rs_since || lost)
+        && !ngx_http_apigw_rs_full)
+    {
         /*
          * Redis went back in time: restarted without its data, flushed, or
          * another server.  What this worker holds keeps serving (dropping
@@ -884,6 +913,14 @@ ngx_http_apigw_rs_version(redisReply *reply, void *data)
     }
 
     RS_CMD(ngx_http_apigw_rs_args(argv, lens, "SET", "apigw:version", ver,
+                                  NULL));
+    /* a new one with every write: after a FLUSHALL the first one wins */
+    if (apigw_random_hex((char *) ngx_http_apigw_rs_mine, 16) != 0) {
+        goto failed;
+    }
+
+    RS_CMD(ngx_http_apigw_rs_args(argv, lens, "SET", "apigw:epoch",
+                                  (char *) ngx_http_apigw_rs_mine, "NX",
                                   NULL));
     RS_CMD(ngx_http_apigw_rs_args(argv, lens, "PUBLISH", "apigw:events", ver,
                                   NULL));

@@ -3308,7 +3308,7 @@ apigw_admin_v1_to_swagger(json_t *v1)
     char         id[32];
     size_t       n, i;
     json_t      *doc, *paths, *cases, *res, *r, *ops, *op, *pm, *o, *ex;
-    json_t      *acts, *maps, *p, *m, *cors, *methods;
+    json_t      *acts, *maps, *all, *p, *m, *cors, *methods;
     const char  *path, *verb, *url, *origin;
     char         lc[16];
 
@@ -3411,6 +3411,7 @@ apigw_admin_v1_to_swagger(json_t *v1)
 
             acts = json_array();
             maps = json_array();
+            all = json_array();
 
             json_array_foreach(json_object_get(op, "policies"), i, p) {
                 if (strcmp(admin_str(p, "type") ? admin_str(p, "type") : "",
@@ -3427,6 +3428,7 @@ apigw_admin_v1_to_swagger(json_t *v1)
                     json_array_foreach(json_object_get(p, "value"), j, m) {
                         to = json_object_get(m, "to");
                         from = json_object_get(m, "from");
+                        json_array_append(all, m);
 
                         /* the rest: apigw's request mapping, in order */
                         if (strcmp(admin_str(m, "action")
@@ -3450,6 +3452,20 @@ apigw_admin_v1_to_swagger(json_t *v1)
                                                               "value")));
                     }
                 }
+            }
+
+            /*
+             * header inserts alone are injected headers; with other
+             * actions every one is a mapping, so that they keep their
+             * order (an insert after a transform of the same header)
+             */
+            if (json_array_size(maps)) {
+                json_decref(maps);
+                json_array_clear(acts);
+                maps = all;
+
+            } else {
+                json_decref(all);
             }
 
             if (json_array_size(acts)) {

@@ -722,6 +722,28 @@ def test_deleted_records_do_not_fill_the_zone(nginx_factory, whisk):
     g.nginx.stop()
 
 
+def test_one_nginx_per_embedded_store(nginx_factory, whisk):
+    """A second nginx on the same store (a binary upgrade runs the old and
+    the new side by side) does not start: the two would write the journal
+    without seeing each other's writes. nginx -t still works."""
+    d = new_store_dir()
+    a = Gateway(nginx_factory, d).start()
+    assert a.admin("POST", "/v2/one/apis",
+                   simple_doc(whisk, "/a")).status == 200
+    b = Gateway(nginx_factory, d)
+    rc, out = b.nginx.test()
+    assert rc == 0, out
+    with pytest.raises(RuntimeError) as e:
+        b.nginx.start()
+    assert "is in use by another nginx" in str(e.value)
+    assert a.admin("POST", "/v2/one/apis",
+                   simple_doc(whisk, "/b")).status == 200
+    a.nginx.stop()
+    b = Gateway(nginx_factory, d).start()
+    assert len(b.admin("GET", "/v2/one/apis").json()) == 2
+    b.nginx.stop()
+
+
 def test_torn_journal_line_is_dropped(nginx_factory, whisk):
     d = new_store_dir()
     g = Gateway(nginx_factory, d).start()

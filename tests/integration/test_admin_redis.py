@@ -212,6 +212,42 @@ def test_redis_flushed_while_connected(nginx_factory, redis, whisk):
     assert "Redis lost data" in b.nginx.log()
 
 
+def test_redis_flushed_while_a_node_was_away(nginx_factory, redis, whisk):
+    """FLUSHALL, then more writes than the node had: when the node comes
+    back Redis's version is past its own, yet it is another store (a new
+    apigw:epoch), so the node reads all of it."""
+    import subprocess
+    a = node(nginx_factory, redis, workers=1)
+    b = node(nginx_factory, redis, workers=1)
+    ready(a)
+    ready(b)
+    time.sleep(0.3)
+    for i in range(3):
+        assert a.admin("POST", "/v2/ep/apis",
+                       simple_doc(whisk, "/old%d" % i)).status == 200
+    assert b.wait_status("GET", "/api/ep/old2/hello", 200).status == 200
+    workers = [int(p) for p in subprocess.run(
+        ["pgrep", "-P", str(b.nginx.proc.pid)], capture_output=True,
+        text=True).stdout.split()]
+    assert workers
+    for p in workers:
+        os.kill(p, signal.SIGSTOP)
+    try:
+        redis.cmd("FLUSHALL")
+        for i in range(6):
+            r = wait_until(lambda: (lambda x: x if x.status == 200 else None)(
+                a.admin("POST", "/v2/ep/apis", simple_doc(whisk, "/n%d" % i))),
+                timeout=10, step=0.2)
+            assert r and r.status == 200, r
+    finally:
+        for p in workers:
+            os.kill(p, signal.SIGCONT)
+    for i in range(6):
+        assert b.wait_status("GET", "/api/ep/n%d/hello" % i, 200).status \
+            == 200, i
+    assert "Redis lost data" in b.nginx.log()
+
+
 def test_node_started_while_redis_is_down(nginx_factory, redis, whisk):
     """A node that has never read its store knows no API: 503, not a 404
     or an empty list, and /health is not "ok" (a load balancer keeps it out)

@@ -597,3 +597,26 @@ def test_v1_legacy_rest_invoke_flow(gw, whisk):
     assert last["method"] == "POST"
     assert sorted(last["query"].split("&")) == ["blocking=true",
                                                 "result=true"]
+
+
+def test_v1_req_mapping_keeps_its_order(gw, whisk):
+    from apigw_checks import header_values, last_raw
+    t = gw.admin("PUT", "/v1/tenants",
+                 {"namespace": "order", "instance": "i"}).json()
+    op = {"backendMethod": "GET", "backendUrl": whisk.url + "/raw/order",
+          "policies": [{"type": "reqMapping", "value": [
+              {"action": "transform",
+               "from": {"name": "X-A", "location": "header"},
+               "to": {"name": "X-B", "location": "header"}},
+              {"action": "insert", "from": {"value": "new"},
+               "to": {"name": "X-A", "location": "header"}}]}]}
+    body = {"name": "o", "basePath": "/order", "tenantId": t["id"],
+            "resources": {"/x": {"operations": {"GET": op}}}}
+    assert gw.admin("POST", "/v1/apis", body).status == 200
+    target = "/api/%s/order/x" % t["id"]
+    gw.wait_status("GET", target, 200)
+    r = harness.request(gw.port, "GET", target, [("X-A", "client")])
+    assert r.status == 200, r
+    last = last_raw(whisk)
+    assert header_values(last, "X-B") == ["client"]
+    assert header_values(last, "X-A") == ["new"]
