@@ -1358,7 +1358,9 @@ ngx_http_apigw_commit_write(ngx_http_apigw_commit_t *c)
 
     if (w != (ssize_t) c->line_len || fsync(ngx_http_apigw_journal_fd) == -1)
     {
-        c->err = (w == -1 || w == (ssize_t) c->line_len) ? ngx_errno : 0;
+        /* a short write sets no errno: on a file, the disk is full */
+        c->err = (w == -1 || w == (ssize_t) c->line_len) ? ngx_errno
+                                                         : NGX_ENOSPC;
         ngx_http_apigw_unreserve(c);
         c->failed = "writing the store journal";
         c->file = &ngx_http_apigw_amcf->journal;
