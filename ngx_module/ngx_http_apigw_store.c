@@ -48,6 +48,12 @@ struct ngx_http_apigw_shm_s {
     ngx_uint_t                  records;
     ngx_uint_t                  tombstones; /* deleted records kept */
     uint64_t                    pruned;     /* none kept from before */
+    /*
+     * what the writer in turn reserved and has not used yet (the texts',
+     * then the records'): freed by the next one if it died meanwhile
+     */
+    void                      **pend;
+    size_t                      npend;
     ngx_uint_t                  full;       /* a change did not fit */
     ngx_shmtx_sh_t              wlock;
     ngx_shmtx_t                 writer;     /* one writer at a time */
@@ -119,6 +125,8 @@ static ngx_int_t ngx_http_apigw_store_lock(
     ngx_http_apigw_admin_main_conf_t *amcf, ngx_log_t *log);
 static ngx_int_t ngx_http_apigw_reserve(ngx_http_apigw_commit_t *c);
 static void ngx_http_apigw_prune(ngx_http_apigw_shm_t *sh,
+    ngx_slab_pool_t *shpool);
+static void ngx_http_apigw_pend_free(ngx_http_apigw_shm_t *sh,
     ngx_slab_pool_t *shpool);
 static void ngx_http_apigw_unreserve(ngx_http_apigw_commit_t *c);
 static ngx_int_t ngx_http_apigw_rec_set(ngx_http_apigw_shm_t *sh,
@@ -1221,13 +1229,27 @@ static ngx_int_t
 ngx_http_apigw_reserve(ngx_http_apigw_commit_t *c)
 {
     size_t                 i, klen;
+    ngx_uint_t             again;
     ngx_slab_pool_t       *shpool;
     ngx_http_apigw_shm_t  *sh;
 
     sh = ngx_http_apigw_sh;
     shpool = ngx_http_apigw_shpool;
+    again = 1;
 
     ngx_shmtx_lock(&shpool->mutex);
+
+    /* the writer before (this one has the turn now) died mid-write */
+    ngx_http_apigw_pend_free(sh, shpool);
+
+retry:
+
+    sh->pend = ngx_slab_calloc_locked(shpool, 2 * c->n * sizeof(void *));
+    if (sh->pend == NULL) {
+        goto full;
+    }
+
+    sh->npend = 2 * c->n;
 
     for (i = 0; i < c->n; i++) {
         klen = ngx_strlen(c->keys[i]);
@@ -1238,6 +1260,8 @@ ngx_http_apigw_reserve(ngx_http_apigw_commit_t *c)
             if (c->room[i] == NULL) {
                 goto full;
             }
+
+            sh->pend[i] = c->room[i];
         }
 
         if (ngx_http_apigw_rec_lookup(sh, (u_char *) c->keys[i], klen,
@@ -1251,6 +1275,8 @@ ngx_http_apigw_reserve(ngx_http_apigw_commit_t *c)
             if (c->nodes[i] == NULL) {
                 goto full;
             }
+
+            sh->pend[c->n + i] = c->nodes[i];
         }
     }
 
@@ -1260,10 +1286,45 @@ ngx_http_apigw_reserve(ngx_http_apigw_commit_t *c)
 
 full:
 
+    ngx_http_apigw_pend_free(sh, shpool);
+
+    for (i = 0; i < c->n; i++) {
+        c->room[i] = NULL;
+        c->nodes[i] = NULL;
+    }
+
+    /* deleted records may hold the room: they go (workers read all) */
+    if (again && sh->tombstones) {
+        again = 0;
+        ngx_http_apigw_prune(sh, shpool);
+        goto retry;
+    }
+
     ngx_shmtx_unlock(&shpool->mutex);
-    ngx_http_apigw_unreserve(c);
 
     return NGX_ERROR;
+}
+
+
+/* under the zone's mutex: what the writer in turn reserved, unused */
+static void
+ngx_http_apigw_pend_free(ngx_http_apigw_shm_t *sh, ngx_slab_pool_t *shpool)
+{
+    size_t  i;
+
+    if (sh->pend == NULL) {
+        return;
+    }
+
+    for (i = 0; i < sh->npend; i++) {
+        if (sh->pend[i]) {
+            ngx_slab_free_locked(shpool, sh->pend[i]);
+        }
+    }
+
+    ngx_slab_free_locked(shpool, sh->pend);
+    sh->pend = NULL;
+    sh->npend = 0;
 }
 
 
@@ -1274,16 +1335,11 @@ ngx_http_apigw_unreserve(ngx_http_apigw_commit_t *c)
 
     ngx_shmtx_lock(&ngx_http_apigw_shpool->mutex);
 
-    for (i = 0; i < c->n; i++) {
-        if (c->room[i]) {
-            ngx_slab_free_locked(ngx_http_apigw_shpool, c->room[i]);
-            c->room[i] = NULL;
-        }
+    ngx_http_apigw_pend_free(ngx_http_apigw_sh, ngx_http_apigw_shpool);
 
-        if (c->nodes[i]) {
-            ngx_slab_free_locked(ngx_http_apigw_shpool, c->nodes[i]);
-            c->nodes[i] = NULL;
-        }
+    for (i = 0; i < c->n; i++) {
+        c->room[i] = NULL;
+        c->nodes[i] = NULL;
     }
 
     ngx_shmtx_unlock(&ngx_http_apigw_shpool->mutex);
@@ -1325,19 +1381,6 @@ ngx_http_apigw_commit_write(ngx_http_apigw_commit_t *c)
     }
 
     /*
-     * room in the zone first: a write that does not fit is refused, not
-     * journaled, acknowledged and then seen by this worker only
-     */
-    if (ngx_http_apigw_reserve(c) != NGX_OK) {
-        c->failed = "storing a write (the zone is full: raise zone_size= "
-                    "of apigw_store)";
-        c->file = &ngx_http_apigw_amcf->journal;
-        c->refused = 1;
-        c->rc = NGX_ERROR;
-        goto done;
-    }
-
-    /*
      * a writer that died between its write and the zone's update left a
      * line that was never acknowledged nor applied: it goes, or a restart
      * would take it for the version this write is about to be
@@ -1352,6 +1395,19 @@ ngx_http_apigw_commit_write(ngx_http_apigw_commit_t *c)
         }
 
         c->dropped = sb.st_size - size;
+    }
+
+    /*
+     * room in the zone first: a write that does not fit is refused, not
+     * journaled, acknowledged and then seen by this worker only
+     */
+    if (ngx_http_apigw_reserve(c) != NGX_OK) {
+        c->failed = "storing a write (the zone is full: raise zone_size= "
+                    "of apigw_store)";
+        c->file = &ngx_http_apigw_amcf->journal;
+        c->refused = 1;
+        c->rc = NGX_ERROR;
+        goto done;
     }
 
     w = write(ngx_http_apigw_journal_fd, c->line, c->line_len);
@@ -1394,6 +1450,11 @@ ngx_http_apigw_commit_write(ngx_http_apigw_commit_t *c)
         c->room[i] = NULL;
         c->nodes[i] = NULL;
 
+        if (sh->pend) {
+            sh->pend[i] = NULL;
+            sh->pend[c->n + i] = NULL;
+        }
+
         if (rc != NGX_OK) {
             /*
              * the journal has it, so a restart has it; the workers see
@@ -1404,6 +1465,8 @@ ngx_http_apigw_commit_write(ngx_http_apigw_commit_t *c)
             c->full = 1;
         }
     }
+
+    ngx_http_apigw_pend_free(sh, ngx_http_apigw_shpool);
 
     sh->version = c->base + 1;
 

@@ -92,6 +92,7 @@ static ngx_uint_t                ngx_http_apigw_rs_loaded;
  */
 static u_char                    ngx_http_apigw_rs_epoch[33];
 static u_char                    ngx_http_apigw_rs_mine[33];
+static u_char                    ngx_http_apigw_rs_next_epoch[33];
 static uint64_t                  ngx_http_apigw_rs_since;
 static uint64_t                  ngx_http_apigw_rs_target;
 static char                    **ngx_http_apigw_rs_keys;
@@ -341,7 +342,9 @@ ngx_http_apigw_rs_changes(redisReply *reply, void *data)
     if (epo->type == REDIS_REPLY_STRING && epo->len == 32) {
         lost = ngx_http_apigw_rs_epoch[0]
                && ngx_strncmp(ngx_http_apigw_rs_epoch, epo->str, 32) != 0;
-        ngx_memcpy(ngx_http_apigw_rs_epoch, epo->str, 32);
+
+        /* taken on once this sync has read what it belongs to */
+        ngx_memcpy(ngx_http_apigw_rs_next_epoch, epo->str, 32);
     }
 
     v = 0;
@@ -363,7 +366,7 @@ ngx_http_apigw_rs_changes(redisReply *reply, void *data)
         return;
     }
 
-    if (!ngx_http_apigw_rs_full
+    if (!ngx_http_apigw_rs_full && !lost
         && ngx_http_apigw_rs_since < (uint64_t) pruned)
     {
         /* deletions we have not seen may be gone: read everything */
@@ -394,11 +397,13 @@ ngx_http_apigw_rs_changes(redisReply *reply, void *data)
          * and this worker goes on from Redis's version.
          */
         ngx_log_error(NGX_LOG_CRIT, ngx_http_apigw_rs_log, 0,
-                      "apigw: the Redis store is at version %i, behind "
+                      "apigw: the Redis store is at version %i, %s "
                       "this worker's %uL: Redis lost data (restarted "
                       "without persistence, flushed, or another server?); "
                       "the APIs held here keep serving, restore Redis from "
-                      "a backup", v, ngx_http_apigw_rs_since);
+                      "a backup", v,
+                      lost ? "another store than" : "behind",
+                      ngx_http_apigw_rs_since);
 
         ngx_http_apigw_rs_full = 1;
         ngx_http_apigw_rs_keep = 1;
@@ -557,6 +562,10 @@ ngx_http_apigw_rs_synced(void)
 
     ngx_http_apigw_local_set_version(ngx_http_apigw_rs_target);
     ngx_http_apigw_rs_loaded = 1;
+
+    if (ngx_http_apigw_rs_next_epoch[0]) {
+        ngx_memcpy(ngx_http_apigw_rs_epoch, ngx_http_apigw_rs_next_epoch, 32);
+    }
     ngx_http_apigw_rs_sync_done(1);
 }
 
