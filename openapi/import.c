@@ -926,12 +926,15 @@ apigw_import_buffer(const char *buf, size_t len,
             oa_base_path(&c);
             oa_cors(&c);
             oa_paths(&c);
-            oa_op_cors(&c);
-            oa_request_mappings(&c);
-            oa_security(&c);
-            oa_backends(&c);
-            oa_validation(&c);
-            oa_rate_limits(&c);
+
+            if (!opts->routes_only) {
+                oa_op_cors(&c);
+                oa_request_mappings(&c);
+                oa_security(&c);
+                oa_backends(&c);
+                oa_validation(&c);
+                oa_rate_limits(&c);
+            }
         }
     }
 

@@ -1029,8 +1029,10 @@ admin_routes_clash(admin_t *a, const char *tenant, const char *except,
         goto done;
     }
 
+    /* the others' routes only: what clashes is a method and a template */
     memset(&opts, 0, sizeof(opts));
     opts.openwhisk_url = a->req->openwhisk_url;
+    opts.routes_only = 1;
 
     json_object_foreach(apigw_store_records(a->s), k, v) {
         id = admin_str(v, "id");

@@ -210,6 +210,7 @@ typedef struct {
     const char  *file;          /* name used in problems; may be NULL */
     const char  *openwhisk_url; /* base for x-openwhisk; NULL: none set */
     size_t       max_size;      /* 0: 16 MiB */
+    int          routes_only;   /* base path, methods and paths: no more */
 } apigw_import_opts_t;
 
 /*
