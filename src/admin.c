@@ -704,6 +704,33 @@ admin_v2_view(admin_t *a, json_t *rec)
  */
 
 /* 400 with every problem; takes the reference to errs */
+/* the errors (not the warnings) as [{pointer, message}], or NULL */
+static json_t *
+admin_problem_list(const apigw_problems_t *probs)
+{
+    size_t   i;
+    json_t  *errs, *e;
+
+    errs = json_array();
+
+    for (i = 0; errs && i < probs->n; i++) {
+        if (probs->items[i].warning) {
+            continue;
+        }
+
+        e = json_pack("{s:s,s:s}", "pointer",
+                      probs->items[i].pointer ? probs->items[i].pointer : "",
+                      "message", probs->items[i].message
+                                 ? probs->items[i].message : "");
+        if (e) {
+            json_array_append_new(errs, e);
+        }
+    }
+
+    return errs;
+}
+
+
 static void
 admin_problems(admin_t *a, json_t *errs, const char *first)
 {
@@ -754,7 +781,7 @@ admin_import(admin_t *a, const char *buf, size_t len, const char *tenant,
     const char *except, admin_doc_t *d)
 {
     size_t                i, j;
-    json_t               *errs, *e;
+    json_t               *errs;
     char                  hp[600];
     oa_ctx_t              c;
     apigw_api_t          *api;
@@ -775,23 +802,7 @@ admin_import(admin_t *a, const char *buf, size_t len, const char *tenant,
     api = apigw_import_buffer(buf, len, &opts, &probs);
 
     if (api == NULL) {
-        errs = json_array();
-
-        for (i = 0; errs && i < probs.n; i++) {
-            if (probs.items[i].warning) {
-                continue;
-            }
-
-            e = json_pack("{s:s,s:s}", "pointer",
-                          probs.items[i].pointer ? probs.items[i].pointer
-                                                 : "",
-                          "message", probs.items[i].message
-                                     ? probs.items[i].message : "");
-            if (e) {
-                json_array_append_new(errs, e);
-            }
-        }
-
+        errs = admin_problem_list(&probs);
         apigw_problems_free(&probs);
 
         if (errs == NULL) {
@@ -981,7 +992,7 @@ admin_routes_clash(admin_t *a, const char *tenant, const char *except,
     int                   rc;
     char                 *text, msg[600];
     size_t                i, n;
-    json_t               *v, *errs, *e;
+    json_t               *v, *errs;
     const char           *k, *id, *base;
     apigw_api_t          *other, **others;
     apigw_router_t       *rt;
@@ -1003,18 +1014,7 @@ admin_routes_clash(admin_t *a, const char *tenant, const char *except,
     n = 0;
 
     if (apigw_router_add(rt, api, &probs) != 0) {
-        errs = json_array();
-
-        for (i = 0; errs && i < probs.n; i++) {
-            e = json_pack("{s:s,s:s}", "pointer",
-                          probs.items[i].pointer ? probs.items[i].pointer
-                                                 : "",
-                          "message", probs.items[i].message
-                                     ? probs.items[i].message : "");
-            if (e) {
-                json_array_append_new(errs, e);
-            }
-        }
+        errs = admin_problem_list(&probs);
 
         if (errs == NULL) {
             rc = admin_oom(a);
