@@ -21,6 +21,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     apigw_problems_init(&probs);
 
+    memset(&opts, 0, sizeof(opts));
     opts.file = NULL;
     opts.openwhisk_url = "https://openwhisk.example.com";
     opts.max_size = 1024 * 1024;

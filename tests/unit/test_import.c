@@ -26,6 +26,7 @@ imp_opts(const char *doc, const char *file, const char *ow, size_t max)
     apigw_problems_free(&P);
     apigw_problems_init(&P);
 
+    memset(&o, 0, sizeof(o));
     o.file = file;
     o.openwhisk_url = ow;
     o.max_size = max;
@@ -102,7 +103,7 @@ TEST(test_wsk_swagger)
 {
     apigw_api_t              *api;
     const apigw_operation_t  *op;
-    apigw_import_opts_t       o = { NULL, NULL, 0 };
+    apigw_import_opts_t       o = { NULL, NULL, 0, 0 };
 
     apigw_problems_free(&P);
     api = apigw_import_file("specs/wsk-club.json", &o, &P);
@@ -200,7 +201,7 @@ TEST(test_oas30_yaml)
 {
     apigw_api_t              *api;
     const apigw_operation_t  *op;
-    apigw_import_opts_t       o = { "petstore.yaml", OW "/", 0 };
+    apigw_import_opts_t       o = { "petstore.yaml", OW "/", 0, 0 };
 
     apigw_problems_free(&P);
     api = apigw_import_file("specs/petstore-30.yaml", &o, &P);
@@ -269,7 +270,7 @@ TEST(test_oas31_json)
 {
     apigw_api_t              *api;
     const apigw_operation_t  *op;
-    apigw_import_opts_t       o = { NULL, NULL, 0 };
+    apigw_import_opts_t       o = { NULL, NULL, 0, 0 };
 
     apigw_problems_free(&P);
     api = apigw_import_file("specs/oas31.json", &o, &P);
@@ -1689,7 +1690,7 @@ TEST(test_duplicate_operation_ids)
 TEST(test_files)
 {
     apigw_api_t          *api;
-    apigw_import_opts_t   o = { NULL, NULL, 0 };
+    apigw_import_opts_t   o = { NULL, NULL, 0, 0 };
 
     apigw_problems_free(&P);
     api = apigw_import_file("specs/does-not-exist.json", &o, &P);
