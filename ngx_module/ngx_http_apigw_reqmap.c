@@ -466,7 +466,7 @@ static ngx_int_t
 ngx_http_apigw_map_put(ngx_http_apigw_map_t *mc, int loc, const char *name,
     json_t *v)
 {
-    u_char           *lc;
+    u_char           *lc, *copy;
     size_t            i, len;
     ngx_str_t         text;
     ngx_keyval_t     *kv;
@@ -503,6 +503,14 @@ ngx_http_apigw_map_put(ngx_http_apigw_map_t *mc, int loc, const char *name,
         return NGX_ERROR;
     }
 
+    /* a body field's name goes with the body ("*" clears it): copied */
+    copy = ngx_pnalloc(mc->r->pool, len ? len : 1);
+    if (copy == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(copy, name, len);
+
     switch (loc) {
 
     case APIGW_MAP_HEADER:
@@ -526,9 +534,9 @@ ngx_http_apigw_map_put(ngx_http_apigw_map_t *mc, int loc, const char *name,
             return NGX_ERROR;
         }
 
-        h->key.data = (u_char *) name;
+        h->key.data = copy;
         h->key.len = len;
-        h->hash = ngx_hash_strlow(lc, (u_char *) name, len);
+        h->hash = ngx_hash_strlow(lc, copy, len);
         h->lowcase_key = lc;
         h->value = text;
 
@@ -544,7 +552,7 @@ ngx_http_apigw_map_put(ngx_http_apigw_map_t *mc, int loc, const char *name,
             return NGX_ERROR;
         }
 
-        kv->key.data = (u_char *) name;
+        kv->key.data = copy;
         kv->key.len = len;
         kv->value = text;
         mc->query_set = 1;

@@ -50,6 +50,8 @@ def spec(whisk):
                               ("query", "h"))], "/raw/h"),
             "/b": op([mapping("transform", ("body", "*"),
                               ("query", "*"))], "/raw/b"),
+            "/q": op([mapping("transform", ("query", "*"),
+                              ("body", "*"))], "/raw/q"),
         },
     }
 
@@ -92,6 +94,17 @@ def test_a_chunked_body_is_mapped(gw, whisk):
     last = last_raw(whisk)
     assert header_values(last, "Transfer-Encoding") == []
     assert header_values(last, "Content-Length") == [str(len(r.body))]
+
+
+def test_a_body_moved_into_the_query(gw, whisk):
+    r = gw.request("POST", "/rm/q", [("Content-Type", "application/json")],
+                   json.dumps({"a": "1 2", "b": 2, "c": {"d": True}}).encode())
+    assert r.status == 200, r
+    assert r.body == b""
+    last = last_raw(whisk)
+    assert sorted(last["query"].split("&")) == [
+        "a=1%202", "b=2", "c=%7B%22d%22%3Atrue%7D"]
+    assert header_values(last, "Content-Length") == ["0"]
 
 
 def test_a_body_is_made_for_a_request_without_one(gw, whisk):
