@@ -38,6 +38,15 @@ static ngx_int_t ngx_http_apigw_map_text(ngx_http_apigw_map_t *mc,
 static void ngx_http_apigw_map_cleanup(void *data);
 
 
+/* a header of that name, in any case */
+static ngx_inline ngx_uint_t
+ngx_http_apigw_map_named(ngx_table_elt_t *h, const char *name, size_t len)
+{
+    return h->key.len == len
+           && ngx_strncasecmp(h->key.data, (u_char *) name, len) == 0;
+}
+
+
 /*
  * NGX_OK (args is the query to send: the client's, or the one mapped),
  * NGX_DECLINED: the request cannot be mapped (a value that cannot be a
@@ -359,10 +368,7 @@ ngx_http_apigw_map_get(ngx_http_apigw_map_t *mc, int loc, const char *name,
             h = part->elts;
 
             for (i = 0; i < part->nelts; i++) {
-                if (h[i].key.len == len
-                    && ngx_strncasecmp(h[i].key.data, (u_char *) name, len)
-                       == 0)
-                {
+                if (ngx_http_apigw_map_named(&h[i], name, len)) {
                     *out = json_stringn_nocheck((char *) h[i].value.data,
                                                 h[i].value.len);
                     return *out ? NGX_OK : NGX_ERROR;
@@ -601,9 +607,7 @@ ngx_http_apigw_map_del(ngx_http_apigw_map_t *mc, int loc, const char *name)
             n += part->nelts;
 
             for (i = 0; i < part->nelts; i++) {
-                j += h[i].key.len == len
-                     && ngx_strncasecmp(h[i].key.data, (u_char *) name, len)
-                        == 0;
+                j += ngx_http_apigw_map_named(&h[i], name, len);
             }
         }
 
@@ -623,10 +627,7 @@ ngx_http_apigw_map_del(ngx_http_apigw_map_t *mc, int loc, const char *name)
             h = part->elts;
 
             for (i = 0; i < part->nelts; i++) {
-                if (h[i].key.len == len
-                    && ngx_strncasecmp(h[i].key.data, (u_char *) name, len)
-                       == 0)
-                {
+                if (ngx_http_apigw_map_named(&h[i], name, len)) {
                     continue;
                 }
 

@@ -125,8 +125,9 @@ uri_encode(uri_out_t *o, const char *s, size_t len, unsigned keep)
 }
 
 
-size_t
-apigw_encode_segment(const char *s, size_t len, char *buf, size_t size)
+static size_t
+uri_encode_buf(const char *s, size_t len, char *buf, size_t size,
+    unsigned keep)
 {
     uri_out_t  o;
 
@@ -135,25 +136,23 @@ apigw_encode_segment(const char *s, size_t len, char *buf, size_t size)
     o.n = 0;
     o.last = '\0';
 
-    uri_encode(&o, s, len, URI_PCHAR);
+    uri_encode(&o, s, len, keep);
 
     return o.n;
 }
 
 
 size_t
+apigw_encode_segment(const char *s, size_t len, char *buf, size_t size)
+{
+    return uri_encode_buf(s, len, buf, size, URI_PCHAR);
+}
+
+
+size_t
 apigw_encode_component(const char *s, size_t len, char *buf, size_t size)
 {
-    uri_out_t  o;
-
-    o.buf = buf;
-    o.size = size;
-    o.n = 0;
-    o.last = '\0';
-
-    uri_encode(&o, s, len, URI_UNRESERVED);
-
-    return o.n;
+    return uri_encode_buf(s, len, buf, size, URI_UNRESERVED);
 }
 
 
