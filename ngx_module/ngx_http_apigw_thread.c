@@ -15,6 +15,7 @@
 #include <ngx_core.h>
 #include <ngx_event.h>
 
+#include <dlfcn.h>
 #include <sys/eventfd.h>
 
 #include "ngx_http_apigw_thread.h"
@@ -58,6 +59,7 @@ static ngx_int_t
 ngx_http_apigw_thread_init(ngx_log_t *log)
 {
     int                fd;
+    Dl_info            info, nginx;
     ngx_connection_t  *c;
 
     if (ngx_thread_mutex_create(&ngx_http_apigw_thread_mtx, log) != NGX_OK
@@ -95,6 +97,27 @@ ngx_http_apigw_thread_init(ngx_log_t *log)
     }
 
     ngx_http_apigw_thread_conn = c;
+
+    /*
+     * A finished thread still runs a few of this module's instructions
+     * after its last unlock, while the worker may already be leaving, and
+     * the cycle pool's cleanup dlclose()s the module before exit():
+     * the module stays mapped for the rest of the process's life (one
+     * compiled into nginx is there anyway).
+     */
+    if (dladdr((void *) ngx_http_apigw_thread_cycle, &info) == 0
+        || ((dladdr((void *) &ngx_cycle, &nginx) == 0
+             || nginx.dli_fbase != info.dli_fbase)
+            && dlopen(info.dli_fname, RTLD_NOW|RTLD_NOLOAD|RTLD_NODELETE)
+               == NULL))
+    {
+        ngx_log_error(NGX_LOG_ALERT, log, 0,
+                      "apigw: the module could not be pinned: %s",
+                      dlerror());
+        ngx_close_connection(c);
+        ngx_http_apigw_thread_conn = NULL;
+        return NGX_ERROR;
+    }
 
     ngx_http_apigw_thread_timer.handler = ngx_http_apigw_thread_hold;
     ngx_http_apigw_thread_timer.log = ngx_cycle->log;

@@ -7,11 +7,16 @@
  *   flip.apigw.test  what the file $APIGW_SHIM_FLIP says now: an address,
  *                    "none" (EAI_NONAME) or "again" (EAI_AGAIN)
  * and fsync() takes $APIGW_SHIM_SLOW_FSYNC seconds more: a slow disk.
+ * With $APIGW_SHIM_SLOW_EXIT set (milliseconds), a thread other than the
+ * process's first returns that much later from pthread_mutex_unlock(), and
+ * dlclose() returns that much later too: a thread finishing while the
+ * worker unloads its modules on the way out.
  */
 
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,11 +26,16 @@
 typedef int (*gai_pt)(const char *node, const char *service,
     const struct addrinfo *hints, struct addrinfo **res);
 typedef int (*fsync_pt)(int fd);
+typedef int (*unlock_pt)(pthread_mutex_t *m);
+typedef int (*dlclose_pt)(void *handle);
 
 
 /* nginx clears the workers' environment: read when the master starts */
 static char      flip_file[4096];
 static unsigned  slow_fsync;
+static unsigned  slow_exit;          /* ms */
+static unlock_pt   real_unlock;
+static dlclose_pt  real_dlclose;
 
 
 __attribute__((constructor)) static void
@@ -33,6 +43,14 @@ shim_init(void)
 {
     const char  *f = getenv("APIGW_SHIM_FLIP");
     const char  *s = getenv("APIGW_SHIM_SLOW_FSYNC");
+    const char  *e = getenv("APIGW_SHIM_SLOW_EXIT");
+
+    real_unlock = (unlock_pt) dlsym(RTLD_NEXT, "pthread_mutex_unlock");
+    real_dlclose = (dlclose_pt) dlsym(RTLD_NEXT, "dlclose");
+
+    if (e) {
+        slow_exit = (unsigned) atoi(e);
+    }
 
     if (f) {
         snprintf(flip_file, sizeof(flip_file), "%s", f);
@@ -41,6 +59,36 @@ shim_init(void)
     if (s) {
         slow_fsync = (unsigned) atoi(s);
     }
+}
+
+
+int
+pthread_mutex_unlock(pthread_mutex_t *m)
+{
+    int  rc;
+
+    rc = real_unlock(m);
+
+    if (slow_exit && gettid() != getpid()) {
+        usleep(slow_exit * 1000);
+    }
+
+    return rc;
+}
+
+
+int
+dlclose(void *handle)
+{
+    int  rc;
+
+    rc = real_dlclose(handle);
+
+    if (slow_exit) {
+        usleep(slow_exit * 2000);
+    }
+
+    return rc;
 }
 
 

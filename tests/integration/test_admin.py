@@ -1017,6 +1017,24 @@ def test_writes_waiting_for_lookups_survive_reload_and_quit(nginx_factory,
             == 200
 
 
+def test_worker_leaves_cleanly_while_its_thread_finishes(nginx_factory,
+                                                         whisk, lookup_shim):
+    """A write's thread that is still on its way out when the worker quits
+    (the shim holds it 200 ms after its last unlock, and the worker 400 ms
+    in dlclose()) must not run unmapped code: the worker exits 0."""
+    g = Gateway(nginx_factory, new_store_dir(), workers=1)
+    g.nginx.env = dict(os.environ, LD_PRELOAD=lookup_shim,
+                       APIGW_SHIM_SLOW_EXIT="200",
+                       ASAN_OPTIONS="verify_asan_link_order=0")
+    g.start()
+    assert g.admin("POST", "/v2/quit/apis", simple_doc(whisk, "/q"),
+                   timeout=30).status == 200
+    g.nginx.proc.send_signal(signal.SIGQUIT)
+    assert g.nginx.proc.wait(timeout=30) == 0
+    log = g.nginx.log()
+    assert "exited on signal" not in log and "[alert]" not in log, log
+
+
 def test_store_write_does_not_hold_the_worker(module_nginx_factory, whisk,
                                              lookup_shim):
     """The journal's fsync() runs in a thread: on a slow disk the
