@@ -67,6 +67,7 @@ typedef struct {
     int               stop;       /* cap or budget reached */
     size_t            steps;
     size_t            budget;
+    size_t            rx;         /* the patterns' budget left */
     v_token_t         path[V_PATH_MAX];   /* not initialised */
 } vc_t;
 
@@ -637,32 +638,30 @@ v_fmt_name(int f)
 /*
  * A pattern's match is bounded (PCRE2's own limit is 10 million steps,
  * tens of milliseconds): a pattern that backtracks without end on some
- * input ("^(a+)+$") stops at V_REGEX_LIMIT, and the request with it, so
- * one request costs at most one such match.  Each match also costs steps
- * of the request's budget, as a schema node does.
+ * input ("^(a+)+$") stops at V_REGEX_LIMIT, and the request with it.
+ * PCRE2 does not tell what a match spent, and a match that gives up just
+ * below the limit is only a "no match" (inside anyOf, no error at all):
+ * each match is first given V_REGEX_FIRST(len), far more than a pattern
+ * that does not backtrack needs, and only past that the full limit, and
+ * each is charged what it was given, from a budget of V_RX_PER_BYTE per
+ * byte of input (at least one full match): the patterns' work is bounded
+ * by the input's size whatever the patterns and the input are.
  */
-#define V_REGEX_LIMIT  100000
+#define V_REGEX_LIMIT       100000
+#define V_REGEX_FIRST(len)  (16 + 2 * (len))
+#define V_RX_PER_BYTE       32
 
 static pcre2_match_context  *v_mctx;
 
-/* 1: matches, 0: does not, -1: could not be evaluated (vc stopped) */
+
 static int
-v_regex(vc_t *vc, const apigw_regex_t *re, const char *s, size_t len)
+v_regex_run(vc_t *vc, const apigw_regex_t *re, const char *s, size_t len,
+    size_t limit)
 {
     int  rc;
 
-    if (v_mctx == NULL) {
-        v_mctx = pcre2_match_context_create(NULL);
-        if (v_mctx == NULL) {
-            vc->stop = 1;
-            return -1;
-        }
-
-        pcre2_set_match_limit(v_mctx, V_REGEX_LIMIT);
-        pcre2_set_depth_limit(v_mctx, V_REGEX_LIMIT);
-    }
-
-    vc->steps += 1 + len / 8;
+    vc->rx -= limit;
+    pcre2_set_match_limit(v_mctx, (uint32_t) limit);
 
     /* what pcre2_match() does for a JIT-compiled pattern, minus checks */
     rc = s != NULL ? pcre2_jit_match(re->code, (PCRE2_SPTR) s, len, 0,
@@ -672,6 +671,44 @@ v_regex(vc_t *vc, const apigw_regex_t *re, const char *s, size_t len)
     if (rc == PCRE2_ERROR_JIT_BADOPTION) {
         rc = pcre2_match(re->code, (PCRE2_SPTR) s, len, 0, PCRE2_NO_UTF_CHECK,
                          re->match, v_mctx);
+    }
+
+    return rc;
+}
+
+
+/* 1: matches, 0: does not, -1: could not be evaluated (vc stopped) */
+static int
+v_regex(vc_t *vc, const apigw_regex_t *re, const char *s, size_t len)
+{
+    int     rc;
+    size_t  first, limit;
+
+    if (v_mctx == NULL) {
+        v_mctx = pcre2_match_context_create(NULL);
+        if (v_mctx == NULL) {
+            vc->stop = 1;
+            return -1;
+        }
+
+        pcre2_set_depth_limit(v_mctx, V_REGEX_LIMIT);
+    }
+
+    vc->steps += 1 + len / 8;
+
+    first = len < V_REGEX_LIMIT / 2 ? V_REGEX_FIRST(len) : V_REGEX_LIMIT;
+    if (first > V_REGEX_LIMIT) {
+        first = V_REGEX_LIMIT;
+    }
+
+    limit = first < vc->rx ? first : vc->rx;
+    rc = limit ? v_regex_run(vc, re, s, len, limit) : PCRE2_ERROR_MATCHLIMIT;
+
+    if (rc == PCRE2_ERROR_MATCHLIMIT && limit == first
+        && first < V_REGEX_LIMIT && vc->rx)
+    {
+        limit = vc->rx < V_REGEX_LIMIT ? vc->rx : V_REGEX_LIMIT;
+        rc = v_regex_run(vc, re, s, len, limit);
     }
 
     if (rc >= 0) {
@@ -1322,9 +1359,10 @@ composites:
                 break;
             }
         }
-        vc->quiet--;
+        vc->quiet -= vc->quiet != 0;   /* 0: a stop, reported */
 
         if (vc->stop) {
+            e++;                   /* what stopped it is reported */
             goto done;
         }
 
@@ -1347,9 +1385,10 @@ composites:
                 }
             }
         }
-        vc->quiet--;
+        vc->quiet -= vc->quiet != 0;   /* 0: a stop, reported */
 
         if (vc->stop) {
+            e++;                   /* what stopped it is reported */
             goto done;
         }
 
@@ -1366,9 +1405,10 @@ composites:
     if (s->not_) {
         vc->quiet++;
         n = v_check(vc, s->not_, j);
-        vc->quiet--;
+        vc->quiet -= vc->quiet != 0;   /* 0: a stop, reported */
 
         if (vc->stop) {
+            e++;                   /* what stopped it is reported */
             goto done;
         }
 
@@ -1513,6 +1553,8 @@ v_init(vc_t *vc, apigw_vresult_t *res, int in, size_t size)
     vc->steps = 0;
     vc->budget = size > (SIZE_MAX - V_STEPS_MIN) / V_STEPS_PER_BYTE
                  ? SIZE_MAX : V_STEPS_MIN + size * V_STEPS_PER_BYTE;
+    vc->rx = size > (SIZE_MAX - V_REGEX_LIMIT) / V_RX_PER_BYTE
+             ? SIZE_MAX : V_REGEX_LIMIT + size * V_RX_PER_BYTE;
 }
 
 

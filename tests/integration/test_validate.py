@@ -346,6 +346,21 @@ def test_deeply_nested_bodies(gw, whisk):
     has(errors, "body", "", "malformed JSON at byte offset 2048")
 
 
+def test_pattern_work_bounded_by_the_body(gw, whisk):
+    """Each item backtracks below the match limit, a "no match" that
+    anyOf forgives: the patterns' work is still bounded by the body's size,
+    and the request refused when it is spent; a benign body of the same
+    size passes."""
+    words = json.dumps(["a" * 22 + "!"] * 300)
+    errs = rejected(gw, whisk, "POST", "/v/words",
+                    [("Content-Type", "application/json")], words)
+    assert len(errs) == 1 and "could not be evaluated within its limits" \
+        in errs[0]["reason"], errs
+    accepted(gw, whisk, "POST", "/v/words",
+             [("Content-Type", "application/json")],
+             json.dumps(["a" * 22, "b" * 22, "a!"] * 100))
+
+
 def test_oneof_ambiguity(gw, whisk):
     ct = [("Content-Type", "application/vnd.pet+json")]
     accepted(gw, whisk, "POST", "/v/pets", ct, '{"meow": true}')

@@ -602,6 +602,51 @@ TEST(test_limits)
     apigw_schema_set_free(set);
     json_decref(root);
 
+    /*
+     * a pattern that backtracks a lot, but below the limit, on every item:
+     * each match is "no match" inside anyOf (no error), so only the
+     * patterns' budget (by input size) stops the request; patterns that do
+     * not backtrack, several per string, fit in it with room to spare
+     */
+    root = json_loads("{\"type\":\"array\",\"items\":{\"anyOf\":["
+                      "{\"type\":\"string\",\"pattern\":\"^(a|aa)*$\"},"
+                      "{\"type\":\"string\"}]}}", 0, &err);
+    s = apigw_schema_compile(root, 1, &set, &P);
+    CHECK(s != NULL);
+    j = json_array();
+    for (i = 0; i < 2000; i++) {
+        json_array_append_new(j, json_string("aaaaaaaaaaaaaaaaaaaaaa!"));
+    }
+    apigw_vresult_init(&res);
+    CHECK(apigw_schema_check(s, j, &res) > 0);
+    CHECK_INT(res.n, 1);
+    CHECK(strstr(res.items[0].reason, "within its limits") != NULL);
+    json_decref(j);
+    j = json_pack("[s,s,s]", "aaaaaaaaaaaaaaaaaaaaaa!", "aaaa", "b");
+    apigw_vresult_init(&res);
+    CHECK_INT(apigw_schema_check(s, j, &res), 0);
+    json_decref(j);
+    apigw_schema_set_free(set);
+    json_decref(root);
+
+    root = json_loads("{\"type\":\"array\",\"items\":{\"allOf\":["
+                      "{\"pattern\":\"^[a-z0-9-]+$\"},"
+                      "{\"pattern\":\"^([a-z0-9]+-?)*$\"},"
+                      "{\"pattern\":\"[0-9]$\"}],"
+                      "\"type\":\"string\"}}", 0, &err);
+    s = apigw_schema_compile(root, 1, &set, &P);
+    CHECK(s != NULL);
+    j = json_array();
+    for (i = 0; i < 20000; i++) {
+        json_array_append_new(j, json_string(i % 2 ? "a1" :
+                                             "hello-world-1234567890"));
+    }
+    apigw_vresult_init(&res);
+    CHECK_INT(apigw_schema_check(s, j, &res), 0);
+    json_decref(j);
+    apigw_schema_set_free(set);
+    json_decref(root);
+
     /* multipleOf of a fraction: rounding noise passes, a digit more not */
     {
         static const struct { double m, d; int ok; } mo[] = {
