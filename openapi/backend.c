@@ -1719,6 +1719,12 @@ oa_apigw_cors(oa_ctx_t *c, json_t *v, apigw_cors_t *cors)
         cors->credentials = b;
     }
 
+    /* echoing any origin with credentials lets every site act as the user */
+    if (cors->credentials && cors->norigins == 0) {
+        oa_error_at(c, "credentials", "needs a list of origins (not \"*\"):"
+                    " credentials are granted to listed origins only");
+    }
+
     e = json_object_get(v, "max_age");
 
     if (e != NULL) {

@@ -1331,6 +1331,20 @@ TEST(test_cors)
 
     CHECK(imp(SW(",\"x-apigw-cors\":{\"origins\":[]}")) == NULL);
     CHECK(has(0, "/x-apigw-cors/origins", "must not be empty"));
+
+    /* credentials go to listed origins only: not to "*", not to any */
+    CHECK(imp(SW(",\"x-apigw-cors\":{\"credentials\":true}")) == NULL);
+    CHECK(has(0, "/x-apigw-cors/credentials", "needs a list of origins"));
+    CHECK(imp(SW(",\"x-apigw-cors\":{\"origins\":\"*\","
+                 "\"credentials\":true}")) == NULL);
+    CHECK(has(0, "/x-apigw-cors/credentials", "needs a list of origins"));
+    CHECK(imp(SW(",\"x-apigw-cors\":{\"origins\":[\"https://a.b\",\"*\"],"
+                 "\"credentials\":true}")) == NULL);
+    CHECK(has(0, "/x-apigw-cors/credentials", "needs a list of origins"));
+    api = imp(SW(",\"x-apigw-cors\":{\"origins\":[\"https://a.b\"],"
+                 "\"credentials\":true}"));
+    CHECK(api && api->cors.credentials == 1 && api->cors.norigins == 1);
+    apigw_api_free(api);
 }
 
 
