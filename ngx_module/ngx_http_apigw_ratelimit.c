@@ -1313,7 +1313,7 @@ ngx_http_apigw_ratelimit(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx)
     rq->ctx = ctx;
     rq->zone = amcf->zone->data;
     rq->now = ngx_http_apigw_rl_now();
-    rq->policy = s->policy ? s->policy : "";
+    rq->policy = apigw_rl_set_policy_at(s, rq->now);
     rq->headers = (rll && rll->headers != NGX_CONF_UNSET_UINT)
                   ? rll->headers : NGX_HTTP_APIGW_RL_HDR_DRAFT;
 
@@ -1477,12 +1477,57 @@ ngx_http_apigw_rl_redis_state(ngx_http_apigw_redis_t *rd, ngx_uint_t up,
 }
 
 
+/* why a reply decided nothing: Redis's own error, when it said one */
+
+static const char *
+ngx_http_apigw_rl_why(redisReply *reply, char *buf, size_t size)
+{
+    size_t       k;
+    redisReply  *e;
+
+    if (reply == NULL) {
+        return "no reply in time";
+    }
+
+    e = reply->type == REDIS_REPLY_ERROR ? reply : NULL;
+
+    for (k = 0; e == NULL && reply->type == REDIS_REPLY_ARRAY
+                && k < reply->elements; k++)
+    {
+        if (reply->element[k]->type == REDIS_REPLY_ERROR) {
+            e = reply->element[k];
+        }
+    }
+
+    if (e == NULL || e->str == NULL) {
+        return "unexpected reply";
+    }
+
+    /* EXECABORT: what refused the queued command tells more */
+    if (e->len >= 9 && ngx_strncmp(e->str, "EXECABORT", 9) == 0
+        && ngx_http_apigw_redis_last_error(ngx_http_apigw_rl_redis)[0])
+    {
+        (void) snprintf(buf, size, "Redis: %s",
+                        ngx_http_apigw_redis_last_error(
+                                                   ngx_http_apigw_rl_redis));
+        return buf;
+    }
+
+    /* "OOM command not allowed ...", "READONLY You can't write ..." */
+    (void) snprintf(buf, size, "Redis: %.*s", (int) ngx_min(e->len, 100),
+                    e->str);
+
+    return buf;
+}
+
+
 static void
 ngx_http_apigw_rl_reply(redisReply *reply, void *data)
 {
     ngx_http_apigw_rl_slot_t  *slot = data;
 
     int                       rc;
+    char                      why[128];
     ngx_uint_t                i;
     redisReply               *v;
     ngx_http_request_t       *r;
@@ -1538,8 +1583,8 @@ ngx_http_apigw_rl_reply(redisReply *reply, void *data)
          */
         rq->counted[i] = (reply == NULL);
 
-        ngx_http_apigw_rl_fail(rq, i, reply ? "unexpected reply"
-                                            : "no reply in time");
+        ngx_http_apigw_rl_fail(rq, i, ngx_http_apigw_rl_why(reply, why,
+                                                            sizeof(why)));
     } else {
         rq->counted[i] = 1;
 
@@ -2071,7 +2116,12 @@ ngx_http_apigw_ratelimit_headers(ngx_http_request_t *r,
         }
     }
 
-    if (best < 0 || rq->headers == 0) {
+    /* a 503 for want of Redis gave the others back: no numbers to tell */
+
+    if (best < 0 || rq->headers == 0
+        || (rq->unavailable && !rq->rejected
+            && r->headers_out.status == NGX_HTTP_SERVICE_UNAVAILABLE))
+    {
         return NGX_OK;
     }
 

@@ -44,6 +44,7 @@ struct ngx_http_apigw_redis_s {
     ngx_event_t                        connect_timer;
     ngx_msec_t                         backoff;
     ngx_msec_t                         last_reply;
+    char                               last_error[104];
 
     ngx_http_apigw_redis_state_pt      state_handler;
     void                              *state_data;
@@ -895,6 +896,13 @@ ngx_http_apigw_redis_send(ngx_http_apigw_redis_t *rd,
 }
 
 
+const char *
+ngx_http_apigw_redis_last_error(ngx_http_apigw_redis_t *rd)
+{
+    return rd ? rd->last_error : "";
+}
+
+
 void
 ngx_http_apigw_redis_hold(ngx_http_apigw_redis_cmd_t *cmd)
 {
@@ -925,6 +933,14 @@ ngx_http_apigw_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
 
     if (r) {
         cmd->rd->last_reply = ngx_current_msec;
+    }
+
+    if (cmd->handler == NULL && r
+        && ((redisReply *) r)->type == REDIS_REPLY_ERROR)
+    {
+        (void) snprintf(cmd->rd->last_error, sizeof(cmd->rd->last_error),
+                        "%.*s", (int) ngx_min(((redisReply *) r)->len, 100),
+                        ((redisReply *) r)->str);
     }
 
     handler = cmd->handler;

@@ -88,6 +88,12 @@ ngx_http_apigw_redis_cmd_t *ngx_http_apigw_redis_command(
     void *data, ngx_msec_t timeout, int argc, const char **argv,
     const size_t *argvlen);
 
+/*
+ * The last error Redis answered to a command without a handler (a queued
+ * part of a transaction: "OOM command not allowed ..."), or "".
+ */
+const char *ngx_http_apigw_redis_last_error(ngx_http_apigw_redis_t *rd);
+
 /* the request went away: the handler will not be called */
 void ngx_http_apigw_redis_cancel(ngx_http_apigw_redis_cmd_t *cmd);
 

@@ -395,6 +395,9 @@ oa_in_valid(oa_ctx_t *c, const char *in)
  * *found for each template name declared "in: path", warns about path
  * parameters the template does not have.
  */
+static int oa_op_extension(const char *k);
+
+
 static void
 oa_params(oa_ctx_t *c, json_t *holder, const char **names,
     const size_t *lens, size_t n, unsigned *found)
@@ -639,6 +642,12 @@ oa_path_item(oa_ctx_t *c, const char *key, size_t klen, json_t *item,
         m = apigw_method_parse(k, strlen(k));
 
         if (m == APIGW_M_NONE) {
+            if (oa_op_extension(k)) {
+                /* not read here: the operations would go without it */
+                oa_error_at(c, k, "is not read on a path item: put it "
+                            "on its operations");
+            }
+
             continue;
         }
 
@@ -659,6 +668,31 @@ oa_path_item(oa_ctx_t *c, const char *key, size_t klen, json_t *item,
     }
 
     oa_deref_done(c, saved);
+}
+
+
+/* an extension apigw reads on operations (and at the root) */
+static int
+oa_op_extension(const char *k)
+{
+    static const char  *names[] = {
+        "x-apigw-rate-limit", "x-gateway-rate-limit", "x-ibm-rate-limit",
+        "x-apigw-backend", "x-apigw-cors", "x-apigw-validate",
+        "x-apigw-request-mapping", "x-apigw-timeout", "x-openwhisk"
+    };
+    size_t  i;
+
+    if (strncmp(k, "x-", 2) != 0) {
+        return 0;
+    }
+
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcmp(k, names[i]) == 0) {
+            return 1;
+        }
+    }
+
+    return 0;
 }
 
 

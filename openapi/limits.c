@@ -1,8 +1,8 @@
 /*
  * Rate limits from the document: x-apigw-rate-limit (root: API scope by
- * default; operation: operation scope), and the compat root
- * x-gateway-rate-limit, else x-ibm-rate-limit.  Each operation gets the
- * root limits and its own; all of them must pass.
+ * default; operation: operation scope), and the compat
+ * x-gateway-rate-limit, else x-ibm-rate-limit (the same scopes).  Each
+ * operation gets the root limits and its own; all of them must pass.
  */
 
 #include <stdio.h>
@@ -36,7 +36,8 @@ oa_limits_from(oa_ctx_t *c, json_t *holder, const char *base, int op_level,
 
     if (v) {
         snprintf(ptr, sizeof(ptr), "%s/%s", base, compat);
-        (void) apigw_rl_parse_compat(v, c->probs, c->file, ptr, out);
+        (void) apigw_rl_parse_compat(v, op_level, c->probs, c->file, ptr,
+                                     out);
     }
 }
 

@@ -783,8 +783,9 @@ rl_compat_limit(rl_pctx_t *p, int64_t rate, int64_t secs, int subscription,
 
 
 int
-apigw_rl_parse_compat(const void *json, apigw_problems_t *probs,
-    const char *file, const char *pointer, apigw_rl_set_t *out)
+apigw_rl_parse_compat(const void *json, int op_level,
+    apigw_problems_t *probs, const char *file, const char *pointer,
+    apigw_rl_set_t *out)
 {
     int            w;
     char           sub[64];
@@ -854,7 +855,8 @@ apigw_rl_parse_compat(const void *json, apigw_problems_t *probs,
         }
 
         (void) rl_compat_limit(&p, rate, rl_unit_secs[w] * units, 1,
-                               APIGW_RL_SCOPE_API, out);
+                               op_level ? APIGW_RL_SCOPE_OPERATION
+                                        : APIGW_RL_SCOPE_API, out);
     }
 
     if (p.errors) {
@@ -1376,40 +1378,85 @@ apigw_rl_attach(apigw_rl_set_t *s, const apigw_operation_t *op)
 }
 
 
+/*
+ * The RateLimit-Policy value, once; a set with a month quota has four, one
+ * for each length of a month, as w is the window's length in seconds.
+ */
 int
 apigw_rl_set_policy(apigw_rl_set_t *s)
 {
-    size_t  i, len, n;
+    int     days, variants;
+    size_t  i, len, n, stride;
 
-    /* the RateLimit-Policy value, once */
+    variants = 1;
+
+    for (i = 0; i < s->n; i++) {
+        if (s->items[i].kind == APIGW_RL_QUOTA
+            && s->items[i].calendar != APIGW_RL_DAY)
+        {
+            variants = 4;
+        }
+    }
+
+    stride = s->n * 100 + 1;
 
     free(s->policy);
-    s->policy = malloc(s->n * 100 + 1);
+    s->policy = malloc(stride * variants);
+    s->policy_month = variants > 1 ? stride : 0;
+
     if (s->policy == NULL) {
         return -1;
     }
 
-    len = 0;
-    s->policy[0] = '\0';
+    for (days = 28; days < 28 + variants; days++) {
+        char  *p = s->policy + (days - 28) * stride;
 
-    for (i = 0; i < s->n; i++) {
-        if (i) {
-            s->policy[len++] = ',';
-            s->policy[len++] = ' ';
+        len = 0;
+
+        for (i = 0; i < s->n; i++) {
+            if (i) {
+                p[len++] = ',';
+                p[len++] = ' ';
+            }
+
+            n = apigw_rl_policy_format(&s->items[i],
+                                       variants > 1 ? days : 30, p + len, 98);
+            len += n < 98 ? n : 97;
         }
 
-        n = apigw_rl_policy_format(&s->items[i], s->policy + len, 98);
-        len += n < 98 ? n : 97;
+        p[len] = '\0';
     }
-
-    s->policy[len] = '\0';
 
     return 0;
 }
 
 
+const char *
+apigw_rl_set_policy_at(const apigw_rl_set_t *s, int64_t now)
+{
+    int64_t   end, y;
+    unsigned  m, d;
+
+    if (s->policy == NULL) {
+        return "";
+    }
+
+    if (s->policy_month == 0) {
+        return s->policy;
+    }
+
+    (void) apigw_quota_window(APIGW_RL_MONTH, now, &end);
+    /* the month's last day: its length */
+    apigw_civil_from_days(end / (86400 * APIGW_RL_SECOND) - 1, &y, &m, &d);
+
+    return s->policy + ((d >= 28 && d <= 31 ? d : 30) - 28)
+                       * s->policy_month;
+}
+
+
 size_t
-apigw_rl_policy_format(const apigw_rl_limit_t *l, char *buf, size_t size)
+apigw_rl_policy_format(const apigw_rl_limit_t *l, int month_days,
+    char *buf, size_t size)
 {
     int  n;
 
@@ -1419,7 +1466,7 @@ apigw_rl_policy_format(const apigw_rl_limit_t *l, char *buf, size_t size)
                      (long long) l->burst);
     } else {
         n = snprintf(buf, size, "%lld;w=%d;comment=\"%s\"", (long long) l->n,
-                     l->calendar == APIGW_RL_DAY ? 86400 : 2592000,
+                     l->calendar == APIGW_RL_DAY ? 86400 : month_days * 86400,
                      l->calendar == APIGW_RL_DAY ? "quota per day"
                                                  : "quota per month");
     }

@@ -69,6 +69,8 @@ typedef struct apigw_rl_set_s {
     apigw_rl_limit_t  *items;
     size_t             n;
     char              *policy;        /* RateLimit-Policy, by attach() */
+    size_t             policy_month;  /* > 0: a month quota's w differs:
+                                         4 values, 28 to 31 days, apart */
 } apigw_rl_set_t;
 
 void apigw_rl_set_free(apigw_rl_set_t *s);
@@ -94,9 +96,11 @@ int apigw_rl_parse_apigw(const void *json, int op_level,
     apigw_problems_t *probs, const char *file, const char *pointer,
     apigw_rl_set_t *out);
 
-/* x-gateway-rate-limit / x-ibm-rate-limit: [{rate, unit, units}] */
-int apigw_rl_parse_compat(const void *json, apigw_problems_t *probs,
-    const char *file, const char *pointer, apigw_rl_set_t *out);
+/* x-gateway-rate-limit / x-ibm-rate-limit: [{rate, unit, units}]; scope
+   api at the root, operation on an operation */
+int apigw_rl_parse_compat(const void *json, int op_level,
+    apigw_problems_t *probs, const char *file, const char *pointer,
+    apigw_rl_set_t *out);
 
 /* the v1 management API's policy value {interval, rate, scope,
    subscription} (for the management API) */
@@ -123,10 +127,14 @@ int apigw_rl_attach(apigw_rl_set_t *s, const apigw_operation_t *op);
 char *apigw_rl_scope_id(int scope, const apigw_operation_t *op);
 /* the set's RateLimit-Policy value, s->policy; 0 or -1 (OOM) */
 int apigw_rl_set_policy(apigw_rl_set_t *s);
+/* the RateLimit-Policy value at now (µs): a month quota's w is the length
+   of the calendar month now is in */
+const char *apigw_rl_set_policy_at(const apigw_rl_set_t *s, int64_t now);
 
-/* "100;w=60;burst=99" or "10000;w=86400" (one RateLimit-Policy item) */
-size_t apigw_rl_policy_format(const apigw_rl_limit_t *l, char *buf,
-    size_t size);
+/* "100;w=60;burst=99" or "10000;w=86400" (one RateLimit-Policy item); a
+   month quota's w is month_days long */
+size_t apigw_rl_policy_format(const apigw_rl_limit_t *l, int month_days,
+    char *buf, size_t size);
 
 
 /* ---- arithmetic ---- */

@@ -57,7 +57,7 @@ fuzz_use(apigw_rl_set_t *s)
             continue;
         }
 
-        (void) apigw_rl_policy_format(&s->items[i], buf, sizeof(buf));
+        (void) apigw_rl_policy_format(&s->items[i], 31, buf, sizeof(buf));
         (void) apigw_rl_redis_decide(&s->items[i], id, n, 1795694400000000LL,
                                      &memo, buf, sizeof(buf), c);
         (void) apigw_rl_redis_eval(&s->items[i], 1795694400000000LL,
@@ -130,7 +130,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                             "/x", s);
                 break;
             case 2:
-                (void) apigw_rl_parse_compat(j, &probs, "f", "/x", s);
+                (void) apigw_rl_parse_compat(j, 0, &probs, "f", "/x", s);
                 break;
             default:
                 (void) apigw_rl_parse_v1(j, &probs, "f", "/x", s);

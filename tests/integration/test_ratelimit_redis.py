@@ -243,6 +243,30 @@ def test_redis_not_answering_times_out(nginx_factory, whisk, tmp_path,
     assert r.status == 200 and r.header("RateLimit-Remaining") in ("3", "4")
 
 
+def test_redis_error_replies_are_logged_with_their_cause(nginx_factory,
+                                                        whisk, tmp_path,
+                                                        redis_server):
+    """Redis out of memory (noeviction) refuses the transaction: closed
+    answers 503 without RateLimit-* (the local rate limit of /quota was
+    given back: no numbers to tell), and the log says Redis's reason."""
+    n = node(nginx_factory, whisk, tmp_path, redis_server, fail="closed")
+    wait_connected(n)
+    redis_server.cmd("CONFIG", "SET", "maxmemory-policy", "noeviction")
+    redis_server.cmd("CONFIG", "SET", "maxmemory", "1")
+    try:
+        for _ in range(3):
+            r = n.request("GET", "/rl/quota", [("X-Client", "oom")])
+            assert_error(r, 503, "Error: Service unavailable.")
+            assert r.header("Retry-After") == "1"
+            assert r.header("RateLimit-Remaining") is None, r
+            assert r.header("RateLimit-Policy") is None, r
+    finally:
+        redis_server.cmd("CONFIG", "SET", "maxmemory", "0")
+    assert "(Redis: OOM command not allowed" in n.log()
+    r = n.request("GET", "/rl/quota", [("X-Client", "oom")])
+    assert r.status == 200 and r.header("RateLimit-Remaining") == "2", r
+
+
 @pytest.mark.parametrize("store", STORES)
 def test_validation_runs_after_a_redis_decision(nginx_factory, whisk,
                                                 tmp_path, redis_server,

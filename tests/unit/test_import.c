@@ -1332,6 +1332,15 @@ TEST(test_cors)
     CHECK(imp(SW(",\"x-apigw-cors\":{\"origins\":[]}")) == NULL);
     CHECK(has(0, "/x-apigw-cors/origins", "must not be empty"));
 
+    /* apigw's operation extensions on a path item: refused, not ignored */
+    CHECK(imp("{\"openapi\":\"3.0.3\",\"info\":{\"title\":\"t\","
+              "\"version\":\"1\"},\"paths\":{\"/a\":{\"x-apigw-rate-limit\":"
+              "{\"rate\":1,\"per\":\"hour\"},\"x-other\":1,\"get\":{"
+              "\"x-apigw-backend\":{\"url\":\"http://h/\"},\"responses\":"
+              "{\"200\":{\"description\":\"ok\"}}}}}}") == NULL);
+    CHECK(has(0, "/paths/~1a/x-apigw-rate-limit", "not read on a path item"));
+    CHECK_INT(P.nerrors, 1);
+
     /* credentials go to listed origins only: not to "*", not to any */
     CHECK(imp(SW(",\"x-apigw-cors\":{\"credentials\":true}")) == NULL);
     CHECK(has(0, "/x-apigw-cors/credentials", "needs a list of origins"));

@@ -580,7 +580,7 @@ TEST(parse_apigw_strict)
         j = json_loads("[{\"rate\": 10, \"unit\": \"minute\", \"units\": 1,"
                        " \"scope\": \"api\", \"subscription\": true}]", 0,
                        NULL);
-        CHECK_INT(apigw_rl_parse_compat(j, &p, NULL, "/x", &c), 0);
+        CHECK_INT(apigw_rl_parse_compat(j, 0, &p, NULL, "/x", &c), 0);
         CHECK_INT(c.n, 1);
         json_decref(j);
 
@@ -608,19 +608,23 @@ TEST(parse_compat_and_v1)
     /* 100 per 3 minutes: the openwhisk-apigateway reference example */
     j = json_loads("[{\"rate\": 100, \"unit\": \"minute\", \"units\": 3}]",
                    0, NULL);
-    CHECK_INT(apigw_rl_parse_compat(j, &p, NULL, "/x", &s), 0);
+    CHECK_INT(apigw_rl_parse_compat(j, 0, &p, NULL, "/x", &s), 0);
     json_decref(j);
     CHECK_INT(s.n, 1);
     CHECK_INT(s.items[0].period, 180 * S);
     CHECK_INT(s.items[0].burst, 99);            /* not one-request spacing */
     CHECK_INT(s.items[0].key, APIGW_RL_KEY_CONSUMER);
 
-    /* units missing: 1 (openwhisk-apigateway answered an HTML 500) */
+    CHECK_INT(s.items[0].scope, APIGW_RL_SCOPE_API);
+
+    /* units missing: 1 (openwhisk-apigateway answered an HTML 500); on
+       an operation: that operation's own counter */
     j = json_loads("[{\"rate\": 10, \"unit\": \"second\"}]", 0, NULL);
-    CHECK_INT(apigw_rl_parse_compat(j, &p, NULL, "/x", &s), 0);
+    CHECK_INT(apigw_rl_parse_compat(j, 1, &p, NULL, "/x", &s), 0);
     json_decref(j);
     CHECK_INT(s.n, 2);
     CHECK_INT(s.items[1].period, S);
+    CHECK_INT(s.items[1].scope, APIGW_RL_SCOPE_OPERATION);
 
     j = json_loads("{\"interval\": 60, \"rate\": 10, \"scope\": \"resource\","
                    " \"subscription\": false}", 0, NULL);
@@ -644,7 +648,7 @@ TEST(parse_compat_and_v1)
             snprintf(v, sizeof(v), "[{\"rate\": 1, \"unit\": \"%s\"}]",
                      units[k]);
             j = json_loads(v, 0, NULL);
-            CHECK_INT(apigw_rl_parse_compat(j, &p, NULL, "/u", u), 0);
+            CHECK_INT(apigw_rl_parse_compat(j, 0, &p, NULL, "/u", u), 0);
             json_decref(j);
             CHECK_INT(p.nerrors, 0);
             CHECK(u->n == 1 && u->items[0].period == secs[k] * S);
@@ -654,7 +658,7 @@ TEST(parse_compat_and_v1)
 
     j = json_loads("[{\"rate\": 10, \"unit\": \"fortnight\"}, {}, 3]", 0,
                    NULL);
-    CHECK_INT(apigw_rl_parse_compat(j, &p, NULL, "/x", &s), -1);
+    CHECK_INT(apigw_rl_parse_compat(j, 0, &p, NULL, "/x", &s), -1);
     json_decref(j);
     CHECK_INT(p.nerrors, 3);
     CHECK_STR(p.items[0].pointer, "/x/0/unit");
@@ -1375,11 +1379,46 @@ TEST(import_attaches_limits)
             CHECK_STR(api->ops[0].limits->policy,
                       "10;w=1;burst=9, 5;w=86400;comment=\"quota per day\"");
             CHECK_STR(api->ops[1].limits->policy, "10;w=1;burst=9");
+            CHECK_STR(apigw_rl_set_policy_at(api->ops[1].limits, 0),
+                      "10;w=1;burst=9");
         }
     }
 
     apigw_api_free(api);
     apigw_problems_free(&p);
+
+    /* a month quota's window is the calendar month now is in */
+    {
+        static const struct { int y, m, d; const char *w; } mq[] = {
+            { 2026, 2, 10, "w=2419200" }, { 2028, 2, 29, "w=2505600" },
+            { 2026, 11, 30, "w=2592000" }, { 2026, 12, 1, "w=2678400" },
+            { 1970, 1, 1, "w=2678400" }
+        };
+        static const char  *mdoc =
+            "{\"openapi\": \"3.0.0\", \"info\": {}, \"x-apigw-backend\":"
+            " {\"url\": \"http://h\"}, \"paths\": {\"/a\": {\"get\": {"
+            "\"responses\": {}, \"x-apigw-rate-limit\": [{\"quota\": 5,"
+            " \"per\": \"month\"}, {\"rate\": 2, \"per\": \"second\"}]}}}}";
+        int                  k;
+
+        apigw_problems_init(&p);
+        api = apigw_import_buffer(mdoc, strlen(mdoc), NULL, &p);
+        CHECK(api != NULL && api->ops[0].limits != NULL);
+
+        for (k = 0; api && k < (int) (sizeof(mq) / sizeof(mq[0])); k++) {
+            int64_t      now;
+            const char  *v;
+
+            now = (apigw_days_from_civil(mq[k].y, mq[k].m, mq[k].d) * 86400
+                   + 43200) * APIGW_RL_SECOND;
+            v = apigw_rl_set_policy_at(api->ops[0].limits, now);
+            CHECK(strstr(v, mq[k].w) != NULL);
+            CHECK(strstr(v, "2;w=1;burst=1") != NULL);
+        }
+
+        apigw_api_free(api);
+        apigw_problems_free(&p);
+    }
 
     /*
      * a path parameter's braces are escaped (Redis Cluster takes the hash
