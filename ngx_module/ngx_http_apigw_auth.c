@@ -627,6 +627,83 @@ ngx_http_apigw_redact_query(ngx_pool_t *pool, ngx_str_t *line,
 
 
 /*
+ * The logged request line of a request that apigw answers before its
+ * operation's credentials are looked at (a preflight, a 405, a 404) must
+ * not keep a key either: the values of every query credential of the API
+ * are hidden, and, for a request that no API claims, every query value.
+ */
+ngx_int_t
+ngx_http_apigw_redact_request(ngx_http_request_t *r, const apigw_api_t *api)
+{
+    u_char                *p, *last, *dst, *np, *q;
+    ngx_str_t              pair, n, v, *line;
+    ngx_uint_t             i;
+    const apigw_scheme_t  *s;
+
+    line = &r->request_line;
+
+    if (api) {
+        for (i = 0; api->auth && i < api->auth->nschemes; i++) {
+            s = &api->auth->schemes[i];
+
+            if ((s->param && s->in == APIGW_IN_QUERY
+                 && ngx_http_apigw_redact_arg(r->pool, line, s->param,
+                                              ngx_strlen(s->param))
+                    != NGX_OK)
+                || (s->param2 && s->in2 == APIGW_IN_QUERY
+                    && ngx_http_apigw_redact_arg(r->pool, line, s->param2,
+                                                 ngx_strlen(s->param2))
+                       != NGX_OK))
+            {
+                return NGX_ERROR;
+            }
+        }
+
+        return NGX_OK;
+    }
+
+    p = ngx_strlchr(line->data, line->data + line->len, '?');
+    if (p == NULL) {
+        return NGX_OK;
+    }
+
+    last = ngx_strlchr(p, line->data + line->len, ' ');
+    if (last == NULL) {
+        last = line->data + line->len;
+    }
+
+    np = ngx_pnalloc(r->pool, 2 * line->len);
+    if (np == NULL) {
+        return NGX_ERROR;
+    }
+
+    p++;
+    dst = ngx_cpymem(np, line->data, p - line->data);
+    q = p;
+
+    while (ngx_http_apigw_next_arg(&p, last, &pair, &n, &v)) {
+        dst = ngx_cpymem(dst, q, pair.data - q);
+        dst = ngx_cpymem(dst, n.data, n.len);
+
+        if (v.len) {
+            dst = ngx_cpymem(dst, "=***", 4);
+        } else if (pair.len > n.len) {
+            *dst++ = '=';
+        }
+
+        q = p;
+    }
+
+    dst = ngx_cpymem(dst, q, line->data + line->len - q);
+
+    line->data = np;
+    line->len = dst - np;
+
+    return NGX_OK;
+}
+
+
+/*
  * The backend's URI as nginx logs it ("upstream:" of an error log line):
  * u->uri points into the request made, which keeps the query as it is.
  */

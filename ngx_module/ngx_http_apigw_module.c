@@ -590,6 +590,12 @@ matched:
 
     ctx->api = m.api;
 
+    if (r->args.len && (m.status || (m.api && m.api->auth))
+        && ngx_http_apigw_redact_request(r, m.api) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     if ((r->method & NGX_HTTP_OPTIONS) && m.api) {
         cors = ngx_http_apigw_preflight_cors(r, &m, &path);
 

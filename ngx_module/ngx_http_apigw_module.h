@@ -222,6 +222,8 @@ ngx_int_t ngx_http_apigw_reqmap(ngx_http_request_t *r,
     ngx_http_apigw_ctx_t *ctx, ngx_str_t *args);
 
 /* credentials (ngx_http_apigw_auth.c) */
+ngx_int_t ngx_http_apigw_redact_request(ngx_http_request_t *r,
+    const apigw_api_t *api);
 ngx_int_t ngx_http_apigw_redact_upstream(ngx_http_request_t *r,
     ngx_http_apigw_ctx_t *ctx);
 ngx_int_t ngx_http_apigw_auth(ngx_http_request_t *r,

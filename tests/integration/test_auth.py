@@ -302,12 +302,24 @@ def test_query_secret_not_in_the_log(gw, whisk):
              [("X-Api-Key", "nope")], 401, "key_invalid")
     rejected(gw, whisk, "/compat2/hello?csec=cs-secret-3", [], 401,
              "client_id_missing")
+    # answered before the operation's credentials are looked at: a 405, a
+    # 404 under the API (any of its query credentials hidden), a 404 that
+    # no API claims (every query value hidden)
+    assert gw.request("DELETE", "/auth/qkey?api_key=early-secret-4&x=1"
+                      ).status == 405
+    assert gw.request("GET", "/auth/nope?api_key=early-secret-5"
+                      ).status == 404
+    assert gw.request("GET", "/nowhere?token=early-secret-6&flag&e="
+                      ).status == 404
     log = gw.log()
     with open(os.path.join(gw.dir, "access.log"), errors="replace") as f:
         log += f.read()
     for secret in ("almost-the-real-key-123", "dup-secret-1", "and-secret-1",
-                   "and-secret-2", "cs-secret-3"):
+                   "and-secret-2", "cs-secret-3", "early-secret-4",
+                   "early-secret-5", "early-secret-6"):
         assert secret not in log, secret
+    assert "DELETE /auth/qkey?api_key=***&x=1 HTTP/1.1" in log
+    assert "GET /nowhere?token=***&flag&e= HTTP/1.1" in log
     # the request line is still there, with the value hidden
     assert "/auth/qkey?x=1&api_key=*** HTTP/1.1" in log
     assert "/auth/keyq?api_key=*** HTTP/1.1" in log
