@@ -2737,6 +2737,37 @@ done:
 }
 
 
+/* application/x-www-form-urlencoded, as WHATWG serialises it */
+
+static u_char *
+ngx_http_apigw_form_encode(u_char *dst, u_char *src, size_t len)
+{
+    u_char         c;
+    static u_char  hex[] = "0123456789ABCDEF";
+
+    while (len--) {
+        c = *src++;
+
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+            || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_'
+            || c == '*')
+        {
+            *dst++ = c;
+
+        } else if (c == ' ') {
+            *dst++ = '+';
+
+        } else {
+            *dst++ = '%';
+            *dst++ = hex[c >> 4];
+            *dst++ = hex[c & 0xf];
+        }
+    }
+
+    return dst;
+}
+
+
 static char *
 ngx_http_apigw_introspect_conf(ngx_conf_t *cf, apigw_api_t *api,
     apigw_scheme_t *s, apigw_jwt_conf_t *j, ngx_http_apigw_bearer_t *b)
@@ -2795,21 +2826,26 @@ ngx_http_apigw_introspect_conf(ngx_conf_t *cf, apigw_api_t *api,
         }
     }
 
-    /* Authorization: Basic base64(client_id ":" secret) */
+    /*
+     * Authorization: Basic base64(client_id ":" secret), each of them
+     * form-urlencoded first (RFC 6749 2.3.1): a secret with "+" or "%",
+     * an id with ":", reach a server that decodes them as they are
+     */
 
     idl = ngx_strlen(j->client_id);
-    plain.len = idl + 1 + len;
-    plain.data = ngx_pnalloc(cf->temp_pool, plain.len);
+    plain.data = ngx_pnalloc(cf->temp_pool, 3 * (idl + len) + 1);
     if (plain.data == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    p = ngx_cpymem(plain.data, j->client_id, idl);
+    p = ngx_http_apigw_form_encode(plain.data, (u_char *) j->client_id, idl);
     *p++ = ':';
     if (len) {
-        ngx_memcpy(p, buf, len);
+        p = ngx_http_apigw_form_encode(p, buf, len);
         ngx_explicit_memzero(buf, len);
     }
+
+    plain.len = p - plain.data;
 
     b->basic.len = sizeof("Basic ") - 1 + ngx_base64_encoded_length(plain.len);
     b->basic.data = ngx_pnalloc(cf->pool, b->basic.len);
@@ -3161,6 +3197,10 @@ use:
             }
 
         } else if (ngx_strncmp(p[k].data, "leeway=", 7) == 0) {
+            if (src->leeway_set) {
+                continue;              /* the scheme's own wins */
+            }
+
             j->leeway = ngx_atoi((u_char *) v, ngx_strlen(v));
 
             if (j->leeway < 0 || j->leeway > APIGW_LEEWAY_MAX) {

@@ -224,6 +224,7 @@ oa_jwt_conf(oa_ctx_t *c, json_t *t, apigw_scheme_t *s)
                         APIGW_LEEWAY_MAX);
         } else {
             j->leeway = (long) json_integer_value(v);
+            j->leeway_set = 1;
         }
     }
 

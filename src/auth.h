@@ -73,6 +73,7 @@ typedef struct {
     char            *client_id;        /* for introspection */
     char            *client_secret_file;
     char            *provider;         /* compat oauth2 provider name */
+    int              leeway_set;       /* x-apigw-jwt gave leeway */
 } apigw_jwt_conf_t;
 
 typedef struct {

@@ -25,6 +25,8 @@ def gw(module_nginx_factory, whisk, idp, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("introspect")
     secret = tmp / "client.secret"
     secret.write_text("gw-secret\n")
+    odd = tmp / "odd.secret"
+    odd.write_text("Ab+cd/ef%3D==\n")
 
     def op(oid, sec):
         return {"get": {"operationId": oid, "security": sec,
@@ -58,6 +60,9 @@ def gw(module_nginx_factory, whisk, idp, tmp_path_factory):
             "ghaud": {"type": "oauth2", "flows": {}, "x-apigw-jwt": {
                 "userinfo_endpoint": idp.issuer + "/userinfo",
                 "issuer": "https://good.example/", "audiences": ["my-api"]}},
+            "odd": {"type": "oauth2", "flows": {}, "x-apigw-jwt": {
+                "introspection_endpoint": idp.issuer + "/introspect",
+                "client_id": "gw:client x", "client_secret_file": str(odd)}},
             "down": {"type": "oauth2", "flows": {}, "x-apigw-jwt": {
                 "introspection_endpoint":
                     "http://127.0.0.1:%d/introspect" % harness.free_port()}},
@@ -67,6 +72,7 @@ def gw(module_nginx_factory, whisk, idp, tmp_path_factory):
             "/any": op("any", [{"opaque": []}]),
             "/aud": op("aud", [{"aud": []}]),
             "/down": op("down", [{"down": []}]),
+            "/odd": op("odd", [{"odd": []}]),
             "/gh": op("gh", [{"github": []}]),
             "/claims": op("claims", [{"claims": []}]),
             "/ghlogin": op("ghlogin", [{"ghlogin": []}]),
@@ -112,6 +118,16 @@ def test_active_token_is_cached(gw, whisk, idp):
         r = gw.request("GET", "/o/read", bearer("opaque-1"))
         assert r.status == 200 and r.header("X-T-Cache") == "HIT"
     assert stats(idp)["introspections"] == before + 1
+
+
+def test_client_credentials_form_encoded(gw, whisk, idp):
+    """RFC 6749 2.3.1: the id and secret are form-urlencoded before Basic,
+    so a server that decodes them gets them as configured."""
+    idp.tokens["opaque-odd"] = {"active": True, "sub": "svc-odd",
+                                "exp": int(time.time()) + 300}
+    assert gw.request("GET", "/o/odd", bearer("opaque-odd")).status == 200
+    assert idp.last_auth == "Basic " + base64.b64encode(
+        b"gw%3Aclient+x:Ab%2Bcd%2Fef%253D%3D%3D").decode()
 
 
 def test_inactive_token(gw, whisk, idp):

@@ -59,6 +59,10 @@ COMPAT = {
     "paths": {"/hello": {"get": {"responses": {}}}},
 }
 
+# the same provider, with the scheme's own leeway (which wins)
+LEEWAY = json.loads(json.dumps(COMPAT).replace("/compat", "/lw").replace(
+    '"flow"', '"x-apigw-jwt": {"leeway": 0}, "flow"'))
+
 # a bearer scheme with no keys of its own uses the "default" provider
 DEFAULT = {
     "openapi": "3.0.3",
@@ -81,11 +85,14 @@ def gw(module_nginx_factory, whisk, idp, tmp_path_factory):
     c.write_text(json.dumps(COMPAT).replace("WHISK", whisk.url))
     d = tmp / "default.json"
     d.write_text(json.dumps(DEFAULT).replace("WHISK", whisk.url))
+    lw = tmp / "leeway.json"
+    lw.write_text(json.dumps(LEEWAY).replace("WHISK", whisk.url))
     n = module_nginx_factory(gateway(
-        "apigw_spec %s; apigw_spec %s; apigw_spec %s;" % (s, c, d),
+        "apigw_spec %s; apigw_spec %s; apigw_spec %s; apigw_spec %s;"
+        % (s, c, d, lw),
         extra_http="apigw_jwks_refresh 300s 1s;"
                    "apigw_oauth2_provider app-id jwks_uri=%s/certs "
-                   "issuer=%s audience=apigw-tests;"
+                   "issuer=%s audience=apigw-tests leeway=300;"
                    "apigw_oauth2_provider default "
                    "introspection_endpoint=%s/introspect client_id=gw;"
                    % (idp.issuer, idp.issuer, idp.issuer),
@@ -262,6 +269,19 @@ def test_compat_oauth2_provider_jwt(gw, whisk, idp):
                    bearer(idp.token("ec-1", aud="x")))
     assert r.status == 401 and r.header("X-T-Reason") == "token_audience"
     assert whisk.calls() == calls
+
+
+def test_scheme_leeway_wins_over_the_provider(gw, whisk, idp):
+    """apigw_oauth2_provider's leeway=300 is for schemes that set none: a
+    token expired 200 s ago passes there, not where the scheme says 0."""
+    old = int(time.time()) - 200
+    assert eventually(lambda: gw.request(
+        "GET", "/compat/hello", bearer(idp.token("ec-1", exp=old))
+    ).status == 200)
+    r = gw.request("GET", "/lw/hello", bearer(idp.token("ec-1", exp=old)))
+    assert r.status == 401 and r.header("X-T-Reason") == "token_expired", r
+    assert gw.request("GET", "/lw/hello",
+                      bearer(idp.token("ec-1"))).status == 200
 
 
 def test_default_provider_introspection(gw, whisk, idp):
