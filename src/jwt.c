@@ -1002,9 +1002,21 @@ apigw_jwt_verify(const char *tok, size_t len, const apigw_jwks_t *keys,
 
             named++;
 
+            /* one kid on keys of several types (RFC 7517 4.5): the one
+               that can do the algorithm */
             if (strcmp(keys->keys[i].kid, kid) == 0) {
-                key = &keys->keys[i];
-                break;
+                k = &keys->keys[i];
+
+                if (key == NULL) {
+                    key = k;
+                }
+
+                if ((k->algs & bit)
+                    && (k->alg == APIGW_JWA_NONE || k->alg == alg))
+                {
+                    key = k;
+                    break;
+                }
             }
         }
 

@@ -390,6 +390,32 @@ TEST(test_jwt_es256)
                                                                "a b"));
     apigw_jwt_result_free(&res);
 
+    /* the same kid on an RSA key first (RFC 7517 4.5): the EC one fits */
+    {
+        char           big[4096], *rn64;
+        BIGNUM        *n2;
+        apigw_jwks_t  *ks2;
+
+        rk = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t) 2048);
+        n2 = NULL;
+        EVP_PKEY_get_bn_param(rk, OSSL_PKEY_PARAM_RSA_N, &n2);
+        CHECK(n2 != NULL && BN_bn2binpad(n2, pad, 256) == 256);
+        rn64 = b64u(pad, 256);
+        snprintf(big, sizeof(big), "{\"keys\":[{\"kty\":\"RSA\",\"kid\":"
+                 "\"e1\",\"n\":\"%s\",\"e\":\"AQAB\"},{\"kty\":\"EC\","
+                 "\"crv\":\"P-256\",\"x\":\"%s\",\"y\":\"%s\",\"kid\":"
+                 "\"e1\"}]}", rn64, x, y);
+        ks2 = apigw_jwks_parse(big, strlen(big), NULL, err, sizeof(err));
+        CHECK(ks2 != NULL && ks2->n == 2);
+        CHECK(ks2 && apigw_jwt_verify(tok, strlen(tok), ks2, &pol, now,
+                                      &res) == APIGW_JWT_OK);
+        apigw_jwt_result_free(&res);
+        apigw_jwks_free(ks2);
+        free(rn64);
+        BN_free(n2);
+        EVP_PKEY_free(rk);
+    }
+
     /* expired beyond the leeway; then within it */
     CHECK(apigw_jwt_verify(tok, strlen(tok), ks, &pol, now + 100, &res)
           == APIGW_JWT_EXPIRED);
