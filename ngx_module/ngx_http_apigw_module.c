@@ -2751,6 +2751,11 @@ ngx_http_apigw_compile(ngx_conf_t *cf, ngx_http_apigw_loc_conf_t *alcf)
         ngx_log_error(level, cf->log, 0, "apigw: %*s", n, buf);
     }
 
+    if (probs.dropped) {
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                      "apigw: %uz more warnings not shown", probs.dropped);
+    }
+
     apigw_problems_free(&probs);
 
     if (failed) {

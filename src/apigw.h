@@ -54,6 +54,8 @@ typedef struct {
     size_t            n;
     size_t            cap;
     size_t            nerrors;   /* items with warning == 0 */
+    size_t            nwarnings; /* warnings kept */
+    size_t            dropped;   /* warnings past APIGW_WARNINGS_MAX */
 } apigw_problems_t;
 
 void apigw_problems_init(apigw_problems_t *p);

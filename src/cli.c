@@ -202,6 +202,10 @@ cli_check(int argc, char **argv)
         cli_print_problems(stdout, &probs, from);
     }
 
+    if (probs.dropped) {
+        printf("(%zu more warnings not shown)\n", probs.dropped);
+    }
+
     if (probs.nerrors == 0) {
         printf("ok: %zu operation%s in %zu file%s\n", nops,
                nops == 1 ? "" : "s", nfiles, nfiles == 1 ? "" : "s");
@@ -350,6 +354,10 @@ cli_routes(int argc, char **argv)
 
     /* problems to stderr: stdout holds only the table */
     cli_print_problems(stderr, &probs, 0);
+
+    if (probs.dropped) {
+        fprintf(stderr, "(%zu more warnings not shown)\n", probs.dropped);
+    }
 
     if (api == NULL || probs.nerrors > 0) {
         fprintf(stderr, "failed: %zu error%s\n", probs.nerrors,

@@ -16,6 +16,9 @@
 
 
 #define APIGW_PROBLEMS_MAX  10000
+/* a big document's warnings (an operation without a backend each) must
+   not crowd its errors out */
+#define APIGW_WARNINGS_MAX  1000
 
 
 static const char *apigw_method_names[APIGW_M_COUNT] = {
@@ -89,6 +92,10 @@ apigw_problem_add(apigw_problems_t *p, int warning, const char *file,
 
     if (!warning) {
         p->nerrors++;        /* counted even when the text is dropped */
+
+    } else if (p->nwarnings >= APIGW_WARNINGS_MAX) {
+        p->dropped++;
+        return;
     }
 
     if (p->n >= APIGW_PROBLEMS_MAX) {
@@ -127,6 +134,7 @@ apigw_problem_add(apigw_problems_t *p, int warning, const char *file,
     pr->pointer = strdup(pointer ? pointer : "");
     pr->message = msg;
     pr->warning = warning;
+    p->nwarnings += warning != 0;
 }
 
 

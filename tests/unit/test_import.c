@@ -99,6 +99,31 @@ hdr(const apigw_operation_t *op, const char *name)
 
 /* ---- whole documents ---- */
 
+/* warnings are capped on their own: errors after many still show */
+TEST(test_problem_caps)
+{
+    int               i;
+    apigw_problems_t  p;
+
+    apigw_problems_init(&p);
+
+    for (i = 0; i < 12000; i++) {
+        apigw_problem_add(&p, 1, "f", "/w", "warning %d", i);
+    }
+
+    apigw_problem_add(&p, 0, "f", "/e", "the error");
+
+    CHECK_INT(p.nerrors, 1);
+    CHECK_INT(p.nwarnings, 1000);
+    CHECK_INT(p.dropped, 11000);
+    CHECK_INT(p.n, 1001);
+    CHECK(p.n == 1001 && !p.items[1000].warning
+          && strcmp(p.items[1000].message, "the error") == 0);
+
+    apigw_problems_free(&p);
+}
+
+
 TEST(test_wsk_swagger)
 {
     apigw_api_t              *api;
@@ -1762,6 +1787,7 @@ main(void)
     RUN(test_yaml);
     RUN(test_billion_laughs);
     RUN(test_deep_nesting);
+    RUN(test_problem_caps);
     RUN(test_big_document);
     RUN(test_all_problems_and_types);
     RUN(test_security);
