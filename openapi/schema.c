@@ -19,7 +19,13 @@
 #include "validate.h"
 
 
-#define SC_MAX_DEPTH  256          /* schema nesting at compile time */
+#define SC_MAX_DEPTH    256        /* schema nesting at compile time */
+/*
+ * Deeper than this, a $ref's target not compiled yet is compiled later,
+ * from the top (sc_drain()): a long chain or a big graph of $refs (a
+ * domain model) costs no nesting, only a schema's own nesting does.
+ */
+#define SC_DEFER_DEPTH  32
 
 
 typedef struct {
@@ -35,10 +41,16 @@ typedef struct {
     size_t               mcap;
     size_t               mn;
     size_t               depth;
+    sc_memo_t           *defer;     /* $ref node, its target's schema */
+    size_t               ndefer;
+    size_t               dcap;
+    unsigned             draining;
 } sc_t;
 
 
 static apigw_schema_t *sc_compile(sc_t *s, json_t *node);
+static apigw_schema_t *sc_compile_one(sc_t *s, json_t *node);
+static int sc_fill(sc_t *s, json_t *node, apigw_schema_t *sc);
 
 
 static size_t
@@ -149,7 +161,11 @@ sc_regex_free(apigw_regex_t *re)
 }
 
 
-/* Compile a pattern; an invalid one is an error at `key`. */
+/*
+ * Compile a pattern; an invalid one is an error at `key`.  1: a pattern
+ * ECMA-262 takes but PCRE2 cannot compile (a quantifier over 65535, a lone
+ * surrogate escape, one too large): warned about, and not checked.
+ */
 static int
 sc_regex(sc_t *s, const char *key, json_t *v, apigw_regex_t *re)
 {
@@ -190,6 +206,20 @@ sc_regex(sc_t *s, const char *key, json_t *v, apigw_regex_t *re)
 
     if (code == NULL) {
         pcre2_get_error_message(err, (PCRE2_UCHAR *) msg, sizeof(msg));
+
+        if (err == PCRE2_ERROR_QUANTIFIER_TOO_BIG
+            || err == PCRE2_ERROR_PATTERN_TOO_LARGE
+            || err == PCRE2_ERROR_UNICODE_DISALLOWED_CODE_POINT
+            || err == PCRE2_ERROR_PARENTHESES_NEST_TOO_DEEP
+            || err == PCRE2_ERROR_TOO_MANY_CAPTURES
+            || err == PCRE2_ERROR_HEAP_FAILED)
+        {
+            oa_warn_at(s->c, key, "the regular expression \"%s\" is beyond "
+                       "what PCRE2 compiles (%s at offset %zu): not checked",
+                       json_string_value(v), msg, (size_t) off);
+            return 1;
+        }
+
         oa_error_at(s->c, key, "invalid regular expression \"%s\": %s at "
                     "offset %zu", json_string_value(v), msg, (size_t) off);
         return -1;
@@ -425,12 +455,13 @@ sc_read_only(sc_t *s, json_t *node, const char *name, size_t len)
 static int
 sc_object_keywords(sc_t *s, json_t *node, apigw_schema_t *sc)
 {
-    int          err;
+    int          err, lenient;
     size_t       i, n, old, klen;
     json_t      *v, *it;
     const char  *k;
 
     err = 0;
+    lenient = 0;
 
     v = json_object_get(node, "properties");
 
@@ -539,8 +570,18 @@ sc_object_keywords(sc_t *s, json_t *node, apigw_schema_t *sc)
         json_object_foreach(v, k, it) {
             apigw_spattern_t  *pp = &sc->pprops[sc->npprops];
             json_t            *src = json_string(k);
+            int                rc;
 
-            if (src == NULL || sc_regex(s, k, src, &pp->re) != 0) {
+            rc = src ? sc_regex(s, k, src, &pp->re) : -1;
+
+            if (rc == 1) {
+                /* its names cannot be told: none is "additional" */
+                json_decref(src);
+                lenient = 1;
+                continue;
+            }
+
+            if (rc != 0) {
                 json_decref(src);
                 err = 1;
 
@@ -575,7 +616,10 @@ sc_object_keywords(sc_t *s, json_t *node, apigw_schema_t *sc)
 
     v = json_object_get(node, "additionalProperties");
 
-    if (json_is_false(v)) {
+    if (lenient) {
+        /* not checked */
+
+    } else if (json_is_false(v)) {
         sc->flags |= APIGW_S_NO_ADDL;
 
     } else if (json_is_object(v)) {
@@ -592,7 +636,7 @@ sc_object_keywords(sc_t *s, json_t *node, apigw_schema_t *sc)
 static int
 sc_keywords(sc_t *s, json_t *node, apigw_schema_t *sc)
 {
-    int          err, bit;
+    int          err, bit, rc;
     size_t       i;
     json_t      *v, *it;
     const char  *f;
@@ -709,10 +753,12 @@ sc_keywords(sc_t *s, json_t *node, apigw_schema_t *sc)
             return -1;
         }
 
-        if (sc_regex(s, "pattern", v, sc->pattern) != 0) {
+        rc = sc_regex(s, "pattern", v, sc->pattern);
+
+        if (rc != 0) {
             free(sc->pattern);
             sc->pattern = NULL;
-            err = 1;
+            err |= rc < 0;
         }
     }
 
@@ -754,8 +800,101 @@ sc_keywords(sc_t *s, json_t *node, apigw_schema_t *sc)
 }
 
 
+/*
+ * The schema of a $ref's target: compiled now, or, deep in a chain of
+ * $refs, an empty one now, filled from the top later (sc_drain()).
+ */
+static apigw_schema_t *
+sc_target(sc_t *s, json_t *node, json_t *target)
+{
+    apigw_schema_t  *sc;
+
+    sc = sc_memo_get(s, target);
+    if (sc != NULL) {
+        return sc;
+    }
+
+    if (s->depth < SC_DEFER_DEPTH || !json_is_object(target)) {
+        s->depth++;
+        sc = sc_compile(s, target);
+        s->depth--;
+        return sc;
+    }
+
+    if (s->ndefer == s->dcap) {
+        size_t      cap = s->dcap ? s->dcap * 2 : 16;
+        sc_memo_t  *d = realloc(s->defer, cap * sizeof(sc_memo_t));
+
+        if (d == NULL) {
+            s->c->oom = 1;
+            return NULL;
+        }
+
+        s->defer = d;
+        s->dcap = cap;
+    }
+
+    sc = sc_new(s);
+    if (sc == NULL || sc_memo_put(s, target, sc) != 0) {
+        s->c->oom = 1;
+        return NULL;
+    }
+
+    s->defer[s->ndefer].node = node;
+    s->defer[s->ndefer].schema = sc;
+    s->ndefer++;
+
+    return sc;
+}
+
+
+/* the deferred targets, each from the top, with its own pointer */
+static void
+sc_drain(sc_t *s)
+{
+    char       *saved;
+    json_t     *target;
+    sc_memo_t   d;
+
+    s->draining = 1;
+
+    while (s->ndefer && !s->c->oom) {
+        d = s->defer[--s->ndefer];
+
+        target = oa_deref(s->c, d.node, &saved);
+        if (target == NULL) {
+            continue;
+        }
+
+        s->depth = 1;
+        (void) sc_fill(s, target, d.schema);
+        s->depth = 0;
+
+        oa_deref_done(s->c, saved);
+    }
+
+    s->draining = 0;
+}
+
+
 static apigw_schema_t *
 sc_compile(sc_t *s, json_t *node)
+{
+    apigw_schema_t  *sc;
+
+    if (s->depth || s->draining) {
+        return sc_compile_one(s, node);
+    }
+
+    sc = sc_compile_one(s, node);
+    sc_drain(s);
+
+    return sc;
+}
+
+
+static apigw_schema_t *
+sc_compile_one(sc_t *s, json_t *node)
 {
     char            *saved;
     json_t          *target, *ref;
@@ -808,9 +947,7 @@ sc_compile(sc_t *s, json_t *node)
             return NULL;
         }
 
-        s->depth++;
-        sc = sc_compile(s, target);
-        s->depth--;
+        sc = sc_target(s, node, target);
 
         oa_deref_done(s->c, saved);
 
@@ -828,31 +965,53 @@ sc_compile(sc_t *s, json_t *node)
         return NULL;
     }
 
+    return sc_fill(s, node, sc) == 0 ? sc : NULL;
+}
+
+
+/* an object schema's keywords into sc (made and remembered already) */
+static int
+sc_fill(sc_t *s, json_t *node, apigw_schema_t *sc)
+{
+    char    *saved;
+    json_t  *target, *ref;
+
+    if (json_is_false(node)) {
+        sc->flags |= APIGW_S_FALSE;
+        return 0;
+    }
+
+    if (!json_is_object(node)) {
+        return 0;                      /* true */
+    }
+
+    ref = json_object_get(node, "$ref");
+
     s->depth++;
 
-    if (ref != NULL) {
+    if (ref != NULL && !s->oas30) {
         /* 3.1: a $ref applies beside its siblings */
         target = oa_deref(s->c, node, &saved);
 
         if (target != NULL) {
-            sc->ref = sc_compile(s, target);
+            sc->ref = sc_target(s, node, target);
             oa_deref_done(s->c, saved);
 
             if (sc->ref == NULL) {
                 s->depth--;
-                return NULL;
+                return -1;
             }
 
         } else if (!json_is_string(ref) || json_string_value(ref)[0] == '#')
         {
             s->depth--;
-            return NULL;
+            return -1;
         }
     }
 
     if (sc_keywords(s, node, sc) != 0) {
         s->depth--;
-        return NULL;
+        return -1;
     }
 
     s->depth--;
@@ -865,7 +1024,7 @@ sc_compile(sc_t *s, json_t *node)
         sc->flags |= APIGW_S_PLAIN;
     }
 
-    return sc;
+    return 0;
 }
 
 
@@ -953,6 +1112,7 @@ apigw_schema_compile(void *root, int oas30, apigw_schema_set_t **set,
     sc = sc_compile(&s, root);
 
     free(s.memo);
+    free(s.defer);
     free(c.ptr.buf);
 
     if (c.oom) {
@@ -1540,6 +1700,7 @@ oa_validation(oa_ctx_t *c)
     }
 
     free(s.memo);
+    free(s.defer);
 
     if (--s.set->refs == 0) {
         apigw_schema_set_free(s.set);

@@ -534,6 +534,118 @@ TEST(test_body)
 
 
 /* cap, budget and depth limits */
+/* patterns ECMA-262 takes and PCRE2 cannot compile: warned, not checked
+   (and no name is "additional" beside a patternProperties one of them) */
+TEST(test_patterns_beyond_pcre2)
+{
+    json_t              *root, *j;
+    json_error_t         err;
+    apigw_schema_t      *s;
+    apigw_vresult_t      res;
+    apigw_schema_set_t  *set;
+
+    apigw_problems_free(&P);
+    apigw_problems_init(&P);
+
+    root = json_loads("{\"type\":\"object\",\"properties\":{"
+                      "\"a\":{\"type\":\"string\",\"pattern\":"
+                      "\"^.{0,262144}$\"},\"b\":{\"pattern\":"
+                      "\"[\\\\uD800-\\\\uDBFF]\"},\"c\":{\"pattern\":"
+                      "\"^[a-z]+$\"}},\"patternProperties\":{"
+                      "\"^x.{0,70000}$\":{\"type\":\"integer\"}},"
+                      "\"additionalProperties\":false}", 0, &err);
+    CHECK(root != NULL);
+    s = apigw_schema_compile(root, 1, &set, &P);
+    CHECK(s != NULL);
+    CHECK_INT(P.nerrors, 0);
+    CHECK(P.n == 3 && P.items[0].warning
+          && strstr(P.items[0].message, "beyond what PCRE2 compiles"));
+
+    j = json_pack("{s:s,s:s,s:s,s:s}", "a", "anything", "b", "x",
+                  "c", "abc", "xyz", "not checked either");
+    apigw_vresult_init(&res);
+    CHECK_INT(apigw_schema_check(s, j, &res), 0);
+    json_decref(j);
+
+    /* the patterns PCRE2 compiles are still checked */
+    j = json_pack("{s:s}", "c", "ABC");
+    apigw_vresult_init(&res);
+    CHECK_INT(apigw_schema_check(s, j, &res), 1);
+    json_decref(j);
+
+    apigw_schema_set_free(set);
+    json_decref(root);
+
+    /* a pattern that is invalid for ECMA-262 too stays an error */
+    root = json_loads("{\"pattern\":\"([\"}", 0, &err);
+    CHECK(apigw_schema_compile(root, 1, &set, &P) == NULL);
+    json_decref(root);
+}
+
+
+/* a chain of 300 $refs (a big domain model) is no nesting: it compiles,
+   in both dialects, and validates to its end */
+TEST(test_ref_chain)
+{
+    int                  i, d;
+    char                 name[32];
+    json_t              *root, *defs, *a, *j, *cur;
+    apigw_schema_t      *s;
+    apigw_vresult_t      res;
+    apigw_schema_set_t  *set;
+
+    for (d = 0; d < 2; d++) {
+        apigw_problems_free(&P);
+        apigw_problems_init(&P);
+
+        root = json_pack("{s:s}", "$ref", "#/definitions/A0");
+        defs = json_object();
+
+        for (i = 0; i < 300; i++) {
+            snprintf(name, sizeof(name), "#/definitions/A%d", i + 1);
+            a = json_pack("{s:s,s:{s:{s:s}}}", "type", "object",
+                          "properties", "id", "type", "integer");
+            if (i < 299) {
+                json_object_set_new(json_object_get(a, "properties"), "next",
+                                    json_pack("{s:s}", "$ref", name));
+            }
+            snprintf(name, sizeof(name), "A%d", i);
+            json_object_set_new(defs, name, a);
+        }
+
+        json_object_set_new(root, "definitions", defs);
+
+        s = apigw_schema_compile(root, d, &set, &P);
+        CHECK(s != NULL);
+        CHECK_INT(P.nerrors, 0);
+
+        /* 250 levels down, a string where an integer goes */
+        j = json_object();
+        cur = j;
+        for (i = 0; i < 250; i++) {
+            a = json_object();
+            json_object_set_new(cur, "next", a);
+            cur = a;
+        }
+        json_object_set_new(cur, "id", json_string("x"));
+
+        apigw_vresult_init(&res);
+        CHECK_INT(apigw_schema_check(s, j, &res), 1);
+        CHECK(res.n == 1 && strncmp(res.items[0].name, "/next/next/", 11)
+                            == 0
+              && strstr(res.items[0].reason, "integer") != NULL);
+
+        json_object_set_new(cur, "id", json_integer(5));
+        apigw_vresult_init(&res);
+        CHECK_INT(apigw_schema_check(s, j, &res), 0);
+
+        json_decref(j);
+        apigw_schema_set_free(set);
+        json_decref(root);
+    }
+}
+
+
 TEST(test_limits)
 {
     int                  i;
@@ -1947,6 +2059,8 @@ main(int argc, char **argv)
     RUN(test_params_path_styles);
     RUN(test_params_untyped);
     RUN(test_body);
+    RUN(test_patterns_beyond_pcre2);
+    RUN(test_ref_chain);
     RUN(test_limits);
     RUN(test_compile_errors);
     RUN(test_compile_errors_all);
