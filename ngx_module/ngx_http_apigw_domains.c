@@ -16,6 +16,7 @@
  */
 
 #include "ngx_http_apigw_store.h"
+#include "cert.h"
 
 
 typedef struct {
@@ -236,6 +237,9 @@ ngx_http_apigw_domains_merge_srv_conf(ngx_conf_t *cf, void *parent,
     ngx_http_apigw_domains_srv_conf_t *prev = parent;
     ngx_http_apigw_domains_srv_conf_t *conf = child;
 
+    char          err[256];
+    apigw_cert_t  crt;
+
     ngx_conf_merge_value(conf->ssl_domains, prev->ssl_domains, 0);
 
     if (conf->cert_file.len == 0 && conf->key_file.len == 0) {
@@ -261,6 +265,25 @@ ngx_http_apigw_domains_merge_srv_conf(ngx_conf_t *cf, void *parent,
         {
             return NGX_CONF_ERROR;
         }
+
+        /*
+         * what nginx will load at every handshake that falls back to it:
+         * a pair that does not load would fail each one, and nginx logs
+         * the key's text with the failure
+         */
+        if (apigw_cert_check((char *) conf->cert.data, conf->cert.len,
+                             (char *) conf->key.data, conf->key.len, NULL, 0,
+                             &crt, err, sizeof(err))
+            != 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "apigw: \"apigw_ssl_default_certificate\" "
+                               "\"%V\" with its key \"%V\": %s",
+                               &conf->cert_file, &conf->key_file, err);
+            return NGX_CONF_ERROR;
+        }
+
+        apigw_cert_free(&crt);
     }
 
     return NGX_CONF_OK;

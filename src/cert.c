@@ -290,13 +290,13 @@ apigw_cert_check(const char *chain, size_t chain_len, const char *key,
     for (i = 0; i < n; i++) {
         x = sk_X509_value(certs, i);
 
-        if (X509_cmp_time(X509_get0_notAfter(x), &now) <= 0) {
+        if (now && X509_cmp_time(X509_get0_notAfter(x), &now) <= 0) {
             snprintf(err, errlen, "certificate %d of the chain has expired",
                      i + 1);
             goto done;
         }
 
-        if (X509_cmp_time(X509_get0_notBefore(x), &now) >= 0) {
+        if (now && X509_cmp_time(X509_get0_notBefore(x), &now) >= 0) {
             snprintf(err, errlen, "certificate %d of the chain is not valid "
                      "yet", i + 1);
             goto done;
@@ -339,14 +339,15 @@ apigw_cert_check(const char *chain, size_t chain_len, const char *key,
 
     x = sk_X509_value(certs, 0);
 
-    out->names = cert_names(x, domain, &wild);
+    out->names = cert_names(x, domain ? domain : "", &wild);
     if (out->names == NULL) {
         snprintf(err, errlen, "out of memory");
         goto done;
     }
 
-    if (domain[0] == '*' ? !wild
-        : X509_check_host(x, domain, strlen(domain), 0, NULL) != 1)
+    if (domain != NULL
+        && (domain[0] == '*' ? !wild
+            : X509_check_host(x, domain, strlen(domain), 0, NULL) != 1))
     {
         ERR_clear_error();
         snprintf(err, errlen, "the certificate does not cover %s (subject "

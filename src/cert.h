@@ -35,7 +35,8 @@ typedef struct {
 /*
  * 0 and *out filled (apigw_cert_free() it), or -1 with the reason in err
  * (a sentence without the PEM text).  `domain` is lower case; "*.x.y"
- * needs the same wildcard in the certificate.  `now` is the current time.
+ * needs the same wildcard in the certificate; NULL: any.  `now` is the
+ * current time; 0: validity dates not checked.
  */
 int apigw_cert_check(const char *chain, size_t chain_len, const char *key,
     size_t key_len, const char *domain, time_t now, apigw_cert_t *out,

@@ -448,6 +448,23 @@ server {
 }""" % (pki.dir, pki.path("ca-key.pem")))
     rc, out = n2.test()
     assert rc != 0 and "nonexistent.pem" in out, out
+    # a pair that would not load: refused by nginx -t, not at every
+    # handshake (where nginx logs the key's text)
+    a_chain, _ = pki.issue("a.pair.test", ["a.pair.test"])
+    _, b_key = pki.issue("b.pair.test", ["b.pair.test"])
+    for cert, key, why in ((a_chain, b_key, "does not match"),
+                           (b_key, a_chain, "")):
+        nx = nginx_factory("""
+server {
+    listen 127.0.0.1:{port} ssl;
+    ssl_certificate     data:$apigw_ssl_certificate;
+    ssl_certificate_key data:$apigw_ssl_certificate_key;
+    apigw_ssl_default_certificate %s;
+    apigw_ssl_default_certificate_key %s;
+}""" % (cert, key))
+        rc, out = nx.test()
+        assert rc != 0 and "apigw_ssl_default_certificate" in out \
+            and why in out and "PRIVATE KEY" not in out, out
     # the callback needs the server's own default certificate
     n3 = nginx_factory("""
 server {
