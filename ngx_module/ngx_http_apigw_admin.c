@@ -156,7 +156,7 @@ static ngx_command_t  ngx_http_apigw_admin_commands[] = {
       ngx_conf_set_size_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_apigw_admin_loc_conf_t, max_body),
-      NULL },
+      &ngx_http_apigw_size_p },
 
       ngx_null_command
 };

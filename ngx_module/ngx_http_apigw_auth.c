@@ -2661,10 +2661,57 @@ char *
 ngx_http_apigw_auth_merge(ngx_conf_t *cf, ngx_http_apigw_loc_conf_t *prev,
     ngx_http_apigw_loc_conf_t *conf)
 {
+    ngx_uint_t                  i, n;
+    ngx_http_apigw_identity_t  *id;
+
+    static ngx_str_t  limits[] = {
+        ngx_string("ratelimit-limit"), ngx_string("ratelimit-remaining"),
+        ngx_string("ratelimit-reset"), ngx_string("ratelimit-policy"),
+        ngx_string("x-ratelimit-limit"), ngx_string("x-ratelimit-remaining"),
+        ngx_string("x-ratelimit-reset"), ngx_string("retry-after")
+    };
+
     ngx_conf_merge_value(conf->strip_credentials, prev->strip_credentials,
                          0);
     ngx_conf_merge_ptr_value(conf->identity, prev->identity, NULL);
     ngx_conf_merge_value(conf->token_cache, prev->token_cache, 1);
+
+    /*
+     * the request id goes to the backend under its own name: not one the
+     * identity stage removes from the request and sets, nor one the rate
+     * limits set on the response
+     */
+    for (n = 0; n < 2; n++) {
+        id = n ? ngx_http_apigw_identity_default
+               : (conf->identity ? conf->identity->elts : NULL);
+
+        for (i = 0; id && i < (n ? sizeof(ngx_http_apigw_identity_default)
+                                   / sizeof(ngx_http_apigw_identity_t)
+                                 : conf->identity->nelts); i++)
+        {
+            if (id[i].lc.len == conf->request_id_lc.len
+                && ngx_strncmp(id[i].lc.data, conf->request_id_lc.data,
+                               id[i].lc.len) == 0)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "apigw: \"apigw_request_id_header %V\" "
+                                   "is an identity header", &id[i].name);
+                return NGX_CONF_ERROR;
+            }
+        }
+    }
+
+    for (i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
+        if (limits[i].len == conf->request_id_lc.len
+            && ngx_strncmp(limits[i].data, conf->request_id_lc.data,
+                           limits[i].len) == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "apigw: \"apigw_request_id_header\" cannot "
+                               "be a rate limit header");
+            return NGX_CONF_ERROR;
+        }
+    }
 
     return NGX_CONF_OK;
 }

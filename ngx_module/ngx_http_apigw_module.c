@@ -160,6 +160,8 @@ static char *ngx_http_apigw_positive_post(ngx_conf_t *cf, void *post,
     void *data);
 static char *ngx_http_apigw_base_url_post(ngx_conf_t *cf, void *post,
     void *data);
+static char *ngx_http_apigw_size_post(ngx_conf_t *cf, void *post,
+    void *data);
 
 static ngx_conf_post_t  ngx_http_apigw_header_name_p =
     { ngx_http_apigw_header_name_post };
@@ -167,6 +169,8 @@ ngx_conf_post_t  ngx_http_apigw_positive_p =
     { ngx_http_apigw_positive_post };
 ngx_conf_post_t  ngx_http_apigw_base_url_p =
     { ngx_http_apigw_base_url_post };
+ngx_conf_post_t  ngx_http_apigw_size_p =
+    { ngx_http_apigw_size_post };
 
 
 static ngx_command_t  ngx_http_apigw_commands[] = {
@@ -302,7 +306,7 @@ static ngx_command_t  ngx_http_apigw_commands[] = {
       ngx_conf_set_size_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_apigw_loc_conf_t, validate_body_max),
-      NULL },
+      &ngx_http_apigw_size_p },
 
     { ngx_string("apigw_strip_credentials"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
@@ -3091,7 +3095,7 @@ ngx_http_apigw(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (clcf->handler) {
         return "conflicts with another content handler (\"proxy_pass\", "
-               "\"return\", ...) in this location";
+               "\"fastcgi_pass\", ...) in this location";
     }
 
     rv = ngx_http_apigw_conf_inject(cf, &ngx_http_apigw_proxy_conf);
@@ -3288,6 +3292,21 @@ ngx_http_apigw_positive_post(ngx_conf_t *cf, void *post, void *data)
     ngx_msec_t  *ms = data;
 
     if (*ms == 0) {
+        return "must be more than 0";
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* a body limit: 0 would refuse every body ("no limit" in nginx's) */
+
+static char *
+ngx_http_apigw_size_post(ngx_conf_t *cf, void *post, void *data)
+{
+    size_t  *sp = data;
+
+    if (*sp == 0) {
         return "must be more than 0";
     }
 

@@ -185,6 +185,7 @@ char *ngx_http_apigw_header_name_check(ngx_str_t *s);
 
 /* post handlers of directives: more than 0; an http(s) URL to append to */
 extern ngx_conf_post_t  ngx_http_apigw_positive_p;
+extern ngx_conf_post_t  ngx_http_apigw_size_p;
 extern ngx_conf_post_t  ngx_http_apigw_base_url_p;
 
 /* 1: the header's name is lc (a lower-case name), in any case */

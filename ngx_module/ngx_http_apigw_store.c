@@ -114,7 +114,7 @@ typedef struct {
 } ngx_http_apigw_change_t;
 
 
-static void ngx_http_apigw_journal_owner(
+static ngx_int_t ngx_http_apigw_journal_owner(
     ngx_http_apigw_admin_main_conf_t *amcf, ngx_log_t *log);
 static ngx_int_t ngx_http_apigw_store_load(
     ngx_http_apigw_admin_main_conf_t *amcf, ngx_log_t *log,
@@ -356,7 +356,10 @@ ngx_http_apigw_store_init_zone(ngx_shm_zone_t *zone, void *data)
         free(text);
     }
 
-    ngx_http_apigw_journal_owner(amcf, zone->shm.log);
+    if (ngx_http_apigw_journal_owner(amcf, zone->shm.log) != NGX_OK) {
+        apigw_store_free(st);
+        return NGX_ERROR;
+    }
 
     ngx_log_error(NGX_LOG_NOTICE, zone->shm.log, 0,
                   "apigw: store \"%V\" loaded: version %uL, %ui records",
@@ -374,19 +377,30 @@ ngx_http_apigw_store_init_zone(ngx_shm_zone_t *zone, void *data)
  * directory writable by that user (it renames a new snapshot into it).
  */
 
-static void
+static ngx_int_t
 ngx_http_apigw_journal_owner(ngx_http_apigw_admin_main_conf_t *amcf,
     ngx_log_t *log)
 {
     int               fd;
+    ngx_err_t         err;
     ngx_core_conf_t  *ccf;
 
     fd = open((char *) amcf->journal.data, O_WRONLY | O_APPEND | O_CREAT,
               0600);
     if (fd == -1) {
-        ngx_log_error(NGX_LOG_WARN, log, ngx_errno,
+        err = ngx_errno;
+
+        /* no such directory: nginx could never start with it */
+        if (err == NGX_ENOENT || err == NGX_ENOTDIR) {
+            ngx_log_error(NGX_LOG_EMERG, log, err,
+                          "apigw: cannot create \"%V\"", &amcf->journal);
+            return NGX_ERROR;
+        }
+
+        /* a test run as another user, say */
+        ngx_log_error(NGX_LOG_WARN, log, err,
                       "apigw: cannot create \"%V\"", &amcf->journal);
-        return;
+        return NGX_OK;
     }
 
     ccf = (ngx_core_conf_t *) ngx_get_conf(amcf->cycle->conf_ctx,
@@ -400,6 +414,8 @@ ngx_http_apigw_journal_owner(ngx_http_apigw_admin_main_conf_t *amcf,
     }
 
     close(fd);
+
+    return NGX_OK;
 }
 
 

@@ -641,6 +641,24 @@ apigw_key_line(char **w, size_t nw, apigw_key_t *k)
                 k->scope = APIGW_KEY_SCOPE_OPERATION;
                 k->scope_value = strdup(v + 10);
 
+                /* the file is split on blanks: "GET%20/path" */
+                if (k->scope_value) {
+                    char  *r, *o;
+
+                    r = o = strchr(k->scope_value, '#');
+
+                    while (*r) {
+                        if (r[0] == '%' && r[1] == '2' && r[2] == '0') {
+                            *o++ = ' ';
+                            r += 3;
+                        } else {
+                            *o++ = *r++;
+                        }
+                    }
+
+                    *o = '\0';
+                }
+
             } else {
                 return "scope must be tenant:NAME, api:BASEPATH or "
                        "operation:BASEPATH#OPERATION";

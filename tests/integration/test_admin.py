@@ -872,6 +872,10 @@ def test_config_errors(nginx_factory):
     n = nginx_factory("apigw_store redis://127.0.0.1:1/0?bogus=1;")
     rc, out = n.test()
     assert rc != 0
+    # a store whose directory does not exist: nginx could never start
+    n = nginx_factory("apigw_store file:%s/no-such-dir/s.json;" % d)
+    rc, out = n.test()
+    assert rc != 0 and "no-such-dir/s.json.journal" in out, out
 
 
 def test_compaction_and_restart(nginx_factory, whisk):

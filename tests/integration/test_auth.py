@@ -28,9 +28,10 @@ key %s id=k2 consumer=bob revoked
 key %s id=k3 consumer=carol scope=api:/other
 key %s id=k4 consumer=dave scope=operation:/auth#subOp
 key %s id=k5 consumer=erin scope=api:/auth
+key %s id=k6 consumer=fay scope=operation:/auth#GET%%20/noid
 client app-1 %s consumer=app-one
 """ % (sha("k-good"), sha("k-revoked"), sha("k-other"), sha("k-op"),
-       sha("k-api"), sha("s3cret"))
+       sha("k-api"), sha("k-noid"), sha("s3cret"))
 
 HS_SECRET = b"0123456789abcdef0123456789abcdef-hs"
 
@@ -72,6 +73,8 @@ def spec(whisk, idp, jwks_file, secret_file):
             "/qkey": op("qkeyOp", [{"qkey": []}]),
             "/ckey": op("ckeyOp", [{"ckey": []}]),
             "/sub": op("subOp", [{"key": []}]),
+            "/noid": {"get": {"security": [{"key": []}],
+                              "responses": {"200": {"description": "ok"}}}},
             "/jwt": op("jwtOp", [{"jwt": []}]),
             "/read": op("readOp", [{"jwt": ["read"]}]),
             "/admin": op("adminOp", [{"jwt": ["admin"]}]),
@@ -345,6 +348,12 @@ def test_subscriptions(gw, whisk):
     assert gw.request("GET", "/auth/sub",
                       [("X-Api-Key", "k-op")]).status == 200
     rejected(gw, whisk, "/auth/key", [("X-Api-Key", "k-op")], 403,
+             "not_subscribed")
+    # ... one without an operationId: METHOD%20/path (the file is split
+    # on blanks)
+    assert gw.request("GET", "/auth/noid",
+                      [("X-Api-Key", "k-noid")]).status == 200
+    rejected(gw, whisk, "/auth/sub", [("X-Api-Key", "k-noid")], 403,
              "not_subscribed")
 
 

@@ -105,6 +105,13 @@ def test_another_content_handler_fails(nginx_factory, other, message, after):
      "cannot be a header that"),
     ("apigw_identity_header subject X-Forwarded-For;",
      "cannot be a header that"),
+    # the request id would never reach the backend
+    ("apigw_request_id_header X-Apigw-Consumer;", "is an identity header"),
+    ("apigw_request_id_header x-user; apigw_identity_header consumer X-User;",
+     "is an identity header"),
+    ("apigw_request_id_header RateLimit-Limit;", "a rate limit header"),
+    ("apigw_validate_body_max 0;", "must be more than 0"),
+    ("apigw_admin_max_body 0;", "must be more than 0"),
 ])
 def test_values_that_would_break_requests_fail(nginx_factory, directive,
                                                 message):
