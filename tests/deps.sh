@@ -9,7 +9,7 @@ pkgs=(
     libjansson-dev libyaml-dev libjwt-dev libhiredis-dev libssl-dev
     libpcre2-dev node-llhttp zlib1g-dev
     clang libclang-rt-14-dev
-    redis-server wrk curl openssl ca-certificates
+    redis-server wrk curl file openssl ca-certificates
     python3 python3-pytest python3-yaml python3-cryptography
     chromium libnss3-tools
 )
