@@ -41,6 +41,8 @@ static ngx_int_t ngx_http_apigw_request_id(ngx_http_request_t *r,
     ngx_http_apigw_loc_conf_t *alcf, ngx_http_apigw_ctx_t *ctx);
 static ngx_int_t ngx_http_apigw_backend_headers(ngx_http_request_t *r,
     ngx_http_apigw_loc_conf_t *alcf, const apigw_backend_t *b);
+static ngx_uint_t ngx_http_apigw_is_request_id(
+    ngx_http_apigw_loc_conf_t *alcf, const char *name, size_t len);
 static ngx_uint_t ngx_http_apigw_hop_by_hop(ngx_http_request_t *r,
     ngx_http_apigw_loc_conf_t *alcf, ngx_table_elt_t *h);
 static ngx_table_elt_t *ngx_http_apigw_find_header(ngx_http_request_t *r,
@@ -1639,7 +1641,10 @@ ngx_http_apigw_backend_headers(ngx_http_request_t *r,
                 if (len == h[j].key.len
                     && ngx_strncasecmp(h[j].key.data,
                                        (u_char *) b->headers[k].name, len)
-                       == 0)
+                       == 0
+                    && !ngx_http_apigw_is_request_id(alcf,
+                                                     b->headers[k].name,
+                                                     len))
                 {
                     break;
                 }
@@ -1664,12 +1669,17 @@ ngx_http_apigw_backend_headers(ngx_http_request_t *r,
     }
 
     for (i = 0; i < b->nheaders; i++) {
+        len = ngx_strlen(b->headers[i].name);
+
+        /* the request id is the gateway's: a spec's value would split it */
+        if (ngx_http_apigw_is_request_id(alcf, b->headers[i].name, len)) {
+            continue;
+        }
+
         nh = ngx_list_push(&headers);
         if (nh == NULL) {
             return NGX_ERROR;
         }
-
-        len = ngx_strlen(b->headers[i].name);
 
         lc = ngx_pnalloc(r->pool, len);
         if (lc == NULL) {
@@ -1692,6 +1702,16 @@ ngx_http_apigw_backend_headers(ngx_http_request_t *r,
     }
 
     return ngx_http_apigw_forwarded_headers(r, &xff);
+}
+
+
+static ngx_uint_t
+ngx_http_apigw_is_request_id(ngx_http_apigw_loc_conf_t *alcf,
+    const char *name, size_t len)
+{
+    return len == alcf->request_id_lc.len
+           && ngx_strncasecmp((u_char *) name, alcf->request_id_lc.data, len)
+              == 0;
 }
 
 

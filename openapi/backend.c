@@ -548,6 +548,13 @@ oa_set_variable(oa_ctx_t *c, json_t *sv, oa_headers_t *h)
 
         } else if (!h->full) {
             oa_headers_set(c, h, name, value);
+
+            /* kept: apigw_request_id_header may name another one */
+            if (strcasecmp(name, "X-Request-ID") == 0) {
+                oa_warn_at(c, "set", "\"%s\" is the gateway's request id "
+                           "(unless apigw_request_id_header names another "
+                           "header): not sent then", name);
+            }
         }
 
         free(text);

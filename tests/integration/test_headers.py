@@ -15,9 +15,10 @@ def gw(module_nginx_factory, whisk, tmp_path_factory):
     wsk = harness.render_spec("wsk.json", str(tmp), WHISK=whisk.url)
     oas = harness.render_spec("oas3.yaml", str(tmp), WHISK=whisk.url)
     corr = harness.render_spec("corr.yaml", str(tmp), WHISK=whisk.url)
+    rid = harness.render_spec("rid-inject.json", str(tmp), WHISK=whisk.url)
     return module_nginx_factory(gateway(
-        "apigw_openwhisk_url %s; apigw_spec %s; apigw_spec %s;"
-        % (whisk.url, wsk, oas),
+        "apigw_openwhisk_url %s; apigw_spec %s; apigw_spec %s; "
+        "apigw_spec %s;" % (whisk.url, wsk, oas, rid),
         extra_server="""
     location /corr/ {
         apigw;
@@ -186,6 +187,21 @@ def test_injected_header_replaces_the_clients(gw, whisk, name):
     assert r.status == 200
     last = whisk.last()
     assert header_values(last, "X-Require-Whisk-Auth") == ["s3cr3t-token"]
+    assert header_values(last, "X-Other") == ["kept"]
+
+
+@pytest.mark.parametrize("sent", [None, "client-id-1"])
+def test_injected_request_id_does_not_split_it(gw, whisk, sent):
+    """A spec's set-variable of the request id header (a v1 reqMapping
+    insert becomes one) is not sent: the backend, the client and the log
+    keep one id."""
+    r = gw.request("GET", "/ridinj/echo",
+                   [("X-Request-ID", sent)] if sent else [])
+    assert r.status == 200, r
+    rid = r.header("X-Request-ID")
+    assert rid and rid != "fixed-by-spec" and (sent is None or rid == sent)
+    last = last_raw(whisk)
+    assert header_values(last, "X-Request-ID") == [rid]
     assert header_values(last, "X-Other") == ["kept"]
 
 
