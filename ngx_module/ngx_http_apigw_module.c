@@ -2392,20 +2392,22 @@ ngx_http_apigw_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
                     - s.data;
             break;
 
+        /* what the backend is sent: nothing before it is invoked */
+
         case NGX_HTTP_APIGW_VAR_BACKEND_HOST:
-            if (ctx->opx) {
+            if (ctx->opx && ctx->backend_uri.len) {
                 s = ctx->opx->host;
             }
             break;
 
         case NGX_HTTP_APIGW_VAR_BACKEND_SNI:
-            if (ctx->opx) {
+            if (ctx->opx && ctx->backend_uri.len && ctx->opx->https) {
                 s = ctx->opx->sni;
             }
             break;
 
         case NGX_HTTP_APIGW_VAR_BACKEND_METHOD:
-            if (ctx->opx) {
+            if (ctx->opx && ctx->backend_uri.len) {
                 s = ctx->opx->method.len ? ctx->opx->method : r->method_name;
             }
             break;
@@ -2427,6 +2429,23 @@ ngx_http_apigw_variable(ngx_http_request_t *r, ngx_http_variable_value_t *v,
         case NGX_HTTP_APIGW_VAR_OPERATION:
             if (ctx->opx) {
                 s = ctx->opx->op_name;
+
+            } else if (ctx->op && ctx->op->operation_id) {
+                /* one without a backend (501) */
+                s.data = (u_char *) ctx->op->operation_id;
+                s.len = ngx_strlen(ctx->op->operation_id);
+
+            } else if (ctx->op) {
+                s.len = ngx_strlen(apigw_method_name(ctx->op->method)) + 1
+                        + ngx_strlen(ctx->op->path);
+                s.data = ngx_pnalloc(r->pool, s.len);
+                if (s.data == NULL) {
+                    return NGX_ERROR;
+                }
+
+                ngx_sprintf(s.data, "%s %s",
+                            apigw_method_name(ctx->op->method),
+                            ctx->op->path);
             }
             break;
 

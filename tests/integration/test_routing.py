@@ -18,7 +18,8 @@ def gw(module_nginx_factory, whisk, tmp_path_factory):
     oas = harness.render_spec("oas3.yaml", str(tmp), WHISK=whisk.url)
     return module_nginx_factory(gateway(
         "apigw_openwhisk_url %s; apigw_spec %s; apigw_spec %s;"
-        % (whisk.url, wsk, oas))).start()
+        % (whisk.url, wsk, oas),
+        extra_location="add_header X-T-Op $apigw_operation always;")).start()
 
 
 def counts(whisk):
@@ -181,6 +182,7 @@ def test_operation_without_backend_501(gw, whisk):
     whisk.reset()
     r = gw.request("GET", "/v3/nobackend")
     assert_error(r, 501, "Error: The operation has no backend.")
+    assert r.header("X-T-Op") == "noBackend"
     assert counts(whisk) == (0, 0)
 
 
