@@ -3348,6 +3348,12 @@ ngx_http_apigw_bearer_conf(ngx_conf_t *cf, apigw_api_t *api,
                                                 : j->discovery_url,
                                             j->jwks_uri == NULL);
         if (b->src == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "apigw: %s: security scheme \"%s\": its "
+                               "%s cannot be used", api->file ? api->file
+                                                              : "",
+                               s->name, j->jwks_uri ? "jwks_uri"
+                                                    : "openIdConnectUrl");
             return NGX_CONF_ERROR;
         }
 
@@ -3395,6 +3401,28 @@ ngx_http_apigw_bearer_conf(ngx_conf_t *cf, apigw_api_t *api,
 }
 
 
+static ngx_uint_t
+ngx_http_apigw_scheme_used(const apigw_auth_t *auth, const apigw_scheme_t *s)
+{
+    size_t                    r, a, t;
+    const apigw_security_t   *sec;
+
+    for (r = 0; r < auth->nreqs; r++) {
+        sec = auth->reqs[r];
+
+        for (a = 0; sec && a < sec->nalts; a++) {
+            for (t = 0; t < sec->alts[a].nterms; t++) {
+                if (sec->alts[a].terms[t].scheme == s) {
+                    return 1;
+                }
+            }
+        }
+    }
+
+    return 0;
+}
+
+
 char *
 ngx_http_apigw_auth_compile(ngx_conf_t *cf, ngx_http_apigw_loc_conf_t *conf)
 {
@@ -3416,7 +3444,11 @@ ngx_http_apigw_auth_compile(ngx_conf_t *cf, ngx_http_apigw_loc_conf_t *conf)
         for (k = 0; k < pa[i]->auth->nschemes; k++) {
             s = &pa[i]->auth->schemes[k];
 
-            if (s->type == APIGW_SCHEME_BEARER && s->ext == NULL) {
+            /* one no requirement names is never checked: nothing to fetch,
+               and its host need not resolve */
+            if (s->type == APIGW_SCHEME_BEARER && s->ext == NULL
+                && ngx_http_apigw_scheme_used(pa[i]->auth, s))
+            {
                 if (ngx_http_apigw_bearer_conf(cf, pa[i], s) != NGX_CONF_OK) {
                     return NGX_CONF_ERROR;
                 }

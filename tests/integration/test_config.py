@@ -1,6 +1,7 @@
 """Configuration time: `nginx -t` on broken and valid specs, the demo
 configuration, and the `apigw` command-line tool."""
 
+import json
 import os
 import re
 import subprocess
@@ -23,6 +24,33 @@ def nginx_t(nginx_factory, specs, openwhisk_url=None):
 
 
 # ---- nginx -t ----
+
+def test_unused_openidconnect_scheme_is_not_resolved(nginx_factory,
+                                                     tmp_path):
+    """A scheme no requirement names is never checked: its discovery host
+    need not resolve.  Used, an unresolvable one fails with its file and
+    scheme."""
+    def spec(security):
+        d = {"openapi": "3.0.3", "info": {"title": "o", "version": "1"},
+             "servers": [{"url": "/o"}], "security": security,
+             "x-apigw-backend": {"url": "http://127.0.0.1:9/x"},
+             "components": {"securitySchemes": {"sso": {
+                 "type": "openIdConnect", "openIdConnectUrl":
+                 "https://sso.example.invalid/.well-known/"
+                 "openid-configuration"}}},
+             "paths": {"/a": {"get": {"responses": {}}}}}
+        f = tmp_path / ("%d.json" % len(security))
+        f.write_text(json.dumps(d))
+        return str(f)
+    n = nginx_factory("server { listen 127.0.0.1:{port}; location / { "
+                      "apigw; apigw_spec %s; } }" % spec([]))
+    rc, out = n.test()
+    assert rc == 0, out
+    used = spec([{"sso": []}])
+    n = nginx_factory("server { listen 127.0.0.1:{port}; location / { "
+                      "apigw; apigw_spec %s; } }" % used)
+    rc, out = n.test()
+    assert rc == 1 and ('%s: security scheme "sso"' % used) in out, out
 
 def test_invalid_yaml(nginx_factory):
     rc, out = nginx_t(nginx_factory, ["bad-yaml.yaml"])
