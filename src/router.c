@@ -808,17 +808,17 @@ apigw_router_add(apigw_router_t *rt, apigw_api_t *api,
 }
 
 
-/* The first occurrence of needle in hay[from .. to), or (size_t) -1. */
+/* The last occurrence of needle in hay[from .. to), or (size_t) -1. */
 static size_t
-rt_find(const char *hay, size_t from, size_t to, const rt_str_t *needle)
+rt_rfind(const char *hay, size_t from, size_t to, const rt_str_t *needle)
 {
     size_t  i;
 
-    if (to - from < needle->len) {
+    if (to < from || to - from < needle->len) {
         return (size_t) -1;
     }
 
-    for (i = from; i + needle->len <= to; i++) {
+    for (i = to - needle->len + 1; i-- > from; ) {
         if (hay[i] == needle->s[0]
             && memcmp(hay + i, needle->s, needle->len) == 0)
         {
@@ -831,18 +831,19 @@ rt_find(const char *hay, size_t from, size_t to, const rt_str_t *needle)
 
 
 /*
- * Match a mixed segment, capturing its parameters at ctx->nvals.  Taking the
- * first occurrence of each inner literal is enough: whatever follows starts
- * with a parameter, which can absorb any extra bytes, so an earlier split
- * never loses a match a later one would find.  This is the leftmost
- * ("lazy") result of matching left to right with backtracking, found in
- * O(len * literals) without backtracking.
+ * Match a mixed segment, capturing its parameters at ctx->nvals.  The
+ * inner literals are taken at their last occurrences, right to left, so
+ * that "{name}.{ext}" takes "report.final.pdf" as "report.final" and
+ * "pdf", as a file name reads: whatever precedes a literal ends with a
+ * parameter, which can absorb any extra bytes, so a later split never
+ * loses a match an earlier one would find.  O(len * literals), without
+ * backtracking.
  */
 static int
 rt_mixed_match(const rt_seg_t *seg, const char *s, size_t len,
     rt_ctx_t *ctx)
 {
-    size_t          j, p, end, pos;
+    size_t          j, lo, q, pos;
     apigw_param_t  *v;
 
     if (len < seg->chars + seg->k
@@ -854,28 +855,33 @@ rt_mixed_match(const rt_seg_t *seg, const char *s, size_t len,
         return 0;
     }
 
-    p = seg->lit[0].len;
-    end = len - seg->lit[seg->k].len;
+    lo = seg->lit[0].len;
+    q = len - seg->lit[seg->k].len;       /* the end of parameter j */
     v = &ctx->m->params[ctx->nvals];
 
-    for (j = 1; j < seg->k; j++) {
-        pos = rt_find(s, p + 1, end, &seg->lit[j]);
+    for (j = seg->k - 1; j >= 1; j--) {
+        /* parameter j (after literal j) and j - 1 both non-empty */
+        if (q < lo + 1 + seg->lit[j].len + 1) {
+            return 0;
+        }
+
+        pos = rt_rfind(s, lo + 1, q - 1, &seg->lit[j]);
 
         if (pos == (size_t) -1) {
             return 0;
         }
 
-        v[j - 1].value = s + p;
-        v[j - 1].value_len = pos - p;
-        p = pos + seg->lit[j].len;
+        v[j].value = s + pos + seg->lit[j].len;
+        v[j].value_len = q - (pos + seg->lit[j].len);
+        q = pos;
     }
 
-    if (p >= end) {
+    if (q <= lo) {
         return 0;
     }
 
-    v[seg->k - 1].value = s + p;
-    v[seg->k - 1].value_len = end - p;
+    v[0].value = s + lo;
+    v[0].value_len = q - lo;
     ctx->nvals += seg->k;
 
     return 1;

@@ -277,7 +277,7 @@ TEST(test_mixed_segments)
     CHECK_STR(rmatch(rt, GET, "/f/v2", 0), "v n=2");
     CHECK_STR(rmatch(rt, GET, "/f/vv", 0), "v n=v");
     CHECK_STR(rmatch(rt, GET, "/f/x.y", 0), "ab a=x b=y");
-    CHECK_STR(rmatch(rt, GET, "/f/x.y.z", 0), "ab a=x b=y.z");
+    CHECK_STR(rmatch(rt, GET, "/f/x.y.z", 0), "ab a=x.y b=z");
     CHECK_STR(rmatch(rt, GET, "/f/plain", 0), "whole id=plain");
     /* every parameter needs at least one byte */
     CHECK_STR(rmatch(rt, GET, "/f/.json", 0), "whole id=.json");
@@ -288,9 +288,12 @@ TEST(test_mixed_segments)
     CHECK_STR(rmatch(rt, GET, "/f/a%2Fb.json", 0), "json id=a/b");
 
     CHECK_STR(rmatch(rt, GET, "/g/1-2-3", 0), "abc a=1 b=2 c=3");
-    CHECK_STR(rmatch(rt, GET, "/g/1-2-3-4", 0), "abc a=1 b=2 c=3-4");
+    CHECK_STR(rmatch(rt, GET, "/g/1-2-3-4", 0), "abc a=1-2 b=3 c=4");
     CHECK_STR(rmatch(rt, GET, "/g/1--3", 0), "404");
-    CHECK_STR(rmatch(rt, GET, "/g/1--3-4", 0), "abc a=1 b=-3 c=4");
+    CHECK_STR(rmatch(rt, GET, "/g/1--3-4", 0), "abc a=1- b=3 c=4");
+    CHECK_STR(rmatch(rt, GET, "/g/1-2--4", 0), "abc a=1 b=2- c=4");
+    CHECK_STR(rmatch(rt, GET, "/f/report.final.pdf", 0),
+              "ab a=report.final b=pdf");
     CHECK_STR(rmatch(rt, GET, "/g/1-2", 0), "404");
     CHECK_STR(rmatch(rt, GET, "/g/prepost", 0), "404");
     CHECK_STR(rmatch(rt, GET, "/g/preXpost", 0), "prepost x=X");
