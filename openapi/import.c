@@ -215,19 +215,24 @@ oa_info(oa_ctx_t *c)
 }
 
 
-/* The path of servers[0].url with its variables substituted. */
-static void
-oa_servers(oa_ctx_t *c)
+/*
+ * The path of holder's servers[0].url with its variables substituted
+ * (normalised as a base path), or NULL: no servers, or reported.
+ */
+static char *
+oa_server_path(oa_ctx_t *c, json_t *holder)
 {
     char        *url, *saved, *base, *tmp;
     size_t       old, old3, n, cap, len;
     json_t      *servers, *srv, *vars, *var;
     const char  *s, *e, *def, *err, *p;
 
-    if (oa_get_array(c, c->root, "servers", 0, &servers) != 0
+    base = NULL;
+
+    if (oa_get_array(c, holder, "servers", 0, &servers) != 0
         || servers == NULL || json_array_size(servers) == 0)
     {
-        return;
+        return NULL;
     }
 
     old = oa_ptr_push(c, "servers");
@@ -326,17 +331,14 @@ oa_servers(oa_ctx_t *c)
                     err);
     }
 
-    if (base != NULL) {
-        free(c->api->base_path);
-        c->api->base_path = base;
-    }
-
     free(url);
 
 deref_done:
     oa_deref_done(c, saved);
 done:
     oa_ptr_pop(c, old);
+
+    return base;
 }
 
 
@@ -349,7 +351,13 @@ oa_base_path(oa_ctx_t *c)
     c->api->base_path = oa_strdup(c, "");
 
     if (c->api->spec_version != APIGW_SPEC_SWAGGER2) {
-        oa_servers(c);
+        base = oa_server_path(c, c->root);
+
+        if (base != NULL) {
+            free(c->api->base_path);
+            c->api->base_path = base;
+        }
+
         return;
     }
 
@@ -564,11 +572,68 @@ oa_segments(const char *s, size_t len)
 }
 
 
+/*
+ * An operation's (else its path item's) own servers: routed below the
+ * API's base path when the server path is there ("/v1/reporting" under
+ * "/v1": the template gets "/reporting" in front); another path is not
+ * routed apart, and said so.  NULL: the template as it is.
+ */
+static char *
+oa_server_template(oa_ctx_t *c, json_t *op, const char *pbase,
+    const char *key, size_t tlen)
+{
+    char        *obase, *tmpl;
+    size_t       blen, plen;
+    const char  *eff, *base;
+
+    obase = c->api->spec_version != APIGW_SPEC_SWAGGER2 && json_is_object(op)
+            ? oa_server_path(c, op) : NULL;
+    eff = obase ? obase : pbase;
+    base = c->api->base_path ? c->api->base_path : "";
+    blen = strlen(base);
+    tmpl = NULL;
+
+    if (eff == NULL || strcmp(eff, base) == 0
+        || (eff[0] == '\0' && strcmp(base, "/") == 0))
+    {
+        goto done;
+    }
+
+    if (strncmp(eff, base, blen) != 0 || eff[blen] != '/') {
+        oa_warn(c, "servers: \"%s\" is not below the API's base path "
+                "\"%s\": the operation is routed under the base path", eff,
+                blen ? base : "/");
+        goto done;
+    }
+
+    plen = strlen(eff + blen);
+    if (tlen == 1 && key[0] == '/') {
+        tlen = 0;                          /* "/" below the prefix */
+    }
+
+    tmpl = malloc(plen + tlen + 1);
+    if (tmpl == NULL) {
+        c->oom = 1;
+        goto done;
+    }
+
+    memcpy(tmpl, eff + blen, plen);
+    memcpy(tmpl + plen, key, tlen);
+    tmpl[plen + tlen] = '\0';
+
+done:
+
+    free(obase);
+
+    return tmpl;
+}
+
+
 static void
 oa_path_item(oa_ctx_t *c, const char *key, size_t klen, json_t *item,
     json_t *opids)
 {
-    char         *saved;
+    char         *saved, *pbase, *tmpl;
     size_t        i, j, n, tlen, lens[APIGW_MAX_PARAMS];
     json_t       *t, *v;
     unsigned      found;
@@ -638,6 +703,10 @@ oa_path_item(oa_ctx_t *c, const char *key, size_t klen, json_t *item,
     found = 0;
     oa_params(c, t, names, lens, n, &found);
 
+    /* OpenAPI 3: a path item's own servers, for its operations */
+    pbase = c->api->spec_version != APIGW_SPEC_SWAGGER2
+            ? oa_server_path(c, t) : NULL;
+
     json_object_foreach(t, k, v) {
         m = apigw_method_parse(k, strlen(k));
 
@@ -663,10 +732,21 @@ oa_path_item(oa_ctx_t *c, const char *key, size_t klen, json_t *item,
                     "module sees them: this operation can never be called");
         }
 
-        oa_operation(c, m, v, key, tlen, names, lens, n, found, opids);
+        tmpl = oa_server_template(c, v, pbase, key, tlen);
+
+        if (tmpl != NULL) {
+            oa_operation(c, m, v, tmpl, strlen(tmpl), names, lens, n, found,
+                         opids);
+            free(tmpl);
+
+        } else {
+            oa_operation(c, m, v, key, tlen, names, lens, n, found, opids);
+        }
+
         oa_ptr_pop(c, i);
     }
 
+    free(pbase);
     oa_deref_done(c, saved);
 }
 

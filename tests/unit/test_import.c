@@ -99,6 +99,37 @@ hdr(const apigw_operation_t *op, const char *name)
 
 /* ---- whole documents ---- */
 
+/* OpenAPI 3 servers on a path item or an operation: below the base path,
+   routed there; elsewhere, said */
+TEST(test_servers_override)
+{
+    apigw_api_t  *api;
+
+    apigw_problems_free(&P);
+    apigw_problems_init(&P);
+
+    api = imp("{\"openapi\":\"3.0.3\",\"info\":{\"title\":\"s\","
+              "\"version\":\"1\"},\"servers\":[{\"url\":"
+              "\"https://h/v1\"}],\"x-apigw-backend\":{\"url\":"
+              "\"http://b/\"},\"paths\":{\"/r\":{\"servers\":[{\"url\":"
+              "\"https://r/v1/rep\"}],\"get\":{\"responses\":{}},"
+              "\"post\":{\"servers\":[{\"url\":\"/v1\"}],"
+              "\"responses\":{}}},\"/u\":{\"put\":{\"servers\":[{"
+              "\"url\":\"https://u/files\"}],\"responses\":{}}}}}");
+    CHECK(api != NULL);
+
+    if (api && api->nops == 3) {
+        CHECK_STR(api->base_path, "/v1");
+        CHECK_STR(api->ops[0].path, "/rep/r");
+        CHECK_STR(api->ops[1].path, "/r");
+        CHECK_STR(api->ops[2].path, "/u");
+    }
+
+    CHECK(has(1, "/paths/~1u/put", "is not below the API's base path"));
+    apigw_api_free(api);
+}
+
+
 /* warnings are capped on their own: errors after many still show */
 TEST(test_problem_caps)
 {
@@ -1788,6 +1819,7 @@ main(void)
     RUN(test_billion_laughs);
     RUN(test_deep_nesting);
     RUN(test_problem_caps);
+    RUN(test_servers_override);
     RUN(test_big_document);
     RUN(test_all_problems_and_types);
     RUN(test_security);
