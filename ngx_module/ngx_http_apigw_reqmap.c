@@ -8,6 +8,7 @@
  */
 
 #include "ngx_http_apigw_module.h"
+#include "validate.h"
 
 #include <jansson.h>
 
@@ -18,6 +19,8 @@ typedef struct {
     ngx_http_apigw_loc_conf_t  *alcf;
     ngx_array_t                *query;        /* ngx_keyval_t, decoded */
     json_t                     *body;         /* an object, or NULL */
+    json_t                    **raw;          /* the body's numbers */
+    size_t                      raw_cap;      /* a power of 2, or 0 */
     unsigned                    query_set:1;
     unsigned                    body_set:1;
 } ngx_http_apigw_map_t;
@@ -36,6 +39,8 @@ static ngx_int_t ngx_http_apigw_map_body(ngx_http_apigw_map_t *mc);
 static ngx_int_t ngx_http_apigw_map_text(ngx_http_apigw_map_t *mc,
     json_t *v, ngx_str_t *out);
 static void ngx_http_apigw_map_cleanup(void *data);
+static ngx_int_t ngx_http_apigw_map_dump(ngx_http_apigw_map_t *mc,
+    json_t *v, ngx_str_t *out);
 
 
 /* a header of that name, in any case */
@@ -58,8 +63,8 @@ ngx_http_apigw_reqmap(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
 {
     u_char                *p;
     size_t                 i, len;
-    char                  *text;
     json_t                *v;
+    ngx_str_t              out;
     ngx_int_t              rc;
     ngx_buf_t             *b;
     ngx_uint_t             k;
@@ -188,31 +193,30 @@ ngx_http_apigw_reqmap(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
     }
 
     /* the body sent on: the object as JSON, or none once it is empty */
-    text = json_object_size(mc.body)
-           ? json_dumps(mc.body, JSON_COMPACT | JSON_REAL_PRECISION(
-                                    apigw_json_real_digits(mc.body)))
-           : NULL;
-
-    if (text == NULL && json_object_size(mc.body)) {
-        return NGX_ERROR;
-    }
-
-    len = text ? ngx_strlen(text) : 0;
+    len = 0;
     b = NULL;
 
-    if (len) {
-        b = ngx_create_temp_buf(r->pool, len);
+    if (json_object_size(mc.body)) {
+        rc = ngx_http_apigw_map_dump(&mc, mc.body, &out);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        len = out.len;
+
+        b = ngx_calloc_buf(r->pool);
         if (b == NULL) {
-            free(text);
             return NGX_ERROR;
         }
 
-        b->last = ngx_cpymem(b->pos, text, len);
+        b->pos = out.data;
+        b->last = out.data + out.len;
+        b->start = b->pos;
+        b->end = b->last;
+        b->memory = 1;
         b->last_buf = 1;
         b->last_in_chain = 1;
     }
-
-    free(text);
 
     if (r->request_body == NULL) {
         r->request_body = ngx_pcalloc(r->pool,
@@ -249,12 +253,110 @@ ngx_http_apigw_map_cleanup(void *data)
 }
 
 
+/* the body's numbers stay as the client wrote them: a set of their nodes */
+
+static ngx_uint_t
+ngx_http_apigw_map_raw_slot(ngx_http_apigw_map_t *mc, json_t *v)
+{
+    ngx_uint_t  i;
+
+    i = (ngx_uint_t) (((uintptr_t) v >> 4) * 0x9E3779B97F4A7C15ULL >> 20);
+
+    for (i &= mc->raw_cap - 1; mc->raw[i] && mc->raw[i] != v;
+         i = (i + 1) & (mc->raw_cap - 1))
+    {
+        /* void */
+    }
+
+    return i;
+}
+
+
+static ngx_uint_t
+ngx_http_apigw_map_is_raw(ngx_http_apigw_map_t *mc, json_t *v)
+{
+    return mc->raw_cap && json_is_string(v)
+           && mc->raw[ngx_http_apigw_map_raw_slot(mc, v)] == v;
+}
+
+
+/* jansson values of the parsed body (apigw's own parser: numbers as text) */
+
+static json_t *
+ngx_http_apigw_map_build(ngx_http_apigw_map_t *mc, const apigw_jnode_t *n,
+    size_t *i)
+{
+    json_t               *v, *e;
+    uint32_t              k;
+    const apigw_jnode_t  *node, *key;
+
+    node = &n[(*i)++];
+
+    switch (node->type) {
+
+    case APIGW_J_NULL:
+        return json_null();
+
+    case APIGW_J_TRUE:
+        return json_true();
+
+    case APIGW_J_FALSE:
+        return json_false();
+
+    case APIGW_J_INT:
+    case APIGW_J_REAL:
+        v = json_stringn_nocheck(node->s, node->len);
+        if (v != NULL) {
+            mc->raw[ngx_http_apigw_map_raw_slot(mc, v)] = v;
+        }
+        return v;
+
+    case APIGW_J_STRING:
+        return json_stringn_nocheck(node->s, node->len);
+
+    case APIGW_J_ARRAY:
+        v = json_array();
+
+        for (k = 0; v && k < node->count; k++) {
+            e = ngx_http_apigw_map_build(mc, n, i);
+
+            if (json_array_append_new(v, e) != 0) {
+                json_decref(v);
+                return NULL;
+            }
+        }
+
+        return v;
+
+    default: /* APIGW_J_OBJECT */
+        v = json_object();
+
+        for (k = 0; v && k < node->count; k++) {
+            key = &n[(*i)++];
+            e = ngx_http_apigw_map_build(mc, n, i);
+
+            /* a name twice: which would the backend read? */
+            if (e == NULL || json_object_getn(v, key->s, key->len) != NULL
+                || json_object_setn_new_nocheck(v, key->s, key->len, e) != 0)
+            {
+                json_decref(e);
+                json_decref(v);
+                return NULL;
+            }
+        }
+
+        return v;
+    }
+}
+
+
 /* the JSON object of the request body; an empty one without a body */
 static ngx_int_t
 ngx_http_apigw_map_body(ngx_http_apigw_map_t *mc)
 {
-    size_t        len;
-    const char   *text;
+    size_t         len, k, nums;
+    const char    *text;
+    apigw_jdoc_t   doc;
 
     text = ngx_http_apigw_collected_body(mc->r, &len);
 
@@ -263,15 +365,241 @@ ngx_http_apigw_map_body(ngx_http_apigw_map_t *mc)
         return mc->body ? NGX_OK : NGX_ERROR;
     }
 
-    mc->body = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
-
-    if (!json_is_object(mc->body)) {
+    if (apigw_json_parse(text, len, &doc) != 0
+        || doc.nodes[0].type != APIGW_J_OBJECT)
+    {
+        apigw_jdoc_free(&doc);
         ngx_log_error(NGX_LOG_INFO, mc->r->connection->log, 0,
                       "apigw: the request body to map is not a JSON object");
+        return doc.oom ? NGX_ERROR : NGX_DECLINED;
+    }
+
+    for (nums = 0, k = 0; k < doc.n; k++) {
+        nums += doc.nodes[k].type == APIGW_J_INT
+                || doc.nodes[k].type == APIGW_J_REAL;
+    }
+
+    if (nums) {
+        for (mc->raw_cap = 16; mc->raw_cap < 2 * nums; mc->raw_cap *= 2) {
+            /* void */
+        }
+
+        mc->raw = ngx_pcalloc(mc->r->pool, mc->raw_cap * sizeof(json_t *));
+        if (mc->raw == NULL) {
+            apigw_jdoc_free(&doc);
+            return NGX_ERROR;
+        }
+    }
+
+    k = 0;
+    mc->body = ngx_http_apigw_map_build(mc, doc.nodes, &k);
+    apigw_jdoc_free(&doc);
+
+    if (mc->body == NULL) {
+        ngx_log_error(NGX_LOG_INFO, mc->r->connection->log, 0,
+                      "apigw: the request body to map has a name twice");
         return NGX_DECLINED;
     }
 
     return NGX_OK;
+}
+
+
+/* ---- the body as JSON: the client's numbers as they came ---- */
+
+typedef struct {
+    u_char   *p;
+    size_t    len;
+    size_t    cap;
+    ngx_uint_t  bad;                  /* a value that is not UTF-8 */
+} ngx_http_apigw_jbuf_t;
+
+
+static ngx_int_t
+ngx_http_apigw_jbuf_add(ngx_http_apigw_jbuf_t *b, const void *s, size_t n)
+{
+    u_char  *np;
+
+    if (b->len + n > b->cap) {
+        b->cap = ngx_max(2 * b->cap, b->len + n + 256);
+        np = realloc(b->p, b->cap);
+        if (np == NULL) {
+            return NGX_ERROR;
+        }
+        b->p = np;
+    }
+
+    ngx_memcpy(b->p + b->len, s, n);
+    b->len += n;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_apigw_jbuf_str(ngx_http_apigw_jbuf_t *b, const char *s, size_t n)
+{
+    u_char         c, esc[6];
+    size_t         i, from;
+    static u_char  hex[] = "0123456789abcdef";
+
+    /* a header or query value may not be UTF-8: no JSON string then */
+    if (!apigw_utf8_valid(s, n)) {
+        b->bad = 1;
+        return NGX_OK;
+    }
+
+    if (ngx_http_apigw_jbuf_add(b, "\"", 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    for (from = 0, i = 0; i < n; i++) {
+        c = (u_char) s[i];
+
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            continue;
+        }
+
+        if (ngx_http_apigw_jbuf_add(b, s + from, i - from) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        esc[0] = '\\';
+
+        if (c == '"' || c == '\\') {
+            esc[1] = c;
+
+            if (ngx_http_apigw_jbuf_add(b, esc, 2) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+        } else {
+            esc[1] = 'u';
+            esc[2] = '0';
+            esc[3] = '0';
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 0xf];
+            if (ngx_http_apigw_jbuf_add(b, esc, 6) != NGX_OK) {
+                return NGX_ERROR;
+            }
+        }
+
+        from = i + 1;
+    }
+
+    if (ngx_http_apigw_jbuf_add(b, s + from, n - from) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_apigw_jbuf_add(b, "\"", 1);
+}
+
+
+static ngx_int_t
+ngx_http_apigw_jbuf_value(ngx_http_apigw_map_t *mc, ngx_http_apigw_jbuf_t *b,
+    json_t *v, ngx_uint_t depth)
+{
+    char        *text;
+    size_t       i, n, klen;
+    json_t      *e;
+    ngx_int_t    rc;
+    const char  *k;
+
+    if (depth > APIGW_JSON_MAX_DEPTH) {
+        b->bad = 1;
+        return NGX_OK;
+    }
+
+    switch (json_typeof(v)) {
+
+    case JSON_STRING:
+        if (ngx_http_apigw_map_is_raw(mc, v)) {
+            return ngx_http_apigw_jbuf_add(b, json_string_value(v),
+                                           json_string_length(v));
+        }
+
+        return ngx_http_apigw_jbuf_str(b, json_string_value(v),
+                                       json_string_length(v));
+
+    case JSON_OBJECT:
+        if (ngx_http_apigw_jbuf_add(b, "{", 1) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        n = 0;
+
+        json_object_keylen_foreach(v, k, klen, e) {
+            if ((n++ && ngx_http_apigw_jbuf_add(b, ",", 1) != NGX_OK)
+                || ngx_http_apigw_jbuf_str(b, k, klen) != NGX_OK
+                || ngx_http_apigw_jbuf_add(b, ":", 1) != NGX_OK
+                || ngx_http_apigw_jbuf_value(mc, b, e, depth + 1) != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+
+        return ngx_http_apigw_jbuf_add(b, "}", 1);
+
+    case JSON_ARRAY:
+        if (ngx_http_apigw_jbuf_add(b, "[", 1) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        json_array_foreach(v, i, e) {
+            if ((i && ngx_http_apigw_jbuf_add(b, ",", 1) != NGX_OK)
+                || ngx_http_apigw_jbuf_value(mc, b, e, depth + 1) != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+
+        return ngx_http_apigw_jbuf_add(b, "]", 1);
+
+    default:
+        /* true, false, null, and the spec's own numbers */
+        text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT
+                             | JSON_REAL_PRECISION(apigw_json_real_digits(v)));
+        if (text == NULL) {
+            return NGX_ERROR;
+        }
+
+        rc = ngx_http_apigw_jbuf_add(b, text, ngx_strlen(text));
+        free(text);
+
+        return rc;
+    }
+}
+
+
+/* NGX_DECLINED: a value cannot be JSON (not UTF-8) */
+static ngx_int_t
+ngx_http_apigw_map_dump(ngx_http_apigw_map_t *mc, json_t *v, ngx_str_t *out)
+{
+    ngx_int_t              rc;
+    ngx_http_apigw_jbuf_t  b;
+
+    ngx_memzero(&b, sizeof(ngx_http_apigw_jbuf_t));
+
+    rc = ngx_http_apigw_jbuf_value(mc, &b, v, 0);
+
+    if (rc == NGX_OK && b.bad) {
+        rc = NGX_DECLINED;
+    }
+
+    if (rc == NGX_OK) {
+        out->len = b.len;
+        out->data = ngx_pnalloc(mc->r->pool, b.len ? b.len : 1);
+
+        if (out->data == NULL) {
+            rc = NGX_ERROR;
+        } else {
+            ngx_memcpy(out->data, b.p, b.len);
+        }
+    }
+
+    free(b.p);
+
+    return rc;
 }
 
 
@@ -432,26 +760,12 @@ ngx_http_apigw_map_text(ngx_http_apigw_map_t *mc, json_t *v, ngx_str_t *out)
     char  *s;
 
     if (json_is_string(v)) {
+        /* a body's number too: its text */
         out->data = (u_char *) json_string_value(v);
         out->len = json_string_length(v);
 
     } else {
-        s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-        if (s == NULL) {
-            return NGX_ERROR;
-        }
-
-        out->len = ngx_strlen(s);
-        out->data = ngx_pnalloc(mc->r->pool, out->len);
-
-        if (out->data == NULL) {
-            free(s);
-            return NGX_ERROR;
-        }
-
-        ngx_memcpy(out->data, s, out->len);
-        free(s);
-        return NGX_OK;
+        return ngx_http_apigw_map_dump(mc, v, out);
     }
 
     /* copied: the JSON value goes before the request does */
@@ -474,6 +788,7 @@ ngx_http_apigw_map_put(ngx_http_apigw_map_t *mc, int loc, const char *name,
 {
     u_char           *lc, *copy;
     size_t            i, len;
+    ngx_int_t         rc;
     ngx_str_t         text;
     ngx_keyval_t     *kv;
     apigw_match_t    *m;
@@ -505,8 +820,9 @@ ngx_http_apigw_map_put(ngx_http_apigw_map_t *mc, int loc, const char *name,
         return NGX_OK;
     }
 
-    if (ngx_http_apigw_map_text(mc, v, &text) != NGX_OK) {
-        return NGX_ERROR;
+    rc = ngx_http_apigw_map_text(mc, v, &text);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     /* a body field's name goes with the body ("*" clears it): copied */

@@ -565,6 +565,8 @@ jp_number(jp_t *j, long k)
     }
 
     node = &j->doc->nodes[k];
+    node->s = (const char *) s;      /* the text, as written */
+    node->len = (size_t) (p - s);
     j->p = p;
 
     if (integral && !big) {

@@ -125,6 +125,22 @@ def test_bytes_and_numbers_as_they_came(gw, whisk):
                    b'{"price": 19.99, "f": 0.1, "i": 3}')
     assert r.status == 200, r
     assert r.body == b'{"price":19.99,"f":0.1,"i":3,"x":"1"}', r.body
+    # numbers as written, whatever a double makes of them; a NUL in a
+    # string; nested values and escapes
+    r = gw.request("POST", "/rm/b?x=1", [("Content-Type", "application/json")],
+                   b'{"id": 18446744073709551615, "e": 9007199254740993.0, '
+                   b'"z": -0, "c": 1E2, "s": "a\\u0000b\\"\\\\", '
+                   b'"o": {"n": [1.50, true, null, "\\u00e9"]}}')
+    assert r.status == 200, r
+    assert r.body == (b'{"id":18446744073709551615,"e":9007199254740993.0,'
+                      b'"z":-0,"c":1E2,"s":"a\\u0000b\\"\\\\",'
+                      b'"o":{"n":[1.50,true,null,"\xc3\xa9"]},"x":"1"}'), \
+        r.body
+    # the same name twice: which one would the backend read?
+    r = gw.request("POST", "/rm/b?x=1", [("Content-Type", "application/json")],
+                   b'{"a": 1, "a": 2}')
+    assert_error(r, 400, "Error: The request cannot be mapped for the "
+                         "backend.")
 
 
 def test_values_that_cannot_be_mapped_are_400(gw, whisk):
