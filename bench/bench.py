@@ -280,7 +280,7 @@ def managed_conf(d, port, admin_port):
     }
     server {
         listen 127.0.0.1:%d;
-        location / { apigw_admin; }
+        location / { apigw_admin; apigw_admin_token_file off; }
     }""" % (d, port, port, admin_port)
 
 

@@ -300,12 +300,17 @@ ngx_http_apigw_admin_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    if (alcf->tokens && !ngx_http_apigw_admin_health(r)) {
+    /* closed without tokens; "apigw_admin_token_file off": open */
+    if ((alcf->tokens == NULL || alcf->tokens->nelts)
+        && !ngx_http_apigw_admin_health(r))
+    {
         ok = 0;
         auth = r->headers_in.authorization
                ? &r->headers_in.authorization->value : NULL;
 
-        if (ngx_http_apigw_admin_secret(r, auth, &secret) == NGX_OK) {
+        if (alcf->tokens
+            && ngx_http_apigw_admin_secret(r, auth, &secret) == NGX_OK)
+        {
             apigw_store_sha256_hex(NULL, 0, secret.data, secret.len,
                                    (char *) hash);
             ngx_explicit_memzero(secret.data, secret.len);
@@ -1269,7 +1274,14 @@ ngx_http_apigw_admin_merge_loc_conf(ngx_conf_t *cf, void *parent,
     if (conf->tokens == NULL) {
         ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
                            "apigw: the management API in location \"%V\" "
-                           "takes no token (no \"apigw_admin_token_file\"): "
+                           "has no \"apigw_admin_token_file\": it refuses "
+                           "every request but the health checks (\"off\" "
+                           "opens it)", &clcf->name);
+
+    } else if (conf->tokens->nelts == 0) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "apigw: the management API in location \"%V\" "
+                           "is open (\"apigw_admin_token_file off\"): "
                            "anyone who reaches it can change every API",
                            &clcf->name);
     }
@@ -1509,6 +1521,12 @@ ngx_http_apigw_admin_tokens(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     value = cf->args->elts;
+
+    if (value[1].len == 3 && ngx_strncmp(value[1].data, "off", 3) == 0) {
+        /* open: no token asked for */
+        alcf->tokens = ngx_array_create(cf->pool, 1, 65);
+        return alcf->tokens ? NGX_CONF_OK : NGX_CONF_ERROR;
+    }
 
     p = ngx_http_apigw_admin_read_secret(cf, &value[1], &n, &err);
     if (p == NULL) {

@@ -15,7 +15,9 @@ def admin_conf(store_dir, aport, token_file=None, extra_http="",
                store=None, admin_extra="", public_url=None):
     store = store or "file:%s/store.json" % store_dir
     public_url = public_url or "http://127.0.0.1:{port}"
-    tok = "apigw_admin_token_file %s;" % token_file if token_file else ""
+    # token_file False: open ("off"); None: closed, no token
+    tok = ("apigw_admin_token_file %s;" % token_file if token_file
+           else "apigw_admin_token_file off;" if token_file is False else "")
     return """
 apigw_store %s;
 apigw_public_url %s;
@@ -55,7 +57,7 @@ class Gateway:
         self.workers = workers
         os.chmod(store_dir, 0o777)   # the workers write (nginx as root)
         self.aport = harness.free_port()
-        self.token_file = None
+        self.token_file = False if token is False else None
         if token:
             self.token_file = os.path.join(store_dir, "tokens")
             with open(self.token_file, "w") as f:

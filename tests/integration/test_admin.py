@@ -348,6 +348,17 @@ def test_v2_errors(gw):
     err(gw.admin("GET", "/metrics", token=None), 401)
 
 
+def test_closed_without_tokens(module_nginx_factory):
+    """No apigw_admin_token_file: closed (but for the health checks)."""
+    g = Gateway(module_nginx_factory, new_store_dir(), token=None).start()
+    for target in ("/v2/t/apis", "/v1/apis", "/metrics"):
+        err(g.admin("GET", target, token=None), 401)
+        err(g.admin("GET", target, token="anything"), 401)
+    assert g.admin("GET", "/health", token=None).status == 200
+    rc, out = g.nginx.test()
+    assert rc == 0 and "refuses every request but the health checks" in out
+
+
 def test_body_limits_413(module_nginx_factory):
     g = Gateway(module_nginx_factory, new_store_dir(), token=False,
                 admin_extra="apigw_admin_max_body 1k;").start()
