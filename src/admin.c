@@ -984,6 +984,57 @@ admin_base_overlap(const char *x, const char *y)
 }
 
 
+/* the API of the record has an operation named op (operationId, or
+   "METHOD /path" for one without) */
+static int
+admin_api_has_op(admin_t *a, json_t *rec, const char *op)
+{
+    int                   found;
+    char                 *text, name[1024];
+    size_t                i;
+    apigw_api_t          *api;
+    apigw_problems_t      probs;
+    apigw_import_opts_t   opts;
+
+    text = json_dumps(json_object_get(rec, "doc"), JSON_COMPACT);
+    if (text == NULL) {
+        return 1;                    /* not to be told: not refused */
+    }
+
+    memset(&opts, 0, sizeof(opts));
+    opts.openwhisk_url = a->req->openwhisk_url;
+    opts.routes_only = 1;
+    opts.max_size = strlen(text) + 1;
+
+    apigw_problems_init(&probs);
+    api = apigw_import_buffer(text, strlen(text), &opts, &probs);
+    apigw_problems_free(&probs);
+    free(text);
+
+    if (api == NULL) {
+        return 1;
+    }
+
+    found = 0;
+
+    for (i = 0; i < api->nops && !found; i++) {
+        if (api->ops[i].operation_id) {
+            found = strcmp(api->ops[i].operation_id, op) == 0;
+
+        } else {
+            snprintf(name, sizeof(name), "%s %s",
+                     apigw_method_name(api->ops[i].method),
+                     api->ops[i].path);
+            found = strcmp(name, op) == 0;
+        }
+    }
+
+    apigw_api_free(api);
+
+    return found;
+}
+
+
 /* 400: the document's own routes clash; 409: with another API's */
 static int
 admin_routes_clash(admin_t *a, const char *tenant, const char *except,
@@ -1729,6 +1780,14 @@ admin_v2_keys(admin_t *a, const char *tenant)
 
         if (api && admin_api(a, tenant, api) == NULL) {
             admin_err(a, 404, "Unknown API id %s", api);
+            json_decref(body);
+            return -1;
+        }
+
+        /* a key for an operation the API does not have would never work */
+        if (op && !admin_api_has_op(a, admin_api(a, tenant, api), op)) {
+            admin_err(a, 400, "API %s has no operation \"%.200s\" (its "
+                      "operationId, or METHOD /path).", api, op);
             json_decref(body);
             return -1;
         }

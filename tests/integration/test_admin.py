@@ -457,6 +457,11 @@ def test_keys(gw, whisk):
                  {"consumer": "x", "api_id": "nope"}), 404)
     err(gw.admin("POST", "/v2/%s/keys" % t,
                  {"consumer": "x", "operation": "getHello"}), 400)
+    # an operation the API does not have: the key could never be used
+    err(gw.admin("POST", "/v2/%s/keys" % t,
+                 {"consumer": "x", "api_id": api, "operation": "getNope"}),
+        400, 'API %s has no operation "getNope" (its operationId, or '
+             'METHOD /path).' % api)
 
     lst = gw.admin("GET", "/v2/%s/keys" % t).json()
     assert [k["id"] for k in lst] == [k1["id"], k2["id"]]
