@@ -132,6 +132,8 @@ static int
 admin_err(admin_t *a, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+static int admin_v1_req_mapping_check(admin_t *a, const char *path,
+    const char *verb, size_t pi, json_t *value);
 static int admin_v1_rate_limit_check(admin_t *a, const char *path,
     const char *verb, size_t pi, json_t *value);
 static void admin_v1_rate_limits(json_t *value, json_t *out);
@@ -3134,6 +3136,14 @@ admin_v1_validate(admin_t *a, json_t *body)
                 {
                     return -1;
                 }
+
+                if (strcmp(type, "reqMapping") == 0
+                    && admin_v1_req_mapping_check(a, path, verb, i,
+                                                  json_object_get(p, "value"))
+                       != 0)
+                {
+                    return -1;
+                }
             }
 
             sec = json_object_get(op, "security");
@@ -3168,6 +3178,158 @@ admin_v1_validate(admin_t *a, json_t *body)
  * is 400 with every problem, each with its pointer into the submitted
  * document: /resources/~1world/operations/GET/policies/0/value/interval.
  */
+/* a v1 reqMapping location: header, query, body or path */
+static int
+admin_v1_map_location(json_t *end, int need_name, const char **why)
+{
+    const char  *loc, *name;
+    static const char  *locs[] = { "header", "query", "body", "path", NULL };
+    size_t       k;
+
+    loc = admin_str(end, "location");
+    name = admin_str(end, "name");
+
+    for (k = 0; loc && locs[k] && strcmp(loc, locs[k]) != 0; k++) {
+        /* void */
+    }
+
+    if (loc == NULL || locs[k] == NULL) {
+        *why = "location: must be header, query, body or path";
+        return -1;
+    }
+
+    if (need_name && (name == NULL || name[0] == '\0')) {
+        *why = "name: must be a non-empty string";
+        return -1;
+    }
+
+    if (k == 0 && name && strcmp(name, "*") != 0
+        && (name[strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ"
+                        "RSTUVWXYZ0123456789!#$%&'*+-.^_`|~")] != '\0'))
+    {
+        *why = "name: must be a header name (letters, digits and "
+               "!#$%&'*+-.^_`|~)";
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * The v1 reqMapping policy's value, checked where the client wrote it: its
+ * problems point into the submitted body, not into the document made of it
+ */
+static int
+admin_v1_req_mapping_check(admin_t *a, const char *path, const char *verb,
+    size_t pi, json_t *value)
+{
+    char              *epath, *everb, ptr[600], first[700];
+    size_t             j;
+    json_t            *m, *from, *to, *errs, *e;
+    const char        *act, *why, *part;
+
+    epath = oa_ptr_escape(path, strlen(path));
+    everb = oa_ptr_escape(verb, strlen(verb));
+
+    if (epath == NULL || everb == NULL) {
+        free(epath);
+        free(everb);
+        return admin_oom(a);
+    }
+
+    errs = json_array();
+    if (errs == NULL) {
+        free(epath);
+        free(everb);
+        return admin_oom(a);
+    }
+
+    first[0] = '\0';
+
+    if (!json_is_array(value)) {
+        snprintf(ptr, sizeof(ptr),
+                 "/resources/%.200s/operations/%.20s/policies/%zu/value",
+                 epath, everb, pi);
+        e = json_pack("{s:s,s:s}", "pointer", ptr, "message",
+                      "must be an array of {action, from, to}");
+        json_array_append_new(errs, e);
+        snprintf(first, sizeof(first), "reqMapping of '%s %s' must be an "
+                 "array of {action, from, to}", verb, path);
+    }
+
+    json_array_foreach(json_is_array(value) ? value : NULL, j, m) {
+        why = NULL;
+        part = "";
+        act = admin_str(m, "action");
+        from = json_object_get(m, "from");
+        to = json_object_get(m, "to");
+
+        if (!json_is_object(m)) {
+            why = "must be an object {action, from, to}";
+
+        } else if (act == NULL
+                   || (strcmp(act, "insert") && strcmp(act, "remove")
+                       && strcmp(act, "transform") && strcmp(act, "default")))
+        {
+            part = "/action";
+            why = "must be insert, remove, transform or default";
+
+        } else if (!json_is_object(from)) {
+            part = "/from";
+            why = "must be an object {location, name} or {value}";
+
+        } else if (!(strcmp(act, "insert") == 0
+                     || strcmp(act, "default") == 0)
+                   || json_object_get(from, "value") == NULL)
+        {
+            if (admin_v1_map_location(from, 1, &why) != 0) {
+                part = "/from";
+            }
+        }
+
+        if (why == NULL && strcmp(act, "remove") != 0) {
+            if (!json_is_object(to)) {
+                part = "/to";
+                why = "must be an object {location, name}";
+
+            } else if (admin_v1_map_location(to, 1, &why) != 0) {
+                part = "/to";
+            }
+        }
+
+        if (why == NULL) {
+            continue;
+        }
+
+        snprintf(ptr, sizeof(ptr), "/resources/%.200s/operations/%.20s/"
+                 "policies/%zu/value/%zu%s", epath, everb, pi, j, part);
+        e = json_pack("{s:s,s:s}", "pointer", ptr, "message", why);
+        if (e) {
+            json_array_append_new(errs, e);
+        }
+
+        if (first[0] == '\0') {
+            snprintf(first, sizeof(first), "reqMapping %zu of '%s %s': %s%s "
+                     "%s", j, verb, path, part[0] ? part + 1 : "",
+                     part[0] ? ":" : "", why);
+        }
+    }
+
+    free(epath);
+    free(everb);
+
+    if (json_array_size(errs) == 0) {
+        json_decref(errs);
+        return 0;
+    }
+
+    admin_problems(a, errs, first);
+
+    return -1;
+}
+
+
 static int
 admin_v1_rate_limit_check(admin_t *a, const char *path, const char *verb,
     size_t pi, json_t *value)

@@ -620,3 +620,34 @@ def test_v1_req_mapping_keeps_its_order(gw, whisk):
     last = last_raw(whisk)
     assert header_values(last, "X-B") == ["client"]
     assert header_values(last, "X-A") == ["new"]
+
+
+@pytest.mark.parametrize("value,pointer,message", [
+    ("notalist", "", "must be an array of {action, from, to}"),
+    ([{"action": "move", "from": {"value": "x"},
+       "to": {"name": "a", "location": "query"}}],
+     "/0/action", "must be insert, remove, transform or default"),
+    ([{"action": "insert", "from": {"value": "x"},
+       "to": {"name": "a", "location": "query"}},
+      {"action": "insert", "from": {"value": "x"},
+       "to": {"name": "Bad Name", "location": "header"}}],
+     "/1/to", "name: must be a header name"),
+    ([{"action": "transform", "from": {"name": "a", "location": "cookie"},
+       "to": {"name": "b", "location": "query"}}],
+     "/0/from", "location: must be header, query, body or path"),
+])
+def test_v1_req_mapping_errors_point_into_the_body(gw, whisk, value,
+                                                   pointer, message):
+    """A bad reqMapping is a 400 whose pointer is in the submitted v1
+    body, never one into the document apigw makes of it."""
+    t = gw.admin("PUT", "/v1/tenants",
+                 {"namespace": "rqe", "instance": "i"}).json()
+    body = v1_api(t["id"], whisk, base="/rqe")
+    body["resources"]["/world"]["operations"]["GET"]["policies"] = [
+        {"type": "reqMapping", "value": value}]
+    r = gw.admin("POST", "/v1/apis", body)
+    assert r.status == 400, r
+    b = r.json()
+    assert b["errors"][0]["pointer"] == \
+        "/resources/~1world/operations/GET/policies/0/value" + pointer, b
+    assert b["errors"][0]["message"].startswith(message), b
