@@ -302,13 +302,15 @@ ngx_http_apigw_domains_postconf(ngx_conf_t *cf)
     ngx_uint_t                           s;
     ngx_http_core_srv_conf_t           **cscfp;
     ngx_http_core_main_conf_t           *cmcf;
-    ngx_http_apigw_domains_srv_conf_t   *dscf;
+    ngx_http_apigw_domains_srv_conf_t   *dscf, *http;
 #if (NGX_HTTP_SSL)
     ngx_http_ssl_srv_conf_t             *sscf;
 #endif
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
     cscfp = cmcf->servers.elts;
+    http = ngx_http_conf_get_module_srv_conf(cf,
+                                             ngx_http_apigw_domains_module);
 
     for (s = 0; s < cmcf->servers.nelts; s++) {
         dscf = cscfp[s]->ctx->srv_conf[ngx_http_apigw_domains_module
@@ -320,6 +322,13 @@ ngx_http_apigw_domains_postconf(ngx_conf_t *cf)
 
 #if (NGX_HTTP_SSL)
         sscf = cscfp[s]->ctx->srv_conf[ngx_http_ssl_module.ctx_index];
+
+        /* on for all of http{}: its plain-http servers have no handshake */
+        if (sscf->ssl.ctx == NULL && sscf->certificates == NULL
+            && http->ssl_domains == 1)
+        {
+            continue;
+        }
 
         if (sscf->ssl.ctx == NULL || sscf->certificate_values) {
             ngx_log_error(NGX_LOG_EMERG, cf->log, 0,

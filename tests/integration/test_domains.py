@@ -475,6 +475,22 @@ server {
 }""")
     rc, out = n3.test()
     assert rc != 0 and "needs the server's default" in out, out
+    # on for all of http{}: plain-http servers (a port 80 redirect) are
+    # left alone, TLS ones get the callback
+    chain, key = pki.issue("all.http.test", ["all.http.test"])
+    n4 = nginx_factory("""
+apigw_ssl_domains on;
+server {
+    listen 127.0.0.1:{port};
+    return 301 https://$host$request_uri;
+}
+server {
+    listen 127.0.0.1:%d ssl;
+    ssl_certificate     %s;
+    ssl_certificate_key %s;
+}""" % (harness.free_port(), chain, key))
+    rc, out = n4.test()
+    assert rc == 0, out
 
 
 def test_client_without_sni_gets_the_default(gw):
