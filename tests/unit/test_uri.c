@@ -317,8 +317,9 @@ TEST(test_with_router)
     n = apigw_backend_uri(m.op, &m, &p, 2, "x=1", 3, buf, sizeof(buf));
     CHECK_INT(n, len);
     buf[n < sizeof(buf) ? n : 0] = '\0';
+    /* the last dot splits name and ext */
     CHECK_STR(buf, "/web/ns/pkg/files.http/v1/files/my%20doc.tar.gz/"
-                   "?n=my%20doc&x=1");
+                   "?n=my%20doc.tar&x=1");
 
     apigw_problems_free(&probs);
     apigw_router_free(rt);
