@@ -200,7 +200,10 @@ ref_pieces(const char *t, size_t len, piece_t *pc)
 }
 
 
-/* Backtracking, shortest parameter values first, failures memoised. */
+/*
+ * Backtracking, longest parameter values first (the router takes inner
+ * literals at their last occurrence), failures memoised.
+ */
 static int
 ref_match(const piece_t *pc, size_t np, size_t k, const char *s, size_t len,
     size_t pos, size_t *cap)
@@ -216,7 +219,7 @@ ref_match(const piece_t *pc, size_t np, size_t k, const char *s, size_t len,
     }
 
     if (pc[k].param) {
-        for (e = pos + 1; e <= len; e++) {
+        for (e = len; e > pos; e--) {
             cap[0] = pos;
             cap[1] = e;
             if (ref_match(pc, np, k + 1, s, len, e, cap + 2)) {
