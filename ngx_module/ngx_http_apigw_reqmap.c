@@ -26,6 +26,14 @@ typedef struct {
 } ngx_http_apigw_map_t;
 
 
+/* what a request's mapping holds until the request ends */
+typedef struct {
+    json_t                     *body;
+    json_t                    **raw;          /* one reference each */
+    size_t                      raw_cap;
+} ngx_http_apigw_map_hold_t;
+
+
 static ngx_int_t ngx_http_apigw_map_get(ngx_http_apigw_map_t *mc, int loc,
     const char *name, json_t **out);
 static ngx_int_t ngx_http_apigw_map_put(ngx_http_apigw_map_t *mc, int loc,
@@ -61,18 +69,19 @@ ngx_int_t
 ngx_http_apigw_reqmap(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
     ngx_str_t *args)
 {
-    u_char                *p;
-    size_t                 i, len;
-    json_t                *v;
-    ngx_str_t              out;
-    ngx_int_t              rc;
-    ngx_buf_t             *b;
-    ngx_uint_t             k;
-    ngx_chain_t           *cl;
-    ngx_keyval_t          *kv;
-    ngx_pool_cleanup_t    *cln;
-    const apigw_map_t     *m;
-    ngx_http_apigw_map_t   mc;
+    u_char                     *p;
+    size_t                      i, len;
+    json_t                     *v;
+    ngx_str_t                   out;
+    ngx_int_t                   rc;
+    ngx_buf_t                  *b;
+    ngx_uint_t                  k;
+    ngx_chain_t                *cl;
+    ngx_keyval_t               *kv;
+    ngx_pool_cleanup_t         *cln;
+    ngx_http_apigw_map_hold_t  *hold;
+    const apigw_map_t          *m;
+    ngx_http_apigw_map_t        mc;
 
     *args = r->args;
 
@@ -81,17 +90,21 @@ ngx_http_apigw_reqmap(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
     mc.ctx = ctx;
     mc.alcf = ngx_http_get_module_loc_conf(r, ngx_http_apigw_module);
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
+    cln = ngx_pool_cleanup_add(r->pool, sizeof(ngx_http_apigw_map_hold_t));
     if (cln == NULL) {
         return NGX_ERROR;
     }
 
+    ngx_memzero(cln->data, sizeof(ngx_http_apigw_map_hold_t));
     cln->handler = ngx_http_apigw_map_cleanup;
-    cln->data = NULL;
 
     if (ctx->op->map_body) {
         rc = ngx_http_apigw_map_body(&mc);
-        cln->data = mc.body;
+
+        hold = cln->data;
+        hold->body = mc.body;
+        hold->raw = mc.raw;
+        hold->raw_cap = mc.raw_cap;
 
         if (rc != NGX_OK) {
             return rc;
@@ -249,7 +262,16 @@ ngx_http_apigw_reqmap(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
 static void
 ngx_http_apigw_map_cleanup(void *data)
 {
-    json_decref(data);
+    ngx_http_apigw_map_hold_t *hold = data;
+
+    size_t  i;
+
+    json_decref(hold->body);
+
+    /* held, so that no other value took a number's address meanwhile */
+    for (i = 0; i < hold->raw_cap; i++) {
+        json_decref(hold->raw[i]);
+    }
 }
 
 
@@ -305,9 +327,15 @@ ngx_http_apigw_map_build(ngx_http_apigw_map_t *mc, const apigw_jnode_t *n,
 
     case APIGW_J_INT:
     case APIGW_J_REAL:
+        /*
+         * known by its address, and held (one more reference) while the
+         * request lives: a number removed or replaced by a mapping is not
+         * freed, so no string made later can take its address and be
+         * written unquoted
+         */
         v = json_stringn_nocheck(node->s, node->len);
         if (v != NULL) {
-            mc->raw[ngx_http_apigw_map_raw_slot(mc, v)] = v;
+            mc->raw[ngx_http_apigw_map_raw_slot(mc, v)] = json_incref(v);
         }
         return v;
 
@@ -335,8 +363,10 @@ ngx_http_apigw_map_build(ngx_http_apigw_map_t *mc, const apigw_jnode_t *n,
             key = &n[(*i)++];
             e = ngx_http_apigw_map_build(mc, n, i);
 
-            /* a name twice: which would the backend read? */
+            /* a name twice: which would the backend read?  a NUL: no
+               header or query name */
             if (e == NULL || json_object_getn(v, key->s, key->len) != NULL
+                || memchr(key->s, '\0', key->len) != NULL
                 || json_object_setn_new_nocheck(v, key->s, key->len, e) != 0)
             {
                 json_decref(e);
@@ -397,7 +427,8 @@ ngx_http_apigw_map_body(ngx_http_apigw_map_t *mc)
 
     if (mc->body == NULL) {
         ngx_log_error(NGX_LOG_INFO, mc->r->connection->log, 0,
-                      "apigw: the request body to map has a name twice");
+                      "apigw: the request body to map has a name twice "
+                      "or one with a NUL");
         return NGX_DECLINED;
     }
 

@@ -3180,8 +3180,10 @@ admin_v1_validate(admin_t *a, json_t *body)
  */
 /* a v1 reqMapping location: header, query, body or path */
 static int
-admin_v1_map_location(json_t *end, int need_name, const char **why)
+admin_v1_map_location(json_t *end, int need_name, const char *path,
+    const char **why)
 {
+    char         tmpl[300];
     const char  *loc, *name;
     static const char  *locs[] = { "header", "query", "body", "path", NULL };
     size_t       k;
@@ -3203,6 +3205,11 @@ admin_v1_map_location(json_t *end, int need_name, const char **why)
         return -1;
     }
 
+    if (name && strcmp(name, "*") == 0 && (k == 0 || k == 3)) {
+        *why = "name: \"*\" (all of them) is for query and body only";
+        return -1;
+    }
+
     if (k == 0 && name && strcmp(name, "*") != 0
         && (name[strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ"
                         "RSTUVWXYZ0123456789!#$%&'*+-.^_`|~")] != '\0'))
@@ -3210,6 +3217,15 @@ admin_v1_map_location(json_t *end, int need_name, const char **why)
         *why = "name: must be a header name (letters, digits and "
                "!#$%&'*+-.^_`|~)";
         return -1;
+    }
+
+    if (k == 3 && name) {
+        snprintf(tmpl, sizeof(tmpl), "{%.290s}", name);
+
+        if (strstr(path, tmpl) == NULL) {
+            *why = "name: must be a parameter of the resource's path";
+            return -1;
+        }
     }
 
     return 0;
@@ -3279,13 +3295,20 @@ admin_v1_req_mapping_check(admin_t *a, const char *path, const char *verb,
             part = "/from";
             why = "must be an object {location, name} or {value}";
 
-        } else if (!(strcmp(act, "insert") == 0
-                     || strcmp(act, "default") == 0)
-                   || json_object_get(from, "value") == NULL)
+        } else if ((strcmp(act, "insert") == 0
+                    || strcmp(act, "default") == 0)
+                   && json_object_get(from, "value") != NULL)
         {
-            if (admin_v1_map_location(from, 1, &why) != 0) {
-                part = "/from";
+            if (!json_is_string(json_object_get(from, "value"))
+                && !json_is_number(json_object_get(from, "value"))
+                && !json_is_boolean(json_object_get(from, "value")))
+            {
+                part = "/from/value";
+                why = "must be a string, a number or a boolean";
             }
+
+        } else if (admin_v1_map_location(from, 1, path, &why) != 0) {
+            part = "/from";
         }
 
         if (why == NULL && strcmp(act, "remove") != 0) {
@@ -3293,7 +3316,7 @@ admin_v1_req_mapping_check(admin_t *a, const char *path, const char *verb,
                 part = "/to";
                 why = "must be an object {location, name}";
 
-            } else if (admin_v1_map_location(to, 1, &why) != 0) {
+            } else if (admin_v1_map_location(to, 1, path, &why) != 0) {
                 part = "/to";
             }
         }

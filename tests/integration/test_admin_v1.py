@@ -635,6 +635,15 @@ def test_v1_req_mapping_keeps_its_order(gw, whisk):
     ([{"action": "transform", "from": {"name": "a", "location": "cookie"},
        "to": {"name": "b", "location": "query"}}],
      "/0/from", "location: must be header, query, body or path"),
+    ([{"action": "transform", "from": {"name": "*", "location": "query"},
+       "to": {"name": "*", "location": "header"}}],
+     "/0/to", 'name: "*" (all of them) is for query and body only'),
+    ([{"action": "insert", "from": {"value": "x"},
+       "to": {"name": "nope", "location": "path"}}],
+     "/0/to", "name: must be a parameter of the resource's path"),
+    ([{"action": "insert", "from": {"value": {"a": 1}},
+       "to": {"name": "X-A", "location": "header"}}],
+     "/0/from/value", "must be a string, a number or a boolean"),
 ])
 def test_v1_req_mapping_errors_point_into_the_body(gw, whisk, value,
                                                    pointer, message):

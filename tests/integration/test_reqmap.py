@@ -52,6 +52,10 @@ def spec(whisk):
                               ("query", "*"))], "/raw/b"),
             "/q": op([mapping("transform", ("query", "*"),
                               ("body", "*"))], "/raw/q"),
+            "/r": op([mapping("remove", frm=("body", "a")),
+                      mapping("remove", frm=("body", "c")),
+                      mapping("transform", ("body", "*"),
+                              ("query", "*"))], "/raw/r"),
         },
     }
 
@@ -139,6 +143,23 @@ def test_bytes_and_numbers_as_they_came(gw, whisk):
     # the same name twice: which one would the backend read?
     r = gw.request("POST", "/rm/b?x=1", [("Content-Type", "application/json")],
                    b'{"a": 1, "a": 2}')
+    assert_error(r, 400, "Error: The request cannot be mapped for the "
+                         "backend.")
+
+
+def test_client_strings_stay_strings(gw, whisk):
+    """The body's numbers are kept as written; a value put where one was
+    removed is still a quoted string, never JSON of the client's making."""
+    for _ in range(5):
+        r = gw.request("POST", "/rm/r?y=1,%22admin%22:true&z=2",
+                       [("Content-Type", "application/json")],
+                       b'{"a": 12345, "c": 7, "k": 1.5}')
+        assert r.status == 200, r
+        assert json.loads(r.body) == {"k": 1.5, "y": '1,"admin":true',
+                                      "z": "2"}, r.body
+    # a name with a NUL in it cannot be a query or header name
+    r = gw.request("POST", "/rm/q", [("Content-Type", "application/json")],
+                   b'{"role\\u0000x": "admin"}')
     assert_error(r, 400, "Error: The request cannot be mapped for the "
                          "backend.")
 
