@@ -537,7 +537,7 @@ ngx_http_apigw_next_cookie(u_char **pos, u_char *last, ngx_str_t *pair,
  * A line with a URI (the request line, which nginx puts into every error
  * log line of the request and the access log's $request; the backend's
  * URI, in the error log's "upstream:"), with the values of the named
- * query argument replaced by "***".
+ * query argument (NULL: of every one) replaced by "***".
  */
 static ngx_int_t
 ngx_http_apigw_redact_arg(ngx_pool_t *pool, ngx_str_t *line,
@@ -569,7 +569,8 @@ ngx_http_apigw_redact_arg(ngx_pool_t *pool, ngx_str_t *line,
     while (ngx_http_apigw_next_arg(&p, last, &pair, &n, &v)) {
         dst = ngx_cpymem(dst, q, pair.data - q);
 
-        if (v.len && ngx_http_apigw_arg_is(&n, name, len)) {
+        if (v.len && (name == NULL || ngx_http_apigw_arg_is(&n, name, len)))
+        {
             dst = ngx_cpymem(dst, n.data, n.len);
             dst = ngx_cpymem(dst, "=***", 4);
 
@@ -635,8 +636,7 @@ ngx_http_apigw_redact_query(ngx_pool_t *pool, ngx_str_t *line,
 ngx_int_t
 ngx_http_apigw_redact_request(ngx_http_request_t *r, const apigw_api_t *api)
 {
-    u_char                *p, *last, *dst, *np, *q;
-    ngx_str_t              pair, n, v, *line;
+    ngx_str_t             *line;
     ngx_uint_t             i;
     const apigw_scheme_t  *s;
 
@@ -662,44 +662,7 @@ ngx_http_apigw_redact_request(ngx_http_request_t *r, const apigw_api_t *api)
         return NGX_OK;
     }
 
-    p = ngx_strlchr(line->data, line->data + line->len, '?');
-    if (p == NULL) {
-        return NGX_OK;
-    }
-
-    last = ngx_strlchr(p, line->data + line->len, ' ');
-    if (last == NULL) {
-        last = line->data + line->len;
-    }
-
-    np = ngx_pnalloc(r->pool, 2 * line->len);
-    if (np == NULL) {
-        return NGX_ERROR;
-    }
-
-    p++;
-    dst = ngx_cpymem(np, line->data, p - line->data);
-    q = p;
-
-    while (ngx_http_apigw_next_arg(&p, last, &pair, &n, &v)) {
-        dst = ngx_cpymem(dst, q, pair.data - q);
-        dst = ngx_cpymem(dst, n.data, n.len);
-
-        if (v.len) {
-            dst = ngx_cpymem(dst, "=***", 4);
-        } else if (pair.len > n.len) {
-            *dst++ = '=';
-        }
-
-        q = p;
-    }
-
-    dst = ngx_cpymem(dst, q, line->data + line->len - q);
-
-    line->data = np;
-    line->len = dst - np;
-
-    return NGX_OK;
+    return ngx_http_apigw_redact_arg(r->pool, line, NULL, 0);
 }
 
 
