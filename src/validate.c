@@ -218,8 +218,8 @@ v_fail(vc_t *vc, const char *fmt, ...)
         n += k;
     }
 
-    e->name[n] = '\0';
-    e->name[v_utf8_whole(e->name, n)] = '\0';  /* JSON: whole characters */
+    e->name_len = v_utf8_whole(e->name, n);    /* JSON: whole characters */
+    e->name[e->name_len] = '\0';
 
     va_start(ap, fmt);
     n = (size_t) vsnprintf(e->reason, sizeof(e->reason), fmt, ap);
@@ -2518,11 +2518,11 @@ apigw_vresult_json(const apigw_vresult_t *res, char *buf, size_t size)
 
 #define V_STR(s_)  V_PUT(s_, strlen(s_))
 
-#define V_ESC(s_)                                                            \
+#define V_ESC(s_, l_)                                                        \
     do {                                                                     \
-        k = apigw_json_escape(s_, strlen(s_), NULL, 0);                      \
+        k = apigw_json_escape(s_, l_, NULL, 0);                              \
         if (n + k <= size) {                                                 \
-            apigw_json_escape(s_, strlen(s_), buf + n, k);                   \
+            apigw_json_escape(s_, l_, buf + n, k);                           \
         }                                                                    \
         n += k;                                                              \
     } while (0)
@@ -2541,9 +2541,9 @@ apigw_vresult_json(const apigw_vresult_t *res, char *buf, size_t size)
         V_STR("\",\"");
         V_STR(key);
         V_STR("\":\"");
-        V_ESC(e->name);
+        V_ESC(e->name, e->name_len);
         V_STR("\",\"reason\":\"");
-        V_ESC(e->reason);
+        V_ESC(e->reason, strlen(e->reason));
         V_STR("\"}");
     }
 

@@ -179,6 +179,7 @@ typedef struct {
     int                    in;
     char                   name[APIGW_VERR_NAME];    /* or JSON pointer */
     char                   reason[APIGW_VERR_REASON];
+    size_t                 name_len;  /* a body member's name: NUL too */
 } apigw_verror_t;
 
 typedef struct {

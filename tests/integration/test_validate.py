@@ -346,6 +346,15 @@ def test_deeply_nested_bodies(gw, whisk):
     has(errors, "body", "", "malformed JSON at byte offset 2048")
 
 
+def test_pointer_keeps_a_nul(gw, whisk):
+    """A member name with a NUL: its pointer names it whole (RFC 6901
+    has no escape for it; JSON has \u0000), not the name cut there."""
+    errs = rejected(gw, whisk, "POST", "/v/bag",
+                    [("Content-Type", "application/json")],
+                    '{"z\\u0000y": "x", "ok": 1}')
+    assert [e["pointer"] for e in errs] == ["/z\u0000y"], errs
+
+
 def test_pattern_work_bounded_by_the_body(gw, whisk):
     """Each item backtracks below the match limit, a "no match" that
     anyOf forgives: the patterns' work is still bounded by the body's size,
