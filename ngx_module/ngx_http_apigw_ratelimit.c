@@ -154,6 +154,8 @@ static ngx_uint_t               ngx_http_apigw_rl_global;
 /* which keys' expiry this worker sent lately (ratelimit.h) */
 static apigw_rl_expiry_t        ngx_http_apigw_rl_expiry;
 static ngx_event_t              ngx_http_apigw_rl_sync_ev;
+/* the timer's data: nginx's debug log reads its "fd" */
+static ngx_connection_t         ngx_http_apigw_rl_sync_dumb;
 static ngx_msec_t               ngx_http_apigw_rl_sync_ms;
 static ngx_http_apigw_zone_t   *ngx_http_apigw_rl_sync_zone;
 static time_t                   ngx_http_apigw_rl_logged;
@@ -1051,7 +1053,9 @@ ngx_http_apigw_ratelimit_init_process(ngx_cycle_t *cycle)
 
     if (amcf->zone) {
         ngx_http_apigw_rl_sync_zone = amcf->zone->data;
+        ngx_http_apigw_rl_sync_dumb.fd = (ngx_socket_t) -1;
         ngx_http_apigw_rl_sync_ev.handler = ngx_http_apigw_rl_sync;
+        ngx_http_apigw_rl_sync_ev.data = &ngx_http_apigw_rl_sync_dumb;
         ngx_http_apigw_rl_sync_ev.log = cycle->log;
         ngx_http_apigw_rl_sync_ev.cancelable = 1;
         ngx_add_timer(&ngx_http_apigw_rl_sync_ev, ngx_http_apigw_rl_sync_ms);

@@ -51,6 +51,8 @@ static ngx_uint_t              ngx_http_apigw_thread_task_id;
 /* in the worker: posted, completion handler not run yet */
 static ngx_uint_t              ngx_http_apigw_thread_pending;
 static ngx_event_t             ngx_http_apigw_thread_timer;
+/* a timer's data: nginx's debug log reads its "fd" */
+static ngx_connection_t        ngx_http_apigw_thread_dumb;
 
 
 /* the worker's first task: nothing is started for a worker that has none */
@@ -119,7 +121,9 @@ ngx_http_apigw_thread_init(ngx_log_t *log)
         return NGX_ERROR;
     }
 
+    ngx_http_apigw_thread_dumb.fd = (ngx_socket_t) -1;
     ngx_http_apigw_thread_timer.handler = ngx_http_apigw_thread_hold;
+    ngx_http_apigw_thread_timer.data = &ngx_http_apigw_thread_dumb;
     ngx_http_apigw_thread_timer.log = ngx_cycle->log;
 
     return NGX_OK;

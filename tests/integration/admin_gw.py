@@ -52,7 +52,8 @@ class Gateway:
     .aport; the store lives in store_dir (kept across restarts)."""
 
     def __init__(self, factory, store_dir, workers=1, token=True,
-                 extra_http="", store=None, admin_extra="", public_url=None):
+                 extra_http="", store=None, admin_extra="", public_url=None,
+                 extra_main=""):
         self.store_dir = store_dir
         self.workers = workers
         os.chmod(store_dir, 0o777)   # the workers write (nginx as root)
@@ -65,7 +66,7 @@ class Gateway:
         self.nginx = factory(admin_conf(store_dir, self.aport,
                                         self.token_file, extra_http, store,
                                         admin_extra, public_url),
-                             workers=workers)
+                             workers=workers, extra_main=extra_main)
         self.port = self.nginx.port
 
     def start(self):

@@ -348,6 +348,19 @@ def test_v2_errors(gw):
     err(gw.admin("GET", "/metrics", token=None), 401)
 
 
+def test_writes_with_a_debug_log(nginx_factory, whisk):
+    """nginx's debug log reads the "fd" of every timer's data: apigw's own
+    timers (the thread hold timer of a write) must have some."""
+    d = new_store_dir()
+    g = Gateway(nginx_factory, d, extra_main="error_log %s/debug.log debug;"
+                % d).start()
+    for i in range(3):
+        assert g.admin("POST", "/v2/dbg/apis",
+                       simple_doc(whisk, "/dbg%d" % i)).status == 200
+    assert g.wait_status("GET", "/api/dbg/dbg2/hello", 200).status == 200
+    assert "exited on signal" not in g.nginx.log()
+
+
 def test_closed_without_tokens(module_nginx_factory):
     """No apigw_admin_token_file: closed (but for the health checks)."""
     g = Gateway(module_nginx_factory, new_store_dir(), token=None).start()
