@@ -471,6 +471,7 @@ ngx_http_apigw_admin_run(ngx_http_request_t *r, u_char *body, size_t len)
     apigw_admin_req_t                 *req;
     ngx_pool_cleanup_t                *cln;
     ngx_http_apigw_admin_ctx_t        *ctx;
+    ngx_http_apigw_main_conf_t        *gmcf;
     ngx_http_apigw_admin_main_conf_t  *amcf;
 
     amcf = ngx_http_get_module_main_conf(r, ngx_http_apigw_admin_module);
@@ -527,6 +528,13 @@ ngx_http_apigw_admin_run(ngx_http_request_t *r, u_char *body, size_t len)
     req->request_id = (char *) rid;
     req->seal = amcf->seal;
     req->global_limits = ngx_http_apigw_rl_global_limits() ? 1 : 0;
+
+    gmcf = ngx_http_get_module_main_conf(r, ngx_http_apigw_module);
+
+    if (gmcf->vanity) {
+        req->vanity = (const char *const *) gmcf->vanity->elts;
+        req->nvanity = gmcf->vanity->nelts;
+    }
 
     if (ngx_http_apigw_store_redis()) {
         req->store = "redis";

@@ -43,6 +43,8 @@ typedef struct {
     ngx_file_uniq_t             keys_uniq;
     time_t                      keys_mtime;
     off_t                       keys_size;
+    ngx_array_t                *vanity;       /* char *: every location's
+                                                 apigw_vanity_domain */
 } ngx_http_apigw_main_conf_t;
 
 

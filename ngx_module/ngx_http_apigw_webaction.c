@@ -29,8 +29,12 @@ ngx_http_apigw_vanity_domain(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_apigw_loc_conf_t  *alcf = conf;
 
-    ngx_str_t   *value, *d;
-    ngx_uint_t   i;
+    char                        **vd;
+    ngx_str_t                    *value, *d;
+    ngx_uint_t                    i;
+    ngx_http_apigw_main_conf_t   *amcf;
+
+    amcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_apigw_module);
 
     if (alcf->vanity_domains == NULL) {
         alcf->vanity_domains = ngx_array_create(cf->pool, 2,
@@ -54,6 +58,21 @@ ngx_http_apigw_vanity_domain(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                                "name like \"example.net\"", &value[i]);
             return NGX_CONF_ERROR;
         }
+
+        /* the management API keeps tenants off them */
+        if (amcf->vanity == NULL) {
+            amcf->vanity = ngx_array_create(cf->pool, 2, sizeof(char *));
+            if (amcf->vanity == NULL) {
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        vd = ngx_array_push(amcf->vanity);
+        if (vd == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *vd = (char *) value[i].data;
 
         d = ngx_array_push(alcf->vanity_domains);
         if (d == NULL) {

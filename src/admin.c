@@ -2050,8 +2050,22 @@ apigw_domain_invalid(const char *d)
 static int
 admin_public_host(admin_t *a, const char *d)
 {
-    size_t       n, dl;
+    size_t       n, dl, i, vl;
     const char  *u, *h, *e, *at, *dot;
+
+    /* a vanity domain, or a name below it: the gateway's vanity hosts */
+    dl = strlen(d);
+
+    for (i = 0; i < a->req->nvanity; i++) {
+        vl = strlen(a->req->vanity[i]);
+
+        if (strcasecmp(d, a->req->vanity[i]) == 0
+            || (dl > vl + 1 && d[dl - vl - 1] == '.'
+                && strcasecmp(d + dl - vl, a->req->vanity[i]) == 0))
+        {
+            return 1;
+        }
+    }
 
     u = a->req->public_url;
 

@@ -38,6 +38,9 @@ typedef struct {
     int          global_limits; /* limits with store redis or hybrid work */
     /* private keys of custom domains are stored sealed with it; or NULL */
     const apigw_seal_key_t  *seal;
+    /* apigw_vanity_domain's domains: no tenant's, nor below them */
+    const char *const       *vanity;
+    size_t                   nvanity;
 } apigw_admin_req_t;
 
 typedef struct {

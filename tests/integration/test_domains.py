@@ -101,6 +101,25 @@ def test_gateway_and_reserved_names_refused(gw):
     err(gw.admin("GET", "/v2/grab"), 404)
 
 
+def test_vanity_domains_refused(nginx_factory, whisk):
+    """A vanity domain, or a name below it, is the gateway's: no tenant
+    may claim it (and then serve its certificate for every namespace)."""
+    g = Gateway(nginx_factory, new_store_dir(),
+                extra_http="apigw_store_openwhisk_url %s; server { listen "
+                           "127.0.0.1:%d; location / { apigw; "
+                           "apigw_openwhisk_url %s; "
+                           "apigw_vanity_domain Example.NET; } }"
+                           % (whisk.url, harness.free_port(), whisk.url))
+    g.start()
+    for d in ("example.net", "*.example.net", "guest.example.net",
+              "a.b.example.net"):
+        err(g.admin("PUT", "/v2/grab/domains/%s" % d), 409,
+            "Domain %s is the gateway's own host." % d)
+    err(g.admin("PUT", "/v2/grab", {"domains": ["x.example.net"]}), 409)
+    assert g.admin("PUT", "/v2/grab/domains/myexample.net").status == 200
+    assert g.admin("PUT", "/v2/grab/domains/example.network").status == 200
+
+
 def test_public_host_refused(nginx_factory, whisk):
     g = Gateway(nginx_factory, new_store_dir(),
                 public_url="http://GW.Public.test:{port}/",
