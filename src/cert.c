@@ -280,6 +280,20 @@ apigw_cert_check(const char *chain, size_t chain_len, const char *key,
 
     if (X509_check_private_key(x, pkey) != 1) {
         ERR_clear_error();
+
+        /* the key's certificate further down: the chain is out of order */
+        for (i = 1; i < sk_X509_num(certs); i++) {
+            if (X509_check_private_key(sk_X509_value(certs, i), pkey) == 1)
+            {
+                snprintf(err, errlen, "certificate %d of the chain is the "
+                         "private key's: the chain must start with it "
+                         "(leaf first, then each issuer)", i + 1);
+                goto done;
+            }
+
+            ERR_clear_error();
+        }
+
         snprintf(err, errlen, "the private key does not match the "
                  "certificate");
         goto done;

@@ -387,7 +387,9 @@ def test_bad_certificate_uploads(gw, pki):
             "-----END PRIVATE KEY-----\n"), 400, "private key does not parse")
     err(put(read(good)[:200], read(good_key)), 400, "does not parse")
     # the chain in the wrong order: the CA first
-    err(put(read(pki.path("ca.pem")) + read(good), read(good_key)), 400)
+    err(put(read(pki.path("ca.pem")) + read(good), read(good_key)), 400,
+        "certificate 2 of the chain is the private key's: the chain must "
+        "start with it (leaf first, then each issuer)")
     # a chain whose second certificate did not issue the first
     err(put(read(good) + read(pki.path("rogue-ca.pem")), read(good_key)),
         400, "not the issuer")
