@@ -31,6 +31,8 @@ typedef struct {
 static void ngx_http_apigw_wabind_changed(const apigw_store_t *s,
     void *data);
 static void ngx_http_apigw_wabind_release(void *data);
+static json_t *ngx_http_apigw_wabind_effective(json_t *recs,
+    const char *tenant, const char *path, json_t *policy);
 
 
 static ngx_http_apigw_wabind_gen_t  *ngx_http_apigw_wabind_gen;
@@ -72,7 +74,7 @@ ngx_http_apigw_wabind_changed(const apigw_store_t *s, void *data)
 {
     char                         *text, buf[512];
     size_t                        i, n, len;
-    json_t                       *v, *recs;
+    json_t                       *v, *recs, *eff;
     ngx_log_t                    *log;
     const char                   *k, *tenant, *path;
     apigw_api_t                  *api;
@@ -125,7 +127,13 @@ ngx_http_apigw_wabind_changed(const apigw_store_t *s, void *data)
         json_object_foreach(recs, k, v) {
             tenant = json_string_value(json_object_get(v, "tenant"));
             path = json_string_value(json_object_get(v, "path"));
-            text = json_dumps(json_object_get(v, "policy"), JSON_COMPACT);
+            eff = tenant && path
+                  ? ngx_http_apigw_wabind_effective(recs, tenant, path,
+                                                    json_object_get(v,
+                                                                "policy"))
+                  : NULL;
+            text = eff ? json_dumps(eff, JSON_COMPACT) : NULL;
+            json_decref(eff);
 
             if (tenant == NULL || path == NULL || text == NULL) {
                 free(text);
@@ -174,6 +182,43 @@ ngx_http_apigw_wabind_changed(const apigw_store_t *s, void *data)
     if (old) {
         ngx_http_apigw_wabind_release(old);
     }
+}
+
+
+/*
+ * A binding's policy with what it leaves out taken from its package's and
+ * namespace's bindings of the same tenant (apigw_wabind_inherit())
+ */
+static json_t *
+ngx_http_apigw_wabind_effective(json_t *recs, const char *tenant,
+    const char *path, json_t *policy)
+{
+    char         key[600], *slash;
+    size_t       nup;
+    json_t      *up[2], *r;
+    const char  *t;
+
+    nup = 0;
+
+    if (ngx_strlen(path) < sizeof(key) - 12) {
+        ngx_sprintf((u_char *) key, "webaction:%s%Z", path);
+
+        /* "ns/pkg/action": "ns/pkg", then "ns" */
+        while (nup < 2 && (slash = strrchr(key, '/')) != NULL) {
+            *slash = '\0';
+            r = json_object_get(recs, key);
+            t = json_string_value(json_object_get(r, "tenant"));
+
+            if (r && t && ngx_strcmp(t, tenant) == 0) {
+                up[nup++] = json_object_get(r, "policy");
+
+            } else if (r == NULL) {
+                up[nup++] = NULL;
+            }
+        }
+    }
+
+    return apigw_wabind_inherit(policy, up, nup);
 }
 
 

@@ -236,6 +236,77 @@ apigw_wabind_check(json_t *pol, apigw_problems_t *probs)
 }
 
 
+json_t *
+apigw_wabind_inherit(json_t *policy, json_t *const *up, size_t nup)
+{
+    size_t       i;
+    json_t      *out, *from, *schemes, *own, *v;
+    const char  *k;
+
+    out = json_is_object(policy) ? json_deep_copy(policy) : json_object();
+    if (out == NULL) {
+        return NULL;
+    }
+
+    if (json_object_get(out, "security") == NULL) {
+        for (i = 0; i < nup; i++) {
+            from = up[i];
+
+            if (json_is_object(from)
+                && json_object_get(from, "security") != NULL)
+            {
+                break;
+            }
+        }
+
+        if (i < nup) {
+            schemes = json_deep_copy(json_object_get(from,
+                                                     "securitySchemes"));
+            if (!json_is_object(schemes)) {
+                json_decref(schemes);
+                schemes = json_object();
+            }
+
+            /* the binding's own schemes win over the ancestor's */
+            own = json_object_get(out, "securitySchemes");
+
+            json_object_foreach(own, k, v) {
+                if (schemes) {
+                    (void) json_object_set(schemes, k, v);
+                }
+            }
+
+            if (schemes == NULL
+                || json_object_set_new(out, "securitySchemes", schemes) != 0
+                || json_object_set(out, "security",
+                                   json_object_get(from, "security")) != 0)
+            {
+                json_decref(out);
+                return NULL;
+            }
+        }
+    }
+
+    if (json_object_get(out, "x-apigw-rate-limit") == NULL) {
+        for (i = 0; i < nup; i++) {
+            v = json_is_object(up[i])
+                ? json_object_get(up[i], "x-apigw-rate-limit") : NULL;
+
+            if (v != NULL) {
+                if (json_object_set(out, "x-apigw-rate-limit", v) != 0) {
+                    json_decref(out);
+                    return NULL;
+                }
+
+                break;
+            }
+        }
+    }
+
+    return out;
+}
+
+
 apigw_api_t *
 apigw_wabind_compile(const char *tenant, const char *path,
     const char *policy, size_t len, apigw_problems_t *probs)

@@ -32,6 +32,17 @@
 const char *apigw_wabind_path_check(const char *path);
 
 /*
+ * The policy a binding has in effect (a new reference): what it leaves
+ * out is the nearest of its ancestors' (`up`: the package's, then the
+ * namespace's; NULL where there is none): `security` (with the schemes it
+ * names, the binding's own schemes winning) and `x-apigw-rate-limit`.  So
+ * a rate limit on one action does not open it, and `"security": []` keeps
+ * the package's limits.
+ */
+struct json_t *apigw_wabind_inherit(struct json_t *policy,
+    struct json_t *const *up, size_t nup);
+
+/*
  * Compiles a policy (JSON text) for `path` of `tenant` into an API of one
  * operation (ops[0]) with `security` and `limits`.  Every problem goes to
  * `probs` with its JSON pointer into the policy; NULL when there was any

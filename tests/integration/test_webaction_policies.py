@@ -277,6 +277,30 @@ def test_rate_limit_bound_to_a_package(gw, whisk):
     assert gw.get(HELLO).header("RateLimit-Limit") is None
 
 
+def test_a_binding_inherits_what_it_leaves_out(gw, whisk):
+    """An action's binding with only a rate limit keeps its package's
+    security; one that opens the action keeps the package's limit."""
+    key = new_key(gw, consumer="inherit")
+    pkg = dict(KEY_HDR, **{"x-apigw-rate-limit": [
+        {"rate": 100, "per": "minute", "key": "global"}]})
+    assert bind(gw, "guest/demo", pkg).status == 201
+    assert bind(gw, "guest/demo/hello", {"x-apigw-rate-limit": [
+        {"rate": 50, "per": "minute", "key": "global"}]}).status == 201
+    assert bind(gw, "guest/demo/books", OPEN).status == 201
+    try:
+        assert settle(gw, BOOKS, 200) == [200] * 6
+        assert settle(gw, HELLO, 401) == [401] * 6
+        r = gw.get(HELLO, headers=[("X-Api-Key", key)])
+        assert r.status == 200 and r.header("RateLimit-Limit") == "50", r
+        r = gw.get(BOOKS)
+        assert r.status == 200 and r.header("RateLimit-Limit") == "100", r
+        assert gw.get("/demo/hello.json", headers=VANITY).status == 401
+    finally:
+        for p in ("guest/demo/hello", "guest/demo/books", "guest/demo"):
+            assert unbind(gw, p).status == 204
+    assert settle(gw, HELLO, 200) == [200] * 6
+
+
 # ---- the management API's checks ----
 
 def test_bad_bodies_and_paths(gw):
