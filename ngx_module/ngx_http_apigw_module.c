@@ -2144,6 +2144,7 @@ ngx_http_apigw_send_error(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
     ngx_uint_t status, const char *reason)
 {
     ngx_int_t                      rc;
+    ngx_str_t                      any;
     ngx_buf_t                     *b;
     ngx_chain_t                    out;
     const char                    *message;
@@ -2170,6 +2171,16 @@ ngx_http_apigw_send_error(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
     }
 
     message = e->message;
+
+    if (ctx->any_origin) {
+        ngx_str_set(&any, "*");
+
+        if (ngx_http_apigw_add_header(r, "Access-Control-Allow-Origin", &any)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
 
     for (m = ngx_http_apigw_reason_errors; m->reason; m++) {
         if (ngx_strcmp(reason, m->reason) == 0) {

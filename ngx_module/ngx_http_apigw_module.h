@@ -121,6 +121,7 @@ typedef struct {
     unsigned                    own_response:1;
     unsigned                    error_sent:1;
     unsigned                    preflight:1;
+    unsigned                    any_origin:1;     /* errors: ACAO "*" */
 
     /* the router's result, for ngx_http_apigw_invoke() */
     apigw_match_t              *match;

@@ -255,7 +255,8 @@ ngx_http_apigw_wabind(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
 
     g = ngx_http_apigw_wabind_gen;
 
-    if (g == NULL) {
+    /* OPTIONS is OpenWhisk's, never checked (its default CORS answer) */
+    if (g == NULL || (r->method & NGX_HTTP_OPTIONS)) {
         return NGX_OK;
     }
 
@@ -321,6 +322,9 @@ ngx_http_apigw_wabind(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
     cln->data = g;
 
     ctx->op = &b->api->ops[0];
+
+    /* apigw's refusals readable by pages, as OpenWhisk's answers are */
+    ctx->any_origin = 1;
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "apigw web action binding \"%s\"", b->path);

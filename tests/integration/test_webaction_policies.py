@@ -295,6 +295,17 @@ def test_a_binding_inherits_what_it_leaves_out(gw, whisk):
         r = gw.get(BOOKS)
         assert r.status == 200 and r.header("RateLimit-Limit") == "100", r
         assert gw.get("/demo/hello.json", headers=VANITY).status == 401
+        # a browser: the preflight is OpenWhisk's (never checked), and the
+        # refusal is readable by the page
+        o = [("Origin", "https://app.example"),
+             ("Access-Control-Request-Method", "GET"),
+             ("Access-Control-Request-Headers", "X-Api-Key")]
+        r = gw.nginx.request("OPTIONS", HELLO, o)
+        assert r.status == 200, r
+        assert r.header("Access-Control-Allow-Origin") == "*", r
+        r = gw.get(HELLO, headers=o[:1])
+        assert r.status == 401 and \
+            r.header_all("Access-Control-Allow-Origin") == ["*"], r
     finally:
         for p in ("guest/demo/hello", "guest/demo/books", "guest/demo"):
             assert unbind(gw, p).status == 204
