@@ -112,6 +112,15 @@ ngx_http_apigw_m_series(ngx_http_apigw_m_t *m, ngx_str_t *api, ngx_str_t *op)
     al = ngx_min(api->len, NGX_HTTP_APIGW_M_NAME - 1);
     ol = ngx_min(op->len, NGX_HTTP_APIGW_M_NAME - 1);
 
+    /* cut on whole UTF-8 characters: a scrape must stay UTF-8 */
+    while (al && al < api->len && (api->data[al] & 0xc0) == 0x80) {
+        al--;
+    }
+
+    while (ol && ol < op->len && (op->data[ol] & 0xc0) == 0x80) {
+        ol--;
+    }
+
     ngx_crc32_init(hash);
     ngx_crc32_update(&hash, api->data, al);
     ngx_crc32_update(&hash, (u_char *) "\0", 1);

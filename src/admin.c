@@ -1758,12 +1758,16 @@ admin_v2_keys(admin_t *a, const char *tenant)
         api = admin_str(body, "api_id");
         op = admin_str(body, "operation");
 
-        if (consumer == NULL || consumer[0] == '\0'
-            || strlen(consumer) > 256)
-        {
+        if (consumer == NULL || consumer[0] == '\0') {
             json_decref(body);
             return admin_err(a, 400,
                              "\"consumer\" missing from request body.");
+        }
+
+        if (strlen(consumer) > 256) {
+            json_decref(body);
+            return admin_err(a, 400, "\"consumer\" is longer than 256 "
+                             "bytes.");
         }
 
         if ((json_object_get(body, "api_id") && api == NULL)

@@ -466,6 +466,8 @@ def test_keys(gw, whisk):
     k2 = r.json()
     assert r.status == 201 and k2["api_id"] == api
     err(gw.admin("POST", "/v2/%s/keys" % t, {}), 400)
+    err(gw.admin("POST", "/v2/%s/keys" % t, {"consumer": "c" * 257}), 400,
+        '"consumer" is longer than 256 bytes.')
     err(gw.admin("POST", "/v2/%s/keys" % t,
                  {"consumer": "x", "api_id": "nope"}), 404)
     err(gw.admin("POST", "/v2/%s/keys" % t,
@@ -881,6 +883,14 @@ def test_metrics(gw, whisk):
     assert value("apigw_config_version") >= 1
     assert "# TYPE apigw_backend_latency_seconds histogram" in text
     err(gw.admin("GET", "/metrics", token=None), 401)
+
+    # a long title is cut on whole characters: the scrape stays UTF-8
+    title = "é" * 60
+    gw.admin("POST", "/v2/%s/apis" % t, simple_doc(whisk, "/long", title))
+    assert gw.wait_status("GET", "/api/%s/long/hello" % t, 200).status == 200
+    body = gw.admin("GET", "/metrics").body
+    body.decode("utf-8")                  # strict: raises on a cut character
+    assert ('api="%s"' % ("é" * 47)).encode() in body, body
 
 
 def test_config_errors(nginx_factory):
