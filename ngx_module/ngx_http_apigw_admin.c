@@ -283,6 +283,53 @@ ngx_http_apigw_admin_secret(ngx_http_request_t *r, ngx_str_t *auth,
 }
 
 
+/*
+ * A subscription's client id is, for an apiKey scheme, the key itself
+ * (openwhisk-apigateway's design): the client id of a path
+ * ".../subscriptions/{client_id}" is logged as three asterisks
+ */
+static ngx_int_t
+ngx_http_apigw_admin_redact(ngx_http_request_t *r)
+{
+    u_char     *p, *s, *e, *last, *np, *d;
+    ngx_str_t  *line;
+
+    static u_char  sub[] = "/subscriptions/";
+
+    line = &r->request_line;
+    last = line->data + line->len;
+
+    p = ngx_strlcasestrn(line->data, last, sub, sizeof(sub) - 2);
+    if (p == NULL) {
+        return NGX_OK;
+    }
+
+    s = p + sizeof(sub) - 1;
+
+    for (e = s; e < last && *e != ' ' && *e != '?' && *e != '/'; e++) {
+        /* void */
+    }
+
+    if (e == s) {
+        return NGX_OK;
+    }
+
+    np = ngx_pnalloc(r->pool, line->len + 3);
+    if (np == NULL) {
+        return NGX_ERROR;
+    }
+
+    d = ngx_cpymem(np, line->data, s - line->data);
+    d = ngx_cpymem(d, "***", 3);
+    d = ngx_cpymem(d, e, last - e);
+
+    line->data = np;
+    line->len = d - np;
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_apigw_admin_handler(ngx_http_request_t *r)
 {
@@ -296,7 +343,7 @@ ngx_http_apigw_admin_handler(ngx_http_request_t *r)
     alcf = ngx_http_get_module_loc_conf(r, ngx_http_apigw_admin_module);
 
     ctx = ngx_http_apigw_admin_ctx(r);
-    if (ctx == NULL) {
+    if (ctx == NULL || ngx_http_apigw_admin_redact(r) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 

@@ -447,6 +447,11 @@ def test_v2_subscriptions(gw, whisk):
     assert "s3cret" not in journal
     assert "key-of-c" not in journal
     assert '"secret_sha256"' in journal and '"key_sha256"' in journal
+    # nor logged: the key in the path of a DELETE is hidden
+    with open(os.path.join(gw.nginx.dir, "access.log")) as f:
+        access = f.read()
+    assert "key-of-c4" not in access
+    assert "/subscriptions/***?artifact_id=" in access
 
 
 # ---- API keys ----
