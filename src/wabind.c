@@ -33,8 +33,11 @@ apigw_wabind_name_ok(const char *s, size_t len)
 {
     size_t  i;
 
-    if (len == 0 || len > APIGW_WABIND_MAX_NAME || s[0] == '.'
-        || s[0] == ' ' || s[len - 1] == ' ')
+    /* OpenWhisk's \A([\w]|[\w][\w@ .-]*[\w@.-]+)\z */
+    if (len == 0 || len > APIGW_WABIND_MAX_NAME
+        || !((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z')
+             || (s[0] >= '0' && s[0] <= '9') || s[0] == '_')
+        || s[len - 1] == ' ')
     {
         return 0;
     }

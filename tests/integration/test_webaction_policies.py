@@ -351,6 +351,9 @@ def test_bad_bodies_and_paths(gw):
     assert bind(gw, "guest/a/b/c", KEY_HDR).status == 404
     assert bind(gw, "gu%2Fest", KEY_HDR).status == 400
     assert bind(gw, "gu$st", KEY_HDR).status == 400
+    # OpenWhisk names start with a letter, a digit or "_"; no dot segments
+    assert bind(gw, "guest/-x", KEY_HDR).status == 400
+    assert bind(gw, "guest/demo/..", KEY_HDR).status == 400
     assert gw.admin("POST", "/v2/guest/webactions/guest",
                     KEY_HDR).status == 405
     # nothing was stored

@@ -56,6 +56,10 @@ TEST(wabind_paths)
     CHECK(apigw_wabind_path_check("a/b/") != NULL);
     CHECK(apigw_wabind_path_check("a/../b") != NULL);
     CHECK(apigw_wabind_path_check("a/b/hello.json") != NULL);
+    /* a name starts with a letter, a digit or "_" */
+    CHECK(apigw_wabind_path_check("guest/-x") != NULL);
+    CHECK(apigw_wabind_path_check("guest/@x") != NULL);
+    CHECK(apigw_wabind_path_check("guest/_x/9y") == NULL);
     CHECK(apigw_wabind_path_check("a/b%2Fc") != NULL);
 }
 
