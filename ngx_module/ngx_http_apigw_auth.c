@@ -260,9 +260,7 @@ ngx_http_apigw_auth(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx,
      * missing, a client id missing) never reads the others.
      */
     if (r->args.len) {
-        if (ngx_http_apigw_redact_query(r->pool, &r->request_line, sec)
-            != NGX_OK)
-        {
+        if (ngx_http_apigw_redact_request(r, ctx->op->api) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 

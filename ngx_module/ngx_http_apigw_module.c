@@ -596,7 +596,12 @@ matched:
 
     ctx->api = m.api;
 
-    if (r->args.len && (m.status || (m.api && m.api->auth))
+    /* the credentials stage hides them itself when it runs */
+    if (r->args.len
+        && (m.status
+            || (m.api && m.api->auth
+                && (m.op->ext == NULL || m.op->security == NULL
+                    || (r->method & NGX_HTTP_OPTIONS))))
         && ngx_http_apigw_redact_request(r, m.api) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -446,8 +446,9 @@ typedef struct {
 } ngx_http_apigw_jbuf_t;
 
 
-static ngx_int_t
-ngx_http_apigw_jbuf_add(ngx_http_apigw_jbuf_t *b, const void *s, size_t n)
+/* room for n more bytes */
+static u_char *
+ngx_http_apigw_jbuf_room(ngx_http_apigw_jbuf_t *b, size_t n)
 {
     u_char  *np;
 
@@ -455,12 +456,26 @@ ngx_http_apigw_jbuf_add(ngx_http_apigw_jbuf_t *b, const void *s, size_t n)
         b->cap = ngx_max(2 * b->cap, b->len + n + 256);
         np = realloc(b->p, b->cap);
         if (np == NULL) {
-            return NGX_ERROR;
+            return NULL;
         }
         b->p = np;
     }
 
-    ngx_memcpy(b->p + b->len, s, n);
+    return b->p + b->len;
+}
+
+
+static ngx_int_t
+ngx_http_apigw_jbuf_add(ngx_http_apigw_jbuf_t *b, const void *s, size_t n)
+{
+    u_char  *p;
+
+    p = ngx_http_apigw_jbuf_room(b, n);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, s, n);
     b->len += n;
 
     return NGX_OK;
@@ -470,9 +485,8 @@ ngx_http_apigw_jbuf_add(ngx_http_apigw_jbuf_t *b, const void *s, size_t n)
 static ngx_int_t
 ngx_http_apigw_jbuf_str(ngx_http_apigw_jbuf_t *b, const char *s, size_t n)
 {
-    u_char         c, esc[6];
-    size_t         i, from;
-    static u_char  hex[] = "0123456789abcdef";
+    u_char  *p;
+    size_t   k;
 
     /* a header or query value may not be UTF-8: no JSON string then */
     if (!apigw_utf8_valid(s, n)) {
@@ -480,49 +494,19 @@ ngx_http_apigw_jbuf_str(ngx_http_apigw_jbuf_t *b, const char *s, size_t n)
         return NGX_OK;
     }
 
-    if (ngx_http_apigw_jbuf_add(b, "\"", 1) != NGX_OK) {
+    k = apigw_json_escape(s, n, NULL, 0);
+
+    p = ngx_http_apigw_jbuf_room(b, k + 2);
+    if (p == NULL) {
         return NGX_ERROR;
     }
 
-    for (from = 0, i = 0; i < n; i++) {
-        c = (u_char) s[i];
+    *p++ = '"';
+    (void) apigw_json_escape(s, n, (char *) p, k);
+    p[k] = '"';
+    b->len += k + 2;
 
-        if (c >= 0x20 && c != '"' && c != '\\') {
-            continue;
-        }
-
-        if (ngx_http_apigw_jbuf_add(b, s + from, i - from) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        esc[0] = '\\';
-
-        if (c == '"' || c == '\\') {
-            esc[1] = c;
-
-            if (ngx_http_apigw_jbuf_add(b, esc, 2) != NGX_OK) {
-                return NGX_ERROR;
-            }
-
-        } else {
-            esc[1] = 'u';
-            esc[2] = '0';
-            esc[3] = '0';
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 0xf];
-            if (ngx_http_apigw_jbuf_add(b, esc, 6) != NGX_OK) {
-                return NGX_ERROR;
-            }
-        }
-
-        from = i + 1;
-    }
-
-    if (ngx_http_apigw_jbuf_add(b, s + from, n - from) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    return ngx_http_apigw_jbuf_add(b, "\"", 1);
+    return NGX_OK;
 }
 
 

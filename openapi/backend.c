@@ -126,7 +126,7 @@ oa_tchar(int ch)
 }
 
 
-static int
+int
 oa_token(const char *s)
 {
     if (*s == '\0') {

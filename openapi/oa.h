@@ -58,6 +58,8 @@ size_t oa_ptr_push_index(oa_ctx_t *c, size_t i);
 void oa_ptr_pop(oa_ctx_t *c, size_t len);
 void oa_ptr_set(oa_ctx_t *c, const char *s);
 char *oa_ptr_escape(const char *key, size_t len);
+/* an HTTP token (a header name): RFC 9110 tchars, at least one */
+int oa_token(const char *s);
 
 void oa_vproblem(oa_ctx_t *c, int warning, const char *key, const char *fmt,
     va_list ap);

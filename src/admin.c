@@ -986,24 +986,22 @@ admin_base_overlap(const char *x, const char *y)
 }
 
 
-/* the API of the record has an operation named op (operationId, or
-   "METHOD /path" for one without) */
-static int
-admin_api_has_op(admin_t *a, json_t *rec, const char *op)
+/* a stored API's routes (its document compiled for them), or NULL */
+static apigw_api_t *
+admin_stored_routes(admin_t *a, json_t *rec, const char *file)
 {
-    int                   found;
-    char                 *text, name[1024];
-    size_t                i;
+    char                 *text;
     apigw_api_t          *api;
     apigw_problems_t      probs;
     apigw_import_opts_t   opts;
 
     text = json_dumps(json_object_get(rec, "doc"), JSON_COMPACT);
     if (text == NULL) {
-        return 1;                    /* not to be told: not refused */
+        return NULL;
     }
 
     memset(&opts, 0, sizeof(opts));
+    opts.file = file;
     opts.openwhisk_url = a->req->openwhisk_url;
     opts.routes_only = 1;
     opts.max_size = strlen(text) + 1;
@@ -1013,8 +1011,23 @@ admin_api_has_op(admin_t *a, json_t *rec, const char *op)
     apigw_problems_free(&probs);
     free(text);
 
+    return api;
+}
+
+
+/* the API of the record has an operation named op (operationId, or
+   "METHOD /path" for one without) */
+static int
+admin_api_has_op(admin_t *a, json_t *rec, const char *op)
+{
+    int           found;
+    char          name[1024];
+    size_t        i;
+    apigw_api_t  *api;
+
+    api = admin_stored_routes(a, rec, NULL);
     if (api == NULL) {
-        return 1;
+        return 1;                    /* not to be told: not refused */
     }
 
     found = 0;
@@ -1042,15 +1055,14 @@ static int
 admin_routes_clash(admin_t *a, const char *tenant, const char *except,
     apigw_api_t *api)
 {
-    int                   rc;
-    char                 *text, msg[600];
-    size_t                i, n;
-    json_t               *v, *errs;
-    const char           *k, *id, *base;
-    apigw_api_t          *other, **others;
-    apigw_router_t       *rt;
-    apigw_problems_t      probs;
-    apigw_import_opts_t   opts;
+    int                rc;
+    char               msg[600];
+    size_t             i, n;
+    json_t            *v, *errs;
+    const char        *k, *id, *base;
+    apigw_api_t       *other, **others;
+    apigw_router_t    *rt;
+    apigw_problems_t   probs;
 
     rt = apigw_router_create();
     others = calloc(json_object_size(apigw_store_records(a->s)) + 1,
@@ -1083,10 +1095,6 @@ admin_routes_clash(admin_t *a, const char *tenant, const char *except,
     }
 
     /* the others' routes only: what clashes is a method and a template */
-    memset(&opts, 0, sizeof(opts));
-    opts.openwhisk_url = a->req->openwhisk_url;
-    opts.routes_only = 1;
-
     json_object_foreach(apigw_store_records(a->s), k, v) {
         id = admin_str(v, "id");
         base = admin_str(v, "basePath");
@@ -1103,20 +1111,9 @@ admin_routes_clash(admin_t *a, const char *tenant, const char *except,
             continue;
         }
 
-        text = json_dumps(json_object_get(v, "doc"), JSON_COMPACT);
-        if (text == NULL) {
-            continue;
-        }
-
-        opts.file = id;
-        opts.max_size = strlen(text) + 1;
-        other = apigw_import_buffer(text, strlen(text), &opts, &probs);
-        free(text);
-
         /* a stored document the gateway cannot compile is not routed */
+        other = admin_stored_routes(a, v, id);
         if (other == NULL) {
-            apigw_problems_free(&probs);
-            apigw_problems_init(&probs);
             continue;
         }
 
@@ -3228,10 +3225,7 @@ admin_v1_map_location(json_t *end, int need_name, const char *path,
         return -1;
     }
 
-    if (k == 0 && name && strcmp(name, "*") != 0
-        && (name[strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQ"
-                        "RSTUVWXYZ0123456789!#$%&'*+-.^_`|~")] != '\0'))
-    {
+    if (k == 0 && name && strcmp(name, "*") != 0 && !oa_token(name)) {
         *why = "name: must be a header name (letters, digits and "
                "!#$%&'*+-.^_`|~)";
         return -1;
