@@ -2134,10 +2134,12 @@ admin_v2_tenant(admin_t *a, const char *tenant)
         return admin_json(a, 200, json_incref(rec));
     }
 
+    /*
+     * Everything of the tenant goes, its record or not: APIs, keys and
+     * subscriptions may be made for a tenant id that was never PUT.
+     */
     if (admin_is(a, "DELETE")) {
-        if (rec == NULL) {
-            return admin_err(a, 404, "Unknown tenant id %s", tenant);
-        }
+        i = 0;
 
         json_object_foreach(apigw_store_records(a->s), k, v) {
             s = admin_str(v, "tenant");
@@ -2146,7 +2148,13 @@ admin_v2_tenant(admin_t *a, const char *tenant)
                 if (admin_write(a, k, NULL) != 0) {
                     return -1;
                 }
+
+                i++;
             }
+        }
+
+        if (i == 0) {
+            return admin_err(a, 404, "Unknown tenant id %s", tenant);
         }
 
         return admin_no_content(a);

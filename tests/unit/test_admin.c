@@ -944,6 +944,30 @@ TEST(test_allow_head_options)
 }
 
 
+/* a tenant never PUT (keys only) is deleted with all it has */
+static void
+test_delete_tenant_without_record(void)
+{
+    char     key[80];
+    json_t  *j;
+
+    j = req("POST", "/v2/solo/keys", "{\"consumer\":\"c\"}");
+    CHECK_INT(last_status, 201);
+    snprintf(key, sizeof(key), "key:%s", jstr(j, "id"));
+    json_decref(j);
+
+    CHECK(apigw_store_get(st, "tenant:solo") == NULL);
+    CHECK(apigw_store_get(st, key) != NULL);
+
+    json_decref(req("DELETE", "/v2/solo", NULL));
+    CHECK_INT(last_status, 204);
+    CHECK(apigw_store_get(st, key) == NULL);
+
+    json_decref(req("DELETE", "/v2/solo", NULL));
+    CHECK_INT(last_status, 404);
+}
+
+
 int
 main(void)
 {
@@ -958,6 +982,7 @@ main(void)
     RUN(test_route_clashes);
     RUN(test_paging);
     RUN(test_keys_hashed);
+    RUN(test_delete_tenant_without_record);
     RUN(test_credentials_iterators);
     RUN(test_v1_model);
     RUN(test_v1_rate_limit_errors);
