@@ -4,8 +4,9 @@
  * lookup), read by `GET /metrics` on the admin listener in the Prometheus
  * text format.
  *
- * Series by API and operation live in a fixed table; when it is full,
- * further pairs are counted under api="other", so memory stays bounded.
+ * Series by tenant, API and operation live in a fixed table (two tenants
+ * may give their APIs the same title); when it is full, further ones are
+ * counted under api="other", so memory stays bounded.
  */
 
 #include "ngx_http_apigw_store.h"
@@ -20,6 +21,7 @@
 typedef struct {
     ngx_atomic_t        used;            /* 0 free, 1 claimed, 2 ready */
     uint32_t            hash;
+    u_char              tenant[NGX_HTTP_APIGW_M_NAME];
     u_char              api[NGX_HTTP_APIGW_M_NAME];
     u_char              op[NGX_HTTP_APIGW_M_NAME];
     ngx_atomic_t        count[6];        /* 1xx..5xx, other */
@@ -101,27 +103,39 @@ ngx_http_apigw_m(void)
 }
 
 
-static ngx_http_apigw_m_series_t *
-ngx_http_apigw_m_series(ngx_http_apigw_m_t *m, ngx_str_t *api, ngx_str_t *op)
+/* a label's length in a series: cut on whole UTF-8 characters, as a
+   scrape must stay UTF-8 */
+static size_t
+ngx_http_apigw_m_cut(ngx_str_t *name)
 {
-    size_t                      al, ol;
+    size_t  n;
+
+    n = ngx_min(name->len, NGX_HTTP_APIGW_M_NAME - 1);
+
+    while (n && n < name->len && (name->data[n] & 0xc0) == 0x80) {
+        n--;
+    }
+
+    return n;
+}
+
+
+static ngx_http_apigw_m_series_t *
+ngx_http_apigw_m_series(ngx_http_apigw_m_t *m, ngx_str_t *tenant,
+    ngx_str_t *api, ngx_str_t *op)
+{
+    size_t                      tl, al, ol;
     uint32_t                    hash;
     ngx_uint_t                  i, n;
     ngx_http_apigw_m_series_t  *s;
 
-    al = ngx_min(api->len, NGX_HTTP_APIGW_M_NAME - 1);
-    ol = ngx_min(op->len, NGX_HTTP_APIGW_M_NAME - 1);
-
-    /* cut on whole UTF-8 characters: a scrape must stay UTF-8 */
-    while (al && al < api->len && (api->data[al] & 0xc0) == 0x80) {
-        al--;
-    }
-
-    while (ol && ol < op->len && (op->data[ol] & 0xc0) == 0x80) {
-        ol--;
-    }
+    tl = ngx_http_apigw_m_cut(tenant);
+    al = ngx_http_apigw_m_cut(api);
+    ol = ngx_http_apigw_m_cut(op);
 
     ngx_crc32_init(hash);
+    ngx_crc32_update(&hash, tenant->data, tl);
+    ngx_crc32_update(&hash, (u_char *) "\0", 1);
     ngx_crc32_update(&hash, api->data, al);
     ngx_crc32_update(&hash, (u_char *) "\0", 1);
     ngx_crc32_update(&hash, op->data, ol);
@@ -133,6 +147,8 @@ ngx_http_apigw_m_series(ngx_http_apigw_m_t *m, ngx_str_t *api, ngx_str_t *op)
 
         if (s->used == 2) {
             if (s->hash == hash
+                && ngx_strncmp(s->tenant, tenant->data, tl) == 0
+                && s->tenant[tl] == '\0'
                 && ngx_strncmp(s->api, api->data, al) == 0
                 && s->api[al] == '\0'
                 && ngx_strncmp(s->op, op->data, ol) == 0
@@ -146,6 +162,8 @@ ngx_http_apigw_m_series(ngx_http_apigw_m_t *m, ngx_str_t *api, ngx_str_t *op)
 
         if (s->used == 0 && ngx_atomic_cmp_set(&s->used, 0, 1)) {
             s->hash = hash;
+            ngx_memcpy(s->tenant, tenant->data, tl);
+            s->tenant[tl] = '\0';
             ngx_memcpy(s->api, api->data, al);
             s->api[al] = '\0';
             ngx_memcpy(s->op, op->data, ol);
@@ -231,11 +249,11 @@ ngx_http_apigw_metrics_log(ngx_http_request_t *r)
         ngx_str_set(&op, "");
     }
 
-    s = ngx_http_apigw_m_series(m, &api, &op);
+    s = ngx_http_apigw_m_series(m, &ctx->tenant, &api, &op);
 
     if (s == NULL) {
         ngx_str_set(&other, "other");
-        s = ngx_http_apigw_m_series(m, &other, &other);
+        s = ngx_http_apigw_m_series(m, &other, &other, &other);
     }
 
     cls = r->headers_out.status / 100;
@@ -332,7 +350,8 @@ ngx_http_apigw_metrics_text(ngx_http_request_t *r, uint64_t version)
     if (m) {
         for (i = 0; i < NGX_HTTP_APIGW_M_SERIES; i++) {
             if (m->series[i].used == 2) {
-                len += 6 * (96 + 4 * NGX_HTTP_APIGW_M_NAME);
+                /* three labels, each at worst escaped to twice its size */
+                len += 6 * (128 + 6 * NGX_HTTP_APIGW_M_NAME);
             }
         }
     }
@@ -355,7 +374,7 @@ ngx_http_apigw_metrics_text(ngx_http_request_t *r, uint64_t version)
     }
 
     p = ngx_sprintf(p, "# HELP apigw_requests_total Data-plane requests "
-                    "by API, operation and status class.\n"
+                    "by tenant, API, operation and status class.\n"
                     "# TYPE apigw_requests_total counter\n");
 
     for (i = 0; i < NGX_HTTP_APIGW_M_SERIES; i++) {
@@ -368,7 +387,9 @@ ngx_http_apigw_metrics_text(ngx_http_request_t *r, uint64_t version)
                 continue;
             }
 
-            p = ngx_cpymem(p, "apigw_requests_total{api=\"", 26);
+            p = ngx_cpymem(p, "apigw_requests_total{tenant=\"", 29);
+            p = ngx_http_apigw_m_label(p, m->series[i].tenant);
+            p = ngx_cpymem(p, "\",api=\"", 7);
             p = ngx_http_apigw_m_label(p, m->series[i].api);
             p = ngx_cpymem(p, "\",operation=\"", 13);
             p = ngx_http_apigw_m_label(p, m->series[i].op);

@@ -879,8 +879,8 @@ def test_metrics(gw, whisk):
         assert got, (prefix, text)
         return float(got[0].rsplit(" ", 1)[1])
 
-    assert value('apigw_requests_total{api="Metered",operation="getHello",'
-                 'class="2xx"}') >= 4
+    assert value('apigw_requests_total{tenant="%s",api="Metered",'
+                 'operation="getHello",class="2xx"}' % t) >= 4
     assert value('apigw_denials_total{reason="not_found"}') >= 1
     assert value('apigw_backend_latency_seconds_count') >= 4
     assert value('apigw_backend_latency_seconds_bucket{le="+Inf"}') >= 4
@@ -888,6 +888,17 @@ def test_metrics(gw, whisk):
     assert value("apigw_config_version") >= 1
     assert "# TYPE apigw_backend_latency_seconds histogram" in text
     err(gw.admin("GET", "/metrics", token=None), 401)
+
+    # another tenant's API of the same title is a series of its own
+    series = ('apigw_requests_total{tenant="%s",api="Metered",'
+              'operation="getHello",class="2xx"}')
+    before = value(series % t)
+    t2 = "tenant-metrics2"
+    gw.admin("POST", "/v2/%s/apis" % t2, simple_doc(whisk, "/m", "Metered"))
+    assert gw.wait_status("GET", "/api/%s/m/hello" % t2, 200).status == 200
+    lines = gw.admin("GET", "/metrics").body.decode().splitlines()
+    assert value(series % t2) >= 8
+    assert value(series % t) == before
 
     # a long title is cut on whole characters: the scrape stays UTF-8
     title = "é" * 60
