@@ -32,7 +32,10 @@ static void ngx_http_apigw_wabind_changed(const apigw_store_t *s,
     void *data);
 static void ngx_http_apigw_wabind_release(void *data);
 static json_t *ngx_http_apigw_wabind_effective(json_t *recs,
-    const char *tenant, const char *path, json_t *policy);
+    const char *tenant, const char *path, json_t *policy, char *limits_of);
+
+/* a binding path's room: "webaction:" and three segments */
+#define NGX_HTTP_APIGW_WABIND_KEY  (3 * APIGW_WABIND_MAX_NAME + 16)
 
 
 static ngx_http_apigw_wabind_gen_t  *ngx_http_apigw_wabind_gen;
@@ -73,6 +76,7 @@ static void
 ngx_http_apigw_wabind_changed(const apigw_store_t *s, void *data)
 {
     char                         *text, buf[512];
+    char                          limits_of[NGX_HTTP_APIGW_WABIND_KEY];
     size_t                        i, n, len;
     json_t                       *v, *recs, *eff;
     ngx_log_t                    *log;
@@ -130,7 +134,8 @@ ngx_http_apigw_wabind_changed(const apigw_store_t *s, void *data)
             eff = tenant && path
                   ? ngx_http_apigw_wabind_effective(recs, tenant, path,
                                                     json_object_get(v,
-                                                                "policy"))
+                                                                "policy"),
+                                                    limits_of)
                   : NULL;
             text = eff ? json_dumps(eff, JSON_COMPACT) : NULL;
             json_decref(eff);
@@ -143,8 +148,9 @@ ngx_http_apigw_wabind_changed(const apigw_store_t *s, void *data)
             }
 
             apigw_problems_init(&probs);
-            api = apigw_wabind_compile(tenant, path, text, ngx_strlen(text),
-                                       &probs);
+            api = apigw_wabind_compile(tenant, path,
+                                       limits_of[0] ? limits_of : NULL,
+                                       text, ngx_strlen(text), &probs);
             free(text);
 
             for (i = 0; api == NULL && i < probs.n; i++) {
@@ -187,18 +193,20 @@ ngx_http_apigw_wabind_changed(const apigw_store_t *s, void *data)
 
 /*
  * A binding's policy with what it leaves out taken from its package's and
- * namespace's bindings of the same tenant (apigw_wabind_inherit())
+ * namespace's bindings of the same tenant (apigw_wabind_inherit());
+ * limits_of: the path of the binding its rate limits came from, or "".
  */
 static json_t *
 ngx_http_apigw_wabind_effective(json_t *recs, const char *tenant,
-    const char *path, json_t *policy)
+    const char *path, json_t *policy, char *limits_of)
 {
-    char         key[600], *slash;
-    size_t       nup;
-    json_t      *up[2], *r;
+    char         key[NGX_HTTP_APIGW_WABIND_KEY], *slash;
+    size_t       nup, from, len[2];
+    json_t      *up[2], *r, *eff;
     const char  *t;
 
     nup = 0;
+    limits_of[0] = '\0';
 
     if (ngx_strlen(path) < sizeof(key) - 12) {
         ngx_sprintf((u_char *) key, "webaction:%s%Z", path);
@@ -210,15 +218,24 @@ ngx_http_apigw_wabind_effective(json_t *recs, const char *tenant,
             t = json_string_value(json_object_get(r, "tenant"));
 
             if (r && t && ngx_strcmp(t, tenant) == 0) {
+                len[nup] = slash - key;
                 up[nup++] = json_object_get(r, "policy");
 
             } else if (r == NULL) {
+                len[nup] = slash - key;
                 up[nup++] = NULL;
             }
         }
     }
 
-    return apigw_wabind_inherit(policy, up, nup);
+    eff = apigw_wabind_inherit(policy, up, nup, &from);
+
+    if (eff && from < nup) {
+        ngx_memcpy(limits_of, path, len[from] - 10);
+        limits_of[len[from] - 10] = '\0';
+    }
+
+    return eff;
 }
 
 

@@ -2794,8 +2794,8 @@ admin_v2_webactions(admin_t *a, const char *tenant)
     }
 
     apigw_problems_init(&probs);
-    api = apigw_wabind_compile(tenant, path, a->req->body, a->req->body_len,
-                               &probs);
+    api = apigw_wabind_compile(tenant, path, NULL, a->req->body,
+                               a->req->body_len, &probs);
 
     if (api == NULL) {
         errs = json_array();

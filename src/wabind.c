@@ -240,11 +240,14 @@ apigw_wabind_check(json_t *pol, apigw_problems_t *probs)
 
 
 json_t *
-apigw_wabind_inherit(json_t *policy, json_t *const *up, size_t nup)
+apigw_wabind_inherit(json_t *policy, json_t *const *up, size_t nup,
+    size_t *limits_from)
 {
     size_t       i;
     json_t      *out, *from, *schemes, *own, *v;
     const char  *k;
+
+    *limits_from = nup;
 
     out = json_is_object(policy) ? json_deep_copy(policy) : json_object();
     if (out == NULL) {
@@ -301,6 +304,7 @@ apigw_wabind_inherit(json_t *policy, json_t *const *up, size_t nup)
                     return NULL;
                 }
 
+                *limits_from = i;
                 break;
             }
         }
@@ -312,9 +316,11 @@ apigw_wabind_inherit(json_t *policy, json_t *const *up, size_t nup)
 
 apigw_api_t *
 apigw_wabind_compile(const char *tenant, const char *path,
-    const char *policy, size_t len, apigw_problems_t *probs)
+    const char *limits_of, const char *policy, size_t len,
+    apigw_problems_t *probs)
 {
-    char                 *text, *base;
+    int                   rc;
+    char                 *text, *base, *own;
     size_t                i, n, blen;
     json_t               *pol, *doc, *v;
     const char           *err;
@@ -325,6 +331,10 @@ apigw_wabind_compile(const char *tenant, const char *path,
     apigw_import_opts_t   opts;
 
     err = apigw_wabind_path_check(path);
+    if (err == NULL && limits_of) {
+        err = apigw_wabind_path_check(limits_of);
+    }
+
     if (err) {
         apigw_problem_add(probs, 0, NULL, "", "%s", err);
         return NULL;
@@ -440,21 +450,37 @@ apigw_wabind_compile(const char *tenant, const char *path,
         }
     }
 
-    /* a base path of its own: API-scoped counters are the binding's */
-    blen = strlen(tenant) + strlen(path) + sizeof("/_webactions//");
+    /*
+     * A base path of its own: API-scoped counters are the binding's.
+     * Limits taken from a package or namespace count on that binding's
+     * counters (its base path and name), so that opening one action
+     * does not give it an allowance besides the package's.
+     */
+    if (limits_of == NULL) {
+        limits_of = path;
+    }
+
+    blen = strlen(tenant) + strlen(path) + strlen(limits_of)
+           + sizeof("/_webactions//");
     base = malloc(blen);
     if (base == NULL) {
         goto nomem;
     }
 
-    snprintf(base, blen, "/_webactions/%s/%s", tenant, path);
+    own = api->file;
+    api->file = (char *) limits_of;
+    snprintf(base, blen, "/_webactions/%s/%s", tenant, limits_of);
     free(api->base_path);
     api->base_path = base;
 
-    if (api->ops[0].limits && apigw_rl_attach(api->ops[0].limits,
+    rc = api->ops[0].limits ? apigw_rl_attach(api->ops[0].limits,
                                               &api->ops[0])
-                              != 0)
-    {
+                            : 0;
+
+    api->file = own;
+    snprintf(base, blen, "/_webactions/%s/%s", tenant, path);
+
+    if (rc != 0) {
         goto nomem;
     }
 

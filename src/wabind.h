@@ -37,19 +37,23 @@ const char *apigw_wabind_path_check(const char *path);
  * namespace's; NULL where there is none): `security` (with the schemes it
  * names, the binding's own schemes winning) and `x-apigw-rate-limit`.  So
  * a rate limit on one action does not open it, and `"security": []` keeps
- * the package's limits.
+ * the package's limits.  *limits_from: the index in `up` the rate limits
+ * came from, else nup.
  */
 struct json_t *apigw_wabind_inherit(struct json_t *policy,
-    struct json_t *const *up, size_t nup);
+    struct json_t *const *up, size_t nup, size_t *limits_from);
 
 /*
  * Compiles a policy (JSON text) for `path` of `tenant` into an API of one
- * operation (ops[0]) with `security` and `limits`.  Every problem goes to
+ * operation (ops[0]) with `security` and `limits`; the limits count on the
+ * counters of the binding `limits_of` (the one they were inherited from;
+ * NULL: `path`'s own).  Every problem goes to
  * `probs` with its JSON pointer into the policy; NULL when there was any
  * error.
  */
 apigw_api_t *apigw_wabind_compile(const char *tenant, const char *path,
-    const char *policy, size_t len, apigw_problems_t *probs);
+    const char *limits_of, const char *policy, size_t len,
+    apigw_problems_t *probs);
 
 
 /* ---- the table ---- */

@@ -45,7 +45,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     (void) apigw_wabind_path_check(buf);
 
     apigw_problems_init(&probs);
-    api = apigw_wabind_compile("tenant", buf, nl + 1,
+    api = apigw_wabind_compile("tenant", buf, NULL, nl + 1,
                                size - (size_t) (nl + 1 - buf), &probs);
     apigw_problems_free(&probs);
 

@@ -312,6 +312,32 @@ def test_a_binding_inherits_what_it_leaves_out(gw, whisk):
     assert settle(gw, HELLO, 200) == [200] * 6
 
 
+
+def test_an_opened_action_counts_on_its_package_limit(gw, whisk):
+    """A package's limit kept by an action opened with "security": [] is
+    the package's allowance, not a second one of the action's own."""
+    pkg = dict(KEY_HDR, **{"x-apigw-rate-limit": [
+        {"rate": 1000, "per": "day", "key": "global"}]})
+    assert bind(gw, "guest/demo", pkg).status == 201
+    assert bind(gw, "guest/demo/books", OPEN).status == 201
+    assert bind(gw, "guest/demo/hello", OPEN).status == 201
+    try:
+        assert settle(gw, BOOKS, 200) == [200] * 6
+        assert settle(gw, HELLO, 200) == [200] * 6
+        left = []
+        for target in (BOOKS, HELLO, BOOKS, HELLO):
+            r = gw.get(target)
+            assert r.status == 200 and r.header("RateLimit-Limit") == \
+                "1000", r
+            left.append(int(r.header("RateLimit-Remaining")))
+        # one counter: every request, to either action, takes one
+        assert left == [left[0] - i for i in range(4)], left
+    finally:
+        for p in ("guest/demo/hello", "guest/demo/books", "guest/demo"):
+            assert unbind(gw, p).status == 204
+    assert settle(gw, HELLO, 200) == [200] * 6
+
+
 # ---- the management API's checks ----
 
 def test_bad_bodies_and_paths(gw):

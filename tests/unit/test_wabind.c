@@ -5,6 +5,8 @@
 
 #include <stdlib.h>
 
+#include <jansson.h>
+
 #include "apigw.h"
 #include "auth.h"
 #include "wabind.h"
@@ -25,7 +27,7 @@ static apigw_api_t *
 compile(const char *path, const char *pol, apigw_problems_t *p)
 {
     apigw_problems_init(p);
-    return apigw_wabind_compile("t1", path, pol, strlen(pol), p);
+    return apigw_wabind_compile("t1", path, NULL, pol, strlen(pol), p);
 }
 
 
@@ -225,6 +227,89 @@ TEST(wabind_table)
 }
 
 
+/*
+ * What a binding leaves out comes from above; inherited limits count on
+ * the counters of the binding they came from.
+ */
+TEST(wabind_inherited_limits_share_counters)
+{
+    size_t             from;
+    json_t            *pkg, *ns, *open, *own, *none, *up[2], *eff;
+    apigw_api_t       *p, *a, *b;
+    apigw_problems_t   probs;
+
+    pkg = json_loads(RL_POLICY, 0, NULL);
+    ns = json_loads(KEY_POLICY, 0, NULL);
+    open = json_loads("{\"security\":[]}", 0, NULL);
+    own = json_loads("{\"security\":[],\"x-apigw-rate-limit\":[]}", 0,
+                     NULL);
+    none = json_object();
+    CHECK(pkg && ns && open && own && none);
+
+    /* the action opened: the package's limit, from up[0] */
+    up[0] = pkg;
+    up[1] = ns;
+    eff = apigw_wabind_inherit(open, up, 2, &from);
+    CHECK(eff != NULL);
+    CHECK_INT((int) from, 0);
+    CHECK(json_array_size(json_object_get(eff, "x-apigw-rate-limit")) == 1);
+    CHECK(json_array_size(json_object_get(eff, "security")) == 0);
+    json_decref(eff);
+
+    /* no package binding: the namespace's key, no limit anywhere */
+    up[0] = NULL;
+    eff = apigw_wabind_inherit(none, up, 2, &from);
+    CHECK(eff != NULL);
+    CHECK_INT((int) from, 2);
+    CHECK(json_array_size(json_object_get(eff, "security")) == 1);
+    CHECK(json_object_get(eff, "x-apigw-rate-limit") == NULL);
+    json_decref(eff);
+
+    /* its own (empty) limits: nothing inherited */
+    up[0] = pkg;
+    eff = apigw_wabind_inherit(own, up, 2, &from);
+    CHECK(eff != NULL);
+    CHECK_INT((int) from, 2);
+    json_decref(eff);
+
+    apigw_problems_init(&probs);
+    p = apigw_wabind_compile("t1", "ns/pkg", NULL, RL_POLICY,
+                             strlen(RL_POLICY), &probs);
+    a = apigw_wabind_compile("t1", "ns/pkg/a", "ns/pkg", RL_POLICY,
+                             strlen(RL_POLICY), &probs);
+    b = apigw_wabind_compile("t1", "ns/pkg/b", NULL, RL_POLICY,
+                             strlen(RL_POLICY), &probs);
+    CHECK_INT((int) probs.nerrors, 0);
+    CHECK(p && a && b);
+
+    if (p && a && b) {
+        CHECK_STR(a->ops[0].limits->items[0].scope_id,
+                  p->ops[0].limits->items[0].scope_id);
+        CHECK(strcmp(b->ops[0].limits->items[0].scope_id,
+                     p->ops[0].limits->items[0].scope_id) != 0);
+        /* the binding keeps its own name and base path */
+        CHECK_STR(a->base_path, "/_webactions/t1/ns/pkg/a");
+        CHECK_STR(a->file, "ns/pkg/a");
+    }
+
+    apigw_api_free(p);
+    apigw_api_free(a);
+    apigw_api_free(b);
+
+    /* the path limits are counted on is checked as the binding's is */
+    a = apigw_wabind_compile("t1", "ns/pkg/a", "a//b", RL_POLICY,
+                             strlen(RL_POLICY), &probs);
+    CHECK(a == NULL);
+    apigw_problems_free(&probs);
+
+    json_decref(pkg);
+    json_decref(ns);
+    json_decref(open);
+    json_decref(own);
+    json_decref(none);
+}
+
+
 int
 main(void)
 {
@@ -233,5 +318,6 @@ main(void)
     RUN(wabind_compile_limits_and_bearer);
     RUN(wabind_compile_problems);
     RUN(wabind_table);
+    RUN(wabind_inherited_limits_share_counters);
     return UNIT_DONE();
 }
