@@ -62,6 +62,11 @@ typedef struct {
        NULL for static specs (tenant "", the base path) */
     const char                 *key_tenant;
     const char                 *key_api;
+    /* managed APIs: the pool the operation lives in, and the scope ids of
+       the apigw_rate_limit defaults, by APIGW_RL_SCOPE_*, made on first
+       use (ngx_http_apigw_ratelimit.c) */
+    ngx_pool_t                 *pool;
+    char                       *rl_scope_id[4];
 } ngx_http_apigw_op_t;
 
 

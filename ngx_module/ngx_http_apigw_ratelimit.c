@@ -797,16 +797,20 @@ ngx_http_apigw_ratelimit_merge(ngx_http_apigw_loc_conf_t *prev,
 /*
  * The apigw_rate_limit defaults for an operation of a managed API without
  * limits of its own, in the request's pool: the managed APIs are compiled
- * once for every location, each location has its own defaults.  NULL:
- * none.
+ * once for every location, each location has its own defaults.  Their
+ * scope ids depend on the operation alone: made once, kept with it.
+ * NULL: none.
  */
 static apigw_rl_set_t *
 ngx_http_apigw_rl_defaults(ngx_http_request_t *r,
     ngx_http_apigw_rl_loc_t *rll, const apigw_operation_t *op)
 {
-    char            *sid;
-    size_t           i, len;
-    apigw_rl_set_t  *d, *s;
+    int                   scope;
+    char                 *sid, **cached;
+    size_t                i, len;
+    ngx_pool_t           *pool;
+    apigw_rl_set_t       *d, *s;
+    ngx_http_apigw_op_t  *opx;
 
     d = rll->defaults;
 
@@ -825,16 +829,28 @@ ngx_http_apigw_rl_defaults(ngx_http_request_t *r,
         return (apigw_rl_set_t *) NGX_ERROR;
     }
 
+    opx = op->ext;
+
     for (i = 0; i < d->n; i++) {
         s->items[i] = d->items[i];
+        scope = d->items[i].scope;
 
-        sid = apigw_rl_scope_id(d->items[i].scope, op);
+        cached = (opx && opx->pool && scope >= 0 && scope < 4)
+                 ? &opx->rl_scope_id[scope] : NULL;
+
+        if (cached && *cached) {
+            s->items[i].scope_id = *cached;
+            continue;
+        }
+
+        sid = apigw_rl_scope_id(scope, op);
         if (sid == NULL) {
             return (apigw_rl_set_t *) NGX_ERROR;
         }
 
+        pool = cached ? opx->pool : r->pool;
         len = ngx_strlen(sid) + 1;
-        s->items[i].scope_id = ngx_pnalloc(r->pool, len);
+        s->items[i].scope_id = ngx_pnalloc(pool, len);
 
         if (s->items[i].scope_id) {
             ngx_memcpy(s->items[i].scope_id, sid, len);
@@ -844,6 +860,10 @@ ngx_http_apigw_rl_defaults(ngx_http_request_t *r,
 
         if (s->items[i].scope_id == NULL) {
             return (apigw_rl_set_t *) NGX_ERROR;
+        }
+
+        if (cached) {
+            *cached = s->items[i].scope_id;
         }
     }
 

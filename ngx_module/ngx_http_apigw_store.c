@@ -1892,6 +1892,8 @@ ngx_http_apigw_dyn_api_create(ngx_log_t *log, const char *id, json_t *rec)
             goto failed;
         }
 
+        opx->pool = d->pool;
+
         rc = ngx_http_apigw_dyn_addrs(d->pool, rec, op, opx);
 
         if (rc == NGX_ERROR) {
