@@ -217,7 +217,7 @@ ngx_http_apigw_m_reason(ngx_http_apigw_m_t *m, ngx_str_t *reason)
 ngx_int_t
 ngx_http_apigw_metrics_log(ngx_http_request_t *r)
 {
-    ngx_str_t                   api, op, other;
+    ngx_str_t                   tenant, api, op, other;
     ngx_msec_t                  ms;
     ngx_uint_t                  i, cls;
     ngx_http_apigw_m_t         *m;
@@ -249,7 +249,14 @@ ngx_http_apigw_metrics_log(ngx_http_request_t *r)
         ngx_str_set(&op, "");
     }
 
-    s = ngx_http_apigw_m_series(m, &ctx->tenant, &api, &op);
+    if (ctx->tenant.len) {
+        tenant = ctx->tenant;
+
+    } else {
+        ngx_str_set(&tenant, "");           /* a spec's API; data not NULL */
+    }
+
+    s = ngx_http_apigw_m_series(m, &tenant, &api, &op);
 
     if (s == NULL) {
         ngx_str_set(&other, "other");
