@@ -188,6 +188,24 @@ oa_jwt_conf(oa_ctx_t *c, json_t *t, apigw_scheme_t *s)
     s->has_jwt_conf = 1;
     old = oa_ptr_push(c, "x-apigw-jwt");
 
+    /* a misspelt check ("audience") would be no check: refused */
+    json_object_foreach(x, str, v) {
+        for (i = 0; strs[i].key && strcmp(strs[i].key, str) != 0; i++) {
+            /* void */
+        }
+
+        if (strs[i].key == NULL && strcmp(str, "audiences") != 0
+            && strcmp(str, "required_claims") != 0
+            && strcmp(str, "algorithms") != 0 && strcmp(str, "leeway") != 0)
+        {
+            oa_error_at(c, str, "unknown field \"%s\": x-apigw-jwt has "
+                        "issuer, audiences, algorithms, leeway, "
+                        "required_claims, jwks_uri, jwks_file, secret_file, "
+                        "introspection_endpoint, userinfo_endpoint, "
+                        "client_id and client_secret_file", str);
+        }
+    }
+
     for (i = 0; strs[i].key; i++) {
         if (oa_get_string(c, x, strs[i].key, 0, &str) == 0 && str) {
             *(char **) ((char *) j + strs[i].off) = oa_strdup(c, str);

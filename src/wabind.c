@@ -159,7 +159,7 @@ apigw_wabind_check(json_t *pol, apigw_problems_t *probs)
     const char   *key, *name, *type;
     static const char  *sources[] = {
         "jwks_uri", "jwks_file", "secret_file", "introspection_endpoint",
-        "client_id", "client_secret_file"
+        "userinfo_endpoint", "client_id", "client_secret_file"
     };
 
     json_object_foreach(pol, key, v) {

@@ -314,9 +314,15 @@ def test_query_secret_not_in_the_log(gw, whisk):
                       ).status == 404
     assert gw.request("GET", "/nowhere?token=early-secret-6&flag&e="
                       ).status == 404
-    log = gw.log()
-    with open(os.path.join(gw.dir, "access.log"), errors="replace") as f:
-        log += f.read()
+    # the access log line is written after the response went out
+    deadline = time.time() + 10
+    while True:
+        log = gw.log()
+        with open(os.path.join(gw.dir, "access.log"), errors="replace") as f:
+            log += f.read()
+        if "GET /nowhere?" in log or time.time() > deadline:
+            break
+        time.sleep(0.05)
     for secret in ("almost-the-real-key-123", "dup-secret-1", "and-secret-1",
                    "and-secret-2", "cs-secret-3", "early-secret-4",
                    "early-secret-5", "early-secret-6"):

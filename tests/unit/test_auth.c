@@ -249,6 +249,16 @@ TEST(test_model)
     CHECK_STR(P.n >= 2 ? P.items[1].pointer : NULL,
               "/components/securitySchemes/j/x-apigw-jwt/leeway");
 
+    /* a misspelt member is refused: "audience" would check no audience */
+    CHECK(imp("openapi: 3.0.0\ninfo: {title: t, version: '1'}\npaths: {}\n"
+              "components: {securitySchemes: {j: {type: http, scheme: "
+              "bearer, x-apigw-jwt: {jwks_file: f, audience: a, Issuer: "
+              "i}}}}\n")
+          == NULL);
+    CHECK_INT(P.nerrors, 2);
+    CHECK_STR(P.n >= 1 ? P.items[0].pointer : NULL,
+              "/components/securitySchemes/j/x-apigw-jwt/audience");
+
     /* a leeway that is not an integer, or below zero */
     CHECK(imp("openapi: 3.0.0\ninfo: {title: t, version: '1'}\npaths: {}\n"
               "components: {securitySchemes: {j: {type: http, scheme: "

@@ -149,6 +149,22 @@ TEST(wabind_compile_problems)
     CHECK(p.nerrors >= 2);
     apigw_problems_free(&p);
 
+    /* a URL the gateway would call is never a tenant's to name; a
+       misspelt check is refused, not dropped */
+    api = compile("guest", "{\"securitySchemes\":{\"j\":{\"type\":\"http\","
+                  "\"scheme\":\"bearer\",\"x-apigw-jwt\":{\"userinfo_endpoint\""
+                  ":\"http://10.0.0.1/\"}}},\"security\":[{\"j\":[]}]}", &p);
+    CHECK(api == NULL);
+    CHECK(has_pointer(&p, "/securitySchemes/j"));
+    apigw_problems_free(&p);
+
+    api = compile("guest", "{\"securitySchemes\":{\"a\":{\"type\":\"http\","
+                  "\"scheme\":\"bearer\",\"x-apigw-jwt\":{\"audience\":\"x\""
+                  "}}},\"security\":[{\"a\":[]}]}", &p);
+    CHECK(api == NULL);
+    CHECK(has_pointer(&p, "/securitySchemes/a/x-apigw-jwt/audience"));
+    apigw_problems_free(&p);
+
     api = compile("guest", "[]", &p);
     CHECK(api == NULL && p.nerrors == 1);
     apigw_problems_free(&p);
