@@ -211,28 +211,25 @@ ngx_http_apigw_wabind_effective(json_t *recs, const char *tenant,
     if (ngx_strlen(path) < sizeof(key) - 12) {
         ngx_sprintf((u_char *) key, "webaction:%s%Z", path);
 
-        /* "ns/pkg/action": "ns/pkg", then "ns" */
+        /* "ns/pkg/action": "ns/pkg", then "ns" (none, or this tenant's) */
         while (nup < 2 && (slash = strrchr(key, '/')) != NULL) {
             *slash = '\0';
             r = json_object_get(recs, key);
             t = json_string_value(json_object_get(r, "tenant"));
 
-            if (r && t && ngx_strcmp(t, tenant) == 0) {
-                len[nup] = slash - key;
+            if (r == NULL || (t && ngx_strcmp(t, tenant) == 0)) {
+                len[nup] = slash - key - (sizeof("webaction:") - 1);
                 up[nup++] = json_object_get(r, "policy");
-
-            } else if (r == NULL) {
-                len[nup] = slash - key;
-                up[nup++] = NULL;
             }
         }
     }
 
     eff = apigw_wabind_inherit(policy, up, nup, &from);
 
+    /* the ancestor's path is the start of this one's */
     if (eff && from < nup) {
-        ngx_memcpy(limits_of, path, len[from] - 10);
-        limits_of[len[from] - 10] = '\0';
+        ngx_memcpy(limits_of, path, len[from]);
+        limits_of[len[from]] = '\0';
     }
 
     return eff;
