@@ -1712,7 +1712,10 @@ oa_apigw_cors(oa_ctx_t *c, json_t *v, apigw_cors_t *cors)
             && strcmp(k, "credentials") != 0 && strcmp(k, "max_age") != 0
             && strncmp(k, "x-", 2) != 0)
         {
-            oa_warn_at(c, k, "unknown field; ignored");
+            /* a misspelt "origins" would silently mean any origin */
+            oa_error_at(c, k, "unknown field \"%s\": x-apigw-cors has "
+                        "origins, methods, headers, expose_headers, "
+                        "credentials and max_age", k);
         }
     }
 

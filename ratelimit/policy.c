@@ -1234,7 +1234,7 @@ rl_api_tag(const apigw_api_t *api, char tag[17])
         return;
     }
 
-    SHA256((const unsigned char *) api->file, strlen(api->file), md);
+    apigw_rl_sha256(api->file, strlen(api->file), md);
 
     for (i = 0; i < 8; i++) {
         tag[2 * i] = hex[md[i] >> 4];
@@ -1293,7 +1293,7 @@ rl_scope_id_finish(char *sid)
     }
 
     /* the kind letter and the API's tag stay readable: "o<tag>#<sha256>" */
-    SHA256((const unsigned char *) sid, i, md);
+    apigw_rl_sha256(sid, i, md);
 
     e = malloc(1 + 16 + 1 + 2 * SHA256_DIGEST_LENGTH + 1);
     if (e == NULL) {

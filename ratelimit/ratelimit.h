@@ -249,6 +249,8 @@ void apigw_rl_hybrid_failed(apigw_rl_state_t *s);
 
 /* ---- counter identities ---- */
 
+void apigw_rl_sha256(const void *data, size_t len, unsigned char out[32]);
+
 /*
  * "<id>|<scope_id>[<tenant>]|<key value>": consumer and address values as
  * they are (with "{", "}" and "%" escaped), header values as a SHA-256 (a
