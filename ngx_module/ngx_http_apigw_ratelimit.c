@@ -71,11 +71,35 @@ typedef struct {
 
 
 typedef struct ngx_http_apigw_rl_req_s  ngx_http_apigw_rl_req_t;
+typedef struct ngx_http_apigw_rl_batch_s  ngx_http_apigw_rl_batch_t;
 
 typedef struct {
     ngx_http_apigw_rl_req_t         *rq;
     ngx_uint_t                       i;
+    ngx_http_apigw_rl_batch_t       *batch;         /* waiting on its reply */
 } ngx_http_apigw_rl_slot_t;
+
+/*
+ * The requests of one event-loop pass for one Redis counter: decided by
+ * one transaction for all (apigw_rl_redis_decide_n()), sent when the pass
+ * ends.  A hot key (a global limit, a busy consumer) then costs Redis and
+ * the worker one transaction per pass, not one per request.
+ */
+struct ngx_http_apigw_rl_batch_s {
+    ngx_http_apigw_rl_batch_t       *next;          /* open, or free */
+    ngx_http_apigw_rl_batch_t       *hnext;         /* the bucket's next */
+    const apigw_rl_limit_t          *limit;
+    int64_t                          now;           /* the first's */
+    uint32_t                         hash;
+    ngx_uint_t                       n;
+    /* NULL: that request went away (its share is counted all the same) */
+    ngx_http_apigw_rl_slot_t        *member[APIGW_RL_BATCH_MAX];
+    size_t                           len;
+    char                             ident[APIGW_RL_MAX_KEY];
+};
+
+#define NGX_HTTP_APIGW_RL_BUCKETS  64
+#define NGX_HTTP_APIGW_RL_FREE_MAX  256
 
 struct ngx_http_apigw_rl_req_s {
     ngx_http_request_t              *request;
@@ -93,7 +117,6 @@ struct ngx_http_apigw_rl_req_s {
     const apigw_rl_limit_t         **limits;
     const char                     **ident;
     size_t                          *ilen;
-    ngx_http_apigw_redis_cmd_t     **cmd;
     u_char                          *counted;
     u_char                          *deferred;
     u_char                          *fallback;
@@ -129,7 +152,13 @@ static ngx_int_t ngx_http_apigw_rl_key(ngx_http_request_t *r,
     ngx_http_apigw_rl_req_t *rq, ngx_uint_t i);
 static void ngx_http_apigw_rl_redis_send(ngx_http_apigw_rl_req_t *rq,
     ngx_uint_t i);
+static void ngx_http_apigw_rl_flush(ngx_event_t *ev);
+static void ngx_http_apigw_rl_batch_send(ngx_http_apigw_rl_batch_t *b);
+static void ngx_http_apigw_rl_batch_fail(ngx_http_apigw_rl_batch_t *b,
+    const char *why);
+static void ngx_http_apigw_rl_batch_free(ngx_http_apigw_rl_batch_t *b);
 static void ngx_http_apigw_rl_reply(redisReply *reply, void *data);
+static void ngx_http_apigw_rl_resume(ngx_http_apigw_rl_req_t *rq);
 static void ngx_http_apigw_rl_redis_state(ngx_http_apigw_redis_t *rd,
     ngx_uint_t up, void *data);
 static void ngx_http_apigw_rl_fail(ngx_http_apigw_rl_req_t *rq,
@@ -154,6 +183,13 @@ static ngx_uint_t               ngx_http_apigw_rl_global;
 /* which keys' expiry this worker sent lately (ratelimit.h) */
 static apigw_rl_expiry_t        ngx_http_apigw_rl_expiry;
 static ngx_event_t              ngx_http_apigw_rl_sync_ev;
+/* this pass's batches, by the hash of their identity, and all of them */
+static ngx_http_apigw_rl_batch_t  *ngx_http_apigw_rl_bucket[
+                                                NGX_HTTP_APIGW_RL_BUCKETS];
+static ngx_http_apigw_rl_batch_t  *ngx_http_apigw_rl_open;
+static ngx_http_apigw_rl_batch_t  *ngx_http_apigw_rl_free;
+static ngx_uint_t                  ngx_http_apigw_rl_nfree;
+static ngx_event_t                 ngx_http_apigw_rl_flush_ev;
 /* the timer's data: nginx's debug log reads its "fd" */
 static ngx_connection_t         ngx_http_apigw_rl_sync_dumb;
 static ngx_msec_t               ngx_http_apigw_rl_sync_ms;
@@ -1055,6 +1091,11 @@ ngx_http_apigw_ratelimit_init_process(ngx_cycle_t *cycle)
 
     ngx_http_apigw_rl_global = 1;
 
+    ngx_http_apigw_rl_flush_ev.handler = ngx_http_apigw_rl_flush;
+    ngx_http_apigw_rl_flush_ev.data = &ngx_http_apigw_rl_sync_dumb;
+    ngx_http_apigw_rl_flush_ev.log = cycle->log;
+    ngx_http_apigw_rl_sync_dumb.fd = (ngx_socket_t) -1;
+
     ngx_http_apigw_rl_redis = ngx_http_apigw_redis_create(cycle, &rlm->redis,
                                                           "rate limits");
     if (ngx_http_apigw_rl_redis == NULL) {
@@ -1092,6 +1133,10 @@ ngx_http_apigw_ratelimit_exit_process(ngx_cycle_t *cycle)
 
     if (ngx_http_apigw_rl_sync_ev.timer_set) {
         ngx_del_timer(&ngx_http_apigw_rl_sync_ev);
+    }
+
+    if (ngx_http_apigw_rl_flush_ev.posted) {
+        ngx_delete_posted_event(&ngx_http_apigw_rl_flush_ev);
     }
 
     if (ngx_http_apigw_rl_redis) {
@@ -1249,7 +1294,6 @@ ngx_http_apigw_rl_req(ngx_pool_t *pool, ngx_uint_t n)
                                  + sizeof(ngx_http_apigw_rl_slot_t)
                                  + sizeof(apigw_rl_limit_t *)
                                  + sizeof(char *) + sizeof(size_t)
-                                 + sizeof(ngx_http_apigw_redis_cmd_t *)
                                  + 4));
     if (p == NULL) {
         return NULL;
@@ -1271,8 +1315,6 @@ ngx_http_apigw_rl_req(ngx_pool_t *pool, ngx_uint_t n)
     p += n * sizeof(char *);
     rq->ilen = (size_t *) p;
     p += n * sizeof(size_t);
-    rq->cmd = (ngx_http_apigw_redis_cmd_t **) p;
-    p += n * sizeof(ngx_http_apigw_redis_cmd_t *);
     rq->counted = p;
     rq->deferred = p + n;
     rq->fallback = p + 2 * n;
@@ -1400,7 +1442,10 @@ ngx_http_apigw_ratelimit(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx)
         return NGX_DECLINED;
     }
 
-    /* global limits: one transaction per limit, all in one write */
+    /*
+     * global limits: each joins the batch of its counter, sent as one
+     * transaction when this event-loop pass ends (all in one write)
+     */
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
@@ -1433,14 +1478,15 @@ ngx_http_apigw_ratelimit(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx)
 }
 
 
+/* limit i joins this pass's batch for its counter (or opens one) */
+
 static void
 ngx_http_apigw_rl_redis_send(ngx_http_apigw_rl_req_t *rq, ngx_uint_t i)
 {
-    int                          n, k;
-    char                        *buf;
-    size_t                       size;
-    apigw_rl_cmd_t               cmds[APIGW_RL_REDIS_CMDS];
-    ngx_http_apigw_redis_cmd_t  *c;
+    size_t                      len;
+    uint32_t                    hash;
+    const char                 *ident;
+    ngx_http_apigw_rl_batch_t  *b, **bucket;
 
     if (ngx_http_apigw_rl_redis == NULL
         || !ngx_http_apigw_redis_ready(ngx_http_apigw_rl_redis))
@@ -1449,23 +1495,132 @@ ngx_http_apigw_rl_redis_send(ngx_http_apigw_rl_req_t *rq, ngx_uint_t i)
         return;
     }
 
-    size = APIGW_RL_REDIS_BUF + rq->ilen[i];
-    buf = ngx_pnalloc(rq->request->pool, size);
-    if (buf == NULL) {
-        ngx_http_apigw_rl_fail(rq, i, "out of memory");
-        return;
+    ident = rq->ident[i];
+    len = rq->ilen[i];
+    hash = ngx_murmur_hash2((u_char *) ident, len);
+    bucket = &ngx_http_apigw_rl_bucket[hash % NGX_HTTP_APIGW_RL_BUCKETS];
+
+    /* a full batch is passed over: the new one goes first in the bucket */
+
+    for (b = *bucket; b; b = b->hnext) {
+        if (b->hash == hash && b->limit == rq->limits[i] && b->len == len
+            && b->n < APIGW_RL_BATCH_MAX
+            && ngx_memcmp(b->ident, ident, len) == 0)
+        {
+            break;
+        }
     }
 
-    n = apigw_rl_redis_decide(rq->limits[i], rq->ident[i], rq->ilen[i],
-                              rq->now, &ngx_http_apigw_rl_expiry, buf, size,
-                              cmds);
-    if (n < 0) {
-        ngx_http_apigw_rl_fail(rq, i, "key too long");
-        return;
+    if (b == NULL) {
+        b = ngx_http_apigw_rl_free;
+
+        if (b) {
+            ngx_http_apigw_rl_free = b->next;
+            ngx_http_apigw_rl_nfree--;
+
+        } else {
+            b = ngx_alloc(sizeof(ngx_http_apigw_rl_batch_t),
+                          ngx_cycle->log);
+            if (b == NULL) {
+                ngx_http_apigw_rl_fail(rq, i, "out of memory");
+                return;
+            }
+        }
+
+        b->limit = rq->limits[i];
+        b->now = rq->now;
+        b->hash = hash;
+        b->n = 0;
+        b->len = len;
+        ngx_memcpy(b->ident, ident, len);           /* <= APIGW_RL_MAX_KEY */
+
+        b->hnext = *bucket;
+        *bucket = b;
+        b->next = ngx_http_apigw_rl_open;
+        ngx_http_apigw_rl_open = b;
+
+        /* posted events run once this pass's I/O events are handled */
+        if (!ngx_http_apigw_rl_flush_ev.posted) {
+            ngx_post_event(&ngx_http_apigw_rl_flush_ev, &ngx_posted_events);
+        }
+    }
+
+    /*
+     * All were read by the worker before the pass began: they are decided
+     * as if they came at once, when the first was taken up (a later time
+     * for some would refuse one that one after the other would admit).
+     */
+    if (rq->now < b->now) {
+        b->now = rq->now;
     }
 
     rq->slot[i].rq = rq;
     rq->slot[i].i = i;
+    rq->slot[i].batch = b;
+    b->member[b->n++] = &rq->slot[i];
+    rq->pending++;
+}
+
+
+static void
+ngx_http_apigw_rl_flush(ngx_event_t *ev)
+{
+    ngx_http_apigw_rl_batch_t  *b, *next;
+
+    (void) ev;
+
+    /* what the sends resume may open batches of the next pass */
+
+    b = ngx_http_apigw_rl_open;
+    ngx_http_apigw_rl_open = NULL;
+    ngx_memzero(ngx_http_apigw_rl_bucket, sizeof(ngx_http_apigw_rl_bucket));
+
+    for ( /* void */ ; b; b = next) {
+        next = b->next;
+        ngx_http_apigw_rl_batch_send(b);
+    }
+}
+
+
+static void
+ngx_http_apigw_rl_batch_send(ngx_http_apigw_rl_batch_t *b)
+{
+    int                          n, k;
+    char                         buf[APIGW_RL_REDIS_BUF + APIGW_RL_MAX_KEY];
+    ngx_uint_t                   m, j;
+    apigw_rl_cmd_t               cmds[APIGW_RL_REDIS_CMDS];
+    ngx_http_apigw_redis_cmd_t  *c;
+
+    /* requests that went away before the send take no share */
+
+    for (j = 0, m = 0; j < b->n; j++) {
+        if (b->member[j]) {
+            b->member[m++] = b->member[j];
+        }
+    }
+
+    b->n = m;
+
+    if (m == 0) {
+        ngx_http_apigw_rl_batch_free(b);
+        return;
+    }
+
+    if (ngx_http_apigw_rl_redis == NULL
+        || !ngx_http_apigw_redis_ready(ngx_http_apigw_rl_redis))
+    {
+        ngx_http_apigw_rl_batch_fail(b, "not connected");
+        return;
+    }
+
+    n = apigw_rl_redis_decide_n(b->limit, b->ident, b->len, b->now, m,
+                                &ngx_http_apigw_rl_expiry, buf, sizeof(buf),
+                                cmds);
+    if (n < 0) {
+        ngx_http_apigw_rl_batch_fail(b, "key too long");
+        return;
+    }
+
     c = NULL;
 
     for (k = 0; k < n; k++) {
@@ -1473,19 +1628,61 @@ ngx_http_apigw_rl_redis_send(ngx_http_apigw_rl_req_t *rq, ngx_uint_t i)
         c = ngx_http_apigw_redis_command(ngx_http_apigw_rl_redis,
                                          k == n - 1 ? ngx_http_apigw_rl_reply
                                                     : NULL,
-                                         &rq->slot[i], 0, cmds[k].argc,
-                                         cmds[k].argv, cmds[k].len);
+                                         b, 0, cmds[k].argc, cmds[k].argv,
+                                         cmds[k].len);
         if (c == NULL) {
-            ngx_http_apigw_rl_fail(rq, i, "not connected");
+            ngx_http_apigw_rl_batch_fail(b, "not connected");
             return;
         }
     }
 
     /* a reload's old worker waits for this answer, not exits under it */
     ngx_http_apigw_redis_hold(c);
+}
 
-    rq->cmd[i] = c;
-    rq->pending++;
+
+/* Redis decides none of the batch: each request's failure mode does */
+
+static void
+ngx_http_apigw_rl_batch_fail(ngx_http_apigw_rl_batch_t *b, const char *why)
+{
+    ngx_uint_t                 j;
+    ngx_http_apigw_rl_req_t   *rq;
+    ngx_http_apigw_rl_slot_t  *slot;
+
+    for (j = 0; j < b->n; j++) {
+        slot = b->member[j];
+
+        if (slot == NULL) {
+            continue;
+        }
+
+        b->member[j] = NULL;
+        slot->batch = NULL;
+        rq = slot->rq;
+        rq->pending--;
+
+        ngx_http_apigw_rl_fail(rq, slot->i, why);
+        ngx_http_apigw_rl_resume(rq);
+    }
+
+    ngx_http_apigw_rl_batch_free(b);
+}
+
+
+static void
+ngx_http_apigw_rl_batch_free(ngx_http_apigw_rl_batch_t *b)
+{
+    /* kept for the next pass, but not as many as a burst of keys made */
+
+    if (ngx_http_apigw_rl_nfree >= NGX_HTTP_APIGW_RL_FREE_MAX) {
+        ngx_free(b);
+        return;
+    }
+
+    b->next = ngx_http_apigw_rl_free;
+    ngx_http_apigw_rl_free = b;
+    ngx_http_apigw_rl_nfree++;
 }
 
 
@@ -1548,74 +1745,105 @@ ngx_http_apigw_rl_why(redisReply *reply, char *buf, size_t size)
 static void
 ngx_http_apigw_rl_reply(redisReply *reply, void *data)
 {
-    ngx_http_apigw_rl_slot_t  *slot = data;
+    ngx_http_apigw_rl_batch_t  *b = data;
 
-    int                       rc;
-    char                      why[128];
-    ngx_uint_t                i;
-    redisReply               *v;
-    ngx_http_request_t       *r;
-    ngx_connection_t         *c;
-    int64_t                   value;
-    ngx_http_apigw_rl_req_t  *rq;
+    int                        rc, ok;
+    char                       why[128];
+    int64_t                    last, value;
+    ngx_uint_t                 i, j;
+    redisReply                *v;
+    const apigw_rl_limit_t    *l;
+    ngx_http_apigw_rl_req_t   *rq;
+    ngx_http_apigw_rl_slot_t  *slot;
 
-    rq = slot->rq;
-    i = slot->i;
-
-    rq->cmd[i] = NULL;
-    rq->pending--;
-
-    rc = -1;
-    value = 0;
+    l = b->limit;
+    ok = 0;
+    last = 0;
 
     /* EXEC's replies: ZADD, ZINCRBY[, PEXPIRE] or INCRBY[, PEXPIREAT] */
 
     if (reply && reply->type == REDIS_REPLY_ARRAY
-        && reply->elements
-           >= (rq->limits[i]->kind == APIGW_RL_RATE ? 2 : 1))
+        && reply->elements >= (l->kind == APIGW_RL_RATE ? 2 : 1))
     {
-        if (rq->limits[i]->kind == APIGW_RL_RATE) {
+        if (l->kind == APIGW_RL_RATE) {
             v = reply->element[1];                 /* ZINCRBY: the TAT */
 
-            if (v->type == REDIS_REPLY_STRING
-                && apigw_rl_redis_number(v->str, v->len, &value) == 0)
-            {
-                rc = apigw_gcra_eval(rq->limits[i], rq->now, value,
-                                     &rq->res[i]);
-            }
+            ok = v->type == REDIS_REPLY_STRING
+                 && apigw_rl_redis_number(v->str, v->len, &last) == 0;
 
         } else {
             v = reply->element[0];                 /* INCRBY: the count */
 
             if (v->type == REDIS_REPLY_INTEGER) {
-                value = v->integer;
-                rc = apigw_quota_eval(rq->limits[i], rq->now, value,
-                                      &rq->res[i]);
+                last = v->integer;
+                ok = 1;
             }
         }
     }
 
-    if (rc >= 0 && rq->deferred[i]) {
-        ngx_http_apigw_rl_view(rq, i, value);
-    }
+    /* member j has what it would have had j-th of n one after the other */
 
-    if (rc < 0) {
-        /*
-         * No reply (a timeout): Redis may still run the transaction.  A
-         * refund sent on the same connection would run after it, so the
-         * request can be given back like a counted one when refused.
-         */
-        rq->counted[i] = (reply == NULL);
+    for (j = 0; j < b->n; j++) {
+        slot = b->member[j];
 
-        ngx_http_apigw_rl_fail(rq, i, ngx_http_apigw_rl_why(reply, why,
-                                                            sizeof(why)));
-    } else {
-        rq->counted[i] = 1;
-
-        if (rc == 0) {
-            rq->rejected = 1;
+        if (slot == NULL) {
+            continue;                          /* the request went away */
         }
+
+        b->member[j] = NULL;
+        slot->batch = NULL;
+        rq = slot->rq;
+        i = slot->i;
+        rq->pending--;
+
+        rc = -1;
+        value = apigw_rl_batch_value(l, last, b->n, j);
+
+        if (ok) {
+            rc = l->kind == APIGW_RL_RATE
+                 ? apigw_gcra_eval(l, b->now, value, &rq->res[i])
+                 : apigw_quota_eval(l, b->now, value, &rq->res[i]);
+        }
+
+        if (rc >= 0 && rq->deferred[i]) {
+            ngx_http_apigw_rl_view(rq, i, value);
+        }
+
+        if (rc < 0) {
+            /*
+             * No reply (a timeout): Redis may still run the transaction.
+             * A refund sent on the same connection would run after it, so
+             * the request can be given back like a counted one when
+             * refused.
+             */
+            rq->counted[i] = (reply == NULL);
+
+            ngx_http_apigw_rl_fail(rq, i,
+                                   ngx_http_apigw_rl_why(reply, why,
+                                                         sizeof(why)));
+        } else {
+            rq->counted[i] = 1;
+
+            if (rc == 0) {
+                rq->rejected = 1;
+            }
+        }
+
+        ngx_http_apigw_rl_resume(rq);
     }
+
+    ngx_http_apigw_rl_batch_free(b);
+}
+
+
+/* the request's last limit has decided: the rest of the pipeline */
+
+static void
+ngx_http_apigw_rl_resume(ngx_http_apigw_rl_req_t *rq)
+{
+    ngx_int_t            rc;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
 
     if (rq->pending || !rq->suspended) {
         return;
@@ -1624,7 +1852,7 @@ ngx_http_apigw_rl_reply(redisReply *reply, void *data)
     r = rq->request;
     c = r->connection;
 
-    /* the rest of the pipeline: validate, then map and invoke */
+    /* validate, then map and invoke */
 
     rc = ngx_http_apigw_rl_conclude(rq);
 
@@ -1767,13 +1995,25 @@ ngx_http_apigw_rl_cleanup(void *data)
 {
     ngx_http_apigw_rl_req_t  *rq = data;
 
-    ngx_uint_t  i;
+    ngx_uint_t                  i, j;
+    ngx_http_apigw_rl_batch_t  *b;
+
+    /* the batch's reply (or send) passes over a request that went away */
 
     for (i = 0; i < rq->n; i++) {
-        if (rq->cmd[i]) {
-            ngx_http_apigw_redis_cancel(rq->cmd[i]);
-            rq->cmd[i] = NULL;
+        b = rq->slot[i].batch;
+
+        if (b == NULL) {
+            continue;
         }
+
+        for (j = 0; j < b->n; j++) {
+            if (b->member[j] == &rq->slot[i]) {
+                b->member[j] = NULL;
+            }
+        }
+
+        rq->slot[i].batch = NULL;
     }
 }
 

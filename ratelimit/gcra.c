@@ -645,10 +645,25 @@ apigw_rl_redis_decide(const apigw_rl_limit_t *l, const char *ident,
     size_t ilen, int64_t now, apigw_rl_expiry_t *memo, char *buf,
     size_t size, apigw_rl_cmd_t *cmds)
 {
+    return apigw_rl_redis_decide_n(l, ident, ilen, now, 1, memo, buf, size,
+                                   cmds);
+}
+
+
+int
+apigw_rl_redis_decide_n(const apigw_rl_limit_t *l, const char *ident,
+    size_t ilen, int64_t now, int64_t count, apigw_rl_expiry_t *memo,
+    char *buf, size_t size, apigw_rl_cmd_t *cmds)
+{
     int      i, expire;
     char    *key, *num;
     size_t   klen;
     int64_t  end;
+
+    /* count * T must not overflow: T is at most a day of µs, 2^37 */
+    if (count < 1 || count > APIGW_RL_BATCH_MAX) {
+        return -1;
+    }
 
     klen = rl_redis_key(l, ident, ilen, now, buf, size);
     if (klen == 0 || size - klen < 64) {
@@ -676,7 +691,7 @@ apigw_rl_redis_decide(const apigw_rl_limit_t *l, const char *ident,
 
         rl_arg_s(&cmds[2], "ZINCRBY");
         rl_arg(&cmds[2], key, klen);
-        rl_arg(&cmds[2], num, rl_itoa(num, l->t));
+        rl_arg(&cmds[2], num, rl_itoa(num, count * l->t));
         rl_arg_s(&cmds[2], "t");
         num += cmds[2].len[2] + 1;
 
@@ -697,7 +712,7 @@ apigw_rl_redis_decide(const apigw_rl_limit_t *l, const char *ident,
 
     (void) apigw_quota_window(l->calendar, now, &end);
 
-    return rl_quota_add(cmds, key, klen, num, 1, end, expire);
+    return rl_quota_add(cmds, key, klen, num, count, end, expire);
 }
 
 

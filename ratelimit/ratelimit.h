@@ -320,6 +320,25 @@ int apigw_rl_redis_decide(const apigw_rl_limit_t *l, const char *ident,
     size_t size, apigw_rl_cmd_t *cmds);
 
 /*
+ * The decision of `count` requests (1 to APIGW_RL_BATCH_MAX) for the same
+ * counter at once, in one transaction: ZINCRBY count * T (INCRBY count).
+ * The reply's TAT (count) is the last one's; request k of the n (from 0)
+ * has the value apigw_rl_batch_value() gives, so they are decided exactly
+ * as n requests one after the other at `now` would be.  Returns as
+ * apigw_rl_redis_decide() does, -1 for a count out of range.
+ */
+#define APIGW_RL_BATCH_MAX  64
+
+int apigw_rl_redis_decide_n(const apigw_rl_limit_t *l, const char *ident,
+    size_t ilen, int64_t now, int64_t count, apigw_rl_expiry_t *memo,
+    char *buf, size_t size, apigw_rl_cmd_t *cmds);
+
+/* request k's TAT (count) of a batch of n whose last one's is `last` */
+#define apigw_rl_batch_value(l, last, n, k)                                  \
+    ((last) - (int64_t) ((n) - 1 - (k))                                      \
+              * ((l)->kind == APIGW_RL_RATE ? (l)->t : 1))
+
+/*
  * A hybrid push of what take() moved in flight (s->fa, s->fb), as one
  * transaction, or a plain read when nothing was admitted here:
  *

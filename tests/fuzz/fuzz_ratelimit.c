@@ -60,6 +60,10 @@ fuzz_use(apigw_rl_set_t *s)
         (void) apigw_rl_policy_format(&s->items[i], 31, buf, sizeof(buf));
         (void) apigw_rl_redis_decide(&s->items[i], id, n, 1795694400000000LL,
                                      &memo, buf, sizeof(buf), c);
+        /* a full batch: n * T of the parsed limit must not overflow */
+        (void) apigw_rl_redis_decide_n(&s->items[i], id, n,
+                                       1795694400000000LL, APIGW_RL_BATCH_MAX,
+                                       &memo, buf, sizeof(buf), c);
         (void) apigw_rl_redis_eval(&s->items[i], 1795694400000000LL,
                                    "1795694400000001", 16, &r);
         (void) apigw_rl_redis_sync(&s->items[i], id, n, &st,

@@ -5,6 +5,10 @@ round trip per request) and, where the behaviour is the same, with
 store=hybrid (decided on the node's view, synced with Redis)."""
 
 import concurrent.futures
+import os
+import re
+import signal
+import socket
 import threading
 import time
 
@@ -69,6 +73,73 @@ def test_three_nodes_share_one_allowance(nginx_factory, whisk, tmp_path,
     # one key, hash-tagged
     assert "apigw:rl:{" in redis_server.cmd("KEYS", "apigw:rl:*exact*") \
         or "apigw:rl:{" in redis_server.cmd("KEYS", "apigw:rl:*")
+
+
+def execs(redis):
+    """How many transactions Redis has run."""
+    m = re.search(r"cmdstat_exec:calls=(\d+)", redis.cmd("INFO",
+                                                         "commandstats"))
+    return int(m.group(1)) if m else 0
+
+
+def together(n, whisk, worker, target, headers, count):
+    """count requests on count connections, all read by the worker in one
+    pass: it is stopped while they are sent.  Their statuses (the
+    stand-in's counters count these requests only)."""
+    socks = [socket.create_connection(("127.0.0.1", n.port), timeout=10)
+             for _ in range(count)]
+    files = [s.makefile("rb") for s in socks]
+    req = ("GET %s HTTP/1.1\r\nHost: localhost\r\n%s\r\n"
+           % (target, "".join("%s: %s\r\n" % h for h in headers))).encode()
+    try:
+        # each connection accepted and read once, so waiting on a read
+        for s, f in zip(socks, files):
+            s.sendall(b"GET /rl/free HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            assert harness._read_response(f, "GET").status == 200
+        whisk.reset()
+        os.kill(worker, signal.SIGSTOP)
+        try:
+            for s in socks:
+                s.sendall(req)
+            time.sleep(0.3)
+        finally:
+            os.kill(worker, signal.SIGCONT)
+        return [harness._read_response(f, "GET").status for f in files]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_requests_read_together_share_one_transaction(nginx_factory, whisk,
+                                                      tmp_path,
+                                                      redis_server):
+    """Requests for one counter that the worker reads in one event-loop pass
+    are decided by one Redis transaction, each as it would be one after the
+    other: exactly the allowance is admitted, the refused give theirs back,
+    and a quota batch counts the same way."""
+    n = node(nginx_factory, whisk, tmp_path, redis_server, fail="closed",
+             burst=9)
+    wait_connected(n)
+    (worker,) = n.worker_threads()
+
+    before = execs(redis_server)
+    codes = together(n, whisk, worker, "/rl/exact", (), 40)
+    assert sorted(codes) == [200] * 10 + [429] * 30, codes
+    assert execs(redis_server) - before == 1
+    assert whisk.stats()["raw_calls"] == 10
+    # the refused gave their share back: nothing is left until the refill
+    assert n.request("GET", "/rl/exact").status == 429
+
+    # a quota of 3 a day, with a second (local) limit on the same requests
+    before = execs(redis_server)
+    codes = together(n, whisk, worker, "/rl/quota", (("X-Client", "q-batch"),),
+                     8)
+    assert sorted(codes) == [200] * 3 + [429] * 5, codes
+    assert execs(redis_server) - before == 1
+    key = [k for k in redis_server.cmd("KEYS", "apigw:q:*").split("\r\n")
+           if k.startswith("apigw:q:")]
+    assert len(key) == 1, key
+    assert redis_server.cmd("GET", key[0]).split("\r\n")[1] == "3"
 
 
 def test_keys_expire_refreshed_once_a_second(nginx_factory, whisk, tmp_path,

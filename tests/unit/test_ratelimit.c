@@ -1347,6 +1347,108 @@ TEST(hybrid_sync_commands)
 
 /* ---- the importer attaches limits ---- */
 
+/*
+ * Requests for one counter that arrive together are decided in one
+ * transaction: each gets the value it would have had one after the other,
+ * the same ones are admitted, and after the refunds of the refused the
+ * counter is where n separate decisions leave it.
+ */
+static void
+batch_against_serial(const apigw_rl_limit_t *l, int64_t now, int before,
+    int n)
+{
+    int                k, n_cmds, ok, serial[APIGW_RL_BATCH_MAX];
+    char               buf[APIGW_RL_REDIS_BUF + 64];
+    int64_t            v, last;
+    apigw_rl_cmd_t     c[APIGW_RL_REDIS_CMDS];
+    fake_redis_t       one, all;
+    apigw_rl_result_t  res;
+
+    memset(&one, 0, sizeof(one));
+
+    for (k = 0; k < before + n; k++) {
+        n_cmds = apigw_rl_redis_decide(l, "b", 1, now, NULL, buf,
+                                       sizeof(buf), c);
+        v = fake_run(&one, c, n_cmds, l->kind);
+        ok = l->kind == APIGW_RL_RATE ? apigw_gcra_eval(l, now, v, &res)
+                                      : apigw_quota_eval(l, now, v, &res);
+        if (!ok) {
+            apigw_rl_redis_undo(l, "b", 1, now, buf, sizeof(buf), c);
+            (void) fake_run(&one, c, 1, l->kind);
+        }
+        if (k >= before) {
+            serial[k - before] = ok;
+        }
+    }
+
+    memset(&all, 0, sizeof(all));
+
+    for (k = 0; k < before; k++) {
+        n_cmds = apigw_rl_redis_decide(l, "b", 1, now, NULL, buf,
+                                       sizeof(buf), c);
+        (void) fake_run(&all, c, n_cmds, l->kind);
+    }
+
+    n_cmds = apigw_rl_redis_decide_n(l, "b", 1, now, n, NULL, buf,
+                                     sizeof(buf), c);
+    CHECK(n_cmds > 0);
+    last = fake_run(&all, c, n_cmds, l->kind);
+
+    for (k = 0; k < n; k++) {
+        v = apigw_rl_batch_value(l, last, n, k);
+        ok = l->kind == APIGW_RL_RATE ? apigw_gcra_eval(l, now, v, &res)
+                                      : apigw_quota_eval(l, now, v, &res);
+        CHECK_INT(ok, serial[k]);
+        if (!ok) {
+            apigw_rl_redis_undo(l, "b", 1, now, buf, sizeof(buf), c);
+            (void) fake_run(&all, c, 1, l->kind);
+        }
+    }
+
+    CHECK(one.score == all.score && one.count == all.count);
+}
+
+
+TEST(batch_is_serial)
+{
+    int                n;
+    char               buf[APIGW_RL_REDIS_BUF + 64];
+    apigw_rl_cmd_t     c[APIGW_RL_REDIS_CMDS];
+    apigw_rl_limit_t   l, q;
+
+    rate(&l, 120, 60 * S, 9);
+    quota(&q, 5);
+
+    n = apigw_rl_redis_decide_n(&l, "id|a|g", 6, NOON, 7, NULL, buf,
+                                sizeof(buf), c);
+    CHECK_INT(n, 5);
+    CHECK_STR(argv_join(&c[2]), "ZINCRBY apigw:rl:{id|a|g} 3500000 t");
+    n = apigw_rl_redis_decide_n(&q, "q", 1, NOON, 3, NULL, buf, sizeof(buf),
+                                c);
+    CHECK_STR(argv_join(&c[1]), "INCRBY apigw:q:{q}:d20783 3");
+
+    CHECK_INT(apigw_rl_redis_decide_n(&l, "x", 1, NOON, 0, NULL, buf,
+                                      sizeof(buf), c), -1);
+    CHECK_INT(apigw_rl_redis_decide_n(&l, "x", 1, NOON,
+                                      APIGW_RL_BATCH_MAX + 1, NULL, buf,
+                                      sizeof(buf), c), -1);
+
+    /* an empty counter, one part used, one over: burst 9 is 10 at once */
+    batch_against_serial(&l, NOON, 0, 1);
+    batch_against_serial(&l, NOON, 0, 10);
+    batch_against_serial(&l, NOON, 0, 25);
+    batch_against_serial(&l, NOON, 4, 12);
+    batch_against_serial(&l, NOON, 10, 3);
+    batch_against_serial(&l, NOON, 0, APIGW_RL_BATCH_MAX);
+    batch_against_serial(&q, NOON, 0, 8);
+    batch_against_serial(&q, NOON, 3, 2);
+    batch_against_serial(&q, NOON, 5, 4);
+
+    apigw_rl_limit_clear(&l);
+    apigw_rl_limit_clear(&q);
+}
+
+
 TEST(import_attaches_limits)
 {
     char               big[400], buf[2048];
@@ -1488,6 +1590,7 @@ main(void)
     RUN(hybrid_stale_offline_refund_failed);
     RUN(hybrid_quota);
     RUN(hybrid_sync_commands);
+    RUN(batch_is_serial);
     RUN(import_attaches_limits);
 
     return UNIT_DONE();
