@@ -90,8 +90,10 @@ struct ngx_http_apigw_rl_batch_s {
     ngx_http_apigw_rl_batch_t       *hnext;         /* the bucket's next */
     const apigw_rl_limit_t          *limit;
     int64_t                          now;           /* the first's */
+    int64_t                          window;        /* a quota's */
     uint32_t                         hash;
-    ngx_uint_t                       n;
+    ngx_uint_t                       refund;        /* refunds, no members */
+    ngx_uint_t                       n;             /* members, refunds */
     /* NULL: that request went away (its share is counted all the same) */
     ngx_http_apigw_rl_slot_t        *member[APIGW_RL_BATCH_MAX];
     size_t                           len;
@@ -183,10 +185,13 @@ static ngx_uint_t               ngx_http_apigw_rl_global;
 /* which keys' expiry this worker sent lately (ratelimit.h) */
 static apigw_rl_expiry_t        ngx_http_apigw_rl_expiry;
 static ngx_event_t              ngx_http_apigw_rl_sync_ev;
-/* this pass's batches, by the hash of their identity, and all of them */
-static ngx_http_apigw_rl_batch_t  *ngx_http_apigw_rl_bucket[
+/*
+ * This pass's batches of decisions [0] and of refunds [1], by the hash of
+ * their identity, and all of them.
+ */
+static ngx_http_apigw_rl_batch_t  *ngx_http_apigw_rl_bucket[2][
                                                 NGX_HTTP_APIGW_RL_BUCKETS];
-static ngx_http_apigw_rl_batch_t  *ngx_http_apigw_rl_open;
+static ngx_http_apigw_rl_batch_t  *ngx_http_apigw_rl_open[2];
 static ngx_http_apigw_rl_batch_t  *ngx_http_apigw_rl_free;
 static ngx_uint_t                  ngx_http_apigw_rl_nfree;
 static ngx_event_t                 ngx_http_apigw_rl_flush_ev;
@@ -1478,15 +1483,82 @@ ngx_http_apigw_ratelimit(ngx_http_request_t *r, ngx_http_apigw_ctx_t *ctx)
 }
 
 
-/* limit i joins this pass's batch for its counter (or opens one) */
+/*
+ * This pass's batch of decisions (refund 0) or of refunds (1) for a
+ * counter, opened if there is none (or the one there is, full); NULL when
+ * out of memory.
+ */
+static ngx_http_apigw_rl_batch_t *
+ngx_http_apigw_rl_batch(ngx_uint_t refund, const apigw_rl_limit_t *l,
+    const char *ident, size_t len, int64_t now)
+{
+    int64_t                     window, end;
+    uint32_t                    hash;
+    ngx_uint_t                  max;
+    ngx_http_apigw_rl_batch_t  *b, **bucket;
+
+    hash = ngx_murmur_hash2((u_char *) ident, len);
+    bucket = &ngx_http_apigw_rl_bucket[refund][hash
+                                              % NGX_HTTP_APIGW_RL_BUCKETS];
+    /* a quota's counter is the window's: a pass may span midnight */
+    window = l->kind == APIGW_RL_RATE ? 0
+                                      : apigw_quota_window(l->calendar, now,
+                                                           &end);
+    max = refund ? APIGW_RL_REFUND_MAX : APIGW_RL_BATCH_MAX;
+
+    /* a full one is passed over: the new one goes first in the bucket */
+
+    for (b = *bucket; b; b = b->hnext) {
+        if (b->hash == hash && b->limit == l && b->len == len
+            && b->window == window && b->n < max
+            && ngx_memcmp(b->ident, ident, len) == 0)
+        {
+            return b;
+        }
+    }
+
+    b = ngx_http_apigw_rl_free;
+
+    if (b) {
+        ngx_http_apigw_rl_free = b->next;
+        ngx_http_apigw_rl_nfree--;
+
+    } else {
+        b = ngx_alloc(sizeof(ngx_http_apigw_rl_batch_t), ngx_cycle->log);
+        if (b == NULL) {
+            return NULL;
+        }
+    }
+
+    b->limit = l;
+    b->now = now;
+    b->window = window;
+    b->hash = hash;
+    b->refund = refund;
+    b->n = 0;
+    b->len = len;
+    ngx_memcpy(b->ident, ident, len);               /* <= APIGW_RL_MAX_KEY */
+
+    b->hnext = *bucket;
+    *bucket = b;
+    b->next = ngx_http_apigw_rl_open[refund];
+    ngx_http_apigw_rl_open[refund] = b;
+
+    /* posted events run once this pass's I/O events are handled */
+    if (!ngx_http_apigw_rl_flush_ev.posted) {
+        ngx_post_event(&ngx_http_apigw_rl_flush_ev, &ngx_posted_events);
+    }
+
+    return b;
+}
+
+
+/* limit i joins this pass's batch for its counter */
 
 static void
 ngx_http_apigw_rl_redis_send(ngx_http_apigw_rl_req_t *rq, ngx_uint_t i)
 {
-    size_t                      len;
-    uint32_t                    hash;
-    const char                 *ident;
-    ngx_http_apigw_rl_batch_t  *b, **bucket;
+    ngx_http_apigw_rl_batch_t  *b;
 
     if (ngx_http_apigw_rl_redis == NULL
         || !ngx_http_apigw_redis_ready(ngx_http_apigw_rl_redis))
@@ -1495,54 +1567,11 @@ ngx_http_apigw_rl_redis_send(ngx_http_apigw_rl_req_t *rq, ngx_uint_t i)
         return;
     }
 
-    ident = rq->ident[i];
-    len = rq->ilen[i];
-    hash = ngx_murmur_hash2((u_char *) ident, len);
-    bucket = &ngx_http_apigw_rl_bucket[hash % NGX_HTTP_APIGW_RL_BUCKETS];
-
-    /* a full batch is passed over: the new one goes first in the bucket */
-
-    for (b = *bucket; b; b = b->hnext) {
-        if (b->hash == hash && b->limit == rq->limits[i] && b->len == len
-            && b->n < APIGW_RL_BATCH_MAX
-            && ngx_memcmp(b->ident, ident, len) == 0)
-        {
-            break;
-        }
-    }
-
+    b = ngx_http_apigw_rl_batch(0, rq->limits[i], rq->ident[i], rq->ilen[i],
+                                rq->now);
     if (b == NULL) {
-        b = ngx_http_apigw_rl_free;
-
-        if (b) {
-            ngx_http_apigw_rl_free = b->next;
-            ngx_http_apigw_rl_nfree--;
-
-        } else {
-            b = ngx_alloc(sizeof(ngx_http_apigw_rl_batch_t),
-                          ngx_cycle->log);
-            if (b == NULL) {
-                ngx_http_apigw_rl_fail(rq, i, "out of memory");
-                return;
-            }
-        }
-
-        b->limit = rq->limits[i];
-        b->now = rq->now;
-        b->hash = hash;
-        b->n = 0;
-        b->len = len;
-        ngx_memcpy(b->ident, ident, len);           /* <= APIGW_RL_MAX_KEY */
-
-        b->hnext = *bucket;
-        *bucket = b;
-        b->next = ngx_http_apigw_rl_open;
-        ngx_http_apigw_rl_open = b;
-
-        /* posted events run once this pass's I/O events are handled */
-        if (!ngx_http_apigw_rl_flush_ev.posted) {
-            ngx_post_event(&ngx_http_apigw_rl_flush_ev, &ngx_posted_events);
-        }
+        ngx_http_apigw_rl_fail(rq, i, "out of memory");
+        return;
     }
 
     /*
@@ -1565,19 +1594,26 @@ ngx_http_apigw_rl_redis_send(ngx_http_apigw_rl_req_t *rq, ngx_uint_t i)
 static void
 ngx_http_apigw_rl_flush(ngx_event_t *ev)
 {
+    ngx_uint_t                  k;
     ngx_http_apigw_rl_batch_t  *b, *next;
 
     (void) ev;
 
-    /* what the sends resume may open batches of the next pass */
+    /*
+     * Refunds first, so that the decisions after them see the counters
+     * given back.  What the sends resume may open batches of the next pass.
+     */
 
-    b = ngx_http_apigw_rl_open;
-    ngx_http_apigw_rl_open = NULL;
     ngx_memzero(ngx_http_apigw_rl_bucket, sizeof(ngx_http_apigw_rl_bucket));
 
-    for ( /* void */ ; b; b = next) {
-        next = b->next;
-        ngx_http_apigw_rl_batch_send(b);
+    for (k = 2; k-- > 0; /* void */) {
+        b = ngx_http_apigw_rl_open[k];
+        ngx_http_apigw_rl_open[k] = NULL;
+
+        for ( /* void */ ; b; b = next) {
+            next = b->next;
+            ngx_http_apigw_rl_batch_send(b);
+        }
     }
 }
 
@@ -1590,6 +1626,24 @@ ngx_http_apigw_rl_batch_send(ngx_http_apigw_rl_batch_t *b)
     ngx_uint_t                   m, j;
     apigw_rl_cmd_t               cmds[APIGW_RL_REDIS_CMDS];
     ngx_http_apigw_redis_cmd_t  *c;
+
+    if (b->refund) {
+        /* fire and forget, as a refund always was */
+
+        if (ngx_http_apigw_rl_redis
+            && ngx_http_apigw_redis_ready(ngx_http_apigw_rl_redis)
+            && apigw_rl_redis_undo_n(b->limit, b->ident, b->len, b->now,
+                                     b->n, buf, sizeof(buf), cmds)
+               > 0)
+        {
+            (void) ngx_http_apigw_redis_command(ngx_http_apigw_rl_redis,
+                                                NULL, NULL, 0, cmds[0].argc,
+                                                cmds[0].argv, cmds[0].len);
+        }
+
+        ngx_http_apigw_rl_batch_free(b);
+        return;
+    }
 
     /* requests that went away before the send take no share */
 
@@ -1932,12 +1986,10 @@ ngx_http_apigw_rl_fail(ngx_http_apigw_rl_req_t *rq, ngx_uint_t i,
 static ngx_int_t
 ngx_http_apigw_rl_conclude(ngx_http_apigw_rl_req_t *rq)
 {
-    char                *buf;
-    size_t               size;
-    ngx_uint_t           i;
-    apigw_rl_cmd_t       cmd;
-    apigw_rl_store_t     st;
-    ngx_http_request_t  *r;
+    ngx_uint_t                  i;
+    apigw_rl_store_t            st;
+    ngx_http_request_t         *r;
+    ngx_http_apigw_rl_batch_t  *b;
 
     r = rq->request;
 
@@ -1949,20 +2001,15 @@ ngx_http_apigw_rl_conclude(ngx_http_apigw_rl_req_t *rq)
 
     for (i = 0; i < rq->n; i++) {
 
+        /* the refunds of a pass go together, one command per counter */
+
         if (rq->counted[i] && ngx_http_apigw_rl_redis
             && ngx_http_apigw_redis_ready(ngx_http_apigw_rl_redis))
         {
-            size = APIGW_RL_REDIS_BUF + rq->ilen[i];
-            buf = ngx_pnalloc(r->pool, size);
-
-            if (buf
-                && apigw_rl_redis_undo(rq->limits[i], rq->ident[i],
-                                       rq->ilen[i], rq->now, buf, size, &cmd)
-                   > 0)
-            {
-                (void) ngx_http_apigw_redis_command(ngx_http_apigw_rl_redis,
-                                                    NULL, NULL, 0, cmd.argc,
-                                                    cmd.argv, cmd.len);
+            b = ngx_http_apigw_rl_batch(1, rq->limits[i], rq->ident[i],
+                                        rq->ilen[i], rq->now);
+            if (b) {
+                b->n++;
             }
         }
 

@@ -720,8 +720,21 @@ int
 apigw_rl_redis_undo(const apigw_rl_limit_t *l, const char *ident,
     size_t ilen, int64_t now, char *buf, size_t size, apigw_rl_cmd_t *cmd)
 {
+    return apigw_rl_redis_undo_n(l, ident, ilen, now, 1, buf, size, cmd);
+}
+
+
+int
+apigw_rl_redis_undo_n(const apigw_rl_limit_t *l, const char *ident,
+    size_t ilen, int64_t now, int64_t count, char *buf, size_t size,
+    apigw_rl_cmd_t *cmd)
+{
     char    *num;
     size_t   klen;
+
+    if (count < 1 || count > APIGW_RL_REFUND_MAX) {
+        return -1;
+    }
 
     klen = rl_redis_key(l, ident, ilen, now, buf, size);
     if (klen == 0 || size - klen < 24) {
@@ -734,14 +747,14 @@ apigw_rl_redis_undo(const apigw_rl_limit_t *l, const char *ident,
     if (l->kind == APIGW_RL_RATE) {
         rl_arg_s(cmd, "ZINCRBY");
         rl_arg(cmd, buf, klen);
-        rl_arg(cmd, num, snprintf(num, 22, "-%lld", (long long) l->t));
+        rl_arg(cmd, num, rl_itoa(num, -(count * l->t)));
         rl_arg_s(cmd, "t");
         return 1;
     }
 
     rl_arg_s(cmd, "DECRBY");
     rl_arg(cmd, buf, klen);
-    rl_arg_s(cmd, "1");
+    rl_arg(cmd, num, rl_itoa(num, count));
 
     return 1;
 }

@@ -367,6 +367,16 @@ int apigw_rl_redis_undo(const apigw_rl_limit_t *l, const char *ident,
     size_t ilen, int64_t now, char *buf, size_t size, apigw_rl_cmd_t *cmd);
 
 /*
+ * ... of `count` requests at once (1 to APIGW_RL_REFUND_MAX): ZINCRBY
+ * -count*T, or DECRBY count; -1 for a count out of range.
+ */
+#define APIGW_RL_REFUND_MAX  (1 << 20)
+
+int apigw_rl_redis_undo_n(const apigw_rl_limit_t *l, const char *ident,
+    size_t ilen, int64_t now, int64_t count, char *buf, size_t size,
+    apigw_rl_cmd_t *cmd);
+
+/*
  * The decision from EXEC's first element as text (a TAT for rates, a
  * count for quotas).  Returns 1 allowed, 0 rejected, -1 unreadable.
  */

@@ -75,11 +75,16 @@ def test_three_nodes_share_one_allowance(nginx_factory, whisk, tmp_path,
         or "apigw:rl:{" in redis_server.cmd("KEYS", "apigw:rl:*")
 
 
-def execs(redis):
-    """How many transactions Redis has run."""
-    m = re.search(r"cmdstat_exec:calls=(\d+)", redis.cmd("INFO",
-                                                         "commandstats"))
+def calls(redis, command="exec"):
+    """How many times Redis has run a command."""
+    m = re.search(r"cmdstat_%s:calls=(\d+)" % command,
+                  redis.cmd("INFO", "commandstats"))
     return int(m.group(1)) if m else 0
+
+
+def rl_keys(redis):
+    return {k for k in redis.cmd("KEYS", "apigw:rl:*").split("\r\n")
+            if k.startswith("apigw:")}
 
 
 def together(n, whisk, worker, target, headers, count):
@@ -122,20 +127,34 @@ def test_requests_read_together_share_one_transaction(nginx_factory, whisk,
     wait_connected(n)
     (worker,) = n.worker_threads()
 
-    before = execs(redis_server)
+    keys = rl_keys(redis_server)
+    before = calls(redis_server), calls(redis_server, "zincrby")
+    t0 = time.time()
     codes = together(n, whisk, worker, "/rl/exact", (), 40)
     assert sorted(codes) == [200] * 10 + [429] * 30, codes
-    assert execs(redis_server) - before == 1
     assert whisk.stats()["raw_calls"] == 10
-    # the refused gave their share back: nothing is left until the refill
+    # one transaction took 40 emissions, one refund gave 30 back
+    assert calls(redis_server) - before[0] == 1
+    assert calls(redis_server, "zincrby") - before[1] == 2
+    (key,) = rl_keys(redis_server) - keys
+    tat = float(redis_server.cmd("ZSCORE", key, "t").split("\r\n")[1])
+    hour = 3600e6
+    assert abs(tat - (t0 * 1e6 + 10 * hour)) < 5e6, (tat, t0)
+    # nothing is left until the refill, and a refusal consumes nothing
     assert n.request("GET", "/rl/exact").status == 429
+    deadline = time.time() + 2          # the refund is not waited for
+    while float(redis_server.cmd("ZSCORE", key, "t").split("\r\n")[1]) \
+            != tat:
+        assert time.time() < deadline, "the refusal was not given back"
+        time.sleep(0.05)
 
     # a quota of 3 a day, with a second (local) limit on the same requests
-    before = execs(redis_server)
+    before = calls(redis_server), calls(redis_server, "decrby")
     codes = together(n, whisk, worker, "/rl/quota", (("X-Client", "q-batch"),),
                      8)
     assert sorted(codes) == [200] * 3 + [429] * 5, codes
-    assert execs(redis_server) - before == 1
+    assert calls(redis_server) - before[0] == 1
+    assert calls(redis_server, "decrby") - before[1] == 1
     key = [k for k in redis_server.cmd("KEYS", "apigw:q:*").split("\r\n")
            if k.startswith("apigw:q:")]
     assert len(key) == 1, key

@@ -1357,7 +1357,7 @@ static void
 batch_against_serial(const apigw_rl_limit_t *l, int64_t now, int before,
     int n)
 {
-    int                k, n_cmds, ok, serial[APIGW_RL_BATCH_MAX];
+    int                k, n_cmds, ok, refused, serial[APIGW_RL_BATCH_MAX];
     char               buf[APIGW_RL_REDIS_BUF + 64];
     int64_t            v, last;
     apigw_rl_cmd_t     c[APIGW_RL_REDIS_CMDS];
@@ -1394,15 +1394,21 @@ batch_against_serial(const apigw_rl_limit_t *l, int64_t now, int before,
     CHECK(n_cmds > 0);
     last = fake_run(&all, c, n_cmds, l->kind);
 
+    refused = 0;
+
     for (k = 0; k < n; k++) {
         v = apigw_rl_batch_value(l, last, n, k);
         ok = l->kind == APIGW_RL_RATE ? apigw_gcra_eval(l, now, v, &res)
                                       : apigw_quota_eval(l, now, v, &res);
         CHECK_INT(ok, serial[k]);
-        if (!ok) {
-            apigw_rl_redis_undo(l, "b", 1, now, buf, sizeof(buf), c);
-            (void) fake_run(&all, c, 1, l->kind);
-        }
+        refused += !ok;
+    }
+
+    /* the refused give theirs back together */
+    if (refused) {
+        CHECK_INT(apigw_rl_redis_undo_n(l, "b", 1, now, refused, buf,
+                                        sizeof(buf), c), 1);
+        (void) fake_run(&all, c, 1, l->kind);
     }
 
     CHECK(one.score == all.score && one.count == all.count);
@@ -1426,6 +1432,15 @@ TEST(batch_is_serial)
     n = apigw_rl_redis_decide_n(&q, "q", 1, NOON, 3, NULL, buf, sizeof(buf),
                                 c);
     CHECK_STR(argv_join(&c[1]), "INCRBY apigw:q:{q}:d20783 3");
+
+    CHECK_INT(apigw_rl_redis_undo_n(&l, "id|a|g", 6, NOON, 7, buf,
+                                    sizeof(buf), c), 1);
+    CHECK_STR(argv_join(&c[0]), "ZINCRBY apigw:rl:{id|a|g} -3500000 t");
+    CHECK_INT(apigw_rl_redis_undo_n(&q, "q", 1, NOON, 3, buf, sizeof(buf),
+                                    c), 1);
+    CHECK_STR(argv_join(&c[0]), "DECRBY apigw:q:{q}:d20783 3");
+    CHECK_INT(apigw_rl_redis_undo_n(&q, "q", 1, NOON, 0, buf, sizeof(buf),
+                                    c), -1);
 
     CHECK_INT(apigw_rl_redis_decide_n(&l, "x", 1, NOON, 0, NULL, buf,
                                       sizeof(buf), c), -1);
