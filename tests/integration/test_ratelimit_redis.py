@@ -148,6 +148,13 @@ def test_requests_read_together_share_one_transaction(nginx_factory, whisk,
         assert time.time() < deadline, "the refusal was not given back"
         time.sleep(0.05)
 
+    # more than a batch holds (64): two transactions, still exact
+    before = calls(redis_server)
+    codes = together(n, whisk, worker, "/rl/client", (("X-Client", "c-b"),),
+                     100)
+    assert sorted(codes) == [200] * 5 + [429] * 95, codes
+    assert calls(redis_server) - before == 2
+
     # a quota of 3 a day, with a second (local) limit on the same requests
     before = calls(redis_server), calls(redis_server, "decrby")
     codes = together(n, whisk, worker, "/rl/quota", (("X-Client", "q-batch"),),
