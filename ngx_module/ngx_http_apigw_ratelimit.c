@@ -1804,7 +1804,7 @@ ngx_http_apigw_rl_reply(redisReply *reply, void *data)
     int                        rc, ok;
     char                       why[128];
     int64_t                    last, value;
-    ngx_uint_t                 i, j;
+    ngx_uint_t                 i, j, refused;
     redisReply                *v;
     const apigw_rl_limit_t    *l;
     ngx_http_apigw_rl_req_t   *rq;
@@ -1837,6 +1837,8 @@ ngx_http_apigw_rl_reply(redisReply *reply, void *data)
 
     /* member j has what it would have had j-th of n one after the other */
 
+    refused = 0;
+
     for (j = 0; j < b->n; j++) {
         slot = b->member[j];
 
@@ -1860,7 +1862,15 @@ ngx_http_apigw_rl_reply(redisReply *reply, void *data)
         }
 
         if (rc >= 0 && rq->deferred[i]) {
-            ngx_http_apigw_rl_view(rq, i, value);
+            /* the view is Redis' once the refunds of those before are in */
+            ngx_http_apigw_rl_view(rq, i,
+                                   value - (int64_t) refused
+                                           * (l->kind == APIGW_RL_RATE
+                                              ? l->t : 1));
+        }
+
+        if (rc == 0) {
+            refused++;
         }
 
         if (rc < 0) {

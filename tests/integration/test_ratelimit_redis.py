@@ -87,6 +87,12 @@ def rl_keys(redis):
             if k.startswith("apigw:")}
 
 
+def worker_state(pid):
+    """The process' state letter in /proc (T: stopped)."""
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
 def together(n, whisk, worker, target, headers, count):
     """count requests on count connections, all read by the worker in one
     pass: it is stopped while they are sent.  Their statuses (the
@@ -104,6 +110,12 @@ def together(n, whisk, worker, target, headers, count):
         whisk.reset()
         os.kill(worker, signal.SIGSTOP)
         try:
+            # the signal is taken at the worker's next return from the
+            # kernel: until it is, it may still read what arrives
+            deadline = time.time() + 5
+            while worker_state(worker) != "T":
+                assert time.time() < deadline, worker_state(worker)
+                time.sleep(0.005)
             for s in socks:
                 s.sendall(req)
             time.sleep(0.3)
