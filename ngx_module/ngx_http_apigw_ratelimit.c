@@ -1119,7 +1119,6 @@ ngx_http_apigw_ratelimit_init_process(ngx_cycle_t *cycle)
 
     if (amcf->zone) {
         ngx_http_apigw_rl_sync_zone = amcf->zone->data;
-        ngx_http_apigw_rl_sync_dumb.fd = (ngx_socket_t) -1;
         ngx_http_apigw_rl_sync_ev.handler = ngx_http_apigw_rl_sync;
         ngx_http_apigw_rl_sync_ev.data = &ngx_http_apigw_rl_sync_dumb;
         ngx_http_apigw_rl_sync_ev.log = cycle->log;
@@ -1865,8 +1864,7 @@ ngx_http_apigw_rl_reply(redisReply *reply, void *data)
             /* the view is Redis' once the refunds of those before are in */
             ngx_http_apigw_rl_view(rq, i,
                                    value - (int64_t) refused
-                                           * (l->kind == APIGW_RL_RATE
-                                              ? l->t : 1));
+                                           * apigw_rl_step(l));
         }
 
         if (rc == 0) {
@@ -2314,7 +2312,7 @@ ngx_http_apigw_rl_view(ngx_http_apigw_rl_req_t *rq, ngx_uint_t i,
     l = rq->limits[i];
 
     if (!rq->res[i].allowed) {
-        value -= l->kind == APIGW_RL_RATE ? l->t : 1;     /* the refund */
+        value -= apigw_rl_step(l);                       /* the refund */
     }
 
     ngx_shmtx_lock(&rq->zone->shpool->mutex);

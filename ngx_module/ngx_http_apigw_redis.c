@@ -7,7 +7,7 @@
  * hiredis, so cleanup frees the nginx connection without closing it;
  * hiredis may free the context inside any call, so the long-lived rd is
  * re-checked after each one; addresses are numeric, resolved at
- * configuration time; a request that goes away cancels its command.
+ * configuration time.
  */
 
 #include <sys/ioctl.h>
@@ -24,7 +24,7 @@
 
 struct ngx_http_apigw_redis_cmd_s {
     ngx_http_apigw_redis_t            *rd;
-    ngx_http_apigw_redis_reply_pt      handler;   /* NULL: cancelled/done */
+    ngx_http_apigw_redis_reply_pt      handler;   /* NULL: none, or done */
     void                              *data;
     ngx_event_t                        timer;
     ngx_msec_t                         sent;
@@ -907,19 +907,6 @@ void
 ngx_http_apigw_redis_hold(ngx_http_apigw_redis_cmd_t *cmd)
 {
     cmd->timer.cancelable = 0;
-}
-
-
-void
-ngx_http_apigw_redis_cancel(ngx_http_apigw_redis_cmd_t *cmd)
-{
-    /* the reply may still come: it frees cmd then */
-
-    cmd->handler = NULL;
-
-    if (cmd->timer.timer_set) {
-        ngx_del_timer(&cmd->timer);
-    }
 }
 
 

@@ -81,7 +81,7 @@ ngx_uint_t ngx_http_apigw_redis_ready(ngx_http_apigw_redis_t *rd);
  * means "no reply wanted" (e.g. MULTI/queued parts of a transaction; give
  * the handler to EXEC).  timeout 0 takes the connection's default.
  * Returns NULL when not connected (the caller decides fail open/closed at
- * once), otherwise a handle for ngx_http_apigw_redis_cancel().
+ * once), otherwise a handle for ngx_http_apigw_redis_hold().
  */
 ngx_http_apigw_redis_cmd_t *ngx_http_apigw_redis_command(
     ngx_http_apigw_redis_t *rd, ngx_http_apigw_redis_reply_pt handler,
@@ -93,9 +93,6 @@ ngx_http_apigw_redis_cmd_t *ngx_http_apigw_redis_command(
  * part of a transaction: "OOM command not allowed ..."), or "".
  */
 const char *ngx_http_apigw_redis_last_error(ngx_http_apigw_redis_t *rd);
-
-/* the request went away: the handler will not be called */
-void ngx_http_apigw_redis_cancel(ngx_http_apigw_redis_cmd_t *cmd);
 
 /*
  * A request waits on this command: a worker shutting down gracefully

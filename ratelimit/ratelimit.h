@@ -333,10 +333,12 @@ int apigw_rl_redis_decide_n(const apigw_rl_limit_t *l, const char *ident,
     size_t ilen, int64_t now, int64_t count, apigw_rl_expiry_t *memo,
     char *buf, size_t size, apigw_rl_cmd_t *cmds);
 
+/* what one request adds to a counter: T to a TAT, 1 to a count */
+#define apigw_rl_step(l)  ((l)->kind == APIGW_RL_RATE ? (l)->t : 1)
+
 /* request k's TAT (count) of a batch of n whose last one's is `last` */
 #define apigw_rl_batch_value(l, last, n, k)                                  \
-    ((last) - (int64_t) ((n) - 1 - (k))                                      \
-              * ((l)->kind == APIGW_RL_RATE ? (l)->t : 1))
+    ((last) - (int64_t) ((n) - 1 - (k)) * apigw_rl_step(l))
 
 /*
  * A hybrid push of what take() moved in flight (s->fa, s->fb), as one
