@@ -684,8 +684,9 @@ oa_path_item(oa_ctx_t *c, const char *key, size_t klen, json_t *item,
         return;
     }
 
+    /* "/a//" is "/a/", which OpenAPI tells from "/a" (see the router) */
     tlen = klen;
-    while (tlen > 1 && key[tlen - 1] == '/') {
+    while (tlen > 2 && key[tlen - 1] == '/' && key[tlen - 2] == '/') {
         tlen--;
     }
 

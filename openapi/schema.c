@@ -161,17 +161,100 @@ sc_regex_free(apigw_regex_t *re)
 }
 
 
+static int
+sc_class_escape(const char *p, const char *end)
+{
+    return end - p >= 2 && p[0] == '\\' && p[1] != '\0'
+           && strchr("dDsSwW", p[1]) != NULL;
+}
+
+
+/*
+ * ECMA-262's web reading (Annex B) of a range with a class escape at
+ * either end, "[\w-.]": the escape, "-" and the other end, each as itself.
+ * PCRE2 refuses it ("invalid range"), so such a "-" is escaped.  NULL:
+ * nothing to change (or out of memory).
+ */
+static char *
+sc_regex_annex_b(const char *src, size_t len)
+{
+    int          in, cls, changed;
+    char        *out, *w;
+    const char  *p, *end, *start;
+
+    out = malloc(2 * len + 1);
+    if (out == NULL) {
+        return NULL;
+    }
+
+    p = src;
+    end = src + len;
+    w = out;
+    in = 0;
+    cls = 0;        /* the last atom of the class was a class escape */
+    changed = 0;
+    start = NULL;
+
+    while (p < end) {
+        if (*p == '\\' && end - p >= 2) {
+            cls = in && sc_class_escape(p, end);
+            *w++ = *p++;
+            *w++ = *p++;
+            continue;
+        }
+
+        if (!in) {
+            if (*p == '[') {
+                in = 1;
+                cls = 0;
+                start = p + 1 + (end - p > 1 && p[1] == '^');
+            }
+
+            *w++ = *p++;
+            continue;
+        }
+
+        if (*p == ']') {
+            in = 0;
+            *w++ = *p++;
+            continue;
+        }
+
+        if (*p == '-' && p != start && end - p >= 2 && p[1] != ']'
+            && (cls || sc_class_escape(p + 1, end)))
+        {
+            *w++ = '\\';
+            changed = 1;
+        }
+
+        cls = 0;
+        *w++ = *p++;
+    }
+
+    *w = '\0';
+
+    if (!changed) {
+        free(out);
+        return NULL;
+    }
+
+    return out;
+}
+
+
 /*
  * Compile a pattern; an invalid one is an error at `key`.  1: a pattern
  * ECMA-262 takes but PCRE2 cannot compile (a quantifier over 65535, a lone
- * surrogate escape, one too large): warned about, and not checked.
+ * surrogate escape, one too large, "\p{XDigit}", which ECMA-262 reads as
+ * "p{XDigit}" but without the "u" flag only): warned about, and not
+ * checked.
  */
 static int
 sc_regex(sc_t *s, const char *key, json_t *v, apigw_regex_t *re)
 {
-    int                     err;
-    char                    msg[256];
-    PCRE2_SIZE              off;
+    int                     err, err2;
+    char                    msg[256], *alt;
+    PCRE2_SIZE              off, off2;
     pcre2_code             *code;
     pcre2_compile_context  *cctx;
 
@@ -202,6 +285,18 @@ sc_regex(sc_t *s, const char *key, json_t *v, apigw_regex_t *re)
                          | PCRE2_ALLOW_EMPTY_CLASS,
                          &err, &off, cctx);
 
+    if (code == NULL && err == PCRE2_ERROR_CLASS_INVALID_RANGE) {
+        alt = sc_regex_annex_b(json_string_value(v), json_string_length(v));
+
+        if (alt != NULL) {
+            code = pcre2_compile((PCRE2_SPTR) alt, PCRE2_ZERO_TERMINATED,
+                                 PCRE2_UTF | PCRE2_DOLLAR_ENDONLY
+                                 | PCRE2_ALLOW_EMPTY_CLASS,
+                                 &err2, &off2, cctx);
+            free(alt);
+        }
+    }
+
     pcre2_compile_context_free(cctx);
 
     if (code == NULL) {
@@ -212,7 +307,9 @@ sc_regex(sc_t *s, const char *key, json_t *v, apigw_regex_t *re)
             || err == PCRE2_ERROR_UNICODE_DISALLOWED_CODE_POINT
             || err == PCRE2_ERROR_PARENTHESES_NEST_TOO_DEEP
             || err == PCRE2_ERROR_TOO_MANY_CAPTURES
-            || err == PCRE2_ERROR_HEAP_FAILED)
+            || err == PCRE2_ERROR_HEAP_FAILED
+            || err == PCRE2_ERROR_UNKNOWN_UNICODE_PROPERTY
+            || err == PCRE2_ERROR_MALFORMED_UNICODE_PROPERTY)
         {
             oa_warn_at(s->c, key, "the regular expression \"%s\" is beyond "
                        "what PCRE2 compiles (%s at offset %zu): not checked",

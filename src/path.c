@@ -41,7 +41,7 @@ apigw_path_parse(const char *raw, size_t len, char *scratch,
     int            hi, lo;
     char          *d;
     size_t         i, start, w, dlen, over;
-    unsigned char  c, esc;
+    unsigned char  c, esc, dot;
 
     out->n = 0;
     out->trailing_slash = 0;
@@ -61,6 +61,7 @@ apigw_path_parse(const char *raw, size_t len, char *scratch,
 
     w = 0;
     over = 0;
+    dot = 0;    /* the last segment was "." or "..": "/a/b/.." is "/a/" */
     i = 1;
 
     while (i <= len) {
@@ -123,6 +124,7 @@ apigw_path_parse(const char *raw, size_t len, char *scratch,
     decoded:
 
         i++;
+        dot = 1;
 
         if (dlen == 1 && d[0] == '.') {
             continue;
@@ -149,6 +151,8 @@ apigw_path_parse(const char *raw, size_t len, char *scratch,
             continue;
         }
 
+        dot = 0;
+
         if (over || out->n == APIGW_MAX_SEGMENTS) {
             over++;
             continue;
@@ -168,7 +172,7 @@ apigw_path_parse(const char *raw, size_t len, char *scratch,
         return APIGW_PATH_TOO_DEEP;
     }
 
-    out->trailing_slash = (out->n > 0 && raw[len - 1] == '/');
+    out->trailing_slash = (out->n > 0 && (raw[len - 1] == '/' || dot));
 
     return APIGW_PATH_OK;
 

@@ -81,6 +81,7 @@ struct rt_node_s {
     size_t         cmixed;
     rt_node_t     *param;
     rt_route_t    *route[APIGW_M_COUNT];
+    rt_route_t   **slash;                    /* "/a/" templates, or NULL */
 };
 
 
@@ -94,6 +95,7 @@ struct apigw_router_s {
 typedef struct {
     rt_seg_t      *seg[APIGW_MAX_SEGMENTS];
     size_t         nseg;
+    int            slash;    /* ends with "/" after a segment */
     rt_str_t       name[APIGW_MAX_PARAMS];
     size_t         nparams;
 } rt_tpl_t;
@@ -295,7 +297,8 @@ rt_tpl_free(rt_tpl_t *tpl)
 /*
  * Compile a template string (the base path, then the operation path) into
  * tpl.  Empty segments are dropped, as they are from requests: "/a//b/" is
- * "/a/b".  Returns NULL or an error message; oom is set on OOM.
+ * "/a/b", but for its trailing "/", which tells it from "/a/b" when a
+ * document has both.  Returns NULL or an error message; oom is set on OOM.
  */
 static const char *
 rt_tpl_compile_str(const char *s, rt_tpl_t *tpl, int *oom)
@@ -339,6 +342,10 @@ rt_tpl_compile_str(const char *s, rt_tpl_t *tpl, int *oom)
         }
 
         tpl->seg[tpl->nseg++] = seg;
+    }
+
+    if (len) {
+        tpl->slash = (s[len - 1] == '/' && tpl->nseg > 0);
     }
 
     return NULL;
@@ -566,8 +573,13 @@ rt_node_free(rt_node_t *node)
 
     for (i = 0; i < APIGW_M_COUNT; i++) {
         free(node->route[i]);
+
+        if (node->slash) {
+            free(node->slash[i]);
+        }
     }
 
+    free(node->slash);
     free(node->lits);
     free(node->mixed);
     free(node->seg);
@@ -580,7 +592,7 @@ rt_node_empty(const rt_node_t *node)
     size_t  i;
 
     for (i = 0; i < APIGW_M_COUNT; i++) {
-        if (node->route[i]) {
+        if (node->route[i] || (node->slash && node->slash[i])) {
             return 0;
         }
     }
@@ -673,6 +685,28 @@ rt_str(const char *s)
 }
 
 
+/* op's template clashes with the route r has: which one and where */
+static void
+rt_clash(apigw_problems_t *probs, const apigw_api_t *api,
+    const apigw_operation_t *op, const rt_route_t *r, const char *how)
+{
+    const apigw_api_t  *other;
+
+    other = r->api;
+
+    apigw_problem_add(probs, 0, api->file, op->pointer,
+                      "%s \"%s%s\" %s %s \"%s%s\" (%s%s%s)",
+                      apigw_method_name(op->method),
+                      rt_str(api->base_path), rt_str(op->path), how,
+                      apigw_method_name(op->method),
+                      rt_str(other->base_path), rt_str(r->op->path),
+                      other->file ? other->file : "",
+                      other->file ? ": " : "",
+                      r->op->pointer && r->op->pointer[0]
+                          ? r->op->pointer : "/");
+}
+
+
 /*
  * Adding is all or nothing: every operation is inserted, and when any of
  * them was in error the ones inserted are taken out again, so a rejected
@@ -686,9 +720,8 @@ apigw_router_add(apigw_router_t *rt, apigw_api_t *api,
     size_t              i, j;
     rt_tpl_t            tpl;
     rt_node_t          *node, **added;
-    rt_route_t         *route;
+    rt_route_t         *route, *twin, **table;
     const char         *err, *file;
-    const apigw_api_t  *other;
     apigw_operation_t  *op;
 
     nerr = 0;
@@ -705,6 +738,7 @@ apigw_router_add(apigw_router_t *rt, apigw_api_t *api,
         oom = 0;
         tpl.nseg = 0;
         tpl.nparams = 0;
+        tpl.slash = 0;
 
         if ((unsigned) op->method >= APIGW_M_COUNT) {
             apigw_problem_add(probs, 0, file, op->pointer,
@@ -752,22 +786,32 @@ apigw_router_add(apigw_router_t *rt, apigw_api_t *api,
 
         rt_tpl_free(&tpl);   /* the segments the tree did not take */
 
-        route = node->route[op->method];
+        if (tpl.slash && node->slash == NULL) {
+            node->slash = calloc(APIGW_M_COUNT, sizeof(rt_route_t *));
 
-        if (route) {
-            other = route->api;
-            apigw_problem_add(probs, 0, file, op->pointer,
-                              "%s \"%s%s\" is the same path template as "
-                              "%s \"%s%s\" (%s%s%s)",
-                              apigw_method_name(op->method),
-                              rt_str(api->base_path), rt_str(op->path),
-                              apigw_method_name(op->method),
-                              rt_str(other->base_path),
-                              rt_str(route->op->path),
-                              other->file ? other->file : "",
-                              other->file ? ": " : "",
-                              route->op->pointer && route->op->pointer[0]
-                                  ? route->op->pointer : "/");
+            if (node->slash == NULL) {
+                apigw_problem_add(probs, 0, file, op->pointer,
+                                  "out of memory");
+                nerr++;
+                continue;
+            }
+        }
+
+        table = tpl.slash ? node->slash : node->route;
+        route = table[op->method];
+
+        /*
+         * "/a" and "/a/" may both be in one document, which routes each
+         * spelling to its own operation; from two APIs, one would take the
+         * other's requests of the spelling it lacks: a clash.
+         */
+        twin = tpl.slash ? node->route[op->method]
+                         : node->slash ? node->slash[op->method] : NULL;
+
+        if (route || (twin && twin->api != api)) {
+            rt_clash(probs, api, op, route ? route : twin,
+                     route ? "is the same path template as"
+                           : "differs only by a trailing \"/\" from");
             nerr++;
             continue;
         }
@@ -784,16 +828,27 @@ apigw_router_add(apigw_router_t *rt, apigw_api_t *api,
         route->nparams = tpl.nparams;
         memcpy(route->name, tpl.name, tpl.nparams * sizeof(rt_str_t));
 
-        node->route[op->method] = route;
+        table[op->method] = route;
         added[i] = node;
     }
 
     if (nerr) {
         for (i = 0; i < api->nops; i++) {
-            if (added[i]) {
-                free(added[i]->route[api->ops[i].method]);
-                added[i]->route[api->ops[i].method] = NULL;
+            node = added[i];
+
+            if (node == NULL) {
+                continue;
             }
+
+            j = api->ops[i].method;
+
+            /* this API's route is in the table that points back to it */
+            table = node->slash && node->slash[j]
+                    && node->slash[j]->op == &api->ops[i]
+                    ? node->slash : node->route;
+
+            free(table[j]);
+            table[j] = NULL;
         }
 
         rt_node_prune(&rt->root);
@@ -888,10 +943,50 @@ rt_mixed_match(const rt_seg_t *seg, const char *s, size_t len,
 }
 
 
+/* The route of a method in one table of a node; HEAD falls back to GET. */
+static const rt_route_t *
+rt_route(rt_route_t *const *table, apigw_method_e method)
+{
+    const rt_route_t  *r;
+
+    if (table == NULL || (unsigned) method >= APIGW_M_COUNT) {
+        return NULL;
+    }
+
+    r = table[method];
+
+    if (r == NULL && method == APIGW_M_HEAD) {
+        r = table[APIGW_M_GET];
+    }
+
+    return r;
+}
+
+
+/* The methods a node serves, with or without a trailing "/". */
+static unsigned
+rt_methods(const rt_node_t *node)
+{
+    size_t    n;
+    unsigned  allow;
+
+    allow = 0;
+
+    for (n = 0; n < APIGW_M_COUNT; n++) {
+        if (node->route[n] || (node->slash && node->slash[n])) {
+            allow |= 1u << n;
+        }
+    }
+
+    return allow;
+}
+
+
 static const rt_route_t *
 rt_search(rt_ctx_t *ctx, const rt_node_t *node, size_t i)
 {
     size_t               save, n;
+    unsigned             methods;
     const char          *s;
     rt_node_t           *child;
     const rt_route_t    *r;
@@ -900,41 +995,37 @@ rt_search(rt_ctx_t *ctx, const rt_node_t *node, size_t i)
     path = ctx->path;
 
     if (i == path->n) {
-        /* an unknown method (APIGW_M_NONE) has no route anywhere: 405 */
-        r = (unsigned) ctx->method < APIGW_M_COUNT
-            ? node->route[ctx->method] : NULL;
+        /*
+         * The template spelt as the request is ("/a/" or "/a") first, then
+         * the other one: a document with only one of them serves both.  An
+         * unknown method (APIGW_M_NONE) has no route anywhere: 405.
+         */
+        if (path->trailing_slash) {
+            r = rt_route(node->slash, ctx->method);
+            if (r == NULL) {
+                r = rt_route(node->route, ctx->method);
+            }
 
-        if (r == NULL && ctx->method == APIGW_M_HEAD) {
-            r = node->route[APIGW_M_GET];
+        } else {
+            r = rt_route(node->route, ctx->method);
+            if (r == NULL) {
+                r = rt_route(node->slash, ctx->method);
+            }
         }
 
         if (r && ctx->method != APIGW_M_OPTIONS) {
             return r;
         }
 
-        if (r) {
-            /* an OPTIONS operation: what the path serves, for CORS */
-            for (n = 0; n < APIGW_M_COUNT; n++) {
-                if (node->route[n]) {
-                    ctx->allow |= 1u << n;
-                }
-            }
+        /* for OPTIONS (CORS) and 405: what any template of the path serves */
+        methods = rt_methods(node);
+        ctx->allow |= methods;
 
-            return r;
+        if (r == NULL && methods && ctx->other == NULL) {
+            ctx->other = node;
         }
 
-        /* Allow: what any template matching the path serves */
-        for (n = 0; n < APIGW_M_COUNT; n++) {
-            if (node->route[n]) {
-                ctx->allow |= 1u << n;
-
-                if (ctx->other == NULL) {
-                    ctx->other = node;
-                }
-            }
-        }
-
-        return NULL;
+        return r;
     }
 
     s = path->seg[i];
@@ -1030,9 +1121,12 @@ apigw_router_match(const apigw_router_t *rt, apigw_method_e method,
     if (ctx.other) {
         m->status = 405;
 
-        for (i = 0; i < APIGW_M_COUNT; i++) {
-            if (ctx.other->route[i] && m->api == NULL) {
+        for (i = 0; i < APIGW_M_COUNT && m->api == NULL; i++) {
+            if (ctx.other->route[i]) {
                 m->api = ctx.other->route[i]->api;
+
+            } else if (ctx.other->slash && ctx.other->slash[i]) {
+                m->api = ctx.other->slash[i]->api;
             }
         }
 

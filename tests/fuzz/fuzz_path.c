@@ -18,13 +18,15 @@
 
 /* The obvious implementation: unlimited depth, one malloc per segment. */
 static int
-ref_parse(const uint8_t *d, size_t len, char **seg, size_t *slen, size_t *n)
+ref_parse(const uint8_t *d, size_t len, char **seg, size_t *slen, size_t *n,
+    int *dot)
 {
     int     hi, lo;
     char   *buf;
     size_t  i, j, start, k;
 
     *n = 0;
+    *dot = 0;      /* the last segment was "." or "..": a trailing "/" */
 
     if (len == 0 || d[0] != '/') {
         return APIGW_PATH_INVALID;
@@ -78,6 +80,9 @@ ref_parse(const uint8_t *d, size_t len, char **seg, size_t *slen, size_t *n)
             }
         }
 
+        *dot = (k == 1 && buf[0] == '.')
+               || (k == 2 && buf[0] == '.' && buf[1] == '.');
+
         if (k == 1 && buf[0] == '.') {
             free(buf);
 
@@ -114,7 +119,7 @@ within(const char *seg, size_t len, const char *buf, size_t size)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    int            rc, rc2, rrc;
+    int            rc, rc2, rrc, dot;
     char          *raw, *scratch, *enc, *scratch2;
     char          *rseg[REF_MAX];
     size_t         i, j, e, rlen[REF_MAX], rn;
@@ -139,7 +144,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* the reference */
 
-    rrc = ref_parse(data, size, rseg, rlen, &rn);
+    rrc = ref_parse(data, size, rseg, rlen, &rn, &dot);
 
     if (rrc == APIGW_PATH_OK && rn > APIGW_MAX_SEGMENTS) {
         rrc = APIGW_PATH_TOO_DEEP;
@@ -161,7 +166,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
 
-    if (p.trailing_slash != (p.n > 0 && data[size - 1] == '/')) {
+    if (p.trailing_slash != (p.n > 0 && (data[size - 1] == '/' || dot))) {
         abort();
     }
 

@@ -311,3 +311,68 @@ def test_client_connection_survives_an_error_with_a_body(gw, whisk):
     assert_error(second, 405, "Error: Method not allowed.")
     assert third.status == 200 and third.header("X-Raw-Path") == \
         "/raw/books/after"
+
+
+# ---- "/a" and "/a/": two paths of OpenAPI ----
+
+SLASH_SPEC = """openapi: 3.0.3
+info: {title: slashes, version: '1'}
+servers: [{url: /s}]
+paths:
+  /address:
+    get:
+      operationId: plain
+      x-apigw-backend: {url: "%(w)s/raw/plain"}
+  /address/:
+    get:
+      operationId: slash
+      x-apigw-backend: {url: "%(w)s/raw/slash"}
+    post:
+      operationId: postSlash
+      x-apigw-backend: {url: "%(w)s/raw/post-slash"}
+  /only/:
+    get:
+      operationId: onlySlash
+      x-apigw-backend: {url: "%(w)s/raw/only"}
+"""
+
+
+def test_a_path_and_its_trailing_slash_twin(nginx_factory, whisk, tmp_path):
+    """A document with "/address" and "/address/" (valid OpenAPI, and seen
+    in published ones) routes each spelling to its own operation; the one
+    spelling a document has serves both; a twin from another file of the
+    same location is refused by nginx -t, as it would take requests."""
+    spec = tmp_path / "slash.yaml"
+    spec.write_text(SLASH_SPEC % {"w": whisk.url})
+    g = nginx_factory(gateway("apigw_spec %s;" % spec,
+                              extra_location="add_header X-T-Op "
+                              "$apigw_operation always;")).start()
+    whisk.reset()
+    for method, target, op, backend in (
+            ("GET", "/s/address", "plain", "/raw/plain"),
+            ("GET", "/s/address/", "slash", "/raw/slash"),
+            ("GET", "/s//address//", "slash", "/raw/slash"),
+            ("GET", "/s/address/x/..", "slash", "/raw/slash"),
+            ("HEAD", "/s/address", "plain", "/raw/plain"),
+            ("POST", "/s/address", "postSlash", "/raw/post-slash"),
+            ("GET", "/s/only", "onlySlash", "/raw/only"),
+            ("GET", "/s/only/", "onlySlash", "/raw/only")):
+        r = g.request(method, target, [("Content-Length", "0")]
+                      if method == "POST" else [])
+        assert r.status == 200, (target, r)
+        assert r.header("X-T-Op") == op, (method, target)
+        assert last_raw(whisk)["path"] == backend, (method, target)
+    r = g.request("DELETE", "/s/address")
+    assert_error(r, 405, "Error: Method not allowed.")
+    assert r.header("Allow") == "GET, HEAD, POST"
+
+    # the twin in another document: the check names both
+    other = tmp_path / "other.yaml"
+    other.write_text("openapi: 3.0.3\ninfo: {title: o, version: '1'}\n"
+                     "paths:\n  /s/only:\n    get:\n      x-apigw-backend:"
+                     " {url: '%s/raw/x'}\n" % whisk.url)
+    bad = nginx_factory(gateway("apigw_spec %s; apigw_spec %s;"
+                                % (spec, other)))
+    rc, out = bad.test()
+    assert rc != 0
+    assert 'differs only by a trailing "/"' in out, out

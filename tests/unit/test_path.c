@@ -96,10 +96,12 @@ TEST(test_empty_segments)
 TEST(test_dot_segments)
 {
     CHECK_STR(norm("/./a"), "[a]");
-    CHECK_STR(norm("/a/."), "[a]");
+    CHECK_STR(norm("/a/."), "[a]/");         /* RFC 3986 5.2.4 */
     CHECK_STR(norm("/a/./"), "[a]/");
-    CHECK_STR(norm("/a/b/.."), "[a]");
+    CHECK_STR(norm("/a/b/.."), "[a]/");
     CHECK_STR(norm("/a/b/../"), "[a]/");
+    CHECK_STR(norm("/a/b/../c"), "[a][c]");
+    CHECK_STR(norm("/a/%2e"), "[a]/");
     CHECK_STR(norm("/api/../admin"), "[admin]");
     CHECK_STR(norm("/a/b/../../c"), "[c]");
     CHECK_STR(norm("/a/../.."), "INVALID");
@@ -277,7 +279,8 @@ TEST(test_trailing_slash)
     CHECK_STR(norm("/a/"), "[a]/");
     CHECK_STR(norm("/a"), "[a]");
     CHECK_STR(norm("/"), "");               /* no segment: no flag */
-    CHECK_STR(norm("/a/b/.."), "[a]");      /* raw did not end with "/" */
+    CHECK_STR(norm("/a/b/.."), "[a]/");     /* as "/a/b/../" */
+    CHECK_STR(norm("/a/b/../c/"), "[a][c]/");
     CHECK_STR(norm("/a/b/../"), "[a]/");
     CHECK_STR(norm("/a%2F"), "[a/]");       /* decoded "/" is not one */
 }

@@ -697,8 +697,8 @@ TEST(test_duplicates)
         { 0, NULL, NULL }
     };
     static const opdef_t  ops3[] = {
-        { PUT, "/x/{id}", "x-1" },
-        { PUT, "/x/{other}/", "x-2" },      /* same route, in one API */
+        { PUT, "/x/{id}/", "x-1" },
+        { PUT, "/x/{other}//", "x-2" },     /* same route, in one API */
         { 0, NULL, NULL }
     };
     static const opdef_t  ops4[] = {
@@ -735,9 +735,10 @@ TEST(test_duplicates)
     apigw_problems_free(&probs);
     apigw_problems_init(&probs);
     CHECK_INT(apigw_router_add(rt, a3, &probs), 1);
-    CHECK(has_problem(&probs, "three.yaml", "/paths/~1x~1{other}~1/put",
-                      "PUT \"/t/x/{other}/\" is the same path template as "
-                      "PUT \"/t/x/{id}\" (three.yaml: /paths/~1x~1{id}/put)"));
+    CHECK(has_problem(&probs, "three.yaml", "/paths/~1x~1{other}~1~1/put",
+                      "PUT \"/t/x/{other}//\" is the same path template as "
+                      "PUT \"/t/x/{id}/\" (three.yaml: "
+                      "/paths/~1x~1{id}~1/put)"));
     CHECK_STR(rmatch(rt, PUT, "/t/x/1", 0), "404");
 
     /* base path + operation path make the template */
@@ -766,6 +767,97 @@ TEST(test_duplicates)
     apigw_api_free(a2);
     apigw_api_free(a3);
     apigw_api_free(a4);
+}
+
+
+/*
+ * "/a" and "/a/" are two paths of OpenAPI: a document with both routes
+ * each request to the one spelt as it is, and a document with one of them
+ * serves both spellings with it.
+ */
+TEST(test_trailing_slash)
+{
+    apigw_api_t        *a1, *a2;
+    apigw_router_t     *rt;
+    apigw_problems_t    probs;
+    static const opdef_t  ops1[] = {
+        { GET, "/address", "plain" },
+        { GET, "/address/", "slash" },
+        { POST, "/address/", "post-slash" },
+        { GET, "/books/{id}/", "book-slash" },
+        { GET, "/only", "only" },
+        { PUT, "/v/{id}", "v-plain" },
+        { PUT, "/v/{id}/", "v-slash" },
+        { 0, NULL, NULL }
+    };
+    static const opdef_t  ops2[] = {
+        { GET, "/{x}/", "x-slash" },          /* rolled back with the rest */
+        { DELETE, "/address//", "del" },
+        { GET, "/address//", "dup" },         /* "/address/" again */
+        { 0, NULL, NULL }
+    };
+
+    apigw_problems_init(&probs);
+    rt = apigw_router_create();
+    a1 = mkapi("one.yaml", "/api", ops1);
+    a2 = mkapi("two.yaml", "/api", ops2);
+
+    CHECK_INT(apigw_router_add(rt, a1, &probs), 0);
+    CHECK_INT(probs.n, 0);
+    CHECK_INT(apigw_router_count(rt), 7);
+
+    CHECK_STR(rmatch(rt, GET, "/api/address", 0), "plain");
+    CHECK_STR(rmatch(rt, GET, "/api/address/", 0), "slash");
+    CHECK_STR(rmatch(rt, GET, "/api//address//", 0), "slash");
+    CHECK_STR(rmatch(rt, GET, "/api/address/.", 0), "slash");
+    CHECK_STR(rmatch(rt, GET, "/api/address/x/..", 0), "slash");
+    CHECK_STR(rmatch(rt, GET, "/api/address/x/../.", 0), "slash");
+    CHECK_STR(rmatch(rt, GET, "/api/address%2F", 0), "404");
+    CHECK_STR(rmatch(rt, HEAD, "/api/address", 0), "plain");
+    CHECK_STR(rmatch(rt, HEAD, "/api/address/", 0), "slash");
+
+    /* a method only one spelling has serves the other spelling too */
+    CHECK_STR(rmatch(rt, POST, "/api/address", 0), "post-slash");
+    CHECK_STR(rmatch(rt, DELETE, "/api/address", 0), "405 GET, HEAD, POST");
+    CHECK_STR(rmatch(rt, DELETE, "/api/address/", 0),
+              "405 GET, HEAD, POST");
+    CHECK_STR(rmatch(rt, GET, "/api/books/7", 0), "book-slash id=7");
+    CHECK_STR(rmatch(rt, GET, "/api/books/7/", 0), "book-slash id=7");
+    CHECK_STR(rmatch(rt, GET, "/api/only/", 0), "only");
+    CHECK_STR(rmatch(rt, PUT, "/api/v/1", 0), "v-plain id=1");
+    CHECK_STR(rmatch(rt, PUT, "/api/v/1/", 0), "v-slash id=1");
+
+    /* the same spelling twice is a duplicate; a failed add leaves nothing */
+    CHECK_INT(apigw_router_add(rt, a2, &probs), 1);
+    CHECK(has_problem(&probs, "two.yaml", "/paths/~1address~1~1/get",
+                      "GET \"/api/address//\" is the same path template as "
+                      "GET \"/api/address/\" (one.yaml: "
+                      "/paths/~1address~1/get)"));
+    CHECK_INT(apigw_router_count(rt), 7);
+    CHECK_STR(rmatch(rt, GET, "/api/zz/", 0), "404");
+    CHECK_STR(rmatch(rt, DELETE, "/api/address/", 0),
+              "405 GET, HEAD, POST");
+    CHECK_STR(rmatch(rt, GET, "/api/address/", 0), "slash");
+    CHECK_STR(rmatch(rt, GET, "/api/address", 0), "plain");
+
+    /* from another API, the other spelling would take requests: a clash */
+    apigw_problems_free(&probs);
+    apigw_problems_init(&probs);
+    apigw_api_free(a2);
+    a2 = mkapi("three.yaml", "/api/only", (const opdef_t[]) {
+        { GET, "/", "only-slash" }, { POST, "/", "only-post" },
+        { 0, NULL, NULL } });
+    CHECK_INT(apigw_router_add(rt, a2, &probs), 1);
+    CHECK(has_problem(&probs, "three.yaml", "/paths/~1/get",
+                      "GET \"/api/only/\" differs only by a trailing \"/\" "
+                      "from GET \"/api/only\" (one.yaml: /paths/~1only/get)"));
+    CHECK_STR(rmatch(rt, POST, "/api/only/", 0), "405 GET, HEAD");
+    CHECK_STR(rmatch(rt, GET, "/api/only/", 0), "only");
+
+    apigw_problems_free(&probs);
+    apigw_router_free(rt);
+    apigw_api_free(a1);
+    apigw_api_free(a2);
 }
 
 
@@ -1115,6 +1207,7 @@ main(void)
     RUN(test_decoded_params);
     RUN(test_first_offset);
     RUN(test_duplicates);
+    RUN(test_trailing_slash);
     RUN(test_malformed);
     RUN(test_32_params);
     RUN(test_rollback_many);

@@ -583,6 +583,83 @@ TEST(test_patterns_beyond_pcre2)
 }
 
 
+/* 1 when {name: v} breaks schema s, 0 when it passes */
+static int
+prop_check(const apigw_schema_t *s, const char *name, const char *v)
+{
+    int               rc;
+    json_t           *j;
+    apigw_vresult_t   res;
+
+    j = json_pack("{s:s}", name, v);
+    apigw_vresult_init(&res);
+    rc = apigw_schema_check(s, j, &res);
+    json_decref(j);
+
+    return rc;
+}
+
+
+/*
+ * Patterns of real documents: "[\\w-.]" (a range with a class escape at an
+ * end) is ECMA-262's web reading of "\\w", "-" and ".", checked as such;
+ * "\\p{XDigit}" (Java's) is warned about and not checked.
+ */
+TEST(test_patterns_annex_b)
+{
+    json_t              *root;
+    json_error_t         err;
+    apigw_schema_t      *s;
+    apigw_schema_set_t  *set;
+    size_t               i;
+    static const struct { const char *name, *v; int bad; }  cases[] = {
+        { "a", "a-b.c", 0 }, { "a", "x9_", 0 }, { "a", "a b", 1 },
+        { "a", "a/b", 1 }, { "a", "", 1 }, { "a", "-", 0 }, { "a", ".", 0 },
+        /* "[.-\\d]": ".", "-" or a digit; not the range "." to "9" */
+        { "b", "-", 0 }, { "b", "7", 0 }, { "b", "/", 1 },
+        /* not checked: anything goes */
+        { "c", "lower case", 0 },
+        /* a "-" outside a class and an escaped one are left alone */
+        { "d", "_-y", 0 }, { "d", "_-a", 1 }, { "d", "--z", 0 },
+    };
+
+    apigw_problems_free(&P);
+    apigw_problems_init(&P);
+
+    root = json_loads("{\"type\":\"object\",\"properties\":{"
+                      "\"a\":{\"type\":\"string\",\"pattern\":"
+                      "\"^[\\\\w-.]+$\"},"
+                      "\"b\":{\"pattern\":\"^[.-\\\\d]$\"},"
+                      "\"c\":{\"pattern\":\"^[\\\\p{XDigit}]+$\"},"
+                      "\"d\":{\"pattern\":\"^[\\\\w\\\\-]-[x-z]$\"}}}",
+                      0, &err);
+    CHECK(root != NULL);
+    s = apigw_schema_compile(root, 1, &set, &P);
+    CHECK(s != NULL);
+    CHECK_INT(P.nerrors, 0);
+    CHECK(P.n == 1 && P.items[0].warning
+          && strstr(P.items[0].message, "\\p{XDigit}") != NULL
+          && strstr(P.items[0].message, "not checked") != NULL);
+
+    if (s == NULL) {
+        json_decref(root);
+        return;
+    }
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        CHECK_INT(prop_check(s, cases[i].name, cases[i].v), cases[i].bad);
+    }
+
+    apigw_schema_set_free(set);
+    json_decref(root);
+
+    /* a range that is wrong with or without Annex B stays an error */
+    root = json_loads("{\"pattern\":\"[z-a\\\\w-.]\"}", 0, &err);
+    CHECK(apigw_schema_compile(root, 1, &set, &P) == NULL);
+    json_decref(root);
+}
+
+
 /* a chain of 300 $refs (a big domain model) is no nesting: it compiles,
    in both dialects, and validates to its end */
 TEST(test_ref_chain)
@@ -2060,6 +2137,7 @@ main(int argc, char **argv)
     RUN(test_params_untyped);
     RUN(test_body);
     RUN(test_patterns_beyond_pcre2);
+    RUN(test_patterns_annex_b);
     RUN(test_ref_chain);
     RUN(test_limits);
     RUN(test_compile_errors);
