@@ -414,7 +414,7 @@ apigw_keytab_lookup_hash(const apigw_keytab_t *t, int kind,
 static int
 apigw_key_resource(const char *v, const apigw_key_target_t *tg)
 {
-    size_t       n;
+    size_t       n, lp;
     const char  *base, *path;
 
     if (tg->base_path == NULL || tg->path == NULL) {
@@ -446,7 +446,13 @@ apigw_key_resource(const char *v, const apigw_key_target_t *tg)
         v += n;
     }
 
-    return strcmp(v, path) == 0;
+    /* "books" and "books/" name one resource, as the v1 gateway has it */
+    n = strlen(v);
+    lp = strlen(path);
+    n -= (n && v[n - 1] == '/');
+    lp -= (lp && path[lp - 1] == '/');
+
+    return n == lp && memcmp(v, path, n) == 0;
 }
 
 

@@ -452,6 +452,12 @@ TEST(test_v1_subscriptions)
         /* no path known (a target without one): never a resource */
         { "v1-res", "t1", "A1", NULL, NULL, APIGW_KEY_NOT_SUBSCRIBED },
         { "v1-res-slash", "t1", "A1", "/club", "/books", APIGW_KEY_OK },
+        /* a trailing "/" of the path or the resource changes nothing */
+        { "v1-res-slash", "t1", "A1", "/club", "/books/", APIGW_KEY_OK },
+        { "v1-res-root", "t1", "A1", "/items", "/", APIGW_KEY_OK },
+        { "v1-res", "t1", "A1", "/club", "/books/{isbn}/", APIGW_KEY_OK },
+        { "v1-res", "t1", "A1", "/club", "/books/",
+          APIGW_KEY_NOT_SUBSCRIBED },
         { "v1-res-slash", "t1", "A1", "/other", "/books",
           APIGW_KEY_NOT_SUBSCRIBED },
         { "v1-res-root", "t1", "A1", "", "/items", APIGW_KEY_OK },
