@@ -159,6 +159,8 @@ static void ngx_http_apigw_rl_batch_send(ngx_http_apigw_rl_batch_t *b);
 static void ngx_http_apigw_rl_batch_fail(ngx_http_apigw_rl_batch_t *b,
     const char *why);
 static void ngx_http_apigw_rl_batch_free(ngx_http_apigw_rl_batch_t *b);
+static ngx_http_apigw_rl_slot_t *ngx_http_apigw_rl_detach(
+    ngx_http_apigw_rl_batch_t *b, ngx_uint_t j);
 static void ngx_http_apigw_rl_reply(redisReply *reply, void *data);
 static void ngx_http_apigw_rl_resume(ngx_http_apigw_rl_req_t *rq);
 static void ngx_http_apigw_rl_redis_state(ngx_http_apigw_redis_t *rd,
@@ -1700,26 +1702,37 @@ static void
 ngx_http_apigw_rl_batch_fail(ngx_http_apigw_rl_batch_t *b, const char *why)
 {
     ngx_uint_t                 j;
-    ngx_http_apigw_rl_req_t   *rq;
     ngx_http_apigw_rl_slot_t  *slot;
 
     for (j = 0; j < b->n; j++) {
-        slot = b->member[j];
+        slot = ngx_http_apigw_rl_detach(b, j);
 
-        if (slot == NULL) {
-            continue;
+        if (slot) {
+            ngx_http_apigw_rl_fail(slot->rq, slot->i, why);
+            ngx_http_apigw_rl_resume(slot->rq);
         }
-
-        b->member[j] = NULL;
-        slot->batch = NULL;
-        rq = slot->rq;
-        rq->pending--;
-
-        ngx_http_apigw_rl_fail(rq, slot->i, why);
-        ngx_http_apigw_rl_resume(rq);
     }
 
     ngx_http_apigw_rl_batch_free(b);
+}
+
+
+/* member j leaves the batch (its reply is in); NULL: it went away */
+
+static ngx_http_apigw_rl_slot_t *
+ngx_http_apigw_rl_detach(ngx_http_apigw_rl_batch_t *b, ngx_uint_t j)
+{
+    ngx_http_apigw_rl_slot_t  *slot;
+
+    slot = b->member[j];
+
+    if (slot) {
+        b->member[j] = NULL;
+        slot->batch = NULL;
+        slot->rq->pending--;
+    }
+
+    return slot;
 }
 
 
@@ -1839,17 +1852,14 @@ ngx_http_apigw_rl_reply(redisReply *reply, void *data)
     refused = 0;
 
     for (j = 0; j < b->n; j++) {
-        slot = b->member[j];
+        slot = ngx_http_apigw_rl_detach(b, j);
 
         if (slot == NULL) {
             continue;                          /* the request went away */
         }
 
-        b->member[j] = NULL;
-        slot->batch = NULL;
         rq = slot->rq;
         i = slot->i;
-        rq->pending--;
 
         rc = -1;
         value = apigw_rl_batch_value(l, last, b->n, j);

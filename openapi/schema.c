@@ -254,6 +254,7 @@ sc_regex(sc_t *s, const char *key, json_t *v, apigw_regex_t *re)
 {
     int                     err, err2;
     char                    msg[256], *alt;
+    uint32_t                opts;
     PCRE2_SIZE              off, off2;
     pcre2_code             *code;
     pcre2_compile_context  *cctx;
@@ -279,20 +280,18 @@ sc_regex(sc_t *s, const char *key, json_t *v, apigw_regex_t *re)
      * newline); \d, \w, \s and \b ASCII (no PCRE2_UCP); code points;
      * "[]" matches nothing and "[^]" any character
      */
+    opts = PCRE2_UTF | PCRE2_DOLLAR_ENDONLY | PCRE2_ALLOW_EMPTY_CLASS;
+
     code = pcre2_compile((PCRE2_SPTR) json_string_value(v),
-                         json_string_length(v),
-                         PCRE2_UTF | PCRE2_DOLLAR_ENDONLY
-                         | PCRE2_ALLOW_EMPTY_CLASS,
-                         &err, &off, cctx);
+                         json_string_length(v), opts, &err, &off, cctx);
 
     if (code == NULL && err == PCRE2_ERROR_CLASS_INVALID_RANGE) {
         alt = sc_regex_annex_b(json_string_value(v), json_string_length(v));
 
         if (alt != NULL) {
+            /* a failure reports the pattern as written: err, off */
             code = pcre2_compile((PCRE2_SPTR) alt, PCRE2_ZERO_TERMINATED,
-                                 PCRE2_UTF | PCRE2_DOLLAR_ENDONLY
-                                 | PCRE2_ALLOW_EMPTY_CLASS,
-                                 &err2, &off2, cctx);
+                                 opts, &err2, &off2, cctx);
             free(alt);
         }
     }

@@ -719,15 +719,16 @@ apigw_router_add(apigw_router_t *rt, apigw_api_t *api,
     int                 oom, used, nerr;
     size_t              i, j;
     rt_tpl_t            tpl;
-    rt_node_t          *node, **added;
-    rt_route_t         *route, *twin, **table;
+    rt_node_t          *node;
+    rt_route_t         *route, *twin, **table, ***added;
     const char         *err, *file;
     apigw_operation_t  *op;
 
     nerr = 0;
     file = api->file;
 
-    added = calloc(api->nops ? api->nops : 1, sizeof(rt_node_t *));
+    /* the table each operation's route went into, for a rollback */
+    added = calloc(api->nops ? api->nops : 1, sizeof(rt_route_t **));
     if (added == NULL) {
         apigw_problem_add(probs, 0, file, "", "out of memory");
         return 1;
@@ -829,26 +830,15 @@ apigw_router_add(apigw_router_t *rt, apigw_api_t *api,
         memcpy(route->name, tpl.name, tpl.nparams * sizeof(rt_str_t));
 
         table[op->method] = route;
-        added[i] = node;
+        added[i] = table;
     }
 
     if (nerr) {
         for (i = 0; i < api->nops; i++) {
-            node = added[i];
-
-            if (node == NULL) {
-                continue;
+            if (added[i]) {
+                free(added[i][api->ops[i].method]);
+                added[i][api->ops[i].method] = NULL;
             }
-
-            j = api->ops[i].method;
-
-            /* this API's route is in the table that points back to it */
-            table = node->slash && node->slash[j]
-                    && node->slash[j]->op == &api->ops[i]
-                    ? node->slash : node->route;
-
-            free(table[j]);
-            table[j] = NULL;
         }
 
         rt_node_prune(&rt->root);
