@@ -306,6 +306,61 @@ ref_template(const apigw_api_t *api, const apigw_operation_t *op,
 }
 
 
+/*
+ * The template's shape as the router files it (segments, parameters
+ * unnamed) into out, and whether it ends with "/" after a segment (the
+ * operation path's last byte decides, else the base path's).  -1: too
+ * long to tell.
+ */
+static int
+ref_shape(const apigw_api_t *api, const apigw_operation_t *op, char *out,
+    size_t size, int *slash)
+{
+    size_t       part, i, n;
+    const char  *t;
+
+    n = 0;
+    *slash = 0;
+
+    for (part = 0; part < 2; part++) {
+        t = part ? op->path : api->base_path;
+
+        for (i = 0; t[i]; i++) {
+            if (t[i] == '/') {
+                continue;
+            }
+
+            if (n + 4 >= size) {
+                return -1;
+            }
+
+            if (i == 0 || t[i - 1] == '/') {
+                out[n++] = '/';
+            }
+
+            if (t[i] == '{') {
+                while (t[i] != '}') {
+                    i++;
+                }
+                out[n++] = '{';
+                out[n++] = '}';
+                continue;
+            }
+
+            out[n++] = t[i];
+        }
+
+        if (i) {
+            *slash = (t[i - 1] == '/' && n > 0);
+        }
+    }
+
+    out[n] = '\0';
+
+    return 0;
+}
+
+
 static int
 has_method(unsigned mask, apigw_method_e m)
 {
@@ -319,13 +374,13 @@ check(apigw_router_t *rt, apigw_api_t **apis, size_t napis,
     apigw_method_e method, const apigw_path_t *p, size_t first,
     const char *query, size_t qlen)
 {
-    int                       r, unknown;
-    char                     *buf, allow[128];
+    int                       r, unknown, slash, oslash;
+    char                     *buf, allow[128], shape[1024], other[1024];
     size_t                    a, i, j, len, n, nval, vlen[APIGW_MAX_PARAMS];
     unsigned                  any;
     const char               *val[APIGW_MAX_PARAMS], *q;
     apigw_match_t             m;
-    const apigw_operation_t  *op;
+    const apigw_operation_t  *op, *o;
 
     apigw_router_match(rt, method, p, first, &m);
 
@@ -397,6 +452,29 @@ check(apigw_router_t *rt, apigw_api_t **apis, size_t napis,
 
     if (r == 0 || (r == 1 && nval != m.nparams)) {
         die("the matched template does not match\n");
+    }
+
+    /*
+     * "/a" and "/a/" are two templates: the one spelt as the request is
+     * wins at the node both are filed under, the other serves only when
+     * the request's own spelling has no route for the method
+     */
+    if (ref_shape(op->api, op, shape, sizeof(shape), &slash) == 0
+        && slash != (int) p->trailing_slash)
+    {
+        for (i = 0; i < op->api->nops; i++) {
+            o = &op->api->ops[i];
+
+            if (o != op
+                && (o->method == method
+                    || (method == APIGW_M_HEAD && o->method == APIGW_M_GET))
+                && ref_shape(op->api, o, other, sizeof(other), &oslash) == 0
+                && oslash == (int) p->trailing_slash
+                && strcmp(shape, other) == 0)
+            {
+                die("the other spelling won over the request's own\n");
+            }
+        }
     }
 
     for (i = 0; i < m.nparams; i++) {

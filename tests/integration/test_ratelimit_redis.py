@@ -464,6 +464,51 @@ def test_hybrid_a_cold_view_asks_redis(nginx_factory, whisk, tmp_path,
         assert b.request("GET", "/rl/client", h).status == 429
 
 
+def test_hybrid_a_warm_view_takes_in_the_other_nodes(nginx_factory, whisk,
+                                                     tmp_path, redis_server):
+    """A node that keeps deciding a key locally (a fresh view, no round
+    trip per request) learns at its syncs what the other node admitted:
+    its RateLimit-Remaining takes in the other's admissions, and the two
+    end on the exact allowance.  Syncs are 200 ms apart, so B's view stays
+    fresh (3 periods) while it asks every 40 ms."""
+    sync = 0.2
+    a, b = [node(nginx_factory, whisk, tmp_path, redis_server,
+                 store="hybrid", fail="closed", burst=59,
+                 extra="apigw_limit_sync %dms;" % (sync * 1000))
+            for _ in range(2)]
+    wait_connected(a)
+    wait_connected(b)
+
+    # both views warm (each a Redis decision), then A spends 25 locally
+    assert a.request("GET", "/rl/exact").status == 200
+    assert b.request("GET", "/rl/exact").status == 200
+    for _ in range(25):
+        assert a.request("GET", "/rl/exact").status == 200
+    used = 27
+
+    # B: 25 requests 40 ms apart, each decided on B's view (fresh: B
+    # decides in every sync period), and those syncs bring A's 25 in
+    execs = calls(redis_server)
+    seen = []
+    for _ in range(25):
+        r = b.request("GET", "/rl/exact")
+        assert r.status == 200, r
+        seen.append(int(r.header("RateLimit-Remaining")))
+        time.sleep(0.04)
+    used += 25
+    took = calls(redis_server) - execs
+    print("warm view: took %d, seen %s" % (took, seen))
+    # one transaction per node and sync period, not one per request
+    assert took <= 12, (took, seen)
+    # B alone would be at 60 - 1 - 25 = 34: the view took in A's 25
+    assert seen[-1] == 60 - used, (seen, used)
+
+    # nothing given twice: the rest of the allowance, then refusals
+    left = 60 - used
+    codes = [b.request("GET", "/rl/exact").status for _ in range(left + 3)]
+    assert codes == [200] * left + [429] * 3, codes
+
+
 def test_hybrid_needs_redis_configured(nginx_factory, whisk, tmp_path):
     spec = harness.render_spec("ratelimit.yaml", str(tmp_path),
                                WHISK=whisk.url, STORE="hybrid",
