@@ -142,6 +142,64 @@ def test_gateway_still_serves_after_failures(gw, whisk):
     assert r.status == 200 and r.json()["__ow_method"] == "get"
 
 
+def pipelined_answers(out):
+    """The (status, body) of each response in the bytes of a connection."""
+    answers = []
+    while out:
+        head, sep, out = out.partition(b"\r\n\r\n")
+        assert sep, head
+        lines = head.split(b"\r\n")
+        status = int(lines[0].split(b" ")[1])
+        fields = {k.strip().lower(): v.strip() for k, _, v in
+                  (line.partition(b":") for line in lines[1:])}
+        if fields.get(b"transfer-encoding") == b"chunked":
+            body = b""
+            while True:
+                size, _, out = out.partition(b"\r\n")
+                n = int(size, 16)
+                body, out = body + out[:n], out[n + 2:]
+                if n == 0:
+                    break
+        else:
+            n = int(fields.get(b"content-length", b"0"))
+            body, out = out[:n], out[n:]
+        answers.append((status, body))
+    return answers
+
+
+def test_pipelined_requests_after_refused_ones(gw, whisk):
+    """Requests pipelined on one connection behind ones refused at the
+    edge: each refused request's body (by length, or chunked) is read and
+    dropped, never taken as the next request, and each request gets its
+    own answer in order."""
+    smuggled = b"GET /f/down HTTP/1.1\r\nHost: a\r\n\r\n"
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(smuggled), smuggled)
+    whisk.reset()
+    out = harness.raw_exchange(gw.port, b"".join([
+        # unknown path: 404
+        b"POST /f/nope HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n%s"
+        % (len(smuggled), smuggled),
+        # known path, not that method: 405
+        b"DELETE /f/ok HTTP/1.1\r\nHost: a\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n" + chunked,
+        # the operation's own request with a body, then a GET
+        b"POST /f/ok HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n%s"
+        % (len(smuggled), smuggled),
+        b"GET /f/ok HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    ]))
+    answers = pipelined_answers(out)
+    assert [s for s, _ in answers] == [404, 405, 200, 200], answers
+    assert json.loads(answers[0][1])["status"] == 404
+    assert json.loads(answers[1][1])["message"] == \
+        "Error: Method not allowed."
+    assert json.loads(answers[3][1])["__ow_method"] == "get"
+    # the raw backend got the POST's body as a body, byte for byte
+    assert answers[2][1] == smuggled
+    assert whisk.stats()["raw_calls"] == 1
+    assert whisk.stats()["calls"] == 1
+    assert "/nobody/home" not in gw.log()
+
+
 def test_http09_request(gw, whisk):
     """An HTTP/0.9 request has no headers (nginx sets up no header list):
     it is served, body only, as nginx serves it."""
