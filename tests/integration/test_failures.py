@@ -175,6 +175,8 @@ def test_pipelined_requests_after_refused_ones(gw, whisk):
     smuggled = b"GET /f/down HTTP/1.1\r\nHost: a\r\n\r\n"
     chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(smuggled), smuggled)
     whisk.reset()
+    # the module's nginx is shared: other tests call /f/down on purpose
+    logged = len(gw.log())
     out = harness.raw_exchange(gw.port, b"".join([
         # unknown path: 404
         b"POST /f/nope HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n%s"
@@ -197,7 +199,7 @@ def test_pipelined_requests_after_refused_ones(gw, whisk):
     assert answers[2][1] == smuggled
     assert whisk.stats()["raw_calls"] == 1
     assert whisk.stats()["calls"] == 1
-    assert "/nobody/home" not in gw.log()
+    assert "/nobody/home" not in gw.log()[logged:]
 
 
 def test_http09_request(gw, whisk):
