@@ -5,6 +5,7 @@ round trip per request) and, where the behaviour is the same, with
 store=hybrid (decided on the node's view, synced with Redis)."""
 
 import concurrent.futures
+import math
 import os
 import re
 import signal
@@ -489,6 +490,7 @@ def test_hybrid_a_warm_view_takes_in_the_other_nodes(nginx_factory, whisk,
     # B: 25 requests 40 ms apart, each decided on B's view (fresh: B
     # decides in every sync period), and those syncs bring A's 25 in
     execs = calls(redis_server)
+    began = time.time()
     seen = []
     for _ in range(25):
         r = b.request("GET", "/rl/exact")
@@ -497,9 +499,10 @@ def test_hybrid_a_warm_view_takes_in_the_other_nodes(nginx_factory, whisk,
         time.sleep(0.04)
     used += 25
     took = calls(redis_server) - execs
-    print("warm view: took %d, seen %s" % (took, seen))
-    # one transaction per node and sync period, not one per request
-    assert took <= 12, (took, seen)
+    periods = math.ceil((time.time() - began) / sync)
+    print("warm view: took %d in %d periods, seen %s" % (took, periods, seen))
+    # at most one transaction per node and sync period, not one per request
+    assert took < 25 and took <= 2 * periods + 2, (took, periods, seen)
     # B alone would be at 60 - 1 - 25 = 34: the view took in A's 25
     assert seen[-1] == 60 - used, (seen, used)
 
