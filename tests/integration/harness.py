@@ -22,10 +22,22 @@ STATIC = os.environ.get("APIGW_SAN") == "1"
 SPECS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "specs")
 
 
+_HANDED_OUT = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nobody listens on, and never one handed out before
+    in this process: the kernel may pick the same free port twice, and a
+    gateway whose admin port is also its TLS port answers plain HTTP with
+    400 (as a CI run once showed)."""
+    for _ in range(1000):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
+    raise RuntimeError("no loopback port left that was not handed out")
 
 
 def wait_port(port, proc=None, timeout=10.0):
