@@ -72,6 +72,9 @@ $(shell mkdir -p $(BUILD) && echo '$(SRCLIST)' | cmp -s - $(BUILD)/srclist \
         || echo '$(SRCLIST)' > $(BUILD)/srclist)
 
 $(BUILD)/nginx/Makefile: config $(BUILD)/srclist
+	@test -d $(NGX_SRC) || { echo "apigw: $(NGX_SRC) is missing: install" \
+	    "Debian's nginx-dev, or run 'make deps' (installs every package" \
+	    "apigw needs)" >&2; exit 1; }
 	rm -rf $(BUILD)/nginx-src $(BUILD)/nginx
 	mkdir -p $(BUILD)
 	cp -r $(NGX_SRC) $(BUILD)/nginx-src
