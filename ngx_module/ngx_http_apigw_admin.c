@@ -1348,6 +1348,8 @@ ngx_http_apigw_admin_merge_loc_conf(ngx_conf_t *cf, void *parent,
 static ngx_int_t
 ngx_http_apigw_admin_init_process(ngx_cycle_t *cycle)
 {
+    ngx_time_update();      /* see ngx_http_apigw_init_process() */
+
     return ngx_http_apigw_store_init_process(cycle);
 }
 

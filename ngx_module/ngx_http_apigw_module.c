@@ -1148,6 +1148,14 @@ ngx_http_apigw_init_process(ngx_cycle_t *cycle)
 {
     uint64_t  seed[2];
 
+    /*
+     * The worker's cached clock is the master's, read when it began to
+     * load the configuration; with large specs that is seconds old, and
+     * every timer set from it below (Redis connect, JWKS fetch) would be
+     * already due.
+     */
+    ngx_time_update();
+
     if (RAND_bytes((u_char *) seed, sizeof(seed)) != 1) {
         seed[0] = (uint64_t) ngx_random() << 32 ^ (uint64_t) ngx_pid
                   ^ (uint64_t) ngx_time();

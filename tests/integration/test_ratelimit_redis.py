@@ -5,6 +5,7 @@ round trip per request) and, where the behaviour is the same, with
 store=hybrid (decided on the node's view, synced with Redis)."""
 
 import concurrent.futures
+import json
 import math
 import os
 import re
@@ -641,3 +642,35 @@ def test_new_workers_wait_for_their_first_connection(nginx_factory, whisk,
     assert seen and set(seen) == {200}, (
         set(seen), [x for x in n.log().splitlines() if "redis" in x])
     assert "open socket" not in n.log()
+
+
+def test_slow_configuration_load_is_not_a_connect_timeout(
+        nginx_factory, whisk, tmp_path, redis_server):
+    """A worker's clock starts at the master's, read when it began loading
+    the configuration: with large specs (here 6000 operations) that reading
+    is old by the time the worker starts, and a connect timer set from it
+    expired before Redis could answer, so the node began in its failure
+    mode, logging a connect timeout, at start and after every reload."""
+    big = tmp_path / "big.json"
+    big.write_text(json.dumps({
+        "openapi": "3.0.3", "info": {"title": "big", "version": "1"},
+        "paths": {"/big/r%d/{id}" % i: {"get": {
+            "operationId": "big%d" % i,
+            "parameters": [{"name": "id", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "x-apigw-backend": {"url": whisk.url + "/x/{id}"}}}
+            for i in range(6000)}}))
+    spec = harness.render_spec("ratelimit.yaml", str(tmp_path),
+                               WHISK=whisk.url, STORE="redis",
+                               FAIL="closed", BURST=499)
+    n = nginx_factory(gateway(
+        "apigw_spec %s;\napigw_spec %s;" % (spec, big),
+        extra_http="apigw_limit_redis %s?timeout=300ms&connect_timeout=40ms;"
+        % redis_server.url), workers=1).start()
+    for attempt in range(2):               # at start, then after a reload
+        r = n.request("GET", "/rl/client", [("X-Client", "s%d" % attempt)])
+        assert r.status == 200 and r.header("RateLimit-Limit"), (
+            r.status, n.log()[-2000:])
+        if attempt == 0:
+            n.reload_and_wait(2)
+    assert "timed out" not in n.log(), n.log()[-2000:]
