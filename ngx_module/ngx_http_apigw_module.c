@@ -1151,7 +1151,7 @@ ngx_http_apigw_init_process(ngx_cycle_t *cycle)
     /*
      * The worker's cached clock is the master's, read when it began to
      * load the configuration; with large specs that is seconds old, and
-     * every timer set from it below (Redis connect, JWKS fetch) would be
+     * a timer set from it below (the Redis connect timeout) would be
      * already due.
      */
     ngx_time_update();
