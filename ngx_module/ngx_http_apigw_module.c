@@ -13,6 +13,9 @@
 #include "ngx_http_apigw_thread.h"
 
 #include <openssl/rand.h>
+#if (NGX_LINUX)
+#include <malloc.h>
+#endif
 
 
 #define NGX_HTTP_APIGW_DEFAULT_CA  "/etc/ssl/certs/ca-certificates.crt"
@@ -1155,6 +1158,24 @@ ngx_http_apigw_init_process(ngx_cycle_t *cycle)
      * already due.
      */
     ngx_time_update();
+
+#if (NGX_LINUX && defined M_TRIM_THRESHOLD)
+    /*
+     * glibc gives the heap's free top back to the kernel once it is over
+     * 128 KB: a worker whose requests' pool blocks come and go at the top
+     * of the heap then shrinks and regrows it, and faults its pages in
+     * again, again and again (measured: 0.2 page faults and 6 to 9 us
+     * more per rate-limited request on a 27 us request).  Keeping up to
+     * 8 MB of it costs little; an operator's own setting wins.
+     */
+    if (getenv("MALLOC_TRIM_THRESHOLD_") == NULL
+        && (getenv("GLIBC_TUNABLES") == NULL
+            || ngx_strstr(getenv("GLIBC_TUNABLES"), "trim_threshold")
+               == NULL))
+    {
+        (void) mallopt(M_TRIM_THRESHOLD, 8 * 1024 * 1024);
+    }
+#endif
 
     if (RAND_bytes((u_char *) seed, sizeof(seed)) != 1) {
         seed[0] = (uint64_t) ngx_random() << 32 ^ (uint64_t) ngx_pid
